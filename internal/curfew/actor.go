@@ -1,0 +1,80 @@
+package curfew
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// A Role is what an operator may do.
+type Role string
+
+// The roles, from the least to the most powerful.
+const (
+	RoleViewer   Role = "viewer"   // read everything
+	RoleOperator Role = "operator" // also restrict, lift, extend, register devices and persons
+	RoleAdmin    Role = "admin"    // also create tokens
+)
+
+// ParseRole parses a role name.
+func ParseRole(s string) (Role, error) {
+	switch Role(s) {
+	case RoleViewer, RoleOperator, RoleAdmin:
+		return Role(s), nil
+	}
+	return "", fmt.Errorf("%w: role %q: want viewer, operator or admin", ErrInvalid, s)
+}
+
+func (r Role) rank() int {
+	switch r {
+	case RoleViewer:
+		return 1
+	case RoleOperator:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Allows reports whether r includes the powers of need.
+func (r Role) Allows(need Role) bool { return r.rank() >= need.rank() && need.rank() > 0 }
+
+// Actor is the authenticated operator on whose behalf a call runs.
+type Actor struct {
+	Name string
+	Role Role
+}
+
+type actorKey struct{}
+
+// WithActor returns a context carrying a.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor in ctx, if any.
+func ActorFrom(ctx context.Context) (Actor, bool) {
+	a, ok := ctx.Value(actorKey{}).(Actor)
+	return a, ok
+}
+
+// Require returns the actor in ctx if its role allows need, or an
+// ErrUnauthenticated or ErrForbidden error.
+func Require(ctx context.Context, need Role) (Actor, error) {
+	a, ok := ActorFrom(ctx)
+	if !ok {
+		return Actor{}, fmt.Errorf("%w: no operator", ErrUnauthenticated)
+	}
+	if !a.Role.Allows(need) {
+		return Actor{}, fmt.Errorf("%w: operator %q has role %s; this needs %s", ErrForbidden, a.Name, a.Role, need)
+	}
+	return a, nil
+}
+
+// Token is an API credential. Only a hash of its secret is stored.
+type Token struct {
+	Name    string // the operator name it acts as; unique
+	Role    Role
+	Created time.Time
+}

@@ -1,0 +1,293 @@
+package curfew
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// A RestrictionID identifies a restriction. IDs are positive and never reused.
+type RestrictionID int64
+
+// A Mode is how much of the internet a restricted subject keeps.
+type Mode string
+
+// The modes, from the strictest.
+const (
+	// ModeCutoff leaves no internet access at all.
+	ModeCutoff Mode = "cutoff"
+	// ModeAllowlist leaves only the listed domains and prefixes (a walled garden).
+	ModeAllowlist Mode = "allowlist"
+	// ModeBlocklist leaves everything but the listed domains.
+	ModeBlocklist Mode = "blocklist"
+)
+
+// ParseMode parses a mode name. The empty string is ModeCutoff.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", ModeCutoff:
+		return ModeCutoff, nil
+	case ModeAllowlist, ModeBlocklist:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("%w: mode %q: want cutoff, allowlist or blocklist", ErrInvalid, s)
+}
+
+// strictness orders modes: a higher value leaves less access.
+func (m Mode) strictness() int {
+	switch m {
+	case ModeCutoff:
+		return 3
+	case ModeAllowlist:
+		return 2
+	case ModeBlocklist:
+		return 1
+	}
+	return 0
+}
+
+// Stricter reports whether m leaves less access than o.
+func (m Mode) Stricter(o Mode) bool { return m.strictness() > o.strictness() }
+
+// Limits on free text, so a restriction always fits a notice page and a log line.
+const (
+	MaxReasonLen = 1000
+	MaxNoticeLen = 2000
+)
+
+// MaxDuration is the longest a restriction may last. Restrictions are
+// temporary by definition; a longer one must be extended deliberately.
+const MaxDuration = 366 * 24 * time.Hour
+
+// Restriction limits one subject's internet access between Start and End.
+type Restriction struct {
+	ID      RestrictionID
+	Subject Subject
+	Mode    Mode
+	Allow   []string // ModeAllowlist: domains and prefixes still reachable
+	Block   []string // ModeBlocklist: domains refused
+	Reason  string   // internal; required
+	Notice  string   // shown to the restricted person; optional
+	Author  string   // operator who created it
+
+	Start   time.Time // UTC; inclusive
+	End     time.Time // UTC; exclusive; required: no restriction is indefinite
+	Created time.Time // UTC
+
+	Lifted     time.Time // zero unless lifted before End
+	LiftedBy   string
+	LiftReason string
+
+	Expired time.Time // when curfew recorded that End passed; zero until then
+}
+
+// A Status is where a restriction is in its life.
+type Status string
+
+// The statuses.
+const (
+	StatusScheduled Status = "scheduled" // Start is in the future
+	StatusActive    Status = "active"
+	StatusLifted    Status = "lifted"  // ended early by an operator
+	StatusExpired   Status = "expired" // ended at End
+)
+
+// EffectiveEnd is when r stops applying: End, or the lift time if earlier.
+func (r *Restriction) EffectiveEnd() time.Time {
+	if !r.Lifted.IsZero() && r.Lifted.Before(r.End) {
+		return r.Lifted
+	}
+	return r.End
+}
+
+// ActiveAt reports whether r applies at t.
+func (r *Restriction) ActiveAt(t time.Time) bool {
+	return !t.Before(r.Start) && t.Before(r.EffectiveEnd())
+}
+
+// StatusAt returns r's status at t.
+func (r *Restriction) StatusAt(t time.Time) Status {
+	switch {
+	case !r.Lifted.IsZero():
+		return StatusLifted
+	case !t.Before(r.End):
+		return StatusExpired
+	case t.Before(r.Start):
+		return StatusScheduled
+	}
+	return StatusActive
+}
+
+// Over reports whether r can no longer apply at t or later.
+func (r *Restriction) Over(t time.Time) bool { return !t.Before(r.EffectiveEnd()) }
+
+// Validate checks the rules every stored restriction obeys.
+func (r *Restriction) Validate() error {
+	if r.Subject.IsZero() {
+		return fmt.Errorf("%w: missing subject", ErrInvalid)
+	}
+	if _, err := ParseMode(string(r.Mode)); err != nil || r.Mode == "" {
+		return fmt.Errorf("%w: mode %q: want cutoff, allowlist or blocklist", ErrInvalid, r.Mode)
+	}
+	if err := checkText("reason", r.Reason, MaxReasonLen, true); err != nil {
+		return err
+	}
+	if err := checkText("notice", r.Notice, MaxNoticeLen, false); err != nil {
+		return err
+	}
+	if r.End.IsZero() {
+		return fmt.Errorf("%w: missing end: every restriction must end", ErrInvalid)
+	}
+	if !r.End.After(r.Start) {
+		return fmt.Errorf("%w: end %s is not after start %s", ErrInvalid, r.End.Format(time.RFC3339), r.Start.Format(time.RFC3339))
+	}
+	if r.End.Sub(r.Start) > MaxDuration {
+		return fmt.Errorf("%w: restriction lasts %s, longer than the maximum of %s", ErrInvalid, r.End.Sub(r.Start), MaxDuration)
+	}
+	switch r.Mode {
+	case ModeCutoff:
+		if len(r.Allow) > 0 || len(r.Block) > 0 {
+			return fmt.Errorf("%w: mode cutoff takes no allow or block list", ErrInvalid)
+		}
+	case ModeAllowlist:
+		if len(r.Allow) == 0 {
+			return fmt.Errorf("%w: mode allowlist needs at least one allowed domain or prefix", ErrInvalid)
+		}
+		if len(r.Block) > 0 {
+			return fmt.Errorf("%w: mode allowlist takes no block list", ErrInvalid)
+		}
+	case ModeBlocklist:
+		if len(r.Block) == 0 {
+			return fmt.Errorf("%w: mode blocklist needs at least one blocked domain", ErrInvalid)
+		}
+		if len(r.Allow) > 0 {
+			return fmt.Errorf("%w: mode blocklist takes no allow list", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func checkText(field, s string, max int, required bool) error {
+	if required && strings.TrimSpace(s) == "" {
+		return fmt.Errorf("%w: missing %s", ErrInvalid, field)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, field)
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return fmt.Errorf("%w: %s is %d characters, more than %d", ErrInvalid, field, n, max)
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return fmt.Errorf("%w: %s contains a control character", ErrInvalid, field)
+		}
+	}
+	return nil
+}
+
+// RestrictRequest asks for a new restriction. Exactly one of For and End
+// is set; Start defaults to now.
+type RestrictRequest struct {
+	Subject string
+	Mode    Mode
+	Allow   []string
+	Block   []string
+	Reason  string
+	Notice  string
+	Start   time.Time
+	End     time.Time
+	For     time.Duration
+}
+
+// Restriction builds the restriction r asks for, as of now, by author, and
+// validates it. It does not check that the subject exists.
+func (req *RestrictRequest) Restriction(now time.Time, author string) (*Restriction, error) {
+	subj, err := ParseSubject(req.Subject)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := ParseMode(string(req.Mode))
+	if err != nil {
+		return nil, err
+	}
+	start := req.Start
+	if start.IsZero() || start.Before(now) {
+		start = now
+	}
+	end, err := endFrom(start, req.End, req.For)
+	if err != nil {
+		return nil, err
+	}
+	r := &Restriction{
+		Subject: subj,
+		Mode:    mode,
+		Allow:   req.Allow,
+		Block:   req.Block,
+		Reason:  strings.TrimSpace(req.Reason),
+		Notice:  strings.TrimSpace(req.Notice),
+		Author:  author,
+		Start:   start.UTC(),
+		End:     end.UTC(),
+		Created: now.UTC(),
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// endFrom resolves "--for D" or "--until T" against start.
+func endFrom(start, end time.Time, d time.Duration) (time.Time, error) {
+	switch {
+	case !end.IsZero() && d != 0:
+		return time.Time{}, fmt.Errorf("%w: give a duration or an end time, not both", ErrInvalid)
+	case d < 0:
+		return time.Time{}, fmt.Errorf("%w: duration %s is negative", ErrInvalid, d)
+	case d > 0:
+		return start.Add(d), nil
+	case end.IsZero():
+		return time.Time{}, fmt.Errorf("%w: missing duration or end time: every restriction must end", ErrInvalid)
+	}
+	if !end.After(start) {
+		return time.Time{}, fmt.Errorf("%w: end time %s is not in the future", ErrInvalid, end.UTC().Format(time.RFC3339))
+	}
+	return end, nil
+}
+
+// ExtendedEnd returns the new End of r when extended by d or to end (exactly
+// one is set) at now, or an error if r cannot be extended.
+func (r *Restriction) ExtendedEnd(now, end time.Time, d time.Duration) (time.Time, error) {
+	if st := r.StatusAt(now); st == StatusLifted || st == StatusExpired {
+		return time.Time{}, fmt.Errorf("%w: restriction %d is %s", ErrConflict, r.ID, st)
+	}
+	if !end.IsZero() && d != 0 {
+		return time.Time{}, fmt.Errorf("%w: give a duration or an end time, not both", ErrInvalid)
+	}
+	if d < 0 {
+		return time.Time{}, fmt.Errorf("%w: duration %s is negative", ErrInvalid, d)
+	}
+	if d > 0 {
+		// "--for D" lengthens the restriction by D; "--until T" moves its
+		// end to T, earlier or later.
+		end = r.End.Add(d)
+	}
+	if end.IsZero() {
+		return time.Time{}, fmt.Errorf("%w: missing duration or end time", ErrInvalid)
+	}
+	if !end.After(now) || !end.After(r.Start) {
+		return time.Time{}, fmt.Errorf("%w: new end %s is not in the future", ErrInvalid, end.UTC().Format(time.RFC3339))
+	}
+	if end.Sub(r.Start) > MaxDuration {
+		return time.Time{}, fmt.Errorf("%w: restriction would last %s, longer than the maximum of %s", ErrInvalid, end.Sub(r.Start), MaxDuration)
+	}
+	return end.UTC(), nil
+}
+
+// RestrictionFilter selects restrictions. The zero filter selects those that
+// are active or scheduled.
+type RestrictionFilter struct {
+	All     bool           // include lifted and expired ones
+	Subject *Subject       // only this subject
+	ID      *RestrictionID // only this one
+}

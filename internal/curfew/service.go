@@ -1,0 +1,41 @@
+package curfew
+
+import (
+	"context"
+	"time"
+)
+
+// Service is what operators can do with curfew. The engine implements it
+// against the store and the enforcers; api.Client implements it over HTTP.
+// Every method takes the acting operator from the context (WithActor) and
+// fails with ErrUnauthenticated or ErrForbidden if the role is not enough.
+type Service interface {
+	// Restrict creates a restriction and enforces it before returning.
+	Restrict(ctx context.Context, req RestrictRequest) (*Restriction, error)
+	// Lift ends restriction id now.
+	Lift(ctx context.Context, id RestrictionID, reason string) (*Restriction, error)
+	// Extend moves the end of restriction id: to end, or later by d.
+	Extend(ctx context.Context, id RestrictionID, end time.Time, d time.Duration, reason string) (*Restriction, error)
+	// Restriction returns one restriction.
+	Restriction(ctx context.Context, id RestrictionID) (*Restriction, error)
+	// Restrictions returns the restrictions f selects, oldest first.
+	Restrictions(ctx context.Context, f RestrictionFilter) ([]*Restriction, error)
+
+	// AddDevice registers a device.
+	AddDevice(ctx context.Context, d *Device) (*Device, error)
+	// Devices returns the registered devices, sorted by MAC.
+	Devices(ctx context.Context) ([]*Device, error)
+	// AddPerson registers a person.
+	AddPerson(ctx context.Context, name string) (*Person, error)
+	// Persons returns the registered persons, sorted by name.
+	Persons(ctx context.Context) ([]*Person, error)
+
+	// Audit returns the audit log, oldest first.
+	Audit(ctx context.Context) ([]*AuditEntry, error)
+	// VerifyAudit checks the audit chain.
+	VerifyAudit(ctx context.Context) (*AuditReport, error)
+
+	// CreateToken creates an API token and returns its secret, which is
+	// shown once and stored only as a hash.
+	CreateToken(ctx context.Context, name string, role Role) (secret string, err error)
+}

@@ -1,0 +1,149 @@
+package curfew
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// A SubjectKind says what a restriction targets.
+type SubjectKind string
+
+// The subject kinds. A group subject is parsed but not yet enforceable.
+const (
+	SubjectDevice SubjectKind = "device"
+	SubjectPerson SubjectKind = "person"
+	SubjectIP     SubjectKind = "ip"
+	SubjectGroup  SubjectKind = "group"
+)
+
+// Subject is what a restriction targets: one device by MAC, every device of
+// one person, or a routed address or prefix. Exactly one of MAC, Name and
+// Prefix is set, according to Kind.
+type Subject struct {
+	Kind   SubjectKind
+	MAC    net.HardwareAddr // SubjectDevice
+	Name   string           // SubjectPerson, SubjectGroup
+	Prefix netip.Prefix     // SubjectIP; masked, IPv4 unmapped
+}
+
+// ParseSubject parses the written form of a subject:
+// "device:aa:bb:cc:dd:ee:ff", "person:NAME", "group:NAME" or
+// "ip:ADDR[/PREFIX]". A bare address is a single-host prefix.
+func ParseSubject(s string) (Subject, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok || rest == "" {
+		return Subject{}, fmt.Errorf("%w: subject %q: want device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX]", ErrInvalid, s)
+	}
+	switch SubjectKind(kind) {
+	case SubjectDevice:
+		mac, err := ParseMAC(rest)
+		if err != nil {
+			return Subject{}, fmt.Errorf("subject %q: %w", s, err)
+		}
+		return Subject{Kind: SubjectDevice, MAC: mac}, nil
+	case SubjectPerson, SubjectGroup:
+		if err := ValidateName(rest); err != nil {
+			return Subject{}, fmt.Errorf("subject %q: %w", s, err)
+		}
+		return Subject{Kind: SubjectKind(kind), Name: rest}, nil
+	case SubjectIP:
+		p, err := ParsePrefix(rest)
+		if err != nil {
+			return Subject{}, fmt.Errorf("subject %q: %w", s, err)
+		}
+		return Subject{Kind: SubjectIP, Prefix: p}, nil
+	}
+	return Subject{}, fmt.Errorf("%w: subject %q: unknown kind %q (want device, person, group or ip)", ErrInvalid, s, kind)
+}
+
+// String returns the canonical written form, which ParseSubject accepts.
+func (s Subject) String() string {
+	switch s.Kind {
+	case SubjectDevice:
+		return "device:" + s.MAC.String()
+	case SubjectPerson, SubjectGroup:
+		return string(s.Kind) + ":" + s.Name
+	case SubjectIP:
+		if s.Prefix.IsSingleIP() {
+			return "ip:" + s.Prefix.Addr().String()
+		}
+		return "ip:" + s.Prefix.String()
+	}
+	return ""
+}
+
+// IsZero reports whether s is the zero Subject.
+func (s Subject) IsZero() bool { return s.Kind == "" }
+
+// ParseMAC parses a unicast EUI-48 address in any form net.ParseMAC accepts
+// (colons, hyphens, dots).
+func ParseMAC(s string) (net.HardwareAddr, error) {
+	mac, err := net.ParseMAC(s)
+	if err != nil || len(mac) != 6 {
+		return nil, fmt.Errorf("%w: MAC address %q: want six hex octets such as 02:00:00:00:00:01", ErrInvalid, s)
+	}
+	if mac[0]&1 == 1 {
+		return nil, fmt.Errorf("%w: MAC address %q is a multicast or broadcast address, not a device", ErrInvalid, s)
+	}
+	if string(mac) == string(make([]byte, 6)) {
+		return nil, fmt.Errorf("%w: MAC address %q is all zeros, not a device", ErrInvalid, s)
+	}
+	return mac, nil
+}
+
+// ParsePrefix parses "ADDR" or "ADDR/BITS" into a masked prefix. IPv4-mapped
+// IPv6 addresses are unmapped, so one host has one spelling. Zones and the
+// unspecified prefix (which would cut off every client) are rejected.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		p, err = netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%w: address %q: want ADDR or ADDR/BITS", ErrInvalid, s)
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%w: address %q: want ADDR or ADDR/BITS", ErrInvalid, s)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	a := p.Addr()
+	if a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%w: address %q: zones are not allowed", ErrInvalid, s)
+	}
+	if a.Is4In6() {
+		bits := p.Bits() - 96
+		if bits < 0 {
+			return netip.Prefix{}, fmt.Errorf("%w: address %q: mapped prefix shorter than /96", ErrInvalid, s)
+		}
+		p = netip.PrefixFrom(a.Unmap(), bits)
+	}
+	if p.Bits() == 0 {
+		return netip.Prefix{}, fmt.Errorf("%w: prefix %q covers every address; restrict persons or devices instead", ErrInvalid, s)
+	}
+	return p.Masked(), nil
+}
+
+// ValidateName checks a person, group or operator name: 1 to 64 characters
+// from letters, digits, '.', '_' and '-', starting with a letter or digit.
+func ValidateName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty name", ErrInvalid)
+	}
+	if len(name) > 64 {
+		return fmt.Errorf("%w: name %q is longer than 64 characters", ErrInvalid, name)
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case i > 0 && (r == '.' || r == '_' || r == '-'):
+		default:
+			return fmt.Errorf("%w: name %q: only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit", ErrInvalid, name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+// Package enforce defines how curfew's enforcers are driven: the Backend
+// interface, Multi to fan one Snapshot out to several backends, and Memory,
+// an in-memory backend that renders what it enforces as text for tests.
+package enforce
+
+import (
+	"context"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// A Backend makes one enforcement mechanism match a Snapshot.
+type Backend interface {
+	// Apply makes the backend enforce exactly s. It may be called again
+	// with an identical Snapshot and must then change nothing. Applying
+	// the zero Snapshot removes every restriction the backend installed.
+	Apply(ctx context.Context, s *curfew.Snapshot) error
+
+	// Close removes what the backend installed and releases its resources.
+	Close() error
+}
+
+// A Verifier is a Backend whose installed state can drift from what it was
+// told to enforce (someone flushes the firewall table).
+type Verifier interface {
+	// Verify compares the installed state with the last applied Snapshot,
+	// repairs any difference, and returns how many objects it repaired.
+	// It must not be called concurrently with Apply.
+	Verify(ctx context.Context) (repaired int, err error)
+}

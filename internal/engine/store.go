@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"context"
+	"net"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// Store is what the engine needs from persistent storage. *sqlite.DB
+// implements it; engine tests use sqlite.Open with ":memory:".
+//
+// Every method that changes state takes the audit entry that records the
+// change and writes both in one transaction: either both are stored or
+// neither. The store fills in the entry's Seq, At (if zero), PrevHash and
+// Hash.
+type Store interface {
+	// Restrictions returns the restrictions f selects, by ascending ID.
+	// The zero filter returns those not lifted and not recorded as expired.
+	Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
+	// Restriction returns one restriction or an error wrapping curfew.ErrNotFound.
+	Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error)
+	// CreateRestriction stores r, assigns r.ID, and sets a.Target to the
+	// decimal ID before recording a.
+	CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
+	// UpdateRestriction stores the mutable fields of r (End, Lifted,
+	// LiftedBy, LiftReason, Expired) and records a.
+	UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
+
+	// Devices returns every device, sorted by MAC.
+	Devices(ctx context.Context) ([]*curfew.Device, error)
+	// Device returns one device or an error wrapping curfew.ErrNotFound.
+	Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device, error)
+	// CreateDevice stores d and records a; a duplicate MAC is curfew.ErrConflict,
+	// an unknown owner curfew.ErrNotFound.
+	CreateDevice(ctx context.Context, d *curfew.Device, a *curfew.AuditEntry) error
+
+	// Persons returns every person, sorted by name.
+	Persons(ctx context.Context) ([]*curfew.Person, error)
+	// Person returns one person or an error wrapping curfew.ErrNotFound.
+	Person(ctx context.Context, name string) (*curfew.Person, error)
+	// CreatePerson stores p and records a; a duplicate name is curfew.ErrConflict.
+	CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.AuditEntry) error
+
+	// CreateToken stores t with the SHA-256 hash of its secret and records a;
+	// a duplicate name is curfew.ErrConflict.
+	CreateToken(ctx context.Context, t *curfew.Token, hash []byte, a *curfew.AuditEntry) error
+	// TokenByHash returns the token whose secret hashes to hash, or an error
+	// wrapping curfew.ErrNotFound.
+	TokenByHash(ctx context.Context, hash []byte) (*curfew.Token, error)
+
+	// Audit returns the audit log, by ascending Seq.
+	Audit(ctx context.Context) ([]*curfew.AuditEntry, error)
+	// VerifyAudit recomputes the chain and reports the first break.
+	VerifyAudit(ctx context.Context) (*curfew.AuditReport, error)
+}
