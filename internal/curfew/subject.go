@@ -109,12 +109,12 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		if err != nil {
 			return netip.Prefix{}, fmt.Errorf("%w: address %q: want ADDR or ADDR/BITS", ErrInvalid, s)
 		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%w: address %q: zones are not allowed", ErrInvalid, s)
+		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
 	a := p.Addr()
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%w: address %q: zones are not allowed", ErrInvalid, s)
-	}
 	if a.Is4In6() {
 		bits := p.Bits() - 96
 		if bits < 0 {

@@ -1,0 +1,120 @@
+package curfew_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+var t0 = time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+
+func TestRestrictionStatusAt(t *testing.T) {
+	r := &curfew.Restriction{Start: t0, End: t0.Add(time.Hour)}
+	lifted := &curfew.Restriction{Start: t0, End: t0.Add(time.Hour), Lifted: t0.Add(10 * time.Minute)}
+	tests := []struct {
+		name   string
+		r      *curfew.Restriction
+		at     time.Time
+		want   curfew.Status
+		active bool
+	}{
+		{"before start", r, t0.Add(-time.Second), curfew.StatusScheduled, false},
+		{"at start", r, t0, curfew.StatusActive, true},
+		{"inside", r, t0.Add(time.Minute), curfew.StatusActive, true},
+		{"at end is over", r, t0.Add(time.Hour), curfew.StatusExpired, false},
+		{"lifted, before lift", lifted, t0.Add(time.Minute), curfew.StatusLifted, true},
+		{"lifted, after lift", lifted, t0.Add(11 * time.Minute), curfew.StatusLifted, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.r.StatusAt(tt.at); got != tt.want {
+				t.Errorf("StatusAt(%v) = %v, want %v", tt.at, got, tt.want)
+			}
+			if got := tt.r.ActiveAt(tt.at); got != tt.active {
+				t.Errorf("ActiveAt(%v) = %v, want %v", tt.at, got, tt.active)
+			}
+		})
+	}
+}
+
+func TestRestrictRequest(t *testing.T) {
+	ok := curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Reason: "abuse report", For: time.Hour}
+	tests := []struct {
+		name    string
+		edit    func(r *curfew.RestrictRequest)
+		wantErr string // substring; empty means success
+	}{
+		{"valid", func(r *curfew.RestrictRequest) {}, ""},
+		{"until", func(r *curfew.RestrictRequest) { r.For = 0; r.End = t0.Add(2 * time.Hour) }, ""},
+		{"missing reason", func(r *curfew.RestrictRequest) { r.Reason = "  " }, "missing reason"},
+		{"missing duration", func(r *curfew.RestrictRequest) { r.For = 0 }, "must end"},
+		{"negative duration", func(r *curfew.RestrictRequest) { r.For = -time.Minute }, "negative"},
+		{"both", func(r *curfew.RestrictRequest) { r.End = t0.Add(time.Hour) }, "not both"},
+		{"end in the past", func(r *curfew.RestrictRequest) { r.For = 0; r.End = t0.Add(-time.Hour) }, "not in the future"},
+		{"too long", func(r *curfew.RestrictRequest) { r.For = 400 * 24 * time.Hour }, "longer than the maximum"},
+		{"unknown mode", func(r *curfew.RestrictRequest) { r.Mode = "throttle" }, "mode \"throttle\""},
+		{"bad subject", func(r *curfew.RestrictRequest) { r.Subject = "device:nope" }, "MAC address"},
+		{"cutoff with allow", func(r *curfew.RestrictRequest) { r.Allow = []string{"example.org"} }, "takes no allow"},
+		{"allowlist without allow", func(r *curfew.RestrictRequest) { r.Mode = curfew.ModeAllowlist }, "at least one"},
+		{"control character", func(r *curfew.RestrictRequest) { r.Notice = "a\x00b" }, "control character"},
+		{"long notice", func(r *curfew.RestrictRequest) { r.Notice = strings.Repeat("x", 2001) }, "more than 2000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := ok
+			tt.edit(&req)
+			r, err := req.Restriction(t0, "op")
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Restriction() = %v", err)
+				}
+				if !r.Start.Equal(t0) || r.Author != "op" || r.Mode != curfew.ModeCutoff {
+					t.Errorf("Restriction() = %+v", r)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, curfew.ErrInvalid) {
+				t.Errorf("Restriction() error = %v, want ErrInvalid containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestExtendedEnd(t *testing.T) {
+	r := &curfew.Restriction{ID: 7, Start: t0, End: t0.Add(time.Hour)}
+	now := t0.Add(30 * time.Minute)
+	tests := []struct {
+		name    string
+		r       *curfew.Restriction
+		end     time.Time
+		d       time.Duration
+		want    time.Time
+		wantErr error
+	}{
+		{"for adds to the end", r, time.Time{}, time.Hour, t0.Add(2 * time.Hour), nil},
+		{"until later", r, t0.Add(3 * time.Hour), 0, t0.Add(3 * time.Hour), nil},
+		{"until earlier but future", r, t0.Add(45 * time.Minute), 0, t0.Add(45 * time.Minute), nil},
+		{"until in the past", r, t0.Add(10 * time.Minute), 0, time.Time{}, curfew.ErrInvalid},
+		{"neither", r, time.Time{}, 0, time.Time{}, curfew.ErrInvalid},
+		{"negative", r, time.Time{}, -time.Hour, time.Time{}, curfew.ErrInvalid},
+		{"lifted", &curfew.Restriction{Start: t0, End: t0.Add(time.Hour), Lifted: t0}, time.Time{}, time.Hour, time.Time{}, curfew.ErrConflict},
+		{"expired", &curfew.Restriction{Start: t0, End: t0.Add(time.Minute)}, time.Time{}, time.Hour, time.Time{}, curfew.ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.r.ExtendedEnd(now, tt.end, tt.d)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("ExtendedEnd() error = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tt.want) {
+				t.Errorf("ExtendedEnd() = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,289 @@
+// Package engine is curfew's reconciler and the implementation of
+// curfew.Service on the gateway. Every command and every timer firing runs
+// the same steps: load state from the Store, compute the Snapshot for now,
+// apply it to every enforcement backend, and arm one timer for the
+// Snapshot's NextChange. Expiry has no code path of its own: it is the
+// reconcile that runs when a restriction's end comes.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/enforce"
+)
+
+// Metrics receives what the engine measures. The daemon implements it with
+// Prometheus; nil discards.
+type Metrics interface {
+	// Applied is called after every apply of a snapshot to the backends.
+	Applied(s *curfew.Snapshot, took time.Duration, err error)
+	// Repaired is called when a drift check repaired n objects.
+	Repaired(n int)
+	// Expired is called when a restriction is recorded as expired.
+	Expired()
+}
+
+// Config configures an Engine.
+type Config struct {
+	// Store holds the state. It must not be nil.
+	Store Store
+	// Backends enforce each Snapshot. Those implementing enforce.Verifier
+	// are checked for drift every VerifyInterval.
+	Backends []enforce.Backend
+	// Logger is used for all logging. It must not be nil.
+	Logger *slog.Logger
+	// Metrics receives measurements; nil discards them.
+	Metrics Metrics
+	// Now returns the current time; the default is time.Now.
+	Now func() time.Time
+	// VerifyInterval is how often installed state is checked for drift;
+	// the default is one second. Negative disables the check.
+	VerifyInterval time.Duration
+	// RetryInterval is how soon a failed apply is retried; the default is
+	// one second.
+	RetryInterval time.Duration
+}
+
+// Engine applies commands to the store and keeps the backends enforcing
+// what the store says. It implements curfew.Service.
+type Engine struct {
+	store    Store
+	backends enforce.Multi
+	logger   *slog.Logger
+	metrics  Metrics
+	now      func() time.Time
+	verify   time.Duration
+	retry    time.Duration
+
+	mu     sync.Mutex       // serialises every write and every apply; guards the fields below
+	timer  *time.Timer      // fires at the last snapshot's NextChange; nil if none
+	last   *curfew.Snapshot // the last snapshot applied without error
+	closed bool             // set by Close; no reconcile runs after it
+}
+
+var _ curfew.Service = (*Engine)(nil)
+
+// New validates c and returns an Engine. It touches neither the store nor
+// the backends until Run or the first command.
+func New(c *Config) (*Engine, error) {
+	if c.Store == nil {
+		return nil, errors.New("engine: nil store")
+	}
+	if c.Logger == nil {
+		return nil, errors.New("engine: nil logger")
+	}
+	e := &Engine{
+		store:    c.Store,
+		backends: enforce.Multi(c.Backends),
+		logger:   c.Logger,
+		metrics:  c.Metrics,
+		now:      c.Now,
+		verify:   c.VerifyInterval,
+		retry:    c.RetryInterval,
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.metrics == nil {
+		e.metrics = nopMetrics{}
+	}
+	if e.verify == 0 {
+		e.verify = time.Second
+	}
+	if e.retry <= 0 {
+		e.retry = time.Second
+	}
+	return e, nil
+}
+
+var errClosed = errors.New("engine closed")
+
+type nopMetrics struct{}
+
+func (nopMetrics) Applied(*curfew.Snapshot, time.Duration, error) {}
+func (nopMetrics) Repaired(int)                                   {}
+func (nopMetrics) Expired()                                       {}
+
+// Run reconciles once, then keeps reconciling at every change and checking
+// the backends for drift, until ctx is done. It returns the error of the
+// first reconcile if that fails to read the store; apply errors are logged
+// and retried. When Run returns, no timer is left armed.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.Reconcile(ctx); err != nil && !isApplyError(err) {
+		return err
+	}
+	defer func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.timer != nil {
+			e.timer.Stop()
+			e.timer = nil
+		}
+	}()
+	if e.verify < 0 {
+		<-ctx.Done()
+		return nil
+	}
+	tick := time.NewTicker(e.verify)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			e.checkDrift(ctx)
+		}
+	}
+}
+
+// checkDrift asks the backends to compare their installed state with the
+// last snapshot and repair it.
+func (e *Engine) checkDrift(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.last == nil {
+		return // nothing applied yet; the retry timer will apply
+	}
+	n, err := e.backends.Verify(ctx)
+	if n > 0 {
+		e.metrics.Repaired(n)
+		e.logger.WarnContext(ctx, "repaired enforcement drift", "objects", n)
+	}
+	if err != nil {
+		e.logger.ErrorContext(ctx, "checking enforcement drift", "err", err)
+	}
+}
+
+// applyError marks an error of the backends, as opposed to the store.
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return "applying snapshot: " + e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+func isApplyError(err error) bool {
+	var ae *applyError
+	return errors.As(err, &ae)
+}
+
+// Reconcile makes the backends enforce what the store says now: it records
+// restrictions whose end has passed as expired, computes the snapshot,
+// applies it and arms the timer for the next change.
+func (e *Engine) Reconcile(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.reconcileLocked(ctx)
+}
+
+// reconcileLocked is Reconcile with e.mu held.
+func (e *Engine) reconcileLocked(ctx context.Context) error {
+	if e.closed {
+		return errClosed
+	}
+	now := e.now().UTC()
+	rs, err := e.store.Restrictions(ctx, curfew.RestrictionFilter{})
+	if err != nil {
+		e.arm(now.Add(e.retry))
+		return fmt.Errorf("loading restrictions: %w", err)
+	}
+	live := rs[:0]
+	for _, r := range rs {
+		if r.StatusAt(now) == curfew.StatusExpired && r.Expired.IsZero() {
+			if err := e.expire(ctx, r, now); err != nil {
+				// Enforcement does not depend on this record: the snapshot
+				// leaves r out either way. Try again at the next reconcile.
+				e.logger.ErrorContext(ctx, "recording expiry", "restriction_id", r.ID, "err", err)
+				e.arm(now.Add(e.retry))
+			}
+			continue
+		}
+		live = append(live, r)
+	}
+	devices, err := e.store.Devices(ctx)
+	if err != nil {
+		e.arm(now.Add(e.retry))
+		return fmt.Errorf("loading devices: %w", err)
+	}
+	snap := curfew.Compute(now, live, devices)
+	start := time.Now()
+	err = e.backends.Apply(ctx, snap)
+	took := time.Since(start)
+	e.metrics.Applied(snap, took, err)
+	if err != nil {
+		e.last = nil
+		e.arm(now.Add(e.retry))
+		return &applyError{err}
+	}
+	e.last = snap
+	e.logger.DebugContext(ctx, "applied snapshot",
+		"restricted_devices", len(snap.Devices), "restricted_prefixes", len(snap.Prefixes),
+		"next_change", snap.NextChange, "took", took)
+	// A long timer is re-armed at least every minute so that a jump of the
+	// wall clock (which the monotonic timer does not see) is caught up.
+	next := snap.NextChange
+	if next.IsZero() || next.Sub(now) > time.Minute {
+		next = now.Add(time.Minute)
+	}
+	e.arm(next)
+	return nil
+}
+
+// expire records that r ended at its End. e.mu must be held.
+func (e *Engine) expire(ctx context.Context, r *curfew.Restriction, now time.Time) error {
+	r.Expired = now
+	a := &curfew.AuditEntry{
+		At:     now,
+		Actor:  curfew.SystemActor,
+		Action: curfew.ActionExpire,
+		Target: fmt.Sprint(r.ID),
+		Detail: fmt.Sprintf("%s on %s ended at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339)),
+	}
+	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
+		r.Expired = time.Time{}
+		return err
+	}
+	e.metrics.Expired()
+	e.logger.InfoContext(ctx, "restriction expired", "restriction_id", r.ID, "subject", r.Subject.String(), "ended_at", r.End)
+	return nil
+}
+
+// arm sets the timer to reconcile at t. e.mu must be held.
+func (e *Engine) arm(t time.Time) {
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	d := t.Sub(e.now())
+	if d < 0 {
+		d = 0
+	}
+	e.timer = time.AfterFunc(d, func() {
+		ctx := context.Background()
+		if err := e.Reconcile(ctx); err != nil && !errors.Is(err, errClosed) {
+			e.logger.Error("reconciling", "err", err)
+		}
+	})
+}
+
+// Snapshot returns the last snapshot applied without error, or nil.
+func (e *Engine) Snapshot() *curfew.Snapshot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
+}
+
+// Close stops the timer. It does not close the store or the backends, which
+// the caller owns.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+}

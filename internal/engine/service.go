@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// Restrict implements [curfew.Service]. It returns once the new
+// restriction is stored, audited and enforced.
+func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
+	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now().UTC()
+	r, err := req.Restriction(now, actor.Name)
+	if err != nil {
+		return nil, err
+	}
+	switch r.Subject.Kind {
+	case curfew.SubjectGroup:
+		return nil, fmt.Errorf("%w: subject %s: group subjects are not supported yet", curfew.ErrInvalid, r.Subject)
+	case curfew.SubjectPerson:
+		if _, err := e.store.Person(ctx, r.Subject.Name); err != nil {
+			if errors.Is(err, curfew.ErrNotFound) {
+				return nil, fmt.Errorf("%w: subject %s: no such person (add it with `curfew person add %s`)", curfew.ErrInvalid, r.Subject, r.Subject.Name)
+			}
+			return nil, fmt.Errorf("looking up person: %w", err)
+		}
+	}
+	if r.Mode != curfew.ModeCutoff {
+		return nil, fmt.Errorf("%w: mode %s is not enforced by this gateway yet; use cutoff", curfew.ErrInvalid, r.Mode)
+	}
+	a := &curfew.AuditEntry{
+		At:     now,
+		Actor:  actor.Name,
+		Action: curfew.ActionRestrict,
+		Reason: r.Reason,
+		Detail: fmt.Sprintf("%s on %s from %s until %s", r.Mode, r.Subject, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339)),
+	}
+	if err := e.store.CreateRestriction(ctx, r, a); err != nil {
+		return nil, fmt.Errorf("storing restriction: %w", err)
+	}
+	e.logger.InfoContext(ctx, "restriction created", "restriction_id", r.ID, "subject", r.Subject.String(),
+		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name)
+	return r, e.enforceLocked(ctx)
+}
+
+// enforceLocked reconciles after a command. The command itself is stored
+// and audited; a failure to enforce it is reported to the caller, and the
+// engine keeps retrying.
+func (e *Engine) enforceLocked(ctx context.Context) error {
+	if err := e.reconcileLocked(ctx); err != nil {
+		return fmt.Errorf("stored, but enforcing: %w", err)
+	}
+	return nil
+}
+
+// Lift implements [curfew.Service].
+func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	if err != nil {
+		return nil, err
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, fmt.Errorf("%w: missing reason", curfew.ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.store.Restriction(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now().UTC()
+	if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired {
+		return nil, fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
+	}
+	r.Lifted, r.LiftedBy, r.LiftReason = now, actor.Name, reason
+	probe := *r
+	probe.Reason = reason
+	if err := probe.Validate(); err != nil {
+		return nil, fmt.Errorf("reason: %w", err)
+	}
+	a := &curfew.AuditEntry{
+		At:     now,
+		Actor:  actor.Name,
+		Action: curfew.ActionLift,
+		Target: fmt.Sprint(id),
+		Reason: reason,
+		Detail: fmt.Sprintf("%s on %s lifted; it was to end at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339)),
+	}
+	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
+		return nil, fmt.Errorf("storing lift: %w", err)
+	}
+	e.logger.InfoContext(ctx, "restriction lifted", "restriction_id", id, "actor", actor.Name)
+	return r, e.enforceLocked(ctx)
+}
+
+// Extend implements [curfew.Service].
+func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
+	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	if err != nil {
+		return nil, err
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, fmt.Errorf("%w: missing reason", curfew.ErrInvalid)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.store.Restriction(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now().UTC()
+	newEnd, err := r.ExtendedEnd(now, end, d)
+	if err != nil {
+		return nil, err
+	}
+	old := r.End
+	r.End = newEnd
+	probe := *r
+	probe.Reason = reason
+	if err := probe.Validate(); err != nil {
+		return nil, err
+	}
+	a := &curfew.AuditEntry{
+		At:     now,
+		Actor:  actor.Name,
+		Action: curfew.ActionExtend,
+		Target: fmt.Sprint(id),
+		Reason: reason,
+		Detail: fmt.Sprintf("%s on %s: end moved from %s to %s", r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339)),
+	}
+	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
+		return nil, fmt.Errorf("storing extension: %w", err)
+	}
+	e.logger.InfoContext(ctx, "restriction extended", "restriction_id", id, "ends_at", newEnd, "actor", actor.Name)
+	return r, e.enforceLocked(ctx)
+}
+
+// Restriction implements [curfew.Service].
+func (e *Engine) Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
+	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+		return nil, err
+	}
+	return e.store.Restriction(ctx, id)
+}
+
+// Restrictions implements [curfew.Service].
+func (e *Engine) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+		return nil, err
+	}
+	rs, err := e.store.Restrictions(ctx, f)
+	if err != nil || f.All {
+		return rs, err
+	}
+	// A restriction whose end has passed but whose expiry is not recorded
+	// yet (the reconcile is a moment away) is not current.
+	now := e.now()
+	cur := rs[:0]
+	for _, r := range rs {
+		if !r.Over(now) {
+			cur = append(cur, r)
+		}
+	}
+	return cur, nil
+}
+
+// AddDevice implements [curfew.Service]. Devices owned by a restricted
+// person are restricted as soon as they are added.
+func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now().UTC()
+	dev := *d
+	dev.Created = now
+	if dev.Owner != "" {
+		if _, err := e.store.Person(ctx, dev.Owner); err != nil {
+			if errors.Is(err, curfew.ErrNotFound) {
+				return nil, fmt.Errorf("%w: owner %q: no such person (add it with `curfew person add %s`)", curfew.ErrInvalid, dev.Owner, dev.Owner)
+			}
+			return nil, fmt.Errorf("looking up owner: %w", err)
+		}
+	}
+	detail := "device " + dev.MAC.String()
+	if dev.Name != "" {
+		detail += fmt.Sprintf(" name %q", dev.Name)
+	}
+	if dev.Owner != "" {
+		detail += " owner " + dev.Owner
+	}
+	if len(dev.Addrs) > 0 {
+		detail += fmt.Sprintf(" addresses %v", dev.Addrs)
+	}
+	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionDevice, Target: dev.MAC.String(), Detail: detail}
+	if err := e.store.CreateDevice(ctx, &dev, a); err != nil {
+		return nil, fmt.Errorf("storing device: %w", err)
+	}
+	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
+	return &dev, e.enforceLocked(ctx)
+}
+
+// Devices implements [curfew.Service].
+func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
+	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+		return nil, err
+	}
+	return e.store.Devices(ctx)
+}
+
+// AddPerson implements [curfew.Service].
+func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, error) {
+	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	if err != nil {
+		return nil, err
+	}
+	if err := curfew.ValidateName(name); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now().UTC()
+	p := &curfew.Person{Name: name, Created: now}
+	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionPerson, Target: name, Detail: "person " + name}
+	if err := e.store.CreatePerson(ctx, p, a); err != nil {
+		return nil, fmt.Errorf("storing person: %w", err)
+	}
+	e.logger.InfoContext(ctx, "person added", "person", name, "actor", actor.Name)
+	return p, nil
+}
+
+// Persons implements [curfew.Service].
+func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
+	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+		return nil, err
+	}
+	return e.store.Persons(ctx)
+}
+
+// Audit implements [curfew.Service].
+func (e *Engine) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
+	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+		return nil, err
+	}
+	return e.store.Audit(ctx)
+}
+
+// VerifyAudit implements [curfew.Service].
+func (e *Engine) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
+	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+		return nil, err
+	}
+	return e.store.VerifyAudit(ctx)
+}
+
+// CreateToken implements [curfew.Service].
+func (e *Engine) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
+	actor, err := curfew.Require(ctx, curfew.RoleAdmin)
+	if err != nil {
+		return "", err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.createTokenLocked(ctx, actor.Name, curfew.ActionToken, name, role)
+}
+
+// Bootstrap creates the first admin token, named name, for `curfew init`.
+// It fails with curfew.ErrConflict if a token by that name exists.
+func (e *Engine) Bootstrap(ctx context.Context, name string) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.createTokenLocked(ctx, curfew.SystemActor, curfew.ActionInit, name, curfew.RoleAdmin)
+}
+
+func (e *Engine) createTokenLocked(ctx context.Context, actor string, action curfew.Action, name string, role curfew.Role) (string, error) {
+	if err := curfew.ValidateName(name); err != nil {
+		return "", fmt.Errorf("token name: %w", err)
+	}
+	if _, err := curfew.ParseRole(string(role)); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("generating token: %w", err)
+	}
+	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
+	now := e.now().UTC()
+	t := &curfew.Token{Name: name, Role: role, Created: now}
+	a := &curfew.AuditEntry{At: now, Actor: actor, Action: action, Target: name, Detail: fmt.Sprintf("token %s with role %s", name, role)}
+	if err := e.store.CreateToken(ctx, t, HashToken(secret), a); err != nil {
+		return "", fmt.Errorf("storing token: %w", err)
+	}
+	e.logger.InfoContext(ctx, "token created", "token", name, "role", role, "actor", actor)
+	return secret, nil
+}
+
+// tokenPrefix marks curfew tokens, so a leaked one is easy to recognise.
+const tokenPrefix = "cft_"
+
+// HashToken returns the SHA-256 of a token secret, the only form stored.
+// Secrets are 256 random bits, so a fast hash is enough.
+func HashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// Authenticate returns the operator whose token secret is given, or an
+// error wrapping curfew.ErrUnauthenticated.
+func (e *Engine) Authenticate(ctx context.Context, secret string) (curfew.Actor, error) {
+	if !strings.HasPrefix(secret, tokenPrefix) {
+		return curfew.Actor{}, fmt.Errorf("%w: malformed token", curfew.ErrUnauthenticated)
+	}
+	t, err := e.store.TokenByHash(ctx, HashToken(secret))
+	if errors.Is(err, curfew.ErrNotFound) {
+		return curfew.Actor{}, fmt.Errorf("%w: unknown token", curfew.ErrUnauthenticated)
+	}
+	if err != nil {
+		return curfew.Actor{}, fmt.Errorf("looking up token: %w", err)
+	}
+	return curfew.Actor{Name: t.Name, Role: t.Role}, nil
+}
