@@ -1,0 +1,34 @@
+# curfew — see README.md. `make check test` is what CI runs.
+GO ?= go
+PKGS := ./...
+
+.PHONY: all build test unit check bench fuzz clean
+
+all: build
+
+build: ## the curfew binary, static
+	CGO_ENABLED=0 $(GO) build -o curfew ./cmd/curfew
+
+test: ## everything CI runs: unit, netns kernel tests and whole-daemon integration (root)
+	CURFEW_REQUIRE_NETNS=$${CURFEW_REQUIRE_NETNS:-$${CI:+1}} $(GO) test -race -count=1 -timeout 20m -tags=integration $(PKGS)
+
+unit: ## fast; no root needed (root-only tests skip); run before every commit
+	$(GO) test -count=1 $(PKGS)
+
+check: ## gofmt, vet, staticcheck (pinned by the go.mod tool directive)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet -tags=integration $(PKGS)
+	$(GO) tool staticcheck -tags=integration $(PKGS)
+
+fuzz: ## a short run of every fuzz target
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg 2>/dev/null | grep ^Fuzz); do \
+	    $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime 30s $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: ## the benchmarks behind docs/benchmarks.md (root)
+	$(GO) test -run XXX -bench . -benchtime 20x -count 5 ./internal/netfilter/
+
+clean:
+	rm -f curfew

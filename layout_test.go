@@ -1,0 +1,144 @@
+// Package layout_test checks rules about the shape of the repository that
+// the compiler does not: every package has one doc comment, and packages
+// import only what the layout allows.
+package layout_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/curfew/curfew/"
+
+// packages walks the repository and returns its Go package directories.
+func packages(t *testing.T) []string {
+	t.Helper()
+	var dirs []string
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			dir := filepath.Dir(path)
+			if len(dirs) == 0 || dirs[len(dirs)-1] != dir {
+				dirs = append(dirs, dir)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// TestPackageDocs checks that every package has exactly one package doc
+// comment.
+func TestPackageDocs(t *testing.T) {
+	for _, dir := range packages(t) {
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, pkg := range pkgs {
+			var docs []string
+			for file, f := range pkg.Files {
+				if f.Doc != nil {
+					docs = append(docs, filepath.Base(file))
+				}
+			}
+			if len(docs) != 1 {
+				t.Errorf("package %s in %s has %d doc comments (%v), want exactly 1", name, dir, len(docs), docs)
+			}
+		}
+	}
+}
+
+// allowed lists, per package directory, the module-internal packages and
+// third-party module prefixes its non-test files may import. The standard
+// library is always allowed except where forbidden lists it.
+var allowed = map[string][]string{
+	"internal/curfew":              {},
+	"internal/enforce":             {"internal/curfew"},
+	"internal/enforce/enforcetest": {"internal/curfew", "internal/enforce"},
+	"internal/engine":              {"internal/curfew", "internal/enforce"},
+	"internal/netfilter":           {"internal/curfew", "internal/enforce", "github.com/google/nftables", "github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix", "github.com/mdlayher/netlink"},
+	"internal/resolver":            {"internal/curfew", "internal/enforce", "github.com/miekg/dns"},
+	"internal/notice":              {"internal/curfew", "internal/enforce"},
+	"internal/sqlite":              {"internal/curfew", "modernc.org/sqlite"},
+	"internal/api":                 {"internal/curfew"},
+	"internal/web":                 {"internal/curfew"},
+	"internal/config":              {"internal/curfew", "go.yaml.in/yaml/v3"},
+	"internal/netnstest":           {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/google/go-cmp"},
+	"internal/golden":              {"github.com/google/go-cmp"},
+	"integration":                  {"internal/netnstest", "internal/golden", "internal/api", "internal/curfew"},
+	"cmd/curfew":                   {"*"},
+}
+
+// forbidden lists standard packages a directory must not import.
+var forbidden = map[string][]string{
+	"internal/curfew": {"database/sql", "net/http", "encoding/json", "log", "os"},
+}
+
+func TestImportRules(t *testing.T) {
+	for _, dir := range packages(t) {
+		dir = filepath.ToSlash(dir)
+		rules, ok := allowed[dir]
+		if !ok {
+			t.Errorf("package %s is not in the layout's import rules; add it to layout_test.go", dir)
+			continue
+		}
+		fset := token.NewFileSet()
+		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pkg := range pkgs {
+			for file, f := range pkg.Files {
+				for _, imp := range f.Imports {
+					path := strings.Trim(imp.Path.Value, `"`)
+					if !importAllowed(dir, path, rules) {
+						t.Errorf("%s imports %q, which the layout forbids for %s", file, path, dir)
+					}
+				}
+			}
+		}
+	}
+}
+
+func importAllowed(dir, path string, rules []string) bool {
+	for _, f := range forbidden[dir] {
+		if path == f {
+			return false
+		}
+	}
+	if len(rules) == 1 && rules[0] == "*" {
+		return true
+	}
+	if local, ok := strings.CutPrefix(path, module); ok {
+		for _, r := range rules {
+			if local == r {
+				return true
+			}
+		}
+		return false
+	}
+	first, _, _ := strings.Cut(path, "/")
+	if !strings.Contains(first, ".") {
+		return true // standard library
+	}
+	for _, r := range rules {
+		if path == r || strings.HasPrefix(path, r+"/") {
+			return true
+		}
+	}
+	return false
+}
