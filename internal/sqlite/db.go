@@ -1,0 +1,317 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// MinKeySize is the shortest audit key Open accepts, in bytes.
+const MinKeySize = 32
+
+// busyTimeout is how long a statement waits for another connection's write
+// lock before failing with SQLITE_BUSY.
+const busyTimeout = 5 * time.Second
+
+// Config configures Open.
+type Config struct {
+	// AuditKey is the HMAC-SHA256 key of the audit chain; required, at
+	// least MinKeySize bytes. The daemon keeps it outside the database
+	// (in its state directory), so that someone who can edit only the
+	// database cannot recompute the chain. GenerateKey makes one.
+	AuditKey []byte
+
+	// HeadPath is a file in which the store records the sequence number
+	// and hash of the newest audit entry after every committed audit
+	// write, so that deleting the newest entries from the database is
+	// detected. The daemon keeps it beside the key. Empty disables that
+	// check (tests of other packages).
+	HeadPath string
+
+	// Now returns the time given to audit entries whose At is zero.
+	// Nil means time.Now.
+	Now func() time.Time
+
+	// Logger receives the one problem the store cannot return: a head
+	// file that could not be rewritten after a change was committed.
+	// Nil discards.
+	Logger *slog.Logger
+}
+
+// DB is a curfew database. It implements the engine's Store. It is safe for
+// concurrent use; writes are serialised.
+type DB struct {
+	sql      *sql.DB
+	key      []byte
+	headPath string
+	now      func() time.Time
+	logger   *slog.Logger
+
+	// wmu serialises write transactions with the head file rewrite that
+	// follows each of them, so the file never goes backwards.
+	wmu sync.Mutex
+}
+
+// Open opens or creates the database at path, which is a file name or
+// ":memory:", and applies the migrations it lacks. The caller closes the
+// DB.
+func Open(ctx context.Context, path string, c *Config) (*DB, error) {
+	if c == nil || len(c.AuditKey) < MinKeySize {
+		return nil, fmt.Errorf("%w: opening database: the audit key must be at least %d bytes", curfew.ErrInvalid, MinKeySize)
+	}
+	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("%w: database path %q: want a file name or :memory:", curfew.ErrInvalid, path)
+	}
+	memory := path == ":memory:"
+
+	q := []string{
+		"_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")",
+		"_pragma=foreign_keys(1)",
+		"_pragma=synchronous(FULL)", // the head file is fsynced; the database must not lag it after a power cut
+		"_txlock=immediate",         // a write transaction takes the write lock at BEGIN, never by upgrading
+	}
+	if !memory {
+		q = append(q, "_pragma=journal_mode(WAL)")
+	}
+	sdb, err := sql.Open("sqlite", path+"?"+strings.Join(q, "&"))
+	if err != nil {
+		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	if memory {
+		// Each connection to ":memory:" is a database of its own: keep
+		// exactly one, for ever.
+		sdb.SetMaxOpenConns(1)
+		sdb.SetMaxIdleConns(1)
+		sdb.SetConnMaxLifetime(0)
+		sdb.SetConnMaxIdleTime(0)
+	}
+	db := &DB{
+		sql:      sdb,
+		key:      slices.Clone(c.AuditKey),
+		headPath: c.HeadPath,
+		now:      c.Now,
+		logger:   c.Logger,
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if db.logger == nil {
+		db.logger = slog.New(slog.DiscardHandler)
+	}
+	if err := db.check(ctx, memory); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("migrating database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return db.sql.Close()
+}
+
+// check makes sure the connection settings took effect.
+func (db *DB) check(ctx context.Context, memory bool) error {
+	var fk int
+	if err := db.sql.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return fmt.Errorf("reading foreign_keys: %w", err)
+	}
+	if fk != 1 {
+		return errors.New("foreign keys are off")
+	}
+	if memory {
+		return nil
+	}
+	var mode string
+	if err := db.sql.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("reading journal_mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %s, not wal", mode)
+	}
+	return nil
+}
+
+//go:embed migration/*.sql
+var migrations embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations returns the embedded migrations by ascending version.
+// Their names are NNNN_description.sql with versions 1, 2, 3, … in turn.
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrations, "migration/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	var ms []migration
+	for i, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v != i+1 {
+			return nil, fmt.Errorf("migration %s: want a name NNNN_description.sql numbered %d", base, i+1)
+		}
+		b, err := migrations.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	return ms, nil
+}
+
+// migrate applies, in order, each migration the database lacks, each in
+// its own transaction. Two processes opening one new file at once are
+// safe: the transactions take the write lock first, then re-check.
+func (db *DB) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	var have int
+	if err := db.sql.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+		return fmt.Errorf("reading schema version: %w", err)
+	}
+	if have > len(ms) {
+		return fmt.Errorf("schema version %d is newer than this curfew knows (%d)", have, len(ms))
+	}
+	for _, m := range ms[have:] {
+		if err := db.apply(ctx, m); err != nil {
+			return fmt.Errorf("applying %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) apply(ctx context.Context, m migration) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil // another process applied it meanwhile
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+		m.version, m.name, time.Now().UnixMilli()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// write runs change and records a in one transaction. change sees the
+// entry the store will record (a copy of a), so it may set Target. Only
+// when the transaction commits is *a updated with Seq, At, PrevHash and
+// Hash and the head file rewritten.
+func (db *DB) write(ctx context.Context, a *curfew.AuditEntry, change func(tx *sql.Tx, e *curfew.AuditEntry) error) error {
+	if a == nil {
+		return fmt.Errorf("%w: missing audit entry", curfew.ErrInvalid)
+	}
+	if a.Actor == "" || a.Action == "" {
+		return fmt.Errorf("%w: audit entry without actor or action", curfew.ErrInvalid)
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+
+	head, err := db.readHead()
+	if err != nil {
+		return err
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer tx.Rollback()
+
+	e := *a
+	if err := change(tx, &e); err != nil {
+		return err
+	}
+	if err := db.appendAudit(ctx, tx, &e, head); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	*a = e
+	if err := db.writeHead(auditHead{Seq: e.Seq, Hash: e.Hash}); err != nil {
+		// The change is stored; failing now would tell the caller it was
+		// not. The next write or verification rewrites the file.
+		db.logger.ErrorContext(ctx, "audit head file not updated", "seq", e.Seq, "err", err)
+	}
+	return nil
+}
+
+// classify attaches a curfew error kind to a constraint violation.
+func classify(err error, what string) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %s already exists", curfew.ErrConflict, what)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %s refers to something that does not exist", curfew.ErrNotFound, what)
+		}
+	}
+	return fmt.Errorf("storing %s: %w", what, err)
+}
+
+// Timestamps are stored as UTC Unix milliseconds; optional ones are NULL
+// when zero.
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func nullMillis(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+func fromNullMillis(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMillis(n.Int64)
+}

@@ -1,0 +1,180 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// Devices returns every device, sorted by MAC. It implements the engine's
+// Store.
+func (db *DB) Devices(ctx context.Context) ([]*curfew.Device, error) {
+	ds, err := db.devices(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("listing devices: %w", err)
+	}
+	return ds, nil
+}
+
+// Device returns one device or an error wrapping curfew.ErrNotFound. It
+// implements the engine's Store.
+func (db *DB) Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device, error) {
+	if len(mac) != 6 {
+		return nil, fmt.Errorf("%w: MAC address %q: want six octets", curfew.ErrInvalid, mac)
+	}
+	ds, err := db.devices(ctx, mac.String())
+	if err != nil {
+		return nil, fmt.Errorf("reading device %s: %w", mac, err)
+	}
+	if len(ds) == 0 {
+		return nil, fmt.Errorf("%w: device %s", curfew.ErrNotFound, mac)
+	}
+	return ds[0], nil
+}
+
+// devices reads the device with MAC mac, or every device if mac is empty,
+// with their addresses in one query, so the result is one consistent view.
+func (db *DB) devices(ctx context.Context, mac string) ([]*curfew.Device, error) {
+	q := `SELECT d.mac, d.name, d.owner, d.created_at, a.addr
+		FROM devices d LEFT JOIN device_addrs a ON a.mac = d.mac`
+	var args []any
+	if mac != "" {
+		q += " WHERE d.mac = ?"
+		args = append(args, mac)
+	}
+	q += " ORDER BY d.mac, a.pos"
+	rows, err := db.sql.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		ds   []*curfew.Device
+		last string
+	)
+	for rows.Next() {
+		var (
+			m, name string
+			owner   sql.NullString
+			created int64
+			addr    sql.NullString
+		)
+		if err := rows.Scan(&m, &name, &owner, &created, &addr); err != nil {
+			return nil, err
+		}
+		if m != last || len(ds) == 0 {
+			hw, err := curfew.ParseMAC(m)
+			if err != nil {
+				return nil, err
+			}
+			ds = append(ds, &curfew.Device{MAC: hw, Name: name, Owner: owner.String, Created: fromMillis(created)})
+			last = m
+		}
+		if addr.Valid {
+			a, err := netip.ParseAddr(addr.String)
+			if err != nil {
+				return nil, fmt.Errorf("device %s: %w", m, err)
+			}
+			d := ds[len(ds)-1]
+			d.Addrs = append(d.Addrs, a)
+		}
+	}
+	return ds, rows.Err()
+}
+
+// CreateDevice stores d and records a, in one transaction. A duplicate MAC
+// is curfew.ErrConflict, an unknown owner curfew.ErrNotFound. It implements
+// the engine's Store.
+func (db *DB) CreateDevice(ctx context.Context, d *curfew.Device, a *curfew.AuditEntry) error {
+	if d == nil || len(d.MAC) != 6 {
+		return fmt.Errorf("%w: device without a six-octet MAC address", curfew.ErrInvalid)
+	}
+	mac := d.MAC.String()
+	owner := sql.NullString{String: d.Owner, Valid: d.Owner != ""}
+	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+		if owner.Valid {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM persons WHERE name = ?", d.Owner).Scan(&n); err != nil {
+				return fmt.Errorf("looking up owner of device %s: %w", mac, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: owner %q of device %s: no such person", curfew.ErrNotFound, d.Owner, mac)
+			}
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO devices (mac, name, owner, created_at) VALUES (?, ?, ?, ?)",
+			mac, d.Name, owner, millis(d.Created))
+		if err != nil {
+			return classify(err, "device "+mac)
+		}
+		for i, addr := range d.Addrs {
+			if !addr.IsValid() {
+				return fmt.Errorf("%w: device %s: invalid address", curfew.ErrInvalid, mac)
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO device_addrs (mac, pos, addr) VALUES (?, ?, ?)", mac, i, addr.String())
+			if err != nil {
+				return classify(err, "address "+addr.String()+" of device "+mac)
+			}
+		}
+		return nil
+	})
+}
+
+// Persons returns every person, sorted by name. It implements the engine's
+// Store.
+func (db *DB) Persons(ctx context.Context) ([]*curfew.Person, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT name, created_at FROM persons ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("listing persons: %w", err)
+	}
+	defer rows.Close()
+	var ps []*curfew.Person
+	for rows.Next() {
+		var (
+			p       curfew.Person
+			created int64
+		)
+		if err := rows.Scan(&p.Name, &created); err != nil {
+			return nil, fmt.Errorf("listing persons: %w", err)
+		}
+		p.Created = fromMillis(created)
+		ps = append(ps, &p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing persons: %w", err)
+	}
+	return ps, nil
+}
+
+// Person returns one person or an error wrapping curfew.ErrNotFound. It
+// implements the engine's Store.
+func (db *DB) Person(ctx context.Context, name string) (*curfew.Person, error) {
+	var created int64
+	err := db.sql.QueryRowContext(ctx, "SELECT created_at FROM persons WHERE name = ?", name).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: person %q", curfew.ErrNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading person %q: %w", name, err)
+	}
+	return &curfew.Person{Name: name, Created: fromMillis(created)}, nil
+}
+
+// CreatePerson stores p and records a, in one transaction. A duplicate name
+// is curfew.ErrConflict. It implements the engine's Store.
+func (db *DB) CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.AuditEntry) error {
+	if p == nil || p.Name == "" {
+		return fmt.Errorf("%w: person without a name", curfew.ErrInvalid)
+	}
+	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO persons (name, created_at) VALUES (?, ?)", p.Name, millis(p.Created))
+		if err != nil {
+			return classify(err, fmt.Sprintf("person %q", p.Name))
+		}
+		return nil
+	})
+}

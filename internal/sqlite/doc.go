@@ -1,0 +1,17 @@
+// Package sqlite stores curfew's state (persons, devices, restrictions, API
+// tokens) and its audit log in an SQLite database, through the pure Go
+// driver modernc.org/sqlite. [*DB] implements the engine's Store.
+//
+// The schema is created and upgraded by the migrations embedded from
+// migration/, applied in order at Open, one transaction each.
+//
+// Every change is written in one transaction with the audit entry that
+// records it. The audit log is a hash chain keyed with a secret the database
+// does not hold, and its head is also kept in a file beside the key, so that
+// editing, deleting or truncating entries in the database is detected by
+// [DB.VerifyAudit].
+//
+// The curfew daemon is the single writer of a database. Other processes
+// (curfew init before the daemon starts, tests) may open the same file; WAL
+// mode lets readers work while the daemon writes.
+package sqlite

@@ -1,0 +1,201 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+const restrictionColumns = `id, subject, mode, allow, block, reason, notice, author,
+	starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at`
+
+// Restrictions returns the restrictions f selects, by ascending ID. The
+// conditions of f combine: the zero filter selects those neither lifted nor
+// recorded as expired, All drops that condition, Subject and ID narrow the
+// result further. It implements the engine's Store.
+func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if !f.All {
+		// Matches the partial index restrictions_open.
+		where = append(where, "lifted_at IS NULL AND expired_at IS NULL")
+	}
+	if f.Subject != nil {
+		where = append(where, "subject = ?")
+		args = append(args, f.Subject.String())
+	}
+	if f.ID != nil {
+		where = append(where, "id = ?")
+		args = append(args, int64(*f.ID))
+	}
+	q := "SELECT " + restrictionColumns + " FROM restrictions"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id"
+
+	rows, err := db.sql.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing restrictions: %w", err)
+	}
+	defer rows.Close()
+	var rs []*curfew.Restriction
+	for rows.Next() {
+		r, err := scanRestriction(rows)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing restrictions: %w", err)
+	}
+	return rs, nil
+}
+
+// Restriction returns one restriction or an error wrapping
+// curfew.ErrNotFound. It implements the engine's Store.
+func (db *DB) Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
+	row := db.sql.QueryRowContext(ctx, "SELECT "+restrictionColumns+" FROM restrictions WHERE id = ?", int64(id))
+	r, err := scanRestriction(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: restriction %d", curfew.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// CreateRestriction stores r, assigns r.ID, sets the Target of a to the
+// decimal ID and records a, in one transaction. It implements the engine's
+// Store. Empty allow and block lists read back as nil.
+func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
+	if r == nil || r.Subject.IsZero() {
+		return fmt.Errorf("%w: restriction without subject", curfew.ErrInvalid)
+	}
+	allow, err := encodeList(r.Allow)
+	if err != nil {
+		return err
+	}
+	block, err := encodeList(r.Block)
+	if err != nil {
+		return err
+	}
+	var id int64
+	err = db.write(ctx, a, func(tx *sql.Tx, e *curfew.AuditEntry) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO restrictions
+			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
+			millis(r.Start), millis(r.End), millis(r.Created),
+			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
+		).Scan(&id)
+		if err != nil {
+			return classify(err, "restriction")
+		}
+		e.Target = strconv.FormatInt(id, 10)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.ID = curfew.RestrictionID(id)
+	return nil
+}
+
+// UpdateRestriction stores the mutable fields of r (End, Lifted, LiftedBy,
+// LiftReason, Expired) and records a, in one transaction. An unknown ID is
+// curfew.ErrNotFound. It implements the engine's Store.
+func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
+	if r == nil {
+		return fmt.Errorf("%w: missing restriction", curfew.ErrInvalid)
+	}
+	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+		res, err := tx.ExecContext(ctx, `UPDATE restrictions
+			SET ends_at = ?, lifted_at = ?, lifted_by = ?, lift_reason = ?, expired_at = ?
+			WHERE id = ?`,
+			millis(r.End), nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired), int64(r.ID))
+		if err != nil {
+			return fmt.Errorf("updating restriction %d: %w", r.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("updating restriction %d: %w", r.ID, err)
+		} else if n == 0 {
+			return fmt.Errorf("%w: restriction %d", curfew.ErrNotFound, r.ID)
+		}
+		return nil
+	})
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanRestriction(s scanner) (*curfew.Restriction, error) {
+	var (
+		r                           curfew.Restriction
+		id                          int64
+		subject, mode, allow, block string
+		start, end, created         int64
+		lifted, expired             sql.NullInt64
+	)
+	err := s.Scan(&id, &subject, &mode, &allow, &block, &r.Reason, &r.Notice, &r.Author,
+		&start, &end, &created, &lifted, &r.LiftedBy, &r.LiftReason, &expired)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading restriction: %w", err)
+	}
+	r.ID = curfew.RestrictionID(id)
+	if r.Subject, err = curfew.ParseSubject(subject); err != nil {
+		return nil, fmt.Errorf("reading restriction %d: %w", id, err)
+	}
+	r.Mode = curfew.Mode(mode)
+	if r.Allow, err = decodeList(allow); err != nil {
+		return nil, fmt.Errorf("reading restriction %d: allow list: %w", id, err)
+	}
+	if r.Block, err = decodeList(block); err != nil {
+		return nil, fmt.Errorf("reading restriction %d: block list: %w", id, err)
+	}
+	r.Start = fromMillis(start)
+	r.End = fromMillis(end)
+	r.Created = fromMillis(created)
+	r.Lifted = fromNullMillis(lifted)
+	r.Expired = fromNullMillis(expired)
+	return &r, nil
+}
+
+// encodeList stores a list of domains or prefixes as a JSON array.
+func encodeList(l []string) (string, error) {
+	if len(l) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return "", fmt.Errorf("encoding list: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeList reads a JSON array; an empty one is nil.
+func decodeList(s string) ([]string, error) {
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, err
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
+}
