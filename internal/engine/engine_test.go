@@ -1,0 +1,296 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/enforce"
+	"github.com/curfew/curfew/internal/engine"
+	"github.com/curfew/curfew/internal/sqlite"
+	"github.com/google/go-cmp/cmp"
+)
+
+var _ engine.Store = (*sqlite.DB)(nil)
+
+var (
+	admin    = curfew.Actor{Name: "root", Role: curfew.RoleAdmin}
+	operator = curfew.Actor{Name: "olga", Role: curfew.RoleOperator}
+	viewer   = curfew.Actor{Name: "vic", Role: curfew.RoleViewer}
+)
+
+type fixture struct {
+	eng *engine.Engine
+	db  *sqlite.DB
+	mem *enforce.Memory
+	ctx context.Context // acts as operator
+}
+
+// newFixture returns an engine over an in-memory database and a Memory
+// backend. Inside a synctest bubble, time is fake.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	key := []byte(strings.Repeat("k", sqlite.MinKeySize))
+	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := &enforce.Memory{}
+	eng, err := engine.New(&engine.Config{
+		Store:          db,
+		Backends:       []enforce.Backend{mem},
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		VerifyInterval: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		eng.Close()
+		db.Close()
+	})
+	return &fixture{eng: eng, db: db, mem: mem, ctx: curfew.WithActor(context.Background(), operator)}
+}
+
+func (f *fixture) restrict(t *testing.T, subject string, d time.Duration) *curfew.Restriction {
+	t.Helper()
+	r, err := f.eng.Restrict(f.ctx, curfew.RestrictRequest{Subject: subject, Reason: "test", For: d})
+	if err != nil {
+		t.Fatalf("Restrict(%s): %v", subject, err)
+	}
+	return r
+}
+
+func (f *fixture) wantEnforced(t *testing.T, want string) {
+	t.Helper()
+	if diff := cmp.Diff(want, f.mem.String()); diff != "" {
+		t.Errorf("enforced state mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func (f *fixture) actions(t *testing.T) []string {
+	t.Helper()
+	entries, err := f.db.Audit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Actor+" "+string(e.Action)+" "+e.Target)
+	}
+	return got
+}
+
+func mac(s string) net.HardwareAddr {
+	m, _ := net.ParseMAC(s)
+	return m
+}
+
+// The whole life of a restriction on a fake clock: enforced at once,
+// extended, and ended by the timer with nobody calling anything.
+func TestRestrictionLifecycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		start := time.Now().UTC()
+		r := f.restrict(t, "device:02:00:00:00:00:01", time.Hour)
+		f.wantEnforced(t, "device 02:00:00:00:00:01 cutoff until="+start.Add(time.Hour).Format(time.RFC3339)+" ids=[1]\n")
+
+		if _, err := f.eng.Extend(f.ctx, r.ID, time.Time{}, 30*time.Minute, "still needed"); err != nil {
+			t.Fatal(err)
+		}
+		f.wantEnforced(t, "device 02:00:00:00:00:01 cutoff until="+start.Add(90*time.Minute).Format(time.RFC3339)+" ids=[1]\n")
+
+		time.Sleep(89 * time.Minute)
+		synctest.Wait()
+		if f.mem.String() == "" {
+			t.Fatal("restriction ended a minute early")
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		f.wantEnforced(t, "")
+
+		got, err := f.eng.Restriction(f.ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Expired.IsZero() || got.StatusAt(time.Now()) != curfew.StatusExpired {
+			t.Errorf("after its end, restriction = %+v; want recorded as expired", got)
+		}
+		want := []string{"olga restriction.create 1", "olga restriction.extend 1", "curfew restriction.expire 1"}
+		if diff := cmp.Diff(want, f.actions(t)); diff != "" {
+			t.Errorf("audit mismatch (-want +got):\n%s", diff)
+		}
+		rep, err := f.eng.VerifyAudit(f.ctx)
+		if err != nil || !rep.OK {
+			t.Errorf("VerifyAudit() = %+v, %v; want OK", rep, err)
+		}
+	})
+}
+
+func TestPersonCoversDevicesAddedLater(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		if _, err := f.eng.AddPerson(f.ctx, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		f.restrict(t, "person:alice", time.Hour)
+		f.wantEnforced(t, "")
+		if _, err := f.eng.AddDevice(f.ctx, &curfew.Device{MAC: mac("02:00:00:00:00:0a"), Owner: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		until := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+		f.wantEnforced(t, "device 02:00:00:00:00:0a cutoff until="+until+" ids=[1]\n")
+		if _, err := f.eng.AddDevice(f.ctx, &curfew.Device{MAC: mac("02:00:00:00:00:0b"), Name: "bob's phone"}); err != nil {
+			t.Fatal(err)
+		}
+		f.wantEnforced(t, "device 02:00:00:00:00:0a cutoff until="+until+" ids=[1]\n")
+	})
+}
+
+func TestLift(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		r := f.restrict(t, "ip:2001:db8::/64", time.Hour)
+		other := f.restrict(t, "ip:10.1.2.3", time.Hour)
+		if _, err := f.eng.Lift(f.ctx, r.ID, ""); !errors.Is(err, curfew.ErrInvalid) {
+			t.Errorf("Lift without reason = %v, want ErrInvalid", err)
+		}
+		lifted, err := f.eng.Lift(f.ctx, r.ID, "resolved")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lifted.LiftedBy != "olga" || lifted.LiftReason != "resolved" {
+			t.Errorf("Lift() = %+v", lifted)
+		}
+		until := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+		f.wantEnforced(t, "ip 10.1.2.3/32 cutoff until="+until+" ids=[2]\n")
+		if _, err := f.eng.Lift(f.ctx, r.ID, "again"); !errors.Is(err, curfew.ErrConflict) {
+			t.Errorf("second Lift = %v, want ErrConflict", err)
+		}
+		if _, err := f.eng.Lift(f.ctx, 99, "x"); !errors.Is(err, curfew.ErrNotFound) {
+			t.Errorf("Lift(99) = %v, want ErrNotFound", err)
+		}
+		if _, err := f.eng.Extend(f.ctx, r.ID, time.Time{}, time.Hour, "x"); !errors.Is(err, curfew.ErrConflict) {
+			t.Errorf("Extend of a lifted restriction = %v, want ErrConflict", err)
+		}
+		cur, err := f.eng.Restrictions(f.ctx, curfew.RestrictionFilter{})
+		if err != nil || len(cur) != 1 || cur[0].ID != other.ID {
+			t.Errorf("Restrictions() = %v, %v; want only %d", cur, err, other.ID)
+		}
+	})
+}
+
+// Bad input changes nothing: no restriction, no audit entry, no apply.
+func TestBadInputChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	bad := []curfew.RestrictRequest{
+		{Subject: "person:nobody", Reason: "x", For: time.Hour},
+		{Subject: "device:zz", Reason: "x", For: time.Hour},
+		{Subject: "device:02:00:00:00:00:01", For: time.Hour},
+		{Subject: "device:02:00:00:00:00:01", Reason: "x"},
+		{Subject: "device:02:00:00:00:00:01", Reason: "x", For: -time.Hour},
+		{Subject: "device:02:00:00:00:00:01", Reason: "x", For: time.Hour, Mode: "silence"},
+		{Subject: "group:staff", Reason: "x", For: time.Hour},
+	}
+	for _, req := range bad {
+		if _, err := f.eng.Restrict(f.ctx, req); !errors.Is(err, curfew.ErrInvalid) {
+			t.Errorf("Restrict(%+v) = %v, want ErrInvalid", req, err)
+		}
+	}
+	if _, err := f.eng.AddDevice(f.ctx, &curfew.Device{MAC: mac("02:00:00:00:00:01"), Owner: "nobody"}); !errors.Is(err, curfew.ErrInvalid) {
+		t.Errorf("AddDevice with unknown owner = %v, want ErrInvalid", err)
+	}
+	if got := f.actions(t); len(got) != 0 {
+		t.Errorf("audit after bad input = %v, want empty", got)
+	}
+	if n := f.mem.Applies(); n != 0 {
+		t.Errorf("backend applied %d times after bad input, want 0", n)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	f := newFixture(t)
+	req := curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Reason: "x", For: time.Hour}
+	if _, err := f.eng.Restrict(context.Background(), req); !errors.Is(err, curfew.ErrUnauthenticated) {
+		t.Errorf("Restrict without actor = %v, want ErrUnauthenticated", err)
+	}
+	vctx := curfew.WithActor(context.Background(), viewer)
+	if _, err := f.eng.Restrict(vctx, req); !errors.Is(err, curfew.ErrForbidden) {
+		t.Errorf("Restrict as viewer = %v, want ErrForbidden", err)
+	}
+	if _, err := f.eng.Restrictions(vctx, curfew.RestrictionFilter{}); err != nil {
+		t.Errorf("Restrictions as viewer = %v", err)
+	}
+	if _, err := f.eng.CreateToken(f.ctx, "newbie", curfew.RoleViewer); !errors.Is(err, curfew.ErrForbidden) {
+		t.Errorf("CreateToken as operator = %v, want ErrForbidden", err)
+	}
+	secret, err := f.eng.CreateToken(curfew.WithActor(context.Background(), admin), "newbie", curfew.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.eng.Authenticate(context.Background(), secret)
+	if err != nil || a != (curfew.Actor{Name: "newbie", Role: curfew.RoleViewer}) {
+		t.Errorf("Authenticate(new secret) = %v, %v", a, err)
+	}
+	for _, s := range []string{"", "cft_nope", secret + "x", strings.TrimPrefix(secret, "cft_")} {
+		if _, err := f.eng.Authenticate(context.Background(), s); !errors.Is(err, curfew.ErrUnauthenticated) {
+			t.Errorf("Authenticate(%q) = %v, want ErrUnauthenticated", s, err)
+		}
+	}
+}
+
+// A restriction stored while enforcement fails is enforced by the retry,
+// with no further command.
+func TestApplyFailureIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		f.mem.FailWith(errors.New("kernel says no"))
+		_, err := f.eng.Restrict(f.ctx, curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Reason: "x", For: time.Hour})
+		if err == nil || !strings.Contains(err.Error(), "kernel says no") {
+			t.Fatalf("Restrict with failing backend = %v, want the backend's error", err)
+		}
+		rs, _ := f.eng.Restrictions(f.ctx, curfew.RestrictionFilter{})
+		if len(rs) != 1 {
+			t.Fatalf("restriction not stored after enforcement failure: %v", rs)
+		}
+		f.mem.FailWith(nil)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if !strings.Contains(f.mem.String(), "02:00:00:00:00:01") {
+			t.Errorf("after retry, enforced = %q; want the device", f.mem.String())
+		}
+	})
+}
+
+// A restart after downtime records as expired what ended meanwhile and
+// enforces what is still due.
+func TestStartupReconcile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		f.restrict(t, "device:02:00:00:00:00:01", time.Minute)
+		long := f.restrict(t, "device:02:00:00:00:00:02", time.Hour)
+		f.eng.Close() // the daemon dies
+
+		time.Sleep(10 * time.Minute)
+		eng, err := engine.New(&engine.Config{Store: f.db, Backends: []enforce.Backend{f.mem}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), VerifyInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close()
+		if err := eng.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f.wantEnforced(t, "device 02:00:00:00:00:02 cutoff until="+long.End.Format(time.RFC3339)+" ids=[2]\n")
+		want := []string{"olga restriction.create 1", "olga restriction.create 2", "curfew restriction.expire 1"}
+		if diff := cmp.Diff(want, f.actions(t)); diff != "" {
+			t.Errorf("audit mismatch (-want +got):\n%s", diff)
+		}
+	})
+}
