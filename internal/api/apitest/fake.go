@@ -1,0 +1,134 @@
+// Package apitest provides test doubles for code that serves or consumes a
+// curfew.Service over the API: a FakeService with one func field per
+// method, which records every call.
+package apitest
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// FakeService implements curfew.Service by calling its func fields. Calling
+// a method whose field is nil panics, and the stack trace names the method.
+// Every call is recorded, before the func runs, in Calls.
+type FakeService struct {
+	RestrictFunc     func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error)
+	LiftFunc         func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
+	ExtendFunc       func(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error)
+	RestrictionFunc  func(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error)
+	RestrictionsFunc func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
+	AddDeviceFunc    func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
+	DevicesFunc      func(ctx context.Context) ([]*curfew.Device, error)
+	AddPersonFunc    func(ctx context.Context, name string) (*curfew.Person, error)
+	PersonsFunc      func(ctx context.Context) ([]*curfew.Person, error)
+	AuditFunc        func(ctx context.Context) ([]*curfew.AuditEntry, error)
+	VerifyAuditFunc  func(ctx context.Context) (*curfew.AuditReport, error)
+	CreateTokenFunc  func(ctx context.Context, name string, role curfew.Role) (string, error)
+
+	mu    sync.Mutex // guards calls
+	calls []string   // method names, in call order
+}
+
+var _ curfew.Service = (*FakeService)(nil)
+
+func (f *FakeService) record(method string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, method)
+}
+
+// Calls returns the names of the methods called so far, in order.
+func (f *FakeService) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// Restrict implements [curfew.Service].
+func (f *FakeService) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
+	f.record("Restrict")
+	return f.RestrictFunc(ctx, req)
+}
+
+// Lift implements [curfew.Service].
+func (f *FakeService) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+	f.record("Lift")
+	return f.LiftFunc(ctx, id, reason)
+}
+
+// Extend implements [curfew.Service].
+func (f *FakeService) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
+	f.record("Extend")
+	return f.ExtendFunc(ctx, id, end, d, reason)
+}
+
+// Restriction implements [curfew.Service].
+func (f *FakeService) Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
+	f.record("Restriction")
+	return f.RestrictionFunc(ctx, id)
+}
+
+// Restrictions implements [curfew.Service].
+func (f *FakeService) Restrictions(ctx context.Context, filter curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	f.record("Restrictions")
+	return f.RestrictionsFunc(ctx, filter)
+}
+
+// AddDevice implements [curfew.Service].
+func (f *FakeService) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+	f.record("AddDevice")
+	return f.AddDeviceFunc(ctx, d)
+}
+
+// Devices implements [curfew.Service].
+func (f *FakeService) Devices(ctx context.Context) ([]*curfew.Device, error) {
+	f.record("Devices")
+	return f.DevicesFunc(ctx)
+}
+
+// AddPerson implements [curfew.Service].
+func (f *FakeService) AddPerson(ctx context.Context, name string) (*curfew.Person, error) {
+	f.record("AddPerson")
+	return f.AddPersonFunc(ctx, name)
+}
+
+// Persons implements [curfew.Service].
+func (f *FakeService) Persons(ctx context.Context) ([]*curfew.Person, error) {
+	f.record("Persons")
+	return f.PersonsFunc(ctx)
+}
+
+// Audit implements [curfew.Service].
+func (f *FakeService) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
+	f.record("Audit")
+	return f.AuditFunc(ctx)
+}
+
+// VerifyAudit implements [curfew.Service].
+func (f *FakeService) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
+	f.record("VerifyAudit")
+	return f.VerifyAuditFunc(ctx)
+}
+
+// CreateToken implements [curfew.Service].
+func (f *FakeService) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
+	f.record("CreateToken")
+	return f.CreateTokenFunc(ctx, name, role)
+}
+
+// Tokens is an Authenticator (in the sense of api.Authenticator) backed by
+// a map from secret to operator.
+type Tokens map[string]curfew.Actor
+
+// Authenticate returns the operator of secret, or an error wrapping
+// curfew.ErrUnauthenticated.
+func (t Tokens) Authenticate(ctx context.Context, secret string) (curfew.Actor, error) {
+	a, ok := t[secret]
+	if !ok {
+		return curfew.Actor{}, curfew.ErrUnauthenticated
+	}
+	return a, nil
+}

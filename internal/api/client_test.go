@@ -1,0 +1,243 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/api/apitest"
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/google/go-cmp/cmp"
+)
+
+// newClient returns a Client talking through a real HTTP server to the API
+// handler over svc, with token.
+func newClient(t *testing.T, svc curfew.Service, token string) *api.Client {
+	t.Helper()
+	srv := httptest.NewServer(newHandler(t, svc, nil))
+	t.Cleanup(srv.Close)
+	c, err := api.NewClient(srv.URL, token, srv.Client())
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	return c
+}
+
+func TestNewClientRejectsBadURL(t *testing.T) {
+	for _, u := range []string{"", "127.0.0.1:8470", "ftp://x", "http://", "http://x/?q=1"} {
+		if _, err := api.NewClient(u, "t", nil); !errors.Is(err, curfew.ErrInvalid) {
+			t.Errorf("NewClient(%q) = %v, want ErrInvalid", u, err)
+		}
+	}
+}
+
+func TestClientRoundTrip(t *testing.T) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	full := &curfew.Restriction{
+		ID:         3,
+		Subject:    curfew.Subject{Kind: curfew.SubjectPerson, Name: "bob"},
+		Mode:       curfew.ModeAllowlist,
+		Allow:      []string{"wikipedia.org", "192.0.2.0/24"},
+		Reason:     "exam week",
+		Notice:     "back at nine",
+		Author:     "alice",
+		Start:      now.Add(-2 * time.Hour),
+		End:        now.Add(time.Hour),
+		Created:    now.Add(-2 * time.Hour),
+		Lifted:     now.Add(-time.Minute),
+		LiftedBy:   "alice",
+		LiftReason: "done",
+	}
+	device := &curfew.Device{MAC: mac, Name: "phone", Owner: "bob", Addrs: []netip.Addr{netip.MustParseAddr("fd00:50::10")}, Created: now}
+	var gotReq curfew.RestrictRequest
+	var gotDevice *curfew.Device
+	var gotFilter curfew.RestrictionFilter
+	svc := &apitest.FakeService{
+		RestrictFunc: func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
+			gotReq = req
+			return full, nil
+		},
+		LiftFunc: func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+			return full, nil
+		},
+		ExtendFunc: func(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
+			if d != 30*time.Minute || !end.IsZero() || reason != "more" {
+				return nil, fmt.Errorf("%w: unexpected Extend(%d, %v, %v, %q)", curfew.ErrInvalid, id, end, d, reason)
+			}
+			return full, nil
+		},
+		RestrictionFunc: func(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
+			return full, nil
+		},
+		RestrictionsFunc: func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+			gotFilter = f
+			return []*curfew.Restriction{full}, nil
+		},
+		AddDeviceFunc: func(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+			gotDevice = d
+			return device, nil
+		},
+		DevicesFunc: func(ctx context.Context) ([]*curfew.Device, error) { return []*curfew.Device{device}, nil },
+		AddPersonFunc: func(ctx context.Context, name string) (*curfew.Person, error) {
+			return &curfew.Person{Name: name, Created: now}, nil
+		},
+		PersonsFunc: func(ctx context.Context) ([]*curfew.Person, error) {
+			return []*curfew.Person{{Name: "bob", Created: now}}, nil
+		},
+		AuditFunc: func(ctx context.Context) ([]*curfew.AuditEntry, error) {
+			return []*curfew.AuditEntry{{Seq: 1, At: now, Actor: "alice", Action: curfew.ActionRestrict, Target: "3", Reason: "exam week", Hash: "ab"}}, nil
+		},
+		VerifyAuditFunc: func(ctx context.Context) (*curfew.AuditReport, error) {
+			return &curfew.AuditReport{Entries: 1, OK: true}, nil
+		},
+		CreateTokenFunc: func(ctx context.Context, name string, role curfew.Role) (string, error) {
+			return "s3cret-" + name + "-" + string(role), nil
+		},
+	}
+	c := newClient(t, svc, "op-secret")
+	ctx := t.Context()
+	opts := cmp.Options{
+		cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+	}
+
+	req := curfew.RestrictRequest{Subject: "person:bob", Mode: curfew.ModeAllowlist, Allow: []string{"wikipedia.org"}, Reason: "exam week", End: now.Add(time.Hour)}
+	r, err := c.Restrict(ctx, req)
+	if err != nil {
+		t.Fatalf("Restrict: %v", err)
+	}
+	if diff := cmp.Diff(req, gotReq); diff != "" {
+		t.Errorf("request seen by the service (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(full, r, opts); diff != "" {
+		t.Errorf("Restrict (-want +got):\n%s", diff)
+	}
+	if r, err = c.Lift(ctx, 3, "done"); err != nil || r.ID != 3 {
+		t.Errorf("Lift = %v, %v", r, err)
+	}
+	if r, err = c.Extend(ctx, 3, time.Time{}, 30*time.Minute, "more"); err != nil || r.ID != 3 {
+		t.Errorf("Extend = %v, %v", r, err)
+	}
+	if r, err = c.Restriction(ctx, 3); err != nil || r.ID != 3 {
+		t.Errorf("Restriction = %v, %v", r, err)
+	}
+	id := curfew.RestrictionID(3)
+	subj := curfew.Subject{Kind: curfew.SubjectDevice, MAC: mac}
+	rs, err := c.Restrictions(ctx, curfew.RestrictionFilter{All: true, Subject: &subj, ID: &id})
+	if err != nil || len(rs) != 1 {
+		t.Errorf("Restrictions = %v, %v", rs, err)
+	}
+	if diff := cmp.Diff(curfew.RestrictionFilter{All: true, Subject: &subj, ID: &id}, gotFilter, opts); diff != "" {
+		t.Errorf("filter seen by the service (-want +got):\n%s", diff)
+	}
+
+	d, err := c.AddDevice(ctx, &curfew.Device{MAC: mac, Name: "phone", Owner: "bob", Addrs: device.Addrs})
+	if err != nil {
+		t.Fatalf("AddDevice: %v", err)
+	}
+	if diff := cmp.Diff(device, d, opts); diff != "" {
+		t.Errorf("AddDevice (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(&curfew.Device{MAC: mac, Name: "phone", Owner: "bob", Addrs: device.Addrs}, gotDevice, opts); diff != "" {
+		t.Errorf("device seen by the service (-want +got):\n%s", diff)
+	}
+	if ds, err := c.Devices(ctx); err != nil || len(ds) != 1 {
+		t.Errorf("Devices = %v, %v", ds, err)
+	}
+	if p, err := c.AddPerson(ctx, "carol"); err != nil || p.Name != "carol" || !p.Created.Equal(now) {
+		t.Errorf("AddPerson = %v, %v", p, err)
+	}
+	if ps, err := c.Persons(ctx); err != nil || len(ps) != 1 {
+		t.Errorf("Persons = %v, %v", ps, err)
+	}
+	es, err := c.Audit(ctx)
+	if err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	if diff := cmp.Diff([]*curfew.AuditEntry{{Seq: 1, At: now, Actor: "alice", Action: curfew.ActionRestrict, Target: "3", Reason: "exam week", Hash: "ab"}}, es); diff != "" {
+		t.Errorf("Audit (-want +got):\n%s", diff)
+	}
+	if rep, err := c.VerifyAudit(ctx); err != nil || !rep.OK || rep.Entries != 1 {
+		t.Errorf("VerifyAudit = %v, %v", rep, err)
+	}
+	if s, err := c.CreateToken(ctx, "dave", curfew.RoleViewer); err != nil || s != "s3cret-dave-viewer" {
+		t.Errorf("CreateToken = %q, %v", s, err)
+	}
+}
+
+func TestClientErrorKinds(t *testing.T) {
+	kinds := []error{curfew.ErrInvalid, curfew.ErrNotFound, curfew.ErrConflict, curfew.ErrForbidden, curfew.ErrUnauthenticated}
+	for _, kind := range kinds {
+		t.Run(kind.Error(), func(t *testing.T) {
+			svc := &apitest.FakeService{
+				RestrictionFunc: func(context.Context, curfew.RestrictionID) (*curfew.Restriction, error) {
+					return nil, fmt.Errorf("%w: restriction 9", kind)
+				},
+			}
+			_, err := newClient(t, svc, "op-secret").Restriction(t.Context(), 9)
+			if !errors.Is(err, kind) {
+				t.Errorf("Restriction error = %v, want one wrapping %v", err, kind)
+			}
+			if want := kind.Error() + ": restriction 9"; err == nil || err.Error() != want {
+				t.Errorf("message = %v, want %q", err, want)
+			}
+		})
+	}
+
+	t.Run("internal", func(t *testing.T) {
+		svc := &apitest.FakeService{
+			RestrictionFunc: func(context.Context, curfew.RestrictionID) (*curfew.Restriction, error) {
+				return nil, errors.New("database is locked")
+			},
+		}
+		_, err := newClient(t, svc, "op-secret").Restriction(t.Context(), 9)
+		var apiErr *api.Error
+		if !errors.As(err, &apiErr) || apiErr.Status != 500 {
+			t.Fatalf("error = %v, want an *api.Error with status 500", err)
+		}
+		for _, kind := range kinds {
+			if errors.Is(err, kind) {
+				t.Errorf("internal error wraps %v", kind)
+			}
+		}
+	})
+
+	t.Run("bad token", func(t *testing.T) {
+		_, err := newClient(t, &apitest.FakeService{}, "wrong").Devices(t.Context())
+		if !errors.Is(err, curfew.ErrUnauthenticated) {
+			t.Errorf("error = %v, want ErrUnauthenticated", err)
+		}
+	})
+
+	t.Run("not a curfew server", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		}))
+		defer srv.Close()
+		c, _ := api.NewClient(srv.URL, "t", nil)
+		_, err := c.Devices(t.Context())
+		var apiErr *api.Error
+		if !errors.As(err, &apiErr) || apiErr.Status != 502 {
+			t.Errorf("error = %v, want an *api.Error with status 502", err)
+		}
+	})
+
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		url := srv.URL
+		srv.Close()
+		c, _ := api.NewClient(url, "t", nil)
+		_, err := c.Devices(t.Context())
+		var apiErr *api.Error
+		if err == nil || errors.As(err, &apiErr) {
+			t.Errorf("error = %v, want a transport error", err)
+		}
+	})
+}

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// createDevice serves POST /api/v1/devices.
+func (h *handler) createDevice(w http.ResponseWriter, r *http.Request) {
+	var body DeviceRequest
+	if err := h.decode(w, r, &body); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	d, err := body.fromAPI()
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	d, err = h.svc.AddDevice(r.Context(), d)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	h.write(w, r, http.StatusCreated, DeviceToAPI(d))
+}
+
+// listDevices serves GET /api/v1/devices.
+func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
+	ds, err := h.svc.Devices(r.Context())
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	out := make([]Device, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, DeviceToAPI(d))
+	}
+	h.write(w, r, http.StatusOK, out)
+}
+
+// fromAPI returns the device w asks to register, with errors that name the
+// offending field.
+func (w *DeviceRequest) fromAPI() (*curfew.Device, error) {
+	if w.MAC == "" {
+		return nil, fmt.Errorf("%w: mac: missing", curfew.ErrInvalid)
+	}
+	mac, err := curfew.ParseMAC(w.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("mac: %w", err)
+	}
+	d := &curfew.Device{MAC: mac, Name: w.Name, Owner: w.Owner}
+	for i, s := range w.Addrs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: addrs[%d]: %q is not an IP address", curfew.ErrInvalid, i, s)
+		}
+		d.Addrs = append(d.Addrs, a)
+	}
+	return d, nil
+}
+
+// deviceRequestToAPI returns the wire form of d, for the client.
+func deviceRequestToAPI(d *curfew.Device) DeviceRequest {
+	w := DeviceRequest{MAC: d.MAC.String(), Name: d.Name, Owner: d.Owner}
+	for _, a := range d.Addrs {
+		w.Addrs = append(w.Addrs, a.String())
+	}
+	return w
+}

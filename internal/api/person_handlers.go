@@ -1,0 +1,32 @@
+package api
+
+import "net/http"
+
+// createPerson serves POST /api/v1/persons.
+func (h *handler) createPerson(w http.ResponseWriter, r *http.Request) {
+	var body PersonRequest
+	if err := h.decode(w, r, &body); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	p, err := h.svc.AddPerson(r.Context(), body.Name)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	h.write(w, r, http.StatusCreated, PersonToAPI(p))
+}
+
+// listPersons serves GET /api/v1/persons.
+func (h *handler) listPersons(w http.ResponseWriter, r *http.Request) {
+	ps, err := h.svc.Persons(r.Context())
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	out := make([]Person, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, PersonToAPI(p))
+	}
+	h.write(w, r, http.StatusOK, out)
+}

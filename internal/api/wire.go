@@ -1,0 +1,399 @@
+package api
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// Restriction is the wire form of a curfew.Restriction. Status is computed
+// by the server at the time of the response.
+type Restriction struct {
+	ID         int64      `json:"id"`
+	Subject    string     `json:"subject"`
+	Mode       string     `json:"mode"`
+	Allow      []string   `json:"allow"`
+	Block      []string   `json:"block"`
+	Reason     string     `json:"reason"`
+	Notice     string     `json:"notice"`
+	Author     string     `json:"author"`
+	StartsAt   time.Time  `json:"starts_at"`
+	EndsAt     time.Time  `json:"ends_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LiftedAt   *time.Time `json:"lifted_at"`
+	LiftedBy   string     `json:"lifted_by"`
+	LiftReason string     `json:"lift_reason"`
+	ExpiredAt  *time.Time `json:"expired_at"`
+	Status     string     `json:"status"`
+}
+
+// Device is the wire form of a curfew.Device.
+type Device struct {
+	MAC       string    `json:"mac"`
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner"`
+	Addrs     []string  `json:"addrs"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Person is the wire form of a curfew.Person.
+type Person struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AuditEntry is the wire form of a curfew.AuditEntry.
+type AuditEntry struct {
+	Seq      int64     `json:"seq"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target"`
+	Reason   string    `json:"reason"`
+	Detail   string    `json:"detail"`
+	PrevHash string    `json:"prev_hash"`
+	Hash     string    `json:"hash"`
+}
+
+// AuditReport is the wire form of a curfew.AuditReport.
+type AuditReport struct {
+	Entries int64  `json:"entries"`
+	OK      bool   `json:"ok"`
+	Problem string `json:"problem"`
+}
+
+// RestrictRequest is the body of POST /api/v1/restrictions. Exactly one of
+// EndsAt (RFC 3339) and For (a Go duration such as "90m") is set.
+type RestrictRequest struct {
+	Subject  string   `json:"subject"`
+	Mode     string   `json:"mode,omitempty"`
+	Allow    []string `json:"allow,omitempty"`
+	Block    []string `json:"block,omitempty"`
+	Reason   string   `json:"reason"`
+	Notice   string   `json:"notice,omitempty"`
+	StartsAt string   `json:"starts_at,omitempty"`
+	EndsAt   string   `json:"ends_at,omitempty"`
+	For      string   `json:"for,omitempty"`
+}
+
+// ExtendRequest is the body of POST /api/v1/restrictions/{id}/extend.
+// Exactly one of EndsAt and For is set: EndsAt moves the end there, For
+// moves it later by that much.
+type ExtendRequest struct {
+	EndsAt string `json:"ends_at,omitempty"`
+	For    string `json:"for,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// LiftRequest is the body of POST /api/v1/restrictions/{id}/lift.
+type LiftRequest struct {
+	Reason string `json:"reason"`
+}
+
+// DeviceRequest is the body of POST /api/v1/devices.
+type DeviceRequest struct {
+	MAC   string   `json:"mac"`
+	Name  string   `json:"name,omitempty"`
+	Owner string   `json:"owner,omitempty"`
+	Addrs []string `json:"addrs,omitempty"`
+}
+
+// PersonRequest is the body of POST /api/v1/persons.
+type PersonRequest struct {
+	Name string `json:"name"`
+}
+
+// TokenRequest is the body of POST /api/v1/tokens.
+type TokenRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// TokenResponse is the answer to POST /api/v1/tokens. Secret is shown once.
+type TokenResponse struct {
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Secret string `json:"secret"`
+}
+
+// ErrorResponse is the body of every error answer. Code is the error kind:
+// "invalid", "not_found", "conflict", "unauthenticated", "forbidden" or
+// "internal".
+type ErrorResponse struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// RestrictionToAPI returns the wire form of r with its status at now.
+func RestrictionToAPI(r *curfew.Restriction, now time.Time) Restriction {
+	return Restriction{
+		ID:         int64(r.ID),
+		Subject:    r.Subject.String(),
+		Mode:       string(r.Mode),
+		Allow:      nonNil(r.Allow),
+		Block:      nonNil(r.Block),
+		Reason:     r.Reason,
+		Notice:     r.Notice,
+		Author:     r.Author,
+		StartsAt:   r.Start.UTC(),
+		EndsAt:     r.End.UTC(),
+		CreatedAt:  r.Created.UTC(),
+		LiftedAt:   optTime(r.Lifted),
+		LiftedBy:   r.LiftedBy,
+		LiftReason: r.LiftReason,
+		ExpiredAt:  optTime(r.Expired),
+		Status:     string(r.StatusAt(now)),
+	}
+}
+
+// RestrictionFromAPI returns the domain form of w. Status is dropped: the
+// domain computes it from the times.
+func RestrictionFromAPI(w *Restriction) (*curfew.Restriction, error) {
+	subj, err := curfew.ParseSubject(w.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("decoding restriction %d: %w", w.ID, err)
+	}
+	r := &curfew.Restriction{
+		ID:         curfew.RestrictionID(w.ID),
+		Subject:    subj,
+		Mode:       curfew.Mode(w.Mode),
+		Allow:      emptyToNil(w.Allow),
+		Block:      emptyToNil(w.Block),
+		Reason:     w.Reason,
+		Notice:     w.Notice,
+		Author:     w.Author,
+		Start:      w.StartsAt.UTC(),
+		End:        w.EndsAt.UTC(),
+		Created:    w.CreatedAt.UTC(),
+		LiftedBy:   w.LiftedBy,
+		LiftReason: w.LiftReason,
+	}
+	if w.LiftedAt != nil {
+		r.Lifted = w.LiftedAt.UTC()
+	}
+	if w.ExpiredAt != nil {
+		r.Expired = w.ExpiredAt.UTC()
+	}
+	return r, nil
+}
+
+// DeviceToAPI returns the wire form of d.
+func DeviceToAPI(d *curfew.Device) Device {
+	w := Device{
+		MAC:       d.MAC.String(),
+		Name:      d.Name,
+		Owner:     d.Owner,
+		Addrs:     make([]string, 0, len(d.Addrs)),
+		CreatedAt: d.Created.UTC(),
+	}
+	for _, a := range d.Addrs {
+		w.Addrs = append(w.Addrs, a.String())
+	}
+	return w
+}
+
+// DeviceFromAPI returns the domain form of w.
+func DeviceFromAPI(w *Device) (*curfew.Device, error) {
+	mac, err := curfew.ParseMAC(w.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("decoding device: %w", err)
+	}
+	d := &curfew.Device{MAC: mac, Name: w.Name, Owner: w.Owner, Created: w.CreatedAt.UTC()}
+	for _, s := range w.Addrs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("decoding device %s: %w: address %q is not an IP address", w.MAC, curfew.ErrInvalid, s)
+		}
+		d.Addrs = append(d.Addrs, a)
+	}
+	return d, nil
+}
+
+// PersonToAPI returns the wire form of p.
+func PersonToAPI(p *curfew.Person) Person {
+	return Person{Name: p.Name, CreatedAt: p.Created.UTC()}
+}
+
+// PersonFromAPI returns the domain form of w.
+func PersonFromAPI(w *Person) *curfew.Person {
+	return &curfew.Person{Name: w.Name, Created: w.CreatedAt.UTC()}
+}
+
+// AuditEntryToAPI returns the wire form of e.
+func AuditEntryToAPI(e *curfew.AuditEntry) AuditEntry {
+	return AuditEntry{
+		Seq:      e.Seq,
+		At:       e.At.UTC(),
+		Actor:    e.Actor,
+		Action:   string(e.Action),
+		Target:   e.Target,
+		Reason:   e.Reason,
+		Detail:   e.Detail,
+		PrevHash: e.PrevHash,
+		Hash:     e.Hash,
+	}
+}
+
+// AuditEntryFromAPI returns the domain form of w.
+func AuditEntryFromAPI(w *AuditEntry) *curfew.AuditEntry {
+	return &curfew.AuditEntry{
+		Seq:      w.Seq,
+		At:       w.At.UTC(),
+		Actor:    w.Actor,
+		Action:   curfew.Action(w.Action),
+		Target:   w.Target,
+		Reason:   w.Reason,
+		Detail:   w.Detail,
+		PrevHash: w.PrevHash,
+		Hash:     w.Hash,
+	}
+}
+
+// AuditReportToAPI returns the wire form of r.
+func AuditReportToAPI(r *curfew.AuditReport) AuditReport {
+	return AuditReport{Entries: r.Entries, OK: r.OK, Problem: r.Problem}
+}
+
+// AuditReportFromAPI returns the domain form of w.
+func AuditReportFromAPI(w *AuditReport) *curfew.AuditReport {
+	return &curfew.AuditReport{Entries: w.Entries, OK: w.OK, Problem: w.Problem}
+}
+
+// restrictRequestToAPI returns the wire form of req, for the client.
+func restrictRequestToAPI(req *curfew.RestrictRequest) RestrictRequest {
+	w := RestrictRequest{
+		Subject: req.Subject,
+		Mode:    string(req.Mode),
+		Allow:   req.Allow,
+		Block:   req.Block,
+		Reason:  req.Reason,
+		Notice:  req.Notice,
+	}
+	if !req.Start.IsZero() {
+		w.StartsAt = formatTime(req.Start)
+	}
+	if !req.End.IsZero() {
+		w.EndsAt = formatTime(req.End)
+	}
+	if req.For != 0 {
+		w.For = req.For.String()
+	}
+	return w
+}
+
+// fromAPI returns the domain request w asks for, with errors that name the
+// offending field.
+func (w *RestrictRequest) fromAPI() (curfew.RestrictRequest, error) {
+	req := curfew.RestrictRequest{
+		Subject: w.Subject,
+		Mode:    curfew.Mode(w.Mode),
+		Allow:   w.Allow,
+		Block:   w.Block,
+		Reason:  w.Reason,
+		Notice:  w.Notice,
+	}
+	var err error
+	if req.Start, err = parseTime("starts_at", w.StartsAt); err != nil {
+		return curfew.RestrictRequest{}, err
+	}
+	if req.End, err = parseTime("ends_at", w.EndsAt); err != nil {
+		return curfew.RestrictRequest{}, err
+	}
+	if req.For, err = parseDuration("for", w.For); err != nil {
+		return curfew.RestrictRequest{}, err
+	}
+	if !req.End.IsZero() && req.For != 0 {
+		return curfew.RestrictRequest{}, fmt.Errorf("%w: give ends_at or for, not both", curfew.ErrInvalid)
+	}
+	return req, nil
+}
+
+// extendArgs holds the decoded arguments of an extend request.
+type extendArgs struct {
+	end    time.Time
+	d      time.Duration
+	reason string
+}
+
+func (w *ExtendRequest) fromAPI() (extendArgs, error) {
+	var a extendArgs
+	var err error
+	if a.end, err = parseTime("ends_at", w.EndsAt); err != nil {
+		return extendArgs{}, err
+	}
+	if a.d, err = parseDuration("for", w.For); err != nil {
+		return extendArgs{}, err
+	}
+	switch {
+	case !a.end.IsZero() && a.d != 0:
+		return extendArgs{}, fmt.Errorf("%w: give ends_at or for, not both", curfew.ErrInvalid)
+	case a.end.IsZero() && a.d == 0:
+		return extendArgs{}, fmt.Errorf("%w: missing ends_at or for", curfew.ErrInvalid)
+	}
+	a.reason = w.Reason
+	return a, nil
+}
+
+// parseTime parses an optional RFC 3339 time; field names it in errors.
+func parseTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s: %q is not an RFC 3339 time such as 2026-03-01T21:00:00Z", curfew.ErrInvalid, field, s)
+	}
+	return t.UTC(), nil
+}
+
+// parseDuration parses an optional positive Go duration; field names it in
+// errors.
+func parseDuration(field, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %q is not a duration such as 90m or 2h30m", curfew.ErrInvalid, field, s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%w: %s: %q is not positive", curfew.ErrInvalid, field, s)
+	}
+	return d, nil
+}
+
+// parseID parses a restriction ID from a URL path.
+func parseID(s string) (curfew.RestrictionID, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%w: restriction id %q is not a positive integer", curfew.ErrInvalid, s)
+	}
+	return curfew.RestrictionID(id), nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func emptyToNil(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
