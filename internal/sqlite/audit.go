@@ -189,6 +189,7 @@ func (db *DB) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 		problem = fmt.Sprintf("entry %d: missing (truncated: the log ends at entry %d but the head file records entry %d)", prev.Seq+1, prev.Seq, head.Seq)
 	case head.Seq > 0 && atHead != head.Hash:
 		problem = fmt.Sprintf("entry %d: hash differs from the one the head file records", head.Seq)
+		rep.Entries = head.Seq - 1
 	}
 	if problem != "" {
 		rep.Problem = problem
