@@ -1,0 +1,385 @@
+//go:build linux
+
+package netfilter
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	mdnetlink "github.com/mdlayher/netlink"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/enforce"
+)
+
+// Config is the configuration for a Backend.
+type Config struct {
+	// Logger is used for all logging. It must not be nil.
+	Logger *slog.Logger
+
+	// NetNS is a file descriptor of the network namespace to work in; 0 or
+	// -1 means the namespace of the process. The caller keeps it open for
+	// the Backend's lifetime and closes it after Close.
+	NetNS int
+
+	// Table is the name of the inet table to own. The default is "curfew".
+	Table string
+
+	// LANInterfaces, if not empty, limits matching by MAC address to
+	// packets arriving on these interfaces. Address rules match on every
+	// interface.
+	LANInterfaces []string
+}
+
+// DefaultTable is the table a Backend owns when Config.Table is empty.
+const DefaultTable = "curfew"
+
+// Backend enforces snapshots with nftables. Its methods are safe for
+// concurrent use; they are serialised.
+type Backend struct {
+	logger *slog.Logger
+	netns  int // -1: the process's namespace
+	rs     *ruleset
+
+	mu      sync.Mutex     // guards the fields below
+	conn    *nftables.Conn // lasting netlink connection; nil until first needed
+	nl      *netlink.Handle
+	built   bool     // the table was built and no drift is known since
+	elems   elements // what the kernel was told to hold, as of the last batch
+	last    *curfew.Snapshot
+	applied bool // Apply succeeded at least once
+	checks  int  // Verify calls since the last element comparison
+	closed  bool
+}
+
+var (
+	_ enforce.Backend  = (*Backend)(nil)
+	_ enforce.Verifier = (*Backend)(nil)
+)
+
+// New validates c and returns a Backend. It does not touch the kernel until
+// the first Apply.
+func New(c *Config) (*Backend, error) {
+	if c == nil || c.Logger == nil {
+		return nil, errors.New("netfilter: nil logger")
+	}
+	table := cmp.Or(c.Table, DefaultTable)
+	if len(table) > 255 || strings.ContainsRune(table, 0) {
+		return nil, fmt.Errorf("%w: netfilter: table name %q: want at most 255 bytes and no NUL", curfew.ErrInvalid, table)
+	}
+	seen := map[string]bool{}
+	for _, name := range c.LANInterfaces {
+		if name == "" || len(name) >= unix.IFNAMSIZ || strings.ContainsAny(name, "/ \x00") {
+			return nil, fmt.Errorf("%w: netfilter: LAN interface name %q is not a valid interface name", curfew.ErrInvalid, name)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("%w: netfilter: LAN interface %q given twice", curfew.ErrInvalid, name)
+		}
+		seen[name] = true
+	}
+	ns := c.NetNS
+	if ns == 0 {
+		ns = -1
+	}
+	if ns < -1 {
+		return nil, fmt.Errorf("%w: netfilter: network namespace descriptor %d", curfew.ErrInvalid, c.NetNS)
+	}
+	return &Backend{
+		logger: c.Logger,
+		netns:  ns,
+		rs:     newRuleset(table, slices.Clone(c.LANInterfaces)),
+	}, nil
+}
+
+// Table returns the name of the table the Backend owns.
+func (b *Backend) Table() string { return b.rs.table.Name }
+
+// Apply implements [enforce.Backend]. The first call builds the whole table;
+// later calls send only the elements that differ from the last applied
+// Snapshot (an element whose end changes is deleted and added again), in
+// one atomic batch, and send nothing for an identical Snapshot. Each element
+// times out in the kernel after Until minus s.At. After the batch is
+// committed, the conntrack entries of newly restricted targets are deleted.
+//
+// If the batch fails (the table was changed behind its back), Apply rebuilds
+// the whole table. If only the conntrack flush fails, the sets are updated
+// and the error is returned.
+func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s == nil {
+		s = &curfew.Snapshot{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("netfilter: backend is closed")
+	}
+	start := time.Now()
+	want := desired(s)
+	fresh := newTargets(b.last, s, start)
+
+	var added, deleted int
+	if !b.built {
+		if err := b.rebuild(want, s.At); err != nil {
+			return err
+		}
+		added = len(want)
+	} else {
+		del, add := diff(b.elems, want, start)
+		if len(del)+len(add) > 0 {
+			err := b.sendDiff(del, add, want, s.At)
+			if err != nil {
+				b.logger.WarnContext(ctx, "rebuilding table after failed update", "table", b.rs.table.Name, "err", err)
+				b.built = false
+				if err := b.rebuild(want, s.At); err != nil {
+					return err
+				}
+			}
+			added, deleted = len(add), len(del)
+		}
+	}
+	b.elems = want
+	b.last = s
+	b.applied = true
+
+	flushed, err := b.flushConntrack(fresh)
+	if added+deleted > 0 || flushed > 0 {
+		b.logger.InfoContext(ctx, "applied snapshot",
+			"restricted_devices", len(s.Devices), "restricted_prefixes", len(s.Prefixes),
+			"elements_added", added, "elements_deleted", deleted,
+			"conntrack_deleted", flushed, "duration", time.Since(start), "next_change", s.NextChange)
+	}
+	if err != nil {
+		return fmt.Errorf("netfilter: flushing conntrack entries: %w", err)
+	}
+	return nil
+}
+
+// diff returns the elements to delete from the kernel and to add to it to
+// go from have to want. Elements whose end is not after now are not
+// deleted: the kernel may already have expired them, and deleting a missing
+// element would fail the whole batch.
+func diff(have, want elements, now time.Time) (del, add []elemKey) {
+	for k, u := range have {
+		if w, ok := want[k]; ok && w.Equal(u) {
+			continue
+		}
+		if u.After(now) {
+			del = append(del, k)
+		}
+	}
+	for k, w := range want {
+		if u, ok := have[k]; !ok || !u.Equal(w) {
+			add = append(add, k)
+		}
+	}
+	return del, add
+}
+
+// connLocked returns the lasting nftables connection, dialling it if needed.
+func (b *Backend) connLocked() (*nftables.Conn, error) {
+	if b.conn != nil {
+		return b.conn, nil
+	}
+	opts := []nftables.ConnOption{
+		nftables.AsLasting(),
+		// A rebuild of 100,000 elements is several megabytes in one
+		// sendmsg; the kernel refuses a message larger than the socket's
+		// send buffer.
+		nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
+			if err := c.SetWriteBuffer(64 << 20); err != nil {
+				return err
+			}
+			return c.SetReadBuffer(8 << 20)
+		}),
+	}
+	if b.netns >= 0 {
+		opts = append(opts, nftables.WithNetNSFd(b.netns))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("netfilter: opening nftables connection: %w", err)
+	}
+	b.conn = c
+	return c, nil
+}
+
+// flush sends c's batch. After a failure it drops the connection, which may
+// hold unread replies, so that the next call dials a clean one.
+func (b *Backend) flush(c *nftables.Conn) error {
+	if err := c.Flush(); err != nil {
+		b.dropConn()
+		return err
+	}
+	return nil
+}
+
+func (b *Backend) dropConn() {
+	if b.conn != nil {
+		b.conn.CloseLasting()
+		b.conn = nil
+	}
+}
+
+// rebuild replaces the table with a complete one holding want, in one
+// batch. Timeouts count from ref; elements ending at or before ref are left
+// out.
+func (b *Backend) rebuild(want elements, ref time.Time) error {
+	c, err := b.connLocked()
+	if err != nil {
+		return err
+	}
+	if err := b.rs.queueBuild(c); err != nil {
+		return fmt.Errorf("netfilter: %w", err)
+	}
+	var keys []elemKey
+	for k, u := range want {
+		if u.After(ref) {
+			keys = append(keys, k)
+		}
+	}
+	if err := b.queueElems(c, keys, want, ref, false); err != nil {
+		return err
+	}
+	if err := b.flush(c); err != nil {
+		return fmt.Errorf("netfilter: building table %s: %w", b.rs.table.Name, err)
+	}
+	b.built = true
+	b.checks = 0
+	return nil
+}
+
+// sendDiff deletes del and adds add (with ends from want, timeouts counted
+// from ref) in one batch.
+func (b *Backend) sendDiff(del, add []elemKey, want elements, ref time.Time) error {
+	c, err := b.connLocked()
+	if err != nil {
+		return err
+	}
+	// Deletions go first: a new interval may overlap one being removed.
+	if err := b.queueElems(c, del, nil, ref, true); err != nil {
+		return err
+	}
+	if err := b.queueElems(c, add, want, ref, false); err != nil {
+		return err
+	}
+	if err := b.flush(c); err != nil {
+		return fmt.Errorf("netfilter: updating set elements: %w", err)
+	}
+	return nil
+}
+
+// maxElemsPerMessage keeps each element list well under the 64 KiB limit
+// of a netlink attribute.
+const maxElemsPerMessage = 1000
+
+// queueElems adds to c's batch the messages that add (or delete) keys.
+// Added elements time out after their end in until minus ref, at least one
+// millisecond: an element without a timeout would never expire.
+func (b *Backend) queueElems(c *nftables.Conn, keys []elemKey, until elements, ref time.Time, del bool) error {
+	var lists [3][]nftables.SetElement
+	// Sorted, so that batches are reproducible.
+	slices.SortFunc(keys, compareKeys)
+	for _, k := range keys {
+		e := nftables.SetElement{Key: []byte(k.start)}
+		if !del {
+			e.Timeout = max(until[k].Sub(ref), time.Millisecond).Round(time.Millisecond)
+		}
+		lists[k.set] = append(lists[k.set], e)
+		if k.set != setMAC && k.end != "" {
+			// An interval's end element must not carry a timeout (EINVAL);
+			// it goes when its start does.
+			lists[k.set] = append(lists[k.set], nftables.SetElement{Key: []byte(k.end), IntervalEnd: true})
+		}
+	}
+	for kind, l := range lists {
+		set := b.rs.sets[kind]
+		for len(l) > 0 {
+			n := min(len(l), maxElemsPerMessage)
+			if n < len(l) && l[n].IntervalEnd {
+				n++ // keep an interval's two elements in one message
+			}
+			var err error
+			if del {
+				err = c.SetDeleteElements(set, l[:n])
+			} else {
+				err = c.SetAddElements(set, l[:n])
+			}
+			if err != nil {
+				return fmt.Errorf("netfilter: encoding elements of set %s: %w", set.Name, err)
+			}
+			l = l[n:]
+		}
+	}
+	return nil
+}
+
+func compareKeys(a, b elemKey) int {
+	return cmp.Or(cmp.Compare(a.set, b.set), strings.Compare(a.start, b.start), strings.Compare(a.end, b.end))
+}
+
+// Close implements [enforce.Backend]. It deletes the table, if it was ever
+// built, and closes the netlink connections. The Backend cannot be used
+// afterwards.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	var err error
+	if b.applied {
+		var c *nftables.Conn
+		if c, err = b.connLocked(); err == nil {
+			c.AddTable(b.rs.table) // so that the delete cannot fail if it is gone
+			c.DelTable(b.rs.table)
+			if err = c.Flush(); err != nil {
+				err = fmt.Errorf("netfilter: deleting table %s: %w", b.rs.table.Name, err)
+			}
+		}
+	}
+	b.dropConn()
+	if b.nl != nil {
+		b.nl.Close()
+		b.nl = nil
+	}
+	return err
+}
+
+// handleLocked returns the rtnetlink/conntrack handle, opening it if needed.
+func (b *Backend) handleLocked() (*netlink.Handle, error) {
+	if b.nl != nil {
+		return b.nl, nil
+	}
+	families := []int{unix.NETLINK_NETFILTER, unix.NETLINK_ROUTE}
+	var h *netlink.Handle
+	var err error
+	if b.netns >= 0 {
+		h, err = netlink.NewHandleAt(netns.NsHandle(b.netns), families...)
+	} else {
+		h, err = netlink.NewHandle(families...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening netlink handle: %w", err)
+	}
+	b.nl = h
+	return h, nil
+}
+
+// addrKey returns the raw key of a as stored in the sets.
+func addrKey(a netip.Addr) string { return string(a.Unmap().AsSlice()) }

@@ -1,0 +1,328 @@
+//go:build linux
+
+package netfilter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/google/nftables"
+)
+
+// fullCheckEvery is how often Verify compares every set element with what
+// was applied: once every this many calls. The other calls check only the
+// table's structure (chains, rules, sets), which costs a few netlink round
+// trips whatever the number of elements. See docs/benchmarks.md for what a
+// full comparison costs.
+const fullCheckEvery = 10
+
+// verifySlack is how far an element's remaining time in the kernel may be
+// from what was applied before Verify rewrites it, and how close to its end
+// an element may be and still be left alone (it may legitimately be gone).
+const verifySlack = 2 * time.Second
+
+// Verify implements [enforce.Verifier]. Each call checks that the table
+// exists with exactly the chains, rules and sets Apply builds, and rebuilds
+// the whole table if not. Every tenth call, and on the first call after
+// Apply built or rebuilt the table, it also compares every set element with
+// the last applied Snapshot: it adds back missing elements (but not those
+// whose Until has passed: the kernel expired them as it should), rewrites
+// elements whose remaining time is wrong, and deletes elements curfew did
+// not add. The conntrack entries of targets it restores are flushed. It
+// returns how many objects (table, chains, sets, rules, elements) it
+// repaired.
+func (b *Backend) Verify(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, errors.New("netfilter: backend is closed")
+	}
+	if !b.applied {
+		return 0, nil
+	}
+	now := time.Now()
+	var repaired int
+	if b.built {
+		var err error
+		if repaired, err = b.checkStructure(); err != nil {
+			return 0, fmt.Errorf("netfilter: checking table %s: %w", b.rs.table.Name, err)
+		}
+	} else {
+		repaired = 1 // an Apply failed half-way; the table is in an unknown state
+	}
+	if repaired > 0 {
+		live := elements{}
+		t := &targets{}
+		for k, u := range b.elems {
+			if u.After(now) {
+				live[k] = u
+				b.addTarget(t, k)
+			}
+		}
+		if err := b.rebuild(live, now); err != nil {
+			b.built = false
+			return 0, err
+		}
+		b.elems = live
+		b.logger.WarnContext(ctx, "rebuilt table that had changed", "table", b.rs.table.Name,
+			"repaired_objects", repaired, "elements", len(live))
+		_, err := b.flushConntrack(t)
+		if err != nil {
+			err = fmt.Errorf("netfilter: flushing conntrack entries: %w", err)
+		}
+		return repaired + len(live), err
+	}
+
+	b.checks++
+	if b.checks%fullCheckEvery != 1 {
+		return 0, nil
+	}
+	return b.repairElements(ctx, now)
+}
+
+// checkStructure returns how many of the table's objects (not counting set
+// elements) are missing or differ from what rebuild creates.
+func (b *Backend) checkStructure() (int, error) {
+	c, err := b.connLocked()
+	if err != nil {
+		return 0, err
+	}
+	rs := b.rs
+	everything := 1 + len(rs.sets) + len(rs.chains) + len(rs.rules)
+	tables, err := c.ListTablesOfFamily(rs.table.Family)
+	if err != nil {
+		b.dropConn()
+		return 0, fmt.Errorf("listing tables: %w", err)
+	}
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == rs.table.Name }) {
+		return everything, nil
+	}
+
+	var bad int
+	chains, err := c.ListChainsOfTableFamily(rs.table.Family)
+	if err != nil {
+		b.dropConn()
+		return 0, fmt.Errorf("listing chains: %w", err)
+	}
+	chains = slices.DeleteFunc(chains, func(ch *nftables.Chain) bool { return ch.Table.Name != rs.table.Name })
+	if len(chains) != len(rs.chains) {
+		bad++
+	}
+	for _, want := range rs.chains {
+		i := slices.IndexFunc(chains, func(ch *nftables.Chain) bool { return ch.Name == want.Name })
+		if i < 0 || !sameChain(chains[i], want) {
+			bad += 1 + len(rs.rulesOf(want.Name))
+			continue
+		}
+		rules, err := c.GetRules(rs.table, chains[i])
+		if err != nil {
+			b.dropConn()
+			return 0, fmt.Errorf("listing rules of chain %s: %w", want.Name, err)
+		}
+		wantRules := rs.rulesOf(want.Name)
+		bad += max(len(rules), len(wantRules)) - min(len(rules), len(wantRules))
+		for j := range min(len(rules), len(wantRules)) {
+			if !sameExprs(rules[j].Exprs, wantRules[j].Exprs) {
+				bad++
+			}
+		}
+	}
+
+	sets, err := c.GetSets(rs.table)
+	if err != nil {
+		b.dropConn()
+		return 0, fmt.Errorf("listing sets: %w", err)
+	}
+	if len(sets) != len(rs.sets) {
+		bad++
+	}
+	for _, want := range rs.sets {
+		i := slices.IndexFunc(sets, func(s *nftables.Set) bool { return s.Name == want.Name })
+		if i < 0 || !sameSet(sets[i], want) {
+			bad++
+		}
+	}
+	return bad, nil
+}
+
+func sameChain(got, want *nftables.Chain) bool {
+	eq := func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
+	if (got.Hooknum == nil) != (want.Hooknum == nil) || (got.Priority == nil) != (want.Priority == nil) {
+		return false
+	}
+	if want.Hooknum != nil && (*got.Hooknum != *want.Hooknum || *got.Priority != *want.Priority ||
+		got.Type != want.Type || got.Policy == nil || *got.Policy != *want.Policy) {
+		return false
+	}
+	return eq(got.Device, want.Device)
+}
+
+func sameSet(got, want *nftables.Set) bool {
+	return got.KeyType.Name == want.KeyType.Name && got.Interval == want.Interval &&
+		got.HasTimeout == want.HasTimeout && !got.IsMap && !got.Constant && got.Timeout == 0
+}
+
+// repairElements compares the kernel's set elements with b.elems and
+// repairs the difference in one batch.
+func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error) {
+	got, err := b.readElements()
+	if err != nil {
+		return 0, fmt.Errorf("netfilter: reading set elements: %w", err)
+	}
+	var del, add []elemKey
+	for k, exp := range got {
+		u, ok := b.elems[k]
+		if !ok {
+			del = append(del, k) // not ours
+			continue
+		}
+		if d := now.Add(exp).Sub(u); d > verifySlack || d < -verifySlack {
+			del = append(del, k)
+			if u.After(now.Add(verifySlack)) {
+				add = append(add, k)
+			}
+		}
+	}
+	for k, u := range b.elems {
+		if _, ok := got[k]; !ok && u.After(now.Add(verifySlack)) {
+			add = append(add, k)
+		}
+	}
+	if len(del)+len(add) == 0 {
+		return 0, nil
+	}
+	if err := b.sendDiff(del, add, b.elems, now); err != nil {
+		b.built = false // rebuilt by the next Apply or Verify
+		return 0, err
+	}
+	for _, k := range del {
+		if !slices.Contains(add, k) {
+			delete(b.elems, k) // never ours, or past its end
+		}
+	}
+	t := &targets{}
+	for _, k := range add {
+		b.addTarget(t, k)
+	}
+	b.logger.WarnContext(ctx, "repaired set elements that had changed", "table", b.rs.table.Name,
+		"elements_deleted", len(del), "elements_added", len(add))
+	_, err = b.flushConntrack(t)
+	if err != nil {
+		err = fmt.Errorf("netfilter: flushing conntrack entries: %w", err)
+	}
+	return len(del) + len(add) - overlap(del, add), err
+}
+
+// overlap counts keys both deleted and added (rewritten), so a rewritten
+// element counts as one repair.
+func overlap(del, add []elemKey) int {
+	in := map[elemKey]bool{}
+	for _, k := range del {
+		in[k] = true
+	}
+	n := 0
+	for _, k := range add {
+		if in[k] {
+			n++
+		}
+	}
+	return n
+}
+
+// addTarget adds the target element k restricts to t, for a conntrack
+// flush: the device (with its known addresses from the last Snapshot) or
+// the interval.
+func (b *Backend) addTarget(t *targets, k elemKey) {
+	switch k.set {
+	case setMAC:
+		var addrs []netip.Addr
+		if b.last != nil {
+			for _, d := range b.last.Devices {
+				if string(d.MAC) == k.start {
+					addrs = d.Addrs
+				}
+			}
+		}
+		t.addMAC(net.HardwareAddr(k.start), addrs)
+	default:
+		start, _ := netip.AddrFromSlice([]byte(k.start))
+		end, _ := netip.AddrFromSlice([]byte(k.end))
+		t.spans = append(t.spans, span{start: start, end: end})
+	}
+}
+
+// readElements returns the elements the kernel holds in the three sets,
+// each with its remaining time. Interval sets are read back as intervals.
+func (b *Backend) readElements() (map[elemKey]time.Duration, error) {
+	c, err := b.connLocked()
+	if err != nil {
+		return nil, err
+	}
+	got := map[elemKey]time.Duration{}
+	for kind, set := range b.rs.sets {
+		els, err := c.GetSetElements(set)
+		if err != nil {
+			b.dropConn()
+			return nil, fmt.Errorf("set %s: %w", set.Name, err)
+		}
+		for k, exp := range elementKeys(setKind(kind), els) {
+			got[k] = exp
+		}
+	}
+	return got, nil
+}
+
+// elementKeys turns the elements of one set, as the kernel lists them, into
+// keys with their remaining time.
+func elementKeys(kind setKind, els []nftables.SetElement) map[elemKey]time.Duration {
+	out := make(map[elemKey]time.Duration, len(els))
+	if kind == setMAC {
+		for _, e := range els {
+			out[elemKey{set: kind, start: string(e.Key)}] = e.Expires
+		}
+		return out
+	}
+	// An interval is a start element followed, in key order, by an end
+	// element. An end sorts before a start with the same key: that key
+	// closes one interval and opens the next.
+	slices.SortFunc(els, func(a, b nftables.SetElement) int {
+		if c := bytes.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		switch {
+		case a.IntervalEnd == b.IntervalEnd:
+			return 0
+		case a.IntervalEnd:
+			return -1
+		}
+		return 1
+	})
+	var open *nftables.SetElement
+	for i := range els {
+		e := &els[i]
+		if e.IntervalEnd {
+			if open != nil {
+				out[elemKey{set: kind, start: string(open.Key), end: string(e.Key)}] = open.Expires
+				open = nil
+			}
+			continue
+		}
+		if open != nil {
+			out[elemKey{set: kind, start: string(open.Key)}] = open.Expires
+		}
+		open = e
+	}
+	if open != nil {
+		out[elemKey{set: kind, start: string(open.Key)}] = open.Expires
+	}
+	return out
+}
