@@ -1,0 +1,132 @@
+package lab_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/lab"
+	"github.com/curfew/curfew/internal/netnstest"
+)
+
+// newLab builds a lab with a prefix unique to this test process and removes
+// it at cleanup. It skips unless namespaces can be created (failing
+// instead when CURFEW_REQUIRE_NETNS=1).
+func newLab(t *testing.T, name string) *lab.Lab {
+	t.Helper()
+	netnstest.New(t) // the probe: skips or fails as the environment asks
+	l, err := lab.New(t.Context(), lab.Config{Prefix: fmt.Sprintf("cflt%d-%s", os.Getpid(), name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("closing lab: %v", err)
+		}
+	})
+	return l
+}
+
+func TestClientsReachUpstream(t *testing.T) {
+	l := newLab(t, "reach")
+	ctx := t.Context()
+	for _, c := range l.Clients {
+		for _, up := range []string{lab.UpstreamV4.String(), lab.UpstreamV6.String()} {
+			for _, port := range []int{lab.HTTPPort, lab.AltPort} {
+				url := lab.UpstreamURL(lab.UpstreamV4, port, "/")
+				if strings.Contains(up, ":") {
+					url = lab.UpstreamURL(lab.UpstreamV6, port, "/")
+				}
+				r := c.Get(ctx, url, 5*time.Second)
+				if !r.Reached() {
+					t.Errorf("client %d: GET %s = %d %q, %v; want the upstream page", c.Index, url, r.Status, r.Body, r.Err)
+					continue
+				}
+				want := c.V4.String()
+				if strings.Contains(up, ":") {
+					want = c.V6.String()
+				}
+				if !strings.Contains(r.Body, want) {
+					t.Errorf("client %d: GET %s body %q, want it to name the client address %s (no NAT)", c.Index, url, r.Body, want)
+				}
+			}
+		}
+	}
+}
+
+func TestConnectClosedPortIsRefused(t *testing.T) {
+	l := newLab(t, "refuse")
+	c := l.Clients[0]
+	r := c.Connect(t.Context(), "198.51.100.10:9", 5*time.Second)
+	if !r.Refused() {
+		t.Fatalf("Connect(closed port) = %v after %v, want refused", r.Err, r.Elapsed)
+	}
+	if r.Elapsed > 500*time.Millisecond {
+		t.Errorf("Connect(closed port) took %v, want well under a second", r.Elapsed)
+	}
+}
+
+func TestStream(t *testing.T) {
+	l := newLab(t, "stream")
+	c := l.Clients[1]
+	s, err := c.OpenStream(t.Context(), lab.UpstreamURL(lab.UpstreamV6, lab.AltPort, "/stream"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n, _, err := s.State(); n < 4 || err != nil {
+		t.Errorf("after 300ms: %d lines, err %v; want about 6 lines, no error", n, err)
+	}
+	// An undisturbed stream does not stop.
+	if _, stopped := s.WaitStopped(300*time.Millisecond, time.Now().Add(500*time.Millisecond)); stopped {
+		t.Errorf("WaitStopped: stream stopped, want it still flowing")
+	}
+	s.Close()
+	select {
+	case <-s.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("stream reader still running 2s after Close")
+	}
+}
+
+func TestRun(t *testing.T) {
+	l := newLab(t, "run")
+	out, err := l.Clients[2].Run(t.Context(), "ip", "-o", "link", "show", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "02:c0:ff:ee:00:03") {
+		t.Errorf("client 3 eth0: %q, want MAC 02:c0:ff:ee:00:03", out)
+	}
+}
+
+func TestNewRemovesLeftovers(t *testing.T) {
+	netnstest.New(t)
+	prefix := fmt.Sprintf("cflt%d-left", os.Getpid())
+	ctx := t.Context()
+	first, err := lab.New(ctx, lab.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second lab with the same prefix, as after a crash: it replaces the
+	// first one's namespaces.
+	second, err := lab.New(ctx, lab.Config{Prefix: prefix})
+	if err != nil {
+		first.Close()
+		t.Fatal(err)
+	}
+	if r := second.Clients[0].Get(ctx, lab.UpstreamURL(lab.UpstreamV4, lab.AltPort, "/"), 5*time.Second); !r.Reached() {
+		t.Errorf("second lab: client 1 GET = %v, want the upstream page", r.Outcome())
+	}
+	if err := second.Close(); err != nil {
+		t.Error(err)
+	}
+	first.Close()
+	for _, suffix := range []string{"up", "gw", "c1", "c2", "c3"} {
+		if _, err := os.Stat("/run/netns/" + prefix + "-" + suffix); err == nil {
+			t.Errorf("namespace %s-%s still exists after Close", prefix, suffix)
+		}
+	}
+}
