@@ -54,7 +54,11 @@ type Config struct {
 }
 
 // DB is a curfew database. It implements the engine's Store. It is safe for
-// concurrent use; writes are serialised.
+// concurrent use; writes are serialised. One process, the daemon, is the
+// single writer of a database file: the head file is rewritten after each
+// write by the handle that made it, so two writing processes could leave it
+// behind the database (which verification tolerates, but which weakens the
+// detection of deleted entries).
 type DB struct {
 	sql      *sql.DB
 	key      []byte
@@ -75,7 +79,7 @@ func Open(ctx context.Context, path string, c *Config) (*DB, error) {
 		return nil, fmt.Errorf("%w: opening database: the audit key must be at least %d bytes", curfew.ErrInvalid, MinKeySize)
 	}
 	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
-		return nil, fmt.Errorf("%w: database path %q: want a file name or :memory:", curfew.ErrInvalid, path)
+		return nil, fmt.Errorf("%w: database path %q: want a file name, or :memory: for a private database in memory", curfew.ErrInvalid, path)
 	}
 	memory := path == ":memory:"
 
