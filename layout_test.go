@@ -75,6 +75,7 @@ var allowed = map[string][]string{
 	"internal/notice":              {"internal/curfew", "internal/enforce"},
 	"internal/sqlite":              {"internal/curfew", "modernc.org/sqlite"},
 	"internal/api":                 {"internal/curfew"},
+	"internal/api/apitest":         {"internal/curfew"},
 	"internal/web":                 {"internal/curfew"},
 	"internal/config":              {"internal/curfew", "go.yaml.in/yaml/v3"},
 	"internal/netnstest":           {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/google/go-cmp"},
