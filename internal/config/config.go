@@ -1,0 +1,528 @@
+// Package config reads curfew's configuration file: YAML decoded strictly
+// (unknown keys are errors) into a raw form, then validated into a Config
+// whose errors name the field and quote the bad value.
+//
+// testdata/reference.yaml documents every option; a test parses it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// SchemaVersion is the version of the configuration format this curfew
+// reads. A file without schema_version is taken to be of this version.
+const SchemaVersion = 1
+
+// Defaults for optional settings.
+const (
+	DefaultStateDir   = "/var/lib/curfew"
+	DefaultAPIListen  = "127.0.0.1:8470"
+	DefaultDNSPort    = 53
+	DefaultNoticePort = 8480
+)
+
+// maxFileBytes bounds the configuration file.
+const maxFileBytes = 1 << 20
+
+// Config is a validated configuration. Parse returns it with every default
+// filled in, so consumers need no defaulting of their own.
+type Config struct {
+	// StateDir holds the database and keys. Absolute and clean.
+	StateDir string
+	LAN      LAN
+	WAN      WAN
+	API      API
+	DNS      DNS
+	Notice   Notice
+	Log      Log
+}
+
+// LAN is the side of the gateway where the controlled clients are.
+type LAN struct {
+	// Interfaces are the interfaces the clients are behind; at least one.
+	Interfaces []string
+	// Address is the gateway's IPv4 address that clients use (DNS, the
+	// notice page). Always valid.
+	Address netip.Addr
+	// Address6 is the gateway's IPv6 address that clients use; the zero
+	// Addr if not configured.
+	Address6 netip.Addr
+}
+
+// WAN is the side of the gateway towards the internet.
+type WAN struct {
+	// Interfaces lead to the internet; at least one, none of them a LAN
+	// interface.
+	Interfaces []string
+}
+
+// API is the management interface (HTTP API and CLI endpoint).
+type API struct {
+	// Listen is the TCP address of the API; 127.0.0.1:8470 by default.
+	// It is never on the LAN address or a wildcard address unless
+	// AllowLAN is set.
+	Listen netip.AddrPort
+	// AllowLAN permits a Listen address that LAN clients can reach.
+	AllowLAN bool
+}
+
+// DNS is curfew's resolver, to which clients' DNS is redirected.
+type DNS struct {
+	// Listen is the UDP and TCP address of the resolver; LAN.Address:53 by
+	// default.
+	Listen netip.AddrPort
+	// Upstreams are the resolvers queries are forwarded to, in order of
+	// preference; port 53 unless given. May be empty.
+	Upstreams []netip.AddrPort
+	// Blocklists are network-wide blocklists: absolute file paths or
+	// http(s) URLs. May be empty.
+	Blocklists []string
+}
+
+// Notice is the server of the page restricted clients are shown.
+type Notice struct {
+	// Listen is the TCP address of the notice server; LAN.Address:8480 by
+	// default.
+	Listen netip.AddrPort
+}
+
+// Log is the daemon's logging.
+type Log struct {
+	// Level is the least severe level logged; slog.LevelInfo by default.
+	Level slog.Level
+}
+
+// raw is the file as written. Every value is kept as text so that
+// validation can quote it in errors.
+type raw struct {
+	SchemaVersion *int      `yaml:"schema_version"`
+	StateDir      string    `yaml:"state_dir"`
+	LAN           rawLAN    `yaml:"lan"`
+	WAN           rawWAN    `yaml:"wan"`
+	API           rawAPI    `yaml:"api"`
+	DNS           rawDNS    `yaml:"dns"`
+	Notice        rawNotice `yaml:"notice"`
+	Log           rawLog    `yaml:"log"`
+}
+
+type rawLAN struct {
+	Interfaces []string `yaml:"interfaces"`
+	Address    string   `yaml:"address"`
+	Address6   string   `yaml:"address6"`
+}
+
+type rawWAN struct {
+	Interfaces []string `yaml:"interfaces"`
+}
+
+type rawAPI struct {
+	Listen   string `yaml:"listen"`
+	AllowLAN bool   `yaml:"allow_lan"`
+}
+
+type rawDNS struct {
+	Listen     string   `yaml:"listen"`
+	Upstreams  []string `yaml:"upstreams"`
+	Blocklists []string `yaml:"blocklists"`
+}
+
+type rawNotice struct {
+	Listen string `yaml:"listen"`
+}
+
+type rawLog struct {
+	Level string `yaml:"level"`
+}
+
+// Load reads and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads and validates a configuration. Its error names every field
+// that is wrong, on one line.
+func Parse(r io.Reader) (*Config, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if len(b) > maxFileBytes {
+		return nil, fmt.Errorf("larger than %d KiB", maxFileBytes>>10)
+	}
+	rc, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return rc.validate()
+}
+
+// decode decodes b strictly into a raw configuration.
+func decode(b []byte) (*raw, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var rc raw
+	if err := dec.Decode(&rc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty: want a YAML mapping such as the reference configuration")
+		}
+		return nil, describeYAMLError(b, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document; want exactly one")
+	}
+	return &rc, nil
+}
+
+var (
+	unknownKey = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+	badType    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
+)
+
+// describeYAMLError rewrites yaml's errors to name the configuration key
+// instead of Go types.
+func describeYAMLError(b []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("parsing YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	keys := keyLines(b)
+	var errs fieldErrors
+	for _, msg := range te.Errors {
+		if m := unknownKey.FindStringSubmatch(msg); m != nil {
+			key := m[2]
+			if p := keys[m[1]]; p != "" {
+				key = p
+			}
+			errs = append(errs, fmt.Errorf("line %s: unknown key %q", m[1], key))
+			continue
+		}
+		if m := badType.FindStringSubmatch(msg); m != nil {
+			key := keys[m[1]]
+			if key == "" {
+				key = "line " + m[1]
+			} else {
+				key += " (line " + m[1] + ")"
+			}
+			errs = append(errs, fmt.Errorf("%s: got %s, want %s", key, yamlValue(m[2], m[3]), goTypeName(m[4])))
+			continue
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	return errs
+}
+
+// keyLines maps the line of every key and sequence item in b to its dotted
+// path, such as "lan.interfaces" or "dns.upstreams[1]".
+func keyLines(b []byte) map[string]string {
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil {
+		return nil
+	}
+	m := map[string]string{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				m[strconv.Itoa(n.Content[i].Line)] = p
+				walk(n.Content[i+1], p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if _, ok := m[strconv.Itoa(c.Line)]; !ok {
+					m[strconv.Itoa(c.Line)] = p
+				}
+				walk(c, p)
+			}
+		}
+	}
+	walk(&doc, "")
+	return m
+}
+
+func yamlValue(tag, value string) string {
+	switch tag {
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	}
+	return strconv.Quote(value)
+}
+
+func goTypeName(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case t == "string":
+		return "a string"
+	case t == "bool":
+		return "true or false"
+	case t == "int", t == "*int":
+		return "an integer"
+	}
+	return "a mapping"
+}
+
+// fieldErrors is every validation error of one file; it prints on one line.
+type fieldErrors []error
+
+func (e fieldErrors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (e fieldErrors) Unwrap() []error { return e }
+
+// validate builds the Config rc describes, or reports every field at fault.
+func (rc *raw) validate() (*Config, error) {
+	var errs fieldErrors
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	c := &Config{}
+
+	if v := rc.SchemaVersion; v != nil && *v != SchemaVersion {
+		bad("schema_version", "%d is not supported; this curfew reads version %d", *v, SchemaVersion)
+	}
+
+	c.StateDir = DefaultStateDir
+	if rc.StateDir != "" {
+		if !filepath.IsAbs(rc.StateDir) {
+			bad("state_dir", "%q is not an absolute path", rc.StateDir)
+		}
+		c.StateDir = filepath.Clean(rc.StateDir)
+	}
+
+	// LAN.
+	c.LAN.Interfaces = interfaces(rc.LAN.Interfaces, "lan.interfaces", bad)
+	switch a, err := hostAddr(rc.LAN.Address); {
+	case rc.LAN.Address == "":
+		bad("lan.address", "missing: the gateway's IPv4 address on the LAN, such as 192.168.50.1")
+	case err != nil:
+		bad("lan.address", "%q %s", rc.LAN.Address, err)
+	case !a.Is4():
+		bad("lan.address", "%q is an IPv6 address; want IPv4 here and IPv6 in lan.address6", rc.LAN.Address)
+	default:
+		c.LAN.Address = a
+	}
+	if rc.LAN.Address6 != "" {
+		switch a, err := hostAddr(rc.LAN.Address6); {
+		case err != nil:
+			bad("lan.address6", "%q %s", rc.LAN.Address6, err)
+		case !a.Is6():
+			bad("lan.address6", "%q is an IPv4 address; want IPv6 here and IPv4 in lan.address", rc.LAN.Address6)
+		default:
+			c.LAN.Address6 = a
+		}
+	}
+
+	// WAN.
+	c.WAN.Interfaces = interfaces(rc.WAN.Interfaces, "wan.interfaces", bad)
+	for _, w := range c.WAN.Interfaces {
+		for _, l := range c.LAN.Interfaces {
+			if w == l {
+				bad("wan.interfaces", "%q is also a LAN interface", w)
+			}
+		}
+	}
+
+	// API.
+	c.API.AllowLAN = rc.API.AllowLAN
+	c.API.Listen = netip.MustParseAddrPort(DefaultAPIListen)
+	if rc.API.Listen != "" {
+		if ap, err := listenAddr(rc.API.Listen, 0); err != nil {
+			bad("api.listen", "%q %s", rc.API.Listen, err)
+		} else {
+			c.API.Listen = ap
+		}
+	}
+	if !c.API.AllowLAN {
+		switch a := c.API.Listen.Addr(); {
+		case a.IsUnspecified():
+			bad("api.listen", "%s listens on every address, so controlled LAN clients could reach the admin API; use a management address such as %s, or set api.allow_lan: true", c.API.Listen, DefaultAPIListen)
+		case a == c.LAN.Address || c.LAN.Address6.IsValid() && a == c.LAN.Address6:
+			bad("api.listen", "%s is on the LAN address, so controlled clients could reach the admin API; use a management address such as %s, or set api.allow_lan: true", c.API.Listen, DefaultAPIListen)
+		}
+	}
+
+	// DNS.
+	if rc.DNS.Listen != "" {
+		if ap, err := listenAddr(rc.DNS.Listen, 0); err != nil {
+			bad("dns.listen", "%q %s", rc.DNS.Listen, err)
+		} else {
+			c.DNS.Listen = ap
+		}
+	} else if c.LAN.Address.IsValid() {
+		c.DNS.Listen = netip.AddrPortFrom(c.LAN.Address, DefaultDNSPort)
+	}
+	for i, s := range rc.DNS.Upstreams {
+		field := fmt.Sprintf("dns.upstreams[%d]", i)
+		ap, err := listenAddr(s, DefaultDNSPort)
+		switch {
+		case err != nil:
+			bad(field, "%q %s", s, err)
+		case ap.Addr().IsUnspecified() || ap.Port() == 0:
+			bad(field, "%q is not a resolver address", s)
+		default:
+			c.DNS.Upstreams = append(c.DNS.Upstreams, ap)
+		}
+	}
+	for i, s := range rc.DNS.Blocklists {
+		field := fmt.Sprintf("dns.blocklists[%d]", i)
+		if strings.Contains(s, "://") {
+			u, err := url.Parse(s)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(field, "%q is not an http or https URL", s)
+				continue
+			}
+		} else if !filepath.IsAbs(s) {
+			bad(field, "%q is neither an absolute path nor an http(s) URL", s)
+			continue
+		}
+		c.DNS.Blocklists = append(c.DNS.Blocklists, s)
+	}
+
+	// Notice.
+	if rc.Notice.Listen != "" {
+		if ap, err := listenAddr(rc.Notice.Listen, 0); err != nil {
+			bad("notice.listen", "%q %s", rc.Notice.Listen, err)
+		} else {
+			c.Notice.Listen = ap
+		}
+	} else if c.LAN.Address.IsValid() {
+		c.Notice.Listen = netip.AddrPortFrom(c.LAN.Address, DefaultNoticePort)
+	}
+
+	// Two TCP servers cannot share an address.
+	if c.API.Listen.Port() != 0 {
+		if c.API.Listen == c.Notice.Listen {
+			bad("notice.listen", "%s is also api.listen", c.Notice.Listen)
+		}
+		if c.API.Listen == c.DNS.Listen {
+			bad("dns.listen", "%s is also api.listen", c.DNS.Listen)
+		}
+	}
+	if c.DNS.Listen.Port() != 0 && c.DNS.Listen == c.Notice.Listen {
+		bad("notice.listen", "%s is also dns.listen", c.Notice.Listen)
+	}
+
+	// Log.
+	switch strings.ToLower(rc.Log.Level) {
+	case "", "info":
+		c.Log.Level = slog.LevelInfo
+	case "debug":
+		c.Log.Level = slog.LevelDebug
+	case "warn":
+		c.Log.Level = slog.LevelWarn
+	case "error":
+		c.Log.Level = slog.LevelError
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", rc.Log.Level)
+	}
+
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+// interfaces checks a list of interface names.
+func interfaces(names []string, field string, bad func(field, format string, args ...any)) []string {
+	if len(names) == 0 {
+		bad(field, "missing: want at least one interface name")
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for i, n := range names {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case n == "" || len(n) > 15 || n == "." || n == ".." || strings.ContainsAny(n, "/: \t\n"):
+			bad(f, "%q is not an interface name", n)
+		case seen[n]:
+			bad(f, "%q is listed twice", n)
+		default:
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// hostAddr parses the address of a host: unicast, no zone, IPv4-mapped
+// addresses unmapped. Its error reads after the quoted input.
+func hostAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, errors.New("is not an IP address")
+	}
+	a = a.Unmap()
+	switch {
+	case a.Zone() != "":
+		return netip.Addr{}, errors.New("has a zone; want a plain address")
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback():
+		return netip.Addr{}, errors.New("is not a unicast address a client can reach")
+	}
+	return a, nil
+}
+
+// listenAddr parses "ADDR:PORT" or "[ADDR6]:PORT"; if defaultPort is not
+// zero, a bare address is also accepted and given that port. Its error reads
+// after the quoted input.
+func listenAddr(s string, defaultPort uint16) (netip.AddrPort, error) {
+	if defaultPort != 0 {
+		if a, err := netip.ParseAddr(s); err == nil {
+			if a.Zone() != "" {
+				return netip.AddrPort{}, errors.New("has a zone; want a plain address")
+			}
+			return netip.AddrPortFrom(a.Unmap(), defaultPort), nil
+		}
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		if defaultPort != 0 {
+			return netip.AddrPort{}, errors.New("is not ADDR or ADDR:PORT (such as 10.0.0.53 or [2001:db8::53]:53)")
+		}
+		return netip.AddrPort{}, errors.New("is not ADDR:PORT (such as 127.0.0.1:8470 or [::1]:8470)")
+	}
+	if ap.Addr().Zone() != "" {
+		return netip.AddrPort{}, errors.New("has a zone; want a plain address")
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}

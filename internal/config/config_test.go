@@ -1,0 +1,231 @@
+package config_test
+
+import (
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/curfew/curfew/internal/config"
+	"github.com/google/go-cmp/cmp"
+)
+
+var addrOpts = cmp.Options{
+	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+}
+
+func TestReference(t *testing.T) {
+	c, err := config.Load("testdata/reference.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := &config.Config{
+		StateDir: "/var/lib/curfew",
+		LAN: config.LAN{
+			Interfaces: []string{"br-lan"},
+			Address:    netip.MustParseAddr("192.168.50.1"),
+			Address6:   netip.MustParseAddr("fd00:50::1"),
+		},
+		WAN: config.WAN{Interfaces: []string{"eth0"}},
+		API: config.API{Listen: netip.MustParseAddrPort("127.0.0.1:8470")},
+		DNS: config.DNS{
+			Listen: netip.MustParseAddrPort("192.168.50.1:53"),
+			Upstreams: []netip.AddrPort{
+				netip.MustParseAddrPort("10.0.0.53:53"),
+				netip.MustParseAddrPort("[2001:db8::53]:53"),
+			},
+			Blocklists: []string{"/etc/curfew/ads.txt", "https://example.org/list.txt"},
+		},
+		Notice: config.Notice{Listen: netip.MustParseAddrPort("192.168.50.1:8480")},
+		Log:    config.Log{Level: slog.LevelInfo},
+	}
+	if diff := cmp.Diff(want, c, addrOpts); diff != "" {
+		t.Errorf("reference config (-want +got):\n%s", diff)
+	}
+}
+
+// TestReferenceDocumentsEveryKey checks that every key the reference file
+// sets is commented, so the file stays a reference.
+func TestReferenceDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("testdata/reference.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") || !strings.Contains(trimmed, ":") {
+			continue
+		}
+		if i == 0 || !strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#") {
+			t.Errorf("line %d %q has no comment above it", i+1, trimmed)
+		}
+	}
+}
+
+const minimal = `
+lan:
+  interfaces: [br-lan]
+  address: 192.168.50.1
+wan:
+  interfaces: [eth0]
+`
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Parse(strings.NewReader(minimal))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := &config.Config{
+		StateDir: "/var/lib/curfew",
+		LAN:      config.LAN{Interfaces: []string{"br-lan"}, Address: netip.MustParseAddr("192.168.50.1")},
+		WAN:      config.WAN{Interfaces: []string{"eth0"}},
+		API:      config.API{Listen: netip.MustParseAddrPort("127.0.0.1:8470")},
+		DNS:      config.DNS{Listen: netip.MustParseAddrPort("192.168.50.1:53")},
+		Notice:   config.Notice{Listen: netip.MustParseAddrPort("192.168.50.1:8480")},
+		Log:      config.Log{Level: slog.LevelInfo},
+	}
+	if diff := cmp.Diff(want, c, addrOpts); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestAllowLAN(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:8470", "[::]:8470", "192.168.50.1:8470", "[fd00:50::1]:8470"} {
+		t.Run(listen, func(t *testing.T) {
+			base := strings.Replace(minimal, "wan:", "  address6: fd00:50::1\nwan:", 1)
+			if _, err := config.Parse(strings.NewReader(base + "api:\n  listen: \"" + listen + "\"\n")); err == nil || !strings.Contains(err.Error(), "allow_lan") {
+				t.Errorf("without allow_lan: err = %v, want a refusal that mentions api.allow_lan", err)
+			}
+			c, err := config.Parse(strings.NewReader(base + "api:\n  listen: \"" + listen + "\"\n  allow_lan: true\n"))
+			if err != nil {
+				t.Fatalf("with allow_lan: %v", err)
+			}
+			if c.API.Listen != netip.MustParseAddrPort(listen) || !c.API.AllowLAN {
+				t.Errorf("API = %+v", c.API)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	// Each case replaces or adds to the minimal file; want is the whole
+	// message, or a part of it when it ends in "…".
+	lan := "lan:\n  interfaces: [br-lan]\n  address: 192.168.50.1\n"
+	wan := "wan:\n  interfaces: [eth0]\n"
+	tests := []struct {
+		name string
+		file string
+		want string
+	}{
+		{"empty", "", "empty: want a YAML mapping such as the reference configuration"},
+		{"comments only", "# nothing\n", "empty: want a YAML mapping such as the reference configuration"},
+		{"two documents", minimal + "---\n" + minimal, "more than one YAML document; want exactly one"},
+		{"not YAML", "lan: [", "parsing YAML: …"},
+		{"unknown top-level key", minimal + "colour: red\n", `line 7: unknown key "colour"`},
+		{"unknown nested key", lan + "  adress6: fd00::1\n" + wan, `line 4: unknown key "lan.adress6"`},
+		{"list where a string goes", "state_dir: [a]\n" + lan + wan, `state_dir (line 1): got a list, want a string`},
+		{"string where a list goes", "lan:\n  interfaces: br-lan\n  address: 192.168.50.1\n" + wan, `lan.interfaces (line 2): got "br-lan", want a list`},
+		{"bad boolean", minimal + "api:\n  allow_lan: maybe\n", `api.allow_lan (line 8): got "maybe", want true or false`},
+		{"schema version", "schema_version: 2\n" + minimal, "schema_version: 2 is not supported; this curfew reads version 1"},
+		{"schema version zero", "schema_version: 0\n" + minimal, "schema_version: 0 is not supported; this curfew reads version 1"},
+		{"schema version text", "schema_version: one\n" + minimal, `schema_version (line 1): got "one", want an integer`},
+		{"relative state dir", "state_dir: var/curfew\n" + minimal, `state_dir: "var/curfew" is not an absolute path`},
+		{"no lan", wan, "lan.interfaces: missing: want at least one interface name; lan.address: missing: the gateway's IPv4 address on the LAN, such as 192.168.50.1"},
+		{"no wan", lan, "wan.interfaces: missing: want at least one interface name"},
+		{"bad lan address", "lan:\n  interfaces: [br-lan]\n  address: 300.1.1.1\n" + wan, `lan.address: "300.1.1.1" is not an IP address`},
+		{"lan address is IPv6", "lan:\n  interfaces: [br-lan]\n  address: fd00::1\n" + wan, `lan.address: "fd00::1" is an IPv6 address; want IPv4 here and IPv6 in lan.address6`},
+		{"lan address is loopback", "lan:\n  interfaces: [br-lan]\n  address: 127.0.0.1\n" + wan, `lan.address: "127.0.0.1" is not a unicast address a client can reach`},
+		{"lan address with zone", "lan:\n  interfaces: [br-lan]\n  address: 192.168.50.1\n  address6: fe80::1%br-lan\n" + wan, `lan.address6: "fe80::1%br-lan" has a zone; want a plain address`},
+		{"lan address6 is IPv4", lan + "  address6: 10.0.0.1\n" + wan, `lan.address6: "10.0.0.1" is an IPv4 address; want IPv6 here and IPv4 in lan.address`},
+		{"bad interface name", "lan:\n  interfaces: [br-lan, \"a/b\"]\n  address: 192.168.50.1\n" + wan, `lan.interfaces[1]: "a/b" is not an interface name`},
+		{"long interface name", "lan:\n  interfaces: [abcdefghijklmnop]\n  address: 192.168.50.1\n" + wan, `lan.interfaces[0]: "abcdefghijklmnop" is not an interface name`},
+		{"duplicate interface", "lan:\n  interfaces: [br-lan, br-lan]\n  address: 192.168.50.1\n" + wan, `lan.interfaces[1]: "br-lan" is listed twice`},
+		{"wan is lan", lan + "wan:\n  interfaces: [br-lan]\n", `wan.interfaces: "br-lan" is also a LAN interface`},
+		{"bad api listen", minimal + "api:\n  listen: localhost:8470\n", `api.listen: "localhost:8470" is not ADDR:PORT (such as 127.0.0.1:8470 or [::1]:8470)`},
+		{"api listen without port", minimal + "api:\n  listen: 127.0.0.1\n", `api.listen: "127.0.0.1" is not ADDR:PORT …`},
+		{"api on every address", minimal + "api:\n  listen: 0.0.0.0:8470\n", "api.listen: 0.0.0.0:8470 listens on every address, so controlled LAN clients could reach the admin API; use a management address such as 127.0.0.1:8470, or set api.allow_lan: true"},
+		{"api on the lan address", minimal + "api:\n  listen: 192.168.50.1:8470\n", "api.listen: 192.168.50.1:8470 is on the LAN address, so controlled clients could reach the admin API; use a management address such as 127.0.0.1:8470, or set api.allow_lan: true"},
+		{"bad dns listen", minimal + "dns:\n  listen: 192.168.50.1\n", `dns.listen: "192.168.50.1" is not ADDR:PORT …`},
+		{"bad upstream", minimal + "dns:\n  upstreams: [10.0.0.53, dns.example]\n", `dns.upstreams[1]: "dns.example" is not ADDR or ADDR:PORT (such as 10.0.0.53 or [2001:db8::53]:53)`},
+		{"wildcard upstream", minimal + "dns:\n  upstreams: [0.0.0.0]\n", `dns.upstreams[0]: "0.0.0.0" is not a resolver address`},
+		{"relative blocklist", minimal + "dns:\n  blocklists: [ads.txt]\n", `dns.blocklists[0]: "ads.txt" is neither an absolute path nor an http(s) URL`},
+		{"ftp blocklist", minimal + "dns:\n  blocklists: [\"ftp://example.org/x\"]\n", `dns.blocklists[0]: "ftp://example.org/x" is not an http or https URL`},
+		{"bad notice listen", minimal + "notice:\n  listen: \":8480\"\n", `notice.listen: ":8480" is not ADDR:PORT …`},
+		{"notice on the api address", minimal + "notice:\n  listen: 127.0.0.1:8470\n", "notice.listen: 127.0.0.1:8470 is also api.listen"},
+		{"notice on the dns address", minimal + "notice:\n  listen: 192.168.50.1:53\n", "notice.listen: 192.168.50.1:53 is also dns.listen"},
+		{"bad log level", minimal + "log:\n  level: loud\n", `log.level: "loud" is not one of debug, info, warn, error`},
+		{"several errors", "state_dir: x\nlan:\n  interfaces: [br-lan]\n  address: 1.2.3\n" + wan, `state_dir: "x" is not an absolute path; lan.address: "1.2.3" is not an IP address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse(strings.NewReader(tt.file))
+			if err == nil {
+				t.Fatalf("Parse succeeded with %+v, want error %q", c, tt.want)
+			}
+			got := err.Error()
+			if prefix, ok := strings.CutSuffix(tt.want, "…"); ok {
+				if !strings.HasPrefix(got, prefix) {
+					t.Errorf("Parse error = %q, want it to start with %q", got, prefix)
+				}
+			} else if got != tt.want {
+				t.Errorf("Parse error = %q, want %q", got, tt.want)
+			}
+			if strings.Contains(got, "\n") {
+				t.Errorf("Parse error %q spans lines", got)
+			}
+		})
+	}
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "curfew.yaml")
+	if err := os.WriteFile(path, []byte("colour: red\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path)
+	if err == nil || !strings.HasPrefix(err.Error(), "config "+path+": ") {
+		t.Errorf("Load error = %v, want it to name %s", err, path)
+	}
+	if _, err := config.Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || !os.IsNotExist(errorsUnwrapAll(err)) {
+		t.Errorf("Load of a missing file = %v, want a not-exist error", err)
+	}
+}
+
+func errorsUnwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	ref, err := os.ReadFile("testdata/reference.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{string(ref), minimal, "", "lan: [", "a: &a [*a]", "schema_version: 99999999999999999999", "---\n---\n", "lan:\n  interfaces: !!binary aGk="} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, file string) {
+		c, err := config.Parse(strings.NewReader(file))
+		if err != nil {
+			if c != nil {
+				t.Errorf("Parse returned both a config and %v", err)
+			}
+			return
+		}
+		if !c.LAN.Address.Is4() || len(c.LAN.Interfaces) == 0 || len(c.WAN.Interfaces) == 0 || !c.API.Listen.IsValid() {
+			t.Errorf("Parse(%q) accepted an incomplete config %+v", file, c)
+		}
+		if !c.API.AllowLAN && (c.API.Listen.Addr().IsUnspecified() || c.API.Listen.Addr() == c.LAN.Address) {
+			t.Errorf("Parse(%q) put the API on the LAN without allow_lan", file)
+		}
+	})
+}
