@@ -60,7 +60,8 @@ type Backend struct {
 	elems   elements // what the kernel was told to hold, as of the last batch
 	last    *curfew.Snapshot
 	applied bool // Apply succeeded at least once
-	checks  int  // Verify calls since the last element comparison
+	checks  int  // Verify calls since the table was last built
+	batches int  // batches sent, for tests
 	closed  bool
 }
 
@@ -221,6 +222,7 @@ func (b *Backend) connLocked() (*nftables.Conn, error) {
 // flush sends c's batch. After a failure it drops the connection, which may
 // hold unread replies, so that the next call dials a clean one.
 func (b *Backend) flush(c *nftables.Conn) error {
+	b.batches++
 	if err := c.Flush(); err != nil {
 		b.dropConn()
 		return err

@@ -194,3 +194,5 @@ func TestRulesetGolden(t *testing.T) {
 		})
 	}
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -160,15 +160,18 @@ func Path(ns int) string {
 }
 
 // Veth creates a veth pair with end a in namespace nsA and end b in nsB,
-// and sets lo and both ends up. It fails t on error. Both ends disappear
-// with their namespaces.
+// and sets lo and both ends up. Duplicate address detection is off on both
+// ends, so their link-local IPv6 addresses are usable at once. It fails t
+// on error. Both ends disappear with their namespaces.
 func Veth(t testing.TB, nsA int, a string, nsB int, b string) {
 	t.Helper()
-	Run(t, nsA, "ip", "link", "add", a, "type", "veth", "peer", "name", b, "netns", Path(nsB))
-	Run(t, nsA, "ip", "link", "set", a, "up")
-	Run(t, nsA, "ip", "link", "set", "lo", "up")
-	Run(t, nsB, "ip", "link", "set", b, "up")
-	Run(t, nsB, "ip", "link", "set", "lo", "up")
+	Run(t, nsA, "ip", "link", "add", "name", a, "type", "veth", "peer", "name", b, "netns", Path(nsB))
+	Run(t, nsA, "sysctl", "-qw", "net.ipv6.conf."+a+".accept_dad=0")
+	Run(t, nsB, "sysctl", "-qw", "net.ipv6.conf."+b+".accept_dad=0")
+	Run(t, nsA, "ip", "link", "set", "dev", a, "up")
+	Run(t, nsA, "ip", "link", "set", "dev", "lo", "up")
+	Run(t, nsB, "ip", "link", "set", "dev", b, "up")
+	Run(t, nsB, "ip", "link", "set", "dev", "lo", "up")
 }
 
 // Addr adds address p (an address with its prefix length, such as

@@ -1,0 +1,129 @@
+//go:build linux
+
+package netfilter
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/netnstest"
+)
+
+func TestSpans(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+	h := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
+	tests := []struct {
+		name string
+		in   []prefixUntil
+		want string
+	}{
+		{"none", nil, ""},
+		{"one", []prefixUntil{{netip.MustParsePrefix("10.0.0.0/24"), h(1)}}, "10.0.0.0-10.0.1.0@1"},
+		{"narrow inside wide, longer",
+			[]prefixUntil{{netip.MustParsePrefix("10.50.0.0/16"), h(1)}, {netip.MustParsePrefix("10.50.3.4/32"), h(2)}},
+			"10.50.0.0-10.50.3.4@1 10.50.3.4-10.50.3.5@2 10.50.3.5-10.51.0.0@1"},
+		{"narrow inside wide, shorter",
+			[]prefixUntil{{netip.MustParsePrefix("10.50.3.4/32"), h(1)}, {netip.MustParsePrefix("10.50.0.0/16"), h(2)}},
+			"10.50.0.0-10.51.0.0@2"},
+		{"adjacent, same end, merged",
+			[]prefixUntil{{netip.MustParsePrefix("10.0.0.128/25"), h(1)}, {netip.MustParsePrefix("10.0.0.0/25"), h(1)}},
+			"10.0.0.0-10.0.1.0@1"},
+		{"adjacent, different ends",
+			[]prefixUntil{{netip.MustParsePrefix("10.0.0.0/25"), h(1)}, {netip.MustParsePrefix("10.0.0.128/25"), h(2)}},
+			"10.0.0.0-10.0.0.128@1 10.0.0.128-10.0.1.0@2"},
+		{"disjoint", []prefixUntil{{netip.MustParsePrefix("10.2.0.0/16"), h(1)}, {netip.MustParsePrefix("10.0.0.0/16"), h(1)}},
+			"10.0.0.0-10.1.0.0@1 10.2.0.0-10.3.0.0@1"},
+		{"nested three deep",
+			[]prefixUntil{{netip.MustParsePrefix("10.0.0.0/8"), h(1)}, {netip.MustParsePrefix("10.1.0.0/16"), h(3)}, {netip.MustParsePrefix("10.1.2.0/24"), h(2)}},
+			"10.0.0.0-10.1.0.0@1 10.1.0.0-10.2.0.0@3 10.2.0.0-11.0.0.0@1"},
+		{"duplicate", []prefixUntil{{netip.MustParsePrefix("10.0.0.0/24"), h(1)}, {netip.MustParsePrefix("10.0.0.0/24"), h(2)}}, "10.0.0.0-10.0.1.0@2"},
+		{"top of v4", []prefixUntil{{netip.MustParsePrefix("255.255.255.0/24"), h(1)}}, "255.255.255.0-top@1"},
+		{"top of v6 inside", []prefixUntil{{netip.MustParsePrefix("8000::/1"), h(1)}, {netip.MustParsePrefix("ffff::/16"), h(2)}}, "8000::-ffff::@1 ffff::-top@2"},
+		{"v6 host", []prefixUntil{{netip.MustParsePrefix("2001:db8::7/128"), h(1)}}, "2001:db8::7-2001:db8::8@1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, s := range spans(tt.in) {
+				end := "top"
+				if s.end.IsValid() {
+					end = s.end.String()
+				}
+				got = append(got, fmt.Sprintf("%s-%s@%d", s.start, end, int(s.until.Sub(t0)/time.Hour)))
+			}
+			if g := strings.Join(got, " "); g != tt.want {
+				t.Errorf("spans(%v) = %s, want %s", tt.in, g, tt.want)
+			}
+		})
+	}
+}
+
+func TestDesiredSkipsOtherModesAndEnded(t *testing.T) {
+	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+	s := &curfew.Snapshot{At: now,
+		Devices: []curfew.DeviceRule{
+			{MAC: []byte{2, 0, 0, 0, 0, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: now.Add(time.Hour)}},
+			{MAC: []byte{2, 0, 0, 0, 0, 2}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now}},
+			{MAC: []byte{2, 0, 0, 0, 0, 3}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
+		},
+		Prefixes: []curfew.PrefixRule{
+			{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour)}},
+		},
+	}
+	want := elements{{set: setMAC, start: string([]byte{2, 0, 0, 0, 0, 3})}: now.Add(time.Hour)}
+	got := desired(s)
+	if len(got) != len(want) || !got[elemKey{set: setMAC, start: string([]byte{2, 0, 0, 0, 0, 3})}].Equal(now.Add(time.Hour)) {
+		t.Errorf("desired = %v, want %v", got, want)
+	}
+}
+
+// TestApplySendsOnlyChanges counts the batches Apply sends.
+func TestApplySendsOnlyChanges(t *testing.T) {
+	ns := netnstest.New(t)
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	now := time.Now()
+	mac := func(i byte) []byte { return []byte{2, 0, 0, 0, 1, i} }
+	s1 := &curfew.Snapshot{At: now, Devices: []curfew.DeviceRule{
+		{MAC: mac(1), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
+	}}
+	s2 := &curfew.Snapshot{At: now.Add(time.Second), Devices: []curfew.DeviceRule{
+		{MAC: mac(1), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
+		{MAC: mac(2), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
+	}}
+	steps := []struct {
+		s           *curfew.Snapshot
+		wantBatches int
+		wantDel     int
+		wantAdd     int
+	}{
+		{s1, 1, 0, 0}, // the build
+		{s1, 1, 0, 0}, // identical: nothing sent
+		{s2, 2, 0, 1}, // one device added
+		{s2, 2, 0, 0},
+		{s1, 3, 1, 0},
+	}
+	for i, st := range steps {
+		have := b.elems
+		if err := b.Apply(t.Context(), st.s); err != nil {
+			t.Fatalf("step %d: Apply: %v", i, err)
+		}
+		if b.batches != st.wantBatches {
+			t.Errorf("step %d: batches = %d, want %d", i, b.batches, st.wantBatches)
+		}
+		if i > 0 {
+			del, add := diff(have, b.elems, time.Now())
+			if len(del) != st.wantDel || len(add) != st.wantAdd {
+				t.Errorf("step %d: diff = %d deleted, %d added; want %d, %d", i, len(del), len(add), st.wantDel, st.wantAdd)
+			}
+		}
+	}
+}

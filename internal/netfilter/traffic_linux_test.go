@@ -1,0 +1,322 @@
+//go:build linux
+
+package netfilter_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/netfilter"
+	"github.com/curfew/curfew/internal/netnstest"
+)
+
+// lab is a gateway namespace running the backend, two client namespaces on
+// their own LAN links, and an upstream namespace with a TCP server that
+// streams data to whoever connects.
+//
+//	client1 (c1) ── lan1 ┐
+//	                     gw ── wan ── (up) upstream :9000
+//	client2 (c2) ── lan2 ┘
+type lab struct {
+	gw, client1, client2, upstream int // namespace descriptors
+	mac1                           net.HardwareAddr
+	b                              *netfilter.Backend
+}
+
+// addrs of one family in the lab.
+type family struct {
+	name              string
+	client1, client2  netip.Addr
+	upstream          netip.Addr
+	client1Net, upNet netip.Prefix
+}
+
+var families = []family{
+	{"v4", netip.MustParseAddr("10.1.1.2"), netip.MustParseAddr("10.1.2.2"), netip.MustParseAddr("10.2.0.2"),
+		netip.MustParsePrefix("10.1.1.0/24"), netip.MustParsePrefix("10.2.0.0/24")},
+	{"v6", netip.MustParseAddr("fd00:1:1::2"), netip.MustParseAddr("fd00:1:2::2"), netip.MustParseAddr("fd00:2::2"),
+		netip.MustParsePrefix("fd00:1:1::/64"), netip.MustParsePrefix("fd00:2::/64")},
+}
+
+func newLab(t *testing.T) *lab {
+	l := &lab{gw: netnstest.New(t), client1: netnstest.New(t), client2: netnstest.New(t), upstream: netnstest.New(t)}
+	netnstest.Veth(t, l.client1, "c1", l.gw, "lan1")
+	netnstest.Veth(t, l.client2, "c2", l.gw, "lan2")
+	netnstest.Veth(t, l.upstream, "up", l.gw, "wan")
+	for _, a := range []struct {
+		ns  int
+		dev string
+		p   string
+	}{
+		{l.client1, "c1", "10.1.1.2/24"}, {l.client1, "c1", "fd00:1:1::2/64"},
+		{l.gw, "lan1", "10.1.1.1/24"}, {l.gw, "lan1", "fd00:1:1::1/64"},
+		{l.client2, "c2", "10.1.2.2/24"}, {l.client2, "c2", "fd00:1:2::2/64"},
+		{l.gw, "lan2", "10.1.2.1/24"}, {l.gw, "lan2", "fd00:1:2::1/64"},
+		{l.upstream, "up", "10.2.0.2/24"}, {l.upstream, "up", "fd00:2::2/64"},
+		{l.gw, "wan", "10.2.0.1/24"}, {l.gw, "wan", "fd00:2::1/64"},
+	} {
+		netnstest.Addr(t, a.ns, a.dev, netip.MustParsePrefix(a.p))
+	}
+	for _, r := range []struct {
+		ns     int
+		v4, v6 string
+	}{
+		{l.client1, "10.1.1.1", "fd00:1:1::1"},
+		{l.client2, "10.1.2.1", "fd00:1:2::1"},
+		{l.upstream, "10.2.0.1", "fd00:2::1"},
+	} {
+		netnstest.Run(t, r.ns, "ip", "route", "add", "default", "via", r.v4)
+		netnstest.Run(t, r.ns, "ip", "-6", "route", "add", "default", "via", r.v6)
+	}
+	netnstest.Run(t, l.gw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+
+	if err := netnstest.Do(l.client1, func() error {
+		ifi, err := net.InterfaceByName("c1")
+		if err == nil {
+			l.mac1 = ifi.HardwareAddr
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l.b = newBackend(t, l.gw, "lan1", "lan2")
+	serveStream(t, l.upstream)
+	return l
+}
+
+// serveStream listens on port 9000 (v4 and v6) in ns and writes to each
+// connection, every 5 ms, until the connection fails or the test ends.
+func serveStream(t *testing.T, ns int) {
+	var ln net.Listener
+	if err := netnstest.Do(ns, func() (err error) {
+		ln, err = net.Listen("tcp", "[::]:9000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c) // heartbeats; ends when c is closed
+			wg.Go(func() {
+				defer c.Close()
+				chunk := []byte(strings.Repeat("x", 512))
+				for {
+					c.SetWriteDeadline(time.Now().Add(time.Second))
+					if _, err := c.Write(chunk); err != nil {
+						return
+					}
+					select {
+					case <-done:
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			})
+		}
+	})
+}
+
+// dial connects from ns to the upstream server at a and reads the first
+// bytes it streams. It returns how long connecting took.
+func dial(ns int, a netip.Addr) (net.Conn, time.Duration, error) {
+	var c net.Conn
+	start := time.Now()
+	err := netnstest.Do(ns, func() (err error) {
+		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(a, 9000).String(), 3*time.Second)
+		return err
+	})
+	took := time.Since(start)
+	if err != nil {
+		return nil, took, err
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		c.Close()
+		return nil, took, fmt.Errorf("reading first byte: %w", err)
+	}
+	return c, took, nil
+}
+
+// mustConnect checks that ns reaches the upstream server at a.
+func mustConnect(t *testing.T, who string, ns int, a netip.Addr) {
+	t.Helper()
+	c, _, err := dial(ns, a)
+	if err != nil {
+		t.Fatalf("%s cannot reach %s: %v", who, a, err)
+	}
+	c.Close()
+}
+
+// mustBeRefused checks that connecting from ns to a fails with a reset,
+// quickly: the gateway answers with a TCP reset, not silence.
+func mustBeRefused(t *testing.T, who string, ns int, a netip.Addr) {
+	t.Helper()
+	c, took, err := dial(ns, a)
+	if err == nil {
+		c.Close()
+		t.Fatalf("%s reached %s, want it refused", who, a)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("%s connecting to %s: %v (after %s), want connection refused by a reset", who, a, err, took)
+	}
+	if took > 300*time.Millisecond {
+		t.Errorf("%s was refused after %s, want well under a second", who, took)
+	}
+}
+
+// stream opens a connection from ns to a, reads it in the background and
+// writes a heartbeat byte every 50 ms, as interactive traffic does. The
+// returned channel receives the instant reading or writing failed.
+func stream(t *testing.T, ns int, a netip.Addr) <-chan time.Time {
+	t.Helper()
+	c, _, err := dial(ns, a)
+	if err != nil {
+		t.Fatalf("opening stream to %s: %v", a, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	died := make(chan time.Time, 2)
+	go func() {
+		for {
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte{0}); err != nil {
+				died <- time.Now()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			// Bounded: the stream must die long before this deadline.
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Read(buf); err != nil {
+				died <- time.Now()
+				return
+			}
+		}
+	}()
+	return died
+}
+
+// mustDieWithin checks that a stream died within d of from.
+func mustDieWithin(t *testing.T, died <-chan time.Time, from time.Time, d time.Duration) {
+	t.Helper()
+	select {
+	case at := <-died:
+		if at.Sub(from) > d {
+			t.Errorf("established stream died %s after Apply, want within %s", at.Sub(from), d)
+		}
+	case <-time.After(d):
+		t.Errorf("established stream still alive %s after Apply", d)
+	}
+}
+
+func cutDevice(mac net.HardwareAddr, d time.Duration) *curfew.Snapshot {
+	now := time.Now()
+	return &curfew.Snapshot{At: now, Devices: []curfew.DeviceRule{{MAC: mac, Enforcement: cut(now.Add(d), 1)}}}
+}
+
+func TestTrafficDeviceCutoff(t *testing.T) {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			l := newLab(t)
+			mustConnect(t, "client1", l.client1, f.upstream)
+			mustConnect(t, "client2", l.client2, f.upstream)
+			died := stream(t, l.client1, f.upstream)
+			alive := stream(t, l.client2, f.upstream)
+
+			applied := time.Now()
+			mustApply(t, l.b, cutDevice(l.mac1, time.Hour))
+			mustDieWithin(t, died, applied, time.Second)
+			mustBeRefused(t, "cut-off client1", l.client1, f.upstream)
+			mustConnect(t, "client2", l.client2, f.upstream)
+			select {
+			case <-alive:
+				t.Error("client2's stream died")
+			default:
+			}
+
+			mustApply(t, l.b, &curfew.Snapshot{At: time.Now()}) // lift
+			mustConnect(t, "client1 after lift", l.client1, f.upstream)
+		})
+	}
+}
+
+// TestTrafficExpiry checks that the kernel ends a restriction by itself:
+// no Apply after the one that cut the device off.
+func TestTrafficExpiry(t *testing.T) {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			l := newLab(t)
+			applied := time.Now()
+			mustApply(t, l.b, cutDevice(l.mac1, 2*time.Second))
+			mustBeRefused(t, "cut-off client1", l.client1, f.upstream)
+			deadline := applied.Add(5 * time.Second)
+			for {
+				c, _, err := dial(l.client1, f.upstream)
+				if err == nil {
+					c.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("client1 still refused %s after a 2 s restriction: %v", time.Since(applied), err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if took := time.Since(applied); took < 1500*time.Millisecond {
+				t.Errorf("access came back after %s, before the 2 s timeout", took)
+			}
+		})
+	}
+}
+
+func TestTrafficPrefixCutoff(t *testing.T) {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			l := newLab(t)
+			prefix := func(p netip.Prefix) *curfew.Snapshot {
+				now := time.Now()
+				return &curfew.Snapshot{At: now, Prefixes: []curfew.PrefixRule{{Prefix: p, Enforcement: cut(now.Add(time.Hour), 1)}}}
+			}
+
+			// By source: client1's own network.
+			died := stream(t, l.client1, f.upstream)
+			applied := time.Now()
+			mustApply(t, l.b, prefix(f.client1Net))
+			mustDieWithin(t, died, applied, time.Second)
+			mustBeRefused(t, "client1 in a cut-off prefix", l.client1, f.upstream)
+			mustConnect(t, "client2", l.client2, f.upstream)
+
+			// By destination: the upstream's network, for everyone.
+			died = stream(t, l.client2, f.upstream)
+			applied = time.Now()
+			mustApply(t, l.b, prefix(f.upNet))
+			mustDieWithin(t, died, applied, time.Second)
+			mustBeRefused(t, "client2 to a cut-off prefix", l.client2, f.upstream)
+
+			mustApply(t, l.b, &curfew.Snapshot{At: time.Now()}) // lift
+			mustConnect(t, "client2 after lift", l.client2, f.upstream)
+		})
+	}
+}

@@ -1,0 +1,157 @@
+//go:build linux
+
+package netfilter_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/netfilter"
+	"github.com/curfew/curfew/internal/netnstest"
+)
+
+// verifyAll calls Verify enough times for one full element comparison and
+// returns the repairs summed.
+func verifyAll(t *testing.T, b *netfilter.Backend) int {
+	t.Helper()
+	var n int
+	for range 10 {
+		r, err := b.Verify(t.Context())
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		n += r
+	}
+	return n
+}
+
+var timeouts = regexp.MustCompile(` timeout [0-9dhms]+`)
+
+// shape is the ruleset without remaining times or timeouts, which a repair
+// restarts from the time left.
+func shape(t *testing.T, ns int) string {
+	return timeouts.ReplaceAllString(ruleset(t, ns), "")
+}
+
+func TestVerifyRepairs(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper []string // nft arguments
+	}{
+		{"table deleted", []string{"delete table inet curfew"}},
+		{"chain flushed", []string{"flush chain inet curfew forward"}},
+		{"rule inserted", []string{"insert rule inet curfew forward accept"}},
+		{"rule deleted", []string{"flush chain inet curfew refuse", "add rule inet curfew refuse reject with icmpx admin-prohibited"}},
+		{"chain priority changed", []string{"delete table inet curfew", "add table inet curfew",
+			"add set inet curfew cutoff_mac { type ether_addr; flags timeout; }",
+			"add set inet curfew cutoff_v4 { type ipv4_addr; flags interval,timeout; }",
+			"add set inet curfew cutoff_v6 { type ipv6_addr; flags interval,timeout; }",
+			"add chain inet curfew refuse",
+			"add chain inet curfew forward { type filter hook forward priority 10; policy accept; }"}},
+		{"set flushed", []string{"flush set inet curfew cutoff_mac"}},
+		{"interval deleted", []string{"delete element inet curfew cutoff_v4 { 192.0.2.0/24 }"}},
+		{"element added", []string{"add element inet curfew cutoff_v6 { 2001:db8:1::1 timeout 1h }"}},
+		{"timeout shortened", []string{"delete element inet curfew cutoff_mac { 02:00:00:00:00:0b }",
+			"add element inet curfew cutoff_mac { 02:00:00:00:00:0b timeout 10s }"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := netnstest.New(t)
+			b := newBackend(t, ns)
+			mustApply(t, b, goldenSnapshot())
+			if n := verifyAll(t, b); n != 0 {
+				t.Fatalf("Verify after Apply repaired %d, want 0", n)
+			}
+			want := shape(t, ns)
+			for _, cmd := range tt.tamper {
+				netnstest.Run(t, ns, "nft", cmd)
+			}
+			if n := verifyAll(t, b); n == 0 {
+				t.Errorf("Verify after %s repaired nothing", tt.name)
+			}
+			if got := shape(t, ns); got != want {
+				t.Errorf("after Verify the ruleset is\n%s\nwant\n%s", got, want)
+			}
+			if n := verifyAll(t, b); n != 0 {
+				t.Errorf("second round of Verify repaired %d, want 0", n)
+			}
+		})
+	}
+}
+
+// TestVerifyLeavesExpired checks that an element the kernel expired on time
+// is not added back.
+func TestVerifyLeavesExpired(t *testing.T) {
+	ns := netnstest.New(t)
+	b := newBackend(t, ns)
+	now := time.Now()
+	s := goldenSnapshot()
+	s.At = now
+	s.Devices[0].Until = now.Add(500 * time.Millisecond)
+	mustApply(t, b, s)
+	time.Sleep(time.Second)
+	if rs := ruleset(t, ns); strings.Contains(rs, macA.String()) {
+		t.Fatalf("element of %s did not expire:\n%s", macA, rs)
+	}
+	if n := verifyAll(t, b); n != 0 {
+		t.Errorf("Verify repaired %d, want 0", n)
+	}
+	netnstest.Run(t, ns, "nft", "delete table inet curfew")
+	if n := verifyAll(t, b); n == 0 {
+		t.Errorf("Verify after deleting the table repaired nothing")
+	}
+	if rs := ruleset(t, ns); strings.Contains(rs, macA.String()) || !strings.Contains(rs, macB.String()) {
+		t.Errorf("after rebuild, want %s gone and %s back:\n%s", macA, macB, rs)
+	}
+}
+
+// TestLongTimeout checks that the kernel keeps a restriction of a year and
+// a day without clamping it.
+func TestLongTimeout(t *testing.T) {
+	ns := netnstest.New(t)
+	b := newBackend(t, ns)
+	now := time.Now()
+	mustApply(t, b, &curfew.Snapshot{At: now, Devices: []curfew.DeviceRule{
+		{MAC: macA, Enforcement: cut(now.Add(366*24*time.Hour), 1)},
+	}})
+	until, ok, err := newKernel(t, ns).lookupMAC(t.Context(), macA)
+	if err != nil || !ok {
+		t.Fatalf("lookupMAC = %v, %v", ok, err)
+	}
+	if d := until.Sub(now.Add(366 * 24 * time.Hour)); d > 5*time.Second || d < -5*time.Second {
+		t.Errorf("element ends at %s, want %s", until, now.Add(366*24*time.Hour))
+	}
+}
+
+func TestApplyAfterClose(t *testing.T) {
+	ns := netnstest.New(t)
+	b := newBackend(t, ns)
+	mustApply(t, b, goldenSnapshot())
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if rs := netnstest.Ruleset(t, ns); strings.TrimSpace(rs) != "" {
+		t.Errorf("ruleset after Close = %q, want empty", rs)
+	}
+	if err := b.Apply(t.Context(), goldenSnapshot()); err == nil {
+		t.Error("Apply after Close succeeded")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, c := range []*netfilter.Config{
+		{},
+		{Logger: discard(), Table: strings.Repeat("x", 256)},
+		{Logger: discard(), LANInterfaces: []string{"a-very-long-interface-name"}},
+		{Logger: discard(), LANInterfaces: []string{"lan0", "lan0"}},
+		{Logger: discard(), LANInterfaces: []string{""}},
+		{Logger: discard(), NetNS: -2},
+	} {
+		if _, err := netfilter.New(c); err == nil {
+			t.Errorf("New(%+v) succeeded, want an error", c)
+		}
+	}
+}
