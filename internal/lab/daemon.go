@@ -34,6 +34,7 @@ func (l *Lab) writeConfig() error {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
 	conf := fmt.Sprintf(`# curfew on the lab gateway (namespace %s)
+schema_version: 1
 state_dir: %s
 lan:
   interfaces: [%s]
@@ -68,8 +69,9 @@ func (l *Lab) Init(ctx context.Context) (token string, err error) {
 }
 
 // StartDaemon starts `curfew daemon` in the gateway namespace and waits,
-// at most until ctx is done, for its API to answer. The daemon's output is
-// appended to LogPath. It fails if a daemon is already running.
+// at most until ctx is done, for its API to answer and its nftables table
+// to exist. The daemon's output is appended to LogPath. It fails if a
+// daemon is already running.
 func (l *Lab) StartDaemon(ctx context.Context) error {
 	if l.binary == "" {
 		return errors.New("starting curfew daemon: no curfew binary configured")
@@ -102,14 +104,36 @@ func (l *Lab) StartDaemon(ctx context.Context) error {
 		cmd.Wait()
 		close(exited)
 	}()
-	return l.waitAPI(ctx, exited)
+	if err := l.waitAPI(ctx, exited); err != nil {
+		return err
+	}
+	return l.waitTable(ctx, exited)
+}
+
+// waitTable polls until the daemon's table (inet curfew) exists in the
+// gateway, the daemon exits or ctx is done. Traffic that starts while the
+// daemon installs its table may see its first packets dropped, so callers
+// measure only after this.
+func (l *Lab) waitTable(ctx context.Context, exited <-chan struct{}) error {
+	for {
+		if _, err := l.Gateway.Run(ctx, "nft", "list", "table", "inet", "curfew"); err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("curfew daemon exited before installing its nftables table; see %s:\n%s", l.LogPath(), l.LogTail(20))
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for curfew's nftables table: %w; see %s:\n%s", ctx.Err(), l.LogPath(), l.LogTail(20))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // waitAPI polls the API through the forwarder until it answers, the daemon
 // exits or ctx is done.
 func (l *Lab) waitAPI(ctx context.Context, exited <-chan struct{}) error {
 	hc := &http.Client{Timeout: time.Second}
-	for i := 0; ; i++ {
+	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.APIURL()+"/api/v1/restrictions", nil)
 		if err != nil {
 			return err

@@ -227,6 +227,9 @@ func (l *Lab) build(ctx context.Context, c Config) error {
 			return fmt.Errorf("building lab network: %w", err)
 		}
 	}
+	if err := l.waitLinks(ctx); err != nil {
+		return err
+	}
 	if err := l.startWeb(); err != nil {
 		return err
 	}
@@ -234,6 +237,50 @@ func (l *Lab) build(ctx context.Context, c Config) error {
 		return err
 	}
 	return l.writeConfig()
+}
+
+// waitLinks waits, for at most 5 seconds, until every link of the lab is
+// operationally up. Until the kernel has processed a link's carrier (which
+// it does at most once a second per batch of links), the link drops what
+// it is given, and the first connection of a client would stall for a
+// TCP retransmission.
+func (l *Lab) waitLinks(ctx context.Context) error {
+	all := append([]*Netns{l.Upstream, l.Gateway}, l.clientNetns()...)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, n := range all {
+		for {
+			out, err := run(exec.CommandContext(ctx, "ip", "-n", n.Name, "-o", "link", "show"))
+			if err != nil {
+				return err
+			}
+			down := ""
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				if f := strings.Fields(line); len(f) > 1 && f[1] != "lo:" && !strings.Contains(line, " state UP ") {
+					down = strings.TrimSuffix(f[1], ":")
+				}
+			}
+			if down == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("building lab network: link %s in %s is not up after 5s", down, n.Name)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Lab) clientNetns() []*Netns {
+	var ns []*Netns
+	for _, c := range l.Clients {
+		ns = append(ns, c.Netns)
+	}
+	return ns
 }
 
 func pfx(a netip.Addr, bits int) string { return netip.PrefixFrom(a, bits).String() }
