@@ -1,0 +1,139 @@
+// Command curfew is the one binary of curfew: `curfew daemon` runs the
+// gateway, `curfew init` creates its state, `curfew lab` builds a simulated
+// network, and every other verb is a client of the daemon's API.
+//
+// Exit codes: 0 success, 1 runtime failure, 2 usage error (with a one-line
+// message on stderr saying what is wrong).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+const usage = `usage: curfew [--server URL] COMMAND [ARGS]
+
+Restrictions:
+  restrict SUBJECT (--for DURATION | --until TIME) --reason TEXT
+           [--mode cutoff|allowlist|blocklist] [--allow D,..] [--block D,..]
+           [--notice TEXT]                         prints the new restriction's id
+  lift ID --reason TEXT
+  extend ID (--for DURATION | --until TIME) --reason TEXT
+  list [--all] [-o json]
+  show ID [-o json]
+
+Devices and persons:
+  device add MAC [--name N] [--owner PERSON] [--ip ADDR]...
+  devices [-o json]
+  person add NAME
+  persons [-o json]
+
+Accountability:
+  audit [-o json]
+  audit verify
+  token create --name N --role viewer|operator|admin   prints the secret
+
+Gateway:
+  daemon --config FILE
+  init --config FILE                                   prints the first admin token
+  lab
+
+SUBJECT is device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX].
+DURATION is such as 90m, 2h30m or 3d. TIME is RFC 3339, "HH:MM" (the next
+such time, local) or "YYYY-MM-DD HH:MM" (local).
+
+Client commands talk to the API at --server, or $CURFEW_SERVER, or
+http://127.0.0.1:8470, with the token in $CURFEW_TOKEN. Flags may come
+before or after arguments. Run 'curfew COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run runs the command line args (without the program name) and returns
+// the exit code. Client verbs read only the given streams and env; daemon,
+// init and lab use the process's own environment as well.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now, loc: time.Local}
+	return c.main(args)
+}
+
+// main runs the command line args with c's streams, environment and clock.
+func (c *cli) main(args []string) int {
+	stdout, stderr := c.stdout, c.stderr
+
+	// Global flags come before the verb.
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		switch {
+		case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		case name == "server" && hasValue:
+			c.server, args = value, args[1:]
+		case name == "server" && len(args) > 1:
+			c.server, args = args[1], args[2:]
+		case name == "server":
+			return usageError(stderr, "", fmt.Errorf("flag needs an argument: %s", args[0]))
+		default:
+			return usageError(stderr, "", fmt.Errorf("unknown flag %s before the command; run 'curfew help'", args[0]))
+		}
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	verb, rest := args[0], args[1:]
+	switch verb {
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "daemon":
+		return runDaemon(rest, stderr)
+	case "init":
+		return runInit(rest, stdout, stderr)
+	case "lab":
+		return runLab(rest, stdout, stderr)
+	}
+	cmd, ok := commands[verb]
+	if !ok {
+		return usageError(stderr, "", fmt.Errorf("unknown command %q; run 'curfew help'", verb))
+	}
+	return cmd(c, rest)
+}
+
+// commands are the client verbs.
+var commands = map[string]func(c *cli, args []string) int{
+	"restrict": (*cli).restrict,
+	"lift":     (*cli).lift,
+	"extend":   (*cli).extend,
+	"list":     (*cli).list,
+	"show":     (*cli).show,
+	"device":   (*cli).device,
+	"devices":  (*cli).devices,
+	"person":   (*cli).person,
+	"persons":  (*cli).persons,
+	"audit":    (*cli).audit,
+	"token":    (*cli).token,
+}
+
+// usageError writes "curfew: VERB: ERR" on one line to stderr and returns
+// the exit code of a usage error, 2.
+func usageError(stderr io.Writer, verb string, err error) int {
+	fmt.Fprintln(stderr, errorLine(verb, err))
+	return 2
+}
+
+// errorLine formats err as the one line curfew prints for it.
+func errorLine(verb string, err error) string {
+	msg := strings.ReplaceAll(err.Error(), "invalid: ", "")
+	msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
+	if verb == "" {
+		return "curfew: " + msg
+	}
+	return "curfew: " + verb + ": " + msg
+}

@@ -1,0 +1,644 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/api/apitest"
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	now    = time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+	tokens = apitest.Tokens{
+		"op-secret": {Name: "alice", Role: curfew.RoleOperator},
+	}
+	mac1 = net.HardwareAddr{2, 0, 0, 0, 0, 1}
+)
+
+// harness is a curfew API over a fake service, and the CLI pointed at it.
+type harness struct {
+	t   *testing.T
+	svc *apitest.FakeService
+	url string
+	env map[string]string
+}
+
+func newHarness(t *testing.T, svc *apitest.FakeService) *harness {
+	t.Helper()
+	h, err := api.NewHandler(&api.HandlerConfig{
+		Service: svc,
+		Auth:    tokens,
+		Logger:  slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Now:     func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &harness{t: t, svc: svc, url: srv.URL, env: map[string]string{
+		"CURFEW_SERVER": srv.URL,
+		"CURFEW_TOKEN":  "op-secret",
+	}}
+}
+
+// run runs the CLI with args at now, in UTC, and returns its exit code and
+// output.
+func (h *harness) run(args ...string) (code int, stdout, stderr string) {
+	h.t.Helper()
+	var out, errb bytes.Buffer
+	c := &cli{
+		stdin:  strings.NewReader(""),
+		stdout: &out,
+		stderr: &errb,
+		env:    func(k string) string { return h.env[k] },
+		now:    func() time.Time { return now },
+		loc:    time.UTC,
+	}
+	code = c.main(args)
+	return code, out.String(), errb.String()
+}
+
+// checkOneLine fails unless stderr is exactly one line starting with prefix.
+func checkOneLine(t *testing.T, stderr, want string) {
+	t.Helper()
+	if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+		t.Errorf("stderr = %q, want exactly one line", stderr)
+	}
+	if got := strings.TrimSuffix(stderr, "\n"); got != want {
+		t.Errorf("stderr = %q\n                want %q", got, want)
+	}
+}
+
+func sampleRestriction() *curfew.Restriction {
+	return &curfew.Restriction{
+		ID:      12,
+		Subject: curfew.Subject{Kind: curfew.SubjectDevice, MAC: mac1},
+		Mode:    curfew.ModeCutoff,
+		Reason:  "exam week",
+		Author:  "alice",
+		Start:   now.Add(-time.Hour),
+		End:     now.Add(90 * time.Minute),
+		Created: now.Add(-time.Hour),
+	}
+}
+
+// TestUsageErrorsSendNothing checks that bad command lines exit 2 with one
+// line saying what is wrong, without a single request reaching the service.
+func TestUsageErrorsSendNothing(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, ""},
+		{[]string{"frobnicate"}, `curfew: unknown command "frobnicate"; run 'curfew help'`},
+		{[]string{"--colour", "list"}, `curfew: unknown flag --colour before the command; run 'curfew help'`},
+		{[]string{"restrict"}, "curfew: restrict: missing SUBJECT, such as device:02:00:00:00:00:01, person:NAME or ip:192.0.2.7"},
+		{[]string{"restrict", "device:02:00:00:00:00:01", "--for", "-5m", "--reason", "x"}, `curfew: restrict: --for: "-5m" is negative`},
+		{[]string{"restrict", "device:02:00:00:00:00:01", "--for", "0s", "--reason", "x"}, `curfew: restrict: --for: "0s" is zero; a restriction must last`},
+		{[]string{"restrict", "device:02:00:00:00:00:01", "--for", "soon", "--reason", "x"}, `curfew: restrict: --for: "soon" is not a duration (such as 90m, 2h30m or 3d)`},
+		{[]string{"restrict", "device:02:00:00:00:00:01", "--reason", "x"}, "curfew: restrict: missing --for DURATION or --until TIME: every restriction must end"},
+		{[]string{"restrict", "device:02:00:00:00:00:01", "--for", "1h", "--until", "23:00", "--reason", "x"}, "curfew: restrict: give --for or --until, not both"},
+		{[]string{"restrict", "device:02:00:00:00:00:01", "--for", "1h"}, "curfew: restrict: missing --reason TEXT: every restriction needs one"},
+		{[]string{"restrict", "device:02:00:00:00:00:01", "--for", "1h", "--reason", "  "}, "curfew: restrict: missing --reason TEXT: every restriction needs one"},
+		{[]string{"restrict", "device:zz", "--for", "1h", "--reason", "x"}, `curfew: restrict: subject "device:zz": MAC address "zz": want six hex octets such as 02:00:00:00:00:01`},
+		{[]string{"restrict", "bob", "--for", "1h", "--reason", "x"}, `curfew: restrict: subject "bob": want device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX]`},
+		{[]string{"restrict", "person:bob", "extra", "--for", "1h", "--reason", "x"}, `curfew: restrict: unexpected argument "extra" after the subject`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "nope"}, `curfew: restrict: --mode: "nope" is not cutoff, allowlist or blocklist`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "allowlist"}, "curfew: restrict: mode allowlist needs at least one allowed domain or prefix"},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--allow", "a.org"}, "curfew: restrict: mode cutoff takes no allow or block list"},
+		{[]string{"restrict", "person:bob", "--for", "400d", "--reason", "x"}, "curfew: restrict: restriction lasts 9600h0m0s, longer than the maximum of 8784h0m0s"},
+		{[]string{"restrict", "person:bob", "--until", "2026-03-01T20:00:00Z", "--reason", "x"}, "curfew: restrict: --until: 2026-03-01 20:00:00 UTC is not in the future"},
+		{[]string{"restrict", "person:bob", "--until", "tomorrow", "--reason", "x"}, `curfew: restrict: --until: "tomorrow" is not a time (want RFC 3339, "HH:MM" or "YYYY-MM-DD HH:MM")`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--colour", "red"}, "curfew: restrict: flag provided but not defined: -colour"},
+		{[]string{"restrict", "person:bob", "--reason", "x", "--for"}, "curfew: restrict: flag needs an argument: -for"},
+		{[]string{"lift"}, "curfew: lift: want exactly one restriction ID"},
+		{[]string{"lift", "x12", "--reason", "r"}, `curfew: lift: ID: "x12" is not a restriction id (a positive integer)`},
+		{[]string{"lift", "12"}, "curfew: lift: missing --reason TEXT: lifting a restriction needs one"},
+		{[]string{"extend", "12", "--reason", "r"}, "curfew: extend: missing --for DURATION or --until TIME: every restriction must end"},
+		{[]string{"extend", "12", "--for", "-1h", "--reason", "r"}, `curfew: extend: --for: "-1h" is negative`},
+		{[]string{"extend", "12", "--for", "1h"}, "curfew: extend: missing --reason TEXT: extending a restriction needs one"},
+		{[]string{"list", "-o", "yaml"}, `curfew: list: -o: "yaml" is not text or json`},
+		{[]string{"list", "active"}, `curfew: list: unexpected argument "active"`},
+		{[]string{"show"}, "curfew: show: want exactly one restriction ID"},
+		{[]string{"show", "0"}, `curfew: show: ID: "0" is not a restriction id (a positive integer)`},
+		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR]..."},
+		{[]string{"device", "add"}, "curfew: device add: missing MAC, such as 02:00:00:00:00:01"},
+		{[]string{"device", "add", "02:00:00:00:00"}, `curfew: device add: MAC address "02:00:00:00:00": want six hex octets such as 02:00:00:00:00:01`},
+		{[]string{"device", "add", "ff:ff:ff:ff:ff:ff"}, `curfew: device add: MAC address "ff:ff:ff:ff:ff:ff" is a multicast or broadcast address, not a device`},
+		{[]string{"device", "add", "02:00:00:00:00:01", "--ip", "10.0.0.300"}, `curfew: device add: --ip: "10.0.0.300" is not an IP address`},
+		{[]string{"device", "add", "02:00:00:00:00:01", "--ip", "10.0.0.1", "--ip", "10.0.0.1"}, "curfew: device add: device address 10.0.0.1 given twice"},
+		{[]string{"device", "add", "02:00:00:00:00:01", "--owner", "bob smith"}, `curfew: device add: owner: name "bob smith": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
+		{[]string{"person", "add"}, "curfew: person add: missing NAME"},
+		{[]string{"person", "add", "-bob"}, "curfew: person add: flag provided but not defined: -bob"},
+		{[]string{"person", "add", "--", "-bob"}, `curfew: person add: name "-bob": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
+		{[]string{"person", "remove", "bob"}, "curfew: person: want a subcommand: person add NAME"},
+		{[]string{"audit", "check"}, `curfew: audit: unexpected argument "check" (the only subcommand is verify)`},
+		{[]string{"token", "create", "--role", "viewer"}, "curfew: token create: missing --name N"},
+		{[]string{"token", "create", "--name", "dave"}, "curfew: token create: missing --role viewer|operator|admin"},
+		{[]string{"token", "create", "--name", "dave", "--role", "king"}, `curfew: token create: --role: "king" is not viewer, operator or admin`},
+		{[]string{"--server", "127.0.0.1:8470", "list"}, `curfew: list: --server: server URL "127.0.0.1:8470": want http://HOST:PORT or https://HOST:PORT`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			svc := &apitest.FakeService{} // every method panics: nothing may be called
+			h := newHarness(t, svc)
+			code, stdout, stderr := h.run(tt.args...)
+			if code != 2 {
+				t.Errorf("exit code = %d, want 2", code)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			if tt.want != "" {
+				checkOneLine(t, stderr, tt.want)
+			}
+			if calls := svc.Calls(); len(calls) > 0 {
+				t.Errorf("service calls = %v, want none", calls)
+			}
+		})
+	}
+}
+
+func TestMissingTokenSendsNothing(t *testing.T) {
+	svc := &apitest.FakeService{}
+	h := newHarness(t, svc)
+	delete(h.env, "CURFEW_TOKEN")
+	code, _, stderr := h.run("list")
+	if code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	checkOneLine(t, stderr, "curfew: list: CURFEW_TOKEN is not set; create a token with 'curfew init' or 'curfew token create'")
+	if calls := svc.Calls(); len(calls) > 0 {
+		t.Errorf("service calls = %v, want none", calls)
+	}
+}
+
+func TestRestrict(t *testing.T) {
+	var got []curfew.RestrictRequest
+	svc := &apitest.FakeService{
+		RestrictFunc: func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
+			got = append(got, req)
+			return sampleRestriction(), nil
+		},
+	}
+	h := newHarness(t, svc)
+	tests := []struct {
+		name string
+		args []string
+		want curfew.RestrictRequest
+	}{
+		{
+			"flags after the subject",
+			[]string{"restrict", "device:02:00:00:00:00:01", "--for", "1h", "--reason", "exam week"},
+			curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Mode: curfew.ModeCutoff, Reason: "exam week", For: time.Hour},
+		},
+		{
+			"flags before and after, = form, days",
+			[]string{"restrict", "--reason=noise", "person:bob", "--for=1d12h", "--notice", "back tomorrow"},
+			curfew.RestrictRequest{Subject: "person:bob", Mode: curfew.ModeCutoff, Reason: "noise", Notice: "back tomorrow", For: 36 * time.Hour},
+		},
+		{
+			"allowlist with repeated and comma-separated domains",
+			[]string{"restrict", "ip:192.0.2.7", "--mode", "allowlist", "--allow", "wikipedia.org,khanacademy.org", "--allow", "192.0.2.0/24", "--until", "23:30", "--reason", "homework"},
+			curfew.RestrictRequest{Subject: "ip:192.0.2.7", Mode: curfew.ModeAllowlist, Allow: []string{"wikipedia.org", "khanacademy.org", "192.0.2.0/24"}, Reason: "homework", End: time.Date(2026, 3, 1, 23, 30, 0, 0, time.UTC)},
+		},
+		{
+			"HH:MM already past today is tomorrow",
+			[]string{"restrict", "person:bob", "--mode", "blocklist", "--block", "games.example", "--until", "07:00", "--reason", "r"},
+			curfew.RestrictRequest{Subject: "person:bob", Mode: curfew.ModeBlocklist, Block: []string{"games.example"}, Reason: "r", End: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got = nil
+			code, stdout, stderr := h.run(tt.args...)
+			if code != 0 || stderr != "" {
+				t.Fatalf("exit code %d, stderr %q", code, stderr)
+			}
+			if stdout != "12\n" {
+				t.Errorf("stdout = %q, want the id alone", stdout)
+			}
+			if len(got) != 1 {
+				t.Fatalf("Restrict called %d times, want once", len(got))
+			}
+			if diff := cmp.Diff(tt.want, got[0]); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestServerErrors checks the exit code and message of each kind of answer
+// the server can refuse with.
+func TestServerErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantCode int
+		wantMsg  string
+	}{
+		{"invalid", fmt.Errorf("%w: subject person:zed: no such person", curfew.ErrInvalid), 2, "curfew: restrict: subject person:zed: no such person"},
+		{"not found", fmt.Errorf("%w: person %q", curfew.ErrNotFound, "zed"), 2, `curfew: restrict: not found: person "zed"`},
+		{"conflict", fmt.Errorf("%w: already restricted", curfew.ErrConflict), 2, "curfew: restrict: conflict: already restricted"},
+		{"forbidden", fmt.Errorf("%w: operator \"alice\" has role viewer; this needs operator", curfew.ErrForbidden), 1, `curfew: restrict: forbidden: operator "alice" has role viewer; this needs operator`},
+		{"internal", errors.New("disk full\nreally"), 1, "curfew: restrict: internal error; see the curfew daemon's log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := &apitest.FakeService{
+				RestrictFunc: func(context.Context, curfew.RestrictRequest) (*curfew.Restriction, error) { return nil, tt.err },
+			}
+			code, stdout, stderr := newHarness(t, svc).run("restrict", "person:zed", "--for", "1h", "--reason", "r")
+			if code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d", code, tt.wantCode)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			checkOneLine(t, stderr, tt.wantMsg)
+		})
+	}
+
+	t.Run("bad token", func(t *testing.T) {
+		h := newHarness(t, &apitest.FakeService{})
+		h.env["CURFEW_TOKEN"] = "wrong"
+		code, _, stderr := h.run("list")
+		if code != 1 {
+			t.Errorf("exit code = %d, want 1", code)
+		}
+		checkOneLine(t, stderr, "curfew: list: unauthenticated: invalid token")
+	})
+
+	t.Run("connection refused", func(t *testing.T) {
+		h := newHarness(t, &apitest.FakeService{})
+		srv := httptest.NewServer(nil)
+		url := srv.URL
+		srv.Close()
+		code, _, stderr := h.run("--server", url, "list")
+		if code != 1 {
+			t.Errorf("exit code = %d, want 1", code)
+		}
+		checkOneLine(t, stderr, "curfew: list: no curfew server at "+url+" (connection refused); is the daemon running?")
+	})
+}
+
+func TestServerSelection(t *testing.T) {
+	svc := &apitest.FakeService{
+		RestrictionsFunc: func(context.Context, curfew.RestrictionFilter) ([]*curfew.Restriction, error) { return nil, nil },
+	}
+	h := newHarness(t, svc)
+	good := h.url
+	dead := "http://127.0.0.1:1"
+	tests := []struct {
+		name string
+		env  string
+		args []string
+	}{
+		{"environment", good, []string{"list"}},
+		{"global flag beats environment", dead, []string{"--server", good, "list"}},
+		{"global flag with =", dead, []string{"--server=" + good, "list"}},
+		{"verb flag beats environment", dead, []string{"list", "--server", good}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.env["CURFEW_SERVER"] = tt.env
+			if code, _, stderr := h.run(tt.args...); code != 0 {
+				t.Errorf("exit code = %d, stderr %q", code, stderr)
+			}
+		})
+	}
+}
+
+func TestList(t *testing.T) {
+	lifted := sampleRestriction()
+	lifted.ID, lifted.Subject = 13, curfew.Subject{Kind: curfew.SubjectPerson, Name: "bob"}
+	lifted.Mode, lifted.Allow = curfew.ModeAllowlist, []string{"wikipedia.org"}
+	lifted.Reason = "a long reason that goes on and on and on, far past the width of any table column\nand a second line"
+	lifted.Lifted, lifted.LiftedBy, lifted.LiftReason = now.Add(-time.Minute), "alice", "done"
+	var gotFilter curfew.RestrictionFilter
+	svc := &apitest.FakeService{
+		RestrictionsFunc: func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+			gotFilter = f
+			return []*curfew.Restriction{sampleRestriction(), lifted}, nil
+		},
+	}
+	h := newHarness(t, svc)
+
+	code, stdout, stderr := h.run("list", "--all")
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr %q", code, stderr)
+	}
+	if !gotFilter.All {
+		t.Errorf("--all did not reach the service: filter %+v", gotFilter)
+	}
+	want := `ID  SUBJECT                   MODE       STATUS  ENDS                  REASON
+12  device:02:00:00:00:00:01  cutoff     active  2026-03-01 22:30 UTC  exam week
+13  person:bob                allowlist  lifted  2026-03-01 20:59 UTC  a long reason that goes on and on and on, far pas…
+`
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("table (-want +got):\n%s", diff)
+	}
+
+	code, stdout, _ = h.run("list", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if gotFilter.All {
+		t.Errorf("list without --all asked for all")
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatalf("-o json output %q is not a JSON array: %v", stdout, err)
+	}
+	wantKeys := []string{"allow", "author", "block", "created_at", "ends_at", "expired_at", "id", "lift_reason", "lifted_at", "lifted_by", "mode", "notice", "reason", "starts_at", "status", "subject"}
+	for i, row := range rows {
+		var keys []string
+		for k := range row {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if diff := cmp.Diff(wantKeys, keys); diff != "" {
+			t.Errorf("row %d keys (-want +got):\n%s", i, diff)
+		}
+	}
+	if len(rows) != 2 || rows[0]["status"] != "active" || rows[1]["status"] != "lifted" || rows[1]["lifted_at"] != "2026-03-01T20:59:00Z" {
+		t.Errorf("rows = %v", rows)
+	}
+
+	svc.RestrictionsFunc = func(context.Context, curfew.RestrictionFilter) ([]*curfew.Restriction, error) { return nil, nil }
+	if _, stdout, _ := h.run("list", "-o", "json"); stdout != "[]\n" {
+		t.Errorf("empty list in JSON = %q, want []", stdout)
+	}
+}
+
+func TestShow(t *testing.T) {
+	svc := &apitest.FakeService{
+		RestrictionFunc: func(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
+			if id != 12 {
+				return nil, fmt.Errorf("%w: restriction %d", curfew.ErrNotFound, id)
+			}
+			r := sampleRestriction()
+			r.Notice = "Your access is paused\nuntil 22:30."
+			return r, nil
+		},
+	}
+	h := newHarness(t, svc)
+	code, stdout, _ := h.run("show", "12")
+	want := `id:       12
+subject:  device:02:00:00:00:00:01
+mode:     cutoff
+status:   active
+starts:   2026-03-01 20:00 UTC
+ends:     2026-03-01 22:30 UTC
+reason:   exam week
+notice:   Your access is paused
+          until 22:30.
+created:  2026-03-01 20:00 UTC by alice
+`
+	if code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("show (-want +got):\n%s", diff)
+	}
+
+	code, stdout, _ = h.run("show", "-o", "json", "12")
+	var r api.Restriction
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || code != 0 || r.ID != 12 || r.Status != "active" {
+		t.Errorf("show -o json = %d %q (%v)", code, stdout, err)
+	}
+
+	code, _, stderr := h.run("show", "13")
+	if code != 2 {
+		t.Errorf("show of an unknown id: exit code %d, want 2", code)
+	}
+	checkOneLine(t, stderr, "curfew: show: not found: restriction 13")
+}
+
+func TestLiftAndExtend(t *testing.T) {
+	type call struct {
+		Method string
+		ID     curfew.RestrictionID
+		End    time.Time
+		D      time.Duration
+		Reason string
+	}
+	var got []call
+	svc := &apitest.FakeService{
+		LiftFunc: func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+			got = append(got, call{"lift", id, time.Time{}, 0, reason})
+			r := sampleRestriction()
+			r.Lifted = now
+			return r, nil
+		},
+		ExtendFunc: func(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
+			got = append(got, call{"extend", id, end, d, reason})
+			r := sampleRestriction()
+			r.End = r.End.Add(d)
+			if !end.IsZero() {
+				r.End = end
+			}
+			return r, nil
+		},
+	}
+	h := newHarness(t, svc)
+	runs := []struct {
+		args   []string
+		stdout string
+	}{
+		{[]string{"lift", "12", "--reason", "apologised"}, "restriction 12 lifted\n"},
+		{[]string{"extend", "--for", "30m", "12", "--reason", "more"}, "restriction 12 now ends 2026-03-01 23:00 UTC\n"},
+		{[]string{"extend", "12", "--until", "2026-03-02 08:00", "--reason", "overnight"}, "restriction 12 now ends 2026-03-02 08:00 UTC\n"},
+	}
+	for _, r := range runs {
+		code, stdout, stderr := h.run(r.args...)
+		if code != 0 || stdout != r.stdout {
+			t.Errorf("curfew %s = %d %q %q, want 0 %q", strings.Join(r.args, " "), code, stdout, stderr, r.stdout)
+		}
+	}
+	want := []call{
+		{"lift", 12, time.Time{}, 0, "apologised"},
+		{"extend", 12, time.Time{}, 30 * time.Minute, "more"},
+		{"extend", 12, time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), 0, "overnight"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestDeviceAndPerson(t *testing.T) {
+	var gotDevice *curfew.Device
+	svc := &apitest.FakeService{
+		AddDeviceFunc: func(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+			if d.Owner == "zed" {
+				return nil, fmt.Errorf("%w: person %q", curfew.ErrNotFound, d.Owner)
+			}
+			gotDevice = d
+			return d, nil
+		},
+		AddPersonFunc: func(ctx context.Context, name string) (*curfew.Person, error) {
+			if name == "bob" {
+				return nil, fmt.Errorf("%w: person %q already exists", curfew.ErrConflict, name)
+			}
+			return &curfew.Person{Name: name, Created: now}, nil
+		},
+		DevicesFunc: func(ctx context.Context) ([]*curfew.Device, error) {
+			return []*curfew.Device{{MAC: mac1, Name: "phone", Owner: "bob", Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.10"), netip.MustParseAddr("fd00:50::10")}, Created: now}}, nil
+		},
+		PersonsFunc: func(ctx context.Context) ([]*curfew.Person, error) {
+			return []*curfew.Person{{Name: "bob", Created: now}}, nil
+		},
+	}
+	h := newHarness(t, svc)
+
+	code, stdout, stderr := h.run("device", "add", "02-00-00-00-00-01", "--name", "phone", "--ip", "192.168.50.10", "--owner", "bob", "--ip", "fd00:50::10")
+	if code != 0 || stdout != "02:00:00:00:00:01\n" {
+		t.Errorf("device add = %d %q %q", code, stdout, stderr)
+	}
+	want := &curfew.Device{MAC: mac1, Name: "phone", Owner: "bob", Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.10"), netip.MustParseAddr("fd00:50::10")}}
+	if diff := cmp.Diff(want, gotDevice, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("device (-want +got):\n%s", diff)
+	}
+
+	code, _, stderr = h.run("device", "add", "02:00:00:00:00:02", "--owner", "zed")
+	if code != 2 {
+		t.Errorf("device add with an unknown owner: exit code %d, want 2", code)
+	}
+	checkOneLine(t, stderr, `curfew: device add: not found: person "zed"`)
+
+	code, stdout, _ = h.run("devices")
+	wantTable := "MAC                NAME   OWNER  ADDRESSES\n02:00:00:00:00:01  phone  bob    192.168.50.10,fd00:50::10\n"
+	if code != 0 || stdout != wantTable {
+		t.Errorf("devices = %d\n%s\nwant\n%s", code, stdout, wantTable)
+	}
+	code, stdout, _ = h.run("devices", "-o", "json")
+	var ds []api.Device
+	if err := json.Unmarshal([]byte(stdout), &ds); err != nil || code != 0 || len(ds) != 1 || ds[0].MAC != "02:00:00:00:00:01" || len(ds[0].Addrs) != 2 {
+		t.Errorf("devices -o json = %d %q", code, stdout)
+	}
+
+	if code, stdout, _ := h.run("person", "add", "carol"); code != 0 || stdout != "carol\n" {
+		t.Errorf("person add carol = %d %q", code, stdout)
+	}
+	code, _, stderr = h.run("person", "add", "bob")
+	if code != 2 {
+		t.Errorf("person add of an existing person: exit code %d, want 2", code)
+	}
+	checkOneLine(t, stderr, `curfew: person add: conflict: person "bob" already exists`)
+	if code, stdout, _ := h.run("persons", "-o", "json"); code != 0 || compactJSON(t, stdout) != `[{"name":"bob","created_at":"2026-03-01T21:00:00Z"}]` {
+		t.Errorf("persons -o json = %d %q", code, stdout)
+	}
+}
+
+func TestAudit(t *testing.T) {
+	report := &curfew.AuditReport{Entries: 4, OK: true}
+	svc := &apitest.FakeService{
+		AuditFunc: func(ctx context.Context) ([]*curfew.AuditEntry, error) {
+			return []*curfew.AuditEntry{
+				{Seq: 1, At: now, Actor: "admin", Action: curfew.ActionInit},
+				{Seq: 2, At: now.Add(time.Minute), Actor: "alice", Action: curfew.ActionRestrict, Target: "12", Reason: "exam week", PrevHash: "aa", Hash: "bb"},
+			}, nil
+		},
+		VerifyAuditFunc: func(ctx context.Context) (*curfew.AuditReport, error) { return report, nil },
+	}
+	h := newHarness(t, svc)
+
+	code, stdout, _ := h.run("audit")
+	want := `SEQ  AT                    ACTOR  ACTION              TARGET  REASON
+1    2026-03-01 21:00 UTC  admin  init                -       -
+2    2026-03-01 21:01 UTC  alice  restriction.create  12      exam week
+`
+	if code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
+	}
+	code, stdout, _ = h.run("audit", "-o", "json")
+	var es []api.AuditEntry
+	if err := json.Unmarshal([]byte(stdout), &es); err != nil || code != 0 || len(es) != 2 || es[1].Hash != "bb" || es[1].Action != "restriction.create" {
+		t.Errorf("audit -o json = %d %q", code, stdout)
+	}
+
+	code, stdout, stderr := h.run("audit", "verify")
+	if code != 0 || stdout != "audit log intact: 4 entries verified\n" || stderr != "" {
+		t.Errorf("audit verify of an intact log = %d %q %q", code, stdout, stderr)
+	}
+	*report = curfew.AuditReport{Entries: 4, OK: false, Problem: "entry 3: hash does not match its contents"}
+	code, stdout, stderr = h.run("audit", "verify")
+	if code != 1 || stdout != "" {
+		t.Errorf("audit verify of a broken log = %d %q, want 1 and nothing on stdout", code, stdout)
+	}
+	checkOneLine(t, stderr, "curfew: audit verify: audit log broken: entry 3: hash does not match its contents")
+}
+
+func TestTokenCreate(t *testing.T) {
+	var gotName string
+	var gotRole curfew.Role
+	svc := &apitest.FakeService{
+		CreateTokenFunc: func(ctx context.Context, name string, role curfew.Role) (string, error) {
+			gotName, gotRole = name, role
+			return "cft_s3cret", nil
+		},
+	}
+	code, stdout, stderr := newHarness(t, svc).run("token", "create", "--name", "dave", "--role", "viewer")
+	if code != 0 || stdout != "cft_s3cret\n" || stderr != "" {
+		t.Errorf("token create = %d %q %q, want the secret alone", code, stdout, stderr)
+	}
+	if gotName != "dave" || gotRole != curfew.RoleViewer {
+		t.Errorf("CreateToken(%q, %q), want (dave, viewer)", gotName, gotRole)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	h := newHarness(t, &apitest.FakeService{})
+	for _, args := range [][]string{{"help"}, {"--help"}, {"restrict", "-h"}, {"list", "--help"}, {"device", "help"}, {"token", "-h"}} {
+		code, stdout, stderr := h.run(args...)
+		if code != 0 || !strings.HasPrefix(stdout, "usage: curfew") || stderr != "" {
+			t.Errorf("curfew %s = %d %q %q, want usage on stdout", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+	code, _, stderr := h.run()
+	if code != 2 || !strings.HasPrefix(stderr, "usage: curfew") {
+		t.Errorf("curfew without a command = %d %q, want 2 and usage on stderr", code, stderr)
+	}
+}
+
+// TestRun checks the process entry point end to end.
+func TestRun(t *testing.T) {
+	svc := &apitest.FakeService{
+		RestrictFunc: func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
+			return sampleRestriction(), nil
+		},
+	}
+	h := newHarness(t, svc)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"restrict", "device:02:00:00:00:00:01", "--for", "1h", "--reason", "x"}, strings.NewReader(""), &stdout, &stderr, func(k string) string { return h.env[k] })
+	if code != 0 || stdout.String() != "12\n" {
+		t.Errorf("run = %d %q %q", code, stdout.String(), stderr.String())
+	}
+}
+
+func compactJSON(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		t.Fatalf("compacting %q: %v", s, err)
+	}
+	return b.String()
+}

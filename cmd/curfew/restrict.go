@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// restrict runs `curfew restrict SUBJECT (--for D | --until T) --reason TEXT
+// [--mode M] [--allow D,..] [--block D,..] [--notice TEXT]` and prints the new
+// restriction's id alone.
+func (c *cli) restrict(args []string) int {
+	cmd := c.newCommand("restrict", "SUBJECT (--for DURATION | --until TIME) --reason TEXT [flags]")
+	forS := cmd.fs.String("for", "", "how long the restriction lasts, such as 90m, 2h or 3d")
+	untilS := cmd.fs.String("until", "", `when it ends: RFC 3339, "HH:MM" or "YYYY-MM-DD HH:MM" (local)`)
+	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
+	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist or blocklist")
+	notice := cmd.fs.String("notice", "", "text shown to the restricted person")
+	var allow, block stringList
+	cmd.fs.Var(&allow, "allow", "allowlist mode: domains and prefixes still reachable (comma-separated, repeatable)")
+	cmd.fs.Var(&block, "block", "blocklist mode: domains refused (comma-separated, repeatable)")
+	pos, code, ok := cmd.parse(args)
+	if !ok {
+		return code
+	}
+
+	// Check everything here, so that a mistake sends nothing.
+	switch {
+	case len(pos) == 0:
+		return cmd.usage(errors.New("missing SUBJECT, such as device:02:00:00:00:00:01, person:NAME or ip:192.0.2.7"))
+	case len(pos) > 1:
+		return cmd.usage(fmt.Errorf("unexpected argument %q after the subject", pos[1]))
+	}
+	if _, err := curfew.ParseSubject(pos[0]); err != nil {
+		return cmd.usage(err)
+	}
+	m, err := curfew.ParseMode(*mode)
+	if err != nil {
+		return cmd.usage(fmt.Errorf("--mode: %q is not cutoff, allowlist or blocklist", *mode))
+	}
+	now := c.now()
+	req := curfew.RestrictRequest{
+		Subject: pos[0],
+		Mode:    m,
+		Allow:   allow,
+		Block:   block,
+		Reason:  *reason,
+		Notice:  *notice,
+	}
+	if req.For, req.End, err = c.endFlags(*forS, *untilS, now); err != nil {
+		return cmd.usage(err)
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return cmd.usage(errors.New("missing --reason TEXT: every restriction needs one"))
+	}
+	if _, err := req.Restriction(now, "cli"); err != nil {
+		return cmd.usage(err)
+	}
+
+	client, code, ok := cmd.client()
+	if !ok {
+		return code
+	}
+	r, err := client.Restrict(context.Background(), req)
+	if err != nil {
+		return cmd.fail(err)
+	}
+	fmt.Fprintln(c.stdout, strconv.FormatInt(int64(r.ID), 10))
+	return 0
+}
+
+// endFlags checks the pair --for and --until, of which exactly one is set.
+func (c *cli) endFlags(forS, untilS string, now time.Time) (time.Duration, time.Time, error) {
+	switch {
+	case forS == "" && untilS == "":
+		return 0, time.Time{}, errors.New("missing --for DURATION or --until TIME: every restriction must end")
+	case forS != "" && untilS != "":
+		return 0, time.Time{}, errors.New("give --for or --until, not both")
+	case forS != "":
+		d, err := parseFor(forS)
+		return d, time.Time{}, err
+	}
+	t, err := parseUntil(untilS, now, c.loc)
+	return 0, t, err
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/curfew/curfew/internal/api"
+)
+
+// show runs `curfew show ID [-o json]`.
+func (c *cli) show(args []string) int {
+	cmd := c.newCommand("show", "ID [-o json]").withOutput()
+	pos, code, ok := cmd.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return cmd.usage(errors.New("want exactly one restriction ID"))
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return cmd.usage(err)
+	}
+	client, code, ok := cmd.client()
+	if !ok {
+		return code
+	}
+	r, err := client.Restriction(context.Background(), id)
+	if err != nil {
+		return cmd.fail(err)
+	}
+	now := c.now()
+	if cmd.json() {
+		return cmd.writeJSON(api.RestrictionToAPI(r, now))
+	}
+	tw := c.table()
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, strings.ReplaceAll(v, "\n", "\n\t")) }
+	row("id", fmt.Sprint(r.ID))
+	row("subject", r.Subject.String())
+	row("mode", string(r.Mode))
+	if len(r.Allow) > 0 {
+		row("allow", strings.Join(r.Allow, ", "))
+	}
+	if len(r.Block) > 0 {
+		row("block", strings.Join(r.Block, ", "))
+	}
+	row("status", string(r.StatusAt(now)))
+	row("starts", c.formatTime(r.Start))
+	row("ends", c.formatTime(r.End))
+	row("reason", r.Reason)
+	if r.Notice != "" {
+		row("notice", r.Notice)
+	}
+	row("created", c.formatTime(r.Created)+" by "+r.Author)
+	if !r.Lifted.IsZero() {
+		row("lifted", c.formatTime(r.Lifted)+" by "+r.LiftedBy)
+		row("lift reason", r.LiftReason)
+	}
+	if !r.Expired.IsZero() {
+		row("expired", c.formatTime(r.Expired))
+	}
+	tw.Flush()
+	return 0
+}
