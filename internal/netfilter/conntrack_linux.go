@@ -29,31 +29,20 @@ func (t *targets) addMAC(mac net.HardwareAddr, addrs []netip.Addr) {
 	t.macs[string(mac)] = append(t.macs[string(mac)], addrs...)
 }
 
-// newTargets returns the cut-off devices and prefixes of s that were not
-// cut off by prev at now.
+// newTargets returns the cut-off prefixes of s that were not cut off by
+// prev at now. (Newly cut-off devices come from diffMACs.)
 func newTargets(prev, s *curfew.Snapshot, now time.Time) *targets {
-	old := map[string]bool{}
-	oldPrefix := map[netip.Prefix]bool{}
+	old := map[netip.Prefix]bool{}
 	if prev != nil {
-		for _, d := range prev.Devices {
-			if d.Mode == curfew.ModeCutoff && d.Until.After(now) {
-				old[string(d.MAC)] = true
-			}
-		}
 		for _, p := range prev.Prefixes {
 			if p.Mode == curfew.ModeCutoff && p.Until.After(now) {
-				oldPrefix[p.Prefix.Masked()] = true
+				old[p.Prefix.Masked()] = true
 			}
 		}
 	}
 	t := &targets{}
-	for _, d := range s.Devices {
-		if d.Mode == curfew.ModeCutoff && d.Until.After(s.At) && !old[string(d.MAC)] {
-			t.addMAC(d.MAC, d.Addrs)
-		}
-	}
 	for _, p := range s.Prefixes {
-		if p.Mode == curfew.ModeCutoff && p.Until.After(s.At) && !oldPrefix[p.Prefix.Masked()] {
+		if p.Mode == curfew.ModeCutoff && p.Until.After(s.At) && !old[p.Prefix.Masked()] {
 			t.spans = append(t.spans, span{start: p.Prefix.Masked().Addr(), end: prefixEnd(p.Prefix)})
 		}
 	}

@@ -3,6 +3,7 @@
 package netfilter
 
 import (
+	"cmp"
 	"container/heap"
 	"net/netip"
 	"slices"
@@ -32,24 +33,74 @@ type elemKey struct {
 // elements maps each element to the instant it must stop applying.
 type elements map[elemKey]time.Time
 
-// desired returns the elements that enforce s: its cut-off devices and its
-// cut-off prefixes turned into disjoint intervals, each ending at the latest
-// Until of the prefixes covering it. Rules whose Until is not after s.At are
-// left out: an element with no time left would never expire.
-func desired(s *curfew.Snapshot) elements {
-	want := elements{}
-	if s == nil {
-		return want
+// element is one element to add, with the instant it must stop applying.
+type element struct {
+	key   elemKey
+	until time.Time
+}
+
+// macElem is one cut-off device. Apply keeps them in a slice sorted by MAC,
+// so that comparing two snapshots of 100,000 devices is one merge walk with
+// no map and little allocation.
+type macElem struct {
+	mac   uint64 // the 48-bit MAC
+	until time.Time
+	addrs []netip.Addr // statically known, for the conntrack flush
+}
+
+func macUint(mac []byte) uint64 {
+	var v uint64
+	for _, b := range mac {
+		v = v<<8 | uint64(b)
 	}
+	return v
+}
+
+func (m macElem) bytes() []byte {
+	return []byte{byte(m.mac >> 40), byte(m.mac >> 32), byte(m.mac >> 24), byte(m.mac >> 16), byte(m.mac >> 8), byte(m.mac)}
+}
+
+func (m macElem) key() elemKey { return elemKey{set: setMAC, start: string(m.bytes())} }
+
+// desired returns the elements that enforce s: its cut-off devices, sorted
+// by MAC with one element each, and its cut-off prefixes turned into
+// disjoint intervals, each ending at the latest Until of the prefixes
+// covering it. Rules whose Until is not after s.At are left out: an element
+// with no time left would never expire.
+func desired(s *curfew.Snapshot) ([]macElem, elements) {
+	ranges := elements{}
+	if s == nil {
+		return nil, ranges
+	}
+	macs := make([]macElem, 0, len(s.Devices))
+	sorted := true
 	for _, d := range s.Devices {
 		if d.Mode != curfew.ModeCutoff || !d.Until.After(s.At) || len(d.MAC) != 6 {
 			continue
 		}
-		k := elemKey{set: setMAC, start: string(d.MAC)}
-		if u, ok := want[k]; !ok || d.Until.After(u) {
-			want[k] = d.Until
+		m := macElem{mac: macUint(d.MAC), until: d.Until, addrs: d.Addrs}
+		if n := len(macs); n > 0 && macs[n-1].mac >= m.mac {
+			sorted = false
 		}
+		macs = append(macs, m)
 	}
+	if !sorted {
+		// Snapshot.Devices is documented sorted and unique; cope if not.
+		slices.SortStableFunc(macs, func(a, b macElem) int { return cmp.Compare(a.mac, b.mac) })
+		out := macs[:0]
+		for _, m := range macs {
+			if n := len(out); n > 0 && out[n-1].mac == m.mac {
+				if m.until.After(out[n-1].until) {
+					out[n-1].until = m.until
+				}
+				out[n-1].addrs = append(slices.Clip(out[n-1].addrs), m.addrs...)
+				continue
+			}
+			out = append(out, m)
+		}
+		macs = out
+	}
+
 	var v4, v6 []prefixUntil
 	for _, p := range s.Prefixes {
 		if p.Mode != curfew.ModeCutoff || !p.Until.After(s.At) || !p.Prefix.IsValid() {
@@ -63,12 +114,75 @@ func desired(s *curfew.Snapshot) elements {
 		}
 	}
 	for _, sp := range spans(v4) {
-		want[sp.key(setV4)] = sp.until
+		ranges[sp.key(setV4)] = sp.until
 	}
 	for _, sp := range spans(v6) {
-		want[sp.key(setV6)] = sp.until
+		ranges[sp.key(setV6)] = sp.until
 	}
-	return want
+	return macs, ranges
+}
+
+// diffMACs walks two sorted device lists and returns the elements to delete
+// and to add to go from have to want, and the devices that are newly cut
+// off (not cut off in have at now). Elements whose end is not after now are
+// not deleted: the kernel may already have expired them, and deleting a
+// missing element would fail the whole batch.
+func diffMACs(have, want []macElem, now time.Time) (del []elemKey, add []element, fresh []macElem) {
+	i, j := 0, 0
+	for i < len(have) || j < len(want) {
+		var c int
+		switch {
+		case i == len(have):
+			c = 1
+		case j == len(want):
+			c = -1
+		default:
+			c = cmp.Compare(have[i].mac, want[j].mac)
+		}
+		switch {
+		case c < 0:
+			if have[i].until.After(now) {
+				del = append(del, have[i].key())
+			}
+			i++
+		case c > 0:
+			add = append(add, element{want[j].key(), want[j].until})
+			fresh = append(fresh, want[j])
+			j++
+		default:
+			if h, w := have[i], want[j]; !h.until.Equal(w.until) {
+				if h.until.After(now) {
+					del = append(del, h.key())
+				} else {
+					fresh = append(fresh, w)
+				}
+				add = append(add, element{w.key(), w.until})
+			}
+			i++
+			j++
+		}
+	}
+	return del, add, fresh
+}
+
+// diff returns the elements to delete from the kernel and to add to it to
+// go from have to want, with the same rule as diffMACs for elements whose
+// end has passed.
+func diff(have, want elements, now time.Time) (del []elemKey, add []element) {
+	for k, u := range have {
+		if w, ok := want[k]; ok && w.Equal(u) {
+			continue
+		}
+		if u.After(now) {
+			del = append(del, k)
+		}
+	}
+	for k, w := range want {
+		if u, ok := have[k]; !ok || !u.Equal(w) {
+			add = append(add, element{k, w})
+		}
+	}
+	return del, add
 }
 
 type prefixUntil struct {

@@ -75,10 +75,9 @@ func TestDesiredSkipsOtherModesAndEnded(t *testing.T) {
 			{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour)}},
 		},
 	}
-	want := elements{{set: setMAC, start: string([]byte{2, 0, 0, 0, 0, 3})}: now.Add(time.Hour)}
-	got := desired(s)
-	if len(got) != len(want) || !got[elemKey{set: setMAC, start: string([]byte{2, 0, 0, 0, 0, 3})}].Equal(now.Add(time.Hour)) {
-		t.Errorf("desired = %v, want %v", got, want)
+	macs, ranges := desired(s)
+	if len(macs) != 1 || macs[0].mac != 0x020000000003 || !macs[0].until.Equal(now.Add(time.Hour)) || len(ranges) != 0 {
+		t.Errorf("desired = %v, %v; want only 02:00:00:00:00:03", macs, ranges)
 	}
 }
 
@@ -112,7 +111,7 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 		{s1, 3, 1, 0},
 	}
 	for i, st := range steps {
-		have := b.elems
+		have := b.macs
 		if err := b.Apply(t.Context(), st.s); err != nil {
 			t.Fatalf("step %d: Apply: %v", i, err)
 		}
@@ -120,7 +119,7 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 			t.Errorf("step %d: batches = %d, want %d", i, b.batches, st.wantBatches)
 		}
 		if i > 0 {
-			del, add := diff(have, b.elems, time.Now())
+			del, add, _ := diffMACs(have, b.macs, time.Now())
 			if len(del) != st.wantDel || len(add) != st.wantAdd {
 				t.Errorf("step %d: diff = %d deleted, %d added; want %d, %d", i, len(del), len(add), st.wantDel, st.wantAdd)
 			}

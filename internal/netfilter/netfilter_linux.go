@@ -57,7 +57,8 @@ type Backend struct {
 	conn    *nftables.Conn // lasting netlink connection; nil until first needed
 	nl      *netlink.Handle
 	built   bool     // the table was built and no drift is known since
-	elems   elements // what the kernel was told to hold, as of the last batch
+	macs    []macElem // the devices the kernel was told to hold, sorted
+	ranges  elements  // the intervals the kernel was told to hold
 	last    *curfew.Snapshot
 	applied bool // Apply succeeded at least once
 	checks  int  // Verify calls since the table was last built
@@ -130,30 +131,33 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 		return errors.New("netfilter: backend is closed")
 	}
 	start := time.Now()
-	want := desired(s)
+	macs, ranges := desired(s)
+	del, add, freshMACs := diffMACs(b.macs, macs, start)
+	delR, addR := diff(b.ranges, ranges, start)
+	del, add = append(del, delR...), append(add, addR...)
 	fresh := newTargets(b.last, s, start)
+	for _, m := range freshMACs {
+		fresh.addMAC(m.bytes(), m.addrs)
+	}
 
 	var added, deleted int
 	if !b.built {
-		if err := b.rebuild(want, s.At); err != nil {
+		all := allElements(macs, ranges)
+		if err := b.rebuild(all, s.At); err != nil {
 			return err
 		}
-		added = len(want)
-	} else {
-		del, add := diff(b.elems, want, start)
-		if len(del)+len(add) > 0 {
-			err := b.sendDiff(del, add, want, s.At)
-			if err != nil {
-				b.logger.WarnContext(ctx, "rebuilding table after failed update", "table", b.rs.table.Name, "err", err)
-				b.built = false
-				if err := b.rebuild(want, s.At); err != nil {
-					return err
-				}
+		added = len(all)
+	} else if len(del)+len(add) > 0 {
+		if err := b.sendDiff(del, add, s.At); err != nil {
+			b.logger.WarnContext(ctx, "rebuilding table after failed update", "table", b.rs.table.Name, "err", err)
+			b.built = false
+			if err := b.rebuild(allElements(macs, ranges), s.At); err != nil {
+				return err
 			}
-			added, deleted = len(add), len(del)
 		}
+		added, deleted = len(add), len(del)
 	}
-	b.elems = want
+	b.macs, b.ranges = macs, ranges
 	b.last = s
 	b.applied = true
 
@@ -170,25 +174,16 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 	return nil
 }
 
-// diff returns the elements to delete from the kernel and to add to it to
-// go from have to want. Elements whose end is not after now are not
-// deleted: the kernel may already have expired them, and deleting a missing
-// element would fail the whole batch.
-func diff(have, want elements, now time.Time) (del, add []elemKey) {
-	for k, u := range have {
-		if w, ok := want[k]; ok && w.Equal(u) {
-			continue
-		}
-		if u.After(now) {
-			del = append(del, k)
-		}
+// allElements lists every element of macs and ranges.
+func allElements(macs []macElem, ranges elements) []element {
+	all := make([]element, 0, len(macs)+len(ranges))
+	for _, m := range macs {
+		all = append(all, element{m.key(), m.until})
 	}
-	for k, w := range want {
-		if u, ok := have[k]; !ok || !u.Equal(w) {
-			add = append(add, k)
-		}
+	for k, u := range ranges {
+		all = append(all, element{k, u})
 	}
-	return del, add
+	return all
 }
 
 // connLocked returns the lasting nftables connection, dialling it if needed.
@@ -237,10 +232,10 @@ func (b *Backend) dropConn() {
 	}
 }
 
-// rebuild replaces the table with a complete one holding want, in one
+// rebuild replaces the table with a complete one holding els, in one
 // batch. Timeouts count from ref; elements ending at or before ref are left
 // out.
-func (b *Backend) rebuild(want elements, ref time.Time) error {
+func (b *Backend) rebuild(els []element, ref time.Time) error {
 	c, err := b.connLocked()
 	if err != nil {
 		return err
@@ -248,13 +243,13 @@ func (b *Backend) rebuild(want elements, ref time.Time) error {
 	if err := b.rs.queueBuild(c); err != nil {
 		return fmt.Errorf("netfilter: %w", err)
 	}
-	var keys []elemKey
-	for k, u := range want {
-		if u.After(ref) {
-			keys = append(keys, k)
+	live := make([]element, 0, len(els))
+	for _, e := range els {
+		if e.until.After(ref) {
+			live = append(live, e)
 		}
 	}
-	if err := b.queueElems(c, keys, want, ref, false); err != nil {
+	if err := b.queueElems(c, live, ref, false); err != nil {
 		return err
 	}
 	if err := b.flush(c); err != nil {
@@ -265,18 +260,22 @@ func (b *Backend) rebuild(want elements, ref time.Time) error {
 	return nil
 }
 
-// sendDiff deletes del and adds add (with ends from want, timeouts counted
-// from ref) in one batch.
-func (b *Backend) sendDiff(del, add []elemKey, want elements, ref time.Time) error {
+// sendDiff deletes del and adds add (with timeouts counted from ref) in one
+// batch.
+func (b *Backend) sendDiff(del []elemKey, add []element, ref time.Time) error {
 	c, err := b.connLocked()
 	if err != nil {
 		return err
 	}
+	dels := make([]element, len(del))
+	for i, k := range del {
+		dels[i] = element{key: k}
+	}
 	// Deletions go first: a new interval may overlap one being removed.
-	if err := b.queueElems(c, del, nil, ref, true); err != nil {
+	if err := b.queueElems(c, dels, ref, true); err != nil {
 		return err
 	}
-	if err := b.queueElems(c, add, want, ref, false); err != nil {
+	if err := b.queueElems(c, add, ref, false); err != nil {
 		return err
 	}
 	if err := b.flush(c); err != nil {
@@ -289,17 +288,18 @@ func (b *Backend) sendDiff(del, add []elemKey, want elements, ref time.Time) err
 // of a netlink attribute.
 const maxElemsPerMessage = 1000
 
-// queueElems adds to c's batch the messages that add (or delete) keys.
-// Added elements time out after their end in until minus ref, at least one
+// queueElems adds to c's batch the messages that add (or delete) els.
+// Added elements time out after their until minus ref, at least one
 // millisecond: an element without a timeout would never expire.
-func (b *Backend) queueElems(c *nftables.Conn, keys []elemKey, until elements, ref time.Time, del bool) error {
+func (b *Backend) queueElems(c *nftables.Conn, els []element, ref time.Time, del bool) error {
 	var lists [3][]nftables.SetElement
 	// Sorted, so that batches are reproducible.
-	slices.SortFunc(keys, compareKeys)
-	for _, k := range keys {
+	slices.SortFunc(els, func(a, b element) int { return compareKeys(a.key, b.key) })
+	for _, el := range els {
+		k := el.key
 		e := nftables.SetElement{Key: []byte(k.start)}
 		if !del {
-			e.Timeout = max(until[k].Sub(ref), time.Millisecond).Round(time.Millisecond)
+			e.Timeout = max(el.until.Sub(ref), time.Millisecond).Round(time.Millisecond)
 		}
 		lists[k.set] = append(lists[k.set], e)
 		if k.set != setMAC && k.end != "" {

@@ -4,6 +4,7 @@ package netfilter
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,26 +61,26 @@ func (b *Backend) Verify(ctx context.Context) (int, error) {
 		repaired = 1 // an Apply failed half-way; the table is in an unknown state
 	}
 	if repaired > 0 {
-		live := elements{}
 		t := &targets{}
-		for k, u := range b.elems {
-			if u.After(now) {
-				live[k] = u
-				b.addTarget(t, k)
+		var live int
+		all := allElements(b.macs, b.ranges)
+		for _, e := range all {
+			if e.until.After(now) {
+				live++
+				b.addTarget(t, e.key)
 			}
 		}
-		if err := b.rebuild(live, now); err != nil {
+		if err := b.rebuild(all, now); err != nil {
 			b.built = false
 			return 0, err
 		}
-		b.elems = live
 		b.logger.WarnContext(ctx, "rebuilt table that had changed", "table", b.rs.table.Name,
-			"repaired_objects", repaired, "elements", len(live))
+			"repaired_objects", repaired, "elements", live)
 		_, err := b.flushConntrack(t)
 		if err != nil {
 			err = fmt.Errorf("netfilter: flushing conntrack entries: %w", err)
 		}
-		return repaired + len(live), err
+		return repaired + live, err
 	}
 
 	b.checks++
@@ -178,9 +179,14 @@ func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("netfilter: reading set elements: %w", err)
 	}
-	var del, add []elemKey
+	want := make(elements, len(b.macs)+len(b.ranges))
+	for _, e := range allElements(b.macs, b.ranges) {
+		want[e.key] = e.until
+	}
+	var del []elemKey
+	var add []element
 	for k, exp := range got {
-		u, ok := b.elems[k]
+		u, ok := want[k]
 		if !ok {
 			del = append(del, k) // not ours
 			continue
@@ -188,30 +194,25 @@ func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error
 		if d := now.Add(exp).Sub(u); d > verifySlack || d < -verifySlack {
 			del = append(del, k)
 			if u.After(now.Add(verifySlack)) {
-				add = append(add, k)
+				add = append(add, element{k, u})
 			}
 		}
 	}
-	for k, u := range b.elems {
+	for k, u := range want {
 		if _, ok := got[k]; !ok && u.After(now.Add(verifySlack)) {
-			add = append(add, k)
+			add = append(add, element{k, u})
 		}
 	}
 	if len(del)+len(add) == 0 {
 		return 0, nil
 	}
-	if err := b.sendDiff(del, add, b.elems, now); err != nil {
+	if err := b.sendDiff(del, add, now); err != nil {
 		b.built = false // rebuilt by the next Apply or Verify
 		return 0, err
 	}
-	for _, k := range del {
-		if !slices.Contains(add, k) {
-			delete(b.elems, k) // never ours, or past its end
-		}
-	}
 	t := &targets{}
-	for _, k := range add {
-		b.addTarget(t, k)
+	for _, e := range add {
+		b.addTarget(t, e.key)
 	}
 	b.logger.WarnContext(ctx, "repaired set elements that had changed", "table", b.rs.table.Name,
 		"elements_deleted", len(del), "elements_added", len(add))
@@ -224,14 +225,14 @@ func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error
 
 // overlap counts keys both deleted and added (rewritten), so a rewritten
 // element counts as one repair.
-func overlap(del, add []elemKey) int {
+func overlap(del []elemKey, add []element) int {
 	in := map[elemKey]bool{}
 	for _, k := range del {
 		in[k] = true
 	}
 	n := 0
-	for _, k := range add {
-		if in[k] {
+	for _, e := range add {
+		if in[e.key] {
 			n++
 		}
 	}
@@ -245,12 +246,9 @@ func (b *Backend) addTarget(t *targets, k elemKey) {
 	switch k.set {
 	case setMAC:
 		var addrs []netip.Addr
-		if b.last != nil {
-			for _, d := range b.last.Devices {
-				if string(d.MAC) == k.start {
-					addrs = d.Addrs
-				}
-			}
+		mac := macUint([]byte(k.start))
+		if i, ok := slices.BinarySearchFunc(b.macs, mac, func(m macElem, v uint64) int { return cmp.Compare(m.mac, v) }); ok {
+			addrs = b.macs[i].addrs
 		}
 		t.addMAC(net.HardwareAddr(k.start), addrs)
 	default:

@@ -1,0 +1,59 @@
+//go:build linux
+
+package netfilter
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/netnstest"
+)
+
+// BenchmarkVerify measures Verify with n devices in the sets: the
+// structural check every call makes, the full element comparison every
+// tenth call makes, and Verify itself, amortised.
+func BenchmarkVerify(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		ns := netnstest.New(b)
+		be, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		s := &curfew.Snapshot{At: now}
+		for i := range n {
+			mac := net.HardwareAddr{2, 0xbe, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+			s.Devices = append(s.Devices, curfew.DeviceRule{MAC: mac,
+				Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}})
+		}
+		if err := be.Apply(b.Context(), s); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("structure/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if r, err := be.checkStructure(); err != nil || r != 0 {
+					b.Fatalf("checkStructure = %d, %v", r, err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("elements/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if r, err := be.repairElements(b.Context(), time.Now()); err != nil || r != 0 {
+					b.Fatalf("repairElements = %d, %v", r, err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("Verify/n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if r, err := be.Verify(b.Context()); err != nil || r != 0 {
+					b.Fatalf("Verify = %d, %v", r, err)
+				}
+			}
+		})
+		be.Close()
+	}
+}
