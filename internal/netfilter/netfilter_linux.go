@@ -56,7 +56,7 @@ type Backend struct {
 	mu      sync.Mutex     // guards the fields below
 	conn    *nftables.Conn // lasting netlink connection; nil until first needed
 	nl      *netlink.Handle
-	built   bool     // the table was built and no drift is known since
+	built   bool      // the table was built and no drift is known since
 	macs    []macElem // the devices the kernel was told to hold, sorted
 	ranges  elements  // the intervals the kernel was told to hold
 	last    *curfew.Snapshot
