@@ -83,8 +83,8 @@ func TestAgainstEngine(t *testing.T) {
 
 	// What the engine refuses maps to exit 2, with one line.
 	for _, args := range [][]string{
-		{"lift", id, "--reason", "again"},                                // already lifted: conflict
-		{"show", "99"},                                                   // no such restriction
+		{"lift", id, "--reason", "again"}, // already lifted: conflict
+		{"show", "99"},                    // no such restriction
 		{"device", "add", "02:00:00:00:00:02", "--owner", "zed"},         // no such person
 		{"person", "add", "bob"},                                         // exists
 		{"restrict", "person:zed", "--for", "1h", "--reason", "unknown"}, // no such person
