@@ -17,7 +17,7 @@ func (c *cli) device(args []string) int {
 			fmt.Fprintln(c.stdout, "usage: curfew device add MAC [--name N] [--owner PERSON] [--ip ADDR]...")
 			return 0
 		}
-		return usageError(c.stderr, "device", errors.New("want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR]..."))
+		return usageError(c.stderr, "device", errors.New("want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable)"))
 	}
 	cmd := c.newCommand("device add", "MAC [--name N] [--owner PERSON] [--ip ADDR]...")
 	name := cmd.fs.String("name", "", "a label for the device")

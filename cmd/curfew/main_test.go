@@ -136,7 +136,7 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"list", "active"}, `curfew: list: unexpected argument "active"`},
 		{[]string{"show"}, "curfew: show: want exactly one restriction ID"},
 		{[]string{"show", "0"}, `curfew: show: ID: "0" is not a restriction id (a positive integer)`},
-		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR]..."},
+		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable)"},
 		{[]string{"device", "add"}, "curfew: device add: missing MAC, such as 02:00:00:00:00:01"},
 		{[]string{"device", "add", "02:00:00:00:00"}, `curfew: device add: MAC address "02:00:00:00:00": want six hex octets such as 02:00:00:00:00:01`},
 		{[]string{"device", "add", "ff:ff:ff:ff:ff:ff"}, `curfew: device add: MAC address "ff:ff:ff:ff:ff:ff" is a multicast or broadcast address, not a device`},
