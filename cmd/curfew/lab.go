@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/lab"
+)
+
+// defaultLabAPI is where `curfew lab` forwards the gateway's API, unless
+// the port is taken.
+const defaultLabAPI = "127.0.0.1:18470"
+
+// runLab runs `curfew lab`: it builds the simulated network, starts curfew
+// on its gateway, shows a restriction at work and then keeps the network
+// up for the user until SIGINT or SIGTERM, when it removes it all.
+func runLab(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	demo := fs.Bool("demo", false, "run the demonstration, then remove the lab and exit")
+	prefix := fs.String("prefix", lab.DefaultPrefix, "prefix of the lab's namespace names")
+	listen := fs.String("api", defaultLabAPI, "host address where the gateway's API is forwarded")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, labUsage)
+			return 0
+		}
+		return usageError(stderr, "lab", err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "lab", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, errorLine("lab", err))
+		return 1
+	}
+	if os.Geteuid() != 0 {
+		return fail(errors.New("must run as root: it creates network namespaces (try: sudo curfew lab)"))
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fail(fmt.Errorf("finding the curfew binary: %w", err))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	addr := *listen
+	if addr == defaultLabAPI && !portFree(addr) {
+		addr = "127.0.0.1:0" // someone else has it; any port will do
+	}
+	out := stdout
+	fmt.Fprintf(out, "Building the lab network (namespaces %s-*)…\n", *prefix)
+	l, err := lab.New(ctx, lab.Config{Prefix: *prefix, Binary: self, APIListen: addr})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		fmt.Fprintln(out, "Removing the lab network…")
+		if err := l.Close(); err != nil {
+			fmt.Fprintln(stderr, errorLine("lab", err))
+		}
+	}()
+	printTopology(out, l)
+
+	token, err := l.Init(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = l.StartDaemon(startCtx)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(out, "curfew daemon is running on the gateway; its API is at %s (log: %s)\n\n", l.APIURL(), l.LogPath())
+
+	client, err := api.NewClient(l.APIURL(), token, nil)
+	if err != nil {
+		return fail(err)
+	}
+	if err := labDemo(ctx, out, l, client); err != nil {
+		if ctx.Err() != nil {
+			return 1 // interrupted
+		}
+		return fail(fmt.Errorf("demo: %w", err))
+	}
+	if *demo {
+		return 0
+	}
+	printTryIt(out, l, token, *prefix)
+	<-ctx.Done()
+	fmt.Fprintln(out)
+	return 0
+}
+
+const labUsage = `usage: curfew lab [--demo] [--prefix NAME] [--api ADDR]
+
+Builds a simulated network on this machine out of network namespaces (an
+upstream "internet", a gateway running curfew, three clients), shows a
+restriction at work, and keeps the network up until Ctrl-C. Needs root.
+
+  --demo         run the demonstration, then remove the lab and exit
+  --prefix NAME  prefix of the namespace names (default curfew-lab)
+  --api ADDR     host address where the gateway's API is forwarded
+                 (default 127.0.0.1:18470, or a free port if that is taken)
+`
+
+// portFree reports whether addr can be listened on now.
+func portFree(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+func printTopology(w io.Writer, l *lab.Lab) {
+	fmt.Fprintf(w, "  internet  %-14s %-16s %s\n", l.Upstream.Name, lab.UpstreamV4, lab.UpstreamV6)
+	fmt.Fprintf(w, "  gateway   %-14s %-16s %s   (%s; curfew runs here)\n", l.Gateway.Name, lab.LANV4, lab.LANV6, lab.LANInterface)
+	for _, c := range l.Clients {
+		fmt.Fprintf(w, "  client %d  %-14s %-16s %-12s %s\n", c.Index, c.Name, c.V4, c.V6, c.MAC)
+	}
+	fmt.Fprintln(w)
+}
+
+// labDemo narrates a restriction of client 1: before, during and after.
+func labDemo(ctx context.Context, w io.Writer, l *lab.Lab, svc curfew.Service) error {
+	c1, c2 := l.Clients[0], l.Clients[1]
+	subject := "device:" + c1.MAC.String()
+
+	fmt.Fprintln(w, "1. Everyone is online.")
+	if err := fetchAll(ctx, w, []*lab.Client{c1, c2}, true); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\n2. curfew restrict %s --for 2m --reason \"lab demo\"\n", subject)
+	start := time.Now()
+	r, err := svc.Restrict(ctx, curfew.RestrictRequest{Subject: subject, For: 2 * time.Minute, Reason: "lab demo"})
+	if err != nil {
+		return fmt.Errorf("restricting client 1: %w", err)
+	}
+	fmt.Fprintf(w, "   → restriction %d, until %s (took %s)\n", r.ID, r.End.Local().Format("15:04:05"), ms(time.Since(start)))
+	fmt.Fprintln(w, "   Client 1 is cut off at once; client 2 carries on:")
+	if err := fetchAll(ctx, w, []*lab.Client{c1}, false); err != nil {
+		return err
+	}
+	if err := fetchAll(ctx, w, []*lab.Client{c2}, true); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\n3. curfew lift %d --reason \"lab demo over\"\n", r.ID)
+	if _, err := svc.Lift(ctx, r.ID, "lab demo over"); err != nil {
+		return fmt.Errorf("lifting restriction %d: %w", r.ID, err)
+	}
+	fmt.Fprintln(w, "   Client 1 is back:")
+	if err := fetchAll(ctx, w, []*lab.Client{c1}, true); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nDemo done.")
+	return nil
+}
+
+// fetchAll fetches the upstream page over IPv4 and IPv6 from each client,
+// prints the outcomes and fails unless each one reached the page exactly
+// when want says so.
+func fetchAll(ctx context.Context, w io.Writer, clients []*lab.Client, want bool) error {
+	for _, c := range clients {
+		for _, a := range []netip.Addr{lab.UpstreamV4, lab.UpstreamV6} {
+			url := lab.UpstreamURL(a, lab.HTTPPort, "/")
+			res := c.Get(ctx, url, 5*time.Second)
+			outcome := res.Outcome()
+			if res.Err == nil && !res.Reached() {
+				outcome = fmt.Sprintf("HTTP %d from the gateway (the notice page), not the internet", res.Status)
+			}
+			fmt.Fprintf(w, "   client %d  GET %-28s %s in %s\n", c.Index, url, outcome, ms(res.Elapsed))
+			if res.Reached() != want {
+				if want {
+					return fmt.Errorf("client %d should reach %s but got: %s", c.Index, url, outcome)
+				}
+				return fmt.Errorf("client %d should be cut off from %s but reached it", c.Index, url)
+			}
+		}
+	}
+	return nil
+}
+
+// ms formats d in milliseconds, with a decimal below 10 ms.
+func ms(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+func printTryIt(w io.Writer, l *lab.Lab, token, prefix string) {
+	c2 := l.Clients[1]
+	fmt.Fprintf(w, `
+The lab keeps running; try it by hand in another shell (as root):
+
+  export CURFEW_SERVER=%s CURFEW_TOKEN=%s
+  curfew restrict device:%s --for 10m --reason "trying curfew"
+  ip netns exec %s curl -m 3 %s
+  ip netns exec %s curl -m 3 %s
+  curfew list
+  curfew lift ID --reason "done"
+  ip netns exec %s nft list table inet curfew
+
+Press Ctrl-C to stop curfew and remove the lab.
+`, l.APIURL(), token, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
+		c2.Name, lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), prefix+"-gw")
+}
