@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/curfew/curfew/internal/config"
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/engine"
+)
+
+// runInit runs `curfew init --config FILE [--name NAME]`: it creates the
+// state directory, the audit key and the database, and prints the secret
+// of the first admin token alone on stdout. It is safe to run before the
+// daemon starts; run again, it refuses to create a second first token.
+func runInit(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	path := fs.String("config", "/etc/curfew/curfew.yaml", "configuration file")
+	name := fs.String("name", "admin", "operator name of the first admin token")
+	if err := fs.Parse(args); err != nil {
+		return usageError(stderr, "init", err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "init", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := curfew.ValidateName(*name); err != nil {
+		return usageError(stderr, "init", fmt.Errorf("--name: %w", err))
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return usageError(stderr, "init", err)
+	}
+	ctx := context.Background()
+	if err := initState(cfg.StateDir); err != nil {
+		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
+		return 1
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	db, err := openState(ctx, cfg.StateDir, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
+		return 1
+	}
+	defer db.Close()
+	eng, err := engine.New(&engine.Config{Store: db, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
+		return 1
+	}
+	secret, err := eng.Bootstrap(ctx, *name)
+	if errors.Is(err, curfew.ErrConflict) {
+		fmt.Fprintf(stderr, "curfew: init: %s is already initialised (token %q exists); create more tokens with `curfew token create`\n", cfg.StateDir, *name)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, secret)
+	return 0
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/engine"
+)
+
+// metrics implements engine.Metrics with Prometheus collectors on their own
+// registry.
+type metrics struct {
+	registry     *prometheus.Registry
+	active       prometheus.Gauge
+	targets      *prometheus.GaugeVec
+	applySeconds prometheus.Histogram
+	applyErrors  prometheus.Counter
+	repairs      prometheus.Counter
+	expired      prometheus.Counter
+}
+
+var _ engine.Metrics = (*metrics)(nil)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "curfew_active_restrictions",
+			Help: "Restrictions in force at the last reconcile.",
+		}),
+		targets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "curfew_restricted_targets",
+			Help: "Devices (by MAC) and routed prefixes restricted at the last reconcile.",
+		}, []string{"kind"}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "curfew_apply_duration_seconds",
+			Help:    "Time to apply a snapshot to every enforcer (kernel batch and conntrack flush included).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "curfew_apply_errors_total",
+			Help: "Applies of a snapshot that failed and were retried.",
+		}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "curfew_drift_repairs_total",
+			Help: "Kernel objects repaired because they differed from what curfew installed.",
+		}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "curfew_restrictions_expired_total",
+			Help: "Restrictions recorded as expired at their end.",
+		}),
+	}
+	m.registry.MustRegister(m.active, m.targets, m.applySeconds, m.applyErrors, m.repairs, m.expired,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Applied implements [engine.Metrics].
+func (m *metrics) Applied(s *curfew.Snapshot, took time.Duration, err error) {
+	m.applySeconds.Observe(took.Seconds())
+	if err != nil {
+		m.applyErrors.Inc()
+		return
+	}
+	ids := map[curfew.RestrictionID]bool{}
+	for _, d := range s.Devices {
+		for _, id := range d.Restrictions {
+			ids[id] = true
+		}
+	}
+	for _, p := range s.Prefixes {
+		for _, id := range p.Restrictions {
+			ids[id] = true
+		}
+	}
+	m.active.Set(float64(len(ids)))
+	m.targets.WithLabelValues("device").Set(float64(len(s.Devices)))
+	m.targets.WithLabelValues("prefix").Set(float64(len(s.Prefixes)))
+}
+
+// Repaired implements [engine.Metrics].
+func (m *metrics) Repaired(n int) { m.repairs.Add(float64(n)) }
+
+// Expired implements [engine.Metrics].
+func (m *metrics) Expired() { m.expired.Inc() }
