@@ -2,12 +2,15 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test unit check bench fuzz clean
+.PHONY: all build lab test unit check bench fuzz clean
 
 all: build
 
 build: ## the curfew binary, static
 	CGO_ENABLED=0 $(GO) build -o curfew ./cmd/curfew
+
+lab: build ## the simulated network of namespaces: watch a client cut off and restored (root; uses sudo if needed)
+	$(if $(filter 0,$(shell id -u)),,sudo) ./curfew lab
 
 test: ## everything CI runs: unit, netns kernel tests and whole-daemon integration (root)
 	CURFEW_REQUIRE_NETNS=$${CURFEW_REQUIRE_NETNS:-$${CI:+1}} $(GO) test -race -count=1 -timeout 20m -tags=integration $(PKGS)
