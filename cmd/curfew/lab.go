@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -40,6 +42,9 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, "lab", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := lab.CheckPrefix(*prefix); err != nil {
+		return usageError(stderr, "lab", fmt.Errorf("--prefix: %w", err))
 	}
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, errorLine("lab", err))
@@ -98,7 +103,7 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		return 0
 	}
-	printTryIt(out, l, token, *prefix)
+	printTryIt(out, l, token, commandName(self))
 	<-ctx.Done()
 	fmt.Fprintln(out)
 	return 0
@@ -204,20 +209,34 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%d ms", d.Milliseconds())
 }
 
-func printTryIt(w io.Writer, l *lab.Lab, token, prefix string) {
+// commandName returns how the user runs this binary: "curfew" if that is
+// what the PATH finds, its full path otherwise.
+func commandName(self string) string {
+	if p, err := exec.LookPath("curfew"); err == nil {
+		if a, err := filepath.EvalSymlinks(p); err == nil {
+			if b, err := filepath.EvalSymlinks(self); err == nil && a == b {
+				return "curfew"
+			}
+		}
+	}
+	return self
+}
+
+// printTryIt tells the user how to drive the running lab by hand.
+func printTryIt(w io.Writer, l *lab.Lab, token, curfewCmd string) {
 	c2 := l.Clients[1]
 	fmt.Fprintf(w, `
 The lab keeps running; try it by hand in another shell (as root):
 
-  export CURFEW_SERVER=%s CURFEW_TOKEN=%s
-  curfew restrict device:%s --for 10m --reason "trying curfew"
-  ip netns exec %s curl -m 3 %s
-  ip netns exec %s curl -m 3 %s
-  curfew list
-  curfew lift ID --reason "done"
-  ip netns exec %s nft list table inet curfew
+  export CURFEW_SERVER=%[1]s CURFEW_TOKEN=%[2]s
+  %[3]s restrict device:%[4]s --for 10m --reason "trying curfew"
+  ip netns exec %[5]s curl -m 3 %[6]s
+  ip netns exec %[5]s curl -m 3 %[7]s
+  %[3]s list
+  %[3]s lift ID --reason "done"
+  ip netns exec %[8]s nft list table inet curfew
 
 Press Ctrl-C to stop curfew and remove the lab.
-`, l.APIURL(), token, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
-		c2.Name, lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), prefix+"-gw")
+`, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
+		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name)
 }

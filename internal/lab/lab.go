@@ -99,7 +99,7 @@ func New(ctx context.Context, c Config) (*Lab, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if err := checkPrefix(prefix); err != nil {
+	if err := CheckPrefix(prefix); err != nil {
 		return nil, err
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
@@ -120,7 +120,8 @@ func New(ctx context.Context, c Config) (*Lab, error) {
 	return l, nil
 }
 
-func checkPrefix(p string) error {
+// CheckPrefix reports whether p is a valid Config.Prefix.
+func CheckPrefix(p string) error {
 	if len(p) > 32 {
 		return fmt.Errorf("lab prefix %q: longer than 32 characters", p)
 	}
