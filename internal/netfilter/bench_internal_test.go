@@ -23,12 +23,14 @@ func BenchmarkVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		now := time.Now()
-		s := &curfew.Snapshot{At: now}
+		s := &curfew.Snapshot{Devices: make([]curfew.DeviceRule, n)}
 		for i := range n {
-			mac := net.HardwareAddr{2, 0xbe, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
-			s.Devices = append(s.Devices, curfew.DeviceRule{MAC: mac,
-				Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}})
+			s.Devices[i].MAC = net.HardwareAddr{2, 0xbe, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+			s.Devices[i].Mode = curfew.ModeCutoff
+		}
+		s.At = time.Now() // timeouts count from here: set it just before Apply
+		for i := range s.Devices {
+			s.Devices[i].Until = s.At.Add(time.Hour)
 		}
 		if err := be.Apply(b.Context(), s); err != nil {
 			b.Fatal(err)

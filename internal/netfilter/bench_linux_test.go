@@ -77,7 +77,9 @@ func BenchmarkRestrictOne(b *testing.B) {
 			be := newBackend(b, ns)
 			at := time.Now()
 			base := benchSnapshot(at, n, nil)
+			start := time.Now()
 			mustApply(b, be, base)
+			b.Logf("building the table with %d devices took %s", n, time.Since(start))
 			b.ResetTimer()
 			for i := range b.N {
 				b.StopTimer()

@@ -126,3 +126,37 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerationIgnoresExpiry checks what makes Verify cheap: the ruleset
+// generation moves with every commit, but not when the kernel expires an
+// element by itself.
+func TestGenerationIgnoresExpiry(t *testing.T) {
+	ns := netnstest.New(t)
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	now := time.Now()
+	s := &curfew.Snapshot{At: now, Devices: []curfew.DeviceRule{
+		{MAC: []byte{2, 0, 0, 0, 0, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(200 * time.Millisecond)}},
+	}}
+	if err := b.Apply(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	before, ok := b.generation()
+	if !ok || !b.genOK || before != b.gen {
+		t.Fatalf("generation after Apply = %d, %v; recorded %d, %v", before, ok, b.gen, b.genOK)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the timeout and a garbage collection
+	if got, _ := b.readElements(); len(got) != 0 {
+		t.Fatalf("element still there after its timeout: %v", got)
+	}
+	if after, _ := b.generation(); after != before {
+		t.Errorf("generation moved from %d to %d with an expiry alone", before, after)
+	}
+	netnstest.Run(t, ns, "nft", "add table inet other")
+	if after, _ := b.generation(); after == before {
+		t.Errorf("generation stayed %d after a commit", after)
+	}
+}

@@ -55,14 +55,17 @@ type Backend struct {
 
 	mu      sync.Mutex     // guards the fields below
 	conn    *nftables.Conn // lasting netlink connection; nil until first needed
+	raw     *rawConn       // for the generation and set dumps; nil until first needed
 	nl      *netlink.Handle
 	built   bool      // the table was built and no drift is known since
 	macs    []macElem // the devices the kernel was told to hold, sorted
 	ranges  elements  // the intervals the kernel was told to hold
 	last    *curfew.Snapshot
-	applied bool // Apply succeeded at least once
-	checks  int  // Verify calls since the table was last built
-	batches int  // batches sent, for tests
+	applied bool   // Apply succeeded at least once
+	checks  int    // Verify calls since the table was last built
+	gen     uint32 // the ruleset generation after curfew's last batch or check
+	genOK   bool   // gen is known
+	batches int    // batches sent, for tests
 	closed  bool
 }
 
@@ -220,9 +223,41 @@ func (b *Backend) flush(c *nftables.Conn) error {
 	b.batches++
 	if err := c.Flush(); err != nil {
 		b.dropConn()
+		b.genOK = false
 		return err
 	}
+	// A commit by someone else between the Flush and this read goes
+	// unnoticed until Verify's periodic full comparison.
+	b.gen, b.genOK = b.generation()
 	return nil
+}
+
+// generation returns the namespace's ruleset generation; ok is false if it
+// could not be read.
+func (b *Backend) generation() (gen uint32, ok bool) {
+	r, err := b.rawLocked()
+	if err != nil {
+		return 0, false
+	}
+	gen, err = r.generation()
+	if err != nil {
+		b.raw.close()
+		b.raw = nil
+		return 0, false
+	}
+	return gen, true
+}
+
+func (b *Backend) rawLocked() (*rawConn, error) {
+	if b.raw != nil {
+		return b.raw, nil
+	}
+	r, err := dialRaw(b.netns)
+	if err != nil {
+		return nil, fmt.Errorf("netfilter: %w", err)
+	}
+	b.raw = r
+	return r, nil
 }
 
 func (b *Backend) dropConn() {
@@ -356,6 +391,10 @@ func (b *Backend) Close() error {
 		}
 	}
 	b.dropConn()
+	if b.raw != nil {
+		b.raw.close()
+		b.raw = nil
+	}
 	if b.nl != nil {
 		b.nl.Close()
 		b.nl = nil

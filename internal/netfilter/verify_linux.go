@@ -17,23 +17,25 @@ import (
 )
 
 // fullCheckEvery is how often Verify compares every set element with what
-// was applied: once every this many calls. The other calls check only the
-// table's structure (chains, rules, sets), which costs a few netlink round
-// trips whatever the number of elements. See docs/benchmarks.md for what a
-// full comparison costs.
-const fullCheckEvery = 10
+// was applied even though the ruleset generation says nothing changed: once
+// every this many calls. It covers the one case the generation misses, a
+// commit by someone else between curfew's batch and its reading of the
+// generation. See docs/benchmarks.md for what a comparison costs.
+const fullCheckEvery = 600
 
-// verifySlack is how far an element's remaining time in the kernel may be
-// from what was applied before Verify rewrites it, and how close to its end
-// an element may be and still be left alone (it may legitimately be gone).
+// verifySlack is how far an element's end in the kernel may be from the
+// applied one before Verify rewrites it, and how close to its end an
+// element may be and still be left alone (it may legitimately be gone).
 const verifySlack = 2 * time.Second
 
-// Verify implements [enforce.Verifier]. Each call checks that the table
-// exists with exactly the chains, rules and sets Apply builds, and rebuilds
-// the whole table if not. Every tenth call, and on the first call after
-// Apply built or rebuilt the table, it also compares every set element with
-// the last applied Snapshot: it adds back missing elements (but not those
-// whose Until has passed: the kernel expired them as it should), rewrites
+// Verify implements [enforce.Verifier]. Each call checks, in a few netlink
+// round trips whatever the number of elements, that the table exists with
+// exactly the chains, rules and sets Apply builds, and rebuilds the whole
+// table if not. It then compares every set element with the last applied
+// Snapshot, but only if the kernel's ruleset generation moved since
+// curfew's last batch (someone else committed a change, to any table) or
+// on every 600th call: it adds back missing elements (but not those whose
+// Until has passed: the kernel expired them as it should), rewrites
 // elements whose remaining time is wrong, and deletes elements curfew did
 // not add. The conntrack entries of targets it restores are flushed. It
 // returns how many objects (table, chains, sets, rules, elements) it
@@ -84,10 +86,18 @@ func (b *Backend) Verify(ctx context.Context) (int, error) {
 	}
 
 	b.checks++
-	if b.checks%fullCheckEvery != 1 {
+	gen, genOK := b.generation()
+	if genOK && b.genOK && gen == b.gen && b.checks%fullCheckEvery != 0 {
 		return 0, nil
 	}
-	return b.repairElements(ctx, now)
+	n, err := b.repairElements(ctx, now)
+	if errors.Is(err, errDumpInterrupted) {
+		return 0, nil // a set changed during the dump; the next call looks again
+	}
+	if err == nil && n == 0 {
+		b.gen, b.genOK = gen, genOK
+	}
+	return n, err
 }
 
 // checkStructure returns how many of the table's objects (not counting set
@@ -179,6 +189,8 @@ func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("netfilter: reading set elements: %w", err)
 	}
+	// Remaining times were read during the dump, after now.
+	after := time.Now()
 	want := make(elements, len(b.macs)+len(b.ranges))
 	for _, e := range allElements(b.macs, b.ranges) {
 		want[e.key] = e.until
@@ -191,7 +203,7 @@ func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error
 			del = append(del, k) // not ours
 			continue
 		}
-		if d := now.Add(exp).Sub(u); d > verifySlack || d < -verifySlack {
+		if now.Add(exp).Sub(u) > verifySlack || after.Add(exp).Sub(u) < -verifySlack {
 			del = append(del, k)
 			if u.After(now.Add(verifySlack)) {
 				add = append(add, element{k, u})
@@ -261,15 +273,19 @@ func (b *Backend) addTarget(t *targets, k elemKey) {
 // readElements returns the elements the kernel holds in the three sets,
 // each with its remaining time. Interval sets are read back as intervals.
 func (b *Backend) readElements() (map[elemKey]time.Duration, error) {
-	c, err := b.connLocked()
+	r, err := b.rawLocked()
 	if err != nil {
 		return nil, err
 	}
 	got := map[elemKey]time.Duration{}
 	for kind, set := range b.rs.sets {
-		els, err := c.GetSetElements(set)
+		els, err := r.setElements(set)
+		if errors.Is(err, errDumpInterrupted) {
+			return nil, err
+		}
 		if err != nil {
-			b.dropConn()
+			r.close()
+			b.raw = nil
 			return nil, fmt.Errorf("set %s: %w", set.Name, err)
 		}
 		for k, exp := range elementKeys(setKind(kind), els) {
