@@ -286,9 +286,17 @@ func (l *Lab) clientNetns() []*Netns {
 
 func pfx(a netip.Addr, bits int) string { return netip.PrefixFrom(a, bits).String() }
 
-// removeNamespaces deletes the namespaces of a lab with prefix p, if they
-// exist, after ending the processes that run in them (a daemon a previous
-// lab left running).
+// Remove deletes the namespaces of a lab with prefix p, if they exist,
+// after killing the processes that run in them (a daemon that a previous
+// lab left running). New does this before building; Remove is for
+// cleaning up after a process that died without closing its lab.
+func Remove(ctx context.Context, p string) error {
+	if err := CheckPrefix(p); err != nil {
+		return err
+	}
+	return removeNamespaces(ctx, p)
+}
+
 func removeNamespaces(ctx context.Context, p string) error {
 	up, gw, clients := names(p)
 	var errs []error
