@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -57,7 +58,7 @@ func (r Result) TimedOut() bool {
 
 // Reached reports whether a Get got the upstream's page.
 func (r Result) Reached() bool {
-	return r.Err == nil && r.Status == http.StatusOK && len(r.Body) >= len(Hello) && r.Body[:len(Hello)] == Hello
+	return r.Err == nil && r.Status == http.StatusOK && strings.HasPrefix(r.Body, Hello)
 }
 
 // Outcome describes r in a few words for a human: "ok", "refused (reset)",

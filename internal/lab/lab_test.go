@@ -2,6 +2,9 @@ package lab_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -31,25 +34,23 @@ func newLab(t *testing.T, name string) *lab.Lab {
 
 func TestClientsReachUpstream(t *testing.T) {
 	l := newLab(t, "reach")
-	ctx := t.Context()
 	for _, c := range l.Clients {
-		for _, up := range []string{lab.UpstreamV4.String(), lab.UpstreamV6.String()} {
+		for _, f := range []struct {
+			upstream, client netip.Addr
+		}{
+			{lab.UpstreamV4, c.V4},
+			{lab.UpstreamV6, c.V6},
+		} {
 			for _, port := range []int{lab.HTTPPort, lab.AltPort} {
-				url := lab.UpstreamURL(lab.UpstreamV4, port, "/")
-				if strings.Contains(up, ":") {
-					url = lab.UpstreamURL(lab.UpstreamV6, port, "/")
-				}
-				r := c.Get(ctx, url, 5*time.Second)
+				url := lab.UpstreamURL(f.upstream, port, "/")
+				r := c.Get(t.Context(), url, 5*time.Second)
 				if !r.Reached() {
 					t.Errorf("client %d: GET %s = %d %q, %v; want the upstream page", c.Index, url, r.Status, r.Body, r.Err)
 					continue
 				}
-				want := c.V4.String()
-				if strings.Contains(up, ":") {
-					want = c.V6.String()
-				}
-				if !strings.Contains(r.Body, want) {
-					t.Errorf("client %d: GET %s body %q, want it to name the client address %s (no NAT)", c.Index, url, r.Body, want)
+				// No NAT: the upstream sees the client's own address.
+				if !strings.Contains(r.Body, f.client.String()) {
+					t.Errorf("client %d: GET %s body %q, want it to name the client address %s", c.Index, url, r.Body, f.client)
 				}
 			}
 		}
@@ -128,5 +129,28 @@ func TestNewRemovesLeftovers(t *testing.T) {
 		if _, err := os.Stat("/run/netns/" + prefix + "-" + suffix); err == nil {
 			t.Errorf("namespace %s-%s still exists after Close", prefix, suffix)
 		}
+	}
+}
+
+func TestAPIForwarder(t *testing.T) {
+	l := newLab(t, "fwd")
+	ln, err := l.Gateway.Listen("tcp", lab.APIAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "gateway api")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	resp, err := http.Get(l.APIURL() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "gateway api" {
+		t.Errorf("GET %s = %q, want the answer of the server in the gateway namespace", l.APIURL(), b)
 	}
 }
