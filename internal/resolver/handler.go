@@ -1,0 +1,281 @@
+package resolver
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/miekg/dns"
+)
+
+const (
+	// noticeTTL is the TTL of every answer the resolver makes up, short so
+	// that a lifted restriction is noticed by clients within seconds.
+	noticeTTL = 10
+	// minAllowedTTL is the least time OnAllowed opens a destination for,
+	// so a connection made at once on an answer about to expire still
+	// passes.
+	minAllowedTTL = 30 * time.Second
+	// canaryName is Firefox's canary domain (see the package doc).
+	canaryName = "use-application-dns.net."
+)
+
+// A handler answers a request or hands it to the next handler of the
+// chain, in the manner of a CoreDNS plugin. An error means no answer could
+// be found; the chain's caller answers SERVFAIL and logs it once.
+type handler interface {
+	serveDNS(ctx context.Context, q *request) (*dns.Msg, error)
+}
+
+// A request is one valid query on its way down the chain.
+type request struct {
+	msg    *dns.Msg // as received; read-only
+	client netip.Addr
+	tcp    bool
+	now    time.Time
+
+	name   string // the question's name, lower case, fully qualified
+	qtype  uint16
+	qclass uint16
+	do     bool // DNSSEC records wanted
+
+	rules  [maxRules]*rule // the client's restrictions
+	nrules int
+
+	// Set by the handler that answers.
+	result Result
+	ede    *dns.EDNS0_EDE
+}
+
+func (q *request) key() cacheKey {
+	return cacheKey{name: q.name, qtype: q.qtype, qclass: q.qclass, do: q.do, cd: q.msg.CheckingDisabled}
+}
+
+// synthesize returns a made-up answer: for A and AAAA the given address if
+// valid, otherwise no records.
+func (q *request) synthesize(rcode int, a4, a6 netip.Addr) *dns.Msg {
+	m := new(dns.Msg)
+	m.Rcode = rcode
+	hdr := dns.RR_Header{Name: q.msg.Question[0].Name, Class: dns.ClassINET, Ttl: noticeTTL}
+	switch {
+	case q.qtype == dns.TypeA && a4.IsValid():
+		hdr.Rrtype = dns.TypeA
+		m.Answer = []dns.RR{&dns.A{Hdr: hdr, A: a4.AsSlice()}}
+	case q.qtype == dns.TypeAAAA && a6.IsValid():
+		hdr.Rrtype = dns.TypeAAAA
+		m.Answer = []dns.RR{&dns.AAAA{Hdr: hdr, AAAA: a6.AsSlice()}}
+	}
+	return m
+}
+
+func (r *Resolver) newChain() handler {
+	var h handler = &forward{r: r}
+	h = &cached{r: r, next: h}
+	h = &blocklist{r: r, next: h}
+	h = &restrict{r: r, next: h}
+	return &canary{next: h}
+}
+
+// serve answers req from client and returns the answer ready to send, or
+// nil if req deserves none.
+func (r *Resolver) serve(ctx context.Context, req *dns.Msg, client netip.Addr, tcp bool) *dns.Msg {
+	if req.Response {
+		return nil
+	}
+	start := time.Now()
+	q := &request{msg: req, client: client, tcp: tcp, now: r.now(), result: ResultInvalid}
+	opt := req.IsEdns0()
+	var resp *dns.Msg
+	switch {
+	case req.Opcode != dns.OpcodeQuery:
+		resp = rcodeMsg(dns.RcodeNotImplemented)
+	case len(req.Question) != 1:
+		resp = rcodeMsg(dns.RcodeFormatError)
+	case opt != nil && opt.Version() != 0:
+		resp = rcodeMsg(dns.RcodeBadVers)
+	case req.Question[0].Qclass != dns.ClassINET,
+		req.Question[0].Qtype == dns.TypeAXFR, req.Question[0].Qtype == dns.TypeIXFR:
+		resp = rcodeMsg(dns.RcodeRefused)
+	default:
+		qn := req.Question[0]
+		q.name, q.qtype, q.qclass = strings.ToLower(qn.Name), qn.Qtype, qn.Qclass
+		q.do = opt != nil && opt.Do()
+		q.nrules = r.policy.Load().match(client, r.cfg.Neighbors, q.now, &q.rules)
+		var err error
+		resp, err = r.chain.serveDNS(ctx, q)
+		if err != nil {
+			r.logger.DebugContext(ctx, "answering servfail", "client", client, "name", qn.Name, "err", err)
+			resp, q.result, q.ede = rcodeMsg(dns.RcodeServerFailure), ResultFailed, nil
+		}
+	}
+	r.finish(q, resp, opt)
+	r.metrics.Query(q.result)
+	r.qlog.add(q, resp.Rcode, time.Since(start))
+	if r.logger.Enabled(ctx, slog.LevelDebug) && len(req.Question) > 0 {
+		r.logger.DebugContext(ctx, "query", "client", client, "name", req.Question[0].Name,
+			"type", dns.TypeToString[req.Question[0].Qtype], "result", q.result, "rcode", dns.RcodeToString[resp.Rcode])
+	}
+	return resp
+}
+
+func rcodeMsg(rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.Rcode = rcode
+	return m
+}
+
+// finish makes resp an answer to q: header bits, question, EDNS0 with the
+// Extended DNS Error, and truncation to what the client can receive.
+func (r *Resolver) finish(q *request, resp *dns.Msg, opt *dns.OPT) {
+	req := q.msg
+	resp.Id = req.Id
+	resp.Response = true
+	resp.Opcode = req.Opcode
+	resp.RecursionDesired = req.RecursionDesired
+	resp.RecursionAvailable = true
+	resp.CheckingDisabled = req.CheckingDisabled
+	resp.Authoritative = false
+	if !q.do && !req.AuthenticatedData {
+		resp.AuthenticatedData = false
+	}
+	if len(req.Question) == 1 {
+		resp.Question = req.Question
+	} else {
+		resp.Question = nil
+	}
+	size := dns.MaxMsgSize
+	if opt != nil {
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o.SetUDPSize(ednsSize)
+		if q.do {
+			o.SetDo()
+		}
+		if q.ede != nil {
+			o.Option = append(o.Option, q.ede)
+		}
+		resp.Extra = append(resp.Extra, o)
+	}
+	if !q.tcp {
+		size = dns.MinMsgSize
+		if opt != nil {
+			size = max(dns.MinMsgSize, min(int(opt.UDPSize()), ednsSize))
+		}
+	}
+	resp.Truncate(size)
+}
+
+// canary answers NXDOMAIN for Firefox's canary domain.
+type canary struct{ next handler }
+
+func (h *canary) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
+	if q.name != canaryName {
+		return h.next.serveDNS(ctx, q)
+	}
+	text := "curfew: this network resolves names itself; use its resolver, not DNS over HTTPS"
+	if q.nrules > 0 {
+		text = strictest(q.rules[:q.nrules]).text
+	}
+	q.result = ResultCanary
+	q.ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: text}
+	return q.synthesize(dns.RcodeNameError, netip.Addr{}, netip.Addr{}), nil
+}
+
+// restrict applies the client's own restrictions.
+type restrict struct {
+	r    *Resolver
+	next handler
+}
+
+func (h *restrict) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
+	if q.nrules == 0 {
+		return h.next.serveDNS(ctx, q)
+	}
+	v := judge(q.rules[:q.nrules], q.name)
+	if v.refuse != nil {
+		code := dns.ExtendedErrorCodeProhibited // refused because of who the client is
+		if v.refuse.Mode == curfew.ModeBlocklist {
+			code = dns.ExtendedErrorCodeBlocked // refused because of the name
+		}
+		q.result = ResultRestricted
+		q.ede = &dns.EDNS0_EDE{InfoCode: code, ExtraText: v.refuse.text}
+		return q.synthesize(dns.RcodeSuccess, h.r.cfg.NoticeAddr4, h.r.cfg.NoticeAddr6), nil
+	}
+	resp, err := h.next.serveDNS(ctx, q)
+	if err != nil || v.allowlist == nil || h.r.cfg.OnAllowed == nil {
+		return resp, err
+	}
+	for _, rr := range resp.Answer {
+		var a netip.Addr
+		switch rr := rr.(type) {
+		case *dns.A:
+			a, _ = netip.AddrFromSlice(rr.A.To4())
+		case *dns.AAAA:
+			a, _ = netip.AddrFromSlice(rr.AAAA.To16())
+		default:
+			continue
+		}
+		if a.IsValid() {
+			ttl := max(time.Duration(rr.Header().Ttl)*time.Second, minAllowedTTL)
+			h.r.cfg.OnAllowed(v.allowlist.mac, a, ttl)
+		}
+	}
+	return resp, nil
+}
+
+// blocklist applies the network-wide blocklists.
+type blocklist struct {
+	r    *Resolver
+	next handler
+}
+
+func (h *blocklist) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
+	listed, ok := h.r.blocklist.Load().match(q.name)
+	if !ok {
+		return h.next.serveDNS(ctx, q)
+	}
+	q.result = ResultBlocked
+	q.ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked,
+		ExtraText: "curfew: " + listed + " is on this network's blocklist"}
+	return q.synthesize(dns.RcodeSuccess, netip.IPv4Unspecified(), netip.IPv6Unspecified()), nil
+}
+
+// cached answers from the cache.
+type cached struct {
+	r    *Resolver
+	next handler
+}
+
+func (h *cached) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
+	if m := h.r.cache.get(q.key(), q.now); m != nil {
+		q.result = ResultCached
+		return m, nil
+	}
+	return h.next.serveDNS(ctx, q)
+}
+
+// forward asks the upstreams, once for all identical questions in flight,
+// and caches the answer. It ends the chain.
+type forward struct {
+	r     *Resolver
+	group group
+}
+
+func (h *forward) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
+	k := q.key()
+	m, err := h.group.do(ctx, k, func() (*dns.Msg, error) {
+		// Not ctx: the answer is for every waiter, and the cache.
+		m, err := h.r.fwd.exchange(h.r.ctx, k)
+		if err == nil {
+			h.r.cache.put(k, m, h.r.now())
+		}
+		return m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	q.result = ResultForwarded
+	return m.Copy(), nil
+}

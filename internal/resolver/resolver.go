@@ -1,0 +1,248 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/enforce"
+	"github.com/miekg/dns"
+)
+
+// Defaults for the sizes in Config.
+const (
+	DefaultCacheSize    = 100_000
+	DefaultQueryLogSize = 1000
+)
+
+// Config is what a Resolver needs. Only Listen is required to serve.
+type Config struct {
+	// Logger receives state changes at Info and per-query detail at Debug.
+	// Nil discards.
+	Logger *slog.Logger
+
+	// Listen is where clients are served, each address on UDP and TCP.
+	// Port 0 picks a free port, the same for UDP and TCP (see LocalAddrs).
+	// Replies to a wildcard address leave with the kernel's choice of
+	// source address, so give the gateway's own addresses.
+	Listen []netip.AddrPort
+	// Upstreams are asked in order, the last one that answered first.
+	// With none, every name not answered locally gets SERVFAIL.
+	Upstreams []netip.AddrPort
+
+	// NoticeAddr4 and NoticeAddr6 are the notice server's addresses,
+	// answered to A and AAAA queries for names a client's restriction
+	// refuses. An invalid NoticeAddr6 makes AAAA queries answer no
+	// records instead.
+	NoticeAddr4 netip.Addr
+	NoticeAddr6 netip.Addr
+
+	// Neighbors maps a client's source address to its device's MAC, from
+	// the neighbour table and DHCP leases. It is called for each query
+	// while some device is restricted, so it must be fast and safe for
+	// concurrent use. Nil uses only the addresses the Snapshot lists for
+	// each device.
+	Neighbors func(netip.Addr) (net.HardwareAddr, bool)
+
+	// OnAllowed is called, before the answer is sent, for every A and AAAA
+	// address answered to a client in allowlist mode, with the record's
+	// TTL, so the firewall can open exactly that destination for that long.
+	// mac is the client device's, or nil for a client restricted only as
+	// an ip: subject. It must be safe for concurrent use; it runs on the
+	// query's path, so it should queue rather than block. Nil does nothing.
+	OnAllowed func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration)
+
+	// Metrics receives counts and latencies. Nil discards them.
+	Metrics Metrics
+
+	// QueryLogSize is how many recent queries QueryLog keeps; 0 means
+	// DefaultQueryLogSize and a negative value keeps none.
+	QueryLogSize int
+	// CacheSize is how many answers the cache keeps; 0 means
+	// DefaultCacheSize.
+	CacheSize int
+
+	// Blocklists are network-wide blocklists, files or http(s) URLs, read
+	// by Reload (see ParseList for the formats).
+	Blocklists []string
+	// HTTPClient fetches blocklist URLs. Nil uses a client that gives up
+	// after a minute. Each fetch is bounded by MaxListBytes either way.
+	HTTPClient *http.Client
+
+	// Now is the clock for TTLs and restriction ends. Nil is time.Now.
+	Now func() time.Time
+}
+
+// A Resolver is curfew's filtering DNS resolver and an enforce.Backend.
+// Its methods are safe for concurrent use.
+type Resolver struct {
+	cfg     Config
+	logger  *slog.Logger
+	now     func() time.Time
+	metrics Metrics
+
+	policy    atomic.Pointer[policy]    // the compiled last Snapshot
+	blocklist atomic.Pointer[domainSet] // network-wide; nil until Reload
+	cache     *cache
+	fwd       *forwarder
+	chain     handler
+	qlog      *queryLog
+
+	reloadMu sync.Mutex // serializes Reload
+
+	mu      sync.Mutex // guards the fields below
+	started bool
+	closed  bool
+	ctx     context.Context // ends when the resolver is closed
+	cancel  context.CancelFunc
+	stop    func() bool // unregisters the Start context's AfterFunc
+	udp     []*net.UDPConn
+	tcp     []*dns.Server
+	addrs   []netip.AddrPort
+	wg      sync.WaitGroup // serving goroutines
+}
+
+var _ enforce.Backend = (*Resolver)(nil)
+
+// New returns a Resolver for cfg. It does no I/O: Start serves, Reload
+// reads the blocklists.
+func New(cfg *Config) (*Resolver, error) {
+	c := *cfg
+	if c.NoticeAddr4.IsValid() && !c.NoticeAddr4.Unmap().Is4() {
+		return nil, fmt.Errorf("%w: notice address %s is not IPv4", curfew.ErrInvalid, c.NoticeAddr4)
+	}
+	c.NoticeAddr4 = c.NoticeAddr4.Unmap()
+	if c.NoticeAddr6.IsValid() && !c.NoticeAddr6.Is6() {
+		return nil, fmt.Errorf("%w: notice address %s is not IPv6", curfew.ErrInvalid, c.NoticeAddr6)
+	}
+	for _, u := range c.Upstreams {
+		if !u.IsValid() || u.Port() == 0 {
+			return nil, fmt.Errorf("%w: upstream %s has no address and port", curfew.ErrInvalid, u)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
+	}
+	if c.CacheSize <= 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.QueryLogSize == 0 {
+		c.QueryLogSize = DefaultQueryLogSize
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: listFetchTimeout}
+	}
+	r := &Resolver{
+		cfg:     c,
+		logger:  c.Logger,
+		now:     c.Now,
+		metrics: c.Metrics,
+		cache:   newCache(c.CacheSize),
+		fwd:     newForwarder(c.Upstreams, c.Metrics),
+		qlog:    newQueryLog(c.QueryLogSize),
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.policy.Store(compile(nil))
+	r.chain = r.newChain()
+	return r, nil
+}
+
+// Apply implements [enforce.Backend]. It swaps in the policy of s for
+// every later query; it never fails and never blocks queries.
+func (r *Resolver) Apply(ctx context.Context, s *curfew.Snapshot) error {
+	p := compile(s)
+	r.policy.Store(p)
+	r.logger.DebugContext(ctx, "applied snapshot",
+		"restricted_devices", len(p.devices), "restricted_prefixes", len(s.Prefixes))
+	return nil
+}
+
+// Lookup returns the strictest restriction that applies to queries from
+// client now, and whether there is one. It is what the resolver itself
+// consults, for diagnostics and tests.
+func (r *Resolver) Lookup(client netip.Addr) (curfew.Enforcement, bool) {
+	var rules [maxRules]*rule
+	n := r.policy.Load().match(client.Unmap(), r.cfg.Neighbors, r.now(), &rules)
+	if n == 0 {
+		return curfew.Enforcement{}, false
+	}
+	return strictest(rules[:n]).Enforcement, true
+}
+
+// Start listens on every Config.Listen address, UDP and TCP, and serves
+// until ctx ends or Close is called. It returns once listening, or the
+// first error, in which case nothing is left listening.
+func (r *Resolver) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("starting resolver: closed")
+	}
+	if r.started {
+		return errors.New("starting resolver: already started")
+	}
+	for _, ap := range r.cfg.Listen {
+		if err := r.listen(ctx, ap); err != nil {
+			r.closeLocked()
+			return err
+		}
+	}
+	r.started = true
+	for _, c := range r.udp {
+		r.wg.Go(func() { r.serveUDP(c) })
+	}
+	r.stop = context.AfterFunc(ctx, func() { _ = r.Close() })
+	r.logger.InfoContext(ctx, "serving dns", "listen", r.addrs, "upstreams", r.cfg.Upstreams)
+	return nil
+}
+
+// LocalAddrs returns the addresses being served, with the ports chosen for
+// port 0, or nil before Start.
+func (r *Resolver) LocalAddrs() []netip.AddrPort {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]netip.AddrPort(nil), r.addrs...)
+}
+
+// Close implements [enforce.Backend]. It stops serving and waits for the
+// queries in progress; the resolver cannot be started again. Calling it
+// more than once is harmless.
+func (r *Resolver) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	if r.stop != nil {
+		r.stop()
+	}
+	r.closeLocked()
+	r.mu.Unlock()
+	r.wg.Wait()
+	return nil
+}
+
+func (r *Resolver) closeLocked() {
+	r.closed = true
+	r.cancel()
+	for _, c := range r.udp {
+		_ = c.Close()
+	}
+	for _, s := range r.tcp {
+		_ = s.Shutdown()
+	}
+}

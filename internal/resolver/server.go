@@ -1,0 +1,147 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const (
+	// maxUDPQuery is the largest UDP query read; a longer one is cut and
+	// answered FORMERR.
+	maxUDPQuery = 4096
+	// tcpIdle is how long a TCP connection may stay silent.
+	tcpIdle = 10 * time.Second
+)
+
+// listen opens the UDP socket and TCP listener for ap and queues their
+// servers for Start. Called with r.mu held.
+func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
+	var lc net.ListenConfig
+	var err error
+	// With port 0, the free UDP port may be taken for TCP: try a few.
+	for range 5 {
+		var pc net.PacketConn
+		pc, err = lc.ListenPacket(ctx, "udp", ap.String())
+		if err != nil {
+			return fmt.Errorf("listening on udp %s: %w", ap, err)
+		}
+		udp := pc.(*net.UDPConn)
+		bound := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+		bound = netip.AddrPortFrom(ap.Addr(), bound.Port())
+		var ln net.Listener
+		ln, err = lc.Listen(ctx, "tcp", bound.String())
+		if err != nil {
+			_ = udp.Close()
+			if ap.Port() == 0 {
+				continue
+			}
+			return fmt.Errorf("listening on tcp %s: %w", ap, err)
+		}
+		s := &dns.Server{
+			Listener:      ln,
+			Handler:       dns.HandlerFunc(r.serveTCP),
+			ReadTimeout:   tcpIdle,
+			WriteTimeout:  tcpIdle,
+			IdleTimeout:   func() time.Duration { return tcpIdle },
+			MsgAcceptFunc: acceptAll,
+		}
+		started := make(chan struct{})
+		failed := make(chan error, 1)
+		s.NotifyStartedFunc = func() { close(started) }
+		r.udp = append(r.udp, udp)
+		go func() { failed <- s.ActivateAndServe() }()
+		select {
+		case <-started:
+		case err := <-failed:
+			return fmt.Errorf("serving tcp %s: %w", bound, err)
+		}
+		r.wg.Go(func() { <-failed })
+		r.tcp = append(r.tcp, s)
+		r.addrs = append(r.addrs, bound)
+		return nil
+	}
+	return fmt.Errorf("listening on tcp %s: %w", ap, err)
+}
+
+// acceptAll leaves every message to the resolver, which answers malformed
+// ones itself.
+func acceptAll(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }
+
+// serveUDP reads queries from c until it is closed. Each is answered on its
+// own goroutine, so a slow upstream holds up only its own queries.
+func (r *Resolver) serveUDP(c *net.UDPConn) {
+	buf := make([]byte, maxUDPQuery)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pkt := append([]byte(nil), buf[:n]...)
+		r.wg.Go(func() {
+			if out := r.Handle(pkt, from.Addr(), false); out != nil {
+				_, _ = c.WriteToUDPAddrPort(out, from)
+			}
+		})
+	}
+}
+
+// serveTCP answers one query that came over TCP.
+func (r *Resolver) serveTCP(w dns.ResponseWriter, req *dns.Msg) {
+	var client netip.Addr
+	if a, ok := w.RemoteAddr().(*net.TCPAddr); ok {
+		client = a.AddrPort().Addr()
+	}
+	resp := r.serve(r.ctx, req, client.Unmap(), true)
+	if resp == nil {
+		_ = w.Close()
+		return
+	}
+	_ = w.WriteMsg(resp)
+}
+
+// Handle answers one query in wire form from client, as the server does for
+// every UDP packet (tcp false) or TCP message, and returns the answer in
+// wire form, or nil if the packet deserves no answer. It exists for the
+// server and for fuzzing the message path.
+func (r *Resolver) Handle(pkt []byte, client netip.Addr, tcp bool) []byte {
+	req := new(dns.Msg)
+	var resp *dns.Msg
+	if err := req.Unpack(pkt); err != nil {
+		resp = formatError(pkt)
+	} else {
+		resp = r.serve(r.ctx, req, client.Unmap(), tcp)
+	}
+	if resp == nil {
+		return nil
+	}
+	out, err := resp.Pack()
+	if err != nil {
+		r.logger.Debug("packing answer", "err", err)
+		return nil
+	}
+	return out
+}
+
+// formatError returns the FORMERR answer to a query that could not be
+// parsed, or nil if not even its header could: then the sender, which may
+// not be who it claims, gets nothing.
+func formatError(pkt []byte) *dns.Msg {
+	if len(pkt) < 12 || pkt[2]&0x80 != 0 { // too short, or a response
+		return nil
+	}
+	m := new(dns.Msg)
+	m.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
+	m.Response = true
+	m.Opcode = int(pkt[2]>>3) & 0xf
+	m.Rcode = dns.RcodeFormatError
+	return m
+}
