@@ -160,3 +160,42 @@ func TestGenerationIgnoresExpiry(t *testing.T) {
 		t.Errorf("generation stayed %d after a commit", after)
 	}
 }
+
+// TestApplyOverExpiredInterval checks that an interval the kernel expired
+// by itself does not make a later diff fail (and fall back to a rebuild).
+func TestApplyOverExpiredInterval(t *testing.T) {
+	ns := netnstest.New(t)
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rule := func(p string, d time.Duration) curfew.PrefixRule {
+		now := time.Now()
+		return curfew.PrefixRule{Prefix: netip.MustParsePrefix(p),
+			Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(d)}}
+	}
+	now := time.Now()
+	steps := []*curfew.Snapshot{
+		{At: now, Prefixes: []curfew.PrefixRule{rule("10.50.0.0/16", 300*time.Millisecond), rule("2001:db8::/64", 300*time.Millisecond)}},
+		nil, // wait for the expiry
+		{At: now.Add(time.Second), Prefixes: []curfew.PrefixRule{rule("10.50.3.0/24", time.Hour), rule("2001:db8::/64", time.Hour)}},
+		{At: now.Add(time.Second), Prefixes: []curfew.PrefixRule{rule("10.50.0.0/16", time.Hour)}},
+	}
+	for i, s := range steps {
+		if s == nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		before := b.batches
+		if err := b.Apply(t.Context(), s); err != nil {
+			t.Fatalf("step %d: Apply: %v", i, err)
+		}
+		if got := b.batches - before; got != 1 {
+			t.Errorf("step %d: sent %d batches, want 1 (no rebuild)", i, got)
+		}
+	}
+	if n, err := b.Verify(t.Context()); err != nil || n != 0 {
+		t.Errorf("Verify = %d, %v; want 0, nil", n, err)
+	}
+}

@@ -3,6 +3,7 @@
 package netfilter_test
 
 import (
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -153,5 +154,38 @@ func TestNewValidates(t *testing.T) {
 		if _, err := netfilter.New(c); err == nil {
 			t.Errorf("New(%+v) succeeded, want an error", c)
 		}
+	}
+}
+
+// TestPrefixAtTopOfAddressSpace checks intervals that end at the last
+// address, which have no end element.
+func TestPrefixAtTopOfAddressSpace(t *testing.T) {
+	ns := netnstest.New(t)
+	b := newBackend(t, ns)
+	k := newKernel(t, ns)
+	now := time.Now()
+	s := &curfew.Snapshot{At: now, Prefixes: []curfew.PrefixRule{
+		{Prefix: netip.MustParsePrefix("255.255.255.0/24"), Enforcement: cut(now.Add(time.Hour), 1)},
+		{Prefix: netip.MustParsePrefix("ffff::/16"), Enforcement: cut(now.Add(time.Hour), 2)},
+		{Prefix: netip.MustParsePrefix("ffff:ffff::/32"), Enforcement: cut(now.Add(2*time.Hour), 3)},
+	}}
+	mustApply(t, b, s)
+	for a, want := range map[string]bool{
+		"255.255.255.255": true, "255.255.255.0": true, "255.255.254.255": false,
+		"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": true, "ffff::1": true, "fffe::1": false,
+	} {
+		if _, ok, err := k.lookupAddr(t.Context(), netip.MustParseAddr(a)); err != nil || ok != want {
+			t.Errorf("lookupAddr(%s) = %v, %v; want %v", a, ok, err, want)
+		}
+	}
+	if n := verifyAll(t, b); n != 0 {
+		t.Errorf("Verify repaired %d, want 0", n)
+	}
+	mustApply(t, b, &curfew.Snapshot{At: now})
+	if n := verifyAll(t, b); n != 0 {
+		t.Errorf("Verify after lifting repaired %d, want 0", n)
+	}
+	if rs := ruleset(t, ns); strings.Contains(rs, "ffff") || strings.Contains(rs, "255.255") {
+		t.Errorf("elements left after lifting:\n%s", rs)
 	}
 }
