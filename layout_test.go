@@ -72,7 +72,7 @@ var allowed = map[string][]string{
 	"internal/engine":              {"internal/curfew", "internal/enforce"},
 	"internal/netfilter":           {"internal/curfew", "internal/enforce", "github.com/google/nftables", "github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix", "github.com/mdlayher/netlink"},
 	"internal/resolver":            {"internal/curfew", "internal/enforce", "github.com/miekg/dns"},
-	"internal/notice":              {"internal/curfew", "internal/enforce"},
+	"internal/notice":              {"internal/curfew", "internal/enforce", "github.com/mmcdole/gofeed"},
 	"internal/sqlite":              {"internal/curfew", "modernc.org/sqlite"},
 	"internal/api":                 {"internal/curfew"},
 	"internal/api/apitest":         {"internal/curfew"},

@@ -1,0 +1,245 @@
+package notice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/enforce"
+)
+
+var _ enforce.Backend = (*Server)(nil)
+
+// Config configures a Server. Only Listen is needed to Start; everything
+// else has a working zero value.
+type Config struct {
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+
+	// Listen is the TCP address Start listens on (the config's
+	// notice.listen). It is unused by Serve, which takes a listener from
+	// the caller (a TLS listener, say, or one a test opened on port 0).
+	Listen netip.AddrPort
+
+	// Neighbors maps a client's address to its device's MAC, from the
+	// gateway's neighbour table and DHCP leases. Nil means only the
+	// snapshot's statically known device addresses identify devices. It is
+	// called on the request's goroutine and must be safe for concurrent use.
+	Neighbors func(netip.Addr) (net.HardwareAddr, bool)
+
+	// Contact is how a restricted person reaches the operator (an email
+	// address, a phone number, a URL or a room); shown as given, and linked
+	// when it is an email address or an http(s) URL. Empty shows a generic
+	// sentence instead.
+	Contact string
+
+	// NetworkName is the name people know this network by ("Embassy
+	// guest Wi-Fi"); empty says "this network".
+	NetworkName string
+
+	// PortalURL is the page's absolute http or https URL as LAN clients
+	// reach it, e.g. "http://192.168.50.1:8480/": the target of the
+	// redirect sent for other sites' requests and the user-portal-url of
+	// the captive-portal API. Empty serves the page in place instead.
+	PortalURL string
+
+	// Zone is the time zone most of the network's people live in; the page
+	// shows times in it (and always in UTC) until the person picks another.
+	// Nil shows UTC until they pick.
+	Zone *time.Location
+
+	// Bulletin supplies the headlines the page shows; nil shows none. The
+	// Server does not run or stop it.
+	Bulletin *Bulletin
+
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// A Server is the notice page and captive-portal API, and an
+// [enforce.Backend] fed with the same Snapshots as the firewall and the
+// resolver. Create it with New; its methods are safe for concurrent use.
+type Server struct {
+	cfg        Config
+	logger     *slog.Logger
+	now        func() time.Time
+	portalHost string // host name of cfg.PortalURL, lower case, no port
+	handler    http.Handler
+	policy     atomic.Pointer[policy]
+
+	mu     sync.Mutex   // guards the fields below
+	srv    *http.Server // the server of Serve or Start; nil before
+	closed bool
+}
+
+// New validates cfg and returns a Server that serves nothing until Serve or
+// Start, and considers every client unrestricted until the first Apply.
+func New(cfg Config) (*Server, error) {
+	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now}
+	if s.logger == nil {
+		s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.PortalURL != "" {
+		u, err := url.Parse(cfg.PortalURL)
+		if err != nil {
+			return nil, fmt.Errorf("parsing portal url %q: %w", cfg.PortalURL, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+			return nil, fmt.Errorf("checking portal url %q: want an absolute http or https URL", cfg.PortalURL)
+		}
+		s.portalHost = strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	}
+	s.policy.Store(compile(nil))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /captive-portal/api", s.captive)
+	mux.HandleFunc("GET /favicon.ico", s.notFound)
+	mux.HandleFunc("/", s.page)
+	s.handler = mux
+	return s, nil
+}
+
+// Apply implements [enforce.Backend]. It replaces the Snapshot requests are
+// answered from; it never fails and never blocks a request. A nil Snapshot
+// is the zero one.
+func (s *Server) Apply(ctx context.Context, snap *curfew.Snapshot) error {
+	s.policy.Store(compile(snap))
+	if snap != nil {
+		s.logger.DebugContext(ctx, "applied snapshot",
+			"restricted_devices", len(snap.Devices), "restricted_prefixes", len(snap.Prefixes))
+	}
+	return nil
+}
+
+// Handler returns the handler Serve uses, for tests and for a caller that
+// runs its own http.Server. It answers every path and Host (see the package
+// documentation).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers HTTP on ln until Close, and then returns nil; any other
+// error of ln is returned. Serve takes ownership of ln. It may be called
+// once per Server; use it rather than Start to serve over TLS (wrap ln with
+// tls.NewListener) or on a listener the daemon opened itself.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed || s.srv != nil {
+		s.mu.Unlock()
+		ln.Close()
+		return errors.New("serving notice: server closed or already serving")
+	}
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	srv := s.srv
+	s.mu.Unlock()
+
+	s.logger.Info("serving notice", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving notice on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Start listens on Config.Listen and serves in a new goroutine, which ends
+// at Close. It returns once the listener is open, so a bad address fails
+// here; a later failure of the listener is logged.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errors.New("starting notice server: closed")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen.String())
+	if err != nil {
+		return fmt.Errorf("listening for notice on %s: %w", s.cfg.Listen, err)
+	}
+	go func() {
+		if err := s.Serve(ln); err != nil {
+			s.logger.Error("notice server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Close implements [enforce.Backend]. It stops the HTTP server, closing its
+// listener and open connections, and forgets every restriction. Calling it
+// again does nothing. It does not stop Config.Bulletin.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.policy.Store(compile(nil))
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.srv == nil {
+		return nil
+	}
+	if err := s.srv.Close(); err != nil {
+		return fmt.Errorf("closing notice server: %w", err)
+	}
+	return nil
+}
+
+// client returns what restricts the client of r, or nil.
+func (s *Server) client(r *http.Request, now time.Time) *curfew.Enforcement {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return nil
+	}
+	return s.policy.Load().lookup(ap.Addr(), s.cfg.Neighbors, now)
+}
+
+// forPortal reports whether r was addressed to the portal itself rather
+// than redirected here from another site: its Host is the portal URL's
+// host, or the address the connection arrived on, or missing.
+func (s *Server) forPortal(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "" || (s.portalHost != "" && host == s.portalHost) {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	lap, err := netip.ParseAddrPort(la.String())
+	return err == nil && lap.Addr().Unmap() == a.Unmap()
+}
+
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	http.NotFound(w, r)
+}
