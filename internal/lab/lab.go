@@ -66,8 +66,9 @@ type Config struct {
 	APIListen string
 }
 
-// Lab is a running simulated network. Its methods may be called from
-// several goroutines.
+// Lab is a running simulated network. Its methods, and those of its
+// namespaces and clients, may be called from several goroutines; Close
+// comes last.
 type Lab struct {
 	prefix  string
 	dir     string
@@ -85,8 +86,8 @@ type Lab struct {
 
 	mu     sync.Mutex // guards the fields below
 	daemon *exec.Cmd  // nil unless a daemon was started
-	exited chan struct{}
-	logf   *os.File // the daemon's log, appended to by every start
+	exited chan struct{} // closed when daemon has exited
+	logf   *os.File      // the daemon's log, appended to by every start
 }
 
 // New builds the lab network: it removes what a previous lab with the same
