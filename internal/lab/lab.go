@@ -84,8 +84,8 @@ type Lab struct {
 	apiWG    sync.WaitGroup // the forwarder's goroutines
 	apiConns sync.Map       // net.Conn → struct{}: forwarded connections, closed by Close
 
-	mu     sync.Mutex // guards the fields below
-	daemon *exec.Cmd  // nil unless a daemon was started
+	mu     sync.Mutex    // guards the fields below
+	daemon *exec.Cmd     // nil unless a daemon was started
 	exited chan struct{} // closed when daemon has exited
 	logf   *os.File      // the daemon's log, appended to by every start
 }
