@@ -1,0 +1,163 @@
+package notice_test
+
+import (
+	"context"
+	"flag"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/curfew/curfew/internal/notice"
+)
+
+var updateScreenshot = flag.Bool("update-screenshot", false, "write ../../docs/notice.png from TestChromium")
+
+// chromiumPath finds Debian's chromium. Without it the test skips, unless
+// CURFEW_REQUIRE_NETNS=1 (CI, which installs it) makes that a failure.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CURFEW_REQUIRE_NETNS") == "1" {
+		t.Fatal("chromium is not installed, and CURFEW_REQUIRE_NETNS=1 requires the browser test (apt-get install chromium)")
+	}
+	t.Skip("chromium is not installed (apt-get install chromium); skipping the browser test")
+	return ""
+}
+
+// TestChromium renders the notice for a restricted client in headless
+// Chromium: the page is served on 127.0.0.1 and the neighbour table maps
+// 127.0.0.1 to a restricted MAC. It checks the text a person sees, that the
+// page fits a 320 px screen, and with -update-screenshot writes the PNG the
+// README shows.
+func TestChromium(t *testing.T) {
+	path := chromiumPath(t)
+
+	fs := newFeedServer(t)
+	b := testBulletin(t, fs.URL+"/rss", fs.URL+"/atom", fs.URL+"/500")
+	madrid, err := time.LoadLocation("Europe/Madrid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := notice.New(notice.Config{
+		Now:         func() time.Time { return now },
+		NetworkName: "Embassy guest Wi-Fi",
+		Contact:     "it-desk@embassy.example",
+		Zone:        madrid,
+		Bulletin:    b,
+		Neighbors: func(a netip.Addr) (net.HardwareAddr, bool) {
+			return cutMAC, a == netip.MustParseAddr("127.0.0.1")
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Apply(t.Context(), snapshot())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	pageURL := "http://" + ln.Addr().String() + "/"
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(800, 900),
+	)
+	defer cancelAlloc()
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	defer cancelCtx()
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(pageURL))
+	if err != nil {
+		t.Fatalf("opening the page in chromium: %v", err)
+	}
+	if resp.Status != http.StatusOK {
+		t.Errorf("chromium got status %d, want 200", resp.Status)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		t.Fatalf("reading the page text: %v", err)
+	}
+	for _, want := range []string{
+		"Internet access restricted",
+		"The operator of Embassy guest Wi-Fi has restricted this device's internet access on purpose.",
+		"Access is paused while the council reviews the incident of 1 March.",
+		"2026-03-03 20:00 UTC",
+		"2026-03-03 21:00 Europe/Madrid (UTC+01:00)",
+		"1 day 2 hours",
+		"it-desk@embassy.example",
+		"Newest story & more",
+		"Atom first",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("visible text lacks %q; it is:\n%s", want, text)
+		}
+	}
+
+	// At 320 px nothing may overflow sideways.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(320, 640, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= 320`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fits {
+		width, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		t.Errorf("page is %d px wide on a 320 px screen", width)
+	}
+
+	// The same in Spanish, chosen with the language link.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(800, 900), chromedp.Click(chromedp.CSS(`a[hreflang="es"]`)), chromedp.WaitVisible(chromedp.CSS(`html[lang="es"] h1`))); err != nil {
+		t.Fatalf("switching to Spanish: %v", err)
+	}
+	h1, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h1 != "Acceso a internet restringido" {
+		t.Errorf("Spanish heading = %q", h1)
+	}
+
+	if !*updateScreenshot {
+		return
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(pageURL), chromedp.EmulateViewport(720, 900, chromedp.EmulateScale(1))); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("taking the screenshot: %v", err)
+	}
+	if err := os.WriteFile("../../docs/notice.png", png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote docs/notice.png (%d bytes)", len(png))
+}
