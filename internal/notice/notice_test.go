@@ -542,3 +542,33 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+// TestOverlappingRules checks a client restricted through its device and an
+// ip: prefix at once: the strictest mode shows, and the restriction lasts
+// until the last rule ends; a mode that eases before the end says when.
+func TestOverlappingRules(t *testing.T) {
+	s := newServer(t, notice.Config{})
+	snap := snapshot()
+	snap.Devices[0].Enforcement.RestrictedUntil = now.Add(50 * time.Hour) // cut off for 26 h, then blocklisted
+	snap.Prefixes = append(snap.Prefixes, curfew.PrefixRule{
+		Prefix: netip.MustParsePrefix("192.168.50.0/28"),
+		Enforcement: curfew.Enforcement{
+			Mode: curfew.ModeBlocklist, Since: now.Add(-72 * time.Hour),
+			Until: now.Add(60 * time.Hour), RestrictedUntil: now.Add(60 * time.Hour),
+			Restrictions: []curfew.RestrictionID{9}, Block: []string{"video.example"},
+		},
+	})
+	s.Apply(t.Context(), snap)
+	_, body := request(t, s.Handler(), "GET", "http://notice.test/captive-portal/api", cutClient)
+	if want := `"seconds-remaining":216000`; !strings.Contains(body, want) {
+		t.Errorf("captive API = %s, want %s (the prefix rule ends last)", body, want)
+	}
+	_, body = request(t, s.Handler(), "GET", "http://notice.test/", cutClient)
+	wantContains(t, body,
+		"Until then this device cannot reach the internet.", // the device's cut-off is stricter
+		"<dt>Since</dt>\n<dd><time datetime=\"2026-02-27T18:00:00Z\">",
+		"<dt>At the current level until</dt>\n<dd><time datetime=\"2026-03-03T20:00:00Z\">",
+		"2026-03-05 06:00 UTC", // until, 60 h on
+		"2 days 12 hours",
+	)
+}
