@@ -83,6 +83,10 @@ var allowed = map[string][]string{
 	"internal/lab":                 {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/vishvananda/netlink"},
 	"integration":                  {"internal/netnstest", "internal/golden", "internal/api", "internal/curfew", "internal/lab"},
 	"cmd/curfew":                   {"*"},
+	"bench/cmd/genlist":            {"*"},
+	"bench/cmd/dnsupstream":        {"*"},
+	"bench/cmd/resolverbench":      {"*"},
+	"bench/cmd/waitdns":            {"*"},
 }
 
 // forbidden lists standard packages a directory must not import.

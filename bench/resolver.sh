@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# bench/resolver.sh compares curfew's resolver with dnsmasq and unbound on
+# this machine, in one run, with the same 1,000,000-domain blocklist and the
+# same local upstream, all on 127.0.0.1.
+#
+# For each resolver it measures:
+#   - load: seconds from starting the process to its first answer from the
+#     blocklist (bench/cmd/waitdns polls a listed name every 20 ms);
+#   - memory: VmRSS once loaded, and VmRSS and VmHWM (peak) after all runs;
+#   - throughput: dnsperf queries per second with 8 clients and up to 200
+#     queries outstanding, for blocked names (100,000 listed names) and for
+#     forwarded names (10,000 names, answered by the upstream with TTL 3600
+#     during a first warm-up pass, so the measured runs are cache hits);
+#   - latency: average and p99 at a fixed rate (RATE queries per second),
+#     computed from dnsperf -v's per-query latencies (dnsperf 2.10 has no
+#     histogram option); latency under the throughput runs is queueing, not
+#     service time, so it is not the figure reported.
+# Each measurement is repeated RUNS times; the table gives the median.
+#
+# Usage: bench/resolver.sh [OUTPUT.md]     (run from the repository root, as root)
+# Environment: RUNS (3), DURATION seconds per dnsperf run (10), RATE (10000),
+# DOMAINS (1000000), KEEP=1 to keep the work directory.
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+RATE=${RATE:-10000}
+DOMAINS=${DOMAINS:-1000000}
+OUT=${1:-/dev/stdout}
+
+PORT_UPSTREAM=5399
+PORT_CURFEW=5301
+PORT_DNSMASQ=5302
+PORT_UNBOUND=5303
+
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+
+work=$(mktemp -d /tmp/curfew-resolver-bench.XXXXXX)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$work"; else log "kept $work"; fi
+}
+trap cleanup EXIT
+
+# --- tools ------------------------------------------------------------------
+
+need=()
+command -v dnsperf >/dev/null || need+=(dnsperf)
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base) # the binary, without a system service
+command -v unbound >/dev/null || need+=(unbound)
+if ((${#need[@]})); then
+	log "installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+log "building bench programs"
+go build -o "$work/bin/" ./bench/cmd/...
+log "generating $DOMAINS domains"
+"$work/bin/genlist" -n "$DOMAINS" -out "$work"
+probe=$(sed -n '$p' "$work/queries-blocked.txt" | cut -d' ' -f1)
+
+"$work/bin/dnsupstream" -listen "127.0.0.1:$PORT_UPSTREAM" &
+pids+=($!)
+
+# --- resolvers --------------------------------------------------------------
+
+cat >"$work/dnsmasq.conf" <<EOF
+port=$PORT_DNSMASQ
+listen-address=127.0.0.1
+bind-interfaces
+no-resolv
+no-hosts
+no-poll
+server=127.0.0.1#$PORT_UPSTREAM
+cache-size=20000
+dns-forward-max=1000
+user=root
+pid-file=
+conf-file=$work/dnsmasq-blocklist.conf
+EOF
+
+cat >"$work/unbound.conf" <<EOF
+server:
+	interface: 127.0.0.1
+	port: $PORT_UNBOUND
+	do-daemonize: no
+	chroot: ""
+	username: ""
+	directory: "$work"
+	pidfile: ""
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+	num-threads: $(nproc)
+	so-reuseport: yes
+	do-ip6: no
+	access-control: 127.0.0.0/8 allow
+	do-not-query-localhost: no
+	module-config: "iterator"
+	qname-minimisation: no
+	prefetch: no
+	msg-cache-size: 32m
+	rrset-cache-size: 64m
+include: "$work/unbound-blocklist.conf"
+forward-zone:
+	name: "."
+	forward-addr: 127.0.0.1@$PORT_UPSTREAM
+EOF
+
+start_curfew() {
+	"$work/bin/resolverbench" -listen "127.0.0.1:$PORT_CURFEW" -upstream "127.0.0.1:$PORT_UPSTREAM" \
+		-blocklist "$work/blocklist.hosts" 2>"$work/curfew.log" &
+}
+start_dnsmasq() { dnsmasq -k -C "$work/dnsmasq.conf" 2>"$work/dnsmasq.log" & }
+start_unbound() { unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" & }
+
+# --- measuring ----------------------------------------------------------------
+
+# qps FILE PORT: queries per second at full load.
+qps() {
+	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -c 8 -q 200 2>&1 |
+		awk '/Queries per second/ {print $4}'
+}
+
+# latency FILE PORT: average and p99 in milliseconds at RATE queries per second.
+latency() {
+	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -c 8 -Q "$RATE" -v 2>/dev/null |
+		awk '$1 == ">" {print $NF}' | sort -g |
+		awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "- -"; exit} i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f\n", 1000 * s / NR, 1000 * v[i]}'
+}
+
+mem() { awk -v k="$2:" '$1 == k {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "-"; else print v[int((NR + 1) / 2)]}'; }
+
+declare -A result
+
+bench() {
+	local name=$1 port=$2
+	log "$name: starting"
+	local since
+	since=$(date +%s.%N)
+	"start_$name"
+	local pid=$!
+	pids+=("$pid")
+	local load
+	load=$("$work/bin/waitdns" -server "127.0.0.1:$port" -name "$probe" -want 0.0.0.0 -since "$since" -timeout 15m)
+	result[$name.load]=$load
+	result[$name.rss_loaded]=$(mem "$pid" VmRSS)
+	log "$name: loaded in ${load}s, ${result[$name.rss_loaded]} MB"
+
+	log "$name: warming the cache with the forwarded names"
+	dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries-forwarded.txt" -n 1 -c 8 -q 100 >/dev/null 2>&1
+
+	local bq=() fq=() bavg=() bp99=() favg=() fp99=()
+	for run in $(seq "$RUNS"); do
+		bq+=("$(qps "$work/queries-blocked.txt" "$port")")
+		fq+=("$(qps "$work/queries-forwarded.txt" "$port")")
+		read -r a p < <(latency "$work/queries-blocked.txt" "$port")
+		bavg+=("$a") bp99+=("$p")
+		read -r a p < <(latency "$work/queries-forwarded.txt" "$port")
+		favg+=("$a") fp99+=("$p")
+		log "$name: run $run: blocked ${bq[-1]} qps, p99 ${bp99[-1]} ms; forwarded ${fq[-1]} qps, p99 ${fp99[-1]} ms"
+	done
+	result[$name.bq]=$(echo "${bq[*]}" | median)
+	result[$name.fq]=$(echo "${fq[*]}" | median)
+	result[$name.bavg]=$(echo "${bavg[*]}" | median)
+	result[$name.bp99]=$(echo "${bp99[*]}" | median)
+	result[$name.favg]=$(echo "${favg[*]}" | median)
+	result[$name.fp99]=$(echo "${fp99[*]}" | median)
+	result[$name.rss]=$(mem "$pid" VmRSS)
+	result[$name.hwm]=$(mem "$pid" VmHWM)
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	unset 'pids[-1]'
+}
+
+bench curfew "$PORT_CURFEW"
+bench dnsmasq "$PORT_DNSMASQ"
+bench unbound "$PORT_UNBOUND"
+
+# --- report -------------------------------------------------------------------
+
+{
+	echo "| resolver | load (s) | RSS loaded (MB) | RSS after (MB) | peak RSS (MB) | blocked QPS | forwarded QPS | blocked avg / p99 (ms) | forwarded avg / p99 (ms) |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for name in curfew dnsmasq unbound; do
+		printf '| %s | %s | %s | %s | %s | %.0f | %.0f | %s / %s | %s / %s |\n' "$name" \
+			"${result[$name.load]}" "${result[$name.rss_loaded]}" "${result[$name.rss]}" "${result[$name.hwm]}" \
+			"${result[$name.bq]}" "${result[$name.fq]}" \
+			"${result[$name.bavg]}" "${result[$name.bp99]}" "${result[$name.favg]}" "${result[$name.fp99]}"
+	done
+	echo
+	echo "Versions: $(dnsmasq --version | head -1 | cut -d' ' -f1-3); $(unbound -V | head -1 | tr -d '\n'); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'); $(go version | cut -d' ' -f3)."
+	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr)."
+	echo "Settings: $DOMAINS domains, $RUNS runs of ${DURATION}s each, latency at $RATE qps."
+} >"$OUT"
+log "done"
