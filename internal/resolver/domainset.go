@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"bytes"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -71,9 +72,12 @@ func newDomainSet(names []string) *domainSet {
 }
 
 func hashName(seed maphash.Seed, name string) uint64 {
-	h := maphash.String(seed, name)
+	return fixHash(maphash.String(seed, name))
+}
+
+func fixHash(h uint64) uint64 {
 	if h == 0 {
-		h = 1 // 0 marks an empty slot
+		return 1 // 0 marks an empty slot
 	}
 	return h
 }
@@ -107,8 +111,29 @@ func (s *domainSet) match(name string) (string, bool) {
 	return "", false
 }
 
-func (s *domainSet) has(name string) bool {
-	h := hashName(s.seed, name)
+// matchBytes is match for a name in a byte slice; the domain it returns
+// is a part of name.
+func (s *domainSet) matchBytes(name []byte) ([]byte, bool) {
+	if s == nil || s.n == 0 {
+		return nil, false
+	}
+	name = bytes.TrimSuffix(name, []byte("."))
+	for len(name) > 0 {
+		if s.hasHash(fixHash(maphash.Bytes(s.seed, name))) {
+			return name, true
+		}
+		i := bytes.IndexByte(name, '.')
+		if i < 0 {
+			break
+		}
+		name = name[i+1:]
+	}
+	return nil, false
+}
+
+func (s *domainSet) has(name string) bool { return s.hasHash(hashName(s.seed, name)) }
+
+func (s *domainSet) hasHash(h uint64) bool {
 	mask := uint64(len(s.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch s.slots[i] {

@@ -69,6 +69,11 @@ func compile(s *curfew.Snapshot) *policy {
 	return p
 }
 
+// empty reports whether p restricts no one.
+func (p *policy) empty() bool {
+	return len(p.devices) == 0 && len(p.addrs) == 0 && len(p.bits) == 0
+}
+
 func newRule(e curfew.Enforcement, who string) *rule {
 	r := &rule{Enforcement: e}
 	until := e.RestrictedUntil

@@ -1,8 +1,10 @@
 package resolver
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +19,7 @@ const maxClients = 10_000
 type LogEntry struct {
 	Time     time.Time
 	Client   netip.Addr
-	Name     string // as asked, fully qualified
+	Name     string // lower case, fully qualified
 	Type     string // "A", "AAAA", ...
 	Result   Result
 	Rcode    string // "NOERROR", "NXDOMAIN", ...
@@ -33,47 +35,74 @@ type ClientStats struct {
 }
 
 // A queryLog keeps the last queries in a ring and counts queries per
-// client.
+// client. Its records hold the name in place, so logging a query does not
+// allocate.
 type queryLog struct {
 	mu      sync.Mutex // guards the fields below
-	ring    []LogEntry
-	next    int // where the next entry goes
+	ring    []logRecord
+	next    int // where the next record goes
 	full    bool
 	clients map[netip.Addr]*ClientStats
 }
 
-func newQueryLog(size int) *queryLog {
-	return &queryLog{ring: make([]LogEntry, max(size, 0)), clients: map[netip.Addr]*ClientStats{}}
+type logRecord struct {
+	time    time.Time
+	client  netip.Addr
+	dur     time.Duration
+	qtype   uint16
+	rcode   uint16
+	result  Result
+	nameLen uint8
+	name    [maxNameLen]byte
 }
 
+func newQueryLog(size int) *queryLog {
+	return &queryLog{ring: make([]logRecord, max(size, 0)), clients: map[netip.Addr]*ClientStats{}}
+}
+
+// add logs a query answered by the chain.
 func (l *queryLog) add(q *request, rcode int, d time.Duration) {
-	e := LogEntry{Time: q.now, Client: q.client, Result: q.result, Rcode: dns.RcodeToString[rcode], Duration: d}
+	var qtype uint16
+	var name string
 	if len(q.msg.Question) > 0 {
-		e.Name = q.msg.Question[0].Name
-		e.Type = dns.TypeToString[q.msg.Question[0].Qtype]
+		name, qtype = q.name, q.msg.Question[0].Qtype
+		if name == "" {
+			name = strings.ToLower(q.msg.Question[0].Name)
+		}
 	}
+	logQuery(l, q.now, q.client, name, qtype, q.result, rcode, d)
+}
+
+// addWire logs a query answered by the fast path.
+func (l *queryLog) addWire(now time.Time, client netip.Addr, name []byte, qtype uint16, result Result, rcode int, d time.Duration) {
+	logQuery(l, now, client, name, qtype, result, rcode, d)
+}
+
+func logQuery[S string | []byte](l *queryLog, now time.Time, client netip.Addr, name S, qtype uint16, result Result, rcode int, d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.ring) > 0 {
-		l.ring[l.next] = e
+		rec := &l.ring[l.next]
+		rec.time, rec.client, rec.dur, rec.qtype, rec.rcode, rec.result = now, client, d, qtype, uint16(rcode), result
+		rec.nameLen = uint8(copy(rec.name[:], name))
 		l.next++
 		if l.next == len(l.ring) {
 			l.next, l.full = 0, true
 		}
 	}
-	c := l.clients[q.client]
+	c := l.clients[client]
 	if c == nil {
 		if len(l.clients) >= maxClients {
 			l.forgetOldest()
 		}
-		c = &ClientStats{Client: q.client}
-		l.clients[q.client] = c
+		c = &ClientStats{Client: client}
+		l.clients[client] = c
 	}
 	c.Queries++
-	if q.result == ResultRestricted || q.result == ResultBlocked {
+	if result == ResultRestricted || result == ResultBlocked {
 		c.Refused++
 	}
-	c.Last = q.now
+	c.Last = now
 }
 
 func (l *queryLog) forgetOldest() {
@@ -92,10 +121,21 @@ func (r *Resolver) QueryLog() []LogEntry {
 	l := r.qlog
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.full {
-		return slices.Clone(l.ring[:l.next])
+	recs := l.ring[:l.next]
+	if l.full {
+		recs = append(slices.Clone(l.ring[l.next:]), l.ring[:l.next]...)
 	}
-	return append(slices.Clone(l.ring[l.next:]), l.ring[:l.next]...)
+	out := make([]LogEntry, len(recs))
+	for i, rec := range recs {
+		out[i] = LogEntry{
+			Time: rec.time, Client: rec.client, Name: string(rec.name[:rec.nameLen]),
+			Type: dns.TypeToString[rec.qtype], Result: rec.result, Rcode: dns.RcodeToString[int(rec.rcode)], Duration: rec.dur,
+		}
+		if out[i].Type == "" {
+			out[i].Type = fmt.Sprintf("TYPE%d", rec.qtype)
+		}
+	}
+	return out
 }
 
 // Clients returns the per-client query counts, sorted by address.

@@ -22,7 +22,7 @@ const (
 // listen opens the UDP socket and TCP listener for ap and queues their
 // servers for Start. Called with r.mu held.
 func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: reusePort}
 	var err error
 	// With port 0, the free UDP port may be taken for TCP: try a few.
 	for range 5 {
@@ -55,6 +55,14 @@ func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
 		failed := make(chan error, 1)
 		s.NotifyStartedFunc = func() { close(started) }
 		r.udp = append(r.udp, udp)
+		for range udpSockets() - 1 {
+			pc, err := lc.ListenPacket(ctx, "udp", bound.String())
+			if err != nil {
+				_ = ln.Close()
+				return fmt.Errorf("listening on udp %s: %w", bound, err)
+			}
+			r.udp = append(r.udp, pc.(*net.UDPConn))
+		}
 		go func() { failed <- s.ActivateAndServe() }()
 		select {
 		case <-started:
@@ -73,10 +81,12 @@ func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
 // ones itself.
 func acceptAll(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }
 
-// serveUDP reads queries from c until it is closed. Each is answered on its
-// own goroutine, so a slow upstream holds up only its own queries.
+// serveUDP reads queries from c until it is closed. The fast path answers
+// on this goroutine; anything else is answered on its own goroutine, so a
+// slow upstream holds up only its own queries.
 func (r *Resolver) serveUDP(c *net.UDPConn) {
 	buf := make([]byte, maxUDPQuery)
+	out := make([]byte, 0, 2*ednsSize)
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -85,9 +95,15 @@ func (r *Resolver) serveUDP(c *net.UDPConn) {
 			}
 			continue
 		}
+		client := from.Addr().Unmap()
+		if ans, ok := r.serveFast(buf[:n], client, out[:0]); ok {
+			_, _ = c.WriteToUDPAddrPort(ans, from)
+			out = ans[:0]
+			continue
+		}
 		pkt := append([]byte(nil), buf[:n]...)
 		r.wg.Go(func() {
-			if out := r.Handle(pkt, from.Addr(), false); out != nil {
+			if out := r.handleSlow(pkt, client, false); out != nil {
 				_, _ = c.WriteToUDPAddrPort(out, from)
 			}
 		})
@@ -110,15 +126,26 @@ func (r *Resolver) serveTCP(w dns.ResponseWriter, req *dns.Msg) {
 
 // Handle answers one query in wire form from client, as the server does for
 // every UDP packet (tcp false) or TCP message, and returns the answer in
-// wire form, or nil if the packet deserves no answer. It exists for the
-// server and for fuzzing the message path.
+// wire form, or nil if the packet deserves no answer. It exists for
+// fuzzing the message path and for tests.
 func (r *Resolver) Handle(pkt []byte, client netip.Addr, tcp bool) []byte {
+	client = client.Unmap()
+	if !tcp {
+		if out, ok := r.serveFast(pkt, client, nil); ok {
+			return out
+		}
+	}
+	return r.handleSlow(pkt, client, tcp)
+}
+
+// handleSlow answers pkt through the handler chain.
+func (r *Resolver) handleSlow(pkt []byte, client netip.Addr, tcp bool) []byte {
 	req := new(dns.Msg)
 	var resp *dns.Msg
 	if err := req.Unpack(pkt); err != nil {
 		resp = formatError(pkt)
 	} else {
-		resp = r.serve(r.ctx, req, client.Unmap(), tcp)
+		resp = r.serve(r.ctx, req, client, tcp)
 	}
 	if resp == nil {
 		return nil

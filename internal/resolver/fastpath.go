@@ -1,0 +1,218 @@
+package resolver
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// The fast path answers the two commonest queries of a busy gateway, a
+// name on a network-wide blocklist and a cached answer, straight from the
+// query's bytes into a reused buffer, with no allocation and no goroutine.
+// Anything else, including every query from a restricted client, goes down
+// the handler chain (the slow path), which is the reference: the fast path
+// must answer exactly as the chain would (FuzzFastPathMatchesChain).
+
+// maxNameLen is the longest name in presentation form, with its final dot.
+const maxNameLen = 254
+
+// A wireQuery is a plain query parsed in place.
+type wireQuery struct {
+	id         uint16
+	rd, ad, cd bool
+	question   []byte // the question section as sent
+	qtype      uint16
+	qclass     uint16
+	edns       bool
+	udpSize    uint16
+	do         bool
+	upper      bool // the name has upper-case letters
+
+	name    [maxNameLen]byte // lower case, presentation form, fully qualified
+	nameLen int
+}
+
+func (q *wireQuery) lowerName() []byte { return q.name[:q.nameLen] }
+
+// parse parses pkt into q if it is a plain query the fast path can answer:
+// opcode QUERY, one question of class IN with a name of letters, digits,
+// '-' and '_' and no compression, and nothing else but an OPT record of
+// EDNS version 0. It reports false for anything else.
+func (q *wireQuery) parse(pkt []byte) bool {
+	if len(pkt) < 12 {
+		return false
+	}
+	flags := binary.BigEndian.Uint16(pkt[2:])
+	if flags&0xfa00 != 0 { // QR, an opcode other than QUERY, or TC
+		return false
+	}
+	if binary.BigEndian.Uint16(pkt[4:]) != 1 || binary.BigEndian.Uint16(pkt[6:]) != 0 ||
+		binary.BigEndian.Uint16(pkt[8:]) != 0 || binary.BigEndian.Uint16(pkt[10:]) > 1 {
+		return false
+	}
+	q.id = binary.BigEndian.Uint16(pkt)
+	q.rd, q.ad, q.cd = flags&0x0100 != 0, flags&0x0020 != 0, flags&0x0010 != 0
+	off, n := 12, 0
+	for {
+		if off >= len(pkt) {
+			return false
+		}
+		l := int(pkt[off])
+		off++
+		if l == 0 {
+			break
+		}
+		if l > 63 || off+l > len(pkt) || n+l+1 > maxNameLen {
+			return false
+		}
+		for _, c := range pkt[off : off+l] {
+			switch {
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+				q.upper = true
+			default:
+				return false // escaped in presentation form: leave it to the chain
+			}
+			q.name[n] = c
+			n++
+		}
+		q.name[n] = '.'
+		n++
+		off += l
+	}
+	if n == 0 || off+4 > len(pkt) {
+		return false
+	}
+	q.nameLen = n
+	q.qtype = binary.BigEndian.Uint16(pkt[off:])
+	q.qclass = binary.BigEndian.Uint16(pkt[off+2:])
+	off += 4
+	q.question = pkt[12:off]
+	if q.qclass != dns.ClassINET || q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR || q.qtype == dns.TypeOPT {
+		return false
+	}
+	q.edns = binary.BigEndian.Uint16(pkt[10:]) == 1
+	if q.edns {
+		if off+11 > len(pkt) || pkt[off] != 0 || binary.BigEndian.Uint16(pkt[off+1:]) != dns.TypeOPT || pkt[off+6] != 0 {
+			return false
+		}
+		q.udpSize = binary.BigEndian.Uint16(pkt[off+3:])
+		q.do = pkt[off+7]&0x80 != 0
+		off += 11 + int(binary.BigEndian.Uint16(pkt[off+9:]))
+	}
+	return off == len(pkt)
+}
+
+// maxSize returns the largest answer the client can receive over UDP.
+func (q *wireQuery) maxSize() int {
+	if !q.edns {
+		return dns.MinMsgSize
+	}
+	return max(dns.MinMsgSize, min(int(q.udpSize), ednsSize))
+}
+
+// serveFast answers pkt from client, appending the answer to out, if the
+// fast path can; ok false leaves it to the chain.
+func (r *Resolver) serveFast(pkt []byte, client netip.Addr, out []byte) (_ []byte, ok bool) {
+	var q wireQuery
+	if !q.parse(pkt) {
+		return out, false
+	}
+	name := q.lowerName()
+	if string(name) == canaryName {
+		return out, false
+	}
+	now := r.now()
+	if p := r.policy.Load(); !p.empty() {
+		var rules [maxRules]*rule
+		if p.match(client, r.cfg.Neighbors, now, &rules) > 0 {
+			return out, false
+		}
+	}
+	start := len(out)
+	result := ResultCached
+	if listed, ok := r.blocklist.Load().matchBytes(name); ok {
+		out = q.appendBlocked(out, listed)
+		result = ResultBlocked
+	} else if q.upper {
+		// Cached answers compress their names against the question's
+		// lower-case spelling; the chain answers in that spelling and
+		// echoes the client's only in the question.
+		return out, false
+	} else if out, ok = r.cache.getWire(out, &q, now); !ok {
+		return out[:start], false
+	} else if q.edns {
+		out = appendOPT(out, start, q.do, 0, nil)
+	}
+	if len(out)-start > q.maxSize() {
+		return out[:start], false // the chain truncates
+	}
+	r.metrics.Query(result)
+	r.qlog.addWire(now, client, name, q.qtype, result, int(out[start+3]&0xf), time.Duration(0))
+	return out, true
+}
+
+// appendBlocked appends the answer to q for a name on a network-wide
+// blocklist, as the blocklist handler makes it.
+func (q *wireQuery) appendBlocked(out []byte, listed []byte) []byte {
+	start := len(out)
+	var an uint16
+	if q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA {
+		an = 1
+	}
+	flags := uint16(0x8080) // QR, RA
+	if q.rd {
+		flags |= 0x0100
+	}
+	if q.cd {
+		flags |= 0x0010
+	}
+	out = binary.BigEndian.AppendUint16(out, q.id)
+	out = binary.BigEndian.AppendUint16(out, flags)
+	out = append(out, 0, 1, byte(an>>8), byte(an), 0, 0, 0, 0)
+	out = append(out, q.question...)
+	switch q.qtype {
+	case dns.TypeA:
+		out = append(out, 0xc0, 12, 0, byte(dns.TypeA), 0, 1, 0, 0, 0, noticeTTL, 0, 4, 0, 0, 0, 0)
+	case dns.TypeAAAA:
+		out = append(out, 0xc0, 12, 0, byte(dns.TypeAAAA), 0, 1, 0, 0, 0, noticeTTL, 0, 16)
+		out = append(out, make([]byte, 16)...)
+	}
+	if q.edns {
+		out = appendOPT(out, start, q.do, dns.ExtendedErrorCodeBlocked, listed)
+	}
+	return out
+}
+
+// Text around the listed name in the Extended DNS Error of a name on a
+// network-wide blocklist.
+const (
+	blockedPrefix = "curfew: "
+	blockedSuffix = " is on this network's blocklist"
+)
+
+// appendOPT appends an OPT record to the message that starts at start in
+// out and counts it in the header. With a non-empty listed, the record
+// carries an Extended DNS Error of code ede saying listed is blocked.
+func appendOPT(out []byte, start int, do bool, ede uint16, listed []byte) []byte {
+	binary.BigEndian.PutUint16(out[start+10:], binary.BigEndian.Uint16(out[start+10:])+1)
+	var flags byte
+	if do {
+		flags = 0x80
+	}
+	out = append(out, 0, 0, byte(dns.TypeOPT), byte(ednsSize>>8), byte(ednsSize&0xff), 0, 0, flags, 0)
+	if len(listed) == 0 {
+		return append(out, 0, 0)
+	}
+	textLen := len(blockedPrefix) + len(listed) + len(blockedSuffix)
+	out = binary.BigEndian.AppendUint16(out, uint16(4+2+textLen)) // RDLENGTH
+	out = binary.BigEndian.AppendUint16(out, dns.EDNS0EDE)
+	out = binary.BigEndian.AppendUint16(out, uint16(2+textLen))
+	out = binary.BigEndian.AppendUint16(out, ede)
+	out = append(out, blockedPrefix...)
+	out = append(out, listed...)
+	return append(out, blockedSuffix...)
+}

@@ -1,0 +1,186 @@
+package resolver
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/google/go-cmp/cmp"
+	"github.com/miekg/dns"
+)
+
+var t0 = time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+
+// fastPathResolver returns a resolver with no upstream, a network-wide
+// blocklist, one restricted client (127.0.0.9) and a cache holding a few
+// answers stored 100 s before the clock.
+func fastPathResolver(t testing.TB) *Resolver {
+	now := t0
+	r, err := New(&Config{
+		NoticeAddr4: netip.MustParseAddr("192.168.50.1"),
+		Now:         func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newDomainSetBuilder()
+	for _, d := range []string{"ads.example", "tracker.example.net"} {
+		b.add(d)
+	}
+	r.blocklist.Store(b.build())
+	err = r.Apply(t.Context(), &curfew.Snapshot{Prefixes: []curfew.PrefixRule{{
+		Prefix:      netip.MustParsePrefix("127.0.0.9/32"),
+		Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: t0.Add(time.Hour)},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stored := t0.Add(-100 * time.Second)
+	put := func(name string, qtype uint16, do bool, m *dns.Msg) {
+		m.Response, m.RecursionAvailable = true, true
+		r.cache.put(cacheKey{name: name, qtype: qtype, qclass: dns.ClassINET, do: do}, m, stored)
+	}
+	hdr := func(name string, t uint16, ttl uint32) dns.RR_Header {
+		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
+	}
+	a := new(dns.Msg)
+	a.Answer = []dns.RR{
+		&dns.CNAME{Hdr: hdr("cached.example.", dns.TypeCNAME, 600), Target: "edge.cdn.example."},
+		&dns.A{Hdr: hdr("edge.cdn.example.", dns.TypeA, 300), A: net.IPv4(192, 0, 2, 7)},
+	}
+	a.AuthenticatedData = true
+	put("cached.example.", dns.TypeA, false, a)
+	put("cached.example.", dns.TypeA, true, a.Copy())
+	nx := new(dns.Msg)
+	nx.Rcode = dns.RcodeNameError
+	nx.Ns = []dns.RR{&dns.SOA{Hdr: hdr("example.", dns.TypeSOA, 900), Ns: "ns.example.", Mbox: "h.example.", Minttl: 600}}
+	put("nx.example.", dns.TypeA, false, nx)
+	big := new(dns.Msg)
+	for i := range 60 {
+		big.Answer = append(big.Answer, &dns.A{Hdr: hdr("big.example.", dns.TypeA, 300), A: net.IPv4(198, 51, 100, byte(i))})
+	}
+	put("big.example.", dns.TypeA, false, big)
+	return r
+}
+
+// FuzzFastPathMatchesChain checks that whatever the fast path answers, the
+// handler chain answers the same.
+func FuzzFastPathMatchesChain(f *testing.F) {
+	for _, name := range []string{"cached.example.", "CACHED.Example.", "nx.example.", "big.example.", "ads.example.",
+		"x.Ads.example.", "tracker.example.net.", "other.example.", "use-application-dns.net."} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX} {
+			for _, size := range []uint16{0, 512, 1232, 4096} {
+				m := new(dns.Msg)
+				m.SetQuestion(name, qt)
+				m.CheckingDisabled = size == 512
+				if size > 0 {
+					m.SetEdns0(size, size == 4096)
+				}
+				pkt, _ := m.Pack()
+				f.Add(pkt, byte(1))
+			}
+		}
+	}
+	r := fastPathResolver(f)
+	f.Fuzz(func(t *testing.T, pkt []byte, client byte) {
+		from := netip.AddrFrom4([4]byte{127, 0, 0, client % 10})
+		fast, ok := r.serveFast(pkt, from, nil)
+		if !ok {
+			return
+		}
+		slow := r.handleSlow(pkt, from, false)
+		var fm, sm dns.Msg
+		if err := fm.Unpack(fast); err != nil {
+			t.Fatalf("fast answer does not unpack: %v\n%x", err, fast)
+		}
+		if err := sm.Unpack(slow); err != nil {
+			t.Fatalf("slow answer does not unpack: %v", err)
+		}
+		if diff := cmp.Diff(sm.String(), fm.String()); diff != "" {
+			t.Errorf("fast path answer differs from the chain's (-chain +fast):\n%s", diff)
+		}
+	})
+}
+
+func TestFastPathAnswers(t *testing.T) {
+	r := fastPathResolver(t)
+	tests := []struct {
+		name   string
+		client string
+		qtype  uint16
+		want   bool
+	}{
+		{"cached.example.", "127.0.0.1", dns.TypeA, true},
+		{"Cached.Example.", "127.0.0.1", dns.TypeA, false}, // mixed case: the chain answers
+		{"ads.example.", "127.0.0.1", dns.TypeA, true},
+		{"sub.ads.example.", "127.0.0.1", dns.TypeAAAA, true},
+		{"other.example.", "127.0.0.1", dns.TypeA, false},           // not cached
+		{"cached.example.", "127.0.0.9", dns.TypeA, false},          // restricted client
+		{"use-application-dns.net.", "127.0.0.1", dns.TypeA, false}, // canary
+		{"big.example.", "127.0.0.1", dns.TypeA, false},             // needs truncating
+	}
+	for _, tt := range tests {
+		m := new(dns.Msg)
+		m.SetQuestion(tt.name, tt.qtype)
+		pkt, _ := m.Pack()
+		if _, got := r.serveFast(pkt, netip.MustParseAddr(tt.client), nil); got != tt.want {
+			t.Errorf("serveFast(%s %s from %s) = %v, want %v", tt.name, dns.TypeToString[tt.qtype], tt.client, got, tt.want)
+		}
+	}
+}
+
+func TestFastPathDoesNotAllocate(t *testing.T) {
+	r := fastPathResolver(t)
+	client := netip.MustParseAddr("127.0.0.1")
+	out := make([]byte, 0, 4096)
+	for _, name := range []string{"cached.example.", "ads.example."} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.SetEdns0(1232, false)
+		pkt, _ := m.Pack()
+		if n := testing.AllocsPerRun(100, func() { r.serveFast(pkt, client, out[:0]) }); n != 0 {
+			t.Errorf("serveFast(%s) allocates %.0f times", name, n)
+		}
+	}
+}
+
+func TestDomainSet(t *testing.T) {
+	s := newDomainSet([]string{"Example.COM.", "ads.example.net", "bad..name", "*.wild.example"})
+	if s.Len() != 3 {
+		t.Errorf("Len = %d, want 3", s.Len())
+	}
+	for name, want := range map[string]string{
+		"example.com.": "example.com", "a.b.example.com": "example.com", "xexample.com.": "",
+		"com.": "", "ads.example.net.": "ads.example.net", "example.net.": "", "wild.example": "wild.example",
+	} {
+		got, _ := s.match(name)
+		gotBytes, _ := s.matchBytes([]byte(name))
+		if got != want || string(gotBytes) != want {
+			t.Errorf("match(%q) = %q, %q; want %q", name, got, gotBytes, want)
+		}
+	}
+	var empty *domainSet
+	if _, ok := empty.match("example.com."); ok {
+		t.Error("nil set matched")
+	}
+}
+
+func BenchmarkDomainSetMatch(b *testing.B) {
+	names := make([]string, 1_000_000)
+	for i := range names {
+		names[i] = "n" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + itoa(i) + ".example.com"
+	}
+	s := newDomainSet(names)
+	b.ResetTimer()
+	for i := range b.N {
+		s.match("www.sub." + names[i%len(names)] + ".")
+	}
+}
+
+func itoa(i int) string {
+	return strings.TrimLeft(time.Duration(i).String(), "")
+}
