@@ -1,7 +1,6 @@
 package curfew
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,7 +13,7 @@ import (
 // computed by Compute from stored state and is the only input of a backend.
 type Snapshot struct {
 	At       time.Time    // the instant it was computed for
-	Devices  []DeviceRule // sorted by MAC; one per restricted device
+	Devices  []*DeviceRule // sorted by MAC; one per restricted device; shared between snapshots, never modified
 	Prefixes []PrefixRule // sorted by prefix; one per restricted ip: subject
 
 	// NextChange is the next instant at which Compute could return a
@@ -59,62 +58,13 @@ type PrefixRule struct {
 // contribute to NextChange. Overlapping restrictions on the same device
 // combine to the strictest.
 func Compute(now time.Time, restrictions []*Restriction, devices []*Device) *Snapshot {
-	s := &Snapshot{At: now}
-	byOwner := map[string][]*Device{}
-	for _, d := range devices {
-		if d.Owner != "" {
-			byOwner[d.Owner] = append(byOwner[d.Owner], d)
-		}
-	}
-	known := map[string]*Device{}
-	for _, d := range devices {
-		known[string(d.MAC)] = d
-	}
-
-	// Group every restriction that is not over by the target it binds to;
-	// the inactive ones still matter to how long the active ones last.
-	macs := map[string][]*Restriction{}
-	prefixes := map[netip.Prefix][]*Restriction{}
+	live := make([]*Restriction, 0, len(restrictions))
 	for _, r := range restrictions {
-		if r.Over(now) {
-			continue
-		}
-		for _, t := range []time.Time{r.Start, r.EffectiveEnd()} {
-			if t.After(now) && (s.NextChange.IsZero() || t.Before(s.NextChange)) {
-				s.NextChange = t
-			}
-		}
-		switch r.Subject.Kind {
-		case SubjectDevice:
-			macs[string(r.Subject.MAC)] = append(macs[string(r.Subject.MAC)], r)
-		case SubjectPerson:
-			for _, d := range byOwner[r.Subject.Name] {
-				macs[string(d.MAC)] = append(macs[string(d.MAC)], r)
-			}
-		case SubjectIP:
-			prefixes[r.Subject.Prefix] = append(prefixes[r.Subject.Prefix], r)
+		if !r.Over(now) {
+			live = append(live, r)
 		}
 	}
-	for mac, rs := range macs {
-		e, ok := combine(now, rs)
-		if !ok {
-			continue
-		}
-		rule := DeviceRule{MAC: net.HardwareAddr(mac), Enforcement: e}
-		if d := known[mac]; d != nil {
-			rule.Addrs = slices.Clone(d.Addrs)
-			slices.SortFunc(rule.Addrs, netip.Addr.Compare)
-		}
-		s.Devices = append(s.Devices, rule)
-	}
-	for p, rs := range prefixes {
-		if e, ok := combine(now, rs); ok {
-			s.Prefixes = append(s.Prefixes, PrefixRule{Prefix: p, Enforcement: e})
-		}
-	}
-	slices.SortFunc(s.Devices, func(a, b DeviceRule) int { return bytes.Compare(a.MAC, b.MAC) })
-	slices.SortFunc(s.Prefixes, func(a, b PrefixRule) int { return comparePrefix(a.Prefix, b.Prefix) })
-	return s
+	return NewIndex(live, devices).Snapshot(now)
 }
 
 func comparePrefix(a, b netip.Prefix) int {

@@ -61,10 +61,15 @@ type Engine struct {
 	verify   time.Duration
 	retry    time.Duration
 
-	mu     sync.Mutex       // serialises every write and every apply; guards the fields below
-	timer  *time.Timer      // fires at the last snapshot's NextChange; nil if none
-	last   *curfew.Snapshot // the last snapshot applied without error
-	closed bool             // set by Close; no reconcile runs after it
+	mu    sync.Mutex    // serialises every write and every apply; guards the fields below
+	timer *time.Timer   // fires at the last snapshot's NextChange; nil if none
+	idx   *curfew.Index // the open restrictions and the devices; nil until loaded from the store
+	// unrecorded are restrictions that ended but whose expiry could not
+	// be written to the store yet.
+	unrecorded []*curfew.Restriction
+	last       *curfew.Snapshot // the last snapshot computed
+	applied    bool             // last was applied without error
+	closed     bool             // set by Close; no reconcile runs after it
 }
 
 var _ curfew.Service = (*Engine)(nil)
@@ -147,7 +152,7 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) checkDrift(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.last == nil {
+	if !e.applied {
 		return // nothing applied yet; the retry timer will apply
 	}
 	n, err := e.backends.Verify(ctx)
@@ -173,53 +178,71 @@ func isApplyError(err error) bool {
 
 // Reconcile makes the backends enforce what the store says now: it records
 // restrictions whose end has passed as expired, computes the snapshot,
-// applies it and arms the timer for the next change.
+// applies it and arms the timer for the next change. The first call loads
+// the store; later ones work from the engine's index of it, which every
+// command keeps up to date, so their cost does not grow with the number of
+// restricted devices beyond a few linear scans in memory.
 func (e *Engine) Reconcile(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.reconcileLocked(ctx)
+	return e.reconcileLocked(ctx, curfew.Targets{})
 }
 
-// reconcileLocked is Reconcile with e.mu held.
-func (e *Engine) reconcileLocked(ctx context.Context) error {
+// reconcileLocked is Reconcile with e.mu held; touched holds the targets
+// whose restrictions or devices a command just changed.
+func (e *Engine) reconcileLocked(ctx context.Context, touched curfew.Targets) error {
 	if e.closed {
 		return errClosed
 	}
 	now := e.now().UTC()
-	rs, err := e.store.Restrictions(ctx, curfew.RestrictionFilter{})
-	if err != nil {
-		e.arm(now.Add(e.retry))
-		return fmt.Errorf("loading restrictions: %w", err)
+	full := e.idx == nil || !e.applied
+	if e.idx == nil {
+		rs, err := e.store.Restrictions(ctx, curfew.RestrictionFilter{})
+		if err != nil {
+			e.arm(now.Add(e.retry))
+			return fmt.Errorf("loading restrictions: %w", err)
+		}
+		devices, err := e.store.Devices(ctx)
+		if err != nil {
+			e.arm(now.Add(e.retry))
+			return fmt.Errorf("loading devices: %w", err)
+		}
+		e.idx = curfew.NewIndex(rs, devices)
 	}
-	live := rs[:0]
-	for _, r := range rs {
+
+	over := append(e.idx.Advance(&touched, now), e.unrecorded...)
+	e.unrecorded = nil
+	var snap *curfew.Snapshot
+	if full || e.last == nil {
+		snap = e.idx.Snapshot(now)
+	} else {
+		snap = e.idx.Update(e.last, now, touched)
+	}
+	// Restrictions that are over no longer matter to any snapshot. Those
+	// that reached their end are recorded as expired; one whose record
+	// fails is tried again at the next reconcile, which comes soon.
+	for _, r := range over {
+		e.idx.Delete(r.ID)
 		if r.StatusAt(now) == curfew.StatusExpired && r.Expired.IsZero() {
 			if err := e.expire(ctx, r, now); err != nil {
-				// Enforcement does not depend on this record: the snapshot
-				// leaves r out either way. Try again at the next reconcile.
 				e.logger.ErrorContext(ctx, "recording expiry", "restriction_id", r.ID, "err", err)
-				e.arm(now.Add(e.retry))
+				e.unrecorded = append(e.unrecorded, r)
 			}
-			continue
 		}
-		live = append(live, r)
 	}
-	devices, err := e.store.Devices(ctx)
-	if err != nil {
-		e.arm(now.Add(e.retry))
-		return fmt.Errorf("loading devices: %w", err)
-	}
-	snap := curfew.Compute(now, live, devices)
+	retry := len(e.unrecorded) > 0
+	e.last = snap
+
 	start := time.Now()
-	err = e.backends.Apply(ctx, snap)
+	err := e.backends.Apply(ctx, snap)
 	took := time.Since(start)
 	e.metrics.Applied(snap, took, err)
 	if err != nil {
-		e.last = nil
+		e.applied = false
 		e.arm(now.Add(e.retry))
 		return &applyError{err}
 	}
-	e.last = snap
+	e.applied = true
 	e.logger.DebugContext(ctx, "applied snapshot",
 		"restricted_devices", len(snap.Devices), "restricted_prefixes", len(snap.Prefixes),
 		"next_change", snap.NextChange, "took", took)
@@ -228,6 +251,9 @@ func (e *Engine) reconcileLocked(ctx context.Context) error {
 	next := snap.NextChange
 	if next.IsZero() || next.Sub(now) > time.Minute {
 		next = now.Add(time.Minute)
+	}
+	if retry && next.Sub(now) > e.retry {
+		next = now.Add(e.retry)
 	}
 	e.arm(next)
 	return nil
@@ -273,6 +299,9 @@ func (e *Engine) arm(t time.Time) {
 func (e *Engine) Snapshot() *curfew.Snapshot {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !e.applied {
+		return nil
+	}
 	return e.last
 }
 

@@ -53,14 +53,25 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	}
 	e.logger.InfoContext(ctx, "restriction created", "restriction_id", r.ID, "subject", r.Subject.String(),
 		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name)
-	return r, e.enforceLocked(ctx)
+	return r, e.enforceLocked(ctx, r)
 }
 
-// enforceLocked reconciles after a command. The command itself is stored
-// and audited; a failure to enforce it is reported to the caller, and the
-// engine keeps retrying.
-func (e *Engine) enforceLocked(ctx context.Context) error {
-	if err := e.reconcileLocked(ctx); err != nil {
+// enforceLocked reconciles after a command that stored r (a restriction
+// or a device). The command itself is stored and audited; a failure to
+// enforce it is reported to the caller, and the engine keeps retrying.
+func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
+	var touched curfew.Targets
+	if e.idx != nil {
+		switch c := changed.(type) {
+		case *curfew.Restriction:
+			e.idx.Put(c)
+			e.idx.Add(&touched, c)
+		case *curfew.Device:
+			e.idx.PutDevice(c)
+			touched.AddMAC(c.MAC)
+		}
+	}
+	if err := e.reconcileLocked(ctx, touched); err != nil {
 		return fmt.Errorf("stored, but enforcing: %w", err)
 	}
 	return nil
@@ -104,7 +115,7 @@ func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason strin
 		return nil, fmt.Errorf("storing lift: %w", err)
 	}
 	e.logger.InfoContext(ctx, "restriction lifted", "restriction_id", id, "actor", actor.Name)
-	return r, e.enforceLocked(ctx)
+	return r, e.enforceLocked(ctx, r)
 }
 
 // Extend implements [curfew.Service].
@@ -147,7 +158,7 @@ func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.T
 		return nil, fmt.Errorf("storing extension: %w", err)
 	}
 	e.logger.InfoContext(ctx, "restriction extended", "restriction_id", id, "ends_at", newEnd, "actor", actor.Name)
-	return r, e.enforceLocked(ctx)
+	return r, e.enforceLocked(ctx, r)
 }
 
 // Restriction implements [curfew.Service].
@@ -217,7 +228,7 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 		return nil, fmt.Errorf("storing device: %w", err)
 	}
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
-	return &dev, e.enforceLocked(ctx)
+	return &dev, e.enforceLocked(ctx, &dev)
 }
 
 // Devices implements [curfew.Service].

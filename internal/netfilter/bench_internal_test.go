@@ -23,9 +23,9 @@ func BenchmarkVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s := &curfew.Snapshot{Devices: make([]curfew.DeviceRule, n)}
+		s := &curfew.Snapshot{Devices: make([]*curfew.DeviceRule, n)}
 		for i := range n {
-			s.Devices[i].MAC = net.HardwareAddr{2, 0xbe, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+			s.Devices[i] = &curfew.DeviceRule{MAC: net.HardwareAddr{2, 0xbe, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}}
 			s.Devices[i].Mode = curfew.ModeCutoff
 		}
 		s.At = time.Now() // timeouts count from here: set it just before Apply

@@ -30,12 +30,12 @@ func benchMAC(i int) net.HardwareAddr {
 
 // benchSnapshot restricts n devices, plus extra if not nil.
 func benchSnapshot(at time.Time, n int, extra *curfew.DeviceRule) *curfew.Snapshot {
-	s := &curfew.Snapshot{At: at, Devices: make([]curfew.DeviceRule, 0, n+1)}
+	s := &curfew.Snapshot{At: at, Devices: make([]*curfew.DeviceRule, 0, n+1)}
 	for i := range n {
-		s.Devices = append(s.Devices, curfew.DeviceRule{MAC: benchMAC(i), Enforcement: cut(at.Add(time.Hour), 1)})
+		s.Devices = append(s.Devices, &curfew.DeviceRule{MAC: benchMAC(i), Enforcement: cut(at.Add(time.Hour), 1)})
 	}
 	if extra != nil {
-		s.Devices = append(s.Devices, *extra)
+		s.Devices = append(s.Devices, extra)
 	}
 	return s
 }

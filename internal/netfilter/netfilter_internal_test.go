@@ -66,7 +66,7 @@ func TestSpans(t *testing.T) {
 func TestDesiredSkipsOtherModesAndEnded(t *testing.T) {
 	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
 	s := &curfew.Snapshot{At: now,
-		Devices: []curfew.DeviceRule{
+		Devices: []*curfew.DeviceRule{
 			{MAC: []byte{2, 0, 0, 0, 0, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: now.Add(time.Hour)}},
 			{MAC: []byte{2, 0, 0, 0, 0, 2}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now}},
 			{MAC: []byte{2, 0, 0, 0, 0, 3}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
@@ -91,10 +91,10 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 	defer b.Close()
 	now := time.Now()
 	mac := func(i byte) []byte { return []byte{2, 0, 0, 0, 1, i} }
-	s1 := &curfew.Snapshot{At: now, Devices: []curfew.DeviceRule{
+	s1 := &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
 		{MAC: mac(1), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
 	}}
-	s2 := &curfew.Snapshot{At: now.Add(time.Second), Devices: []curfew.DeviceRule{
+	s2 := &curfew.Snapshot{At: now.Add(time.Second), Devices: []*curfew.DeviceRule{
 		{MAC: mac(1), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
 		{MAC: mac(2), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
 	}}
@@ -138,7 +138,7 @@ func TestGenerationIgnoresExpiry(t *testing.T) {
 	}
 	defer b.Close()
 	now := time.Now()
-	s := &curfew.Snapshot{At: now, Devices: []curfew.DeviceRule{
+	s := &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
 		{MAC: []byte{2, 0, 0, 0, 0, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(200 * time.Millisecond)}},
 	}}
 	if err := b.Apply(t.Context(), s); err != nil {

@@ -148,7 +148,7 @@ func goldenSnapshot() *curfew.Snapshot {
 	now := time.Now()
 	return &curfew.Snapshot{
 		At: now,
-		Devices: []curfew.DeviceRule{
+		Devices: []*curfew.DeviceRule{
 			{MAC: macA, Enforcement: cut(now.Add(time.Hour), 1)},
 			{MAC: macB, Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.20")}, Enforcement: cut(now.Add(366*24*time.Hour), 2)},
 		},

@@ -234,7 +234,7 @@ func mustDieWithin(t *testing.T, died <-chan time.Time, from time.Time, d time.D
 
 func cutDevice(mac net.HardwareAddr, d time.Duration) *curfew.Snapshot {
 	now := time.Now()
-	return &curfew.Snapshot{At: now, Devices: []curfew.DeviceRule{{MAC: mac, Enforcement: cut(now.Add(d), 1)}}}
+	return &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{{MAC: mac, Enforcement: cut(now.Add(d), 1)}}}
 }
 
 func TestTrafficDeviceCutoff(t *testing.T) {

@@ -115,7 +115,7 @@ func TestLongTimeout(t *testing.T) {
 	ns := netnstest.New(t)
 	b := newBackend(t, ns)
 	now := time.Now()
-	mustApply(t, b, &curfew.Snapshot{At: now, Devices: []curfew.DeviceRule{
+	mustApply(t, b, &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
 		{MAC: macA, Enforcement: cut(now.Add(366*24*time.Hour), 1)},
 	}})
 	until, ok, err := newKernel(t, ns).lookupMAC(t.Context(), macA)

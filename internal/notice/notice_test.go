@@ -43,7 +43,7 @@ func mustMAC(s string) net.HardwareAddr {
 func snapshot() *curfew.Snapshot {
 	return &curfew.Snapshot{
 		At: now,
-		Devices: []curfew.DeviceRule{
+		Devices: []*curfew.DeviceRule{
 			{MAC: cutMAC, Enforcement: curfew.Enforcement{
 				Mode: curfew.ModeCutoff, Since: now.Add(-2 * time.Hour),
 				Until: now.Add(26 * time.Hour), RestrictedUntil: now.Add(26 * time.Hour),

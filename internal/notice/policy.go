@@ -24,7 +24,7 @@ func compile(s *curfew.Snapshot) *policy {
 		return p
 	}
 	for i := range s.Devices {
-		d := &s.Devices[i]
+		d := s.Devices[i]
 		p.devices[string(d.MAC)] = &d.Enforcement
 		for _, a := range d.Addrs {
 			p.addrs[a.Unmap()] = &d.Enforcement

@@ -45,7 +45,7 @@ func policySnapshot() *curfew.Snapshot {
 	allow.Allow = []string{"news.example", "198.51.100.0/24"}
 	return &curfew.Snapshot{
 		At: t0,
-		Devices: []curfew.DeviceRule{
+		Devices: []*curfew.DeviceRule{
 			{MAC: macCut, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.2")}, Enforcement: e(curfew.ModeCutoff)},
 			{MAC: macBlock, Enforcement: block},
 		},

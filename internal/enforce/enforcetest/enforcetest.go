@@ -64,7 +64,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 
 	two := &curfew.Snapshot{
 		At: now,
-		Devices: []curfew.DeviceRule{
+		Devices: []*curfew.DeviceRule{
 			{MAC: macA, Enforcement: cut(hour, 1)},
 			{MAC: macB, Addrs: []netip.Addr{netip.MustParseAddr("10.9.0.2")}, Enforcement: cut(day, 2)},
 		},
@@ -97,7 +97,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		mustApply(t, h, two)
 		next := &curfew.Snapshot{
 			At: now,
-			Devices: []curfew.DeviceRule{
+			Devices: []*curfew.DeviceRule{
 				{MAC: macA, Enforcement: cut(day, 1)},  // extended
 				{MAC: macC, Enforcement: cut(hour, 6)}, // new
 			}, // macB lifted

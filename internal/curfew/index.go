@@ -1,0 +1,288 @@
+package curfew
+
+import (
+	"bytes"
+	"container/heap"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Index holds the restrictions that are not over and the devices, grouped
+// by what they bind to, so that a Snapshot can be brought up to date for
+// the few targets a change touches (Update) instead of being recomputed
+// for every device (Snapshot). The engine keeps one, as the store's only
+// writer. An Index is not safe for concurrent use.
+type Index struct {
+	open     map[RestrictionID]*Restriction
+	byMAC    map[string][]*Restriction // device subjects, by MAC bytes
+	byPerson map[string][]*Restriction // person subjects, by name
+	byPrefix map[netip.Prefix][]*Restriction
+	devices  map[string]*Device   // by MAC bytes
+	owned    map[string][]*Device // by owner name
+
+	// events holds the starts and ends of the restrictions, earliest
+	// first, so that finding what changed between two instants costs the
+	// changes, not the restrictions. An event whose gen differs from
+	// gens[id] is stale (the restriction was replaced or deleted).
+	events eventHeap
+	gens   map[RestrictionID]uint64
+	gen    uint64
+}
+
+// event is a start or end of a restriction.
+type event struct {
+	at  time.Time
+	r   *Restriction
+	gen uint64
+	end bool
+}
+
+type eventHeap []event
+
+func (h eventHeap) Len() int           { return len(h) }
+func (h eventHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h eventHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)        { *h = append(*h, x.(event)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// NewIndex returns an Index of rs and devices.
+func NewIndex(rs []*Restriction, devices []*Device) *Index {
+	x := &Index{
+		open:     make(map[RestrictionID]*Restriction, len(rs)),
+		byMAC:    make(map[string][]*Restriction, len(rs)),
+		byPerson: map[string][]*Restriction{},
+		byPrefix: map[netip.Prefix][]*Restriction{},
+		devices:  make(map[string]*Device, len(devices)),
+		owned:    map[string][]*Device{},
+		gens:     make(map[RestrictionID]uint64, len(rs)),
+	}
+	for _, d := range devices {
+		x.PutDevice(d)
+	}
+	for _, r := range rs {
+		x.Put(r)
+	}
+	return x
+}
+
+// Put adds r, or replaces the restriction with r's ID. r must not be
+// modified afterwards except through another Put.
+func (x *Index) Put(r *Restriction) {
+	x.Delete(r.ID)
+	x.open[r.ID] = r
+	x.gen++
+	x.gens[r.ID] = x.gen
+	heap.Push(&x.events, event{at: r.Start, r: r, gen: x.gen})
+	heap.Push(&x.events, event{at: r.EffectiveEnd(), r: r, gen: x.gen, end: true})
+	switch r.Subject.Kind {
+	case SubjectDevice:
+		k := string(r.Subject.MAC)
+		x.byMAC[k] = append(x.byMAC[k], r)
+	case SubjectPerson:
+		x.byPerson[r.Subject.Name] = append(x.byPerson[r.Subject.Name], r)
+	case SubjectIP:
+		x.byPrefix[r.Subject.Prefix] = append(x.byPrefix[r.Subject.Prefix], r)
+	}
+}
+
+// Delete removes the restriction with id, if x has it.
+func (x *Index) Delete(id RestrictionID) {
+	r, ok := x.open[id]
+	if !ok {
+		return
+	}
+	delete(x.open, id)
+	delete(x.gens, id)
+	drop := func(l []*Restriction) []*Restriction {
+		return slices.DeleteFunc(l, func(o *Restriction) bool { return o.ID == id })
+	}
+	switch r.Subject.Kind {
+	case SubjectDevice:
+		k := string(r.Subject.MAC)
+		if x.byMAC[k] = drop(x.byMAC[k]); len(x.byMAC[k]) == 0 {
+			delete(x.byMAC, k)
+		}
+	case SubjectPerson:
+		if x.byPerson[r.Subject.Name] = drop(x.byPerson[r.Subject.Name]); len(x.byPerson[r.Subject.Name]) == 0 {
+			delete(x.byPerson, r.Subject.Name)
+		}
+	case SubjectIP:
+		if x.byPrefix[r.Subject.Prefix] = drop(x.byPrefix[r.Subject.Prefix]); len(x.byPrefix[r.Subject.Prefix]) == 0 {
+			delete(x.byPrefix, r.Subject.Prefix)
+		}
+	}
+}
+
+// PutDevice adds d, or replaces the device with d's MAC.
+func (x *Index) PutDevice(d *Device) {
+	k := string(d.MAC)
+	if old := x.devices[k]; old != nil && old.Owner != "" {
+		x.owned[old.Owner] = slices.DeleteFunc(x.owned[old.Owner], func(o *Device) bool { return string(o.MAC) == k })
+	}
+	x.devices[k] = d
+	if d.Owner != "" {
+		x.owned[d.Owner] = append(x.owned[d.Owner], d)
+	}
+}
+
+// Targets is a set of enforcement targets: devices by MAC and prefixes.
+type Targets struct {
+	MACs     map[string]bool // MAC bytes
+	Prefixes map[netip.Prefix]bool
+}
+
+// AddMAC adds a device to t.
+func (t *Targets) AddMAC(mac net.HardwareAddr) {
+	if t.MACs == nil {
+		t.MACs = map[string]bool{}
+	}
+	t.MACs[string(mac)] = true
+}
+
+// Add adds the targets r binds to, as x knows them.
+func (x *Index) Add(t *Targets, r *Restriction) {
+	switch r.Subject.Kind {
+	case SubjectDevice:
+		t.AddMAC(r.Subject.MAC)
+	case SubjectPerson:
+		for _, d := range x.owned[r.Subject.Name] {
+			t.AddMAC(d.MAC)
+		}
+	case SubjectIP:
+		if t.Prefixes == nil {
+			t.Prefixes = map[netip.Prefix]bool{}
+		}
+		t.Prefixes[r.Subject.Prefix] = true
+	}
+}
+
+// Advance adds to t the targets of every restriction that started or
+// ended since the last Advance, up to and including now, and returns the
+// restrictions that ended (they are over: the caller records and deletes
+// them). Its cost is that of the changes, not of the restrictions.
+func (x *Index) Advance(t *Targets, now time.Time) (over []*Restriction) {
+	for len(x.events) > 0 && !x.events[0].at.After(now) {
+		e := heap.Pop(&x.events).(event)
+		if x.gens[e.r.ID] != e.gen {
+			continue
+		}
+		x.Add(t, e.r)
+		if e.end {
+			over = append(over, e.r)
+		}
+	}
+	return over
+}
+
+// NextChange returns the first start or end after the last Advance of a
+// restriction in x that is not over at now, or the zero time if there is
+// none.
+func (x *Index) NextChange(now time.Time) time.Time {
+	for len(x.events) > 0 {
+		e := x.events[0]
+		if x.gens[e.r.ID] == e.gen && !e.r.Over(now) {
+			return e.at
+		}
+		heap.Pop(&x.events)
+	}
+	return time.Time{}
+}
+
+// restrictionsOf returns the restrictions that bind to the device with mac.
+func (x *Index) restrictionsOf(mac string) []*Restriction {
+	rs := x.byMAC[mac]
+	if d := x.devices[mac]; d != nil && d.Owner != "" {
+		if p := x.byPerson[d.Owner]; len(p) > 0 {
+			rs = append(slices.Clip(rs), p...)
+		}
+	}
+	return rs
+}
+
+func (x *Index) deviceRule(now time.Time, mac string) (*DeviceRule, bool) {
+	e, ok := combine(now, x.restrictionsOf(mac))
+	if !ok {
+		return nil, false
+	}
+	rule := &DeviceRule{MAC: net.HardwareAddr(mac), Enforcement: e}
+	if d := x.devices[mac]; d != nil && len(d.Addrs) > 0 {
+		rule.Addrs = slices.Clone(d.Addrs)
+		slices.SortFunc(rule.Addrs, netip.Addr.Compare)
+	}
+	return rule, true
+}
+
+// Snapshot computes what must be enforced at now, for every target. It
+// advances x to now.
+func (x *Index) Snapshot(now time.Time) *Snapshot {
+	x.Advance(&Targets{}, now)
+	t := Targets{MACs: make(map[string]bool, len(x.byMAC)), Prefixes: make(map[netip.Prefix]bool, len(x.byPrefix))}
+	for mac := range x.byMAC {
+		t.MACs[mac] = true
+	}
+	for name := range x.byPerson {
+		for _, d := range x.owned[name] {
+			t.MACs[string(d.MAC)] = true
+		}
+	}
+	for p := range x.byPrefix {
+		t.Prefixes[p] = true
+	}
+	return x.Update(&Snapshot{}, now, t)
+}
+
+// Update returns the Snapshot for now, computed from prev by recomputing
+// only the targets in t. It equals Snapshot(now) provided t holds every
+// target whose restrictions or devices changed since prev was computed and
+// every target Advance(t, now) adds, which must have been called. It does
+// not modify prev. Its cost is one copy of prev's slice of pointers plus
+// the work for t.
+func (x *Index) Update(prev *Snapshot, now time.Time, t Targets) *Snapshot {
+	s := &Snapshot{At: now, NextChange: x.NextChange(now)}
+
+	macs := make([]string, 0, len(t.MACs))
+	for mac := range t.MACs {
+		macs = append(macs, mac)
+	}
+	slices.Sort(macs)
+	fresh := make([]*DeviceRule, 0, len(macs))
+	for _, mac := range macs {
+		if rule, ok := x.deviceRule(now, mac); ok {
+			fresh = append(fresh, rule)
+		}
+	}
+	s.Devices = make([]*DeviceRule, 0, len(prev.Devices)+len(fresh))
+	i := 0
+	for _, d := range prev.Devices {
+		if t.MACs[string(d.MAC)] {
+			continue
+		}
+		for i < len(fresh) && bytes.Compare(fresh[i].MAC, d.MAC) < 0 {
+			s.Devices = append(s.Devices, fresh[i])
+			i++
+		}
+		s.Devices = append(s.Devices, d)
+	}
+	s.Devices = append(s.Devices, fresh[i:]...)
+
+	// Prefixes are few (routed subnets), so they are recomputed whole
+	// whenever any of them is touched.
+	if len(t.Prefixes) == 0 {
+		s.Prefixes = prev.Prefixes
+	} else {
+		for p, rs := range x.byPrefix {
+			if e, ok := combine(now, rs); ok {
+				s.Prefixes = append(s.Prefixes, PrefixRule{Prefix: p, Enforcement: e})
+			}
+		}
+		slices.SortFunc(s.Prefixes, func(a, b PrefixRule) int { return comparePrefix(a.Prefix, b.Prefix) })
+	}
+	return s
+}

@@ -1,0 +1,104 @@
+package curfew_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestIndexUpdateMatchesCompute drives an Index through random commands
+// and clock steps, updating the snapshot incrementally as the engine does,
+// and checks after every step that it equals a snapshot computed from
+// scratch.
+func TestIndexUpdateMatchesCompute(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 1))
+			persons := []string{"alice", "bob", "carol"}
+			macOf := func(i int) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, byte(i)} }
+			prefixes := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("10.0.0.7/32"), netip.MustParsePrefix("2001:db8::/64")}
+
+			x := curfew.NewIndex(nil, nil)
+			var all []*curfew.Restriction
+			var devices []*curfew.Device
+			now := t0
+			snap := x.Snapshot(now)
+			nextID := curfew.RestrictionID(1)
+			for step := range 200 {
+				var touched curfew.Targets
+				switch rng.IntN(5) {
+				case 0, 1: // restrict
+					r := &curfew.Restriction{ID: nextID, Mode: curfew.ModeCutoff, Reason: "r",
+						Start: now.Add(time.Duration(rng.IntN(3)) * 10 * time.Minute)}
+					r.End = r.Start.Add(time.Duration(1+rng.IntN(12)) * 10 * time.Minute)
+					nextID++
+					switch rng.IntN(3) {
+					case 0:
+						r.Subject = curfew.Subject{Kind: curfew.SubjectDevice, MAC: macOf(rng.IntN(8))}
+					case 1:
+						r.Subject = curfew.Subject{Kind: curfew.SubjectPerson, Name: persons[rng.IntN(3)]}
+					case 2:
+						r.Subject = curfew.Subject{Kind: curfew.SubjectIP, Prefix: prefixes[rng.IntN(3)]}
+					}
+					all = append(all, r)
+					x.Put(r)
+					x.Add(&touched, r)
+				case 2: // lift or extend one
+					if len(all) == 0 {
+						continue
+					}
+					old := all[rng.IntN(len(all))]
+					if old.Over(now) {
+						continue
+					}
+					r := *old
+					if rng.IntN(2) == 0 {
+						r.Lifted = now
+					} else {
+						r.End = r.End.Add(10 * time.Minute)
+					}
+					*old = r
+					x.Put(old)
+					x.Add(&touched, old)
+				case 3: // add a device
+					d := &curfew.Device{MAC: macOf(len(devices) % 10), Owner: persons[rng.IntN(3)]}
+					if rng.IntN(3) == 0 {
+						d.Owner = ""
+					}
+					found := false
+					for _, o := range devices {
+						if o.MAC.String() == d.MAC.String() {
+							found = true
+						}
+					}
+					if found {
+						continue
+					}
+					devices = append(devices, d)
+					x.PutDevice(d)
+					touched.AddMAC(d.MAC)
+				case 4: // time passes
+					now = now.Add(time.Duration(rng.IntN(15)) * time.Minute)
+				}
+				over := x.Advance(&touched, now)
+				snap = x.Update(snap, now, touched)
+				for _, r := range over {
+					if !r.Over(now) {
+						t.Fatalf("step %d: Advance returned %d as over; it ends at %s, now is %s", step, r.ID, r.EffectiveEnd(), now)
+					}
+					x.Delete(r.ID)
+				}
+				want := curfew.Compute(now, all, devices)
+				if diff := cmp.Diff(want.String(), snap.String()); diff != "" {
+					t.Fatalf("step %d: incremental snapshot differs from Compute (-want +got):\n%s", step, diff)
+				}
+			}
+		})
+	}
+}
