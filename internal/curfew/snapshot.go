@@ -12,9 +12,9 @@ import (
 // Snapshot is everything the enforcers must enforce at one instant. It is
 // computed by Compute from stored state and is the only input of a backend.
 type Snapshot struct {
-	At       time.Time    // the instant it was computed for
+	At       time.Time     // the instant it was computed for
 	Devices  []*DeviceRule // sorted by MAC; one per restricted device; shared between snapshots, never modified
-	Prefixes []PrefixRule // sorted by prefix; one per restricted ip: subject
+	Prefixes []PrefixRule  // sorted by prefix; one per restricted ip: subject
 
 	// NextChange is the next instant at which Compute could return a
 	// different answer (a restriction starts or ends); zero if none.
