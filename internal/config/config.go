@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -97,6 +98,23 @@ type Notice struct {
 	// Listen is the TCP address of the notice server; LAN.Address:8480 by
 	// default.
 	Listen netip.AddrPort
+	// NetworkName names the network on the page ("the Embassy guest
+	// network"); empty means "this network".
+	NetworkName string
+	// Contact is whom a restricted person can ask: an email address, a
+	// URL or free text. Empty shows no contact.
+	Contact string
+	// PortalURL is the address browsers are redirected to and the
+	// captive-portal API announces; empty serves the page in place.
+	PortalURL string
+	// TimeZone is the zone the page shows times in, besides UTC.
+	TimeZone *time.Location
+	// Feeds are RSS or Atom feeds whose headlines the page shows (the
+	// bulletin); empty shows none.
+	Feeds []string
+	// FeedInterval is how often the feeds are fetched; 30 minutes by
+	// default.
+	FeedInterval time.Duration
 }
 
 // Log is the daemon's logging.
@@ -140,7 +158,13 @@ type rawDNS struct {
 }
 
 type rawNotice struct {
-	Listen string `yaml:"listen"`
+	Listen       string   `yaml:"listen"`
+	NetworkName  string   `yaml:"network_name"`
+	Contact      string   `yaml:"contact"`
+	PortalURL    string   `yaml:"portal_url"`
+	TimeZone     string   `yaml:"time_zone"`
+	Feeds        []string `yaml:"feeds"`
+	FeedInterval string   `yaml:"feed_interval"`
 }
 
 type rawLog struct {
@@ -427,6 +451,54 @@ func (rc *raw) validate() (*Config, error) {
 		}
 	} else if c.LAN.Address.IsValid() {
 		c.Notice.Listen = netip.AddrPortFrom(c.LAN.Address, DefaultNoticePort)
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+		dst         *string
+	}{
+		{"notice.network_name", rc.Notice.NetworkName, 100, &c.Notice.NetworkName},
+		{"notice.contact", rc.Notice.Contact, 200, &c.Notice.Contact},
+	} {
+		switch {
+		case len(f.value) > f.max:
+			bad(f.name, "is %d bytes, more than %d", len(f.value), f.max)
+		case strings.ContainsFunc(f.value, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			bad(f.name, "%q contains a control character", f.value)
+		default:
+			*f.dst = strings.TrimSpace(f.value)
+		}
+	}
+	if u := rc.Notice.PortalURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad("notice.portal_url", "%q is not an absolute http(s) URL", u)
+		} else {
+			c.Notice.PortalURL = u
+		}
+	}
+	c.Notice.TimeZone = time.UTC
+	if z := rc.Notice.TimeZone; z != "" {
+		if loc, err := time.LoadLocation(z); err != nil || strings.HasPrefix(z, "/") || strings.Contains(z, "..") {
+			bad("notice.time_zone", "%q is not a time zone name such as Europe/Madrid", z)
+		} else {
+			c.Notice.TimeZone = loc
+		}
+	}
+	for i, f := range rc.Notice.Feeds {
+		field := fmt.Sprintf("notice.feeds[%d]", i)
+		if fu, err := url.Parse(f); err != nil || (fu.Scheme != "http" && fu.Scheme != "https") || fu.Host == "" {
+			bad(field, "%q is not an http(s) URL", f)
+			continue
+		}
+		c.Notice.Feeds = append(c.Notice.Feeds, f)
+	}
+	c.Notice.FeedInterval = 30 * time.Minute
+	if v := rc.Notice.FeedInterval; v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d < time.Minute || d > 7*24*time.Hour {
+			bad("notice.feed_interval", "%q: want a duration between 1m and 168h, such as 30m", v)
+		} else {
+			c.Notice.FeedInterval = d
+		}
 	}
 
 	// Two TCP servers cannot share an address.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/curfew/curfew/internal/config"
 	"github.com/google/go-cmp/cmp"
@@ -15,6 +16,7 @@ import (
 var addrOpts = cmp.Options{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+	cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() }),
 }
 
 func TestReference(t *testing.T) {
@@ -39,8 +41,16 @@ func TestReference(t *testing.T) {
 			},
 			Blocklists: []string{"/etc/curfew/ads.txt", "https://example.org/list.txt"},
 		},
-		Notice: config.Notice{Listen: netip.MustParseAddrPort("192.168.50.1:8480")},
-		Log:    config.Log{Level: slog.LevelInfo},
+		Notice: config.Notice{
+			Listen:       netip.MustParseAddrPort("192.168.50.1:8480"),
+			NetworkName:  "the Embassy residence network",
+			Contact:      "helpdesk@example.org",
+			PortalURL:    "http://192.168.50.1:8480/",
+			TimeZone:     mustZone("Europe/Madrid"),
+			Feeds:        []string{"https://news.example.org/rss.xml"},
+			FeedInterval: 30 * time.Minute,
+		},
+		Log: config.Log{Level: slog.LevelInfo},
 	}
 	if diff := cmp.Diff(want, c, addrOpts); diff != "" {
 		t.Errorf("reference config (-want +got):\n%s", diff)
@@ -85,7 +95,7 @@ func TestDefaults(t *testing.T) {
 		WAN:      config.WAN{Interfaces: []string{"eth0"}},
 		API:      config.API{Listen: netip.MustParseAddrPort("127.0.0.1:8470")},
 		DNS:      config.DNS{Listen: netip.MustParseAddrPort("192.168.50.1:53")},
-		Notice:   config.Notice{Listen: netip.MustParseAddrPort("192.168.50.1:8480")},
+		Notice:   config.Notice{Listen: netip.MustParseAddrPort("192.168.50.1:8480"), TimeZone: time.UTC, FeedInterval: 30 * time.Minute},
 		Log:      config.Log{Level: slog.LevelInfo},
 	}
 	if diff := cmp.Diff(want, c, addrOpts); diff != "" {
@@ -228,4 +238,36 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("Parse(%q) put the API on the LAN without allow_lan", file)
 		}
 	})
+}
+
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
+
+func TestNoticeErrors(t *testing.T) {
+	base := "lan: {interfaces: [br-lan], address: 192.168.50.1}\nwan: {interfaces: [eth0]}\n"
+	tests := []struct {
+		notice string
+		want   string
+	}{
+		{`portal_url: "ftp://x/"`, `notice.portal_url: "ftp://x/" is not an absolute http(s) URL`},
+		{`portal_url: "/relative"`, `notice.portal_url: "/relative" is not an absolute http(s) URL`},
+		{`time_zone: Mars/Olympus`, `notice.time_zone: "Mars/Olympus" is not a time zone name`},
+		{`time_zone: ../../etc/passwd`, `notice.time_zone: "../../etc/passwd" is not a time zone name`},
+		{`feeds: ["file:///etc/passwd"]`, `notice.feeds[0]: "file:///etc/passwd" is not an http(s) URL`},
+		{`feed_interval: 5s`, `notice.feed_interval: "5s": want a duration between 1m and 168h`},
+		{`contact: "a\tb"`, `notice.contact: "a\tb" contains a control character`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.notice, func(t *testing.T) {
+			_, err := config.Parse(strings.NewReader(base + "notice: {" + tt.notice + "}\n"))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(notice: {%s}) = %v, want an error containing %q", tt.notice, err, tt.want)
+			}
+		})
+	}
 }
