@@ -4,6 +4,7 @@
 package layout_test
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -39,25 +40,42 @@ func packages(t *testing.T) []string {
 	return dirs
 }
 
+// parseDir parses the non-test Go files of dir, whatever their build tags.
+func parseDir(t *testing.T, dir string, mode parser.Mode) map[string]*ast.File {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]*ast.File{}
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		f, err := parser.ParseFile(fset, path, nil, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[path] = f
+	}
+	return files
+}
+
 // TestPackageDocs checks that every package has exactly one package doc
 // comment.
 func TestPackageDocs(t *testing.T) {
 	for _, dir := range packages(t) {
-		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments|parser.PackageClauseOnly)
-		if err != nil {
-			t.Fatal(err)
+		var docs []string
+		for file, f := range parseDir(t, dir, parser.ParseComments|parser.PackageClauseOnly) {
+			if f.Doc != nil {
+				docs = append(docs, filepath.Base(file))
+			}
 		}
-		for name, pkg := range pkgs {
-			var docs []string
-			for file, f := range pkg.Files {
-				if f.Doc != nil {
-					docs = append(docs, filepath.Base(file))
-				}
-			}
-			if len(docs) != 1 {
-				t.Errorf("package %s in %s has %d doc comments (%v), want exactly 1", name, dir, len(docs), docs)
-			}
+		if len(docs) != 1 {
+			t.Errorf("package in %s has %d doc comments (%v), want exactly 1", dir, len(docs), docs)
 		}
 	}
 }
@@ -103,18 +121,11 @@ func TestImportRules(t *testing.T) {
 			t.Errorf("package %s is not in the layout's import rules; add it to layout_test.go", dir)
 			continue
 		}
-		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pkg := range pkgs {
-			for file, f := range pkg.Files {
-				for _, imp := range f.Imports {
-					path := strings.Trim(imp.Path.Value, `"`)
-					if !importAllowed(dir, path, rules) {
-						t.Errorf("%s imports %q, which the layout forbids for %s", file, path, dir)
-					}
+		for file, f := range parseDir(t, dir, parser.ImportsOnly) {
+			for _, imp := range f.Imports {
+				path := strings.Trim(imp.Path.Value, `"`)
+				if !importAllowed(dir, path, rules) {
+					t.Errorf("%s imports %q, which the layout forbids for %s", file, path, dir)
 				}
 			}
 		}
