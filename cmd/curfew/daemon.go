@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,7 +21,10 @@ import (
 	"github.com/curfew/curfew/internal/config"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
+	"github.com/curfew/curfew/internal/neighbor"
 	"github.com/curfew/curfew/internal/netfilter"
+	"github.com/curfew/curfew/internal/notice"
+	"github.com/curfew/curfew/internal/resolver"
 )
 
 // runDaemon runs `curfew daemon --config FILE` until SIGINT or SIGTERM.
@@ -70,10 +74,70 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		return err
 	}
 
+	neigh, err := neighbor.New(&neighbor.Config{
+		Logger:     logger.With("component", "neighbor"),
+		Interfaces: cfg.LAN.Interfaces,
+	})
+	if err != nil {
+		return err
+	}
+	defer neigh.Close()
+
 	m := newMetrics()
+	res, err := resolver.New(&resolver.Config{
+		Logger:      logger.With("component", "resolver"),
+		Listen:      dnsListen(cfg),
+		Upstreams:   cfg.DNS.Upstreams,
+		NoticeAddr4: cfg.LAN.Address,
+		NoticeAddr6: cfg.LAN.Address6,
+		Neighbors:   neigh.Lookup,
+		Metrics:     m.resolver(),
+		Blocklists:  cfg.DNS.Blocklists,
+	})
+	if err != nil {
+		return err
+	}
+	if err := res.Start(ctx); err != nil {
+		return fmt.Errorf("starting the resolver: %w", err)
+	}
+	defer res.Close()
+	reloadBlocklists(ctx, res, logger)
+
+	var bulletin *notice.Bulletin
+	if len(cfg.Notice.Feeds) > 0 {
+		bulletin, err = notice.NewBulletin(notice.BulletinConfig{
+			Feeds:    cfg.Notice.Feeds,
+			Interval: cfg.Notice.FeedInterval,
+			Logger:   logger.With("component", "bulletin"),
+		})
+		if err != nil {
+			return err
+		}
+		go bulletin.Run(ctx) // returns when ctx is done
+	}
+	page, err := notice.New(notice.Config{
+		Logger:      logger.With("component", "notice"),
+		Listen:      cfg.Notice.Listen,
+		Neighbors:   neigh.Lookup,
+		Contact:     cfg.Notice.Contact,
+		NetworkName: cfg.Notice.NetworkName,
+		PortalURL:   cfg.Notice.PortalURL,
+		Zone:        cfg.Notice.TimeZone,
+		Bulletin:    bulletin,
+	})
+	if err != nil {
+		return err
+	}
+	if err := page.Start(); err != nil {
+		return fmt.Errorf("starting the notice server: %w", err)
+	}
+	defer page.Close()
+
+	// The firewall comes first: it is what the kernel keeps enforcing if
+	// the daemon dies.
 	eng, err := engine.New(&engine.Config{
 		Store:    db,
-		Backends: []enforce.Backend{nf},
+		Backends: []enforce.Backend{nf, res, page},
 		Logger:   logger.With("component", "engine"),
 		Metrics:  m,
 	})
@@ -110,6 +174,21 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()
 
+	// SIGHUP reloads the network-wide blocklists.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reloadBlocklists(ctx, res, logger)
+			}
+		}
+	}()
+
 	var err2 error
 	select {
 	case err2 = <-runErr:
@@ -125,4 +204,30 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		logger.Info("curfew daemon stopped; the kernel keeps enforcing until restart")
 	}
 	return err2
+}
+
+// dnsListen returns the resolver's addresses: dns.listen, and the same
+// port on lan.address6 if it is set.
+func dnsListen(cfg *config.Config) []netip.AddrPort {
+	l := []netip.AddrPort{cfg.DNS.Listen}
+	if cfg.LAN.Address6.IsValid() {
+		l = append(l, netip.AddrPortFrom(cfg.LAN.Address6, cfg.DNS.Listen.Port()))
+	}
+	return l
+}
+
+// reloadBlocklists reads the network-wide blocklists and logs what could
+// not be parsed; a list that cannot be read keeps the previous ones.
+func reloadBlocklists(ctx context.Context, res *resolver.Resolver, logger *slog.Logger) {
+	reports, err := res.Reload(ctx)
+	for _, r := range reports {
+		logger.InfoContext(ctx, "read blocklist", "source", r.Source, "lines", r.Lines, "domains", r.Domains,
+			"ignored", r.Ignored, "unsupported", r.Unsupported, "invalid", r.Invalid)
+		for _, p := range r.Samples {
+			logger.WarnContext(ctx, "blocklist line not used", "source", r.Source, "line", p.Line, "text", p.Text, "why", p.Reason)
+		}
+	}
+	if err != nil {
+		logger.ErrorContext(ctx, "loading blocklists", "err", err)
+	}
 }

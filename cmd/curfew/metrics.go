@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/engine"
+	"github.com/curfew/curfew/internal/resolver"
 )
 
 // metrics implements engine.Metrics with Prometheus collectors on their own
@@ -20,6 +22,10 @@ type metrics struct {
 	applyErrors  prometheus.Counter
 	repairs      prometheus.Counter
 	expired      prometheus.Counter
+
+	dnsQueries  *prometheus.CounterVec
+	dnsUpstream *prometheus.HistogramVec
+	dnsErrors   *prometheus.CounterVec
 }
 
 var _ engine.Metrics = (*metrics)(nil)
@@ -53,6 +59,20 @@ func newMetrics() *metrics {
 			Help: "Restrictions recorded as expired at their end.",
 		}),
 	}
+	m.dnsQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "curfew_dns_queries_total",
+		Help: "DNS queries answered, by how: forwarded, cached, restricted, blocked, canary, failed, invalid.",
+	}, []string{"result"})
+	m.dnsUpstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "curfew_dns_upstream_duration_seconds",
+		Help:    "Time of exchanges with upstream resolvers.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2},
+	}, []string{"upstream"})
+	m.dnsErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "curfew_dns_upstream_errors_total",
+		Help: "Exchanges with upstream resolvers that failed (timeout, network error, bad answer).",
+	}, []string{"upstream"})
+	m.registry.MustRegister(m.dnsQueries, m.dnsUpstream, m.dnsErrors)
 	m.registry.MustRegister(m.active, m.targets, m.applySeconds, m.applyErrors, m.repairs, m.expired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -86,3 +106,35 @@ func (m *metrics) Repaired(n int) { m.repairs.Add(float64(n)) }
 
 // Expired implements [engine.Metrics].
 func (m *metrics) Expired() { m.expired.Inc() }
+
+// resolverMetrics implements resolver.Metrics. The per-result counters are
+// looked up once: Query is on every query's path.
+type resolverMetrics struct {
+	m       *metrics
+	results []prometheus.Counter // by resolver.Result
+}
+
+var _ resolver.Metrics = resolverMetrics{}
+
+func (m *metrics) resolver() resolverMetrics {
+	r := resolverMetrics{m: m}
+	for res := resolver.ResultForwarded; res <= resolver.ResultInvalid; res++ {
+		r.results = append(r.results, m.dnsQueries.WithLabelValues(res.String()))
+	}
+	return r
+}
+
+// Query implements [resolver.Metrics].
+func (r resolverMetrics) Query(res resolver.Result) {
+	if int(res) < len(r.results) {
+		r.results[res].Inc()
+	}
+}
+
+// Upstream implements [resolver.Metrics].
+func (r resolverMetrics) Upstream(server netip.AddrPort, d time.Duration, err error) {
+	r.m.dnsUpstream.WithLabelValues(server.String()).Observe(d.Seconds())
+	if err != nil {
+		r.m.dnsErrors.WithLabelValues(server.String()).Inc()
+	}
+}
