@@ -7,15 +7,20 @@
 #   - load: seconds from starting the process to its first answer from the
 #     blocklist (bench/cmd/waitdns polls a listed name every 20 ms);
 #   - memory: VmRSS once loaded, and VmRSS and VmHWM (peak) after all runs;
-#   - throughput: dnsperf queries per second with 8 clients and up to 200
-#     queries outstanding, for blocked names (100,000 listed names) and for
-#     forwarded names (10,000 names, answered by the upstream with TTL 3600
-#     during a first warm-up pass, so the measured runs are cache hits);
+#   - throughput: dnsperf queries per second (2 threads, 16 clients, up to
+#     200 queries outstanding) for blocked names (100,000 of the listed
+#     names) and for forwarded names (10,000 names under .test, answered by
+#     the upstream with TTL 3600 during a warm-up pass, so the measured runs
+#     are cache hits);
 #   - latency: average and p99 at a fixed rate (RATE queries per second),
-#     computed from dnsperf -v's per-query latencies (dnsperf 2.10 has no
-#     histogram option); latency under the throughput runs is queueing, not
-#     service time, so it is not the figure reported.
-# Each measurement is repeated RUNS times; the table gives the median.
+#     computed from the per-query latencies dnsperf -v prints (dnsperf 2.10
+#     has no histogram option), written to a file and sorted after the run;
+#     latency during the throughput runs is time spent queueing behind 200
+#     outstanding queries, not service time, so it is not reported.
+# All three resolvers are loaded first, one at a time, then measured in
+# rounds, each round running every measurement on each resolver in turn,
+# so that a change in background load affects all three alike. The table
+# gives the median over RUNS rounds.
 #
 # Usage: bench/resolver.sh [OUTPUT.md]     (run from the repository root, as root)
 # Environment: RUNS (3), DURATION seconds per dnsperf run (10), RATE (10000),
@@ -125,14 +130,14 @@ start_unbound() { unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" & }
 
 # qps FILE PORT: queries per second at full load.
 qps() {
-	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -c 8 -q 200 2>&1 |
+	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -T 2 -c 16 -q 200 2>&1 |
 		awk '/Queries per second/ {print $4}'
 }
 
 # latency FILE PORT: average and p99 in milliseconds at RATE queries per second.
 latency() {
-	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -c 8 -Q "$RATE" -v 2>/dev/null |
-		awk '$1 == ">" {print $NF}' | sort -g |
+	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -c 8 -Q "$RATE" -v >"$work/latency.out" 2>/dev/null
+	awk '$1 == ">" {print $NF}' "$work/latency.out" | sort -g |
 		awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "- -"; exit} i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f\n", 1000 * s / NR, 1000 * v[i]}'
 }
 
@@ -141,50 +146,47 @@ mem() { awk -v k="$2:" '$1 == k {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "-"; else print v[int((NR + 1) / 2)]}'; }
 
 declare -A result
+declare -A pid_of
 
-bench() {
+load() {
 	local name=$1 port=$2
 	log "$name: starting"
 	local since
 	since=$(date +%s.%N)
 	"start_$name"
-	local pid=$!
-	pids+=("$pid")
-	local load
-	load=$("$work/bin/waitdns" -server "127.0.0.1:$port" -name "$probe" -want 0.0.0.0 -since "$since" -timeout 15m)
-	result[$name.load]=$load
-	result[$name.rss_loaded]=$(mem "$pid" VmRSS)
-	log "$name: loaded in ${load}s, ${result[$name.rss_loaded]} MB"
-
-	log "$name: warming the cache with the forwarded names"
+	pid_of[$name]=$!
+	pids+=("$!")
+	result[$name.load]=$("$work/bin/waitdns" -server "127.0.0.1:$port" -name "$probe" -want 0.0.0.0 -since "$since" -timeout 15m)
+	result[$name.rss_loaded]=$(mem "${pid_of[$name]}" VmRSS)
+	log "$name: loaded in ${result[$name.load]}s, ${result[$name.rss_loaded]} MB"
 	dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries-forwarded.txt" -n 1 -c 8 -q 100 >/dev/null 2>&1
-
-	local bq=() fq=() bavg=() bp99=() favg=() fp99=()
-	for run in $(seq "$RUNS"); do
-		bq+=("$(qps "$work/queries-blocked.txt" "$port")")
-		fq+=("$(qps "$work/queries-forwarded.txt" "$port")")
-		read -r a p < <(latency "$work/queries-blocked.txt" "$port")
-		bavg+=("$a") bp99+=("$p")
-		read -r a p < <(latency "$work/queries-forwarded.txt" "$port")
-		favg+=("$a") fp99+=("$p")
-		log "$name: run $run: blocked ${bq[-1]} qps, p99 ${bp99[-1]} ms; forwarded ${fq[-1]} qps, p99 ${fp99[-1]} ms"
-	done
-	result[$name.bq]=$(echo "${bq[*]}" | median)
-	result[$name.fq]=$(echo "${fq[*]}" | median)
-	result[$name.bavg]=$(echo "${bavg[*]}" | median)
-	result[$name.bp99]=$(echo "${bp99[*]}" | median)
-	result[$name.favg]=$(echo "${favg[*]}" | median)
-	result[$name.fp99]=$(echo "${fp99[*]}" | median)
-	result[$name.rss]=$(mem "$pid" VmRSS)
-	result[$name.hwm]=$(mem "$pid" VmHWM)
-	kill "$pid"
-	wait "$pid" 2>/dev/null || true
-	unset 'pids[-1]'
 }
 
-bench curfew "$PORT_CURFEW"
-bench dnsmasq "$PORT_DNSMASQ"
-bench unbound "$PORT_UNBOUND"
+declare -A port_of=([curfew]=$PORT_CURFEW [dnsmasq]=$PORT_DNSMASQ [unbound]=$PORT_UNBOUND)
+names=(curfew dnsmasq unbound)
+for name in "${names[@]}"; do
+	load "$name" "${port_of[$name]}"
+done
+
+for run in $(seq "$RUNS"); do
+	for name in "${names[@]}"; do
+		port=${port_of[$name]}
+		result[$name.bq]+=" $(qps "$work/queries-blocked.txt" "$port")"
+		result[$name.fq]+=" $(qps "$work/queries-forwarded.txt" "$port")"
+		read -r a p < <(latency "$work/queries-blocked.txt" "$port")
+		result[$name.bavg]+=" $a" result[$name.bp99]+=" $p"
+		read -r a p < <(latency "$work/queries-forwarded.txt" "$port")
+		result[$name.favg]+=" $a" result[$name.fp99]+=" $p"
+		log "$name: round $run: blocked/forwarded qps${result[$name.bq]} /${result[$name.fq]}; p99 ms${result[$name.bp99]} /${result[$name.fp99]}"
+	done
+done
+for name in "${names[@]}"; do
+	for k in bq fq bavg bp99 favg fp99; do
+		result[$name.$k]=$(echo "${result[$name.$k]}" | median)
+	done
+	result[$name.rss]=$(mem "${pid_of[$name]}" VmRSS)
+	result[$name.hwm]=$(mem "${pid_of[$name]}" VmHWM)
+done
 
 # --- report -------------------------------------------------------------------
 
@@ -200,6 +202,6 @@ bench unbound "$PORT_UNBOUND"
 	echo
 	echo "Versions: $(dnsmasq --version | head -1 | cut -d' ' -f1-3); $(unbound -V | head -1 | tr -d '\n'); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'); $(go version | cut -d' ' -f3)."
 	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr)."
-	echo "Settings: $DOMAINS domains, $RUNS runs of ${DURATION}s each, latency at $RATE qps."
+	echo "Settings: $DOMAINS domains, $RUNS rounds of ${DURATION}s dnsperf runs, latency at $RATE qps; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 } >"$OUT"
 log "done"

@@ -81,10 +81,11 @@ func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
 // ones itself.
 func acceptAll(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }
 
-// serveUDP reads queries from c until it is closed. The fast path answers
-// on this goroutine; anything else is answered on its own goroutine, so a
-// slow upstream holds up only its own queries.
-func (r *Resolver) serveUDP(c *net.UDPConn) {
+// serveUDPSimple reads queries from c, one system call each, until it is
+// closed. The fast path answers on this goroutine; anything else is
+// answered on its own goroutine, so a slow upstream holds up only its own
+// queries.
+func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
 	buf := make([]byte, maxUDPQuery)
 	out := make([]byte, 0, 2*ednsSize)
 	for {
