@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -421,6 +420,3 @@ func (b *Backend) handleLocked() (*netlink.Handle, error) {
 	b.nl = h
 	return h, nil
 }
-
-// addrKey returns the raw key of a as stored in the sets.
-func addrKey(a netip.Addr) string { return string(a.Unmap().AsSlice()) }
