@@ -12,25 +12,83 @@ import (
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-// setKind names one of the three sets of the table.
+// setKind names one of the sets of the table.
 type setKind uint8
 
 const (
-	setMAC setKind = iota // ether_addr of cut-off devices
-	setV4                 // ipv4_addr intervals of cut-off prefixes
-	setV6                 // ipv6_addr intervals of cut-off prefixes
+	setMAC        setKind = iota // ether_addr of cut-off devices
+	setV4                        // ipv4_addr intervals of cut-off prefixes
+	setV6                        // ipv6_addr intervals of cut-off prefixes
+	setAllowMAC                  // ether_addr of allowlist-mode devices
+	setBlockMAC                  // ether_addr of blocklist-mode devices
+	setRestrictV4                // ipv4_addr intervals of allowlist- and blocklist-mode prefixes
+	setRestrictV6                // ipv6_addr intervals, likewise
+	setNetV4                     // ether_addr . ipv4_addr ranges: prefixes allowlists name
+	setNetV6                     // ether_addr . ipv6_addr ranges, likewise
+	setDoHV4                     // ipv4_addr of DNS-over-HTTPS endpoints; no timeouts
+	setDoHV6                     // ipv6_addr of DNS-over-HTTPS endpoints; no timeouts
+	setDynV4                     // ether_addr . ipv4_addr the resolver allowed (AllowDestination)
+	setDynV6                     // ether_addr . ipv6_addr, likewise
+	numSets
 )
 
-// elemKey identifies one element as the kernel sees it: a MAC, or an
-// interval of addresses [start, end). An empty end means the interval runs
-// to the last address of its family.
+// interval reports whether the set holds intervals written as a start
+// element and an end element flagged as such.
+func (k setKind) interval() bool {
+	return k == setV4 || k == setV6 || k == setRestrictV4 || k == setRestrictV6
+}
+
+// ranged reports whether the set holds concatenated ranges written as one
+// element with a key and an inclusive key end.
+func (k setKind) ranged() bool { return k == setNetV4 || k == setNetV6 }
+
+// concat reports whether the set's key is `ether_addr . address`.
+func (k setKind) concat() bool { return k.ranged() || k.dynamic() }
+
+// timeout reports whether the set's elements carry timeouts.
+func (k setKind) timeout() bool { return k != setDoHV4 && k != setDoHV6 }
+
+// dynamic reports whether the set's elements come from AllowDestination
+// rather than from the Snapshot.
+func (k setKind) dynamic() bool { return k == setDynV4 || k == setDynV6 }
+
+// macKinds are the sets of devices by mode, indexed by macMode.
+var macKinds = [numModes]setKind{setMAC, setAllowMAC, setBlockMAC}
+
+// macMode indexes the per-mode device lists.
+type macMode uint8
+
+const (
+	modeCutoff macMode = iota
+	modeAllowlist
+	modeBlocklist
+	numModes
+)
+
+func modeOf(m curfew.Mode) (macMode, bool) {
+	switch m {
+	case curfew.ModeCutoff:
+		return modeCutoff, true
+	case curfew.ModeAllowlist:
+		return modeAllowlist, true
+	case curfew.ModeBlocklist:
+		return modeBlocklist, true
+	}
+	return 0, false
+}
+
+// elemKey identifies one element as the kernel sees it: a MAC or an
+// address; an interval of addresses [start, end), where an empty end means
+// the interval runs to the last address of its family; or, in a ranged
+// set, a range [start, end] of concatenated keys.
 type elemKey struct {
 	set   setKind
 	start string // raw key bytes
-	end   string // raw key bytes of the first address after the interval
+	end   string // raw key bytes of the first address after the interval, or the range's last key
 }
 
-// elements maps each element to the instant it must stop applying.
+// elements maps each element to the instant it must stop applying; the
+// zero time for sets without timeouts.
 type elements map[elemKey]time.Time
 
 // element is one element to add, with the instant it must stop applying.
@@ -39,9 +97,13 @@ type element struct {
 	until time.Time
 }
 
-// macElem is one cut-off device. Apply keeps them in a slice sorted by MAC,
-// so that comparing two snapshots of 100,000 devices is one merge walk with
-// no map and little allocation.
+// live reports whether an element ending at until is still in the kernel
+// at now, as far as its timeout goes.
+func (k elemKey) live(until, now time.Time) bool { return !k.set.timeout() || until.After(now) }
+
+// macElem is one restricted device. Apply keeps them in slices sorted by
+// MAC, so that comparing two snapshots of 100,000 devices is one merge walk
+// with no map and little allocation.
 type macElem struct {
 	mac   uint64 // the 48-bit MAC
 	until time.Time
@@ -56,70 +118,171 @@ func macUint(mac []byte) uint64 {
 	return v
 }
 
-func (m macElem) bytes() []byte {
-	return []byte{byte(m.mac >> 40), byte(m.mac >> 32), byte(m.mac >> 24), byte(m.mac >> 16), byte(m.mac >> 8), byte(m.mac)}
+func macBytes(mac uint64) []byte {
+	return []byte{byte(mac >> 40), byte(mac >> 32), byte(mac >> 24), byte(mac >> 16), byte(mac >> 8), byte(mac)}
 }
 
-func (m macElem) key() elemKey { return elemKey{set: setMAC, start: string(m.bytes())} }
+func (m macElem) bytes() []byte { return macBytes(m.mac) }
 
-// desired returns the elements that enforce s: its cut-off devices, sorted
-// by MAC with one element each, and its cut-off prefixes turned into
-// disjoint intervals, each ending at the latest Until of the prefixes
-// covering it. Rules whose Until is not after s.At are left out: an element
-// with no time left would never expire.
-func desired(s *curfew.Snapshot) ([]macElem, elements) {
+func (m macElem) key(kind setKind) elemKey { return elemKey{set: kind, start: string(m.bytes())} }
+
+// concatKey returns the key of `ether_addr . address` in a concatenated
+// set: the MAC padded to 8 bytes (the register size), then the address.
+func concatKey(mac uint64, a netip.Addr) string {
+	b := make([]byte, 8, 8+16)
+	copy(b, macBytes(mac))
+	return string(append(b, a.AsSlice()...))
+}
+
+// desired returns the elements that enforce s: its restricted devices by
+// mode, each list sorted by MAC with one element each, and the other
+// elements: cut-off and otherwise restricted prefixes turned into disjoint
+// intervals (each ending at the latest Until of the prefixes covering it),
+// the prefixes allowlist-mode devices may reach, and the DoH endpoints doh.
+// Rules whose Until is not after s.At are left out: an element with no time
+// left would never expire.
+func desired(s *curfew.Snapshot, doh []netip.Addr) ([numModes][]macElem, elements) {
+	var macs [numModes][]macElem
 	ranges := elements{}
-	if s == nil {
-		return nil, ranges
+	for _, a := range doh {
+		k := setDoHV4
+		if a.Is6() {
+			k = setDoHV6
+		}
+		ranges[elemKey{set: k, start: string(a.AsSlice())}] = time.Time{}
 	}
-	macs := make([]macElem, 0, len(s.Devices))
-	sorted := true
+	if s == nil {
+		return macs, ranges
+	}
+	var sorted [numModes]bool
+	for i := range sorted {
+		sorted[i] = true
+	}
 	for _, d := range s.Devices {
-		if d.Mode != curfew.ModeCutoff || !d.Until.After(s.At) || len(d.MAC) != 6 {
+		mode, ok := modeOf(d.Mode)
+		if !ok || !d.Until.After(s.At) || len(d.MAC) != 6 {
 			continue
 		}
 		m := macElem{mac: macUint(d.MAC), until: d.Until, addrs: d.Addrs}
-		if n := len(macs); n > 0 && macs[n-1].mac >= m.mac {
-			sorted = false
+		if n := len(macs[mode]); n > 0 && macs[mode][n-1].mac >= m.mac {
+			sorted[mode] = false
 		}
-		macs = append(macs, m)
+		macs[mode] = append(macs[mode], m)
+		if mode == modeAllowlist {
+			allowedNets(ranges, m.mac, d.Allow, d.Until)
+		}
 	}
-	if !sorted {
-		// Snapshot.Devices is documented sorted and unique; cope if not.
-		slices.SortStableFunc(macs, func(a, b macElem) int { return cmp.Compare(a.mac, b.mac) })
-		out := macs[:0]
-		for _, m := range macs {
-			if n := len(out); n > 0 && out[n-1].mac == m.mac {
-				if m.until.After(out[n-1].until) {
-					out[n-1].until = m.until
-				}
-				out[n-1].addrs = append(slices.Clip(out[n-1].addrs), m.addrs...)
-				continue
-			}
-			out = append(out, m)
+	for mode := range macs {
+		if !sorted[mode] {
+			macs[mode] = dedupMACs(macs[mode])
 		}
-		macs = out
 	}
 
-	var v4, v6 []prefixUntil
+	var v4, v6, r4, r6 []prefixUntil
 	for _, p := range s.Prefixes {
-		if p.Mode != curfew.ModeCutoff || !p.Until.After(s.At) || !p.Prefix.IsValid() {
+		mode, ok := modeOf(p.Mode)
+		if !ok || !p.Until.After(s.At) || !p.Prefix.IsValid() {
 			continue
 		}
 		pu := prefixUntil{p.Prefix.Masked(), p.Until}
-		if pu.p.Addr().Is4() {
+		is4 := pu.p.Addr().Is4()
+		switch {
+		case mode == modeCutoff && is4:
 			v4 = append(v4, pu)
-		} else {
+		case mode == modeCutoff:
 			v6 = append(v6, pu)
+		case is4:
+			r4 = append(r4, pu)
+		default:
+			r6 = append(r6, pu)
 		}
 	}
-	for _, sp := range spans(v4) {
-		ranges[sp.key(setV4)] = sp.until
-	}
-	for _, sp := range spans(v6) {
-		ranges[sp.key(setV6)] = sp.until
+	for _, l := range []struct {
+		set setKind
+		ps  []prefixUntil
+	}{{setV4, v4}, {setV6, v6}, {setRestrictV4, r4}, {setRestrictV6, r6}} {
+		for _, sp := range spans(l.ps) {
+			ranges[sp.key(l.set)] = sp.until
+		}
 	}
 	return macs, ranges
+}
+
+// dedupMACs sorts macs and merges duplicates, keeping the latest until.
+// Snapshot.Devices is documented sorted and unique; this copes if not.
+func dedupMACs(macs []macElem) []macElem {
+	slices.SortStableFunc(macs, func(a, b macElem) int { return cmp.Compare(a.mac, b.mac) })
+	out := macs[:0]
+	for _, m := range macs {
+		if n := len(out); n > 0 && out[n-1].mac == m.mac {
+			if m.until.After(out[n-1].until) {
+				out[n-1].until = m.until
+			}
+			out[n-1].addrs = append(slices.Clip(out[n-1].addrs), m.addrs...)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// allowedNets adds to ranges the entries of allow that are addresses or
+// prefixes (the others are domains, the resolver's business), as ranges of
+// the device mac, merged so that they do not overlap: the kernel refuses
+// overlapping ranges in a concatenated set.
+func allowedNets(ranges elements, mac uint64, allow []string, until time.Time) {
+	var v4, v6 []prefixUntil
+	for _, a := range allow {
+		p, ok := parseAllowed(a)
+		if !ok {
+			continue
+		}
+		if p.Addr().Is4() {
+			v4 = append(v4, prefixUntil{p, until})
+		} else {
+			v6 = append(v6, prefixUntil{p, until})
+		}
+	}
+	for _, l := range []struct {
+		set  setKind
+		ps   []prefixUntil
+		bits int
+	}{{setNetV4, v4, 32}, {setNetV6, v6, 128}} {
+		for _, sp := range spans(l.ps) {
+			last := lastAddr(l.bits)
+			if sp.end.IsValid() {
+				last = sp.end.Prev()
+			}
+			ranges[elemKey{set: l.set, start: concatKey(mac, sp.start), end: concatKey(mac, last)}] = sp.until
+		}
+	}
+}
+
+// parseAllowed parses an allowlist entry that is an address or a prefix.
+func parseAllowed(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return netip.Prefix{}, false
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
+}
+
+func lastAddr(bits int) netip.Addr {
+	b := make([]byte, bits/8)
+	for i := range b {
+		b[i] = 0xff
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 // diffMACs walks two sorted device lists and returns the elements to delete
@@ -127,7 +290,7 @@ func desired(s *curfew.Snapshot) ([]macElem, elements) {
 // off (not cut off in have at now). Elements whose end is not after now are
 // not deleted: the kernel may already have expired them, and deleting a
 // missing element would fail the whole batch.
-func diffMACs(have, want []macElem, now time.Time) (del []elemKey, add []element, fresh []macElem) {
+func diffMACs(kind setKind, have, want []macElem, now time.Time) (del []elemKey, add []element, fresh []macElem) {
 	i, j := 0, 0
 	for i < len(have) || j < len(want) {
 		var c int
@@ -142,21 +305,21 @@ func diffMACs(have, want []macElem, now time.Time) (del []elemKey, add []element
 		switch {
 		case c < 0:
 			if have[i].until.After(now) {
-				del = append(del, have[i].key())
+				del = append(del, have[i].key(kind))
 			}
 			i++
 		case c > 0:
-			add = append(add, element{want[j].key(), want[j].until})
+			add = append(add, element{want[j].key(kind), want[j].until})
 			fresh = append(fresh, want[j])
 			j++
 		default:
 			if h, w := have[i], want[j]; !h.until.Equal(w.until) {
 				if h.until.After(now) {
-					del = append(del, h.key())
+					del = append(del, h.key(kind))
 				} else {
 					fresh = append(fresh, w)
 				}
-				add = append(add, element{w.key(), w.until})
+				add = append(add, element{w.key(kind), w.until})
 			}
 			i++
 			j++
@@ -173,7 +336,7 @@ func diff(have, want elements, now time.Time) (del []elemKey, add []element) {
 		if w, ok := want[k]; ok && w.Equal(u) {
 			continue
 		}
-		if u.After(now) {
+		if k.live(u, now) {
 			del = append(del, k)
 		}
 	}

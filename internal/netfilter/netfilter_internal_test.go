@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,22 +64,68 @@ func TestSpans(t *testing.T) {
 	}
 }
 
-func TestDesiredSkipsOtherModesAndEnded(t *testing.T) {
+func TestDesiredByMode(t *testing.T) {
 	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+	hour := now.Add(time.Hour)
+	mac := func(i byte) []byte { return []byte{2, 0, 0, 0, 0, i} }
 	s := &curfew.Snapshot{At: now,
 		Devices: []*curfew.DeviceRule{
-			{MAC: []byte{2, 0, 0, 0, 0, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: now.Add(time.Hour)}},
-			{MAC: []byte{2, 0, 0, 0, 0, 2}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now}},
-			{MAC: []byte{2, 0, 0, 0, 0, 3}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
+			{MAC: mac(1), Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: hour,
+				Allow: []string{"news.example", "198.51.100.0/24", "198.51.100.7", "2001:db8::/32", "::ffff:192.0.2.1", "fe80::1%eth0"}}},
+			{MAC: mac(2), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now}}, // ended
+			{MAC: mac(3), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: hour}},
+			{MAC: mac(4), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: hour}},
+			{MAC: mac(5), Enforcement: curfew.Enforcement{Mode: "unknown", Until: hour}},
 		},
 		Prefixes: []curfew.PrefixRule{
-			{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour)}},
+			{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: hour}},
+			{Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: hour}},
 		},
 	}
-	macs, ranges := desired(s)
-	if len(macs) != 1 || macs[0].mac != 0x020000000003 || !macs[0].until.Equal(now.Add(time.Hour)) || len(ranges) != 0 {
-		t.Errorf("desired = %v, %v; want only 02:00:00:00:00:03", macs, ranges)
+	macs, ranges := desired(s, []netip.Addr{netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("2620:fe::fe")})
+	var got []string
+	for mode, l := range macs {
+		for _, m := range l {
+			got = append(got, fmt.Sprintf("%s %x", rs().sets[macKinds[mode]].Name, m.mac))
+		}
 	}
+	for k, u := range ranges {
+		got = append(got, fmt.Sprintf("%s %s %v", rs().sets[k.set].Name, keyString(k), u.Equal(hour)))
+	}
+	slices.Sort(got)
+	want := []string{
+		"allow_net_v4 020000000001.192.0.2.1-020000000001.192.0.2.1 true",
+		"allow_net_v4 020000000001.198.51.100.0-020000000001.198.51.100.255 true",
+		"allow_net_v6 020000000001.2001:db8::-020000000001.2001:db8:ffff:ffff:ffff:ffff:ffff:ffff true",
+		"allowlist_mac 20000000001",
+		"blocklist_mac 20000000004",
+		"cutoff_mac 20000000003",
+		"doh_v4 9.9.9.9 false",
+		"doh_v6 2620:fe::fe false",
+		"restricted_v4 10.0.0.0-11.0.0.0 true",
+		"restricted_v6 2001:db8:1::-2001:db8:2:: true",
+	}
+	if diff := strings.Join(got, "\n"); diff != strings.Join(want, "\n") {
+		t.Errorf("desired =\n%s\nwant\n%s", diff, strings.Join(want, "\n"))
+	}
+}
+
+func rs() *ruleset { return newRuleset("t", nil, redirects{}) }
+
+// keyString renders k for tests.
+func keyString(k elemKey) string {
+	addr := func(b string) string {
+		if k.set.concat() {
+			a, _ := netip.AddrFromSlice([]byte(b[8:]))
+			return fmt.Sprintf("%x.%s", b[:6], a)
+		}
+		a, _ := netip.AddrFromSlice([]byte(b))
+		return a.String()
+	}
+	if k.end == "" {
+		return addr(k.start)
+	}
+	return addr(k.start) + "-" + addr(k.end)
 }
 
 // TestApplySendsOnlyChanges counts the batches Apply sends.
@@ -111,7 +158,7 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 		{s1, 3, 1, 0},
 	}
 	for i, st := range steps {
-		have := b.macs
+		have := b.macs[modeCutoff]
 		if err := b.Apply(t.Context(), st.s); err != nil {
 			t.Fatalf("step %d: Apply: %v", i, err)
 		}
@@ -119,7 +166,7 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 			t.Errorf("step %d: batches = %d, want %d", i, b.batches, st.wantBatches)
 		}
 		if i > 0 {
-			del, add, _ := diffMACs(have, b.macs, time.Now())
+			del, add, _ := diffMACs(setMAC, have, b.macs[modeCutoff], time.Now())
 			if len(del) != st.wantDel || len(add) != st.wantAdd {
 				t.Errorf("step %d: diff = %d deleted, %d added; want %d, %d", i, len(del), len(add), st.wantDel, st.wantAdd)
 			}
@@ -149,8 +196,11 @@ func TestGenerationIgnoresExpiry(t *testing.T) {
 		t.Fatalf("generation after Apply = %d, %v; recorded %d, %v", before, ok, b.gen, b.genOK)
 	}
 	time.Sleep(1500 * time.Millisecond) // past the timeout and a garbage collection
-	if got, _ := b.readElements(); len(got) != 0 {
-		t.Fatalf("element still there after its timeout: %v", got)
+	got, _ := b.readElements()
+	for k := range got {
+		if k.set.timeout() {
+			t.Fatalf("element %s still there after its timeout", keyString(k))
+		}
 	}
 	if after, _ := b.generation(); after != before {
 		t.Errorf("generation moved from %d to %d with an expiry alone", before, after)

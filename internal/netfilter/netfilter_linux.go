@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -36,36 +38,80 @@ type Config struct {
 	// Table is the name of the inet table to own. The default is "curfew".
 	Table string
 
-	// LANInterfaces, if not empty, limits matching by MAC address to
-	// packets arriving on these interfaces. Address rules match on every
-	// interface.
+	// LANInterfaces, if not empty, limits matching by MAC address, and
+	// the DNS and notice redirects, to packets arriving on these
+	// interfaces. Address rules match on every interface. If it is empty,
+	// MAC rules and the redirects match packets arriving on any
+	// interface, and the DNS redirect leaves alone queries addressed to
+	// the gateway's own addresses (so the resolver is not opened to the
+	// WAN side).
 	LANInterfaces []string
+
+	// DNS4 and DNS6 are the addresses of curfew's resolver that LAN
+	// clients use, such as lan.address:53. When one is valid, every DNS
+	// query of its family (53/udp and 53/tcp) from the LAN, to any
+	// address, is redirected to it; queries already addressed to it are
+	// left alone. Each must be an address of the gateway itself (the
+	// redirected queries take the input path) and of the right family.
+	// The zero value turns the redirect off for that family.
+	DNS4, DNS6 netip.AddrPort
+
+	// Notice4 and Notice6 are the addresses of the notice server, such as
+	// lan.address:8480, the gateway's own. When one is valid, plain HTTP
+	// (80/tcp) of its family is redirected to it: from cut-off devices and
+	// prefixes to any address, from allowlist-mode devices to destinations
+	// they may not reach, and from every LAN client to the notice
+	// server's own address (where the resolver points refused names).
+	// The zero value turns the redirect off for that family.
+	Notice4, Notice6 netip.AddrPort
+
+	// DoHFile, if not empty, names a file of DNS-over-HTTPS endpoint
+	// addresses in the format of ParseDoH, read by New. Its addresses are
+	// added to the shipped list (DefaultDoH), or replace it if DoHReplace
+	// is set. Restricted clients are refused 443/tcp and 443/udp to every
+	// address on the list.
+	DoHFile    string
+	DoHReplace bool
 }
 
 // DefaultTable is the table a Backend owns when Config.Table is empty.
 const DefaultTable = "curfew"
 
 // Backend enforces snapshots with nftables. Its methods are safe for
-// concurrent use; they are serialised.
+// concurrent use. Apply, Verify and Close are serialised; AllowDestination
+// runs alongside them and waits only while one of them commits a batch.
 type Backend struct {
 	logger *slog.Logger
 	netns  int // -1: the process's namespace
 	rs     *ruleset
+	doh    []netip.Addr // DNS-over-HTTPS endpoints
 
-	mu      sync.Mutex     // guards the fields below
-	conn    *nftables.Conn // lasting netlink connection; nil until first needed
-	raw     *rawConn       // for the generation and set dumps; nil until first needed
-	nl      *netlink.Handle
-	built   bool      // the table was built and no drift is known since
-	macs    []macElem // the devices the kernel was told to hold, sorted
-	ranges  elements  // the intervals the kernel was told to hold
+	// mu is held through Apply, Verify and Close, and taken before fmu.
+	mu      sync.Mutex          // guards the fields below
+	conn    *nftables.Conn      // lasting netlink connection; nil until first needed
+	raw     *rawConn            // for set dumps; nil until first needed
+	nl      *netlink.Handle     // rtnetlink and conntrack; nil until first needed
+	built   bool                // the table was built and no drift is known since
+	macs    [numModes][]macElem // the devices the kernel was told to hold, by mode, sorted
+	ranges  elements            // the other elements the kernel was told to hold
 	last    *curfew.Snapshot
-	applied bool   // Apply succeeded at least once
-	checks  int    // Verify calls since the table was last built
-	gen     uint32 // the ruleset generation after curfew's last batch or check
-	genOK   bool   // gen is known
-	batches int    // batches sent, for tests
+	applied bool // Apply succeeded at least once
+	checks  int  // Verify calls since the table was last built
 	closed  bool
+
+	// fmu serialises batches: AllowDestination's and those of Apply,
+	// Verify and Close.
+	fmu     sync.Mutex           // guards the fields below
+	gen     uint32               // the ruleset generation after curfew's last batch or check
+	genOK   bool                 // gen is known
+	graw    *rawConn             // for the generation; nil until first needed
+	batches int                  // batches sent, for tests
+	dconn   *nftables.Conn       // AllowDestination's lasting connection; nil until first needed
+	dyn     map[dynKey]time.Time // destinations AllowDestination added, with their ends
+	pruned  int                  // len(dyn) after it was last pruned
+	allowed map[uint64]time.Time // allowlist-mode devices of the last Apply, with their Until
+	ready   bool                 // the table was built: AllowDestination may add to it
+	done    bool                 // Close was called
 }
 
 var (
@@ -100,11 +146,69 @@ func New(c *Config) (*Backend, error) {
 	if ns < -1 {
 		return nil, fmt.Errorf("%w: netfilter: network namespace descriptor %d", curfew.ErrInvalid, c.NetNS)
 	}
+	rd := redirects{dns4: c.DNS4, dns6: c.DNS6, notice4: c.Notice4, notice6: c.Notice6}
+	for _, a := range []struct {
+		name string
+		ap   netip.AddrPort
+		v6   bool
+	}{{"DNS4", c.DNS4, false}, {"DNS6", c.DNS6, true}, {"Notice4", c.Notice4, false}, {"Notice6", c.Notice6, true}} {
+		if err := checkAddrPort(a.ap, a.v6); err != nil {
+			return nil, fmt.Errorf("%w: netfilter: %s %s: %v", curfew.ErrInvalid, a.name, a.ap, err)
+		}
+	}
+	doh, err := dohList(c.DoHFile, c.DoHReplace)
+	if err != nil {
+		return nil, err
+	}
 	return &Backend{
 		logger: c.Logger,
 		netns:  ns,
-		rs:     newRuleset(table, slices.Clone(c.LANInterfaces)),
+		rs:     newRuleset(table, slices.Clone(c.LANInterfaces), rd),
+		doh:    doh,
+		dyn:    map[dynKey]time.Time{},
 	}, nil
+}
+
+// checkAddrPort checks a redirect target: unset, or an address of the
+// right family without a zone, with a port.
+func checkAddrPort(ap netip.AddrPort, v6 bool) error {
+	switch {
+	case ap == netip.AddrPort{}:
+		return nil
+	case !ap.Addr().IsValid() || ap.Port() == 0:
+		return errors.New("want an address and a port")
+	case v6 && (!ap.Addr().Is6() || ap.Addr().Is4In6()):
+		return errors.New("want an IPv6 address")
+	case !v6 && !ap.Addr().Is4():
+		return errors.New("want an IPv4 address")
+	case ap.Addr().Zone() != "":
+		return errors.New("want an address without a zone")
+	}
+	return nil
+}
+
+// dohList returns the DoH endpoints: the shipped list, extended or replaced
+// by the file path if not empty.
+func dohList(path string, replace bool) ([]netip.Addr, error) {
+	var list []netip.Addr
+	if !replace {
+		list = DefaultDoH()
+	}
+	if path == "" {
+		return list, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("netfilter: reading DoH endpoint list: %w", err)
+	}
+	defer f.Close()
+	more, err := ParseDoH(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: netfilter: DoH endpoint list %s: %v", curfew.ErrInvalid, path, err)
+	}
+	list = append(list, more...)
+	slices.SortFunc(list, netip.Addr.Compare)
+	return slices.Compact(list), nil
 }
 
 // Table returns the name of the table the Backend owns.
@@ -133,14 +237,26 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 		return errors.New("netfilter: backend is closed")
 	}
 	start := time.Now()
-	macs, ranges := desired(s)
-	del, add, freshMACs := diffMACs(b.macs, macs, start)
+	macs, ranges := desired(s, b.doh)
+	fresh := newTargets(b.last, s, start)
+	var del []elemKey
+	var add []element
+	for mode := range numModes {
+		d, a, f := diffMACs(macKinds[mode], b.macs[mode], macs[mode], start)
+		del, add = append(del, d...), append(add, a...)
+		if macMode(mode) == modeBlocklist {
+			continue // the resolver's business: no flow needs cutting
+		}
+		for _, m := range f {
+			fresh.addMAC(m.bytes(), m.addrs)
+		}
+	}
 	delR, addR := diff(b.ranges, ranges, start)
 	del, add = append(del, delR...), append(add, addR...)
-	fresh := newTargets(b.last, s, start)
-	for _, m := range freshMACs {
-		fresh.addMAC(m.bytes(), m.addrs)
-	}
+	// Destinations the resolver allowed to devices no longer in
+	// allowlist mode go in the same batch.
+	delDyn := b.setAllowlist(macs[modeAllowlist], start)
+	del = append(del, delDyn...)
 
 	var added, deleted int
 	if !b.built {
@@ -177,10 +293,12 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 }
 
 // allElements lists every element of macs and ranges.
-func allElements(macs []macElem, ranges elements) []element {
-	all := make([]element, 0, len(macs)+len(ranges))
-	for _, m := range macs {
-		all = append(all, element{m.key(), m.until})
+func allElements(macs [numModes][]macElem, ranges elements) []element {
+	all := make([]element, 0, len(macs[0])+len(macs[1])+len(macs[2])+len(ranges))
+	for mode, l := range macs {
+		for _, m := range l {
+			all = append(all, element{m.key(macKinds[mode]), m.until})
+		}
 	}
 	for k, u := range ranges {
 		all = append(all, element{k, u})
@@ -216,32 +334,48 @@ func (b *Backend) connLocked() (*nftables.Conn, error) {
 	return c, nil
 }
 
-// flush sends c's batch. After a failure it drops the connection, which may
-// hold unread replies, so that the next call dials a clean one.
-func (b *Backend) flush(c *nftables.Conn) error {
+// flush sends c's batch; b.fmu must be held. The caller drops the
+// connection after a failure: it may hold unread replies.
+//
+// It then reads the ruleset generation. If the table was just built
+// (fresh), that generation is taken as curfew's; otherwise only if it is
+// the one before the batch or the next, since one committed batch moves it
+// by one. Anything else means someone else committed too, and the next
+// Verify compares every element. A commit by someone else between a
+// rebuild and this read goes unnoticed until Verify's periodic full
+// comparison.
+func (b *Backend) flush(c *nftables.Conn, fresh bool) error {
 	b.batches++
 	if err := c.Flush(); err != nil {
-		b.dropConn()
 		b.genOK = false
 		return err
 	}
-	// A commit by someone else between the Flush and this read goes
-	// unnoticed until Verify's periodic full comparison.
-	b.gen, b.genOK = b.generation()
+	gen, ok := b.generation()
+	switch {
+	case !ok:
+		b.genOK = false
+	case fresh || b.genOK && (gen == b.gen || gen == b.gen+1):
+		b.gen, b.genOK = gen, true
+	default:
+		b.genOK = false
+	}
 	return nil
 }
 
 // generation returns the namespace's ruleset generation; ok is false if it
-// could not be read.
+// could not be read. b.fmu must be held.
 func (b *Backend) generation() (gen uint32, ok bool) {
-	r, err := b.rawLocked()
-	if err != nil {
-		return 0, false
+	if b.graw == nil {
+		r, err := dialRaw(b.netns)
+		if err != nil {
+			return 0, false
+		}
+		b.graw = r
 	}
-	gen, err = r.generation()
+	gen, err := b.graw.generation()
 	if err != nil {
-		b.raw.close()
-		b.raw = nil
+		b.graw.close()
+		b.graw = nil
 		return 0, false
 	}
 	return gen, true
@@ -274,21 +408,37 @@ func (b *Backend) rebuild(els []element, ref time.Time) error {
 	if err != nil {
 		return err
 	}
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
 	if err := b.rs.queueBuild(c); err != nil {
+		b.dropConn()
 		return fmt.Errorf("netfilter: %w", err)
 	}
-	live := make([]element, 0, len(els))
+	live := make([]element, 0, len(els)+len(b.dyn))
 	for _, e := range els {
-		if e.until.After(ref) {
+		if e.key.live(e.until, ref) {
 			live = append(live, e)
 		}
 	}
+	// The destinations the resolver allowed are not in the Snapshot:
+	// keep them across a rebuild.
+	for k, u := range b.dyn {
+		if u.After(ref) {
+			live = append(live, element{k.elemKey(), u})
+		} else {
+			delete(b.dyn, k)
+		}
+	}
 	if err := b.queueElems(c, live, ref, false); err != nil {
+		b.dropConn()
 		return err
 	}
-	if err := b.flush(c); err != nil {
+	b.ready = false
+	if err := b.flush(c, true); err != nil {
+		b.dropConn()
 		return fmt.Errorf("netfilter: building table %s: %w", b.rs.table.Name, err)
 	}
+	b.ready = true
 	b.built = true
 	b.checks = 0
 	return nil
@@ -307,12 +457,17 @@ func (b *Backend) sendDiff(del []elemKey, add []element, ref time.Time) error {
 	}
 	// Deletions go first: a new interval may overlap one being removed.
 	if err := b.queueElems(c, dels, ref, true); err != nil {
+		b.dropConn()
 		return err
 	}
 	if err := b.queueElems(c, add, ref, false); err != nil {
+		b.dropConn()
 		return err
 	}
-	if err := b.flush(c); err != nil {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	if err := b.flush(c, false); err != nil {
+		b.dropConn()
 		return fmt.Errorf("netfilter: updating set elements: %w", err)
 	}
 	return nil
@@ -323,20 +478,24 @@ func (b *Backend) sendDiff(del []elemKey, add []element, ref time.Time) error {
 const maxElemsPerMessage = 1000
 
 // queueElems adds to c's batch the messages that add (or delete) els.
-// Added elements time out after their until minus ref, at least one
-// millisecond: an element without a timeout would never expire.
+// Added elements of sets with timeouts time out after their until minus
+// ref, at least one millisecond: an element without a timeout would never
+// expire.
 func (b *Backend) queueElems(c *nftables.Conn, els []element, ref time.Time, del bool) error {
-	var lists [3][]nftables.SetElement
+	var lists [numSets][]nftables.SetElement
 	// Sorted, so that batches are reproducible.
 	slices.SortFunc(els, func(a, b element) int { return compareKeys(a.key, b.key) })
 	for _, el := range els {
 		k := el.key
 		e := nftables.SetElement{Key: []byte(k.start)}
-		if !del {
+		if !del && k.set.timeout() {
 			e.Timeout = max(el.until.Sub(ref), time.Millisecond).Round(time.Millisecond)
 		}
+		if k.set.ranged() {
+			e.KeyEnd = []byte(k.end)
+		}
 		lists[k.set] = append(lists[k.set], e)
-		if k.set != setMAC && k.end != "" {
+		if k.set.interval() && k.end != "" {
 			// An interval's end element must not carry a timeout (EINVAL);
 			// it goes when its start does.
 			lists[k.set] = append(lists[k.set], nftables.SetElement{Key: []byte(k.end), IntervalEnd: true})
@@ -378,13 +537,24 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	b.done, b.ready = true, false
+	if b.dconn != nil {
+		b.dconn.CloseLasting()
+		b.dconn = nil
+	}
+	if b.graw != nil {
+		b.graw.close()
+		b.graw = nil
+	}
 	var err error
 	if b.applied {
 		var c *nftables.Conn
 		if c, err = b.connLocked(); err == nil {
 			c.AddTable(b.rs.table) // so that the delete cannot fail if it is gone
 			c.DelTable(b.rs.table)
-			if err = c.Flush(); err != nil {
+			if err = b.flush(c, false); err != nil {
 				err = fmt.Errorf("netfilter: deleting table %s: %w", b.rs.table.Name, err)
 			}
 		}

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,11 +27,17 @@ import (
 
 func newBackend(t testing.TB, ns int, lan ...string) *netfilter.Backend {
 	t.Helper()
-	b, err := netfilter.New(&netfilter.Config{
-		Logger:        slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		NetNS:         ns,
-		LANInterfaces: lan,
-	})
+	return newBackendConfig(t, &netfilter.Config{NetNS: ns, LANInterfaces: lan})
+}
+
+// newBackendConfig returns a backend of c, with a logger to the test's
+// output if c has none, closed at cleanup.
+func newBackendConfig(t testing.TB, c *netfilter.Config) *netfilter.Backend {
+	t.Helper()
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	b, err := netfilter.New(c)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -158,7 +167,7 @@ func goldenSnapshot() *curfew.Snapshot {
 			{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Enforcement: cut(now.Add(time.Hour), 5)},
 			{Prefix: netip.MustParsePrefix("2001:db8:99::/64"), Enforcement: cut(now.Add(time.Hour), 6)},
 			{Prefix: netip.MustParsePrefix("2001:db8:aa::7/128"), Enforcement: cut(now.Add(30*time.Minute), 7)},
-			// Other modes are not enforced here yet.
+			// Other modes get only the anti-bypass rules here.
 			{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour)}},
 		},
 	}
@@ -172,23 +181,90 @@ func ruleset(t *testing.T, ns int) string {
 	return expires.ReplaceAllString(netnstest.Ruleset(t, ns), "")
 }
 
+var (
+	macC = net.HardwareAddr{2, 0, 0, 0, 0, 0xc}
+	macD = net.HardwareAddr{2, 0, 0, 0, 0, 0xd}
+)
+
+// everything turns every feature on: LAN interfaces, DNS and notice
+// redirects for both families, and an operator's DoH list that replaces
+// the shipped one (so the golden file does not change with it).
+func everything(t testing.TB, ns int) *netfilter.Config {
+	path := filepath.Join(t.TempDir(), "doh.txt")
+	if err := os.WriteFile(path, []byte("# operator's list\n9.9.9.9\n2620:fe::fe\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &netfilter.Config{
+		NetNS:         ns,
+		LANInterfaces: []string{"lan0", "br-lan"},
+		DNS4:          netip.MustParseAddrPort("192.168.50.1:53"),
+		DNS6:          netip.MustParseAddrPort("[fd00:50::1]:53"),
+		Notice4:       netip.MustParseAddrPort("192.168.50.1:8480"),
+		Notice6:       netip.MustParseAddrPort("[fd00:50::1]:8480"),
+		DoHFile:       path,
+		DoHReplace:    true,
+	}
+}
+
+// everySnapshot adds to goldenSnapshot a device in allowlist mode with
+// literal prefixes, one in blocklist mode and a prefix in allowlist mode.
+func everySnapshot() *curfew.Snapshot {
+	s := goldenSnapshot()
+	until := s.At.Add(3 * time.Hour)
+	s.Devices = append(s.Devices,
+		&curfew.DeviceRule{MAC: macC, Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: until, Restrictions: []curfew.RestrictionID{8},
+			Allow: []string{"news.example", "198.51.100.0/24", "198.51.100.9", "2001:db8:5::/48"}}},
+		&curfew.DeviceRule{MAC: macD, Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: until, Restrictions: []curfew.RestrictionID{9},
+			Block: []string{"games.example"}}},
+	)
+	s.Prefixes = append(s.Prefixes, curfew.PrefixRule{Prefix: netip.MustParsePrefix("2001:db8:77::/64"),
+		Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: until, Allow: []string{"news.example"}}})
+	return s
+}
+
 func TestRulesetGolden(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		lan  []string
+		name   string
+		config func(t testing.TB, ns int) *netfilter.Config
+		snap   func() *curfew.Snapshot
 	}{
-		{"two_devices", nil},
-		{"lan_interfaces", []string{"lan0", "br-lan"}},
+		{"two_devices", func(_ testing.TB, ns int) *netfilter.Config { return &netfilter.Config{NetNS: ns} }, goldenSnapshot},
+		{"lan_interfaces", func(_ testing.TB, ns int) *netfilter.Config {
+			return &netfilter.Config{NetNS: ns, LANInterfaces: []string{"lan0", "br-lan"}}
+		}, goldenSnapshot},
+		{"everything", everything, everySnapshot},
+		{"everything_no_lan", func(t testing.TB, ns int) *netfilter.Config {
+			c := everything(t, ns)
+			c.LANInterfaces = nil
+			return c
+		}, everySnapshot},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := netnstest.New(t)
-			b := newBackend(t, ns, tt.lan...)
-			s := goldenSnapshot()
+			b := newBackendConfig(t, tt.config(t, ns))
+			s := tt.snap()
+			// Destinations the resolver allowed, when macC is in
+			// allowlist mode; the second time changes nothing either.
+			allow := func() {
+				if !strings.HasPrefix(tt.name, "everything") {
+					return
+				}
+				for _, a := range []string{"203.0.113.7", "2001:db8:fe::7"} {
+					if err := b.AllowDestination(macC, netip.MustParseAddr(a), time.Hour); err != nil {
+						t.Fatalf("AllowDestination: %v", err)
+					}
+				}
+			}
 			mustApply(t, b, s)
+			allow()
 			first := ruleset(t, ns)
 			mustApply(t, b, s) // twice: nothing may change
+			allow()
 			if second := ruleset(t, ns); second != first {
 				t.Errorf("second Apply changed the ruleset:\n%s\nafter the first:\n%s", second, first)
+			}
+			if n := verifyAll(t, b); n != 0 {
+				t.Errorf("Verify after Apply repaired %d, want 0", n)
 			}
 			golden.Check(t, "testdata/"+tt.name+".golden", first)
 		})

@@ -194,8 +194,8 @@ func (c *rawConn) generation() (uint32, error) {
 	return id, nil
 }
 
-// setElements dumps the elements of a set: keys, interval-end flags and
-// remaining times.
+// setElements dumps the elements of a set: keys, key ends (of ranges in
+// concatenated sets), interval-end flags and remaining times.
 func (c *rawConn) setElements(s *nftables.Set) ([]nftables.SetElement, error) {
 	var attrs []byte
 	attrs = appendAttr(attrs, unix.NFTA_SET_ELEM_LIST_TABLE, append([]byte(s.Table.Name), 0))
@@ -218,6 +218,12 @@ func (c *rawConn) setElements(s *nftables.Set) ([]nftables.SetElement, error) {
 						forAttrs(v, func(typ uint16, v []byte) {
 							if typ == unix.NFTA_DATA_VALUE {
 								e.Key = v
+							}
+						})
+					case nftables.NFTA_SET_ELEM_KEY_END:
+						forAttrs(v, func(typ uint16, v []byte) {
+							if typ == unix.NFTA_DATA_VALUE {
+								e.KeyEnd = v
 							}
 						})
 					case unix.NFTA_SET_ELEM_FLAGS:

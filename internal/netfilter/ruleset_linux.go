@@ -4,6 +4,7 @@ package netfilter
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/google/nftables"
@@ -13,101 +14,338 @@ import (
 )
 
 // Names of the objects in the table. They are part of what an operator sees
-// in `nft list ruleset`; changing them is a migration.
+// in `nft list ruleset` (docs/firewall.md describes them); changing them is
+// a migration.
 const (
-	chainForward = "forward" // base chain on the forward hook
-	chainRefuse  = "refuse"  // rejects what the forward chain sends to it
+	chainForward   = "forward"          // base chain on the forward hook
+	chainRefuse    = "refuse"           // rejects what the other chains send to it
+	chainAllowlist = "allowlist"        // forwarded traffic of allowlist-mode devices
+	chainBypass    = "bypass"           // refuses DNS around curfew's resolver for restricted clients
+	chainRedirect  = "redirect"         // base chain on the prerouting hook: DNS and notice DNAT
+	chainNoticeAL  = "allowlist_notice" // HTTP of allowlist-mode devices to destinations not allowed
 
-	setNameMAC = "cutoff_mac"
-	setNameV4  = "cutoff_v4"
-	setNameV6  = "cutoff_v6"
+	setNameMAC        = "cutoff_mac"
+	setNameV4         = "cutoff_v4"
+	setNameV6         = "cutoff_v6"
+	setNameAllowMAC   = "allowlist_mac"
+	setNameBlockMAC   = "blocklist_mac"
+	setNameRestrictV4 = "restricted_v4"
+	setNameRestrictV6 = "restricted_v6"
+	setNameNetV4      = "allow_net_v4"
+	setNameNetV6      = "allow_net_v6"
+	setNameDoHV4      = "doh_v4"
+	setNameDoHV6      = "doh_v6"
+	setNameDynV4      = "allow_v4"
+	setNameDynV6      = "allow_v6"
 )
 
 // forwardPriority runs the forward chain before the usual filter chains,
 // and so before any `ct state established accept` in them.
 const forwardPriority = -10
 
+// Well-known ports.
+const (
+	portDNS   = 53
+	portHTTP  = 80
+	portHTTPS = 443
+	portDoT   = 853
+)
+
+// redirects are the DNAT targets of the redirect chain; an invalid one
+// turns its part off.
+type redirects struct {
+	dns4, dns6       netip.AddrPort
+	notice4, notice6 netip.AddrPort
+}
+
+func (r redirects) any() bool {
+	return r.dns4.IsValid() || r.dns6.IsValid() || r.notice4.IsValid() || r.notice6.IsValid()
+}
+
 // ruleset is the table's structure: everything but the set elements.
 type ruleset struct {
 	table  *nftables.Table
-	sets   [3]*nftables.Set // indexed by setKind
+	sets   [numSets]*nftables.Set // indexed by setKind
 	chains []*nftables.Chain
 	rules  []*nftables.Rule // in chain order, each with its Chain set
 }
 
+var (
+	typeMACv4 = nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIPAddr)
+	typeMACv6 = nftables.MustConcatSetType(nftables.TypeEtherAddr, nftables.TypeIP6Addr)
+)
+
 // newRuleset describes the table named table; lan, if not empty, limits MAC
-// matching to packets arriving on those interfaces.
-func newRuleset(table string, lan []string) *ruleset {
+// matching and the redirects to packets arriving on those interfaces.
+func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: table}
 	rs := &ruleset{table: t}
-	rs.sets[setMAC] = &nftables.Set{Table: t, Name: setNameMAC, KeyType: nftables.TypeEtherAddr, HasTimeout: true}
-	rs.sets[setV4] = &nftables.Set{Table: t, Name: setNameV4, KeyType: nftables.TypeIPAddr, HasTimeout: true, Interval: true}
-	rs.sets[setV6] = &nftables.Set{Table: t, Name: setNameV6, KeyType: nftables.TypeIP6Addr, HasTimeout: true, Interval: true}
+	set := func(k setKind, name string, key nftables.SetDatatype) {
+		rs.sets[k] = &nftables.Set{Table: t, Name: name, KeyType: key,
+			HasTimeout: k.timeout(), Interval: k.interval() || k.ranged(), Concatenation: k.concat()}
+	}
+	set(setMAC, setNameMAC, nftables.TypeEtherAddr)
+	set(setV4, setNameV4, nftables.TypeIPAddr)
+	set(setV6, setNameV6, nftables.TypeIP6Addr)
+	set(setAllowMAC, setNameAllowMAC, nftables.TypeEtherAddr)
+	set(setBlockMAC, setNameBlockMAC, nftables.TypeEtherAddr)
+	set(setRestrictV4, setNameRestrictV4, nftables.TypeIPAddr)
+	set(setRestrictV6, setNameRestrictV6, nftables.TypeIP6Addr)
+	set(setNetV4, setNameNetV4, typeMACv4)
+	set(setNetV6, setNameNetV6, typeMACv6)
+	set(setDoHV4, setNameDoHV4, nftables.TypeIPAddr)
+	set(setDoHV6, setNameDoHV6, nftables.TypeIP6Addr)
+	set(setDynV4, setNameDynV4, typeMACv4)
+	set(setDynV6, setNameDynV6, typeMACv6)
 
-	policy := nftables.ChainPolicyAccept
+	accept := nftables.ChainPolicyAccept
 	forward := &nftables.Chain{
 		Name:     chainForward,
 		Table:    t,
 		Type:     nftables.ChainTypeFilter,
 		Hooknum:  nftables.ChainHookForward,
 		Priority: nftables.ChainPriorityRef(forwardPriority),
-		Policy:   &policy,
+		Policy:   &accept,
 	}
 	refuse := &nftables.Chain{Name: chainRefuse, Table: t}
-	rs.chains = []*nftables.Chain{forward, refuse}
-
-	jump := &expr.Verdict{Kind: expr.VerdictJump, Chain: chainRefuse}
-	add := func(c *nftables.Chain, exprs ...expr.Any) {
-		rs.rules = append(rs.rules, &nftables.Rule{Table: t, Chain: c, Exprs: exprs})
-	}
-
-	// ether saddr @cutoff_mac: nft adds the meta iiftype dependency itself;
-	// without it the link-layer header might not be Ethernet.
-	macMatch := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint16(unix.ARPHRD_ETHER)},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
-		lookup(rs.sets[setMAC]),
-		jump,
-	}
-	if len(lan) == 0 {
-		add(forward, macMatch...)
-	}
-	for _, name := range lan {
-		add(forward, append([]expr.Any{
-			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(name)},
-		}, macMatch...)...)
-	}
-	for _, f := range []struct {
-		proto      byte
-		set        setKind
-		saddr, len uint32
-	}{
-		{unix.NFPROTO_IPV4, setV4, 12, 4}, // ip saddr at 12, daddr at 16
-		{unix.NFPROTO_IPV6, setV6, 8, 16}, // ip6 saddr at 8, daddr at 24
-	} {
-		for _, off := range []uint32{f.saddr, f.saddr + f.len} {
-			add(forward,
-				&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{f.proto}},
-				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: f.len},
-				lookup(rs.sets[f.set]),
-				jump,
-			)
+	allowlist := &nftables.Chain{Name: chainAllowlist, Table: t}
+	bypass := &nftables.Chain{Name: chainBypass, Table: t}
+	rs.chains = []*nftables.Chain{forward, refuse, allowlist, bypass}
+	var redirect, noticeAL *nftables.Chain
+	if rd.any() {
+		redirect = &nftables.Chain{
+			Name:     chainRedirect,
+			Table:    t,
+			Type:     nftables.ChainTypeNAT,
+			Hooknum:  nftables.ChainHookPrerouting,
+			Priority: nftables.ChainPriorityNATDest,
+			Policy:   &accept,
+		}
+		rs.chains = append(rs.chains, redirect)
+		if rd.notice4.IsValid() || rd.notice6.IsValid() {
+			noticeAL = &nftables.Chain{Name: chainNoticeAL, Table: t}
+			rs.chains = append(rs.chains, noticeAL)
 		}
 	}
 
-	// TCP gets a reset so that applications fail at once; everything else
-	// an ICMP(v6) administratively-prohibited error.
-	add(refuse,
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-		&expr.Reject{Type: unix.NFT_REJECT_TCP_RST},
-	)
-	add(refuse, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED})
+	add := func(c *nftables.Chain, exprs ...[]expr.Any) {
+		rs.rules = append(rs.rules, &nftables.Rule{Table: t, Chain: c, Exprs: slices.Concat(exprs...)})
+	}
+	// onLAN adds the rule once for each LAN interface, or once for every
+	// interface if there are none.
+	onLAN := func(c *nftables.Chain, exprs ...[]expr.Any) {
+		if len(lan) == 0 {
+			add(c, exprs...)
+		}
+		for _, name := range lan {
+			add(c, append([][]expr.Any{iifname(name)}, exprs...)...)
+		}
+	}
+
+	// forward: cut-off devices and prefixes are refused outright; devices
+	// in the other modes go through their chains.
+	onLAN(forward, etherSaddr(rs.sets[setMAC]), jump(chainRefuse))
+	for _, f := range families {
+		add(forward, nfproto(f.proto), addr(f, false, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
+		add(forward, nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
+	}
+	onLAN(forward, etherSaddr(rs.sets[setAllowMAC]), jump(chainAllowlist))
+	onLAN(forward, etherSaddr(rs.sets[setBlockMAC]), jump(chainBypass))
+	for _, f := range families {
+		add(forward, nfproto(f.proto), addr(f, false, 1), in(rs.sets[f.restricted]), jump(chainBypass))
+	}
+
+	// refuse: TCP gets a reset so that applications fail at once;
+	// everything else an ICMP(v6) administratively-prohibited error.
+	add(refuse, l4proto(unix.IPPROTO_TCP), []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})
+	add(refuse, []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}})
+
+	// allowlist: the anti-bypass rules, then the destinations the resolver
+	// answered and the prefixes the restriction names; nothing else.
+	add(allowlist, jump(chainBypass))
+	for _, f := range families {
+		add(allowlist, nfproto(f.proto), macDaddr(f), in(rs.sets[f.dyn]), verdict(expr.VerdictReturn))
+		add(allowlist, nfproto(f.proto), macDaddr(f), in(rs.sets[f.net]), verdict(expr.VerdictReturn))
+	}
+	add(allowlist, jump(chainRefuse))
+
+	// bypass: DNS that reached the forward path was not redirected to
+	// curfew's resolver; DNS over TLS; DNS over HTTPS and QUIC to known
+	// endpoints.
+	for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
+		add(bypass, l4proto(proto), dport(portDNS), jump(chainRefuse))
+		add(bypass, l4proto(proto), dport(portDoT), jump(chainRefuse))
+	}
+	for _, f := range families {
+		for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
+			add(bypass, nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.doh]), l4proto(proto), dport(portHTTPS), jump(chainRefuse))
+		}
+	}
+
+	if redirect == nil {
+		return rs
+	}
+	// redirect: all DNS from the LAN to curfew's resolver, whatever
+	// resolver the client asked; then plain HTTP to the notice server.
+	for _, f := range families {
+		to := rd.dns4
+		if f.proto == unix.NFPROTO_IPV6 {
+			to = rd.dns6
+		}
+		if !to.IsValid() {
+			continue
+		}
+		var notTo []expr.Any
+		if to.Port() == portDNS {
+			// Queries already addressed to the resolver need nothing.
+			notTo = slices.Concat(addr(f, true, 1), cmpReg(expr.CmpOpNeq, to.Addr().AsSlice()))
+		}
+		var notLocal []expr.Any
+		if len(lan) == 0 {
+			// Without LAN interfaces, leave queries to the gateway's own
+			// addresses alone, so that the resolver is not opened to
+			// the WAN side.
+			notLocal = []expr.Any{
+				&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+			}
+		}
+		for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
+			onLAN(redirect, nfproto(f.proto), notTo, notLocal, l4proto(proto), dport(portDNS), dnat(f, to))
+		}
+	}
+	for _, f := range families {
+		to := rd.notice4
+		if f.proto == unix.NFPROTO_IPV6 {
+			to = rd.notice6
+		}
+		if !to.IsValid() {
+			continue
+		}
+		http := slices.Concat(l4proto(unix.IPPROTO_TCP), dport(portHTTP))
+		// The address refused names resolve to, from any client: the
+		// notice page tells the unrestricted that they are not.
+		onLAN(redirect, nfproto(f.proto), addr(f, true, 1), cmpReg(expr.CmpOpEq, to.Addr().AsSlice()), http, dnat(f, to))
+		onLAN(redirect, nfproto(f.proto), etherSaddr(rs.sets[setMAC]), http, dnat(f, to))
+		add(redirect, nfproto(f.proto), addr(f, false, 1), in(rs.sets[f.cutoff]), http, dnat(f, to))
+		add(noticeAL, nfproto(f.proto), dnat(f, to))
+	}
+	if noticeAL != nil {
+		onLAN(redirect, etherSaddr(rs.sets[setAllowMAC]), l4proto(unix.IPPROTO_TCP), dport(portHTTP), jump(chainNoticeAL))
+		// Allowed destinations keep their HTTP; the DNAT rules that
+		// follow were added above.
+		var allowed []*nftables.Rule
+		for _, f := range families {
+			for _, s := range []setKind{f.dyn, f.net} {
+				allowed = append(allowed, &nftables.Rule{Table: t, Chain: noticeAL,
+					Exprs: slices.Concat(nfproto(f.proto), macDaddr(f), in(rs.sets[s]), verdict(expr.VerdictReturn))})
+			}
+		}
+		i := slices.IndexFunc(rs.rules, func(r *nftables.Rule) bool { return r.Chain == noticeAL })
+		rs.rules = slices.Insert(rs.rules, i, allowed...)
+	}
 	return rs
 }
+
+// family is what the rules need to know about one IP family.
+type family struct {
+	proto                        byte // NFPROTO_IPV4 or NFPROTO_IPV6
+	saddr, len                   uint32
+	cutoff, restricted, doh, dyn setKind
+	net                          setKind
+	natFamily                    uint32
+}
+
+var families = []family{
+	// ip saddr at 12, daddr at 16; ip6 saddr at 8, daddr at 24.
+	{proto: unix.NFPROTO_IPV4, saddr: 12, len: 4, cutoff: setV4, restricted: setRestrictV4, doh: setDoHV4, dyn: setDynV4, net: setNetV4, natFamily: unix.NFPROTO_IPV4},
+	{proto: unix.NFPROTO_IPV6, saddr: 8, len: 16, cutoff: setV6, restricted: setRestrictV6, doh: setDoHV6, dyn: setDynV6, net: setNetV6, natFamily: unix.NFPROTO_IPV6},
+}
+
+func nfproto(p byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}},
+	}
+}
+
+func l4proto(p byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}},
+	}
+}
+
+// dport matches the transport header's destination port.
+func dport(p uint16) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(p)},
+	}
+}
+
+// addr loads the source (or destination) address of f into reg.
+func addr(f family, dst bool, reg uint32) []expr.Any {
+	off := f.saddr
+	if dst {
+		off += f.len
+	}
+	return []expr.Any{&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: f.len}}
+}
+
+func cmpReg(op expr.CmpOp, data []byte) []expr.Any {
+	return []expr.Any{&expr.Cmp{Op: op, Register: 1, Data: data}}
+}
+
+// etherSaddr matches the source MAC against s. nft adds the meta iiftype
+// dependency itself; without it the link-layer header might not be
+// Ethernet.
+func etherSaddr(s *nftables.Set) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint16(unix.ARPHRD_ETHER)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
+		lookup(s),
+	}
+}
+
+// macDaddr loads `ether saddr . ip daddr` for a lookup in a concatenated
+// set: the MAC into the first register, the address into the 32-bit
+// register after the MAC's padding (NFT_REG32_02).
+func macDaddr(f family) []expr.Any {
+	return slices.Concat([]expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint16(unix.ARPHRD_ETHER)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
+	}, addr(f, true, unix.NFT_REG32_02))
+}
+
+// dnat rewrites the destination to to.
+func dnat(f family, to netip.AddrPort) []expr.Any {
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: to.Addr().AsSlice()},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(to.Port())},
+		// The kernel reports the maximum registers as the minimum ones
+		// when none are given: give them, so that Verify compares alike.
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: f.natFamily, RegAddrMin: 1, RegAddrMax: 1, RegProtoMin: 2, RegProtoMax: 2, Specified: true},
+	}
+}
+
+func iifname(name string) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(name)},
+	}
+}
+
+func jump(chain string) []expr.Any {
+	return []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}}
+}
+
+func verdict(k expr.VerdictKind) []expr.Any { return []expr.Any{&expr.Verdict{Kind: k}} }
+
+// in matches register 1 against s.
+func in(s *nftables.Set) []expr.Any { return []expr.Any{lookup(s)} }
 
 func lookup(s *nftables.Set) *expr.Lookup {
 	return &expr.Lookup{SourceRegister: 1, SetName: s.Name}

@@ -67,7 +67,7 @@ func (b *Backend) Verify(ctx context.Context) (int, error) {
 		var live int
 		all := allElements(b.macs, b.ranges)
 		for _, e := range all {
-			if e.until.After(now) {
+			if e.key.live(e.until, now) {
 				live++
 				b.addTarget(t, e.key)
 			}
@@ -86,8 +86,11 @@ func (b *Backend) Verify(ctx context.Context) (int, error) {
 	}
 
 	b.checks++
+	b.fmu.Lock()
 	gen, genOK := b.generation()
-	if genOK && b.genOK && gen == b.gen && b.checks%fullCheckEvery != 0 {
+	same := genOK && b.genOK && gen == b.gen
+	b.fmu.Unlock()
+	if same && b.checks%fullCheckEvery != 0 {
 		return 0, nil
 	}
 	n, err := b.repairElements(ctx, now)
@@ -95,7 +98,13 @@ func (b *Backend) Verify(ctx context.Context) (int, error) {
 		return 0, nil // a set changed during the dump; the next call looks again
 	}
 	if err == nil && n == 0 {
-		b.gen, b.genOK = gen, genOK
+		b.fmu.Lock()
+		// Batches sent meanwhile (AllowDestination's) were checked
+		// against the generation as they were sent.
+		if !b.genOK || b.gen == gen {
+			b.gen, b.genOK = gen, genOK
+		}
+		b.fmu.Unlock()
 	}
 	return n, err
 }
@@ -178,7 +187,8 @@ func sameChain(got, want *nftables.Chain) bool {
 }
 
 func sameSet(got, want *nftables.Set) bool {
-	return got.KeyType.Name == want.KeyType.Name && got.Interval == want.Interval &&
+	return got.KeyType.Name == want.KeyType.Name && got.KeyType.Bytes == want.KeyType.Bytes &&
+		got.Interval == want.Interval && got.Concatenation == want.Concatenation &&
 		got.HasTimeout == want.HasTimeout && !got.IsMap && !got.Constant && got.Timeout == 0
 }
 
@@ -191,8 +201,9 @@ func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error
 	}
 	// Remaining times were read during the dump, after now.
 	after := time.Now()
-	want := make(elements, len(b.macs)+len(b.ranges))
-	for _, e := range allElements(b.macs, b.ranges) {
+	all := allElements(b.macs, b.ranges)
+	want := make(elements, len(all))
+	for _, e := range all {
 		want[e.key] = e.until
 	}
 	var del []elemKey
@@ -203,6 +214,9 @@ func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error
 			del = append(del, k) // not ours
 			continue
 		}
+		if !k.set.timeout() {
+			continue
+		}
 		if now.Add(exp).Sub(u) > verifySlack || after.Add(exp).Sub(u) < -verifySlack {
 			del = append(del, k)
 			if u.After(now.Add(verifySlack)) {
@@ -211,7 +225,7 @@ func (b *Backend) repairElements(ctx context.Context, now time.Time) (int, error
 		}
 	}
 	for k, u := range want {
-		if _, ok := got[k]; !ok && u.After(now.Add(verifySlack)) {
+		if _, ok := got[k]; !ok && k.live(u, now.Add(verifySlack)) {
 			add = append(add, element{k, u})
 		}
 	}
@@ -252,26 +266,32 @@ func overlap(del []elemKey, add []element) int {
 }
 
 // addTarget adds the target element k restricts to t, for a conntrack
-// flush: the device (with its known addresses from the last Snapshot) or
-// the interval.
+// flush: the cut-off or allowlist-mode device (with its known addresses
+// from the last Snapshot) or the cut-off interval. Other elements need no
+// flush.
 func (b *Backend) addTarget(t *targets, k elemKey) {
 	switch k.set {
-	case setMAC:
+	case setMAC, setAllowMAC:
+		macs := b.macs[modeCutoff]
+		if k.set == setAllowMAC {
+			macs = b.macs[modeAllowlist]
+		}
 		var addrs []netip.Addr
 		mac := macUint([]byte(k.start))
-		if i, ok := slices.BinarySearchFunc(b.macs, mac, func(m macElem, v uint64) int { return cmp.Compare(m.mac, v) }); ok {
-			addrs = b.macs[i].addrs
+		if i, ok := slices.BinarySearchFunc(macs, mac, func(m macElem, v uint64) int { return cmp.Compare(m.mac, v) }); ok {
+			addrs = macs[i].addrs
 		}
 		t.addMAC(net.HardwareAddr(k.start), addrs)
-	default:
+	case setV4, setV6:
 		start, _ := netip.AddrFromSlice([]byte(k.start))
 		end, _ := netip.AddrFromSlice([]byte(k.end))
 		t.spans = append(t.spans, span{start: start, end: end})
 	}
 }
 
-// readElements returns the elements the kernel holds in the three sets,
-// each with its remaining time. Interval sets are read back as intervals.
+// readElements returns the elements the kernel holds in the sets the
+// Snapshot fills (not those AllowDestination fills), each with its
+// remaining time. Interval sets are read back as intervals.
 func (b *Backend) readElements() (map[elemKey]time.Duration, error) {
 	r, err := b.rawLocked()
 	if err != nil {
@@ -279,6 +299,9 @@ func (b *Backend) readElements() (map[elemKey]time.Duration, error) {
 	}
 	got := map[elemKey]time.Duration{}
 	for kind, set := range b.rs.sets {
+		if setKind(kind).dynamic() {
+			continue
+		}
 		els, err := r.setElements(set)
 		if errors.Is(err, errDumpInterrupted) {
 			return nil, err
@@ -299,7 +322,17 @@ func (b *Backend) readElements() (map[elemKey]time.Duration, error) {
 // keys with their remaining time.
 func elementKeys(kind setKind, els []nftables.SetElement) map[elemKey]time.Duration {
 	out := make(map[elemKey]time.Duration, len(els))
-	if kind == setMAC {
+	if kind.ranged() {
+		for _, e := range els {
+			end := e.KeyEnd
+			if end == nil {
+				end = e.Key // a single key
+			}
+			out[elemKey{set: kind, start: string(e.Key), end: string(end)}] = e.Expires
+		}
+		return out
+	}
+	if !kind.interval() {
 		for _, e := range els {
 			out[elemKey{set: kind, start: string(e.Key)}] = e.Expires
 		}
