@@ -12,6 +12,8 @@
 #     names) and for forwarded names (10,000 names under .test, answered by
 #     the upstream with TTL 3600 during a warm-up pass, so the measured runs
 #     are cache hits);
+#   - CPU: the resolver process's CPU time (user and system, all threads,
+#     from /proc/PID/stat) per query during the throughput runs;
 #   - latency: average and p99 at a fixed rate (RATE queries per second),
 #     computed from the per-query latencies dnsperf -v prints (dnsperf 2.10
 #     has no histogram option), written to a file and sorted after the run;
@@ -129,10 +131,20 @@ start_unbound() { unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" & }
 # --- measuring ----------------------------------------------------------------
 
 # qps FILE PORT: queries per second at full load.
+# qps FILE PORT PID: queries per second at full load, and the CPU time the
+# resolver process (all its threads, user and system) spent per query, in
+# microseconds: a figure that background load disturbs far less.
 qps() {
-	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -T 2 -c 16 -q 200 2>&1 |
-		awk '/Queries per second/ {print $4}'
+	local t0 t1 out
+	t0=$(cputicks "$3")
+	out=$(dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -T 2 -c 16 -q 200 2>&1)
+	t1=$(cputicks "$3")
+	awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+		/Queries completed/ {n = $3} /Queries per second/ {q = $4}
+		END {printf "%.0f %.2f\n", q, n ? t / hz * 1e6 / n : 0}' <<<"$out"
 }
+
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # latency FILE PORT: average and p99 in milliseconds at RATE queries per second.
 latency() {
@@ -171,17 +183,19 @@ done
 for run in $(seq "$RUNS"); do
 	for name in "${names[@]}"; do
 		port=${port_of[$name]}
-		result[$name.bq]+=" $(qps "$work/queries-blocked.txt" "$port")"
-		result[$name.fq]+=" $(qps "$work/queries-forwarded.txt" "$port")"
+		read -r q c < <(qps "$work/queries-blocked.txt" "$port" "${pid_of[$name]}")
+		result[$name.bq]+=" $q" result[$name.bcpu]+=" $c"
+		read -r q c < <(qps "$work/queries-forwarded.txt" "$port" "${pid_of[$name]}")
+		result[$name.fq]+=" $q" result[$name.fcpu]+=" $c"
 		read -r a p < <(latency "$work/queries-blocked.txt" "$port")
 		result[$name.bavg]+=" $a" result[$name.bp99]+=" $p"
 		read -r a p < <(latency "$work/queries-forwarded.txt" "$port")
 		result[$name.favg]+=" $a" result[$name.fp99]+=" $p"
-		log "$name: round $run: blocked/forwarded qps${result[$name.bq]} /${result[$name.fq]}; p99 ms${result[$name.bp99]} /${result[$name.fp99]}"
+		log "$name: round $run: blocked/forwarded qps${result[$name.bq]} /${result[$name.fq]}; cpu µs/query${result[$name.bcpu]} /${result[$name.fcpu]}; p99 ms${result[$name.bp99]} /${result[$name.fp99]}"
 	done
 done
 for name in "${names[@]}"; do
-	for k in bq fq bavg bp99 favg fp99; do
+	for k in bq fq bcpu fcpu bavg bp99 favg fp99; do
 		result[$name.$k]=$(echo "${result[$name.$k]}" | median)
 	done
 	result[$name.rss]=$(mem "${pid_of[$name]}" VmRSS)
@@ -191,12 +205,12 @@ done
 # --- report -------------------------------------------------------------------
 
 {
-	echo "| resolver | load (s) | RSS loaded (MB) | RSS after (MB) | peak RSS (MB) | blocked QPS | forwarded QPS | blocked avg / p99 (ms) | forwarded avg / p99 (ms) |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| resolver | load (s) | RSS loaded (MB) | RSS after (MB) | peak RSS (MB) | blocked QPS | forwarded QPS | CPU µs/query blocked / forwarded | blocked avg / p99 (ms) | forwarded avg / p99 (ms) |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for name in curfew dnsmasq unbound; do
-		printf '| %s | %s | %s | %s | %s | %.0f | %.0f | %s / %s | %s / %s |\n' "$name" \
+		printf '| %s | %s | %s | %s | %s | %.0f | %.0f | %s / %s | %s / %s | %s / %s |\n' "$name" \
 			"${result[$name.load]}" "${result[$name.rss_loaded]}" "${result[$name.rss]}" "${result[$name.hwm]}" \
-			"${result[$name.bq]}" "${result[$name.fq]}" \
+			"${result[$name.bq]}" "${result[$name.fq]}" "${result[$name.bcpu]}" "${result[$name.fcpu]}" \
 			"${result[$name.bavg]}" "${result[$name.bp99]}" "${result[$name.favg]}" "${result[$name.fp99]}"
 	done
 	echo

@@ -152,7 +152,7 @@ func (r *Resolver) serveUDP(c *net.UDPConn) {
 	for {
 		n, err := b.read()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || r.ctx.Err() != nil {
 				return
 			}
 			continue

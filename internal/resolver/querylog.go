@@ -23,6 +23,8 @@ type LogEntry struct {
 	Type     string // "A", "AAAA", ...
 	Result   Result
 	Rcode    string // "NOERROR", "NXDOMAIN", ...
+	// Duration is the time the handler chain took; 0 for answers from
+	// the fast path (blocklisted and cached names), which is not timed.
 	Duration time.Duration
 }
 

@@ -166,8 +166,11 @@ func New(cfg *Config) (*Resolver, error) {
 func (r *Resolver) Apply(ctx context.Context, s *curfew.Snapshot) error {
 	p := compile(s)
 	r.policy.Store(p)
-	r.logger.DebugContext(ctx, "applied snapshot",
-		"restricted_devices", len(p.devices), "restricted_prefixes", len(s.Prefixes))
+	prefixes := 0
+	for _, m := range p.prefixes {
+		prefixes += len(m)
+	}
+	r.logger.DebugContext(ctx, "applied snapshot", "restricted_devices", len(p.devices), "restricted_prefixes", prefixes)
 	return nil
 }
 

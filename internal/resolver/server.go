@@ -91,7 +91,7 @@ func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || r.ctx.Err() != nil {
 				return
 			}
 			continue
