@@ -69,6 +69,10 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	nf, err := netfilter.New(&netfilter.Config{
 		Logger:        logger.With("component", "netfilter"),
 		LANInterfaces: cfg.LAN.Interfaces,
+		DNS4:          cfg.DNS.Listen,
+		DNS6:          on6(cfg, cfg.DNS.Listen.Port()),
+		Notice4:       cfg.Notice.Listen,
+		Notice6:       on6(cfg, cfg.Notice.Listen.Port()),
 	})
 	if err != nil {
 		return err
@@ -91,7 +95,15 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		NoticeAddr4: cfg.LAN.Address,
 		NoticeAddr6: cfg.LAN.Address6,
 		Neighbors:   neigh.Lookup,
-		Metrics:     m.resolver(),
+		OnAllowed: func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration) {
+			if mac == nil {
+				return // an ip: subject: allowlists bind to devices
+			}
+			if err := nf.AllowDestination(mac, addr, ttl); err != nil {
+				logger.Error("opening an allowed destination", "mac", mac.String(), "addr", addr, "err", err)
+			}
+		},
+		Metrics: m.resolver(),
 		Blocklists:  cfg.DNS.Blocklists,
 	})
 	if err != nil {
@@ -115,29 +127,36 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		}
 		go bulletin.Run(ctx) // returns when ctx is done
 	}
-	page, err := notice.New(notice.Config{
-		Logger:      logger.With("component", "notice"),
-		Listen:      cfg.Notice.Listen,
-		Neighbors:   neigh.Lookup,
-		Contact:     cfg.Notice.Contact,
-		NetworkName: cfg.Notice.NetworkName,
-		PortalURL:   cfg.Notice.PortalURL,
-		Zone:        cfg.Notice.TimeZone,
-		Bulletin:    bulletin,
-	})
-	if err != nil {
-		return err
-	}
-	if err := page.Start(); err != nil {
-		return fmt.Errorf("starting the notice server: %w", err)
-	}
-	defer page.Close()
-
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
+	backends := []enforce.Backend{nf, res}
+	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
+		if !listen.IsValid() {
+			continue
+		}
+		page, err := notice.New(notice.Config{
+			Logger:      logger.With("component", "notice"),
+			Listen:      listen,
+			Neighbors:   neigh.Lookup,
+			Contact:     cfg.Notice.Contact,
+			NetworkName: cfg.Notice.NetworkName,
+			PortalURL:   cfg.Notice.PortalURL,
+			Zone:        cfg.Notice.TimeZone,
+			Bulletin:    bulletin,
+		})
+		if err != nil {
+			return err
+		}
+		if err := page.Start(); err != nil {
+			return fmt.Errorf("starting the notice server on %s: %w", listen, err)
+		}
+		defer page.Close()
+		backends = append(backends, page)
+	}
+
 	eng, err := engine.New(&engine.Config{
 		Store:    db,
-		Backends: []enforce.Backend{nf, res, page},
+		Backends: backends,
 		Logger:   logger.With("component", "engine"),
 		Metrics:  m,
 	})
@@ -210,10 +229,19 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 // port on lan.address6 if it is set.
 func dnsListen(cfg *config.Config) []netip.AddrPort {
 	l := []netip.AddrPort{cfg.DNS.Listen}
-	if cfg.LAN.Address6.IsValid() {
-		l = append(l, netip.AddrPortFrom(cfg.LAN.Address6, cfg.DNS.Listen.Port()))
+	if a := on6(cfg, cfg.DNS.Listen.Port()); a.IsValid() {
+		l = append(l, a)
 	}
 	return l
+}
+
+// on6 returns port on lan.address6, or the zero AddrPort if no IPv6
+// address is configured.
+func on6(cfg *config.Config, port uint16) netip.AddrPort {
+	if !cfg.LAN.Address6.IsValid() {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(cfg.LAN.Address6, port)
 }
 
 // reloadBlocklists reads the network-wide blocklists and logs what could

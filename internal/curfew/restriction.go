@@ -219,11 +219,19 @@ func (req *RestrictRequest) Restriction(now time.Time, author string) (*Restrict
 	if err != nil {
 		return nil, err
 	}
+	allow, err := normalizeList("allow", req.Allow, true)
+	if err != nil {
+		return nil, err
+	}
+	block, err := normalizeList("block", req.Block, false)
+	if err != nil {
+		return nil, err
+	}
 	r := &Restriction{
 		Subject: subj,
 		Mode:    mode,
-		Allow:   req.Allow,
-		Block:   req.Block,
+		Allow:   allow,
+		Block:   block,
 		Reason:  strings.TrimSpace(req.Reason),
 		Notice:  strings.TrimSpace(req.Notice),
 		Author:  author,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
+	"github.com/google/go-cmp/cmp"
 )
 
 var t0 = time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
@@ -114,6 +115,47 @@ func TestExtendedEnd(t *testing.T) {
 			}
 			if err != nil || !got.Equal(tt.want) {
 				t.Errorf("ExtendedEnd() = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRestrictRequestLists(t *testing.T) {
+	tests := []struct {
+		name      string
+		mode      curfew.Mode
+		allow     []string
+		block     []string
+		wantAllow []string
+		wantBlock []string
+		wantErr   string
+	}{
+		{"allow names and prefixes", curfew.ModeAllowlist, []string{"News.Example.org.", "198.51.100.7", "2001:db8::/48", "news.example.org"}, nil,
+			[]string{"news.example.org", "198.51.100.7/32", "2001:db8::/48"}, nil, ""},
+		{"block names", curfew.ModeBlocklist, nil, []string{"social.example", "video.example"}, nil, []string{"social.example", "video.example"}, ""},
+		{"block takes no address", curfew.ModeBlocklist, nil, []string{"10.0.0.1"}, nil, nil, "block list takes domain names"},
+		{"bad name", curfew.ModeAllowlist, []string{"exa mple.org"}, nil, nil, nil, "not allowed in a name"},
+		{"single label", curfew.ModeAllowlist, []string{"localhost"}, nil, nil, nil, "at least two labels"},
+		{"bad prefix", curfew.ModeAllowlist, []string{"10.0.0.0/40"}, nil, nil, nil, "want ADDR or ADDR/BITS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Reason: "r", For: time.Hour, Mode: tt.mode, Allow: tt.allow, Block: tt.block}
+			r, err := req.Restriction(t0, "op")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Restriction() error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantAllow, r.Allow); diff != "" {
+				t.Errorf("Allow (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantBlock, r.Block); diff != "" {
+				t.Errorf("Block (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -38,9 +38,6 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 			return nil, fmt.Errorf("looking up person: %w", err)
 		}
 	}
-	if r.Mode != curfew.ModeCutoff {
-		return nil, fmt.Errorf("%w: mode %s is not enforced by this gateway yet; use cutoff", curfew.ErrInvalid, r.Mode)
-	}
 	a := &curfew.AuditEntry{
 		At:     now,
 		Actor:  actor.Name,
