@@ -99,7 +99,7 @@ var allowed = map[string][]string{
 	"internal/netnstest":           {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/google/go-cmp"},
 	"internal/golden":              {"github.com/google/go-cmp"},
 	"internal/neighbor":            {"github.com/vishvananda/netlink", "github.com/vishvananda/netns"},
-	"internal/lab":                 {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/vishvananda/netlink"},
+	"internal/lab":                 {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/vishvananda/netlink", "github.com/miekg/dns"},
 	"integration":                  {"internal/netnstest", "internal/golden", "internal/api", "internal/curfew", "internal/lab"},
 	"cmd/curfew":                   {"*"},
 	"bench/cmd/genlist":            {"*"},

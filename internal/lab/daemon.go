@@ -2,11 +2,13 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,11 +46,47 @@ wan:
   interfaces: [%s]
 api:
   listen: %s
-`, l.Gateway.Name, l.StateDir(), LANInterface, LANV4, LANV6, WANInterface, APIAddr)
+dns:
+  upstreams: [%s, %s]
+`, l.Gateway.Name, l.StateDir(), LANInterface, LANV4, LANV6, WANInterface, APIAddr,
+		yamlString(netip.AddrPortFrom(UpstreamV4, 53).String()), yamlString(netip.AddrPortFrom(UpstreamV6, 53).String()))
+	if len(l.conf.Blocklists) > 0 {
+		conf += "  blocklists: " + yamlList(l.conf.Blocklists) + "\n"
+	}
+	if n := l.conf.Notice; n.NetworkName != "" || n.Contact != "" || n.PortalURL != "" || n.TimeZone != "" || len(n.Feeds) > 0 {
+		conf += "notice:\n"
+		for _, kv := range [][2]string{
+			{"network_name", n.NetworkName}, {"contact", n.Contact},
+			{"portal_url", n.PortalURL}, {"time_zone", n.TimeZone},
+		} {
+			if kv[1] != "" {
+				conf += "  " + kv[0] + ": " + yamlString(kv[1]) + "\n"
+			}
+		}
+		if len(n.Feeds) > 0 {
+			conf += "  feeds: " + yamlList(n.Feeds) + "\n"
+		}
+	}
 	if err := os.WriteFile(l.ConfigPath(), []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("writing curfew configuration: %w", err)
 	}
 	return nil
+}
+
+// yamlString quotes s for YAML: a JSON string is a YAML double-quoted
+// scalar.
+func yamlString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// yamlList returns ss as a YAML flow sequence of quoted strings.
+func yamlList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = yamlString(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // Init runs `curfew init` for the gateway and returns the first admin

@@ -2,11 +2,18 @@
 // network namespaces, so that curfew can be tried and tested end to end
 // without real hardware:
 //
-//	upstream ("the internet": 198.51.100.10, 2001:db8:100::10, HTTP on 80 and 8080)
+//	upstream ("the internet": 198.51.100.10, 2001:db8:100::10 and a second
+//	   |      site 198.51.100.20, 2001:db8:100::20; HTTP on 80 and 8080, DNS on 53)
 //	   | wan0
 //	gateway (runs `curfew daemon`; forwards v4 and v6, no NAT)
 //	   | br-lan 10.50.0.1/24, fd00:50::1/64
 //	client 1, 2, 3 (02:c0:ff:ee:00:01..03, 10.50.0.11..13, fd00:50::11..13)
+//
+// The upstream's DNS server, which the gateway's curfew forwards to, is
+// authoritative for news.example.org (the first addresses),
+// other.example.org and social.example (the second), and every name under
+// them; it records every query it receives (Lab.DNSQueries), so a test can
+// tell whether a query left the gateway.
 //
 // Every namespace name starts with a configurable prefix, so a test and a
 // running lab never clash, and New first removes what a previous run with

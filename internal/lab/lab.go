@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // The addresses of the lab network. They are fixed: the lab is always the
@@ -25,6 +27,9 @@ var (
 	WANV6      = netip.MustParseAddr("2001:db8:100::1")
 	LANV4      = netip.MustParseAddr("10.50.0.1") // the gateway on br-lan
 	LANV6      = netip.MustParseAddr("fd00:50::1")
+	// A second site on the upstream, with the same web server.
+	Upstream2V4 = netip.MustParseAddr("198.51.100.20")
+	Upstream2V6 = netip.MustParseAddr("2001:db8:100::20")
 )
 
 // Interface names inside the gateway namespace.
@@ -64,6 +69,22 @@ type Config struct {
 	// APIListen is the host address where the gateway's API is
 	// forwarded. Empty means 127.0.0.1 on a free port.
 	APIListen string
+	// Blocklists are the gateway's network-wide DNS blocklists
+	// (dns.blocklists): file paths or URLs. Optional.
+	Blocklists []string
+	// Notice sets options of the gateway's notice page; its zero value
+	// keeps curfew's defaults.
+	Notice Notice
+}
+
+// Notice holds options of the gateway's notice page (the notice section of
+// curfew's configuration). Empty fields are left out.
+type Notice struct {
+	NetworkName string   // notice.network_name
+	Contact     string   // notice.contact
+	PortalURL   string   // notice.portal_url
+	TimeZone    string   // notice.time_zone
+	Feeds       []string // notice.feeds
 }
 
 // Lab is a running simulated network. Its methods, and those of its
@@ -80,6 +101,9 @@ type Lab struct {
 	Clients  []*Client // NumClients of them, in order
 
 	web      []*http.Server
+	dns      []*dns.Server // the upstream's DNS server, UDP and TCP
+	dnsLog   dnsLog
+	conf     Config
 	apiLn    net.Listener
 	apiWG    sync.WaitGroup // the forwarder's goroutines
 	apiConns sync.Map       // net.Conn → struct{}: forwarded connections, closed by Close
@@ -106,7 +130,7 @@ func New(ctx context.Context, c Config) (*Lab, error) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return nil, fmt.Errorf("the lab needs iproute2: %w", err)
 	}
-	l := &Lab{prefix: prefix, dir: c.Dir, binary: c.Binary}
+	l := &Lab{prefix: prefix, dir: c.Dir, binary: c.Binary, conf: c}
 	if l.dir == "" {
 		d, err := os.MkdirTemp("", "curfew-lab-")
 		if err != nil {
@@ -198,6 +222,8 @@ func (l *Lab) build(ctx context.Context, c Config) error {
 		{"-n", gw, "link", "set", WANInterface, "up"},
 		{"-n", up, "addr", "add", pfx(UpstreamV4, 24), "dev", "eth0"},
 		{"-n", up, "addr", "add", pfx(UpstreamV6, 64), "dev", "eth0", "nodad"},
+		{"-n", up, "addr", "add", pfx(Upstream2V4, 24), "dev", "eth0"},
+		{"-n", up, "addr", "add", pfx(Upstream2V6, 64), "dev", "eth0", "nodad"},
 		{"-n", up, "link", "set", "eth0", "up"},
 		{"-n", up, "route", "add", "10.50.0.0/24", "via", WANV4.String()},
 		{"-n", up, "route", "add", "fd00:50::/64", "via", WANV6.String()},
@@ -233,6 +259,9 @@ func (l *Lab) build(ctx context.Context, c Config) error {
 		return err
 	}
 	if err := l.startWeb(); err != nil {
+		return err
+	}
+	if err := l.startDNS(); err != nil {
 		return err
 	}
 	if err := l.startForwarder(c.APIListen); err != nil {
@@ -330,6 +359,10 @@ func (l *Lab) Close() error {
 		s.Close()
 	}
 	l.web = nil
+	for _, s := range l.dns {
+		s.Shutdown()
+	}
+	l.dns = nil
 	if l.apiLn != nil {
 		l.apiLn.Close()
 		l.apiConns.Range(func(k, _ any) bool {

@@ -154,3 +154,53 @@ func TestAPIForwarder(t *testing.T) {
 		t.Errorf("GET %s = %q, want the answer of the server in the gateway namespace", l.APIURL(), b)
 	}
 }
+
+func TestUpstreamDNS(t *testing.T) {
+	l := newLab(t, "dns")
+	c := l.Clients[0]
+	for _, server := range []netip.Addr{lab.UpstreamV4, lab.UpstreamV6, lab.Upstream2V4, lab.Upstream2V6} {
+		for _, network := range []string{"udp", "tcp"} {
+			for _, q := range []struct {
+				name, qtype string
+				rcode       string
+				want        netip.Addr
+			}{
+				{lab.NewsName, "A", "NOERROR", lab.UpstreamV4},
+				{"www." + lab.NewsName, "AAAA", "NOERROR", lab.UpstreamV6},
+				{lab.OtherName, "A", "NOERROR", lab.Upstream2V4},
+				{"m." + lab.SocialName, "AAAA", "NOERROR", lab.Upstream2V6},
+				{"nowhere.example.org", "A", "NXDOMAIN", netip.Addr{}},
+			} {
+				a, err := c.Query(t.Context(), network, netip.AddrPortFrom(server, 53), q.name, q.qtype, 2*time.Second)
+				if err != nil {
+					t.Errorf("%v", err)
+					continue
+				}
+				var want []netip.Addr
+				if q.want.IsValid() {
+					want = []netip.Addr{q.want}
+				}
+				if a.Rcode != q.rcode || fmt.Sprint(a.Addrs) != fmt.Sprint(want) {
+					t.Errorf("@%s over %s: %s %s = %s, want %s %v", server, network, q.name, q.qtype, a, q.rcode, want)
+				}
+			}
+		}
+	}
+	qs := l.DNSQueries()
+	if len(qs) != 4*2*5 {
+		t.Errorf("upstream DNS logged %d queries, want %d", len(qs), 4*2*5)
+	}
+	if len(qs) > 0 {
+		q := qs[0]
+		if q.From != c.V4 || q.To != lab.UpstreamV4 || q.Name != lab.NewsName || q.Type != "A" || q.TCP {
+			t.Errorf("first logged query %+v, want client 1's A %s over UDP to %s", q, lab.NewsName, lab.UpstreamV4)
+		}
+	}
+	// The second site serves the same web pages.
+	if r := c.Get(t.Context(), lab.UpstreamURL(lab.Upstream2V6, lab.HTTPPort, "/"), 5*time.Second); !r.Reached() {
+		t.Errorf("GET second site: %s", r.Outcome())
+	}
+	if r := c.Get(t.Context(), lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, lab.FeedPath), 5*time.Second); r.Status != 200 || !strings.Contains(r.Body, lab.FeedHeadline) {
+		t.Errorf("GET feed: %d %q", r.Status, r.Body)
+	}
+}

@@ -15,12 +15,20 @@ const (
 	StreamLimit    = 60 * time.Second
 )
 
+// The upstream's RSS feed, for the notice page's bulletin: FeedPath on
+// either web port, with one item whose title is FeedHeadline.
+const (
+	FeedPath     = "/feed.xml"
+	FeedHeadline = "Lab news: the gateway fetched this headline"
+)
+
 // startWeb serves the upstream pages on HTTPPort and AltPort (v4 and v6)
 // from listeners created inside the upstream namespace.
 func (l *Lab) startWeb() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", serveHello)
 	mux.HandleFunc("GET /stream", serveStream)
+	mux.HandleFunc("GET "+FeedPath, serveFeed)
 	for _, port := range []int{HTTPPort, AltPort} {
 		ln, err := l.Upstream.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
 		if err != nil {
@@ -63,4 +71,15 @@ func serveStream(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 		}
 	}
+}
+
+// serveFeed answers with an RSS 2.0 feed of one item, FeedHeadline.
+func serveFeed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel>
+<title>Lab news</title><link>http://%s/</link><description>The lab upstream's news</description>
+<item><title>%s</title><link>http://%s/</link><pubDate>%s</pubDate></item>
+</channel></rss>
+`, NewsName, FeedHeadline, NewsName, time.Now().UTC().Format(time.RFC1123Z))
 }
