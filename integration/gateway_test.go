@@ -44,11 +44,18 @@ func labPrefix() string {
 // of the daemon's log is logged first.
 func newGateway(t *testing.T) *gateway {
 	t.Helper()
+	return newGatewayWith(t, lab.Config{})
+}
+
+// newGatewayWith is newGateway with the lab's configuration conf, whose
+// Prefix, Dir and Binary it sets.
+func newGatewayWith(t *testing.T, conf lab.Config) *gateway {
+	t.Helper()
 	netnstest.New(t) // the probe
-	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	l, err := lab.New(ctx, lab.Config{Prefix: labPrefix(), Dir: dir, Binary: curfewBin})
+	conf.Prefix, conf.Dir, conf.Binary = labPrefix(), t.TempDir(), curfewBin
+	l, err := lab.New(ctx, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
