@@ -21,7 +21,7 @@ const (
 	chainRefuse    = "refuse"           // rejects what the other chains send to it
 	chainAllowlist = "allowlist"        // forwarded traffic of allowlist-mode devices
 	chainBypass    = "bypass"           // refuses DNS around curfew's resolver for restricted clients
-	chainRedirect  = "redirect"         // base chain on the prerouting hook: DNS and notice DNAT
+	chainRedirect  = "intercept"        // base chain on the prerouting hook: DNS and notice DNAT ("redirect" is an nft keyword)
 	chainNoticeAL  = "allowlist_notice" // HTTP of allowlist-mode devices to destinations not allowed
 
 	setNameMAC        = "cutoff_mac"

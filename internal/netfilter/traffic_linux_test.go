@@ -47,7 +47,10 @@ var families = []family{
 		netip.MustParsePrefix("fd00:1:1::/64"), netip.MustParsePrefix("fd00:2::/64")},
 }
 
-func newLab(t *testing.T) *lab {
+// newLab builds the lab. Each option may change the backend's
+// configuration (which has the lab's LAN interfaces and the gateway
+// namespace) before the backend is made.
+func newLab(t *testing.T, opts ...func(*lab, *netfilter.Config)) *lab {
 	l := &lab{gw: netnstest.New(t), client1: netnstest.New(t), client2: netnstest.New(t), upstream: netnstest.New(t)}
 	netnstest.Veth(t, l.client1, "c1", l.gw, "lan1")
 	netnstest.Veth(t, l.client2, "c2", l.gw, "lan2")
@@ -88,7 +91,11 @@ func newLab(t *testing.T) *lab {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	l.b = newBackend(t, l.gw, "lan1", "lan2")
+	c := &netfilter.Config{NetNS: l.gw, LANInterfaces: []string{"lan1", "lan2"}}
+	for _, o := range opts {
+		o(l, c)
+	}
+	l.b = newBackendConfig(t, c)
 	serveStream(t, l.upstream)
 	return l
 }
@@ -139,10 +146,16 @@ func serveStream(t *testing.T, ns int) {
 // dial connects from ns to the upstream server at a and reads the first
 // bytes it streams. It returns how long connecting took.
 func dial(ns int, a netip.Addr) (net.Conn, time.Duration, error) {
+	return dialPort(ns, netip.AddrPortFrom(a, 9000))
+}
+
+// dialPort connects from ns to ap and reads the first byte the server
+// sends. It returns how long connecting took.
+func dialPort(ns int, ap netip.AddrPort) (net.Conn, time.Duration, error) {
 	var c net.Conn
 	start := time.Now()
 	err := netnstest.Do(ns, func() (err error) {
-		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(a, 9000).String(), 3*time.Second)
+		c, err = net.DialTimeout("tcp", ap.String(), 3*time.Second)
 		return err
 	})
 	took := time.Since(start)
@@ -171,7 +184,14 @@ func mustConnect(t *testing.T, who string, ns int, a netip.Addr) {
 // quickly: the gateway answers with a TCP reset, not silence.
 func mustBeRefused(t *testing.T, who string, ns int, a netip.Addr) {
 	t.Helper()
-	c, took, err := dial(ns, a)
+	mustBeRefusedPort(t, who, ns, netip.AddrPortFrom(a, 9000))
+}
+
+// mustBeRefusedPort checks that connecting from ns to a fails quickly with
+// a reset.
+func mustBeRefusedPort(t *testing.T, who string, ns int, a netip.AddrPort) {
+	t.Helper()
+	c, took, err := dialPort(ns, a)
 	if err == nil {
 		c.Close()
 		t.Fatalf("%s reached %s, want it refused", who, a)

@@ -57,12 +57,28 @@ func TestVerifyRepairs(t *testing.T) {
 		{"element added", []string{"add element inet curfew cutoff_v6 { 2001:db8:1::1 timeout 1h }"}},
 		{"timeout shortened", []string{"delete element inet curfew cutoff_mac { 02:00:00:00:00:0b }",
 			"add element inet curfew cutoff_mac { 02:00:00:00:00:0b timeout 10s }"}},
+		{"nat chain flushed", []string{"flush chain inet curfew intercept"}},
+		{"nat chain deleted", []string{"flush chain inet curfew intercept", "delete chain inet curfew intercept"}},
+		{"allowlist rule deleted", []string{"flush chain inet curfew allowlist", "add rule inet curfew allowlist jump refuse"}},
+		{"bypass rule replaced", []string{"flush chain inet curfew bypass", "add rule inet curfew bypass tcp dport 853 jump refuse"}},
+		{"notice chain flushed", []string{"flush chain inet curfew allowlist_notice"}},
+		{"dynamic set deleted", []string{"flush chain inet curfew allowlist", "flush chain inet curfew allowlist_notice",
+			"delete set inet curfew allow_v4"}},
+		{"DoH endpoint deleted", []string{"delete element inet curfew doh_v4 { 9.9.9.9 }"}},
+		{"DoH endpoint added", []string{"add element inet curfew doh_v6 { 2001:db8::53 }"}},
+		{"allowed prefix deleted", []string{"delete element inet curfew allow_net_v4 { 02:00:00:00:00:0c . 198.51.100.0/24 }"}},
+		{"allowlist device deleted", []string{"delete element inet curfew allowlist_mac { 02:00:00:00:00:0c }"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := netnstest.New(t)
-			b := newBackend(t, ns)
-			mustApply(t, b, goldenSnapshot())
+			b := newBackendConfig(t, everything(t, ns))
+			mustApply(t, b, everySnapshot())
+			// Destinations the resolver allowed are not drift, and a
+			// rebuild keeps them.
+			if err := b.AllowDestination(macC, netip.MustParseAddr("203.0.113.7"), time.Hour); err != nil {
+				t.Fatalf("AllowDestination: %v", err)
+			}
 			if n := verifyAll(t, b); n != 0 {
 				t.Fatalf("Verify after Apply repaired %d, want 0", n)
 			}
