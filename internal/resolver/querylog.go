@@ -17,12 +17,12 @@ const maxClients = 10_000
 
 // A LogEntry is one answered query.
 type LogEntry struct {
-	Time     time.Time
-	Client   netip.Addr
-	Name     string // lower case, fully qualified
-	Type     string // "A", "AAAA", ...
-	Result   Result
-	Rcode    string // "NOERROR", "NXDOMAIN", ...
+	Time   time.Time
+	Client netip.Addr
+	Name   string // lower case, fully qualified
+	Type   string // "A", "AAAA", ...
+	Result Result
+	Rcode  string // "NOERROR", "NXDOMAIN", ...
 	// Duration is the time the handler chain took; 0 for answers from
 	// the fast path (blocklisted and cached names), which is not timed.
 	Duration time.Duration
