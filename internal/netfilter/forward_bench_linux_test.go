@@ -86,8 +86,8 @@ var fwdTests = []fwdTest{
 // over IPv6 and a stream of 64-byte UDP datagrams over IPv4 (per-packet
 // cost is where the rules show), each for fwdSeconds. The reported
 // figures are the medians over the rounds: Gbit/s of TCP, thousands of
-// UDP packets received per second, and each configuration's ratio to
-// none. Run it with -benchtime=Nx for N rounds; iperf3 must be installed.
+// UDP packets received (and sent) per second, and each configuration's
+// ratio to none in the same round. Run it with -benchtime=Nx for N rounds; iperf3 must be installed.
 func BenchmarkForward(b *testing.B) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Skip("skipping: iperf3 is not installed (Debian: apt-get install iperf3)")
@@ -128,12 +128,20 @@ func BenchmarkForward(b *testing.B) {
 		round++
 	}
 	for _, t := range fwdTests {
-		base := median(samples["none/"+t.name])
+		base := samples["none/"+t.name]
 		for _, c := range cases {
-			m := median(samples[c.name+"/"+t.name])
-			b.ReportMetric(m, t.unit()+"-"+t.name+"-"+c.name)
-			if c.name != "none" && base > 0 {
-				b.ReportMetric(m/base, "ratio-"+t.name+"-"+c.name)
+			xs := samples[c.name+"/"+t.name]
+			b.ReportMetric(median(xs), t.unit()+"-"+t.name+"-"+c.name)
+			if c.name != "none" {
+				// The median of each round's ratio, so that a change
+				// in the machine's load between rounds cancels out.
+				var ratios []float64
+				for i := range xs {
+					if base[i] > 0 {
+						ratios = append(ratios, xs[i]/base[i])
+					}
+				}
+				b.ReportMetric(median(ratios), "ratio-"+t.name+"-"+c.name)
 			}
 			if t.udp {
 				b.ReportMetric(median(samples[c.name+"/"+t.name+"-sent"]), "kpps-"+t.name+"-sent-"+c.name)

@@ -440,3 +440,32 @@ func TestTrafficAllowlist(t *testing.T) {
 		})
 	}
 }
+
+// TestTrafficHostInputPolicy checks what docs/firewall.md tells operators
+// whose host firewall drops input by default: redirected DNS and notice
+// traffic takes the input path, so the host's input chain must accept the
+// resolver's and notice server's ports from the LAN. (An accept in a chain
+// of curfew's could not override a drop in the host's chain.)
+func TestTrafficHostInputPolicy(t *testing.T) {
+	l := newRedirectLab(t)
+	mustApply(t, l.b, cutDevice(l.mac1, time.Hour))
+	f := families[0]
+	up := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(f.upstream, port) }
+
+	netnstest.Run(t, l.gw, "nft", `table inet host {
+		chain input {
+			type filter hook input priority filter; policy drop;
+			ct state established,related accept
+			iifname "lo" accept
+		}
+	}`)
+	if _, err := query(l.client1, "udp", up(53)); err == nil {
+		t.Fatal("DNS answered through a host input policy that drops it")
+	}
+	// The rule docs/firewall.md gives.
+	netnstest.Run(t, l.gw, "nft", `add rule inet host input iifname { "lan1", "lan2" } meta l4proto { tcp, udp } th dport { 53, 8480 } accept`)
+	mustBeAnsweredByGateway(t, "cut-off client1", l.client1, up(53))
+	mustGet(t, "cut-off client1", l.client1, up(80), "notice")
+	mustBeAnsweredByGateway(t, "client2", l.client2, up(53))
+	mustGet(t, "client2", l.client2, netip.AddrPortFrom(f.redirect().gw, 80), "notice")
+}
