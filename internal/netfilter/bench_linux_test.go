@@ -101,7 +101,7 @@ func BenchmarkRestrictOne(b *testing.B) {
 			ns := netnstest.New(b)
 			fillConntrack(b, ns, 1000)
 			path := filepath.Join(b.TempDir(), "ruleset.nft")
-			if err := os.WriteFile(path, []byte(nftRuleset(n+1)), 0o644); err != nil {
+			if err := os.WriteFile(path, []byte(nftRuleset(b, n+1)), 0o644); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
@@ -121,11 +121,20 @@ func BenchmarkRestrictOne(b *testing.B) {
 }
 
 // nftRuleset renders the table the backend builds, with n devices, as an
-// nft script that replaces the table atomically.
-func nftRuleset(n int) string {
+// nft script that replaces the table atomically. It takes the table's
+// structure from what a backend builds in a scratch namespace, so the two
+// stay equivalent.
+func nftRuleset(tb testing.TB, n int) string {
+	ns := netnstest.New(tb)
+	be := newBackend(tb, ns)
+	mustApply(tb, be, &curfew.Snapshot{At: time.Now()})
+	empty := netnstest.Ruleset(tb, ns)
+	const set = "set cutoff_mac {\n\t\ttype ether_addr\n\t\tflags timeout\n"
+	if !strings.Contains(empty, set) {
+		tb.Fatalf("no empty cutoff_mac set in\n%s", empty)
+	}
 	var w strings.Builder
-	w.WriteString("table inet curfew\ndelete table inet curfew\ntable inet curfew {\n")
-	w.WriteString("\tset cutoff_mac {\n\t\ttype ether_addr\n\t\tflags timeout\n\t\telements = {")
+	w.WriteString(set + "\t\telements = {")
 	for i := range n {
 		if i > 0 {
 			w.WriteString(",")
@@ -135,24 +144,8 @@ func nftRuleset(n int) string {
 		}
 		fmt.Fprintf(&w, " %s timeout 1h", benchMAC(i))
 	}
-	w.WriteString(" }\n\t}\n")
-	w.WriteString("\tset cutoff_v4 {\n\t\ttype ipv4_addr\n\t\tflags interval,timeout\n\t}\n")
-	w.WriteString("\tset cutoff_v6 {\n\t\ttype ipv6_addr\n\t\tflags interval,timeout\n\t}\n")
-	w.WriteString(`	chain forward {
-		type filter hook forward priority filter - 10; policy accept;
-		ether saddr @cutoff_mac jump refuse
-		ip saddr @cutoff_v4 jump refuse
-		ip daddr @cutoff_v4 jump refuse
-		ip6 saddr @cutoff_v6 jump refuse
-		ip6 daddr @cutoff_v6 jump refuse
-	}
-	chain refuse {
-		meta l4proto tcp reject with tcp reset
-		reject with icmpx admin-prohibited
-	}
-}
-`)
-	return w.String()
+	w.WriteString(" }\n")
+	return "table inet curfew\ndelete table inet curfew\n" + strings.Replace(empty, set, w.String(), 1)
 }
 
 // BenchmarkAllowDestination measures AllowDestination, which the resolver

@@ -154,10 +154,11 @@ func desired(s *curfew.Snapshot, doh []netip.Addr) ([numModes][]macElem, element
 	if s == nil {
 		return macs, ranges
 	}
-	var sorted [numModes]bool
-	for i := range sorted {
-		sorted[i] = true
-	}
+	// Most restricted devices are cut off: size that list for all of them
+	// (growing a slice of 100,000 by appending costs more than the walk,
+	// and a counting pass would walk the devices twice).
+	macs[modeCutoff] = make([]macElem, 0, len(s.Devices))
+	sorted := [numModes]bool{true, true, true}
 	for _, d := range s.Devices {
 		mode, ok := modeOf(d.Mode)
 		if !ok || !d.Until.After(s.At) || len(d.MAC) != 6 {
