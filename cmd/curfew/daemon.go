@@ -103,8 +103,8 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 				logger.Error("opening an allowed destination", "mac", mac.String(), "addr", addr, "err", err)
 			}
 		},
-		Metrics: m.resolver(),
-		Blocklists:  cfg.DNS.Blocklists,
+		Metrics:    m.resolver(),
+		Blocklists: cfg.DNS.Blocklists,
 	})
 	if err != nil {
 		return err
