@@ -5,9 +5,13 @@
 // that see a client only by the source address of its packets: the
 // resolver and the notice server.
 //
-// A Table keeps a copy of the neighbour table and refreshes it on a miss
-// (at most every MinRefresh) and in the background, so that a lookup on a
-// query's path costs a map read.
+// A Table keeps a copy of the neighbour table, so that a lookup on a
+// query's path costs a map read. On a miss it re-reads the kernel's table;
+// if the address is still unknown (a client's first packet from a new
+// address can arrive before the gateway has resolved it) it makes the
+// kernel resolve the address by sending it one UDP datagram, and waits a
+// few milliseconds for the answer. A restricted client is recognised from
+// its first query, whatever address it uses.
 package neighbor
 
 import (
@@ -16,11 +20,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Config configures a Table.
@@ -32,10 +38,17 @@ type Config struct {
 	Interfaces []string
 	// NetNS is a namespace file descriptor; 0 or -1 means the process's.
 	NetNS int
-	// MinRefresh is the shortest time between two reads of the kernel's
-	// table on lookup misses; the default is 250 ms.
-	MinRefresh time.Duration
+	// ProbeWait is how long a lookup of an unknown address waits for the
+	// kernel to resolve it after the probe; the default is 100 ms. A
+	// failed probe is remembered for NegativeTTL (default one second), so
+	// a flood of queries from unused addresses costs one probe each.
+	ProbeWait   time.Duration
+	NegativeTTL time.Duration
 }
+
+// maxProbes bounds the probes in flight, so that spoofed source addresses
+// cannot make the table probe without limit.
+const maxProbes = 64
 
 // Table is a cached view of the neighbour table. It is safe for concurrent
 // use.
@@ -43,11 +56,20 @@ type Table struct {
 	logger *slog.Logger
 	ifaces map[string]bool
 	handle *netlink.Handle
-	min    time.Duration
+	wait   time.Duration
+	negTTL time.Duration
+	probe4 int // UDP sockets in the table's namespace; -1 if unavailable
+	probe6 int
+	slots  chan struct{} // one token per probe in flight
 
-	mu      sync.RWMutex // guards the fields below
-	byAddr  map[netip.Addr]net.HardwareAddr
-	fetched time.Time
+	refreshMu sync.Mutex // serialises reads of the kernel's table
+
+	mu       sync.RWMutex // guards the fields below
+	byAddr   map[netip.Addr]net.HardwareAddr
+	local    map[netip.Addr]bool // the gateway's own addresses: never neighbours
+	fetched  time.Time
+	negative map[netip.Addr]time.Time // failed probes, until when they are trusted
+	inflight map[netip.Addr]chan struct{}
 }
 
 // New returns a Table; it reads the kernel's table once.
@@ -66,12 +88,29 @@ func New(c *Config) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening netlink handle: %w", err)
 	}
-	t := &Table{logger: c.Logger, handle: h, min: c.MinRefresh, ifaces: map[string]bool{}}
+	t := &Table{
+		logger: c.Logger, handle: h, wait: c.ProbeWait, negTTL: c.NegativeTTL,
+		ifaces:   map[string]bool{},
+		slots:    make(chan struct{}, maxProbes),
+		negative: map[netip.Addr]time.Time{},
+		inflight: map[netip.Addr]chan struct{}{},
+	}
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)
 	}
-	if t.min <= 0 {
-		t.min = 250 * time.Millisecond
+	if t.wait <= 0 {
+		t.wait = 100 * time.Millisecond
+	}
+	if t.negTTL <= 0 {
+		t.negTTL = time.Second
+	}
+	t.probe4, t.probe6 = -1, -1
+	if err := inNamespace(ns, func() {
+		t.probe4, _ = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+		t.probe6, _ = unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	}); err != nil {
+		h.Close()
+		return nil, err
 	}
 	for _, name := range c.Interfaces {
 		t.ifaces[name] = true
@@ -83,29 +122,123 @@ func New(c *Config) (*Table, error) {
 	return t, nil
 }
 
-// Lookup returns the MAC address of the neighbour with address a. On a
-// miss it re-reads the kernel's table, at most every MinRefresh.
+// Lookup returns the MAC address of the neighbour with address a. It
+// answers from the cache when it can; otherwise it re-reads the kernel's
+// table and, if a is still unknown, probes it (see the package doc).
+// Concurrent lookups of one unknown address share one probe.
 func (t *Table) Lookup(a netip.Addr) (net.HardwareAddr, bool) {
 	a = a.Unmap().WithZone("")
+	start := time.Now()
 	t.mu.RLock()
 	mac, ok := t.byAddr[a]
-	stale := time.Since(t.fetched) >= t.min
+	negUntil := t.negative[a]
 	t.mu.RUnlock()
-	if ok || !stale {
-		return mac, ok
+	if ok {
+		return mac, true
 	}
-	if err := t.Refresh(); err != nil {
-		t.logger.Warn("reading the neighbour table", "err", err)
+	if start.Before(negUntil) || a.IsLoopback() || t.isLocal(a) {
 		return nil, false
 	}
+
+	t.mu.Lock()
+	if wait, busy := t.inflight[a]; busy {
+		t.mu.Unlock()
+		<-wait
+		return t.cached(a)
+	}
+	done := make(chan struct{})
+	t.inflight[a] = done
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		delete(t.inflight, a)
+		t.mu.Unlock()
+		close(done)
+	}()
+
+	if mac, ok := t.refreshed(a, start); ok {
+		return mac, true
+	}
+	select {
+	case t.slots <- struct{}{}:
+		defer func() { <-t.slots }()
+	default:
+		return nil, false // too many probes in flight
+	}
+	t.probe(a)
+	for deadline := time.Now().Add(t.wait); time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+		if mac, ok := t.refreshed(a, time.Now()); ok {
+			return mac, true
+		}
+	}
+	t.mu.Lock()
+	t.negative[a] = time.Now().Add(t.negTTL)
+	if len(t.negative) > 4096 {
+		now := time.Now()
+		for k, until := range t.negative {
+			if now.After(until) {
+				delete(t.negative, k)
+			}
+		}
+	}
+	t.mu.Unlock()
+	return nil, false
+}
+
+func (t *Table) isLocal(a netip.Addr) bool {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	mac, ok = t.byAddr[a]
+	return t.local[a]
+}
+
+// cached returns what the cache holds for a.
+func (t *Table) cached(a netip.Addr) (net.HardwareAddr, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	mac, ok := t.byAddr[a]
 	return mac, ok
+}
+
+// refreshed re-reads the kernel's table unless a read that began after
+// since has already happened, and looks a up.
+func (t *Table) refreshed(a netip.Addr, since time.Time) (net.HardwareAddr, bool) {
+	t.refreshMu.Lock()
+	t.mu.RLock()
+	fresh := t.fetched.After(since)
+	t.mu.RUnlock()
+	if !fresh {
+		if err := t.refreshLocked(); err != nil {
+			t.logger.Warn("reading the neighbour table", "err", err)
+		}
+	}
+	t.refreshMu.Unlock()
+	return t.cached(a)
+}
+
+// probe sends one empty UDP datagram to the discard port of a, which makes
+// the kernel resolve a's link-layer address.
+func (t *Table) probe(a netip.Addr) {
+	var err error
+	if a.Is4() && t.probe4 >= 0 {
+		err = unix.Sendto(t.probe4, nil, 0, &unix.SockaddrInet4{Port: 9, Addr: a.As4()})
+	} else if a.Is6() && t.probe6 >= 0 {
+		err = unix.Sendto(t.probe6, nil, 0, &unix.SockaddrInet6{Port: 9, Addr: a.As16()})
+	}
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
+		t.logger.Debug("probing a neighbour", "addr", a, "err", err)
+	}
 }
 
 // Refresh re-reads the kernel's neighbour table.
 func (t *Table) Refresh() error {
+	t.refreshMu.Lock()
+	defer t.refreshMu.Unlock()
+	return t.refreshLocked()
+}
+
+// refreshLocked is Refresh with t.refreshMu held.
+func (t *Table) refreshLocked() error {
 	links, err := t.handle.LinkList()
 	if err != nil {
 		return fmt.Errorf("listing links: %w", err)
@@ -132,11 +265,50 @@ func (t *Table) Refresh() error {
 			m[a.Unmap()] = n.HardwareAddr
 		}
 	}
+	local := map[netip.Addr]bool{}
+	addrs, err := t.handle.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listing addresses: %w", err))
+	}
+	for _, ad := range addrs {
+		if a, ok := netip.AddrFromSlice(ad.IP); ok {
+			local[a.Unmap()] = true
+		}
+	}
 	t.mu.Lock()
-	t.byAddr, t.fetched = m, time.Now()
+	t.byAddr, t.local, t.fetched = m, local, time.Now()
 	t.mu.Unlock()
 	return errors.Join(errs...)
 }
 
-// Close releases the netlink handle.
-func (t *Table) Close() { t.handle.Close() }
+// Close releases the netlink handle and the probe sockets.
+func (t *Table) Close() {
+	t.handle.Close()
+	for _, fd := range []int{t.probe4, t.probe6} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// inNamespace runs f on a thread inside ns (or the current namespace if ns
+// is not open). The thread is thrown away afterwards rather than moved back.
+func inNamespace(ns netns.NsHandle, f func()) error {
+	if !ns.IsOpen() {
+		f()
+		return nil
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Not unlocked: the runtime discards the thread when this
+		// goroutine ends, so it never runs other code in ns.
+		if err := netns.Set(ns); err != nil {
+			errc <- fmt.Errorf("entering network namespace: %w", err)
+			return
+		}
+		f()
+		errc <- nil
+	}()
+	return <-errc
+}
