@@ -286,9 +286,9 @@ func lastAddr(bits int) netip.Addr {
 	return a
 }
 
-// diffMACs walks two sorted device lists and returns the elements to delete
-// and to add to go from have to want, and the devices that are newly cut
-// off (not cut off in have at now). Elements whose end is not after now are
+// diffMACs walks two sorted device lists of the set kind and returns the
+// elements to delete and to add to go from have to want, and the devices
+// that are new in the set (not in it in have at now). Elements whose end is not after now are
 // not deleted: the kernel may already have expired them, and deleting a
 // missing element would fail the whole batch.
 func diffMACs(kind setKind, have, want []macElem, now time.Time) (del []elemKey, add []element, fresh []macElem) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -104,10 +105,10 @@ func BenchmarkForward(b *testing.B) {
 	samples := map[string][]float64{} // by case/test
 	round := 0
 	for b.Loop() {
-		// Start each round with a different configuration, so that a
-		// drift in the machine's load does not favour one of them.
-		for i := range cases {
-			c := cases[(i+round)%len(cases)]
+		// Each round in its own order, so that neither a drift in the
+		// machine's load nor the cleanup after the previous
+		// configuration favours one of them.
+		for _, c := range fwdShuffle(cases, round) {
 			teardown := c.setup(n, b)
 			for _, t := range fwdTests {
 				v, sent, err := n.iperf(b.Context(), t)
@@ -124,6 +125,9 @@ func BenchmarkForward(b *testing.B) {
 				}
 			}
 			teardown()
+			// Let the kernel free a deleted table's elements before
+			// the next configuration's samples.
+			time.Sleep(fwdSettle)
 		}
 		round++
 	}
@@ -148,6 +152,17 @@ func BenchmarkForward(b *testing.B) {
 			}
 		}
 	}
+}
+
+// fwdSettle is the pause after each configuration is removed.
+const fwdSettle = 2 * time.Second
+
+// fwdShuffle returns the cases in a pseudo-random order fixed by round.
+func fwdShuffle(cases []fwdCase, round int) []fwdCase {
+	cs := slices.Clone(cases)
+	r := rand.New(rand.NewPCG(uint64(round), 0x71))
+	r.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+	return cs
 }
 
 func (t fwdTest) unit() string {

@@ -218,8 +218,19 @@ func (b *Backend) Table() string { return b.rs.table.Name }
 // later calls send only the elements that differ from the last applied
 // Snapshot (an element whose end changes is deleted and added again), in
 // one atomic batch, and send nothing for an identical Snapshot. Each element
-// times out in the kernel after Until minus s.At. After the batch is
-// committed, the conntrack entries of newly restricted targets are deleted.
+// times out in the kernel after Until minus s.At. The same batch deletes
+// the destinations AllowDestination added for devices no longer in
+// allowlist mode. After the batch is committed, the conntrack entries of
+// newly cut-off and newly allowlist-mode targets are deleted (blocklist
+// mode leaves flows alone: its filtering is the resolver's).
+//
+// Devices and ip: subjects are enforced by mode: cutoff refuses all their
+// forwarded traffic; allowlist (devices only) lets through only
+// destinations allowed by AllowDestination or listed in Enforcement.Allow
+// as addresses or prefixes; every mode refuses DNS that bypasses curfew's
+// resolver. ip: subjects in allowlist mode get only the anti-bypass rules:
+// the resolver cannot name the client's address to AllowDestination, so
+// their walled garden is the resolver's alone.
 //
 // If the batch fails (the table was changed behind its back), Apply rebuilds
 // the whole table. If only the conntrack flush fails, the sets are updated
