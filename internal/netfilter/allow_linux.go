@@ -53,8 +53,13 @@ const refreshSlack = time.Second
 // the elements of devices that leave it. It is safe for concurrent use
 // with every method, and waits only while another batch is committed. It
 // fails before the first Apply, after Close, and for a MAC that is not 6
-// bytes, an invalid address or a ttl that is not positive.
+// bytes, an invalid address or a ttl that is not positive. A nil mac (the
+// resolver's callback for a client restricted only as an ip: subject) does
+// nothing and returns nil: the firewall walls in devices, not addresses.
 func (b *Backend) AllowDestination(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration) error {
+	if len(mac) == 0 {
+		return nil
+	}
 	if len(mac) != 6 {
 		return fmt.Errorf("%w: netfilter: allowing destination: MAC %q is not 6 bytes", curfew.ErrInvalid, mac)
 	}

@@ -64,6 +64,9 @@ func TestAllowDestinationKeepsLongerAndClamps(t *testing.T) {
 		}
 	}
 
+	if err := b.AllowDestination(nil, a, time.Hour); err != nil {
+		t.Errorf("AllowDestination with no MAC (an ip: subject) = %v, want nil", err)
+	}
 	for _, bad := range []struct {
 		mac  net.HardwareAddr
 		addr netip.Addr
