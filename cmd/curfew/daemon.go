@@ -73,6 +73,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		DNS6:          on6(cfg, cfg.DNS.Listen.Port()),
 		Notice4:       cfg.Notice.Listen,
 		Notice6:       on6(cfg, cfg.Notice.Listen.Port()),
+		DoHFile:       cfg.DNS.DoHList,
 	})
 	if err != nil {
 		return err

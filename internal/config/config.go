@@ -91,6 +91,10 @@ type DNS struct {
 	// Blocklists are network-wide blocklists: absolute file paths or
 	// http(s) URLs. May be empty.
 	Blocklists []string
+	// DoHList is a file of DNS-over-HTTPS endpoint addresses that
+	// restricted clients may not reach, added to the list curfew ships;
+	// empty uses the shipped list alone.
+	DoHList string
 }
 
 // Notice is the server of the page restricted clients are shown.
@@ -155,6 +159,7 @@ type rawDNS struct {
 	Listen     string   `yaml:"listen"`
 	Upstreams  []string `yaml:"upstreams"`
 	Blocklists []string `yaml:"blocklists"`
+	DoHList    string   `yaml:"doh_list"`
 }
 
 type rawNotice struct {
@@ -440,6 +445,13 @@ func (rc *raw) validate() (*Config, error) {
 			continue
 		}
 		c.DNS.Blocklists = append(c.DNS.Blocklists, s)
+	}
+	if v := rc.DNS.DoHList; v != "" {
+		if !filepath.IsAbs(v) {
+			bad("dns.doh_list", "%q is not an absolute path", v)
+		} else {
+			c.DNS.DoHList = filepath.Clean(v)
+		}
 	}
 
 	// Notice.

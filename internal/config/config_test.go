@@ -39,7 +39,7 @@ func TestReference(t *testing.T) {
 				netip.MustParseAddrPort("10.0.0.53:53"),
 				netip.MustParseAddrPort("[2001:db8::53]:53"),
 			},
-			Blocklists: []string{"/etc/curfew/ads.txt", "https://example.org/list.txt"},
+			Blocklists: []string{"/etc/curfew/ads.txt", "https://example.org/list.txt"}, DoHList: "/etc/curfew/doh.txt",
 		},
 		Notice: config.Notice{
 			Listen:       netip.MustParseAddrPort("192.168.50.1:8480"),
