@@ -168,6 +168,12 @@ func (r *Restriction) Validate() error {
 	return nil
 }
 
+// ValidateReason checks r.Reason alone, as a lift or extension's reason
+// is checked.
+func (r *Restriction) ValidateReason() error {
+	return checkText("reason", r.Reason, MaxReasonLen, true)
+}
+
 func checkText(field, s string, max int, required bool) error {
 	if required && strings.TrimSpace(s) == "" {
 		return fmt.Errorf("%w: missing %s", ErrInvalid, field)

@@ -76,54 +76,40 @@ func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
 
 // Lift implements [curfew.Service].
 func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
-	if err != nil {
-		return nil, err
-	}
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return nil, fmt.Errorf("%w: missing reason", curfew.ErrInvalid)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.store.Restriction(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := e.now().UTC()
-	if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired {
-		return nil, fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
-	}
-	r.Lifted, r.LiftedBy, r.LiftReason = now, actor.Name, reason
-	probe := *r
-	probe.Reason = reason
-	if err := probe.Validate(); err != nil {
-		return nil, fmt.Errorf("reason: %w", err)
-	}
-	a := &curfew.AuditEntry{
-		At:     now,
-		Actor:  actor.Name,
-		Action: curfew.ActionLift,
-		Target: fmt.Sprint(id),
-		Reason: reason,
-		Detail: fmt.Sprintf("%s on %s lifted; it was to end at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339)),
-	}
-	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
-		return nil, fmt.Errorf("storing lift: %w", err)
-	}
-	e.logger.InfoContext(ctx, "restriction lifted", "restriction_id", id, "actor", actor.Name)
-	return r, e.enforceLocked(ctx, r)
+	return e.change(ctx, id, reason, curfew.ActionLift, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
+		if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired {
+			return "", fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
+		}
+		r.Lifted, r.LiftedBy, r.LiftReason = now, actor.Name, strings.TrimSpace(reason)
+		return fmt.Sprintf("%s on %s lifted; it was to end at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339)), nil
+	})
 }
 
 // Extend implements [curfew.Service].
 func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
+	return e.change(ctx, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, _ curfew.Actor, now time.Time) (string, error) {
+		newEnd, err := r.ExtendedEnd(now, end, d)
+		if err != nil {
+			return "", err
+		}
+		old := r.End
+		r.End = newEnd
+		return fmt.Sprintf("%s on %s: end moved from %s to %s", r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339)), nil
+	})
+}
+
+// change applies edit to restriction id on behalf of the operator in ctx,
+// stores it with an audit entry of action carrying reason and the detail
+// edit returns, and enforces the result.
+func (e *Engine) change(ctx context.Context, id curfew.RestrictionID, reason string, action curfew.Action,
+	edit func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (detail string, err error)) (*curfew.Restriction, error) {
 	actor, err := curfew.Require(ctx, curfew.RoleOperator)
 	if err != nil {
 		return nil, err
 	}
 	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return nil, fmt.Errorf("%w: missing reason", curfew.ErrInvalid)
+	if err := (&curfew.Restriction{Reason: reason}).ValidateReason(); err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -132,29 +118,19 @@ func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.T
 		return nil, err
 	}
 	now := e.now().UTC()
-	newEnd, err := r.ExtendedEnd(now, end, d)
+	detail, err := edit(r, actor, now)
 	if err != nil {
 		return nil, err
 	}
-	old := r.End
-	r.End = newEnd
-	probe := *r
-	probe.Reason = reason
-	if err := probe.Validate(); err != nil {
+	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	a := &curfew.AuditEntry{
-		At:     now,
-		Actor:  actor.Name,
-		Action: curfew.ActionExtend,
-		Target: fmt.Sprint(id),
-		Reason: reason,
-		Detail: fmt.Sprintf("%s on %s: end moved from %s to %s", r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339)),
-	}
+	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: action, Target: fmt.Sprint(id), Reason: reason, Detail: detail}
 	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
-		return nil, fmt.Errorf("storing extension: %w", err)
+		return nil, fmt.Errorf("storing %s: %w", action, err)
 	}
-	e.logger.InfoContext(ctx, "restriction extended", "restriction_id", id, "ends_at", newEnd, "actor", actor.Name)
+	e.logger.InfoContext(ctx, "restriction changed", "action", action, "restriction_id", id,
+		"ends_at", r.EffectiveEnd(), "actor", actor.Name)
 	return r, e.enforceLocked(ctx, r)
 }
 
