@@ -88,7 +88,9 @@ var fwdTests = []fwdTest{
 // cost is where the rules show), each for fwdSeconds. The reported
 // figures are the medians over the rounds: Gbit/s of TCP, thousands of
 // UDP packets received (and sent) per second, and each configuration's
-// ratio to none in the same round. Run it with -benchtime=Nx for N rounds; iperf3 must be installed.
+// ratio to none in the same round. Run it with -benchtime=Nx for N
+// rounds; it skips if iperf3 is not installed. docs/benchmarks.md has the
+// figures.
 func BenchmarkForward(b *testing.B) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Skip("skipping: iperf3 is not installed (Debian: apt-get install iperf3)")
