@@ -19,6 +19,7 @@ import (
 
 	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/config"
+	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
 	"github.com/curfew/curfew/internal/neighbor"
@@ -171,6 +172,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		Auth:    eng,
 		Logger:  logger.With("component", "api"),
 		Metrics: promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
+		DNS:     dnsLog{res},
 	})
 	if err != nil {
 		return err
@@ -259,4 +261,30 @@ func reloadBlocklists(ctx context.Context, res *resolver.Resolver, logger *slog.
 	if err != nil {
 		logger.ErrorContext(ctx, "loading blocklists", "err", err)
 	}
+}
+
+// dnsLog presents the resolver's query log to the API.
+type dnsLog struct{ r *resolver.Resolver }
+
+var _ api.DNSLog = dnsLog{}
+
+// Queries implements [api.DNSLog].
+func (l dnsLog) Queries() []curfew.DNSQuery {
+	entries := l.r.QueryLog()
+	out := make([]curfew.DNSQuery, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, curfew.DNSQuery{At: e.Time, Client: e.Client, Name: e.Name, Type: e.Type,
+			Result: e.Result.String(), Rcode: e.Rcode, Duration: e.Duration})
+	}
+	return out
+}
+
+// Clients implements [api.DNSLog].
+func (l dnsLog) Clients() []curfew.DNSClient {
+	stats := l.r.Clients()
+	out := make([]curfew.DNSClient, 0, len(stats))
+	for _, c := range stats {
+		out = append(out, curfew.DNSClient{Client: c.Client, Queries: c.Queries, Refused: c.Refused, Last: c.Last})
+	}
+	return out
 }

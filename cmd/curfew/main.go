@@ -36,6 +36,9 @@ Accountability:
   audit verify
   token create --name N --role viewer|operator|admin   prints the secret
 
+Resolver:
+  queries [-o json]                                    recent DNS queries and per-client counts
+
 Gateway:
   daemon --config FILE
   init --config FILE                                   prints the first admin token
@@ -119,6 +122,7 @@ var commands = map[string]func(c *cli, args []string) int{
 	"persons":  (*cli).persons,
 	"audit":    (*cli).audit,
 	"token":    (*cli).token,
+	"queries":  (*cli).queries,
 }
 
 // usageError writes "curfew: VERB: ERR" on one line to stderr and returns

@@ -40,6 +40,10 @@ type HandlerConfig struct {
 	// The default is time.Now.
 	Now func() time.Time
 
+	// DNS, if not nil, is the resolver's query log, served to viewers at
+	// GET /api/v1/dns/queries.
+	DNS DNSLog
+
 	// Metrics, if not nil, is served without authentication at GET
 	// /metrics, so the daemon can expose its metrics on the API listener
 	// without building a mux of its own.
@@ -55,6 +59,7 @@ type handler struct {
 	auth   Authenticator
 	logger *slog.Logger
 	now    func() time.Time
+	dns    DNSLog // nil if the daemon runs no resolver
 }
 
 // NewHandler validates c and returns the API handler. It serves:
@@ -76,7 +81,7 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 	case c.Logger == nil:
 		return nil, errors.New("api: nil logger")
 	}
-	h := &handler{svc: c.Service, auth: c.Auth, logger: c.Logger, now: c.Now}
+	h := &handler{svc: c.Service, auth: c.Auth, logger: c.Logger, now: c.Now, dns: c.DNS}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -95,6 +100,7 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 	authed.HandleFunc("GET /api/v1/audit", h.listAudit)
 	authed.HandleFunc("GET /api/v1/audit/verify", h.verifyAudit)
 	authed.HandleFunc("POST /api/v1/tokens", h.createToken)
+	authed.HandleFunc("GET /api/v1/dns/queries", h.listDNSQueries)
 	authed.HandleFunc("/", h.noRoute)
 
 	mux := http.NewServeMux()

@@ -42,6 +42,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"GET /api/v1/audit",
 		"GET /api/v1/audit/verify",
 		"GET /api/v1/devices",
+		"GET /api/v1/dns/queries",
 		"GET /api/v1/health",
 		"GET /api/v1/openapi.json",
 		"GET /api/v1/persons",
