@@ -353,6 +353,22 @@ func TestResolverCutoff(t *testing.T) {
 
 	checkResolvesNormally(t, c2)
 	checkReach(t, true, c2)
+
+	// The operator sees the refused queries in the query log.
+	stdout := g.mustCurfew("queries", "-o", "json")
+	var qlog api.DNSLogResponse
+	if err := json.Unmarshal([]byte(stdout), &qlog); err != nil {
+		t.Fatalf("curfew queries -o json = %q: %v", stdout, err)
+	}
+	var refused uint64
+	for _, cl := range qlog.Clients {
+		if cl.Client == c1.V4.String() || cl.Client == c1.V6.String() {
+			refused += cl.Refused
+		}
+	}
+	if refused < uint64(n) {
+		t.Errorf("curfew queries counts %d refused queries of client 1, want at least the %d it was answered", refused, n)
+	}
 }
 
 // TestResolverBlocklist checks a client restricted in blocklist mode: the
