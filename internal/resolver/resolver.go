@@ -54,10 +54,12 @@ type Config struct {
 
 	// OnAllowed is called, before the answer is sent, for every A and AAAA
 	// address answered to a client in allowlist mode, with the record's
-	// TTL, so the firewall can open exactly that destination for that long.
-	// mac is the client device's, or nil for a client restricted only as
-	// an ip: subject. It must be safe for concurrent use; it runs on the
-	// query's path, so it should queue rather than block. Nil does nothing.
+	// TTL (at least 30 s), so the firewall can open exactly that
+	// destination for that long before the client connects. mac is the
+	// client device's, or nil for a client restricted only as an ip:
+	// subject. Queries of restricted clients are answered on their own
+	// goroutines, so a synchronous firewall update delays only the answer
+	// it is for. It must be safe for concurrent use. Nil does nothing.
 	OnAllowed func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration)
 
 	// Metrics receives counts and latencies. Nil discards them.
