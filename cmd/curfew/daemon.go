@@ -83,6 +83,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	neigh, err := neighbor.New(&neighbor.Config{
 		Logger:     logger.With("component", "neighbor"),
 		Interfaces: cfg.LAN.Interfaces,
+		Leases:     cfg.LAN.DHCPLeases,
 	})
 	if err != nil {
 		return err

@@ -61,6 +61,10 @@ type LAN struct {
 	// Address6 is the gateway's IPv6 address that clients use; the zero
 	// Addr if not configured.
 	Address6 netip.Addr
+	// DHCPLeases are lease files of the LAN's DHCP server (dnsmasq's
+	// format), from which curfew learns devices' IPv4 addresses besides
+	// the neighbour table. May be empty.
+	DHCPLeases []string
 }
 
 // WAN is the side of the gateway towards the internet.
@@ -144,6 +148,7 @@ type rawLAN struct {
 	Interfaces []string `yaml:"interfaces"`
 	Address    string   `yaml:"address"`
 	Address6   string   `yaml:"address6"`
+	DHCPLeases []string `yaml:"dhcp_leases"`
 }
 
 type rawWAN struct {
@@ -379,6 +384,13 @@ func (rc *raw) validate() (*Config, error) {
 		default:
 			c.LAN.Address6 = a
 		}
+	}
+	for i, f := range rc.LAN.DHCPLeases {
+		if !filepath.IsAbs(f) {
+			bad(fmt.Sprintf("lan.dhcp_leases[%d]", i), "%q is not an absolute path", f)
+			continue
+		}
+		c.LAN.DHCPLeases = append(c.LAN.DHCPLeases, filepath.Clean(f))
 	}
 
 	// WAN.

@@ -30,6 +30,7 @@ func TestReference(t *testing.T) {
 			Interfaces: []string{"br-lan"},
 			Address:    netip.MustParseAddr("192.168.50.1"),
 			Address6:   netip.MustParseAddr("fd00:50::1"),
+			DHCPLeases: []string{"/var/lib/misc/dnsmasq.leases"},
 		},
 		WAN: config.WAN{Interfaces: []string{"eth0"}},
 		API: config.API{Listen: netip.MustParseAddrPort("127.0.0.1:8470")},

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -38,6 +39,11 @@ type Config struct {
 	Interfaces []string
 	// NetNS is a namespace file descriptor; 0 or -1 means the process's.
 	NetNS int
+	// Leases are DHCP lease files (dnsmasq's format, see ParseLeases),
+	// re-read when they change; an address the neighbour table does not
+	// know is looked up there before it is probed.
+	Leases []string
+
 	// ProbeWait is how long a lookup of an unknown address waits for the
 	// kernel to resolve it after the probe; the default is 100 ms. A
 	// failed probe is remembered for NegativeTTL (default one second), so
@@ -62,7 +68,10 @@ type Table struct {
 	probe6 int
 	slots  chan struct{} // one token per probe in flight
 
-	refreshMu sync.Mutex // serialises reads of the kernel's table
+	refreshMu  sync.Mutex // serialises reads of the kernel's table and the lease files
+	leaseFiles []string
+	leaseMod   map[string]time.Time // modification time of each lease file as last read
+	leases     map[string]map[netip.Addr]net.HardwareAddr
 
 	mu       sync.RWMutex // guards the fields below
 	byAddr   map[netip.Addr]net.HardwareAddr
@@ -94,6 +103,10 @@ func New(c *Config) (*Table, error) {
 		slots:    make(chan struct{}, maxProbes),
 		negative: map[netip.Addr]time.Time{},
 		inflight: map[netip.Addr]chan struct{}{},
+
+		leaseFiles: c.Leases,
+		leaseMod:   map[string]time.Time{},
+		leases:     map[string]map[netip.Addr]net.HardwareAddr{},
 	}
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)
@@ -265,6 +278,13 @@ func (t *Table) refreshLocked() error {
 			m[a.Unmap()] = n.HardwareAddr
 		}
 	}
+	// Leases first: the neighbour table, which is what the kernel sees
+	// now, wins where the two disagree.
+	leased := t.readLeases(&errs)
+	for a, mac := range m {
+		leased[a] = mac
+	}
+	m = leased
 	local := map[netip.Addr]bool{}
 	addrs, err := t.handle.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
@@ -279,6 +299,35 @@ func (t *Table) refreshLocked() error {
 	t.byAddr, t.local, t.fetched = m, local, time.Now()
 	t.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// readLeases returns the union of the lease files, re-reading those that
+// changed. t.refreshMu must be held.
+func (t *Table) readLeases(errs *[]error) map[netip.Addr]net.HardwareAddr {
+	all := map[netip.Addr]net.HardwareAddr{}
+	for _, path := range t.leaseFiles {
+		fi, err := os.Stat(path)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("reading leases: %w", err))
+		} else if !fi.ModTime().Equal(t.leaseMod[path]) {
+			f, err := os.Open(path)
+			if err != nil {
+				*errs = append(*errs, fmt.Errorf("reading leases: %w", err))
+			} else {
+				m, err := ParseLeases(f)
+				f.Close()
+				if err != nil {
+					*errs = append(*errs, fmt.Errorf("%s: %w", path, err))
+				} else {
+					t.leases[path], t.leaseMod[path] = m, fi.ModTime()
+				}
+			}
+		}
+		for a, mac := range t.leases[path] {
+			all[a] = mac
+		}
+	}
+	return all
 }
 
 // Close releases the netlink handle and the probe sockets.

@@ -4,6 +4,8 @@ package neighbor_test
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -84,5 +86,31 @@ func TestLookupProbesUnknown(t *testing.T) {
 	tab.Lookup(netip.MustParseAddr("10.9.0.99"))
 	if d := time.Since(start); d > 10*time.Millisecond {
 		t.Errorf("second Lookup(10.9.0.99) took %s; the failure should be remembered", d)
+	}
+}
+
+// An address the neighbour table does not know is found in the DHCP
+// leases, and a lease file that changes is read again.
+func TestLookupLeases(t *testing.T) {
+	gw, _ := newPair(t)
+	leases := filepath.Join(t.TempDir(), "dnsmasq.leases")
+	if err := os.WriteFile(leases, []byte("1795000000 02:00:00:00:09:32 10.9.0.50 phone *\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := neighbor.New(&neighbor.Config{NetNS: gw, Interfaces: []string{"lan0"}, Leases: []string{leases}, ProbeWait: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	if mac, ok := tab.Lookup(netip.MustParseAddr("10.9.0.50")); !ok || mac.String() != "02:00:00:00:09:32" {
+		t.Errorf("Lookup(10.9.0.50) from the leases = %v, %v", mac, ok)
+	}
+	later := time.Now().Add(time.Second)
+	if err := os.WriteFile(leases, []byte("1795000000 02:00:00:00:09:33 10.9.0.51 tablet *\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(leases, later, later)
+	if mac, ok := tab.Lookup(netip.MustParseAddr("10.9.0.51")); !ok || mac.String() != "02:00:00:00:09:33" {
+		t.Errorf("Lookup(10.9.0.51) after the leases changed = %v, %v", mac, ok)
 	}
 }
