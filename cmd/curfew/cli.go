@@ -140,6 +140,19 @@ func (cmd *command) serverURL() string {
 // client returns the API client for the server and token the command line
 // and environment name. On error it has reported it and returns the exit
 // code.
+// clientNoArgs parses args for a verb that takes flags only and returns
+// the API client; ok is false, with the exit code, on bad input.
+func (cmd *command) clientNoArgs(args []string) (client *api.Client, code int, ok bool) {
+	pos, code, ok := cmd.parse(args)
+	if !ok {
+		return nil, code, false
+	}
+	if len(pos) > 0 {
+		return nil, cmd.usage(fmt.Errorf("unexpected argument %q", pos[0])), false
+	}
+	return cmd.client()
+}
+
 func (cmd *command) client() (*api.Client, int, bool) {
 	token := cmd.c.env("CURFEW_TOKEN")
 	if token == "" {

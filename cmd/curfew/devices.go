@@ -11,14 +11,7 @@ import (
 // devices runs `curfew devices [-o json]`.
 func (c *cli) devices(args []string) int {
 	cmd := c.newCommand("devices", "[-o json]").withOutput()
-	pos, code, ok := cmd.parse(args)
-	if !ok {
-		return code
-	}
-	if len(pos) > 0 {
-		return cmd.usage(fmt.Errorf("unexpected argument %q", pos[0]))
-	}
-	client, code, ok := cmd.client()
+	client, code, ok := cmd.clientNoArgs(args)
 	if !ok {
 		return code
 	}

@@ -13,14 +13,7 @@ import (
 func (c *cli) list(args []string) int {
 	cmd := c.newCommand("list", "[--all] [-o json]").withOutput()
 	all := cmd.fs.Bool("all", false, "include lifted and expired restrictions")
-	pos, code, ok := cmd.parse(args)
-	if !ok {
-		return code
-	}
-	if len(pos) > 0 {
-		return cmd.usage(fmt.Errorf("unexpected argument %q", pos[0]))
-	}
-	client, code, ok := cmd.client()
+	client, code, ok := cmd.clientNoArgs(args)
 	if !ok {
 		return code
 	}

@@ -10,14 +10,7 @@ import (
 // persons runs `curfew persons [-o json]`.
 func (c *cli) persons(args []string) int {
 	cmd := c.newCommand("persons", "[-o json]").withOutput()
-	pos, code, ok := cmd.parse(args)
-	if !ok {
-		return code
-	}
-	if len(pos) > 0 {
-		return cmd.usage(fmt.Errorf("unexpected argument %q", pos[0]))
-	}
-	client, code, ok := cmd.client()
+	client, code, ok := cmd.clientNoArgs(args)
 	if !ok {
 		return code
 	}

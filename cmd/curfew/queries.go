@@ -9,14 +9,7 @@ import (
 // and the query counts of each client.
 func (c *cli) queries(args []string) int {
 	cmd := c.newCommand("queries", "[-o json]").withOutput()
-	pos, code, ok := cmd.parse(args)
-	if !ok {
-		return code
-	}
-	if len(pos) > 0 {
-		return cmd.usage(fmt.Errorf("unexpected argument %q", pos[0]))
-	}
-	client, code, ok := cmd.client()
+	client, code, ok := cmd.clientNoArgs(args)
 	if !ok {
 		return code
 	}
