@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -160,6 +161,15 @@ func labDemo(ctx context.Context, w io.Writer, l *lab.Lab, svc curfew.Service) e
 	fmt.Fprintln(w, "   Client 1 is cut off at once; client 2 carries on:")
 	if err := fetchAll(ctx, w, []*lab.Client{c1}, false); err != nil {
 		return err
+	}
+	// Anything but plain HTTP is refused with a reset, so apps fail fast.
+	for _, a := range []netip.Addr{lab.UpstreamV4, lab.UpstreamV6} {
+		addr := net.JoinHostPort(a.String(), strconv.Itoa(lab.AltPort))
+		res := c1.Connect(ctx, addr, 5*time.Second)
+		fmt.Fprintf(w, "   client 1  TCP %-28s %s in %s\n", addr, res.Outcome(), ms(res.Elapsed))
+		if !res.Refused() {
+			return fmt.Errorf("client 1 should be refused at %s but got: %s", addr, res.Outcome())
+		}
 	}
 	if err := fetchAll(ctx, w, []*lab.Client{c2}, true); err != nil {
 		return err
