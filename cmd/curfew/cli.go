@@ -197,6 +197,23 @@ func (l *stringList) Set(s string) error {
 }
 
 // parseID parses a restriction ID argument.
+// parseOneID parses args for a verb that takes one restriction ID and
+// flags; ok is false, with the exit code, on bad input.
+func (cmd *command) parseOneID(args []string) (id curfew.RestrictionID, code int, ok bool) {
+	pos, code, ok := cmd.parse(args)
+	if !ok {
+		return 0, code, false
+	}
+	if len(pos) != 1 {
+		return 0, cmd.usage(errors.New("want exactly one restriction ID")), false
+	}
+	id, err := parseID(pos[0])
+	if err != nil {
+		return 0, cmd.usage(err), false
+	}
+	return id, 0, true
+}
+
 func parseID(s string) (curfew.RestrictionID, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {

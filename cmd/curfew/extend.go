@@ -16,16 +16,9 @@ func (c *cli) extend(args []string) int {
 	forS := cmd.fs.String("for", "", "move the end later by this much, such as 1h or 2d")
 	untilS := cmd.fs.String("until", "", `move the end to this time: RFC 3339, "HH:MM" or "YYYY-MM-DD HH:MM" (local)`)
 	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
-	pos, code, ok := cmd.parse(args)
+	id, code, ok := cmd.parseOneID(args)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		return cmd.usage(errors.New("want exactly one restriction ID"))
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return cmd.usage(err)
 	}
 	d, end, err := c.endFlags(*forS, *untilS, c.now())
 	if err != nil {

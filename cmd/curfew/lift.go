@@ -13,16 +13,9 @@ import (
 func (c *cli) lift(args []string) int {
 	cmd := c.newCommand("lift", "ID --reason TEXT [-o json]").withOutput()
 	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
-	pos, code, ok := cmd.parse(args)
+	id, code, ok := cmd.parseOneID(args)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		return cmd.usage(errors.New("want exactly one restriction ID"))
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return cmd.usage(err)
 	}
 	if strings.TrimSpace(*reason) == "" {
 		return cmd.usage(errors.New("missing --reason TEXT: lifting a restriction needs one"))

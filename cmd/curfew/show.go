@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -12,16 +11,9 @@ import (
 // show runs `curfew show ID [-o json]`.
 func (c *cli) show(args []string) int {
 	cmd := c.newCommand("show", "ID [-o json]").withOutput()
-	pos, code, ok := cmd.parse(args)
+	id, code, ok := cmd.parseOneID(args)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 {
-		return cmd.usage(errors.New("want exactly one restriction ID"))
-	}
-	id, err := parseID(pos[0])
-	if err != nil {
-		return cmd.usage(err)
 	}
 	client, code, ok := cmd.client()
 	if !ok {
