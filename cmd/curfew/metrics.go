@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +17,7 @@ import (
 // registry.
 type metrics struct {
 	registry     *prometheus.Registry
-	active       prometheus.Gauge
+	last         atomic.Pointer[curfew.Snapshot] // the last snapshot applied, read at scrape time
 	targets      *prometheus.GaugeVec
 	applySeconds prometheus.Histogram
 	applyErrors  prometheus.Counter
@@ -33,10 +34,6 @@ var _ engine.Metrics = (*metrics)(nil)
 func newMetrics() *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
-		active: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "curfew_active_restrictions",
-			Help: "Restrictions in force at the last reconcile.",
-		}),
 		targets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "curfew_restricted_targets",
 			Help: "Devices (by MAC) and routed prefixes restricted at the last reconcile.",
@@ -73,7 +70,13 @@ func newMetrics() *metrics {
 		Help: "Exchanges with upstream resolvers that failed (timeout, network error, bad answer).",
 	}, []string{"upstream"})
 	m.registry.MustRegister(m.dnsQueries, m.dnsUpstream, m.dnsErrors)
-	m.registry.MustRegister(m.active, m.targets, m.applySeconds, m.applyErrors, m.repairs, m.expired,
+	// Counting distinct restrictions walks every restricted device, so it
+	// is done when Prometheus scrapes, not on every apply.
+	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "curfew_active_restrictions",
+		Help: "Restrictions in force at the last reconcile.",
+	}, m.activeRestrictions)
+	m.registry.MustRegister(active, m.targets, m.applySeconds, m.applyErrors, m.repairs, m.expired,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -84,6 +87,17 @@ func (m *metrics) Applied(s *curfew.Snapshot, took time.Duration, err error) {
 	if err != nil {
 		m.applyErrors.Inc()
 		return
+	}
+	m.last.Store(s)
+	m.targets.WithLabelValues("device").Set(float64(len(s.Devices)))
+	m.targets.WithLabelValues("prefix").Set(float64(len(s.Prefixes)))
+}
+
+// activeRestrictions counts the distinct restrictions of the last snapshot.
+func (m *metrics) activeRestrictions() float64 {
+	s := m.last.Load()
+	if s == nil {
+		return 0
 	}
 	ids := map[curfew.RestrictionID]bool{}
 	for _, d := range s.Devices {
@@ -96,9 +110,7 @@ func (m *metrics) Applied(s *curfew.Snapshot, took time.Duration, err error) {
 			ids[id] = true
 		}
 	}
-	m.active.Set(float64(len(ids)))
-	m.targets.WithLabelValues("device").Set(float64(len(s.Devices)))
-	m.targets.WithLabelValues("prefix").Set(float64(len(s.Prefixes)))
+	return float64(len(ids))
 }
 
 // Repaired implements [engine.Metrics].
