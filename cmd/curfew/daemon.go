@@ -22,7 +22,7 @@ import (
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
-	"github.com/curfew/curfew/internal/neighbor"
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/netfilter"
 	"github.com/curfew/curfew/internal/notice"
 	"github.com/curfew/curfew/internal/resolver"
@@ -80,15 +80,20 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		return err
 	}
 
-	neigh, err := neighbor.New(&neighbor.Config{
-		Logger:     logger.With("component", "neighbor"),
+	ident, err := identify.New(&identify.Config{
+		Logger:     logger.With("component", "identify"),
 		Interfaces: cfg.LAN.Interfaces,
+		Routed:     cfg.DNS.AllowFrom,
 		Leases:     cfg.LAN.DHCPLeases,
 	})
 	if err != nil {
 		return err
 	}
-	defer neigh.Close()
+	defer ident.Close()
+	if a := cfg.API.Listen.Addr(); !cfg.API.AllowLAN && ident.OnLAN(a) {
+		return fmt.Errorf("api.listen %s is on a LAN interface, so controlled clients could reach the admin API; use a management address such as %s, or set api.allow_lan: true",
+			cfg.API.Listen, config.DefaultAPIListen)
+	}
 
 	m := newMetrics()
 	res, err := resolver.New(&resolver.Config{
@@ -97,7 +102,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		Upstreams:   cfg.DNS.Upstreams,
 		NoticeAddr4: cfg.LAN.Address,
 		NoticeAddr6: cfg.LAN.Address6,
-		Neighbors:   neigh.Lookup,
+		Identify:    ident,
 		OnAllowed: func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration) {
 			if mac == nil {
 				return // an ip: subject: allowlists bind to devices
@@ -140,7 +145,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		page, err := notice.New(notice.Config{
 			Logger:      logger.With("component", "notice"),
 			Listen:      listen,
-			Neighbors:   neigh.Lookup,
+			Identify:    ident,
 			Contact:     cfg.Notice.Contact,
 			NetworkName: cfg.Notice.NetworkName,
 			PortalURL:   cfg.Notice.PortalURL,

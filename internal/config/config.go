@@ -99,6 +99,10 @@ type DNS struct {
 	// restricted clients may not reach, added to the list curfew ships;
 	// empty uses the shipped list alone.
 	DoHList string
+	// AllowFrom are prefixes routed behind the LAN whose clients the
+	// resolver serves besides those on the LAN interfaces' own subnets;
+	// queries from anywhere else are refused.
+	AllowFrom []netip.Prefix
 }
 
 // Notice is the server of the page restricted clients are shown.
@@ -165,6 +169,7 @@ type rawDNS struct {
 	Upstreams  []string `yaml:"upstreams"`
 	Blocklists []string `yaml:"blocklists"`
 	DoHList    string   `yaml:"doh_list"`
+	AllowFrom  []string `yaml:"allow_from"`
 }
 
 type rawNotice struct {
@@ -464,6 +469,25 @@ func (rc *raw) validate() (*Config, error) {
 		} else {
 			c.DNS.DoHList = filepath.Clean(v)
 		}
+	}
+
+	for i, v := range rc.DNS.AllowFrom {
+		field := fmt.Sprintf("dns.allow_from[%d]", i)
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(v); aerr == nil && a.Zone() == "" {
+				p, err = netip.PrefixFrom(a, a.BitLen()), nil
+			}
+		}
+		if err != nil {
+			bad(field, "%q is not an address or ADDR/PREFIX", v)
+			continue
+		}
+		if p.Addr().Is4In6() {
+			bad(field, "%q is an IPv4-mapped prefix; write it as IPv4", v)
+			continue
+		}
+		c.DNS.AllowFrom = append(c.DNS.AllowFrom, p.Masked())
 	}
 
 	// Notice.

@@ -16,6 +16,7 @@ import (
 var addrOpts = cmp.Options{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 	cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
 	cmp.Comparer(func(a, b *time.Location) bool { return a.String() == b.String() }),
 }
 
@@ -41,6 +42,7 @@ func TestReference(t *testing.T) {
 				netip.MustParseAddrPort("[2001:db8::53]:53"),
 			},
 			Blocklists: []string{"/etc/curfew/ads.txt", "https://example.org/list.txt"}, DoHList: "/etc/curfew/doh.txt",
+			AllowFrom:  []netip.Prefix{netip.MustParsePrefix("10.60.0.0/16"), netip.MustParsePrefix("2001:db8:60::/48")},
 		},
 		Notice: config.Notice{
 			Listen:       netip.MustParseAddrPort("192.168.50.1:8480"),
@@ -165,6 +167,8 @@ func TestParseErrors(t *testing.T) {
 		{"wildcard upstream", minimal + "dns:\n  upstreams: [0.0.0.0]\n", `dns.upstreams[0]: "0.0.0.0" is not a resolver address`},
 		{"relative blocklist", minimal + "dns:\n  blocklists: [ads.txt]\n", `dns.blocklists[0]: "ads.txt" is neither an absolute path nor an http(s) URL`},
 		{"ftp blocklist", minimal + "dns:\n  blocklists: [\"ftp://example.org/x\"]\n", `dns.blocklists[0]: "ftp://example.org/x" is not an http or https URL`},
+		{"bad allow_from", minimal + "dns:\n  allow_from: [10.60.0.0/16, 10.0.0.0/33]\n", `dns.allow_from[1]: "10.0.0.0/33" is not an address or ADDR/PREFIX`},
+		{"mapped allow_from", minimal + "dns:\n  allow_from: [\"::ffff:10.0.0.0/104\"]\n", `dns.allow_from[0]: "::ffff:10.0.0.0/104" is an IPv4-mapped prefix; write it as IPv4`},
 		{"bad notice listen", minimal + "notice:\n  listen: \":8480\"\n", `notice.listen: ":8480" is not ADDR:PORT …`},
 		{"notice on the api address", minimal + "notice:\n  listen: 127.0.0.1:8470\n", "notice.listen: 127.0.0.1:8470 is also api.listen"},
 		{"notice on the dns address", minimal + "notice:\n  listen: 192.168.50.1:53\n", "notice.listen: 192.168.50.1:53 is also dns.listen"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/notice"
 )
 
@@ -55,9 +56,9 @@ func TestChromium(t *testing.T) {
 		Contact:     "it-desk@embassy.example",
 		Zone:        madrid,
 		Bulletin:    b,
-		Neighbors: func(a netip.Addr) (net.HardwareAddr, bool) {
+		Identify: identify.Func(func(a netip.Addr) (net.HardwareAddr, bool) {
 			return cutMAC, a == netip.MustParseAddr("127.0.0.1")
-		},
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,9 +5,8 @@
 //
 // A Server is an enforce.Backend. Apply keeps the latest curfew.Snapshot in
 // an atomic.Pointer, so requests never wait for Apply; a request's client is
-// found by its source address, through the snapshot's statically known
-// device addresses, the daemon's neighbour table (Config.Neighbors) and the
-// snapshot's ip: prefixes. The server reads the clock only through
+// placed by its source address through Config.Identify and matched with
+// the identify package's Policy, the same way the resolver matches it. The server reads the clock only through
 // Config.Now and never reads the store.
 //
 // The server answers every path on every Host, because the firewall sends a

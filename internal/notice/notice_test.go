@@ -14,13 +14,14 @@ import (
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce/enforcetest"
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/notice"
 )
 
 var (
 	now = time.Date(2026, 3, 2, 18, 0, 0, 0, time.UTC)
 
-	cutMAC   = mustMAC("02:00:00:00:00:01") // cut off, found through Neighbors
+	cutMAC   = mustMAC("02:00:00:00:00:01") // cut off, found through Identify
 	allowMAC = mustMAC("02:00:00:00:00:02") // walled garden, static address
 
 	cutClient   = "192.168.50.10:51000"
@@ -81,8 +82,8 @@ func newServer(t *testing.T, cfg notice.Config) *notice.Server {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return now }
 	}
-	if cfg.Neighbors == nil {
-		cfg.Neighbors = neighbors
+	if cfg.Identify == nil {
+		cfg.Identify = identify.Func(neighbors)
 	}
 	if cfg.PortalURL == "" {
 		cfg.PortalURL = "http://notice.test/"
@@ -285,7 +286,7 @@ func TestRedirectedRequests(t *testing.T) {
 	}
 
 	// Without a portal URL the page is served in place.
-	s2, err := notice.New(notice.Config{Now: func() time.Time { return now }, Neighbors: neighbors})
+	s2, err := notice.New(notice.Config{Now: func() time.Time { return now }, Identify: identify.Func(neighbors)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestAllowlistLinks(t *testing.T) {
 func TestPageEscapesOperatorText(t *testing.T) {
 	s, err := notice.New(notice.Config{
 		Now:         func() time.Time { return now },
-		Neighbors:   neighbors,
+		Identify:    identify.Func(neighbors),
 		NetworkName: `Lobby"><script>alert(1)</script>`,
 		Contact:     "javascript:alert(2)",
 	})
@@ -434,7 +435,7 @@ func TestNewRejectsBadPortalURL(t *testing.T) {
 // URL names another host.
 func TestServe(t *testing.T) {
 	s := newServer(t, notice.Config{
-		Neighbors: func(a netip.Addr) (net.HardwareAddr, bool) { return cutMAC, a.IsLoopback() },
+		Identify: identify.Func(func(a netip.Addr) (net.HardwareAddr, bool) { return cutMAC, a.IsLoopback() }),
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -508,10 +509,10 @@ func TestStart(t *testing.T) {
 func TestConformance(t *testing.T) {
 	enforcetest.Run(t, func(t *testing.T) *enforcetest.Harness {
 		byAddr := map[netip.Addr]net.HardwareAddr{}
-		s, err := notice.New(notice.Config{Neighbors: func(a netip.Addr) (net.HardwareAddr, bool) {
+		s, err := notice.New(notice.Config{Identify: identify.Func(func(a netip.Addr) (net.HardwareAddr, bool) {
 			m, ok := byAddr[a]
 			return m, ok
-		}})
+		})})
 		if err != nil {
 			t.Fatal(err)
 		}

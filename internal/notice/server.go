@@ -17,6 +17,7 @@ import (
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
+	"github.com/curfew/curfew/internal/identify"
 )
 
 var _ enforce.Backend = (*Server)(nil)
@@ -32,11 +33,14 @@ type Config struct {
 	// the caller (a TLS listener, say, or one a test opened on port 0).
 	Listen netip.AddrPort
 
-	// Neighbors maps a client's address to its device's MAC, from the
-	// gateway's neighbour table and DHCP leases. Nil means only the
-	// snapshot's statically known device addresses identify devices. It is
-	// called on the request's goroutine and must be safe for concurrent use.
-	Neighbors func(netip.Addr) (net.HardwareAddr, bool)
+	// Identify places each client: which device it is. Nil places every
+	// client as routed (identify.Func(nil)), so only the snapshot's
+	// statically known device addresses identify devices. It must be safe
+	// for concurrent use. A client that may be a restricted device but
+	// cannot be placed even after Identifier.Wait is shown the page of an
+	// unrestricted client: the firewall, which sees its MAC, enforces
+	// whatever applies to it.
+	Identify identify.Identifier
 
 	// Contact is how a restricted person reaches the operator (an email
 	// address, a phone number, a URL or a room); shown as given, and linked
@@ -76,6 +80,7 @@ type Server struct {
 	now        func() time.Time
 	portalHost string // host name of cfg.PortalURL, lower case, no port
 	handler    http.Handler
+	ident      identify.Identifier
 	policy     atomic.Pointer[policy]
 
 	mu     sync.Mutex   // guards the fields below
@@ -86,7 +91,10 @@ type Server struct {
 // New validates cfg and returns a Server that serves nothing until Serve or
 // Start, and considers every client unrestricted until the first Apply.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now}
+	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, ident: cfg.Identify}
+	if s.ident == nil {
+		s.ident = identify.Func(nil)
+	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -208,7 +216,18 @@ func (s *Server) client(r *http.Request, now time.Time) *curfew.Enforcement {
 	if err != nil {
 		return nil
 	}
-	return s.policy.Load().lookup(ap.Addr(), s.cfg.Neighbors, now)
+	p := s.policy.Load()
+	if p.Empty() {
+		return nil
+	}
+	var buf [4]*curfew.Enforcement
+	found, unplaced := p.Match(s.ident.Identify(ap.Addr()), now, buf[:0])
+	if unplaced {
+		// A TCP client has just been answered by the kernel, which
+		// therefore resolved its address: give the event a moment.
+		found, _ = p.Match(s.ident.Wait(r.Context(), ap.Addr()), now, buf[:0])
+	}
+	return combine(found, now)
 }
 
 // forPortal reports whether r was addressed to the portal itself rather

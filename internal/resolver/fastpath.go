@@ -126,9 +126,13 @@ func (r *Resolver) serveFast(pkt []byte, client netip.Addr, out []byte) (_ []byt
 		return out, false
 	}
 	now := r.now()
-	if p := r.policy.Load(); !p.empty() {
-		var rules [maxRules]*rule
-		if p.match(client, r.cfg.Neighbors, now, &rules) > 0 {
+	c := r.ident.Identify(client)
+	if !c.Served() {
+		return out, false
+	}
+	if p := r.policy.Load(); !p.Empty() {
+		var buf [maxRules]*rule
+		if rules, unplaced := p.Match(c, now, buf[:0]); len(rules) > 0 || unplaced {
 			return out, false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/resolver"
 	"github.com/miekg/dns"
 )
@@ -32,7 +33,7 @@ func FuzzHandle(f *testing.F) {
 	r, err := resolver.New(&resolver.Config{
 		NoticeAddr4: notice4,
 		NoticeAddr6: notice6,
-		Neighbors:   neighbors,
+		Identify:    identify.Func(neighbors),
 		OnAllowed:   func(net.HardwareAddr, netip.Addr, time.Duration) {},
 		Blocklists:  []string{list},
 		Now:         newClock(t0).now,

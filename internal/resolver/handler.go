@@ -42,8 +42,8 @@ type request struct {
 	qclass uint16
 	do     bool // DNSSEC records wanted
 
-	rules  [maxRules]*rule // the client's restrictions
-	nrules int
+	rules []*rule // the client's restrictions
+	buf   [maxRules]*rule
 
 	// Set by the handler that answers.
 	result Result
@@ -90,6 +90,8 @@ func (r *Resolver) serve(ctx context.Context, req *dns.Msg, client netip.Addr, t
 	opt := req.IsEdns0()
 	var resp *dns.Msg
 	switch {
+	case !r.ident.Identify(client).Served():
+		resp, q.result = rcodeMsg(dns.RcodeRefused), ResultRefused
 	case req.Opcode != dns.OpcodeQuery:
 		resp = rcodeMsg(dns.RcodeNotImplemented)
 	case len(req.Question) != 1:
@@ -103,7 +105,7 @@ func (r *Resolver) serve(ctx context.Context, req *dns.Msg, client netip.Addr, t
 		qn := req.Question[0]
 		q.name, q.qtype, q.qclass = strings.ToLower(qn.Name), qn.Qtype, qn.Qclass
 		q.do = opt != nil && opt.Do()
-		q.nrules = r.policy.Load().match(client, r.cfg.Neighbors, q.now, &q.rules)
+		q.rules = r.rulesFor(ctx, client, q.now, q.buf[:0])
 		var err error
 		resp, err = r.chain.serveDNS(ctx, q)
 		if err != nil {
@@ -175,8 +177,8 @@ func (h *canary) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 		return h.next.serveDNS(ctx, q)
 	}
 	text := "curfew: this network resolves names itself; use its resolver, not DNS over HTTPS"
-	if q.nrules > 0 {
-		text = strictest(q.rules[:q.nrules]).text
+	if len(q.rules) > 0 {
+		text = strictest(q.rules).text
 	}
 	q.result = ResultCanary
 	q.ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeBlocked, ExtraText: text}
@@ -190,10 +192,10 @@ type restrict struct {
 }
 
 func (h *restrict) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
-	if q.nrules == 0 {
+	if len(q.rules) == 0 {
 		return h.next.serveDNS(ctx, q)
 	}
-	v := judge(q.rules[:q.nrules], q.name)
+	v := judge(q.rules, q.name)
 	if v.refuse != nil {
 		code := dns.ExtendedErrorCodeProhibited // refused because of who the client is
 		if v.refuse.Mode == curfew.ModeBlocklist {
@@ -201,7 +203,11 @@ func (h *restrict) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 		}
 		q.result = ResultRestricted
 		q.ede = &dns.EDNS0_EDE{InfoCode: code, ExtraText: v.refuse.text}
-		return q.synthesize(dns.RcodeSuccess, h.r.cfg.NoticeAddr4, h.r.cfg.NoticeAddr6), nil
+		m := q.synthesize(dns.RcodeSuccess, h.r.cfg.NoticeAddr4, h.r.cfg.NoticeAddr6)
+		for _, rr := range m.Answer {
+			rr.Header().Ttl = v.refuse.ttl
+		}
+		return m, nil
 	}
 	resp, err := h.next.serveDNS(ctx, q)
 	if err != nil || v.allowlist == nil || h.r.cfg.OnAllowed == nil {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/resolver"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -193,7 +194,7 @@ func TestBlocklistTooLarge(t *testing.T) {
 
 func TestQueryLog(t *testing.T) {
 	up := newUpstream(t)
-	r, addr := start(t, resolver.Config{Upstreams: []netip.AddrPort{up.addr}, QueryLogSize: 3, Neighbors: neighbors, Now: newClock(t0).now})
+	r, addr := start(t, resolver.Config{Upstreams: []netip.AddrPort{up.addr}, QueryLogSize: 3, Identify: identify.Func(neighbors), Now: newClock(t0).now})
 	if err := r.Apply(t.Context(), policySnapshot()); err != nil {
 		t.Fatal(err)
 	}

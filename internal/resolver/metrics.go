@@ -17,9 +17,10 @@ const (
 	ResultCanary                   // Firefox's canary domain, NXDOMAIN
 	ResultFailed                   // no upstream answered: SERVFAIL
 	ResultInvalid                  // malformed or unsupported query: an error code
+	ResultRefused                  // from a source the resolver does not serve: REFUSED
 )
 
-var resultNames = [...]string{"forwarded", "cached", "restricted", "blocked", "canary", "failed", "invalid"}
+var resultNames = [...]string{"forwarded", "cached", "restricted", "blocked", "canary", "failed", "invalid", "refused"}
 
 // String returns the result's name, suitable as a metric label.
 func (r Result) String() string {

@@ -3,20 +3,15 @@ package resolver
 import (
 	"fmt"
 	"net"
-	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/identify"
 )
 
-// A policy is a Snapshot compiled for lookups by client address.
-type policy struct {
-	devices  map[string]*rule     // by string(MAC)
-	addrs    map[netip.Addr]*rule // the devices' statically known addresses
-	prefixes map[int]map[netip.Prefix]*rule
-	bits     []int // the prefix lengths in prefixes, longest first
-}
+// A policy is a Snapshot compiled for lookups by client, with the
+// resolver's rule for each restricted target.
+type policy = identify.Policy[*rule]
 
 // A rule is one restricted target's Enforcement, ready to be applied to
 // names.
@@ -26,56 +21,27 @@ type rule struct {
 	allow *domainSet       // ModeAllowlist
 	block *domainSet       // ModeBlocklist
 	text  string           // the Extended DNS Error text
+	ttl   uint32           // of the answers it makes up
 }
 
-// maxRules is how many rules one client can match (its device and its
-// address prefixes); further matches are ignored, which is harmless only
-// because a snapshot that restricts one client through more than a few
-// overlapping ip: subjects does not occur in practice.
+// maxRules is how many rules a client usually matches at most (its device
+// and a few address prefixes): room for them without allocating.
 const maxRules = 4
 
 func compile(s *curfew.Snapshot) *policy {
-	p := &policy{
-		devices:  map[string]*rule{},
-		addrs:    map[netip.Addr]*rule{},
-		prefixes: map[int]map[netip.Prefix]*rule{},
-	}
-	if s == nil {
-		return p
-	}
-	for _, d := range s.Devices {
-		r := newRule(d.Enforcement, "this device")
-		r.mac = d.MAC
-		p.devices[string(d.MAC)] = r
-		for _, a := range d.Addrs {
-			p.addrs[a.Unmap()] = r
+	return identify.Compile(s, func(e *curfew.Enforcement, mac net.HardwareAddr) *rule {
+		who := "this address"
+		if mac != nil {
+			who = "this device"
 		}
-	}
-	for _, pr := range s.Prefixes {
-		pfx := pr.Prefix.Masked()
-		if pfx.Addr().Is4In6() {
-			pfx = netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-96)
-		}
-		m := p.prefixes[pfx.Bits()]
-		if m == nil {
-			m = map[netip.Prefix]*rule{}
-			p.prefixes[pfx.Bits()] = m
-			p.bits = append(p.bits, pfx.Bits())
-		}
-		m[pfx] = newRule(pr.Enforcement, "this address")
-	}
-	slices.Sort(p.bits)
-	slices.Reverse(p.bits)
-	return p
-}
-
-// empty reports whether p restricts no one.
-func (p *policy) empty() bool {
-	return len(p.devices) == 0 && len(p.addrs) == 0 && len(p.bits) == 0
+		r := newRule(*e, who)
+		r.mac = mac
+		return r
+	})
 }
 
 func newRule(e curfew.Enforcement, who string) *rule {
-	r := &rule{Enforcement: e}
+	r := &rule{Enforcement: e, ttl: noticeTTL}
 	until := e.RestrictedUntil
 	if until.IsZero() {
 		until = e.Until
@@ -91,45 +57,14 @@ func newRule(e curfew.Enforcement, who string) *rule {
 	return r
 }
 
-// over reports whether every restriction of r has ended at now, so that it
-// no longer applies even if the next Snapshot is late.
-func (r *rule) over(now time.Time) bool {
-	end := r.RestrictedUntil
-	if end.IsZero() {
-		end = r.Until
+// newUnplacedRule returns the rule for a client that may be a restricted
+// device but that the gateway cannot place yet: refused, with answers of
+// TTL 0 so that its next query, once it is placed, gets what it is due.
+func newUnplacedRule() *rule {
+	return &rule{
+		Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff},
+		text:        "curfew: the gateway does not know this device yet and answers it as restricted until it does; ask again",
 	}
-	return !end.IsZero() && !now.Before(end)
-}
-
-// match returns the rules that apply to client at now, in rules, and how
-// many there are. neighbors may be nil.
-func (p *policy) match(client netip.Addr, neighbors func(netip.Addr) (net.HardwareAddr, bool), now time.Time, rules *[maxRules]*rule) int {
-	n := 0
-	addRule := func(r *rule) {
-		if r != nil && n < maxRules && !r.over(now) && !slices.Contains(rules[:n], r) {
-			rules[n] = r
-			n++
-		}
-	}
-	if len(p.devices) > 0 {
-		if neighbors != nil {
-			if mac, ok := neighbors(client); ok {
-				addRule(p.devices[string(mac)])
-			}
-		}
-		addRule(p.addrs[client])
-	}
-	for _, bits := range p.bits {
-		if bits > client.BitLen() {
-			continue
-		}
-		pfx, err := client.Prefix(bits)
-		if err != nil {
-			continue
-		}
-		addRule(p.prefixes[bits][pfx])
-	}
-	return n
 }
 
 // strictest returns the rule among rules whose mode is strictest, the one

@@ -11,6 +11,7 @@ import (
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce/enforcetest"
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/resolver"
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
@@ -80,7 +81,7 @@ func newPolicyEnv(t *testing.T) *policyEnv {
 	env := &policyEnv{up: newUpstream(t), clk: newClock(t0)}
 	env.r, env.addr = start(t, resolver.Config{
 		Upstreams: []netip.AddrPort{env.up.addr},
-		Neighbors: neighbors,
+		Identify:  identify.Func(neighbors),
 		Now:       env.clk.now,
 		OnAllowed: func(mac net.HardwareAddr, a netip.Addr, ttl time.Duration) {
 			env.mu.Lock()
@@ -263,10 +264,10 @@ func TestConformance(t *testing.T) {
 		macs[probe(m)] = m
 	}
 	enforcetest.Run(t, func(t *testing.T) *enforcetest.Harness {
-		r, err := resolver.New(&resolver.Config{Neighbors: func(a netip.Addr) (net.HardwareAddr, bool) {
+		r, err := resolver.New(&resolver.Config{Identify: identify.Func(func(a netip.Addr) (net.HardwareAddr, bool) {
 			m, ok := macs[a]
 			return m, ok
-		}})
+		})})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/miekg/dns"
 )
 
@@ -45,12 +46,14 @@ type Config struct {
 	NoticeAddr4 netip.Addr
 	NoticeAddr6 netip.Addr
 
-	// Neighbors maps a client's source address to its device's MAC, from
-	// the neighbour table and DHCP leases. It is called for each query
-	// while some device is restricted, so it must be fast and safe for
-	// concurrent use. Nil uses only the addresses the Snapshot lists for
-	// each device.
-	Neighbors func(netip.Addr) (net.HardwareAddr, bool)
+	// Identify places each client: which device it is, and whether it is
+	// served at all (clients from outside the LAN get REFUSED). It is
+	// called for every query, so it must answer from memory; its Wait is
+	// called off the packet path for clients that may be restricted
+	// devices the gateway cannot place yet. Nil places every client as
+	// routed (identify.Func(nil)), leaving only the devices' addresses listed
+	// in the Snapshot and ip: prefixes to match.
+	Identify identify.Identifier
 
 	// OnAllowed is called, before the answer is sent, for every A and AAAA
 	// address answered to a client in allowlist mode, with the record's
@@ -91,6 +94,8 @@ type Resolver struct {
 	now     func() time.Time
 	metrics Metrics
 
+	ident     identify.Identifier
+	unplaced  *rule                     // for clients that may be restricted devices not placed yet
 	policy    atomic.Pointer[policy]    // the compiled last Snapshot
 	blocklist atomic.Pointer[domainSet] // network-wide; nil until Reload
 	cache     *cache
@@ -158,6 +163,10 @@ func New(cfg *Config) (*Resolver, error) {
 		qlog:    newQueryLog(c.QueryLogSize),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if r.ident = c.Identify; r.ident == nil {
+		r.ident = identify.Func(nil)
+	}
+	r.unplaced = newUnplacedRule()
 	r.policy.Store(compile(nil))
 	r.chain = r.newChain()
 	return r, nil
@@ -168,24 +177,43 @@ func New(cfg *Config) (*Resolver, error) {
 func (r *Resolver) Apply(ctx context.Context, s *curfew.Snapshot) error {
 	p := compile(s)
 	r.policy.Store(p)
-	prefixes := 0
-	for _, m := range p.prefixes {
-		prefixes += len(m)
-	}
-	r.logger.DebugContext(ctx, "applied snapshot", "restricted_devices", len(p.devices), "restricted_prefixes", prefixes)
+	r.logger.DebugContext(ctx, "applied snapshot", "restricted_devices", len(s.Devices), "restricted_prefixes", len(s.Prefixes))
 	return nil
 }
 
 // Lookup returns the strictest restriction that applies to queries from
 // client now, and whether there is one. It is what the resolver itself
-// consults, for diagnostics and tests.
+// consults, for diagnostics and tests; it does not wait for a client to
+// be placed.
 func (r *Resolver) Lookup(client netip.Addr) (curfew.Enforcement, bool) {
-	var rules [maxRules]*rule
-	n := r.policy.Load().match(client.Unmap(), r.cfg.Neighbors, r.now(), &rules)
-	if n == 0 {
+	var buf [maxRules]*rule
+	rules, unplaced := r.policy.Load().Match(r.ident.Identify(client), r.now(), buf[:0])
+	if unplaced {
+		rules = append(rules, r.unplaced)
+	}
+	if len(rules) == 0 {
 		return curfew.Enforcement{}, false
 	}
-	return strictest(rules[:n]).Enforcement, true
+	return strictest(rules).Enforcement, true
+}
+
+// rulesFor appends to out the rules that apply to client's queries at
+// now. A client that may be a restricted device the gateway cannot place
+// yet is given a moment to be placed (Identifier.Wait); if it still
+// cannot be, it is answered as restricted.
+func (r *Resolver) rulesFor(ctx context.Context, client netip.Addr, now time.Time, out []*rule) []*rule {
+	p := r.policy.Load()
+	if p.Empty() {
+		return out
+	}
+	rules, unplaced := p.Match(r.ident.Identify(client), now, out)
+	if unplaced {
+		rules, unplaced = p.Match(r.ident.Wait(ctx, client), now, out[:0])
+		if unplaced {
+			rules = append(rules, r.unplaced)
+		}
+	}
+	return rules
 }
 
 // Start listens on every Config.Listen address, UDP and TCP, and serves

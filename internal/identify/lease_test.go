@@ -1,11 +1,11 @@
-package neighbor_test
+package identify_test
 
 import (
 	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/curfew/curfew/internal/neighbor"
+	"github.com/curfew/curfew/internal/identify"
 )
 
 func TestParseLeases(t *testing.T) {
@@ -15,7 +15,7 @@ func TestParseLeases(t *testing.T) {
 duid 00:01:00:01:2c:1f:aa:bb:02:00:00:00:00:01
 1795000200 1234567 fd00:50::11 alice-laptop 00:01:00:01
 `
-	m, err := neighbor.ParseLeases(strings.NewReader(in))
+	m, err := identify.ParseLeases(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ duid 00:01:00:01:2c:1f:aa:bb:02:00:00:00:00:01
 		}
 	}
 	for _, bad := range []string{"1795000000 nope 10.50.0.11 x *\n", "1795000000 02:00:00:00:00:01\n", "1 02:00:00:00:00:01 10.50.0.300 x *\n"} {
-		if _, err := neighbor.ParseLeases(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
+		if _, err := identify.ParseLeases(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("ParseLeases(%q) = %v, want an error naming line 1", bad, err)
 		}
 	}
@@ -38,7 +38,7 @@ duid 00:01:00:01:2c:1f:aa:bb:02:00:00:00:00:01
 func FuzzParseLeases(f *testing.F) {
 	f.Add("1795000000 02:00:00:00:00:01 10.50.0.11 host 01:02\nduid 00:01\n1 2 fd00::1 h d\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		m, err := neighbor.ParseLeases(strings.NewReader(in))
+		m, err := identify.ParseLeases(strings.NewReader(in))
 		if err != nil {
 			return
 		}

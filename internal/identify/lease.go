@@ -1,4 +1,4 @@
-package neighbor
+package identify
 
 import (
 	"bufio"
