@@ -42,7 +42,7 @@ func TestReference(t *testing.T) {
 				netip.MustParseAddrPort("[2001:db8::53]:53"),
 			},
 			Blocklists: []string{"/etc/curfew/ads.txt", "https://example.org/list.txt"}, DoHList: "/etc/curfew/doh.txt",
-			AllowFrom:  []netip.Prefix{netip.MustParsePrefix("10.60.0.0/16"), netip.MustParsePrefix("2001:db8:60::/48")},
+			AllowFrom: []netip.Prefix{netip.MustParsePrefix("10.60.0.0/16"), netip.MustParsePrefix("2001:db8:60::/48")},
 		},
 		Notice: config.Notice{
 			Listen:       netip.MustParseAddrPort("192.168.50.1:8480"),
