@@ -185,12 +185,10 @@ func listenUpstream(t *testing.T, g *gateway, port int) {
 // online makes clients talk to the internet over IPv4 and IPv6 (and fails
 // t unless they can), so that the gateway's neighbour table knows all
 // their addresses before a test restricts them, as it does for a device
-// that was in use; then it waits until curfew's copy of that table may be
-// re-read. TestRestrictedDeviceNewAddress shows what happens otherwise.
+// that was in use. TestRestrictedDeviceNewAddress covers the other case.
 func online(t *testing.T, clients ...*lab.Client) {
 	t.Helper()
 	checkReach(t, true, clients...)
-	time.Sleep(minRefresh)
 }
 
 // checkResolvesNormally fails t unless c resolves the upstream's names

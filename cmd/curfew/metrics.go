@@ -130,7 +130,7 @@ var _ resolver.Metrics = resolverMetrics{}
 
 func (m *metrics) resolver() resolverMetrics {
 	r := resolverMetrics{m: m}
-	for res := resolver.ResultForwarded; res <= resolver.ResultRefused; res++ {
+	for res := resolver.ResultForwarded; res <= resolver.ResultDropped; res++ {
 		r.results = append(r.results, m.dnsQueries.WithLabelValues(res.String()))
 	}
 	return r

@@ -225,8 +225,10 @@ func (t *Table) run(s *subscriptions) {
 			if ok = open; ok {
 				t.logIfErr("listing addresses", t.refreshAddrs())
 			}
-		case u, open := <-s.link:
-			if ok = open; ok && t.isLAN(u.Attrs().Name) {
+		case _, open := <-s.link:
+			// Every link event: a LAN interface may have been renamed
+			// away, or another one renamed to a LAN name.
+			if ok = open; ok {
 				t.logIfErr("listing links", t.refreshLinks())
 				t.logIfErr("listing addresses", t.refreshAddrs())
 			}

@@ -53,6 +53,9 @@ dns:
 	if len(l.conf.Blocklists) > 0 {
 		conf += "  blocklists: " + yamlList(l.conf.Blocklists) + "\n"
 	}
+	if len(l.conf.DNSAllowFrom) > 0 {
+		conf += "  allow_from: " + yamlList(l.conf.DNSAllowFrom) + "\n"
+	}
 	if n := l.conf.Notice; n.NetworkName != "" || n.Contact != "" || n.PortalURL != "" || n.TimeZone != "" || len(n.Feeds) > 0 {
 		conf += "notice:\n"
 		for _, kv := range [][2]string{

@@ -72,6 +72,9 @@ type Config struct {
 	// Blocklists are the gateway's network-wide DNS blocklists
 	// (dns.blocklists): file paths or URLs. Optional.
 	Blocklists []string
+	// DNSAllowFrom are prefixes beyond the LAN whose clients the
+	// gateway's resolver serves (dns.allow_from). Optional.
+	DNSAllowFrom []string
 	// Notice sets options of the gateway's notice page; its zero value
 	// keeps curfew's defaults.
 	Notice Notice

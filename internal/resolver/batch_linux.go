@@ -7,8 +7,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
+
+	"github.com/curfew/curfew/internal/identify"
 )
 
 // batchSize is how many datagrams one recvmmsg or sendmmsg call moves at
@@ -93,7 +96,14 @@ func (b *batchConn) from(i int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
 	case syscall.AF_INET6:
 		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port)
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 {
+			// A link-local client: its answer must leave by the
+			// interface it came in on. The net package takes a numeric
+			// zone as an interface index.
+			a = a.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10))
+		}
+		return netip.AddrPortFrom(a, port)
 	}
 	return netip.AddrPort{}
 }
@@ -160,10 +170,15 @@ func (r *Resolver) serveUDP(c *net.UDPConn) {
 		out = out[:0]
 		for i := range n {
 			from := b.from(i)
-			client := from.Addr().Unmap()
+			client := from.Addr().Unmap().WithZone("")
+			who := r.ident.Identify(client)
+			if who.Kind == identify.Foreign {
+				r.metrics.Query(ResultDropped)
+				continue
+			}
 			pkt := b.packet(i)
 			start := len(out)
-			if ans, ok := r.serveFast(pkt, client, out[start:start:cap(out)]); ok {
+			if ans, ok := r.serveFast(pkt, who, out[start:start:cap(out)]); ok {
 				if start+len(ans) <= cap(out) { // in out's array: batch it
 					out = out[:start+len(ans)]
 					b.queue(i, out[start:])

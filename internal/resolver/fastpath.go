@@ -2,9 +2,9 @@ package resolver
 
 import (
 	"encoding/binary"
-	"net/netip"
 	"time"
 
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/miekg/dns"
 )
 
@@ -114,9 +114,14 @@ func (q *wireQuery) maxSize() int {
 	return max(dns.MinMsgSize, min(int(q.udpSize), ednsSize))
 }
 
-// serveFast answers pkt from client, appending the answer to out, if the
-// fast path can; ok false leaves it to the chain.
-func (r *Resolver) serveFast(pkt []byte, client netip.Addr, out []byte) (_ []byte, ok bool) {
+// serveFast answers pkt from c, appending the answer to out, if the fast
+// path can; ok false leaves it to the chain. Clients that must be waited
+// for, or not answered at all, are left to the chain too.
+func (r *Resolver) serveFast(pkt []byte, c identify.Client, out []byte) (_ []byte, ok bool) {
+	if c.Kind == identify.Unknown || c.Kind == identify.Foreign {
+		return out, false
+	}
+	client := c.Addr
 	var q wireQuery
 	if !q.parse(pkt) {
 		return out, false
@@ -126,10 +131,6 @@ func (r *Resolver) serveFast(pkt []byte, client netip.Addr, out []byte) (_ []byt
 		return out, false
 	}
 	now := r.now()
-	c := r.ident.Identify(client)
-	if !c.Served() {
-		return out, false
-	}
 	if p := r.policy.Load(); !p.Empty() {
 		var buf [maxRules]*rule
 		if rules, unplaced := p.Match(c, now, buf[:0]); len(rules) > 0 || unplaced {

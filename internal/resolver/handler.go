@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/miekg/dns"
 )
 
@@ -81,7 +82,8 @@ func (r *Resolver) newChain() handler {
 
 // serve answers req from client and returns the answer ready to send, or
 // nil if req deserves none.
-func (r *Resolver) serve(ctx context.Context, req *dns.Msg, client netip.Addr, tcp bool) *dns.Msg {
+func (r *Resolver) serve(ctx context.Context, req *dns.Msg, c identify.Client, tcp bool) *dns.Msg {
+	client := c.Addr
 	if req.Response {
 		return nil
 	}
@@ -90,8 +92,6 @@ func (r *Resolver) serve(ctx context.Context, req *dns.Msg, client netip.Addr, t
 	opt := req.IsEdns0()
 	var resp *dns.Msg
 	switch {
-	case !r.ident.Identify(client).Served():
-		resp, q.result = rcodeMsg(dns.RcodeRefused), ResultRefused
 	case req.Opcode != dns.OpcodeQuery:
 		resp = rcodeMsg(dns.RcodeNotImplemented)
 	case len(req.Question) != 1:
@@ -105,7 +105,7 @@ func (r *Resolver) serve(ctx context.Context, req *dns.Msg, client netip.Addr, t
 		qn := req.Question[0]
 		q.name, q.qtype, q.qclass = strings.ToLower(qn.Name), qn.Qtype, qn.Qclass
 		q.do = opt != nil && opt.Do()
-		q.rules = r.rulesFor(ctx, client, q.now, q.buf[:0])
+		q.rules = r.rulesFor(c, q.now, q.buf[:0])
 		var err error
 		resp, err = r.chain.serveDNS(ctx, q)
 		if err != nil {

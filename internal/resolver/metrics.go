@@ -17,10 +17,10 @@ const (
 	ResultCanary                   // Firefox's canary domain, NXDOMAIN
 	ResultFailed                   // no upstream answered: SERVFAIL
 	ResultInvalid                  // malformed or unsupported query: an error code
-	ResultRefused                  // from a source the resolver does not serve: REFUSED
+	ResultDropped                  // from outside the LAN, or from a LAN address the gateway cannot reach: no answer
 )
 
-var resultNames = [...]string{"forwarded", "cached", "restricted", "blocked", "canary", "failed", "invalid", "refused"}
+var resultNames = [...]string{"forwarded", "cached", "restricted", "blocked", "canary", "failed", "invalid", "dropped"}
 
 // String returns the result's name, suitable as a metric label.
 func (r Result) String() string {

@@ -197,23 +197,43 @@ func (r *Resolver) Lookup(client netip.Addr) (curfew.Enforcement, bool) {
 	return strictest(rules).Enforcement, true
 }
 
-// rulesFor appends to out the rules that apply to client's queries at
-// now. A client that may be a restricted device the gateway cannot place
-// yet is given a moment to be placed (Identifier.Wait); if it still
-// cannot be, it is answered as restricted.
-func (r *Resolver) rulesFor(ctx context.Context, client netip.Addr, now time.Time, out []*rule) []*rule {
+// rulesFor appends to out the rules that apply to c's queries at now. A
+// client that may be a restricted device the gateway cannot place is
+// answered as restricted.
+func (r *Resolver) rulesFor(c identify.Client, now time.Time, out []*rule) []*rule {
 	p := r.policy.Load()
 	if p.Empty() {
 		return out
 	}
-	rules, unplaced := p.Match(r.ident.Identify(client), now, out)
+	rules, unplaced := p.Match(c, now, out)
 	if unplaced {
-		rules, unplaced = p.Match(r.ident.Wait(ctx, client), now, out[:0])
-		if unplaced {
-			rules = append(rules, r.unplaced)
-		}
+		rules = append(rules, r.unplaced)
 	}
 	return rules
+}
+
+// place identifies the client of a query that came over UDP (tcp false)
+// or TCP, waiting a moment (Identifier.Wait) for one on a LAN link that
+// the gateway has not resolved yet. ok is false if the query must get no
+// answer: it came from outside the LAN, or over UDP from a LAN address the
+// gateway cannot reach. An answer to such an address would wait in the
+// kernel for a neighbour that never answers, holding a share of the
+// socket's send buffer for seconds; a flood of queries from made-up
+// addresses would then hold up every answer. Over TCP the kernel has
+// reached the client already, so an unplaced client is answered, as
+// restricted if some device is.
+func (r *Resolver) place(ctx context.Context, client netip.Addr, tcp bool) (c identify.Client, ok bool) {
+	c = r.ident.Identify(client)
+	if c.Kind == identify.Unknown {
+		c = r.ident.Wait(ctx, client)
+	}
+	switch c.Kind {
+	case identify.Foreign:
+		return c, false
+	case identify.Unknown:
+		return c, tcp
+	}
+	return c, true
 }
 
 // Start listens on every Config.Listen address, UDP and TCP, and serves

@@ -88,7 +88,7 @@ func FuzzFastPathMatchesChain(f *testing.F) {
 	r := fastPathResolver(f)
 	f.Fuzz(func(t *testing.T, pkt []byte, client byte) {
 		from := netip.AddrFrom4([4]byte{127, 0, 0, client % 10})
-		fast, ok := r.serveFast(pkt, from, nil)
+		fast, ok := r.serveFast(pkt, r.ident.Identify(from), nil)
 		if !ok {
 			return
 		}
@@ -127,7 +127,7 @@ func TestFastPathAnswers(t *testing.T) {
 		m := new(dns.Msg)
 		m.SetQuestion(tt.name, tt.qtype)
 		pkt, _ := m.Pack()
-		if _, got := r.serveFast(pkt, netip.MustParseAddr(tt.client), nil); got != tt.want {
+		if _, got := r.serveFast(pkt, r.ident.Identify(netip.MustParseAddr(tt.client)), nil); got != tt.want {
 			t.Errorf("serveFast(%s %s from %s) = %v, want %v", tt.name, dns.TypeToString[tt.qtype], tt.client, got, tt.want)
 		}
 	}
@@ -142,7 +142,7 @@ func TestFastPathDoesNotAllocate(t *testing.T) {
 		m.SetQuestion(name, dns.TypeA)
 		m.SetEdns0(1232, false)
 		pkt, _ := m.Pack()
-		if n := testing.AllocsPerRun(100, func() { r.serveFast(pkt, client, out[:0]) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { r.serveFast(pkt, r.ident.Identify(client), out[:0]) }); n != 0 {
 			t.Errorf("serveFast(%s) allocates %.0f times", name, n)
 		}
 	}

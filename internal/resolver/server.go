@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/miekg/dns"
 )
 
@@ -96,8 +97,13 @@ func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
 			}
 			continue
 		}
-		client := from.Addr().Unmap()
-		if ans, ok := r.serveFast(buf[:n], client, out[:0]); ok {
+		client := from.Addr().Unmap().WithZone("")
+		who := r.ident.Identify(client)
+		if who.Kind == identify.Foreign {
+			r.metrics.Query(ResultDropped)
+			continue
+		}
+		if ans, ok := r.serveFast(buf[:n], who, out[:0]); ok {
 			_, _ = c.WriteToUDPAddrPort(ans, from)
 			out = ans[:0]
 			continue
@@ -117,7 +123,13 @@ func (r *Resolver) serveTCP(w dns.ResponseWriter, req *dns.Msg) {
 	if a, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		client = a.AddrPort().Addr()
 	}
-	resp := r.serve(r.ctx, req, client.Unmap(), true)
+	c, ok := r.place(r.ctx, client.Unmap(), true)
+	if !ok {
+		r.metrics.Query(ResultDropped)
+		_ = w.Close()
+		return
+	}
+	resp := r.serve(r.ctx, req, c, true)
 	if resp == nil {
 		_ = w.Close()
 		return
@@ -130,23 +142,29 @@ func (r *Resolver) serveTCP(w dns.ResponseWriter, req *dns.Msg) {
 // wire form, or nil if the packet deserves no answer. It exists for
 // fuzzing the message path and for tests.
 func (r *Resolver) Handle(pkt []byte, client netip.Addr, tcp bool) []byte {
-	client = client.Unmap()
+	client = client.Unmap().WithZone("")
 	if !tcp {
-		if out, ok := r.serveFast(pkt, client, nil); ok {
+		if out, ok := r.serveFast(pkt, r.ident.Identify(client), nil); ok {
 			return out
 		}
 	}
 	return r.handleSlow(pkt, client, tcp)
 }
 
-// handleSlow answers pkt through the handler chain.
+// handleSlow answers pkt through the handler chain, once its client is
+// placed (see place).
 func (r *Resolver) handleSlow(pkt []byte, client netip.Addr, tcp bool) []byte {
+	c, ok := r.place(r.ctx, client, tcp)
+	if !ok {
+		r.metrics.Query(ResultDropped)
+		return nil
+	}
 	req := new(dns.Msg)
 	var resp *dns.Msg
 	if err := req.Unpack(pkt); err != nil {
 		resp = formatError(pkt)
 	} else {
-		resp = r.serve(r.ctx, req, client, tcp)
+		resp = r.serve(r.ctx, req, c, tcp)
 	}
 	if resp == nil {
 		return nil
