@@ -89,7 +89,9 @@ func TestSpoofedFloodKeepsDNS(t *testing.T) {
 	if os.Getenv("FLOODDEBUG") != "" {
 		for _, c := range [][]string{{"nstat", "-az"}, {"conntrack", "-S"}, {"conntrack", "-C"}, {"ip", "-s", "neigh", "show", "dev", "br-lan"}} {
 			out, _ := g.Gateway.Run(t.Context(), c[0], c[1:]...)
-			if len(out) > 3000 { out = out[:3000] }
+			if len(out) > 3000 {
+				out = out[:3000]
+			}
 			t.Logf("%v:\n%s", c, out)
 		}
 	}
