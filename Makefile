@@ -12,8 +12,9 @@ build: ## the curfew binary, static
 lab: build ## the simulated network of namespaces: watch a client cut off and restored (root; uses sudo if needed)
 	$(if $(filter 0,$(shell id -u)),,sudo) ./curfew lab
 
-test: ## everything CI runs: unit, netns kernel tests and whole-daemon integration (root)
+test: ## everything CI runs: unit, netns kernel tests and whole-daemon integration (root), then every fuzz target briefly
 	CURFEW_REQUIRE_NETNS=$${CURFEW_REQUIRE_NETNS:-$${CI:+1}} $(GO) test -race -count=1 -timeout 20m -tags=integration $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 unit: ## fast; no root needed (root-only tests skip); run before every commit
 	$(GO) test -count=1 $(PKGS)
@@ -23,10 +24,12 @@ check: ## gofmt, vet, staticcheck (pinned by the go.mod tool directive)
 	$(GO) vet -tags=integration $(PKGS)
 	$(GO) tool staticcheck -tags=integration $(PKGS)
 
-fuzz: ## a short run of every fuzz target
+FUZZTIME ?= 30s
+fuzz: ## run every fuzz target for FUZZTIME (30s) beyond its seeds
 	@for pkg in $$($(GO) list $(PKGS)); do \
 	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg 2>/dev/null | grep ^Fuzz); do \
-	    $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime 30s $$pkg || exit 1; \
+	    echo "fuzz $$pkg $$f for $(FUZZTIME)"; \
+	    $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
 
