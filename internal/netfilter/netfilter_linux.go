@@ -221,11 +221,14 @@ func (b *Backend) Table() string { return b.rs.table.Name }
 // times out in the kernel after Until minus s.At. The same batch deletes
 // the destinations AllowDestination added for devices no longer in
 // allowlist mode. After the batch is committed, the conntrack entries of
-// newly cut-off and newly allowlist-mode targets are deleted (blocklist
-// mode leaves flows alone: its filtering is the resolver's).
+// newly cut-off and newly allowlist-mode devices are deleted (blocklist
+// mode leaves flows alone: its filtering is the resolver's). Those of
+// prefixes are kept: the rules refuse every packet of the flows a cut-off
+// prefix opened, and tell them apart by conntrack's direction.
 //
-// Devices and ip: subjects are enforced by mode: cutoff refuses all their
-// forwarded traffic; allowlist (devices only) lets through only
+// Devices and ip: subjects are enforced by mode: cutoff refuses all the
+// forwarded traffic of a device, and the flows an ip: subject opens (both
+// ways), never those others open to it; allowlist (devices only) lets through only
 // destinations allowed by AllowDestination or listed in Enforcement.Allow
 // as addresses or prefixes; every mode refuses DNS that bypasses curfew's
 // resolver. ip: subjects in allowlist mode get only the anti-bypass rules:
@@ -249,7 +252,7 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 	}
 	start := time.Now()
 	macs, ranges := desired(s, b.doh)
-	fresh := newTargets(b.last, s, start)
+	fresh := &targets{}
 	var del []elemKey
 	var add []element
 	for mode := range numModes {

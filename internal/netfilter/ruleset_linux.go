@@ -142,17 +142,24 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		}
 	}
 
-	// forward: cut-off devices and prefixes are refused outright; devices
-	// in the other modes go through their chains.
+	// forward: cut-off devices are refused outright, and so are the flows
+	// cut-off prefixes open, both ways; devices in the other modes, and
+	// the flows of prefixes in them, go through their chains. A prefix is
+	// a source: flows others open to it are none of its restriction's
+	// business.
 	onLAN(forward, etherSaddr(rs.sets[setMAC]), jump(chainRefuse))
 	for _, f := range families {
-		add(forward, nfproto(f.proto), addr(f, false, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
-		add(forward, nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
+		for _, m := range fromPrefix(f, rs.sets[f.cutoff]) {
+			add(forward, m, jump(chainRefuse))
+		}
+		add(forward, ctDirection(ctDirReply), nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
 	}
 	onLAN(forward, etherSaddr(rs.sets[setAllowMAC]), jump(chainAllowlist))
 	onLAN(forward, etherSaddr(rs.sets[setBlockMAC]), jump(chainBypass))
 	for _, f := range families {
-		add(forward, nfproto(f.proto), addr(f, false, 1), in(rs.sets[f.restricted]), jump(chainBypass))
+		for _, m := range fromPrefix(f, rs.sets[f.restricted]) {
+			add(forward, m, jump(chainBypass))
+		}
 	}
 
 	// refuse: TCP gets a reset so that applications fail at once;
@@ -260,6 +267,47 @@ var families = []family{
 	// ip saddr at 12, daddr at 16; ip6 saddr at 8, daddr at 24.
 	{proto: unix.NFPROTO_IPV4, saddr: 12, len: 4, cutoff: setV4, restricted: setRestrictV4, doh: setDoHV4, dyn: setDynV4, net: setNetV4, natFamily: unix.NFPROTO_IPV4},
 	{proto: unix.NFPROTO_IPV6, saddr: 8, len: 16, cutoff: setV6, restricted: setRestrictV6, doh: setDoHV6, dyn: setDynV6, net: setNetV6, natFamily: unix.NFPROTO_IPV6},
+}
+
+// fromPrefix returns the matches of packets from a source in s: those
+// that conntrack counts in the original direction of their flow (the
+// source opened it), and those it does not follow at all (invalid or
+// untracked), which have no flow to go by. Packets a source in s sends in
+// a flow that someone else opened are not matched.
+func fromPrefix(f family, s *nftables.Set) [][]expr.Any {
+	src := slices.Concat(nfproto(f.proto), addr(f, false, 1), in(s))
+	return [][]expr.Any{
+		slices.Concat(ctDirection(ctDirOriginal), src),
+		slices.Concat(ctStateAny(ctStateInvalid|ctStateUntracked), src),
+	}
+}
+
+// Conntrack's directions of a flow (the kernel's IP_CT_DIR_*) and bits of
+// `ct state` (NF_CT_STATE_*_BIT).
+const (
+	ctDirOriginal    = 0 // the way the flow's first packet went
+	ctDirReply       = 1
+	ctStateInvalid   = 1 << 0
+	ctStateUntracked = 1 << 6
+)
+
+// ctDirection matches packets that conntrack counts in direction dir of
+// their flow; packets it does not follow never match.
+func ctDirection(dir byte) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeyDIRECTION},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{dir}},
+	}
+}
+
+// ctStateAny matches packets whose `ct state` has any of the bits.
+func ctStateAny(bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
 }
 
 func nfproto(p byte) []expr.Any {
