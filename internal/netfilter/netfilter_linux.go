@@ -53,7 +53,9 @@ type Config struct {
 	// address, is redirected to it; queries already addressed to it are
 	// left alone. Each must be an address of the gateway itself (the
 	// redirected queries take the input path) and of the right family.
-	// The zero value turns the redirect off for that family.
+	// Restricted clients may reach it on the gateway; without it they
+	// reach no resolver there. The zero value turns the redirect off for
+	// that family.
 	DNS4, DNS6 netip.AddrPort
 
 	// Notice4 and Notice6 are the addresses of the notice server, such as
@@ -62,7 +64,10 @@ type Config struct {
 	// prefixes to any address, from allowlist-mode devices to destinations
 	// they may not reach, and from every LAN client to the notice
 	// server's own address (where the resolver points refused names).
-	// The zero value turns the redirect off for that family.
+	// Restricted clients may reach it on the gateway, as they may DNS4
+	// and DNS6, DHCP and the ICMP a link needs; every other service of
+	// the gateway is refused to them. The zero value turns the redirect
+	// off for that family.
 	Notice4, Notice6 netip.AddrPort
 
 	// DoHFile, if not empty, names a file of DNS-over-HTTPS endpoint
@@ -231,7 +236,8 @@ func (b *Backend) Table() string { return b.rs.table.Name }
 // ways), never those others open to it; allowlist (devices only) lets through only
 // destinations allowed by AllowDestination or listed in Enforcement.Allow
 // as addresses or prefixes; every mode refuses DNS that bypasses curfew's
-// resolver. ip: subjects in allowlist mode get only the anti-bypass rules:
+// resolver, and every service of the gateway itself but the resolver, the
+// notice server and DHCP. ip: subjects in allowlist mode get only the anti-bypass rules:
 // the resolver cannot name the client's address to AllowDestination, so
 // their walled garden is the resolver's alone.
 //

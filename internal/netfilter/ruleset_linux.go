@@ -23,6 +23,8 @@ const (
 	chainBypass    = "bypass"           // refuses DNS around curfew's resolver for restricted clients
 	chainRedirect  = "intercept"        // base chain on the prerouting hook: DNS and notice DNAT ("redirect" is an nft keyword)
 	chainNoticeAL  = "allowlist_notice" // HTTP of allowlist-mode devices to destinations not allowed
+	chainInput     = "input"            // base chain on the input hook: restricted clients to the gateway itself
+	chainGateway   = "gateway"          // what restricted clients may reach on the gateway; refuses the rest
 
 	setNameMAC        = "cutoff_mac"
 	setNameV4         = "cutoff_v4"
@@ -39,17 +41,38 @@ const (
 	setNameDynV6      = "allow_v6"
 )
 
-// forwardPriority runs the forward chain before the usual filter chains,
-// and so before any `ct state established accept` in them.
-const forwardPriority = -10
+// filterPriority runs the forward and input chains before the usual filter
+// chains, and so before any `ct state established accept` in them.
+const filterPriority = -10
 
 // Well-known ports.
 const (
-	portDNS   = 53
-	portHTTP  = 80
-	portHTTPS = 443
-	portDoT   = 853
+	portDNS     = 53
+	portDHCP    = 67
+	portHTTP    = 80
+	portHTTPS   = 443
+	portDHCPv6  = 547
+	portDoT     = 853
+	icmpUnreach = 3 // ICMP types restricted clients may send the gateway: errors
+	icmpTimeExc = 11
+	icmpParam   = 12
 )
+
+// icmp6Gateway are the ICMPv6 types restricted clients may send the gateway:
+// errors (path MTU discovery needs Packet Too Big), multicast listener
+// reports (MLD) and neighbour discovery. Echo requests are refused.
+var icmp6Gateway = []byte{
+	1,   // destination unreachable
+	2,   // packet too big
+	3,   // time exceeded
+	4,   // parameter problem
+	131, // MLD listener report
+	132, // MLD listener done
+	133, // router solicitation
+	135, // neighbour solicitation
+	136, // neighbour advertisement
+	143, // MLDv2 listener report
+}
 
 // redirects are the DNAT targets of the redirect chain; an invalid one
 // turns its part off.
@@ -104,13 +127,22 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		Table:    t,
 		Type:     nftables.ChainTypeFilter,
 		Hooknum:  nftables.ChainHookForward,
-		Priority: nftables.ChainPriorityRef(forwardPriority),
+		Priority: nftables.ChainPriorityRef(filterPriority),
 		Policy:   &accept,
 	}
 	refuse := &nftables.Chain{Name: chainRefuse, Table: t}
 	allowlist := &nftables.Chain{Name: chainAllowlist, Table: t}
 	bypass := &nftables.Chain{Name: chainBypass, Table: t}
-	rs.chains = []*nftables.Chain{forward, refuse, allowlist, bypass}
+	input := &nftables.Chain{
+		Name:     chainInput,
+		Table:    t,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookInput,
+		Priority: nftables.ChainPriorityRef(filterPriority),
+		Policy:   &accept,
+	}
+	gateway := &nftables.Chain{Name: chainGateway, Table: t}
+	rs.chains = []*nftables.Chain{forward, refuse, allowlist, bypass, input, gateway}
 	var redirect, noticeAL *nftables.Chain
 	if rd.any() {
 		redirect = &nftables.Chain{
@@ -188,6 +220,55 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 			add(bypass, nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.doh]), l4proto(proto), dport(portHTTPS), jump(chainRefuse))
 		}
 	}
+
+	// input: restricted clients, in every mode, to the gateway itself. A
+	// service of the gateway (SSH, a proxy, a VPN endpoint) would be a
+	// way out; they reach only what the gateway chain lets through. As in
+	// forward, ip: subjects are sources: the gateway's own connections to
+	// them are left alone.
+	for _, k := range macKinds {
+		onLAN(input, etherSaddr(rs.sets[k]), jump(chainGateway))
+	}
+	for _, f := range families {
+		for _, k := range []setKind{f.cutoff, f.restricted} {
+			for _, m := range fromPrefix(f, rs.sets[k]) {
+				add(input, m, jump(chainGateway))
+			}
+		}
+	}
+
+	// gateway: DHCP, curfew's resolver and notice server where the
+	// redirects send restricted clients, the ICMP(v6) errors and the
+	// neighbour discovery a link needs; everything else is refused.
+	// Returning lets the packet go on to the host's own input chains,
+	// which may still drop it.
+	udp := l4proto(unix.IPPROTO_UDP)
+	tcp := l4proto(unix.IPPROTO_TCP)
+	add(gateway, nfproto(unix.NFPROTO_IPV4), udp, dport(portDHCP), verdict(expr.VerdictReturn))
+	add(gateway, nfproto(unix.NFPROTO_IPV6), udp, dport(portDHCPv6), verdict(expr.VerdictReturn))
+	for _, f := range families {
+		dns, notice := rd.dns4, rd.notice4
+		if f.proto == unix.NFPROTO_IPV6 {
+			dns, notice = rd.dns6, rd.notice6
+		}
+		to := func(ap netip.AddrPort) []expr.Any {
+			return slices.Concat(nfproto(f.proto), addr(f, true, 1), cmpReg(expr.CmpOpEq, ap.Addr().AsSlice()))
+		}
+		if dns.IsValid() {
+			add(gateway, to(dns), udp, dport(dns.Port()), verdict(expr.VerdictReturn))
+			add(gateway, to(dns), tcp, dport(dns.Port()), verdict(expr.VerdictReturn))
+		}
+		if notice.IsValid() {
+			add(gateway, to(notice), tcp, dport(notice.Port()), verdict(expr.VerdictReturn))
+		}
+	}
+	for _, typ := range []byte{icmpUnreach, icmpTimeExc, icmpParam} {
+		add(gateway, nfproto(unix.NFPROTO_IPV4), l4proto(unix.IPPROTO_ICMP), icmpType(typ), verdict(expr.VerdictReturn))
+	}
+	for _, typ := range icmp6Gateway {
+		add(gateway, nfproto(unix.NFPROTO_IPV6), l4proto(unix.IPPROTO_ICMPV6), icmpType(typ), verdict(expr.VerdictReturn))
+	}
+	add(gateway, jump(chainRefuse))
 
 	if redirect == nil {
 		return rs
@@ -339,6 +420,14 @@ func addr(f family, dst bool, reg uint32) []expr.Any {
 		off += f.len
 	}
 	return []expr.Any{&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: f.len}}
+}
+
+// icmpType matches the type of an ICMP or ICMPv6 message.
+func icmpType(typ byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{typ}},
+	}
 }
 
 func cmpReg(op expr.CmpOp, data []byte) []expr.Any {

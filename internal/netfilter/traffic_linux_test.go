@@ -81,6 +81,9 @@ func newLab(t *testing.T, opts ...func(*lab, *netfilter.Config)) *lab {
 		netnstest.Run(t, r.ns, "ip", "-6", "route", "add", "default", "via", r.v6)
 	}
 	netnstest.Run(t, l.gw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	// Tests count on an ICMP error for every refused datagram; the kernel
+	// would send about one a second to each client.
+	netnstest.Run(t, l.gw, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0")
 
 	if err := netnstest.Do(l.client1, func() error {
 		ifi, err := net.InterfaceByName("c1")
