@@ -184,3 +184,22 @@ func TestLabDemo(t *testing.T) {
 		t.Errorf("namespaces left behind: %v", m)
 	}
 }
+
+// TestRestrictRefusesGatewayPrefixes checks that the daemon refuses (exit
+// 2, one line, nothing stored) an ip: subject holding one of the gateway's
+// own addresses: lan.address, lan.address6, and an address it knows only
+// from its interfaces (the WAN side).
+func TestRestrictRefusesGatewayPrefixes(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t)
+	for _, subject := range []string{"ip:10.50.0.0/24", "ip:fd00:50::/64", "ip:198.51.100.0/24", "ip:2001:db8:100::1"} {
+		_, errOut, code := g.curfew("restrict", subject, "--for", "1h", "--reason", "integration: gateway prefix")
+		if code != 2 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "holds the gateway's own address") {
+			t.Errorf("curfew restrict %s: exit %d, %q; want 2 and one line naming the gateway's address", subject, code, errOut)
+		}
+	}
+	if rs := g.restrictions(true); len(rs) != 0 {
+		t.Errorf("restrictions after refused ones: %+v, want none", rs)
+	}
+	g.mustCurfew("restrict", "ip:172.16.0.0/12", "--force", "--for", "1h", "--reason", "integration: wide, forced")
+}

@@ -163,10 +163,11 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	}
 
 	eng, err := engine.New(&engine.Config{
-		Store:    db,
-		Backends: backends,
-		Logger:   logger.With("component", "engine"),
-		Metrics:  m,
+		Store:        db,
+		Backends:     backends,
+		Logger:       logger.With("component", "engine"),
+		Metrics:      m,
+		GatewayAddrs: gatewayAddrs(cfg),
 	})
 	if err != nil {
 		return err
@@ -251,6 +252,30 @@ func on6(cfg *config.Config, port uint16) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return netip.AddrPortFrom(cfg.LAN.Address6, port)
+}
+
+// gatewayAddrs returns a function that lists the gateway's own addresses:
+// those on its interfaces at the time of the call, and lan.address and
+// lan.address6, which may not be up yet.
+func gatewayAddrs(cfg *config.Config) func() ([]netip.Addr, error) {
+	return func() ([]netip.Addr, error) {
+		ifAddrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return nil, fmt.Errorf("listing interface addresses: %w", err)
+		}
+		addrs := []netip.Addr{cfg.LAN.Address}
+		if cfg.LAN.Address6.IsValid() {
+			addrs = append(addrs, cfg.LAN.Address6)
+		}
+		for _, a := range ifAddrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok {
+					addrs = append(addrs, ip.Unmap())
+				}
+			}
+		}
+		return addrs, nil
+	}
 }
 
 // reloadBlocklists reads the network-wide blocklists and logs what could

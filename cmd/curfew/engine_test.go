@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -29,7 +30,8 @@ func TestAgainstEngine(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	mem := &enforce.Memory{}
-	eng, err := engine.New(&engine.Config{Store: db, Backends: []enforce.Backend{mem}, Logger: logger, VerifyInterval: -1})
+	eng, err := engine.New(&engine.Config{Store: db, Backends: []enforce.Backend{mem}, Logger: logger, VerifyInterval: -1,
+		GatewayAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.168.50.1")}, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +95,12 @@ func TestAgainstEngine(t *testing.T) {
 		if code != 2 || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("curfew %s = %d %q, want 2 and one line", strings.Join(args, " "), code, stderr)
 		}
+	}
+	// A prefix holding the gateway's own address, which only the engine
+	// knows, is refused there.
+	code, _, stderr := run("restrict", "ip:192.168.50.0/24", "--for", "1h", "--reason", "the whole LAN")
+	if want := "curfew: restrict: subject ip:192.168.50.0/24 holds the gateway's own address 192.168.50.1\n"; code != 2 || stderr != want {
+		t.Errorf("restricting the gateway's LAN = %d %q, want 2 and %q", code, stderr, want)
 	}
 
 	// A viewer may read but not act: forbidden is a runtime failure.

@@ -19,7 +19,7 @@ const usage = `usage: curfew [--server URL] COMMAND [ARGS]
 Restrictions:
   restrict SUBJECT (--for DURATION | --until TIME) --reason TEXT
            [--mode cutoff|allowlist|blocklist] [--allow D,..] [--block D,..]
-           [--notice TEXT]                         prints the new restriction's id
+           [--notice TEXT] [--force]               prints the new restriction's id
   lift ID --reason TEXT
   extend ID (--for DURATION | --until TIME) --reason TEXT
   list [--all] [-o json]

@@ -12,8 +12,8 @@ import (
 )
 
 // restrict runs `curfew restrict SUBJECT (--for D | --until T) --reason TEXT
-// [--mode M] [--allow D,..] [--block D,..] [--notice TEXT]` and prints the new
-// restriction's id alone.
+// [--mode M] [--allow D,..] [--block D,..] [--notice TEXT] [--force]` and
+// prints the new restriction's id alone.
 func (c *cli) restrict(args []string) int {
 	cmd := c.newCommand("restrict", "SUBJECT (--for DURATION | --until TIME) --reason TEXT [flags]")
 	forS := cmd.fs.String("for", "", "how long the restriction lasts, such as 90m, 2h or 3d")
@@ -21,6 +21,7 @@ func (c *cli) restrict(args []string) int {
 	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
 	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist or blocklist")
 	notice := cmd.fs.String("notice", "", "text shown to the restricted person")
+	force := cmd.fs.Bool("force", false, "allow an ip: prefix wider than /16 (IPv4) or /48 (IPv6)")
 	var allow, block stringList
 	cmd.fs.Var(&allow, "allow", "allowlist mode: domains and prefixes still reachable (comma-separated, repeatable)")
 	cmd.fs.Var(&block, "block", "blocklist mode: domains refused (comma-separated, repeatable)")
@@ -51,6 +52,7 @@ func (c *cli) restrict(args []string) int {
 		Block:   block,
 		Reason:  *reason,
 		Notice:  *notice,
+		Force:   *force,
 	}
 	if req.For, req.End, err = c.endFlags(*forS, *untilS, now); err != nil {
 		return cmd.usage(err)

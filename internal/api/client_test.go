@@ -119,6 +119,13 @@ func TestClientRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(full, r, opts); diff != "" {
 		t.Errorf("Restrict (-want +got):\n%s", diff)
 	}
+	forced := curfew.RestrictRequest{Subject: "ip:10.0.0.0/8", Reason: "routed lab", For: time.Hour, Force: true}
+	if _, err := c.Restrict(ctx, forced); err != nil {
+		t.Fatalf("Restrict: %v", err)
+	}
+	if diff := cmp.Diff(forced, gotReq); diff != "" {
+		t.Errorf("forced request seen by the service (-want +got):\n%s", diff)
+	}
 	if r, err = c.Lift(ctx, 3, "done"); err != nil || r.ID != 3 {
 		t.Errorf("Lift = %v, %v", r, err)
 	}

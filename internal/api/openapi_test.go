@@ -2,11 +2,14 @@ package api_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/api/apitest"
 )
 
@@ -65,6 +68,57 @@ func TestOpenAPIRoutes(t *testing.T) {
 		status, body := call(t, h, method, path, "wrong", "")
 		if status == http.StatusNotFound {
 			t.Errorf("%s %s = 404 %s", method, path, body)
+		}
+	}
+}
+
+// TestOpenAPISchemas checks that the document's request and response
+// schemas name exactly the JSON fields of the wire types, so that a field
+// added to one is added to the other.
+func TestOpenAPISchemas(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	h := newHandler(t, &apitest.FakeService{}, nil)
+	if _, body := call(t, h, "GET", "/api/v1/openapi.json", "", ""); json.Unmarshal([]byte(body), &doc) != nil {
+		t.Fatal("document does not parse")
+	}
+	for name, v := range map[string]any{
+		"Restriction":     api.Restriction{},
+		"RestrictRequest": api.RestrictRequest{},
+		"ExtendRequest":   api.ExtendRequest{},
+		"LiftRequest":     api.LiftRequest{},
+		"Device":          api.Device{},
+		"DeviceRequest":   api.DeviceRequest{},
+		"Person":          api.Person{},
+		"PersonRequest":   api.PersonRequest{},
+		"AuditEntry":      api.AuditEntry{},
+		"AuditReport":     api.AuditReport{},
+		"TokenRequest":    api.TokenRequest{},
+		"TokenResponse":   api.TokenResponse{},
+		"Error":           api.ErrorResponse{},
+	} {
+		var want []string
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			tag, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			if tag != "" && tag != "-" {
+				want = append(want, tag)
+			}
+		}
+		slices.Sort(want)
+		s, ok := doc.Components.Schemas[name]
+		if !ok {
+			t.Errorf("schema %s is not documented", name)
+			continue
+		}
+		got := slices.Sorted(maps.Keys(s.Properties))
+		if !slices.Equal(got, want) {
+			t.Errorf("schema %s documents %q, want the fields of %T: %q", name, got, v, want)
 		}
 	}
 }

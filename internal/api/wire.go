@@ -77,6 +77,8 @@ type RestrictRequest struct {
 	StartsAt string   `json:"starts_at,omitempty"`
 	EndsAt   string   `json:"ends_at,omitempty"`
 	For      string   `json:"for,omitempty"`
+	// Force allows an ip: subject wider than /16 (IPv4) or /48 (IPv6).
+	Force bool `json:"force,omitempty"`
 }
 
 // ExtendRequest is the body of POST /api/v1/restrictions/{id}/extend.
@@ -271,6 +273,7 @@ func restrictRequestToAPI(req *curfew.RestrictRequest) RestrictRequest {
 		Block:   req.Block,
 		Reason:  req.Reason,
 		Notice:  req.Notice,
+		Force:   req.Force,
 	}
 	if !req.Start.IsZero() {
 		w.StartsAt = formatTime(req.Start)
@@ -294,6 +297,7 @@ func (w *RestrictRequest) fromAPI() (curfew.RestrictRequest, error) {
 		Block:   w.Block,
 		Reason:  w.Reason,
 		Notice:  w.Notice,
+		Force:   w.Force,
 	}
 	var err error
 	if req.Start, err = parseTime("starts_at", w.StartsAt); err != nil {

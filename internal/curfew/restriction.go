@@ -204,13 +204,20 @@ type RestrictRequest struct {
 	Start   time.Time
 	End     time.Time
 	For     time.Duration
+	// Force allows an ip: subject wider than WidestIPv4 or WidestIPv6.
+	Force bool
 }
 
 // Restriction builds the restriction r asks for, as of now, by author, and
-// validates it. It does not check that the subject exists.
+// validates it, holding its subject to Subject.CheckNew. It does not check
+// that the subject exists, nor that it holds none of the gateway's
+// addresses (Subject.CheckGateway): those are the engine's to know.
 func (req *RestrictRequest) Restriction(now time.Time, author string) (*Restriction, error) {
 	subj, err := ParseSubject(req.Subject)
 	if err != nil {
+		return nil, err
+	}
+	if err := subj.CheckNew(req.Force); err != nil {
 		return nil, err
 	}
 	mode, err := ParseMode(string(req.Mode))

@@ -62,6 +62,11 @@ func TestRestrictRequest(t *testing.T) {
 		{"allowlist without allow", func(r *curfew.RestrictRequest) { r.Mode = curfew.ModeAllowlist }, "at least one"},
 		{"control character", func(r *curfew.RestrictRequest) { r.Notice = "a\x00b" }, "control character"},
 		{"long notice", func(r *curfew.RestrictRequest) { r.Notice = strings.Repeat("x", 2001) }, "more than 2000"},
+		{"ip prefix", func(r *curfew.RestrictRequest) { r.Subject = "ip:10.9.0.0/16" }, ""},
+		{"wide ip prefix", func(r *curfew.RestrictRequest) { r.Subject = "ip:128.0.0.0/1" }, "holds"},
+		{"wide ip prefix forced", func(r *curfew.RestrictRequest) { r.Subject = "ip:10.0.0.0/8"; r.Force = true }, ""},
+		{"wide ip prefix not forced", func(r *curfew.RestrictRequest) { r.Subject = "ip:10.0.0.0/8" }, "needs --force"},
+		{"loopback forced", func(r *curfew.RestrictRequest) { r.Subject = "ip:127.0.0.1"; r.Force = true }, "loopback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

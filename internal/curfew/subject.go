@@ -128,6 +128,81 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
+// WidestIPv4 and WidestIPv6 are the widest prefixes, in bits, an ip:
+// subject may have unless its restriction is forced
+// (RestrictRequest.Force): a wider one is more often a slip than a routed
+// client network.
+const (
+	WidestIPv4 = 16
+	WidestIPv6 = 48
+)
+
+// reserved are the addresses an ip: subject may not hold: they are never
+// a client's, and restricting them would cut the gateway off from itself
+// or from its link.
+var reserved = []struct {
+	p    netip.Prefix
+	what string
+}{
+	{netip.MustParsePrefix("0.0.0.0/32"), "the unspecified address"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback addresses"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local addresses"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast addresses"},
+	{netip.MustParsePrefix("::/128"), "the unspecified address"},
+	{netip.MustParsePrefix("::1/128"), "the loopback address"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local addresses"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast addresses"},
+}
+
+// CheckNew reports whether s may be the subject of a new restriction, as
+// far as the subject alone tells: an ip: subject must hold no unspecified,
+// loopback, link-local or multicast address, and one wider than
+// WidestIPv4 or WidestIPv6 needs force. Other kinds of subject pass.
+// Restrictions already stored are not held to it.
+func (s Subject) CheckNew(force bool) error {
+	if s.Kind != SubjectIP {
+		return nil
+	}
+	p := s.Prefix
+	for _, r := range reserved {
+		if p.Overlaps(r.p) {
+			return fmt.Errorf("%w: subject %s holds %s (%s), which no client uses", ErrInvalid, s, r.what, r.p)
+		}
+	}
+	if s.Wide() && !force {
+		return fmt.Errorf("%w: subject %s is wider than /%d: restricting so many addresses needs --force", ErrInvalid, s, widest(p))
+	}
+	return nil
+}
+
+// Wide reports whether s is an ip: subject wider than WidestIPv4 or
+// WidestIPv6, which only a forced restriction may have.
+func (s Subject) Wide() bool {
+	return s.Kind == SubjectIP && s.Prefix.Bits() < widest(s.Prefix)
+}
+
+func widest(p netip.Prefix) int {
+	if p.Addr().Is6() {
+		return WidestIPv6
+	}
+	return WidestIPv4
+}
+
+// CheckGateway reports whether an ip: subject s holds one of the gateway's
+// own addresses: restricting it would cut the gateway off, and with a LAN
+// prefix every client. Other kinds of subject pass.
+func (s Subject) CheckGateway(gateway []netip.Addr) error {
+	if s.Kind != SubjectIP {
+		return nil
+	}
+	for _, a := range gateway {
+		if s.Prefix.Contains(a.Unmap().WithZone("")) {
+			return fmt.Errorf("%w: subject %s holds the gateway's own address %s", ErrInvalid, s, a.WithZone(""))
+		}
+	}
+	return nil
+}
+
 // ValidateName checks a person, group or operator name: 1 to 64 characters
 // from letters, digits, '.', '_' and '-', starting with a letter or digit.
 func ValidateName(name string) error {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -48,6 +49,10 @@ type Config struct {
 	// RetryInterval is how soon a failed apply is retried; the default is
 	// one second.
 	RetryInterval time.Duration
+	// GatewayAddrs returns the gateway's own addresses. Restrict reads
+	// them for every ip: subject and refuses one that holds any of them
+	// (curfew.Subject.CheckGateway). Nil means none are known.
+	GatewayAddrs func() ([]netip.Addr, error)
 }
 
 // Engine applies commands to the store and keeps the backends enforcing
@@ -60,6 +65,7 @@ type Engine struct {
 	now      func() time.Time
 	verify   time.Duration
 	retry    time.Duration
+	gateway  func() ([]netip.Addr, error) // nil: none known
 
 	mu    sync.Mutex    // serialises every write and every apply; guards the fields below
 	timer *time.Timer   // fires at the last snapshot's NextChange; nil if none
@@ -91,6 +97,7 @@ func New(c *Config) (*Engine, error) {
 		now:      c.Now,
 		verify:   c.VerifyInterval,
 		retry:    c.RetryInterval,
+		gateway:  c.GatewayAddrs,
 	}
 	if e.now == nil {
 		e.now = time.Now

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -35,6 +36,9 @@ type fixture struct {
 
 // newFixture returns an engine over an in-memory database and a Memory
 // backend. Inside a synctest bubble, time is fake.
+// gatewayAddrs are the fixture's gateway's own addresses.
+var gatewayAddrs = []netip.Addr{netip.MustParseAddr("192.168.50.1"), netip.MustParseAddr("fd00:50::1")}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	key := []byte(strings.Repeat("k", sqlite.MinKeySize))
@@ -48,6 +52,7 @@ func newFixture(t *testing.T) *fixture {
 		Backends:       []enforce.Backend{mem},
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		VerifyInterval: -1,
+		GatewayAddrs:   func() ([]netip.Addr, error) { return gatewayAddrs, nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +203,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{Subject: "device:02:00:00:00:00:01", Reason: "x", For: -time.Hour},
 		{Subject: "device:02:00:00:00:00:01", Reason: "x", For: time.Hour, Mode: "silence"},
 		{Subject: "group:staff", Reason: "x", For: time.Hour},
+		{Subject: "ip:192.168.50.0/24", Reason: "x", For: time.Hour},        // the gateway's LAN address
+		{Subject: "ip:fd00:50::/64", Reason: "x", For: time.Hour},           // and its IPv6 one
+		{Subject: "ip:192.168.0.0/16", Reason: "x", For: time.Hour},         // both
+		{Subject: "ip:10.0.0.0/8", Reason: "x", For: time.Hour},             // too wide without force
+		{Subject: "ip:127.0.0.1", Reason: "x", For: time.Hour, Force: true}, // loopback
+		{Subject: "ip:fe80::/64", Reason: "x", For: time.Hour},              // link-local
+		{Subject: "ip:224.0.0.0/24", Reason: "x", For: time.Hour},           // multicast
 	}
 	for _, req := range bad {
 		if _, err := f.eng.Restrict(f.ctx, req); !errors.Is(err, curfew.ErrInvalid) {
@@ -212,6 +224,46 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	if n := f.mem.Applies(); n != 0 {
 		t.Errorf("backend applied %d times after bad input, want 0", n)
+	}
+}
+
+func TestRestrictWidePrefix(t *testing.T) {
+	f := newFixture(t)
+	req := curfew.RestrictRequest{Subject: "ip:10.0.0.0/8", Reason: "x", For: time.Hour, Force: true}
+	if _, err := f.eng.Restrict(f.ctx, req); err != nil {
+		t.Fatalf("forced Restrict(%s) = %v", req.Subject, err)
+	}
+	entries, err := f.db.Audit(f.ctx)
+	if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Detail, "forced") {
+		t.Errorf("audit after a forced restriction = %+v, %v; want one entry saying it was forced", entries, err)
+	}
+}
+
+// A gateway whose addresses cannot be read refuses ip: subjects (they
+// might hold one) and nothing else.
+func TestRestrictGatewayAddrsFail(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{AuditKey: []byte(strings.Repeat("k", sqlite.MinKeySize))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mem := &enforce.Memory{}
+	eng, err := engine.New(&engine.Config{Store: db, Backends: []enforce.Backend{mem}, Logger: slog.New(slog.DiscardHandler), VerifyInterval: -1,
+		GatewayAddrs: func() ([]netip.Addr, error) { return nil, errors.New("netlink says no") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	ctx := curfew.WithActor(t.Context(), operator)
+	_, err = eng.Restrict(ctx, curfew.RestrictRequest{Subject: "ip:192.0.2.7", Reason: "x", For: time.Hour})
+	if err == nil || errors.Is(err, curfew.ErrInvalid) || !strings.Contains(err.Error(), "reading the gateway's addresses") {
+		t.Errorf("Restrict(ip:) with unreadable addresses = %v, want a runtime error", err)
+	}
+	if _, err := eng.Restrict(ctx, curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Reason: "x", For: time.Hour}); err != nil {
+		t.Errorf("Restrict(device:) with unreadable addresses = %v", err)
+	}
+	if rs, err := eng.Restrictions(ctx, curfew.RestrictionFilter{All: true}); err != nil || len(rs) != 1 {
+		t.Errorf("restrictions = %v, %v; want only the device's", rs, err)
 	}
 }
 

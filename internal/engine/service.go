@@ -14,7 +14,9 @@ import (
 )
 
 // Restrict implements [curfew.Service]. It returns once the new
-// restriction is stored, audited and enforced.
+// restriction is stored, audited and enforced. An ip: subject holding one
+// of the gateway's own addresses is refused, and so is anything
+// RestrictRequest.Restriction refuses; a refused request leaves no trace.
 func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
 	actor, err := curfew.Require(ctx, curfew.RoleOperator)
 	if err != nil {
@@ -28,6 +30,17 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 		return nil, err
 	}
 	switch r.Subject.Kind {
+	case curfew.SubjectIP:
+		if e.gateway == nil {
+			break
+		}
+		addrs, err := e.gateway()
+		if err != nil {
+			return nil, fmt.Errorf("reading the gateway's addresses: %w", err)
+		}
+		if err := r.Subject.CheckGateway(addrs); err != nil {
+			return nil, err
+		}
 	case curfew.SubjectGroup:
 		return nil, fmt.Errorf("%w: subject %s: group subjects are not supported yet", curfew.ErrInvalid, r.Subject)
 	case curfew.SubjectPerson:
@@ -44,6 +57,9 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 		Action: curfew.ActionRestrict,
 		Reason: r.Reason,
 		Detail: fmt.Sprintf("%s on %s from %s until %s", r.Mode, r.Subject, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339)),
+	}
+	if r.Subject.Wide() {
+		a.Detail += " (forced: a prefix that wide needs it)"
 	}
 	if err := e.store.CreateRestriction(ctx, r, a); err != nil {
 		return nil, fmt.Errorf("storing restriction: %w", err)

@@ -5,22 +5,24 @@ package netfilter
 import (
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/curfew/curfew/internal/curfew"
 )
 
-// targets are what became restricted with one Apply or repair: devices by
-// MAC (with their known addresses) and address intervals.
+// targets are the devices that became restricted with one Apply or
+// repair, by MAC, with their known addresses.
+//
+// Prefixes are not among them: their rules refuse the flows they opened
+// by conntrack's direction, which deleting the flows' entries would lose.
+// A flow whose entry is deleted is picked up again at its next packet, as
+// opened by whichever end sent that packet; were it the far end, the
+// prefix's own packets would pass as replies.
 type targets struct {
-	macs  map[string][]netip.Addr // raw MAC → statically known addresses
-	spans []span
+	macs map[string][]netip.Addr // raw MAC → statically known addresses
 }
 
-func (t *targets) empty() bool { return len(t.macs) == 0 && len(t.spans) == 0 }
+func (t *targets) empty() bool { return len(t.macs) == 0 }
 
 func (t *targets) addMAC(mac net.HardwareAddr, addrs []netip.Addr) {
 	if t.macs == nil {
@@ -29,30 +31,9 @@ func (t *targets) addMAC(mac net.HardwareAddr, addrs []netip.Addr) {
 	t.macs[string(mac)] = append(t.macs[string(mac)], addrs...)
 }
 
-// newTargets returns the cut-off prefixes of s that were not cut off by
-// prev at now. (Newly cut-off devices come from diffMACs.)
-func newTargets(prev, s *curfew.Snapshot, now time.Time) *targets {
-	old := map[netip.Prefix]bool{}
-	if prev != nil {
-		for _, p := range prev.Prefixes {
-			if p.Mode == curfew.ModeCutoff && p.Until.After(now) {
-				old[p.Prefix.Masked()] = true
-			}
-		}
-	}
-	t := &targets{}
-	for _, p := range s.Prefixes {
-		if p.Mode == curfew.ModeCutoff && p.Until.After(s.At) && !old[p.Prefix.Masked()] {
-			t.spans = append(t.spans, span{start: p.Prefix.Masked().Addr(), end: prefixEnd(p.Prefix)})
-		}
-	}
-	return t
-}
-
 // flushConntrack deletes the conntrack entries whose original source or
 // destination belongs to t: a device's known addresses and every address the
-// neighbour table maps to its MAC, and every address in an interval. It
-// returns how many entries it deleted.
+// neighbour table maps to its MAC. It returns how many entries it deleted.
 func (b *Backend) flushConntrack(t *targets) (uint, error) {
 	if t.empty() {
 		return 0, nil
@@ -61,7 +42,7 @@ func (b *Backend) flushConntrack(t *targets) (uint, error) {
 	if err != nil {
 		return 0, err
 	}
-	f := &flowFilter{addrs: map[netip.Addr]bool{}, spans: t.spans}
+	f := &flowFilter{addrs: map[netip.Addr]bool{}}
 	for _, addrs := range t.macs {
 		for _, a := range addrs {
 			f.addrs[a.Unmap()] = true
@@ -88,9 +69,6 @@ func (b *Backend) flushConntrack(t *targets) (uint, error) {
 	for a := range f.addrs {
 		v4, v6 = v4 || a.Is4(), v6 || a.Is6()
 	}
-	for _, s := range f.spans {
-		v4, v6 = v4 || s.start.Is4(), v6 || s.start.Is6()
-	}
 	var n uint
 	for _, fam := range []struct {
 		on  bool
@@ -109,11 +87,10 @@ func (b *Backend) flushConntrack(t *targets) (uint, error) {
 }
 
 // flowFilter matches conntrack entries whose original source or destination
-// is one of addrs or lies in one of spans. One filter for every target keeps
-// the deletion to one dump of the table.
+// is one of addrs. One filter for every target keeps the deletion to one
+// dump of the table.
 type flowFilter struct {
 	addrs map[netip.Addr]bool
-	spans []span
 }
 
 // MatchConntrackFlow implements [netlink.CustomConntrackFilter].
@@ -126,14 +103,5 @@ func (f *flowFilter) match(ip net.IP) bool {
 	if !ok {
 		return false
 	}
-	a = a.Unmap()
-	if f.addrs[a] {
-		return true
-	}
-	for _, s := range f.spans {
-		if s.contains(a) {
-			return true
-		}
-	}
-	return false
+	return f.addrs[a.Unmap()]
 }

@@ -1,13 +1,16 @@
 // Package netfilter enforces a curfew.Snapshot in the Linux kernel: it keeps
 // one nftables table (inet "curfew") whose sets hold the restricted devices
-// (by MAC, one set a mode) and addresses (ip: subjects). It refuses
-// forwarded traffic of cut-off targets; lets allowlist-mode devices reach
+// (by MAC, one set a mode) and addresses (ip: subjects, which restrict the
+// flows they open, never those others open to them). It refuses forwarded
+// traffic of cut-off targets; lets allowlist-mode devices reach
 // only the destinations the resolver answered them (AllowDestination) and
 // the prefixes their restriction names; refuses DNS over TLS and known
 // DNS-over-HTTPS endpoints to every restricted client; redirects all DNS
 // from the LAN to curfew's resolver and restricted clients' plain HTTP to
-// the notice server; and flushes the conntrack entries of targets that have
-// just become restricted. docs/firewall.md describes the table.
+// the notice server; lets restricted clients reach, on the gateway itself,
+// only that resolver and notice server, DHCP and the ICMP a link needs; and
+// flushes the conntrack entries of devices that have just become
+// restricted. docs/firewall.md describes the table.
 //
 // Every set element carries a kernel timeout equal to the time left, so a
 // restriction ends on time even if the daemon is not running. Changes are

@@ -369,11 +369,6 @@ func (s span) key(set setKind) elemKey {
 	return k
 }
 
-// contains reports whether a lies in s.
-func (s span) contains(a netip.Addr) bool {
-	return a.BitLen() == s.start.BitLen() && s.start.Compare(a) <= 0 && (!s.end.IsValid() || a.Less(s.end))
-}
-
 // compareEnd orders interval ends, an invalid end (the top of the address
 // space) last.
 func compareEnd(a, b netip.Addr) int {

@@ -53,7 +53,9 @@ type Config struct {
 	// address, is redirected to it; queries already addressed to it are
 	// left alone. Each must be an address of the gateway itself (the
 	// redirected queries take the input path) and of the right family.
-	// The zero value turns the redirect off for that family.
+	// Restricted clients may reach it on the gateway; without it they
+	// reach no resolver there. The zero value turns the redirect off for
+	// that family.
 	DNS4, DNS6 netip.AddrPort
 
 	// Notice4 and Notice6 are the addresses of the notice server, such as
@@ -62,7 +64,10 @@ type Config struct {
 	// prefixes to any address, from allowlist-mode devices to destinations
 	// they may not reach, and from every LAN client to the notice
 	// server's own address (where the resolver points refused names).
-	// The zero value turns the redirect off for that family.
+	// Restricted clients may reach it on the gateway, as they may DNS4
+	// and DNS6, DHCP and the ICMP a link needs; every other service of
+	// the gateway is refused to them. The zero value turns the redirect
+	// off for that family.
 	Notice4, Notice6 netip.AddrPort
 
 	// DoHFile, if not empty, names a file of DNS-over-HTTPS endpoint
@@ -221,14 +226,18 @@ func (b *Backend) Table() string { return b.rs.table.Name }
 // times out in the kernel after Until minus s.At. The same batch deletes
 // the destinations AllowDestination added for devices no longer in
 // allowlist mode. After the batch is committed, the conntrack entries of
-// newly cut-off and newly allowlist-mode targets are deleted (blocklist
-// mode leaves flows alone: its filtering is the resolver's).
+// newly cut-off and newly allowlist-mode devices are deleted (blocklist
+// mode leaves flows alone: its filtering is the resolver's). Those of
+// prefixes are kept: the rules refuse every packet of the flows a cut-off
+// prefix opened, and tell them apart by conntrack's direction.
 //
-// Devices and ip: subjects are enforced by mode: cutoff refuses all their
-// forwarded traffic; allowlist (devices only) lets through only
+// Devices and ip: subjects are enforced by mode: cutoff refuses all the
+// forwarded traffic of a device, and the flows an ip: subject opens (both
+// ways), never those others open to it; allowlist (devices only) lets through only
 // destinations allowed by AllowDestination or listed in Enforcement.Allow
 // as addresses or prefixes; every mode refuses DNS that bypasses curfew's
-// resolver. ip: subjects in allowlist mode get only the anti-bypass rules:
+// resolver, and every service of the gateway itself but the resolver, the
+// notice server and DHCP. ip: subjects in allowlist mode get only the anti-bypass rules:
 // the resolver cannot name the client's address to AllowDestination, so
 // their walled garden is the resolver's alone.
 //
@@ -249,7 +258,7 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 	}
 	start := time.Now()
 	macs, ranges := desired(s, b.doh)
-	fresh := newTargets(b.last, s, start)
+	fresh := &targets{}
 	var del []elemKey
 	var add []element
 	for mode := range numModes {

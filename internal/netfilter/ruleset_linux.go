@@ -23,6 +23,8 @@ const (
 	chainBypass    = "bypass"           // refuses DNS around curfew's resolver for restricted clients
 	chainRedirect  = "intercept"        // base chain on the prerouting hook: DNS and notice DNAT ("redirect" is an nft keyword)
 	chainNoticeAL  = "allowlist_notice" // HTTP of allowlist-mode devices to destinations not allowed
+	chainInput     = "input"            // base chain on the input hook: restricted clients to the gateway itself
+	chainGateway   = "gateway"          // what restricted clients may reach on the gateway; refuses the rest
 
 	setNameMAC        = "cutoff_mac"
 	setNameV4         = "cutoff_v4"
@@ -39,17 +41,38 @@ const (
 	setNameDynV6      = "allow_v6"
 )
 
-// forwardPriority runs the forward chain before the usual filter chains,
-// and so before any `ct state established accept` in them.
-const forwardPriority = -10
+// filterPriority runs the forward and input chains before the usual filter
+// chains, and so before any `ct state established accept` in them.
+const filterPriority = -10
 
 // Well-known ports.
 const (
-	portDNS   = 53
-	portHTTP  = 80
-	portHTTPS = 443
-	portDoT   = 853
+	portDNS     = 53
+	portDHCP    = 67
+	portHTTP    = 80
+	portHTTPS   = 443
+	portDHCPv6  = 547
+	portDoT     = 853
+	icmpUnreach = 3 // ICMP types restricted clients may send the gateway: errors
+	icmpTimeExc = 11
+	icmpParam   = 12
 )
+
+// icmp6Gateway are the ICMPv6 types restricted clients may send the gateway:
+// errors (path MTU discovery needs Packet Too Big), multicast listener
+// reports (MLD) and neighbour discovery. Echo requests are refused.
+var icmp6Gateway = []byte{
+	1,   // destination unreachable
+	2,   // packet too big
+	3,   // time exceeded
+	4,   // parameter problem
+	131, // MLD listener report
+	132, // MLD listener done
+	133, // router solicitation
+	135, // neighbour solicitation
+	136, // neighbour advertisement
+	143, // MLDv2 listener report
+}
 
 // redirects are the DNAT targets of the redirect chain; an invalid one
 // turns its part off.
@@ -104,13 +127,22 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		Table:    t,
 		Type:     nftables.ChainTypeFilter,
 		Hooknum:  nftables.ChainHookForward,
-		Priority: nftables.ChainPriorityRef(forwardPriority),
+		Priority: nftables.ChainPriorityRef(filterPriority),
 		Policy:   &accept,
 	}
 	refuse := &nftables.Chain{Name: chainRefuse, Table: t}
 	allowlist := &nftables.Chain{Name: chainAllowlist, Table: t}
 	bypass := &nftables.Chain{Name: chainBypass, Table: t}
-	rs.chains = []*nftables.Chain{forward, refuse, allowlist, bypass}
+	input := &nftables.Chain{
+		Name:     chainInput,
+		Table:    t,
+		Type:     nftables.ChainTypeFilter,
+		Hooknum:  nftables.ChainHookInput,
+		Priority: nftables.ChainPriorityRef(filterPriority),
+		Policy:   &accept,
+	}
+	gateway := &nftables.Chain{Name: chainGateway, Table: t}
+	rs.chains = []*nftables.Chain{forward, refuse, allowlist, bypass, input, gateway}
 	var redirect, noticeAL *nftables.Chain
 	if rd.any() {
 		redirect = &nftables.Chain{
@@ -142,17 +174,24 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		}
 	}
 
-	// forward: cut-off devices and prefixes are refused outright; devices
-	// in the other modes go through their chains.
+	// forward: cut-off devices are refused outright, and so are the flows
+	// cut-off prefixes open, both ways; devices in the other modes, and
+	// the flows of prefixes in them, go through their chains. A prefix is
+	// a source: flows others open to it are none of its restriction's
+	// business.
 	onLAN(forward, etherSaddr(rs.sets[setMAC]), jump(chainRefuse))
 	for _, f := range families {
-		add(forward, nfproto(f.proto), addr(f, false, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
-		add(forward, nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
+		for _, m := range fromPrefix(f, rs.sets[f.cutoff]) {
+			add(forward, m, jump(chainRefuse))
+		}
+		add(forward, ctDirection(ctDirReply), nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
 	}
 	onLAN(forward, etherSaddr(rs.sets[setAllowMAC]), jump(chainAllowlist))
 	onLAN(forward, etherSaddr(rs.sets[setBlockMAC]), jump(chainBypass))
 	for _, f := range families {
-		add(forward, nfproto(f.proto), addr(f, false, 1), in(rs.sets[f.restricted]), jump(chainBypass))
+		for _, m := range fromPrefix(f, rs.sets[f.restricted]) {
+			add(forward, m, jump(chainBypass))
+		}
 	}
 
 	// refuse: TCP gets a reset so that applications fail at once;
@@ -181,6 +220,55 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 			add(bypass, nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.doh]), l4proto(proto), dport(portHTTPS), jump(chainRefuse))
 		}
 	}
+
+	// input: restricted clients, in every mode, to the gateway itself. A
+	// service of the gateway (SSH, a proxy, a VPN endpoint) would be a
+	// way out; they reach only what the gateway chain lets through. As in
+	// forward, ip: subjects are sources: the gateway's own connections to
+	// them are left alone.
+	for _, k := range macKinds {
+		onLAN(input, etherSaddr(rs.sets[k]), jump(chainGateway))
+	}
+	for _, f := range families {
+		for _, k := range []setKind{f.cutoff, f.restricted} {
+			for _, m := range fromPrefix(f, rs.sets[k]) {
+				add(input, m, jump(chainGateway))
+			}
+		}
+	}
+
+	// gateway: DHCP, curfew's resolver and notice server where the
+	// redirects send restricted clients, the ICMP(v6) errors and the
+	// neighbour discovery a link needs; everything else is refused.
+	// Returning lets the packet go on to the host's own input chains,
+	// which may still drop it.
+	udp := l4proto(unix.IPPROTO_UDP)
+	tcp := l4proto(unix.IPPROTO_TCP)
+	add(gateway, nfproto(unix.NFPROTO_IPV4), udp, dport(portDHCP), verdict(expr.VerdictReturn))
+	add(gateway, nfproto(unix.NFPROTO_IPV6), udp, dport(portDHCPv6), verdict(expr.VerdictReturn))
+	for _, f := range families {
+		dns, notice := rd.dns4, rd.notice4
+		if f.proto == unix.NFPROTO_IPV6 {
+			dns, notice = rd.dns6, rd.notice6
+		}
+		to := func(ap netip.AddrPort) []expr.Any {
+			return slices.Concat(nfproto(f.proto), addr(f, true, 1), cmpReg(expr.CmpOpEq, ap.Addr().AsSlice()))
+		}
+		if dns.IsValid() {
+			add(gateway, to(dns), udp, dport(dns.Port()), verdict(expr.VerdictReturn))
+			add(gateway, to(dns), tcp, dport(dns.Port()), verdict(expr.VerdictReturn))
+		}
+		if notice.IsValid() {
+			add(gateway, to(notice), tcp, dport(notice.Port()), verdict(expr.VerdictReturn))
+		}
+	}
+	for _, typ := range []byte{icmpUnreach, icmpTimeExc, icmpParam} {
+		add(gateway, nfproto(unix.NFPROTO_IPV4), l4proto(unix.IPPROTO_ICMP), icmpType(typ), verdict(expr.VerdictReturn))
+	}
+	for _, typ := range icmp6Gateway {
+		add(gateway, nfproto(unix.NFPROTO_IPV6), l4proto(unix.IPPROTO_ICMPV6), icmpType(typ), verdict(expr.VerdictReturn))
+	}
+	add(gateway, jump(chainRefuse))
 
 	if redirect == nil {
 		return rs
@@ -262,6 +350,47 @@ var families = []family{
 	{proto: unix.NFPROTO_IPV6, saddr: 8, len: 16, cutoff: setV6, restricted: setRestrictV6, doh: setDoHV6, dyn: setDynV6, net: setNetV6, natFamily: unix.NFPROTO_IPV6},
 }
 
+// fromPrefix returns the matches of packets from a source in s: those
+// that conntrack counts in the original direction of their flow (the
+// source opened it), and those it does not follow at all (invalid or
+// untracked), which have no flow to go by. Packets a source in s sends in
+// a flow that someone else opened are not matched.
+func fromPrefix(f family, s *nftables.Set) [][]expr.Any {
+	src := slices.Concat(nfproto(f.proto), addr(f, false, 1), in(s))
+	return [][]expr.Any{
+		slices.Concat(ctDirection(ctDirOriginal), src),
+		slices.Concat(ctStateAny(ctStateInvalid|ctStateUntracked), src),
+	}
+}
+
+// Conntrack's directions of a flow (the kernel's IP_CT_DIR_*) and bits of
+// `ct state` (NF_CT_STATE_*_BIT).
+const (
+	ctDirOriginal    = 0 // the way the flow's first packet went
+	ctDirReply       = 1
+	ctStateInvalid   = 1 << 0
+	ctStateUntracked = 1 << 6
+)
+
+// ctDirection matches packets that conntrack counts in direction dir of
+// their flow; packets it does not follow never match.
+func ctDirection(dir byte) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeyDIRECTION},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{dir}},
+	}
+}
+
+// ctStateAny matches packets whose `ct state` has any of the bits.
+func ctStateAny(bits uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(bits), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
+}
+
 func nfproto(p byte) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
@@ -291,6 +420,14 @@ func addr(f family, dst bool, reg uint32) []expr.Any {
 		off += f.len
 	}
 	return []expr.Any{&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: f.len}}
+}
+
+// icmpType matches the type of an ICMP or ICMPv6 message.
+func icmpType(typ byte) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{typ}},
+	}
 }
 
 func cmpReg(op expr.CmpOp, data []byte) []expr.Any {

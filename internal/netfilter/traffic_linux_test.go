@@ -81,6 +81,9 @@ func newLab(t *testing.T, opts ...func(*lab, *netfilter.Config)) *lab {
 		netnstest.Run(t, r.ns, "ip", "-6", "route", "add", "default", "via", r.v6)
 	}
 	netnstest.Run(t, l.gw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	// Tests count on an ICMP error for every refused datagram; the kernel
+	// would send about one a second to each client.
+	netnstest.Run(t, l.gw, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0")
 
 	if err := netnstest.Do(l.client1, func() error {
 		ifi, err := net.InterfaceByName("c1")
@@ -316,32 +319,179 @@ func TestTrafficExpiry(t *testing.T) {
 	}
 }
 
+// prefixCut returns a Snapshot that cuts off the prefixes for an hour.
+func prefixCut(ps ...netip.Prefix) *curfew.Snapshot {
+	now := time.Now()
+	s := &curfew.Snapshot{At: now}
+	for _, p := range ps {
+		s.Prefixes = append(s.Prefixes, curfew.PrefixRule{Prefix: p, Enforcement: cut(now.Add(time.Hour), 1)})
+	}
+	return s
+}
+
+// mustTrack applies the empty Snapshot, as the daemon does when it starts,
+// so that conntrack follows the flows the test opens from their first
+// packet: prefix rules go by which end opened a flow. (A flow that was
+// already open when conntrack was turned on counts as opened by whichever
+// end sent next.)
+func mustTrack(t *testing.T, l *lab) {
+	t.Helper()
+	mustApply(t, l.b, &curfew.Snapshot{At: time.Now()})
+}
+
+// TestTrafficPrefixCutoff checks that the flows a cut-off prefix opens die
+// at once, in both directions, and that it cannot open new ones.
 func TestTrafficPrefixCutoff(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			l := newLab(t)
-			prefix := func(p netip.Prefix) *curfew.Snapshot {
-				now := time.Now()
-				return &curfew.Snapshot{At: now, Prefixes: []curfew.PrefixRule{{Prefix: p, Enforcement: cut(now.Add(time.Hour), 1)}}}
-			}
-
-			// By source: client1's own network.
+			mustTrack(t, l)
+			serveUDPStream(t, l.upstream, 9001)
 			died := stream(t, l.client1, f.upstream)
+			replies := udpStream(t, l.client1, netip.AddrPortFrom(f.upstream, 9001))
 			applied := time.Now()
-			mustApply(t, l.b, prefix(f.client1Net))
+			mustApply(t, l.b, prefixCut(f.client1Net))
 			mustDieWithin(t, died, applied, time.Second)
+			// The replies to it stop too, though it sends nothing more.
+			mustStopWithin(t, "the replies to client1 in a cut-off prefix", replies, applied, time.Second)
 			mustBeRefused(t, "client1 in a cut-off prefix", l.client1, f.upstream)
 			mustConnect(t, "client2", l.client2, f.upstream)
 
-			// By destination: the upstream's network, for everyone.
-			died = stream(t, l.client2, f.upstream)
-			applied = time.Now()
-			mustApply(t, l.b, prefix(f.upNet))
-			mustDieWithin(t, died, applied, time.Second)
-			mustBeRefused(t, "client2 to a cut-off prefix", l.client2, f.upstream)
-
 			mustApply(t, l.b, &curfew.Snapshot{At: time.Now()}) // lift
-			mustConnect(t, "client2 after lift", l.client2, f.upstream)
+			mustConnect(t, "client1 after lift", l.client1, f.upstream)
 		})
+	}
+}
+
+// TestTrafficPrefixIsSourceOnly checks that an ip: subject restricts the
+// flows its prefix opens and never those others open to it: a prefix of
+// remote servers, such as 128.0.0.0/1, must not cut the clients that use
+// them.
+func TestTrafficPrefixIsSourceOnly(t *testing.T) {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			l := newLab(t)
+			mustTrack(t, l)
+			serveStream(t, l.client2)
+			alive := stream(t, l.client2, f.upstream)
+			opened := stream(t, l.upstream, f.client2) // opened by the prefix
+
+			applied := time.Now()
+			mustApply(t, l.b, prefixCut(f.upNet))
+			mustDieWithin(t, opened, applied, time.Second)
+			mustBeRefused(t, "upstream in a cut-off prefix", l.upstream, f.client2)
+			mustConnect(t, "client1 to a server in a cut-off prefix", l.client1, f.upstream)
+			mustConnect(t, "client2 to a server in a cut-off prefix", l.client2, f.upstream)
+			// By now a stream the rules refused would have died with the
+			// other one.
+			select {
+			case <-alive:
+				t.Error("client2's stream to a server in a cut-off prefix died")
+			default:
+			}
+		})
+	}
+}
+
+// TestTrafficPrefixUntracked checks that packets of a cut-off prefix that
+// conntrack does not follow (notrack in another table) are refused too.
+func TestTrafficPrefixUntracked(t *testing.T) {
+	l := newLab(t)
+	netnstest.Run(t, l.gw, "nft", `table inet raw {
+		chain prerouting {
+			type filter hook prerouting priority raw; policy accept;
+			ip saddr 10.1.1.2 notrack
+			ip6 saddr fd00:1:1::2 notrack
+		}
+	}`)
+	for _, f := range families {
+		mustConnect(t, "untracked client1 before the restriction", l.client1, f.upstream)
+	}
+	mustApply(t, l.b, prefixCut(families[0].client1Net, families[1].client1Net))
+	for _, f := range families {
+		mustBeRefused(t, "untracked client1 in a cut-off prefix", l.client1, f.upstream)
+	}
+}
+
+// serveUDPStream listens on port (v4 and v6) in ns and, from the first
+// datagram of each peer on, sends that peer a datagram every 5 ms until the
+// test ends.
+func serveUDPStream(t *testing.T, ns int, port uint16) {
+	_, pc := listen(t, ns, "udp", netip.AddrPortFrom(netip.IPv6Unspecified(), port))
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		pc.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		peers := map[string]bool{}
+		buf := make([]byte, 1500)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if peers[from.String()] {
+				continue
+			}
+			peers[from.String()] = true
+			wg.Go(func() {
+				for {
+					pc.WriteTo([]byte("tick"), from)
+					select {
+					case <-done:
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			})
+		}
+	})
+}
+
+// udpStream sends one datagram from ns to ap, where serveUDPStream
+// listens, waits for the first one back, and returns the connection,
+// which then only receives.
+func udpStream(t *testing.T, ns int, ap netip.AddrPort) net.Conn {
+	t.Helper()
+	var c net.Conn
+	if err := netnstest.Do(ns, func() (err error) {
+		c, err = net.Dial("udp", ap.String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write([]byte("start")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 16)); err != nil {
+		t.Fatalf("no datagram from the UDP stream at %s: %v", ap, err)
+	}
+	return c
+}
+
+// mustStopWithin checks that datagrams stop arriving on c within d of
+// from: that a gap of 200 ms (40 datagrams' worth) begins before then.
+func mustStopWithin(t *testing.T, what string, c net.Conn, from time.Time, d time.Duration) {
+	t.Helper()
+	buf := make([]byte, 16)
+	for {
+		last := time.Now()
+		c.SetReadDeadline(last.Add(200 * time.Millisecond))
+		if _, err := c.Read(buf); err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("%s: reading: %v", what, err)
+			}
+			return
+		}
+		if last.Sub(from) > d {
+			t.Errorf("%s still arrive %s after Apply, want them stopped within %s", what, last.Sub(from), d)
+			return
+		}
 	}
 }

@@ -267,8 +267,7 @@ func overlap(del []elemKey, add []element) int {
 
 // addTarget adds the target element k restricts to t, for a conntrack
 // flush: the cut-off or allowlist-mode device (with its known addresses
-// from the last Snapshot) or the cut-off interval. Other elements need no
-// flush.
+// from the last Snapshot). Other elements need no flush (see targets).
 func (b *Backend) addTarget(t *targets, k elemKey) {
 	switch k.set {
 	case setMAC, setAllowMAC:
@@ -282,10 +281,6 @@ func (b *Backend) addTarget(t *targets, k elemKey) {
 			addrs = macs[i].addrs
 		}
 		t.addMAC(net.HardwareAddr(k.start), addrs)
-	case setV4, setV6:
-		start, _ := netip.AddrFromSlice([]byte(k.start))
-		end, _ := netip.AddrFromSlice([]byte(k.end))
-		t.spans = append(t.spans, span{start: start, end: end})
 	}
 }
 
