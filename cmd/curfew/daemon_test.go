@@ -114,7 +114,7 @@ func dbFiles(t *testing.T, dir string) []string {
 func TestDaemonRefusesDamagedState(t *testing.T) {
 	for _, tt := range damages {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, dir, _ := initState(t)
+			cfg, dir, _ := newState(t)
 			tt.damage(t, dir)
 			before := listing(t, dir)
 			code, stderr := refusedDaemon(t, daemonNS(t), cfg, func() string {
@@ -166,7 +166,7 @@ func TestDaemonLeavesFirewallTable(t *testing.T) {
 	}
 
 	// A run of the daemon: it restricted a device, and stopped.
-	cfg, dir, _ := initState(t)
+	cfg, dir, _ := newState(t)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	db, err := openState(t.Context(), dir, logger)
 	if err != nil {

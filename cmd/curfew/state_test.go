@@ -33,10 +33,10 @@ api:
   listen: 127.0.0.1:18470
 `
 
-// initState writes a configuration in a new directory, runs `curfew init`
+// newState writes a configuration in a new directory, runs `curfew init`
 // on it and returns the configuration's path, the state directory and the
 // first admin token.
-func initState(t *testing.T) (cfg, dir, token string) {
+func newState(t *testing.T) (cfg, dir, token string) {
 	t.Helper()
 	top := t.TempDir()
 	dir = filepath.Join(top, "state")
@@ -191,7 +191,7 @@ var damages = []struct {
 func TestOpenStateRefusesContradictions(t *testing.T) {
 	for _, tt := range damages {
 		t.Run(tt.name, func(t *testing.T) {
-			_, dir, _ := initState(t)
+			_, dir, _ := newState(t)
 			tt.damage(t, dir)
 			before := listing(t, dir)
 
@@ -224,7 +224,7 @@ func TestInitKeepsDamagedState(t *testing.T) {
 			continue // TestInitCarriesOn
 		}
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, dir, _ := initState(t)
+			cfg, dir, _ := newState(t)
 			tt.damage(t, dir)
 			before := listing(t, dir)
 			code, stdout, stderr := runCurfew(t, "init", "--config", cfg)
@@ -244,7 +244,7 @@ func TestInitKeepsDamagedState(t *testing.T) {
 // TestInitTwice checks that a second `curfew init` changes nothing: the
 // first token still works.
 func TestInitTwice(t *testing.T) {
-	cfg, dir, token := initState(t)
+	cfg, dir, token := newState(t)
 	code, stdout, stderr := runCurfew(t, "init", "--config", cfg)
 	if code != 1 || stdout != "" || !strings.Contains(stderr, "is already initialised") {
 		t.Errorf("second curfew init = %d, stdout %q, stderr %q; want 1 and already initialised", code, stdout, stderr)
@@ -269,7 +269,7 @@ func TestInitTwice(t *testing.T) {
 // TestInitCarriesOn checks that init finishes the work of an init that
 // stopped after writing the audit key, with that key.
 func TestInitCarriesOn(t *testing.T) {
-	cfg, dir, _ := initState(t)
+	cfg, dir, _ := newState(t)
 	key, err := os.ReadFile(filepath.Join(dir, keyFile))
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +369,7 @@ func TestStateDirOfAnotherUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give the directory to another user")
 	}
-	_, dir, _ := initState(t)
+	_, dir, _ := newState(t)
 	if err := os.Chmod(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
