@@ -47,6 +47,10 @@ func runDaemon(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := daemon(ctx, cfg, logger); err != nil {
+		if se := (*stateError)(nil); errors.As(err, &se) {
+			fmt.Fprintf(stderr, "curfew: daemon: %v\n", err) // several lines, for a human to act on
+			return 1
+		}
 		logger.Error("daemon stopped", "err", err)
 		return 1
 	}
@@ -61,6 +65,8 @@ func runDaemon(args []string, stderr io.Writer) int {
 // enforcing (and ending on time) every restriction while the daemon is
 // down; the next start reconciles it.
 func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	// First, before anything touches the kernel: a state directory that
+	// is refused leaves the nftables table as the last run left it.
 	db, err := openState(ctx, cfg.StateDir, logger.With("component", "sqlite"))
 	if err != nil {
 		return err

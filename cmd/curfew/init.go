@@ -16,7 +16,9 @@ import (
 // runInit runs `curfew init --config FILE [--name NAME]`: it creates the
 // state directory, the audit key and the database, and prints the secret
 // of the first admin token alone on stdout. It is safe to run before the
-// daemon starts; run again, it refuses to create a second first token.
+// daemon starts; run again, it refuses to create a second first token, and
+// it never replaces existing state: on a state directory that contradicts
+// itself it changes nothing and fails as the daemon does.
 func runInit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -36,12 +38,8 @@ func runInit(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "init", err)
 	}
 	ctx := context.Background()
-	if err := initState(cfg.StateDir); err != nil {
-		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
-		return 1
-	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := openState(ctx, cfg.StateDir, logger)
+	db, err := createState(ctx, cfg.StateDir, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
 		return 1

@@ -139,8 +139,8 @@ func (r *Restriction) Validate() error {
 	if r.End.IsZero() {
 		return fmt.Errorf("%w: missing end: every restriction must end", ErrInvalid)
 	}
-	if !r.End.After(r.Start) {
-		return fmt.Errorf("%w: end %s is not after start %s", ErrInvalid, r.End.Format(time.RFC3339), r.Start.Format(time.RFC3339))
+	if err := checkEndAfterStart(r.Start, r.End); err != nil {
+		return err
 	}
 	if r.End.Sub(r.Start) > MaxDuration {
 		return fmt.Errorf("%w: restriction lasts %s, longer than the maximum of %s", ErrInvalid, r.End.Sub(r.Start), MaxDuration)
@@ -228,7 +228,7 @@ func (req *RestrictRequest) Restriction(now time.Time, author string) (*Restrict
 	if start.IsZero() || start.Before(now) {
 		start = now
 	}
-	end, err := endFrom(start, req.End, req.For)
+	end, err := endFrom(now, start, req.End, req.For)
 	if err != nil {
 		return nil, err
 	}
@@ -258,8 +258,9 @@ func (req *RestrictRequest) Restriction(now time.Time, author string) (*Restrict
 	return r, nil
 }
 
-// endFrom resolves "--for D" or "--until T" against start.
-func endFrom(start, end time.Time, d time.Duration) (time.Time, error) {
+// endFrom resolves "--for D" or "--until T" against start, which is now or
+// later.
+func endFrom(now, start, end time.Time, d time.Duration) (time.Time, error) {
 	switch {
 	case !end.IsZero() && d != 0:
 		return time.Time{}, fmt.Errorf("%w: give a duration or an end time, not both", ErrInvalid)
@@ -270,10 +271,26 @@ func endFrom(start, end time.Time, d time.Duration) (time.Time, error) {
 	case end.IsZero():
 		return time.Time{}, fmt.Errorf("%w: missing duration or end time: every restriction must end", ErrInvalid)
 	}
-	if !end.After(start) {
+	if !end.After(now) {
 		return time.Time{}, fmt.Errorf("%w: end time %s is not in the future", ErrInvalid, end.UTC().Format(time.RFC3339))
 	}
+	if err := checkEndAfterStart(start, end); err != nil {
+		return time.Time{}, err
+	}
 	return end, nil
+}
+
+// checkEndAfterStart reports, in the API's field names, an end that is not
+// after the start. An end in the past is the caller's to report first: it
+// is the likelier mistake, and its message says so.
+func checkEndAfterStart(start, end time.Time) error {
+	switch {
+	case end.Before(start):
+		return fmt.Errorf("%w: ends_at %s is before starts_at %s", ErrInvalid, end.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339))
+	case end.Equal(start):
+		return fmt.Errorf("%w: ends_at %s is the same instant as starts_at: a restriction must last", ErrInvalid, end.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // ExtendedEnd returns the new End of r when extended by d or to end (exactly
@@ -296,8 +313,11 @@ func (r *Restriction) ExtendedEnd(now, end time.Time, d time.Duration) (time.Tim
 	if end.IsZero() {
 		return time.Time{}, fmt.Errorf("%w: missing duration or end time", ErrInvalid)
 	}
-	if !end.After(now) || !end.After(r.Start) {
+	if !end.After(now) {
 		return time.Time{}, fmt.Errorf("%w: new end %s is not in the future", ErrInvalid, end.UTC().Format(time.RFC3339))
+	}
+	if err := checkEndAfterStart(r.Start, end); err != nil {
+		return time.Time{}, err
 	}
 	if end.Sub(r.Start) > MaxDuration {
 		return time.Time{}, fmt.Errorf("%w: restriction would last %s, longer than the maximum of %s", ErrInvalid, end.Sub(r.Start), MaxDuration)

@@ -125,6 +125,59 @@ func TestExtendedEnd(t *testing.T) {
 	}
 }
 
+// TestEndErrors checks that an end before the start is reported as such,
+// and "not in the future" only for an end that really is in the past.
+func TestEndErrors(t *testing.T) {
+	now := t0 // 2026-03-01T21:00:00Z
+	later := &curfew.Restriction{ID: 7, Reason: "r", Start: now.Add(2 * time.Hour), End: now.Add(3 * time.Hour)}
+	tests := []struct {
+		name string
+		err  func() error
+		want string
+	}{
+		{"restrict: end before a future start", func() error {
+			_, err := (&curfew.RestrictRequest{Subject: "person:bob", Reason: "r", Start: now.Add(2 * time.Hour), End: now.Add(time.Hour)}).Restriction(now, "op")
+			return err
+		}, "invalid: ends_at 2026-03-01T22:00:00Z is before starts_at 2026-03-01T23:00:00Z"},
+		{"restrict: end at a future start", func() error {
+			_, err := (&curfew.RestrictRequest{Subject: "person:bob", Reason: "r", Start: now.Add(2 * time.Hour), End: now.Add(2 * time.Hour)}).Restriction(now, "op")
+			return err
+		}, "invalid: ends_at 2026-03-01T23:00:00Z is the same instant as starts_at: a restriction must last"},
+		{"restrict: end in the past", func() error {
+			_, err := (&curfew.RestrictRequest{Subject: "person:bob", Reason: "r", End: now.Add(-time.Hour)}).Restriction(now, "op")
+			return err
+		}, "invalid: end time 2026-03-01T20:00:00Z is not in the future"},
+		{"restrict: end in the past, future start", func() error {
+			_, err := (&curfew.RestrictRequest{Subject: "person:bob", Reason: "r", Start: now.Add(time.Hour), End: now.Add(-time.Hour)}).Restriction(now, "op")
+			return err
+		}, "invalid: end time 2026-03-01T20:00:00Z is not in the future"},
+		{"restrict: end now", func() error {
+			_, err := (&curfew.RestrictRequest{Subject: "person:bob", Reason: "r", End: now}).Restriction(now, "op")
+			return err
+		}, "invalid: end time 2026-03-01T21:00:00Z is not in the future"},
+		{"extend: scheduled, new end before its start", func() error {
+			_, err := later.ExtendedEnd(now, now.Add(time.Hour), 0)
+			return err
+		}, "invalid: ends_at 2026-03-01T22:00:00Z is before starts_at 2026-03-01T23:00:00Z"},
+		{"extend: new end in the past", func() error {
+			_, err := later.ExtendedEnd(now, now.Add(-time.Minute), 0)
+			return err
+		}, "invalid: new end 2026-03-01T20:59:00Z is not in the future"},
+		{"validate: end before start", func() error {
+			return (&curfew.Restriction{Subject: curfew.Subject{Kind: curfew.SubjectPerson, Name: "bob"}, Mode: curfew.ModeCutoff, Reason: "r",
+				Start: now, End: now.Add(-time.Minute)}).Validate()
+		}, "invalid: ends_at 2026-03-01T20:59:00Z is before starts_at 2026-03-01T21:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.err()
+			if err == nil || err.Error() != tt.want || !errors.Is(err, curfew.ErrInvalid) {
+				t.Errorf("error = %v, want ErrInvalid %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestRestrictRequestLists(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -213,10 +213,16 @@ type auditHead struct {
 // readHead reads the head file. A missing file (no HeadPath, no entry
 // yet, or a crash before the first rewrite) is the zero head.
 func (db *DB) readHead() (auditHead, error) {
-	if db.headPath == "" {
+	return readHeadFile(db.headPath)
+}
+
+// readHeadFile reads the head file at path, as readHead does; an empty
+// path is the zero head.
+func readHeadFile(path string) (auditHead, error) {
+	if path == "" {
 		return auditHead{}, nil
 	}
-	b, err := os.ReadFile(db.headPath)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return auditHead{}, nil
 	}
@@ -230,10 +236,10 @@ func (db *DB) readHead() (auditHead, error) {
 		h.Hash = f[1]
 	}
 	if len(f) != 2 || err != nil || h.Seq < 1 || len(h.Hash) != 2*sha256.Size {
-		return auditHead{}, fmt.Errorf("reading audit head %s: malformed content %q", db.headPath, b)
+		return auditHead{}, fmt.Errorf("reading audit head %s: malformed content %q", path, b)
 	}
 	if _, err := hex.DecodeString(h.Hash); err != nil {
-		return auditHead{}, fmt.Errorf("reading audit head %s: malformed content %q", db.headPath, b)
+		return auditHead{}, fmt.Errorf("reading audit head %s: malformed content %q", path, b)
 	}
 	return h, nil
 }

@@ -47,9 +47,15 @@ type Config struct {
 	// Nil means time.Now.
 	Now func() time.Time
 
-	// Logger receives the one problem the store cannot return: a head
-	// file that could not be rewritten after a change was committed.
-	// Nil discards.
+	// MustExist makes Open refuse a file that holds no database yet (one
+	// that does not exist or is empty) with ErrNoDatabase, instead of
+	// creating a new one there. The daemon sets it: a database that
+	// disappeared must be restored, not silently replaced by an empty one.
+	MustExist bool
+
+	// Logger receives what the store cannot return: a head file that
+	// could not be rewritten after a change was committed, and the
+	// tightening of a database file's mode. Nil discards.
 	Logger *slog.Logger
 }
 
@@ -71,9 +77,17 @@ type DB struct {
 	wmu sync.Mutex
 }
 
-// Open opens or creates the database at path, which is a file name or
-// ":memory:", and applies the migrations it lacks. The caller closes the
-// DB.
+// Open opens the database at path, which is a file name or ":memory:",
+// creating it unless c.MustExist is set, and applies the migrations it
+// lacks. The caller closes the DB.
+//
+// Open refuses a database that cannot be trusted: one that fails SQLite's
+// PRAGMA quick_check (which reads every page, so Open takes longer on a
+// larger file) or that is not a database, and one whose audit table is
+// empty while the head file records entries. Those errors wrap ErrCorrupt.
+// A file Open creates is readable by its owner only, and so are the -wal
+// and -shm files SQLite creates beside it, which take its mode; an
+// existing one readable by others is made private.
 func Open(ctx context.Context, path string, c *Config) (*DB, error) {
 	if c == nil || len(c.AuditKey) < MinKeySize {
 		return nil, fmt.Errorf("%w: opening database: the audit key must be at least %d bytes", curfew.ErrInvalid, MinKeySize)
@@ -82,6 +96,19 @@ func Open(ctx context.Context, path string, c *Config) (*DB, error) {
 		return nil, fmt.Errorf("%w: database path %q: want a file name, or :memory: for a private database in memory", curfew.ErrInvalid, path)
 	}
 	memory := path == ":memory:"
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	head, err := readHeadFile(c.HeadPath)
+	if err != nil {
+		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	if !memory {
+		if err := prepareFile(path, c.MustExist, head, c.HeadPath, logger); err != nil {
+			return nil, fmt.Errorf("opening database %s: %w", path, err)
+		}
+	}
 
 	q := []string{
 		"_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")",
@@ -109,21 +136,26 @@ func Open(ctx context.Context, path string, c *Config) (*DB, error) {
 		key:      slices.Clone(c.AuditKey),
 		headPath: c.HeadPath,
 		now:      c.Now,
-		logger:   c.Logger,
+		logger:   logger,
 	}
 	if db.now == nil {
 		db.now = time.Now
 	}
-	if db.logger == nil {
-		db.logger = slog.New(slog.DiscardHandler)
-	}
 	if err := db.check(ctx, memory); err != nil {
 		sdb.Close()
-		return nil, fmt.Errorf("opening database %s: %w", path, err)
+		return nil, fmt.Errorf("opening database %s: %w", path, corruption(err))
+	}
+	if err := db.quickCheck(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("checking database %s: %w", path, corruption(err))
 	}
 	if err := db.migrate(ctx); err != nil {
 		sdb.Close()
-		return nil, fmt.Errorf("migrating database %s: %w", path, err)
+		return nil, fmt.Errorf("migrating database %s: %w", path, corruption(err))
+	}
+	if err := db.checkHead(ctx, head); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("opening database %s: %w", path, corruption(err))
 	}
 	return db, nil
 }

@@ -11,6 +11,12 @@
 // editing, deleting or truncating entries in the database is detected by
 // [DB.VerifyAudit].
 //
+// Open refuses a database it cannot trust rather than start afresh: one
+// that fails SQLite's PRAGMA quick_check, or whose audit log is empty while
+// the head file records entries ([ErrCorrupt]), and, when asked to
+// (Config.MustExist), a missing or empty file ([ErrNoDatabase]). The files
+// it creates are readable by their owner only.
+//
 // The curfew daemon is the single writer of a database. Other processes
 // (curfew init before the daemon starts, tests) may open the same file; WAL
 // mode lets readers work while the daemon writes.
