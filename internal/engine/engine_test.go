@@ -246,6 +246,49 @@ func TestRoles(t *testing.T) {
 	}
 }
 
+// A caller whose role is not enough gets ErrForbidden for every
+// state-changing call, whether its request is valid or not, and nothing
+// changes: the role is checked before the request is looked at.
+func TestRoleBeforeValidation(t *testing.T) {
+	f := newFixture(t)
+	r := f.restrict(t, "device:02:00:00:00:00:01", time.Hour)
+	before := f.actions(t)
+	vctx := curfew.WithActor(context.Background(), viewer)
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"restrict", func() error {
+			_, err := f.eng.Restrict(vctx, curfew.RestrictRequest{Subject: "device:zz", For: -time.Hour, Mode: "silence"})
+			return err
+		}},
+		{"restrict an unknown person", func() error {
+			_, err := f.eng.Restrict(vctx, curfew.RestrictRequest{Subject: "person:nobody", Reason: "x", For: time.Hour})
+			return err
+		}},
+		{"lift without reason", func() error { _, err := f.eng.Lift(vctx, r.ID, ""); return err }},
+		{"lift an unknown restriction", func() error { _, err := f.eng.Lift(vctx, 99, "x"); return err }},
+		{"extend backwards", func() error { _, err := f.eng.Extend(vctx, r.ID, time.Time{}, -time.Hour, ""); return err }},
+		{"add a device with an unknown owner", func() error {
+			_, err := f.eng.AddDevice(vctx, &curfew.Device{MAC: mac("02:00:00:00:00:02"), Owner: "nobody"})
+			return err
+		}},
+		{"add a person without a name", func() error { _, err := f.eng.AddPerson(vctx, ""); return err }},
+		{"create a token with a bad role as operator", func() error {
+			_, err := f.eng.CreateToken(f.ctx, "", curfew.Role("king"))
+			return err
+		}},
+	}
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, curfew.ErrForbidden) {
+			t.Errorf("%s: %v, want ErrForbidden", c.name, err)
+		}
+	}
+	if diff := cmp.Diff(before, f.actions(t)); diff != "" {
+		t.Errorf("audit changed (-before +after):\n%s", diff)
+	}
+}
+
 // A restriction stored while enforcement fails is enforced by the retry,
 // with no further command.
 func TestApplyFailureIsRetried(t *testing.T) {

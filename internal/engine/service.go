@@ -16,7 +16,7 @@ import (
 // Restrict implements [curfew.Service]. It returns once the new
 // restriction is stored, audited and enforced.
 func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	actor, err := curfew.Permit(ctx, curfew.OpRestrict)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
 
 // Lift implements [curfew.Service].
 func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, id, reason, curfew.ActionLift, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, curfew.OpLift, id, reason, curfew.ActionLift, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
 		if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired {
 			return "", fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
 		}
@@ -87,7 +87,7 @@ func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason strin
 
 // Extend implements [curfew.Service].
 func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, _ curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, curfew.OpExtend, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, _ curfew.Actor, now time.Time) (string, error) {
 		newEnd, err := r.ExtendedEnd(now, end, d)
 		if err != nil {
 			return "", err
@@ -99,11 +99,11 @@ func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.T
 }
 
 // change applies edit to restriction id on behalf of the operator in ctx,
-// stores it with an audit entry of action carrying reason and the detail
-// edit returns, and enforces the result.
-func (e *Engine) change(ctx context.Context, id curfew.RestrictionID, reason string, action curfew.Action,
+// if op permits it, stores it with an audit entry of action carrying
+// reason and the detail edit returns, and enforces the result.
+func (e *Engine) change(ctx context.Context, op curfew.Op, id curfew.RestrictionID, reason string, action curfew.Action,
 	edit func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (detail string, err error)) (*curfew.Restriction, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	actor, err := curfew.Permit(ctx, op)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (e *Engine) change(ctx context.Context, id curfew.RestrictionID, reason str
 
 // Restriction implements [curfew.Service].
 func (e *Engine) Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.Restriction(ctx, id)
@@ -144,7 +144,7 @@ func (e *Engine) Restriction(ctx context.Context, id curfew.RestrictionID) (*cur
 
 // Restrictions implements [curfew.Service].
 func (e *Engine) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	rs, err := e.store.Restrictions(ctx, f)
@@ -166,7 +166,7 @@ func (e *Engine) Restrictions(ctx context.Context, f curfew.RestrictionFilter) (
 // AddDevice implements [curfew.Service]. Devices owned by a restricted
 // person are restricted as soon as they are added.
 func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	actor, err := curfew.Permit(ctx, curfew.OpAddDevice)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 
 // Devices implements [curfew.Service].
 func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.Devices(ctx)
@@ -214,7 +214,7 @@ func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
 
 // AddPerson implements [curfew.Service].
 func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	actor, err := curfew.Permit(ctx, curfew.OpAddPerson)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, er
 
 // Persons implements [curfew.Service].
 func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.Persons(ctx)
@@ -243,7 +243,7 @@ func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
 
 // Audit implements [curfew.Service].
 func (e *Engine) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.Audit(ctx)
@@ -251,7 +251,7 @@ func (e *Engine) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
 
 // VerifyAudit implements [curfew.Service].
 func (e *Engine) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.VerifyAudit(ctx)
@@ -259,7 +259,7 @@ func (e *Engine) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 
 // CreateToken implements [curfew.Service].
 func (e *Engine) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleAdmin)
+	actor, err := curfew.Permit(ctx, curfew.OpCreateToken)
 	if err != nil {
 		return "", err
 	}
