@@ -50,13 +50,15 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	}
 	e.logger.InfoContext(ctx, "restriction created", "restriction_id", r.ID, "subject", r.Subject.String(),
 		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name)
-	return r, e.enforceLocked(ctx, r)
+	return r, e.enforceLocked(r)
 }
 
-// enforceLocked reconciles after a command that stored r (a restriction
-// or a device). The command itself is stored and audited; a failure to
-// enforce it is reported to the caller, and the engine keeps retrying.
-func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
+// enforceLocked reconciles after a command that stored changed (a
+// restriction or a device). The command itself is stored and audited; a
+// failure to enforce it is reported to the caller, and the engine keeps
+// retrying. The reconcile runs on the engine's context, not the caller's:
+// once the command is stored, it is enforced even if the caller has gone.
+func (e *Engine) enforceLocked(changed any) error {
 	var touched curfew.Targets
 	if e.idx != nil {
 		switch c := changed.(type) {
@@ -68,7 +70,7 @@ func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
 			touched.AddMAC(c.MAC)
 		}
 	}
-	if err := e.reconcileLocked(ctx, touched); err != nil {
+	if err := e.reconcileLocked(touched); err != nil {
 		return fmt.Errorf("stored, but enforcing: %w", err)
 	}
 	return nil
@@ -131,7 +133,7 @@ func (e *Engine) change(ctx context.Context, op curfew.Op, id curfew.Restriction
 	}
 	e.logger.InfoContext(ctx, "restriction changed", "action", action, "restriction_id", id,
 		"ends_at", r.EffectiveEnd(), "actor", actor.Name)
-	return r, e.enforceLocked(ctx, r)
+	return r, e.enforceLocked(r)
 }
 
 // Restriction implements [curfew.Service].
@@ -201,7 +203,7 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 		return nil, fmt.Errorf("storing device: %w", err)
 	}
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
-	return &dev, e.enforceLocked(ctx, &dev)
+	return &dev, e.enforceLocked(&dev)
 }
 
 // Devices implements [curfew.Service].
