@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -109,6 +110,27 @@ func TestAgainstEngine(t *testing.T) {
 	mustRun("list", "--all")
 	if code, _, stderr := run("person", "add", "carol"); code != 1 || !strings.Contains(stderr, "forbidden") {
 		t.Errorf("viewer adding a person = %d %q, want 1 and forbidden", code, stderr)
+	}
+	// It learns nothing about a request before its 403: an invalid one is
+	// refused as a valid one is, not answered 400.
+	for _, body := range []string{
+		`{"subject":"person:zed","reason":"unknown person","for":"1h"}`,
+		`{"subject":"cat:x","for":"forever"}`,
+		`{"subject":`,
+	} {
+		req, err := http.NewRequest("POST", srv.URL+"/api/v1/restrictions", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+viewer)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("viewer POST /api/v1/restrictions %s = %d, want 403", body, resp.StatusCode)
+		}
 	}
 	env["CURFEW_TOKEN"] = "cft_nonsense"
 	if code, _, stderr := run("list"); code != 1 || !strings.Contains(stderr, "unauthenticated") {

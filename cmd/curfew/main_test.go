@@ -24,7 +24,8 @@ import (
 var (
 	now    = time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
 	tokens = apitest.Tokens{
-		"op-secret": {Name: "alice", Role: curfew.RoleOperator},
+		"op-secret":    {Name: "alice", Role: curfew.RoleOperator},
+		"admin-secret": {Name: "root", Role: curfew.RoleAdmin},
 	}
 	mac1 = net.HardwareAddr{2, 0, 0, 0, 0, 1}
 )
@@ -608,7 +609,9 @@ func TestTokenCreate(t *testing.T) {
 			return "cft_s3cret", nil
 		},
 	}
-	code, stdout, stderr := newHarness(t, svc).run("token", "create", "--name", "dave", "--role", "viewer")
+	h := newHarness(t, svc)
+	h.env["CURFEW_TOKEN"] = "admin-secret"
+	code, stdout, stderr := h.run("token", "create", "--name", "dave", "--role", "viewer")
 	if code != 0 || stdout != "cft_s3cret\n" || stderr != "" {
 		t.Errorf("token create = %d %q %q, want the secret alone", code, stdout, stderr)
 	}

@@ -174,7 +174,7 @@ func TestClientRoundTrip(t *testing.T) {
 	if rep, err := c.VerifyAudit(ctx); err != nil || !rep.OK || rep.Entries != 1 {
 		t.Errorf("VerifyAudit = %v, %v", rep, err)
 	}
-	if s, err := c.CreateToken(ctx, "dave", curfew.RoleViewer); err != nil || s != "s3cret-dave-viewer" {
+	if s, err := newClient(t, svc, "admin-secret").CreateToken(ctx, "dave", curfew.RoleViewer); err != nil || s != "s3cret-dave-viewer" {
 		t.Errorf("CreateToken = %q, %v", s, err)
 	}
 }

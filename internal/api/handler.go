@@ -25,8 +25,10 @@ type Authenticator interface {
 // HandlerConfig is the configuration for NewHandler.
 type HandlerConfig struct {
 	// Service does the work. It must not be nil. The handler puts the
-	// authenticated operator in each call's context with curfew.WithActor;
-	// role checks are the Service's job.
+	// authenticated operator in each call's context with curfew.WithActor
+	// and, before it reads the request, checks that the operator's role
+	// allows the route's operation (curfew.Permit); the Service checks
+	// again.
 	Service curfew.Service
 
 	// Auth checks bearer tokens. It must not be nil.
@@ -86,21 +88,31 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 		h.now = time.Now
 	}
 
-	// The routes that need a token, one line each.
+	// The routes that need a token, one line each, with the operation
+	// whose role each needs.
+	routes := []struct {
+		pattern string
+		op      curfew.Op
+		serve   http.HandlerFunc
+	}{
+		{"POST /api/v1/restrictions", curfew.OpRestrict, h.createRestriction},
+		{"GET /api/v1/restrictions", curfew.OpRead, h.listRestrictions},
+		{"GET /api/v1/restrictions/{id}", curfew.OpRead, h.getRestriction},
+		{"POST /api/v1/restrictions/{id}/lift", curfew.OpLift, h.liftRestriction},
+		{"POST /api/v1/restrictions/{id}/extend", curfew.OpExtend, h.extendRestriction},
+		{"POST /api/v1/devices", curfew.OpAddDevice, h.createDevice},
+		{"GET /api/v1/devices", curfew.OpRead, h.listDevices},
+		{"POST /api/v1/persons", curfew.OpAddPerson, h.createPerson},
+		{"GET /api/v1/persons", curfew.OpRead, h.listPersons},
+		{"GET /api/v1/audit", curfew.OpRead, h.listAudit},
+		{"GET /api/v1/audit/verify", curfew.OpRead, h.verifyAudit},
+		{"POST /api/v1/tokens", curfew.OpCreateToken, h.createToken},
+		{"GET /api/v1/dns/queries", curfew.OpRead, h.listDNSQueries},
+	}
 	authed := http.NewServeMux()
-	authed.HandleFunc("POST /api/v1/restrictions", h.createRestriction)
-	authed.HandleFunc("GET /api/v1/restrictions", h.listRestrictions)
-	authed.HandleFunc("GET /api/v1/restrictions/{id}", h.getRestriction)
-	authed.HandleFunc("POST /api/v1/restrictions/{id}/lift", h.liftRestriction)
-	authed.HandleFunc("POST /api/v1/restrictions/{id}/extend", h.extendRestriction)
-	authed.HandleFunc("POST /api/v1/devices", h.createDevice)
-	authed.HandleFunc("GET /api/v1/devices", h.listDevices)
-	authed.HandleFunc("POST /api/v1/persons", h.createPerson)
-	authed.HandleFunc("GET /api/v1/persons", h.listPersons)
-	authed.HandleFunc("GET /api/v1/audit", h.listAudit)
-	authed.HandleFunc("GET /api/v1/audit/verify", h.verifyAudit)
-	authed.HandleFunc("POST /api/v1/tokens", h.createToken)
-	authed.HandleFunc("GET /api/v1/dns/queries", h.listDNSQueries)
+	for _, rt := range routes {
+		authed.Handle(rt.pattern, h.permit(rt.op, rt.serve))
+	}
 	authed.HandleFunc("/", h.noRoute)
 
 	mux := http.NewServeMux()
@@ -134,6 +146,20 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(curfew.WithActor(r.Context(), actor)))
+	})
+}
+
+// permit runs next only if the operator in the request's context may do
+// op, and otherwise answers 401 or 403 before anything of the request is
+// read: a caller without the role learns that it may not make the call,
+// not what would be wrong with it. The Service checks the role again.
+func (h *handler) permit(op curfew.Op, next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := curfew.Permit(r.Context(), op); err != nil {
+			h.error(w, r, err)
+			return
+		}
+		next(w, r)
 	})
 }
 

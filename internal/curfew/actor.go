@@ -72,6 +72,56 @@ func Require(ctx context.Context, need Role) (Actor, error) {
 	return a, nil
 }
 
+// An Op is something an operator asks curfew to do, named for the
+// permission check that guards it.
+type Op string
+
+// The operations. Every state-changing call of Service is its own Op;
+// reading anything is OpRead.
+const (
+	OpRead        Op = "read"
+	OpRestrict    Op = "restrict"
+	OpLift        Op = "lift"
+	OpExtend      Op = "extend"
+	OpAddDevice   Op = "device.add"
+	OpAddPerson   Op = "person.add"
+	OpCreateToken Op = "token.create"
+)
+
+// LeastRole returns the least role allowed to do op, or the empty Role,
+// which allows nothing, for an unknown op. It is the one table of who may
+// do what: the engine checks it before it looks at a request, and the API
+// before it decodes one, so a caller without the role learns nothing about
+// its request but that it may not make it.
+func (op Op) LeastRole() Role {
+	switch op {
+	case OpRead:
+		return RoleViewer
+	case OpRestrict, OpLift, OpExtend, OpAddDevice, OpAddPerson:
+		return RoleOperator
+	case OpCreateToken:
+		return RoleAdmin
+	}
+	return ""
+}
+
+// Permit returns the actor in ctx if its role allows op, or an
+// ErrUnauthenticated or ErrForbidden error.
+func Permit(ctx context.Context, op Op) (Actor, error) {
+	a, ok := ActorFrom(ctx)
+	if !ok {
+		return Actor{}, fmt.Errorf("%w: no operator", ErrUnauthenticated)
+	}
+	need := op.LeastRole()
+	if need == "" {
+		return Actor{}, fmt.Errorf("%w: unknown operation %q", ErrForbidden, op)
+	}
+	if !a.Role.Allows(need) {
+		return Actor{}, fmt.Errorf("%w: operator %q has role %s; %s needs %s", ErrForbidden, a.Name, a.Role, op, need)
+	}
+	return a, nil
+}
+
 // Token is an API credential. Only a hash of its secret is stored.
 type Token struct {
 	Name    string // the operator name it acts as; unique

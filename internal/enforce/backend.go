@@ -25,6 +25,9 @@ type Backend interface {
 type Verifier interface {
 	// Verify compares the installed state with the last applied Snapshot,
 	// repairs any difference, and returns how many objects it repaired.
-	// It must not be called concurrently with Apply.
+	// It may be called concurrently with Apply, and should not make Apply
+	// wait while it reads the installed state: the caller does not hold
+	// its own lock around it. A comparison that an Apply overlapped is
+	// stale and must be discarded or done again, never used to repair.
 	Verify(ctx context.Context) (repaired int, err error)
 }

@@ -26,7 +26,8 @@ func (m Multi) Apply(ctx context.Context, s *curfew.Snapshot) error {
 	return errors.Join(errs...)
 }
 
-// Verify calls Verify on every backend that implements [Verifier].
+// Verify calls Verify on every backend that implements [Verifier], in
+// order, and returns the repairs summed and the errors joined.
 func (m Multi) Verify(ctx context.Context) (int, error) {
 	var n int
 	var errs []error

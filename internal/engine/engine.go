@@ -44,7 +44,8 @@ type Config struct {
 	// Now returns the current time; the default is time.Now.
 	Now func() time.Time
 	// VerifyInterval is how often installed state is checked for drift;
-	// the default is one second. Negative disables the check.
+	// the default is one second. Negative disables the check. The check
+	// runs without the engine's lock (see Run).
 	VerifyInterval time.Duration
 	// RetryInterval is how soon a failed apply is retried; the default is
 	// one second.
@@ -66,6 +67,12 @@ type Engine struct {
 	verify   time.Duration
 	retry    time.Duration
 	gateway  func() ([]netip.Addr, error) // nil: none known
+	// ctx is the context of every reconcile, whoever asked for it: a
+	// caller that goes away after its command is stored must not leave
+	// the backends half-applied or skip the apply. cancel (called by
+	// Close) cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu    sync.Mutex    // serialises every write and every apply; guards the fields below
 	timer *time.Timer   // fires at the last snapshot's NextChange; nil if none
@@ -89,7 +96,10 @@ func New(c *Config) (*Engine, error) {
 	if c.Logger == nil {
 		return nil, errors.New("engine: nil logger")
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
+		ctx:      ctx,
+		cancel:   cancel,
 		store:    c.Store,
 		backends: enforce.Multi(c.Backends),
 		logger:   c.Logger,
@@ -123,13 +133,22 @@ func (nopMetrics) Repaired(int)                                   {}
 func (nopMetrics) Expired()                                       {}
 
 // Run reconciles once, then keeps reconciling at every change and checking
-// the backends for drift, until ctx is done. It returns the error of the
-// first reconcile if that fails to read the store; apply errors are logged
-// and retried. When Run returns, no timer is left armed.
+// the backends for drift, until ctx is done or Close is called. It returns
+// the error of the first reconcile if that fails to read the store; apply
+// errors are logged and retried. When Run returns, no timer is left armed
+// and no drift check is running.
+//
+// The drift check runs on Run's goroutine without the engine's lock, so a
+// command never waits for a comparison of the installed state (a good
+// part of a second with 100,000 devices). The backends serialise repairs
+// with Apply themselves (enforce.Verifier).
 func (e *Engine) Run(ctx context.Context) error {
 	if err := e.Reconcile(ctx); err != nil && !isApplyError(err) {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(e.ctx, cancel)()
 	defer func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -154,12 +173,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// checkDrift asks the backends to compare their installed state with the
-// last snapshot and repair it.
+// checkDrift asks the backends to compare their installed state with what
+// they last applied and repair it. It holds e.mu only to read whether
+// anything was applied: commands and reconciles go on while the backends
+// compare.
 func (e *Engine) checkDrift(ctx context.Context) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.applied {
+	applied := e.applied && !e.closed
+	e.mu.Unlock()
+	if !applied {
 		return // nothing applied yet; the retry timer will apply
 	}
 	n, err := e.backends.Verify(ctx)
@@ -189,18 +211,25 @@ func isApplyError(err error) bool {
 // the store; later ones work from the engine's index of it, which every
 // command keeps up to date, so their cost does not grow with the number of
 // restricted devices beyond a few linear scans in memory.
+//
+// ctx matters only until the reconcile starts: once started, it runs to
+// the end on the engine's own context, which Close cancels.
 func (e *Engine) Reconcile(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.reconcileLocked(ctx, curfew.Targets{})
+	return e.reconcileLocked(curfew.Targets{})
 }
 
 // reconcileLocked is Reconcile with e.mu held; touched holds the targets
-// whose restrictions or devices a command just changed.
-func (e *Engine) reconcileLocked(ctx context.Context, touched curfew.Targets) error {
+// whose restrictions or devices a command just changed. It runs on e.ctx.
+func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 	if e.closed {
 		return errClosed
 	}
+	ctx := e.ctx
 	now := e.now().UTC()
 	full := e.idx == nil || !e.applied
 	if e.idx == nil {
@@ -295,8 +324,7 @@ func (e *Engine) arm(t time.Time) {
 		d = 0
 	}
 	e.timer = time.AfterFunc(d, func() {
-		ctx := context.Background()
-		if err := e.Reconcile(ctx); err != nil && !errors.Is(err, errClosed) {
+		if err := e.Reconcile(e.ctx); err != nil && !errors.Is(err, errClosed) && e.ctx.Err() == nil {
 			e.logger.Error("reconciling", "err", err)
 		}
 	})
@@ -312,9 +340,11 @@ func (e *Engine) Snapshot() *curfew.Snapshot {
 	return e.last
 }
 
-// Close stops the timer. It does not close the store or the backends, which
-// the caller owns.
+// Close stops the timer, cancels the engine's context (an apply or drift
+// check under way is cut short) and makes Run return. It does not close the
+// store or the backends, which the caller owns.
 func (e *Engine) Close() {
+	e.cancel()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.closed = true

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -298,6 +299,49 @@ func TestRoles(t *testing.T) {
 	}
 }
 
+// A caller whose role is not enough gets ErrForbidden for every
+// state-changing call, whether its request is valid or not, and nothing
+// changes: the role is checked before the request is looked at.
+func TestRoleBeforeValidation(t *testing.T) {
+	f := newFixture(t)
+	r := f.restrict(t, "device:02:00:00:00:00:01", time.Hour)
+	before := f.actions(t)
+	vctx := curfew.WithActor(context.Background(), viewer)
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"restrict", func() error {
+			_, err := f.eng.Restrict(vctx, curfew.RestrictRequest{Subject: "device:zz", For: -time.Hour, Mode: "silence"})
+			return err
+		}},
+		{"restrict an unknown person", func() error {
+			_, err := f.eng.Restrict(vctx, curfew.RestrictRequest{Subject: "person:nobody", Reason: "x", For: time.Hour})
+			return err
+		}},
+		{"lift without reason", func() error { _, err := f.eng.Lift(vctx, r.ID, ""); return err }},
+		{"lift an unknown restriction", func() error { _, err := f.eng.Lift(vctx, 99, "x"); return err }},
+		{"extend backwards", func() error { _, err := f.eng.Extend(vctx, r.ID, time.Time{}, -time.Hour, ""); return err }},
+		{"add a device with an unknown owner", func() error {
+			_, err := f.eng.AddDevice(vctx, &curfew.Device{MAC: mac("02:00:00:00:00:02"), Owner: "nobody"})
+			return err
+		}},
+		{"add a person without a name", func() error { _, err := f.eng.AddPerson(vctx, ""); return err }},
+		{"create a token with a bad role as operator", func() error {
+			_, err := f.eng.CreateToken(f.ctx, "", curfew.Role("king"))
+			return err
+		}},
+	}
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, curfew.ErrForbidden) {
+			t.Errorf("%s: %v, want ErrForbidden", c.name, err)
+		}
+	}
+	if diff := cmp.Diff(before, f.actions(t)); diff != "" {
+		t.Errorf("audit changed (-before +after):\n%s", diff)
+	}
+}
+
 // A restriction stored while enforcement fails is enforced by the retry,
 // with no further command.
 func TestApplyFailureIsRetried(t *testing.T) {
@@ -345,4 +389,140 @@ func TestStartupReconcile(t *testing.T) {
 			t.Errorf("audit mismatch (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// hangUpStore is a store whose CreateRestriction, once the restriction is
+// stored, cancels the context of the command: the client hanging up just
+// after its restriction was written.
+type hangUpStore struct {
+	*sqlite.DB
+	hangUp context.CancelFunc
+}
+
+func (s *hangUpStore) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
+	err := s.DB.CreateRestriction(ctx, r, a)
+	s.hangUp()
+	return err
+}
+
+// ctxBackend is a Memory backend whose Apply, as netfilter's does, fails
+// with a context that is done.
+type ctxBackend struct{ *enforce.Memory }
+
+func (b ctxBackend) Apply(ctx context.Context, s *curfew.Snapshot) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.Memory.Apply(ctx, s)
+}
+
+// A restriction that is stored is enforced at once, even if the client
+// that asked for it hangs up before the engine applies it.
+func TestEnforcedAfterClientHangsUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		ctx, hangUp := context.WithCancel(f.ctx)
+		mem := &enforce.Memory{}
+		eng, err := engine.New(&engine.Config{
+			Store:          &hangUpStore{DB: f.db, hangUp: hangUp},
+			Backends:       []enforce.Backend{ctxBackend{mem}},
+			Logger:         slog.New(slog.DiscardHandler),
+			VerifyInterval: -1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close()
+		if _, err := eng.Restrict(ctx, curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Reason: "x", For: time.Hour}); err != nil {
+			t.Errorf("Restrict with a client that hung up = %v, want nil", err)
+		}
+		if ctx.Err() == nil {
+			t.Fatal("the store did not hang up")
+		}
+		until := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+		if want := "device 02:00:00:00:00:01 cutoff until=" + until + " ids=[1]\n"; mem.String() != want {
+			t.Errorf("enforced when Restrict returned = %q, want %q", mem.String(), want)
+		}
+	})
+}
+
+// slowVerifier is a Memory backend whose Verify, as netfilter's does with
+// 100,000 devices, takes a while: it tells started and returns only when
+// release is closed or its context is done.
+type slowVerifier struct {
+	*enforce.Memory
+	started chan struct{} // closed by the first Verify
+	release chan struct{}
+	once    sync.Once
+}
+
+func (v *slowVerifier) Verify(ctx context.Context) (int, error) {
+	v.once.Do(func() { close(v.started) })
+	select {
+	case <-v.release:
+	case <-ctx.Done():
+	}
+	return 0, ctx.Err()
+}
+
+func newSlowVerifier() *slowVerifier {
+	return &slowVerifier{Memory: &enforce.Memory{}, started: make(chan struct{}), release: make(chan struct{})}
+}
+
+// waitFor fails t unless ch is closed within a deadline far beyond what it
+// takes when nothing is wrong.
+func waitFor(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: still waiting after 10s", what)
+	}
+}
+
+// A command does not wait for a drift check in progress, and Close cuts
+// the check short and stops Run. (Real time: a command blocked on the
+// engine's lock is not durably blocked, so synctest could not tell.)
+func TestDriftCheckDoesNotHoldCommands(t *testing.T) {
+	f := newFixture(t)
+	v := newSlowVerifier()
+	eng, err := engine.New(&engine.Config{
+		Store:          f.db,
+		Backends:       []enforce.Backend{v},
+		Logger:         slog.New(slog.DiscardHandler),
+		VerifyInterval: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	defer close(v.release) // first: a failing test must not leave Close waiting
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		if err := eng.Run(context.Background()); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, v.started, "first drift check")
+
+	restricted := make(chan struct{})
+	go func() {
+		defer close(restricted)
+		if _, err := eng.Restrict(f.ctx, curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Reason: "x", For: time.Hour}); err != nil {
+			t.Errorf("Restrict: %v", err)
+		}
+	}()
+	waitFor(t, restricted, "Restrict during a drift check")
+	if !strings.Contains(v.String(), "02:00:00:00:00:01") {
+		t.Errorf("enforced after Restrict = %q, want the device", v.String())
+	}
+
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		eng.Close()
+	}()
+	waitFor(t, closed, "Close during a drift check")
+	waitFor(t, ran, "Run after Close")
 }

@@ -18,7 +18,7 @@ import (
 // of the gateway's own addresses is refused, and so is anything
 // RestrictRequest.Restriction refuses; a refused request leaves no trace.
 func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	actor, err := curfew.Permit(ctx, curfew.OpRestrict)
 	if err != nil {
 		return nil, err
 	}
@@ -66,13 +66,15 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	}
 	e.logger.InfoContext(ctx, "restriction created", "restriction_id", r.ID, "subject", r.Subject.String(),
 		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name)
-	return r, e.enforceLocked(ctx, r)
+	return r, e.enforceLocked(r)
 }
 
-// enforceLocked reconciles after a command that stored r (a restriction
-// or a device). The command itself is stored and audited; a failure to
-// enforce it is reported to the caller, and the engine keeps retrying.
-func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
+// enforceLocked reconciles after a command that stored changed (a
+// restriction or a device). The command itself is stored and audited; a
+// failure to enforce it is reported to the caller, and the engine keeps
+// retrying. The reconcile runs on the engine's context, not the caller's:
+// once the command is stored, it is enforced even if the caller has gone.
+func (e *Engine) enforceLocked(changed any) error {
 	var touched curfew.Targets
 	if e.idx != nil {
 		switch c := changed.(type) {
@@ -84,7 +86,7 @@ func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
 			touched.AddMAC(c.MAC)
 		}
 	}
-	if err := e.reconcileLocked(ctx, touched); err != nil {
+	if err := e.reconcileLocked(touched); err != nil {
 		return fmt.Errorf("stored, but enforcing: %w", err)
 	}
 	return nil
@@ -92,7 +94,7 @@ func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
 
 // Lift implements [curfew.Service].
 func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, id, reason, curfew.ActionLift, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, curfew.OpLift, id, reason, curfew.ActionLift, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
 		if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired {
 			return "", fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
 		}
@@ -103,7 +105,7 @@ func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason strin
 
 // Extend implements [curfew.Service].
 func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, _ curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, curfew.OpExtend, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, _ curfew.Actor, now time.Time) (string, error) {
 		newEnd, err := r.ExtendedEnd(now, end, d)
 		if err != nil {
 			return "", err
@@ -115,11 +117,11 @@ func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.T
 }
 
 // change applies edit to restriction id on behalf of the operator in ctx,
-// stores it with an audit entry of action carrying reason and the detail
-// edit returns, and enforces the result.
-func (e *Engine) change(ctx context.Context, id curfew.RestrictionID, reason string, action curfew.Action,
+// if op permits it, stores it with an audit entry of action carrying
+// reason and the detail edit returns, and enforces the result.
+func (e *Engine) change(ctx context.Context, op curfew.Op, id curfew.RestrictionID, reason string, action curfew.Action,
 	edit func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (detail string, err error)) (*curfew.Restriction, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	actor, err := curfew.Permit(ctx, op)
 	if err != nil {
 		return nil, err
 	}
@@ -147,12 +149,12 @@ func (e *Engine) change(ctx context.Context, id curfew.RestrictionID, reason str
 	}
 	e.logger.InfoContext(ctx, "restriction changed", "action", action, "restriction_id", id,
 		"ends_at", r.EffectiveEnd(), "actor", actor.Name)
-	return r, e.enforceLocked(ctx, r)
+	return r, e.enforceLocked(r)
 }
 
 // Restriction implements [curfew.Service].
 func (e *Engine) Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.Restriction(ctx, id)
@@ -160,7 +162,7 @@ func (e *Engine) Restriction(ctx context.Context, id curfew.RestrictionID) (*cur
 
 // Restrictions implements [curfew.Service].
 func (e *Engine) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	rs, err := e.store.Restrictions(ctx, f)
@@ -182,7 +184,7 @@ func (e *Engine) Restrictions(ctx context.Context, f curfew.RestrictionFilter) (
 // AddDevice implements [curfew.Service]. Devices owned by a restricted
 // person are restricted as soon as they are added.
 func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	actor, err := curfew.Permit(ctx, curfew.OpAddDevice)
 	if err != nil {
 		return nil, err
 	}
@@ -217,12 +219,12 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 		return nil, fmt.Errorf("storing device: %w", err)
 	}
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
-	return &dev, e.enforceLocked(ctx, &dev)
+	return &dev, e.enforceLocked(&dev)
 }
 
 // Devices implements [curfew.Service].
 func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.Devices(ctx)
@@ -230,7 +232,7 @@ func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
 
 // AddPerson implements [curfew.Service].
 func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleOperator)
+	actor, err := curfew.Permit(ctx, curfew.OpAddPerson)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +253,7 @@ func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, er
 
 // Persons implements [curfew.Service].
 func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.Persons(ctx)
@@ -259,7 +261,7 @@ func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
 
 // Audit implements [curfew.Service].
 func (e *Engine) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.Audit(ctx)
@@ -267,7 +269,7 @@ func (e *Engine) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
 
 // VerifyAudit implements [curfew.Service].
 func (e *Engine) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
 	return e.store.VerifyAudit(ctx)
@@ -275,7 +277,7 @@ func (e *Engine) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 
 // CreateToken implements [curfew.Service].
 func (e *Engine) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
-	actor, err := curfew.Require(ctx, curfew.RoleAdmin)
+	actor, err := curfew.Permit(ctx, curfew.OpCreateToken)
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,44 @@
+package curfew_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+func TestPermit(t *testing.T) {
+	tests := []struct {
+		role curfew.Role
+		op   curfew.Op
+		want error // nil: permitted
+	}{
+		{curfew.RoleViewer, curfew.OpRead, nil},
+		{curfew.RoleViewer, curfew.OpRestrict, curfew.ErrForbidden},
+		{curfew.RoleViewer, curfew.OpLift, curfew.ErrForbidden},
+		{curfew.RoleViewer, curfew.OpExtend, curfew.ErrForbidden},
+		{curfew.RoleViewer, curfew.OpAddDevice, curfew.ErrForbidden},
+		{curfew.RoleViewer, curfew.OpAddPerson, curfew.ErrForbidden},
+		{curfew.RoleOperator, curfew.OpRestrict, nil},
+		{curfew.RoleOperator, curfew.OpAddPerson, nil},
+		{curfew.RoleOperator, curfew.OpCreateToken, curfew.ErrForbidden},
+		{curfew.RoleAdmin, curfew.OpCreateToken, nil},
+		{curfew.RoleAdmin, curfew.OpRead, nil},
+		{curfew.RoleAdmin, curfew.Op("launch"), curfew.ErrForbidden},
+		{curfew.Role("king"), curfew.OpRead, curfew.ErrForbidden},
+	}
+	for _, tt := range tests {
+		ctx := curfew.WithActor(context.Background(), curfew.Actor{Name: "a", Role: tt.role})
+		a, err := curfew.Permit(ctx, tt.op)
+		if tt.want == nil && (err != nil || a.Name != "a") {
+			t.Errorf("Permit(%s, %s) = %v, %v; want the actor", tt.role, tt.op, a, err)
+		}
+		if tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("Permit(%s, %s) = %v, want %v", tt.role, tt.op, err, tt.want)
+		}
+	}
+	if _, err := curfew.Permit(context.Background(), curfew.OpRead); !errors.Is(err, curfew.ErrUnauthenticated) {
+		t.Errorf("Permit without an actor = %v, want ErrUnauthenticated", err)
+	}
+}
