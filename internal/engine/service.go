@@ -125,7 +125,7 @@ func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.T
 		old := r.End
 		var superseded string
 		if r.Approval.Pending() && r.Approval.Extension() {
-			superseded = "; it replaces the " + r.Approval.Waiting()
+			superseded = fmt.Sprintf("; it replaces the waiting extension to %s asked for by %s", r.Approval.ExtendTo.Format(time.RFC3339), r.Approval.Asker)
 			r.Approval = curfew.Approval{}
 		}
 		if newEnd.After(old) && e.approval.Requires(r.Mode, r.Start, newEnd) {
@@ -151,8 +151,12 @@ func (e *Engine) Approve(ctx context.Context, id curfew.RestrictionID, reason st
 			return fmt.Sprintf("%s on %s: extension asked for by %s approved; end moved from %s to %s",
 				r.Mode, r.Subject, r.Approval.Asker, old.Format(time.RFC3339), r.End.Format(time.RFC3339)), nil
 		}
-		return fmt.Sprintf("%s on %s from %s until %s, asked for by %s, approved; enforced from now on",
-			r.Mode, r.Subject, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.Approval.Asker), nil
+		from := "now on"
+		if now.Before(r.Start) {
+			from = "its start"
+		}
+		return fmt.Sprintf("%s on %s from %s until %s, asked for by %s, approved; enforced from %s",
+			r.Mode, r.Subject, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.Approval.Asker, from), nil
 	})
 }
 
