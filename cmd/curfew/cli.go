@@ -279,6 +279,24 @@ func parseUntil(s string, now time.Time, loc *time.Location) (time.Time, error) 
 	return t, nil
 }
 
+// parseFrom parses a --from time: what parseUntil takes, or "YYYY-MM-DD",
+// the start of that day in loc. The time must be after now.
+func parseFrom(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	t, err := time.ParseInLocation("2006-01-02", s, loc)
+	if err != nil {
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			t, err = parseLocal(s, now, loc)
+		}
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf(`--from: %q is not a time (want RFC 3339, "HH:MM", "YYYY-MM-DD HH:MM" or "YYYY-MM-DD")`, s)
+	}
+	if !t.After(now) {
+		return time.Time{}, fmt.Errorf("--from: %s is not in the future (leave --from out to start now)", t.In(loc).Format("2006-01-02 15:04:05 MST"))
+	}
+	return t, nil
+}
+
 func parseLocal(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02T15:04:05"} {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
@@ -319,6 +337,20 @@ func short(s string, n int) string {
 	}
 	if s == "" {
 		return "-"
+	}
+	return s
+}
+
+// waiting says who must act on what r waits for, as list and show print
+// it, in c's zone; empty if r waits for nothing.
+func (c *cli) waiting(r *curfew.Restriction) string {
+	a := r.Approval
+	if !a.Pending() {
+		return ""
+	}
+	s := "needs approval by an operator other than " + a.Asker
+	if a.Extension() {
+		s = "extension to " + c.formatTime(a.ExtendTo) + " " + s
 	}
 	return s
 }

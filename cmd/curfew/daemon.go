@@ -174,6 +174,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		Logger:       logger.With("component", "engine"),
 		Metrics:      m,
 		GatewayAddrs: gatewayAddrs(cfg),
+		Approvals:    cfg.Approvals,
 	})
 	if err != nil {
 		return err

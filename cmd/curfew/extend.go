@@ -10,7 +10,9 @@ import (
 )
 
 // extend runs `curfew extend ID (--for D | --until T) --reason TEXT`. --for
-// moves the end later by D; --until moves it to T, earlier or later.
+// moves the end later by D; --until moves it to T, earlier or later. An
+// extension that waits for a second operator leaves the end where it is,
+// and the output says so.
 func (c *cli) extend(args []string) int {
 	cmd := c.newCommand("extend", "ID (--for DURATION | --until TIME) --reason TEXT [-o json]").withOutput()
 	forS := cmd.fs.String("for", "", "move the end later by this much, such as 1h or 2d")
@@ -37,6 +39,10 @@ func (c *cli) extend(args []string) int {
 	}
 	if cmd.json() {
 		return cmd.writeJSON(api.RestrictionToAPI(r, c.now()))
+	}
+	if w := c.waiting(r); w != "" {
+		fmt.Fprintf(c.stdout, "restriction %d still ends %s: the %s\n", r.ID, c.formatTime(r.End), w)
+		return 0
 	}
 	fmt.Fprintf(c.stdout, "restriction %d now ends %s\n", r.ID, c.formatTime(r.End))
 	return 0

@@ -25,6 +25,10 @@ import (
 // the port is taken.
 const defaultLabAPI = "127.0.0.1:18470"
 
+// labRequiredOver is the lab gateway's approvals.required_over: a
+// restriction longer than this waits for a second operator.
+const labRequiredOver = "24h"
+
 // runLab runs `curfew lab`: it builds the simulated network, starts curfew
 // on its gateway, shows a restriction at work and then keeps the network
 // up for the user until SIGINT or SIGTERM, when it removes it all.
@@ -67,7 +71,7 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	}
 	out := stdout
 	fmt.Fprintf(out, "Building the lab network (namespaces %s-*)…\n", *prefix)
-	l, err := lab.New(ctx, lab.Config{Prefix: *prefix, Binary: self, APIListen: addr})
+	l, err := lab.New(ctx, lab.Config{Prefix: *prefix, Binary: self, APIListen: addr, Approvals: lab.Approvals{RequiredOver: labRequiredOver}})
 	if err != nil {
 		return fail(err)
 	}
@@ -246,7 +250,15 @@ The lab keeps running; try it by hand in another shell (as root):
   %[3]s lift ID --reason "done"
   ip netns exec %[8]s nft list table inet curfew
 
+Four eyes: this gateway makes a restriction longer than %[9]s wait, not
+enforced, until an operator other than its author approves it:
+
+  %[3]s restrict device:%[4]s --for 2d --reason "trying four eyes"   # pending
+  %[3]s approve ID --reason "mine"         # refused (exit 1): you asked for it
+  export CURFEW_TOKEN=$(%[3]s token create --name bob --role operator)
+  %[3]s approve ID --reason "agreed"       # bob's approval: enforced at once
+
 Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
-		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name)
+		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver)
 }

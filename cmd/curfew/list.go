@@ -8,11 +8,12 @@ import (
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-// list runs `curfew list [--all] [-o json]`: the active and scheduled
-// restrictions, or all of them.
+// list runs `curfew list [--all] [-o json]`: the active, scheduled and
+// pending restrictions, or all of them. Under the table, it says who must
+// act on each that waits for a second operator.
 func (c *cli) list(args []string) int {
 	cmd := c.newCommand("list", "[--all] [-o json]").withOutput()
-	all := cmd.fs.Bool("all", false, "include lifted and expired restrictions")
+	all := cmd.fs.Bool("all", false, "include lifted, expired and rejected restrictions")
 	client, code, ok := cmd.clientNoArgs(args)
 	if !ok {
 		return code
@@ -35,5 +36,19 @@ func (c *cli) list(args []string) int {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, r.Mode, r.StatusAt(now), c.formatTime(r.EffectiveEnd()), short(r.Reason, 50))
 	}
 	tw.Flush()
+	var waits []string
+	for _, r := range rs {
+		if w := c.waiting(r); w != "" && !r.Over(now) {
+			waits = append(waits, fmt.Sprintf("  %d\t%s\t(curfew approve %d --reason TEXT, or reject)", r.ID, w, r.ID))
+		}
+	}
+	if len(waits) > 0 {
+		fmt.Fprintln(c.stdout, "\nWaiting for a second operator:")
+		tw = c.table()
+		for _, w := range waits {
+			fmt.Fprintln(tw, w)
+		}
+		tw.Flush()
+	}
 	return 0
 }

@@ -17,11 +17,13 @@ import (
 const usage = `usage: curfew [--server URL] COMMAND [ARGS]
 
 Restrictions:
-  restrict SUBJECT (--for DURATION | --until TIME) --reason TEXT
+  restrict SUBJECT (--for DURATION | --until TIME) --reason TEXT [--from TIME]
            [--mode cutoff|allowlist|blocklist] [--allow D,..] [--block D,..]
            [--notice TEXT] [--force]               prints the new restriction's id
   lift ID --reason TEXT
   extend ID (--for DURATION | --until TIME) --reason TEXT
+  approve ID --reason TEXT                         a second operator's yes (four eyes)
+  reject ID --reason TEXT                          a second operator's no
   list [--all] [-o json]
   show ID [-o json]
 
@@ -46,7 +48,11 @@ Gateway:
 
 SUBJECT is device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX].
 DURATION is such as 90m, 2h30m or 3d. TIME is RFC 3339, "HH:MM" (the next
-such time, local) or "YYYY-MM-DD HH:MM" (local).
+such time, local) or "YYYY-MM-DD HH:MM" (local); --from also takes
+"YYYY-MM-DD" (the start of that local day). Local is this machine's zone.
+With approvals configured, a restriction longer than approvals.required_over
+waits as pending, not enforced, until an operator other than its author
+approves it.
 
 Client commands talk to the API at --server, or $CURFEW_SERVER, or
 http://127.0.0.1:8470, with the token in $CURFEW_TOKEN. Flags may come
@@ -114,6 +120,8 @@ var commands = map[string]func(c *cli, args []string) int{
 	"restrict": (*cli).restrict,
 	"lift":     (*cli).lift,
 	"extend":   (*cli).extend,
+	"approve":  (*cli).approve,
+	"reject":   (*cli).reject,
 	"list":     (*cli).list,
 	"show":     (*cli).show,
 	"device":   (*cli).device,

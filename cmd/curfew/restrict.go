@@ -12,12 +12,14 @@ import (
 )
 
 // restrict runs `curfew restrict SUBJECT (--for D | --until T) --reason TEXT
-// [--mode M] [--allow D,..] [--block D,..] [--notice TEXT] [--force]` and
-// prints the new restriction's id alone.
+// [--from T] [--mode M] [--allow D,..] [--block D,..] [--notice TEXT]
+// [--force]` and prints the new restriction's id alone. If it waits for a
+// second operator, a line on stderr says who must approve it.
 func (c *cli) restrict(args []string) int {
-	cmd := c.newCommand("restrict", "SUBJECT (--for DURATION | --until TIME) --reason TEXT [flags]")
-	forS := cmd.fs.String("for", "", "how long the restriction lasts, such as 90m, 2h or 3d")
+	cmd := c.newCommand("restrict", "SUBJECT (--for DURATION | --until TIME) --reason TEXT [--from TIME] [flags]")
+	forS := cmd.fs.String("for", "", "how long the restriction lasts, such as 90m, 2h or 3d (from --from, if given)")
 	untilS := cmd.fs.String("until", "", `when it ends: RFC 3339, "HH:MM" or "YYYY-MM-DD HH:MM" (local)`)
+	fromS := cmd.fs.String("from", "", `when it starts, if later than now: as --until, or "YYYY-MM-DD" (the start of that local day)`)
 	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
 	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist or blocklist")
 	notice := cmd.fs.String("notice", "", "text shown to the restricted person")
@@ -54,6 +56,11 @@ func (c *cli) restrict(args []string) int {
 		Notice:  *notice,
 		Force:   *force,
 	}
+	if *fromS != "" {
+		if req.Start, err = parseFrom(*fromS, now, c.loc); err != nil {
+			return cmd.usage(err)
+		}
+	}
 	if req.For, req.End, err = c.endFlags(*forS, *untilS, now); err != nil {
 		return cmd.usage(err)
 	}
@@ -73,6 +80,9 @@ func (c *cli) restrict(args []string) int {
 		return cmd.fail(err)
 	}
 	fmt.Fprintln(c.stdout, strconv.FormatInt(int64(r.ID), 10))
+	if w := c.waiting(r); w != "" {
+		fmt.Fprintf(c.stderr, "restriction %d is pending, not enforced: it %s (curfew approve %d --reason TEXT)\n", r.ID, w, r.ID)
+	}
 	return 0
 }
 

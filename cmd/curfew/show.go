@@ -53,6 +53,18 @@ func (c *cli) show(args []string) int {
 	if !r.Expired.IsZero() {
 		row("expired", c.formatTime(r.Expired))
 	}
+	switch a := r.Approval; {
+	case a.State == "":
+	case a.Pending():
+		row("approval", c.waiting(r))
+	default:
+		what := string(a.State)
+		if a.Extension() {
+			what = "extension to " + c.formatTime(a.ExtendTo) + " " + what
+		}
+		row("approval", fmt.Sprintf("%s %s by %s (asked for by %s)", what, c.formatTime(a.Decided), a.By, a.Asker))
+		row("approval reason", a.Reason)
+	}
 	tw.Flush()
 	return 0
 }

@@ -81,6 +81,24 @@ func (c *Client) Extend(ctx context.Context, id curfew.RestrictionID, end time.T
 	return RestrictionFromAPI(&out)
 }
 
+// Approve implements [curfew.Service].
+func (c *Client) Approve(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+	var out Restriction
+	if err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/restrictions/%d/approve", id), nil, ApproveRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return RestrictionFromAPI(&out)
+}
+
+// Reject implements [curfew.Service].
+func (c *Client) Reject(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+	var out Restriction
+	if err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/restrictions/%d/reject", id), nil, RejectRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return RestrictionFromAPI(&out)
+}
+
 // Restriction implements [curfew.Service].
 func (c *Client) Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
 	var out Restriction

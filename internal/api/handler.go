@@ -100,6 +100,8 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 		{"GET /api/v1/restrictions/{id}", curfew.OpRead, h.getRestriction},
 		{"POST /api/v1/restrictions/{id}/lift", curfew.OpLift, h.liftRestriction},
 		{"POST /api/v1/restrictions/{id}/extend", curfew.OpExtend, h.extendRestriction},
+		{"POST /api/v1/restrictions/{id}/approve", curfew.OpApprove, h.approveRestriction},
+		{"POST /api/v1/restrictions/{id}/reject", curfew.OpReject, h.rejectRestriction},
 		{"POST /api/v1/devices", curfew.OpAddDevice, h.createDevice},
 		{"GET /api/v1/devices", curfew.OpRead, h.listDevices},
 		{"POST /api/v1/persons", curfew.OpAddPerson, h.createPerson},

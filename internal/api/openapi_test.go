@@ -54,8 +54,10 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"POST /api/v1/devices",
 		"POST /api/v1/persons",
 		"POST /api/v1/restrictions",
+		"POST /api/v1/restrictions/{id}/approve",
 		"POST /api/v1/restrictions/{id}/extend",
 		"POST /api/v1/restrictions/{id}/lift",
+		"POST /api/v1/restrictions/{id}/reject",
 		"POST /api/v1/tokens",
 	}
 	if !slices.Equal(got, want) {
@@ -92,6 +94,9 @@ func TestOpenAPISchemas(t *testing.T) {
 		"RestrictRequest": api.RestrictRequest{},
 		"ExtendRequest":   api.ExtendRequest{},
 		"LiftRequest":     api.LiftRequest{},
+		"Approval":        api.Approval{},
+		"ApproveRequest":  api.ApproveRequest{},
+		"RejectRequest":   api.RejectRequest{},
 		"Device":          api.Device{},
 		"DeviceRequest":   api.DeviceRequest{},
 		"Person":          api.Person{},

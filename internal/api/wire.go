@@ -28,6 +28,30 @@ type Restriction struct {
 	LiftReason string     `json:"lift_reason"`
 	ExpiredAt  *time.Time `json:"expired_at"`
 	Status     string     `json:"status"`
+	// Approval is null unless the restriction, or an extension of it,
+	// needed a second operator.
+	Approval *Approval `json:"approval"`
+}
+
+// Approval is the wire form of a curfew.Approval: the second operator's
+// decision that a restriction, or an extension of it, waits for or had.
+type Approval struct {
+	State     string     `json:"state"`    // pending, approved or rejected
+	AskedBy   string     `json:"asked_by"` // the operator who may not approve it
+	ExtendTo  *time.Time `json:"extend_to"`
+	DecidedAt *time.Time `json:"decided_at"`
+	DecidedBy string     `json:"decided_by"`
+	Reason    string     `json:"reason"`
+}
+
+// ApproveRequest is the body of POST /api/v1/restrictions/{id}/approve.
+type ApproveRequest struct {
+	Reason string `json:"reason"`
+}
+
+// RejectRequest is the body of POST /api/v1/restrictions/{id}/reject.
+type RejectRequest struct {
+	Reason string `json:"reason"`
 }
 
 // Device is the wire form of a curfew.Device.
@@ -148,7 +172,38 @@ func RestrictionToAPI(r *curfew.Restriction, now time.Time) Restriction {
 		LiftReason: r.LiftReason,
 		ExpiredAt:  optTime(r.Expired),
 		Status:     string(r.StatusAt(now)),
+		Approval:   approvalToAPI(&r.Approval),
 	}
+}
+
+// approvalToAPI returns the wire form of a, or nil for the zero Approval.
+func approvalToAPI(a *curfew.Approval) *Approval {
+	if a.State == "" {
+		return nil
+	}
+	return &Approval{
+		State:     string(a.State),
+		AskedBy:   a.Asker,
+		ExtendTo:  optTime(a.ExtendTo),
+		DecidedAt: optTime(a.Decided),
+		DecidedBy: a.By,
+		Reason:    a.Reason,
+	}
+}
+
+// approvalFromAPI returns the domain form of w; nil is the zero Approval.
+func approvalFromAPI(w *Approval) curfew.Approval {
+	if w == nil {
+		return curfew.Approval{}
+	}
+	a := curfew.Approval{State: curfew.ApprovalState(w.State), Asker: w.AskedBy, By: w.DecidedBy, Reason: w.Reason}
+	if w.ExtendTo != nil {
+		a.ExtendTo = w.ExtendTo.UTC()
+	}
+	if w.DecidedAt != nil {
+		a.Decided = w.DecidedAt.UTC()
+	}
+	return a
 }
 
 // RestrictionFromAPI returns the domain form of w. Status is dropped: the
@@ -172,6 +227,7 @@ func RestrictionFromAPI(w *Restriction) (*curfew.Restriction, error) {
 		Created:    w.CreatedAt.UTC(),
 		LiftedBy:   w.LiftedBy,
 		LiftReason: w.LiftReason,
+		Approval:   approvalFromAPI(w.Approval),
 	}
 	if w.LiftedAt != nil {
 		r.Lifted = w.LiftedAt.UTC()

@@ -16,11 +16,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/curfew/curfew/internal/curfew"
 )
 
 // SchemaVersion is the version of the configuration format this curfew
@@ -49,6 +52,9 @@ type Config struct {
 	DNS      DNS
 	Notice   Notice
 	Log      Log
+	// Approvals says which restrictions wait for a second operator; its
+	// zero value (no approvals section) makes none wait.
+	Approvals curfew.ApprovalPolicy
 }
 
 // LAN is the side of the gateway where the controlled clients are.
@@ -138,14 +144,20 @@ type Log struct {
 // raw is the file as written. Every value is kept as text so that
 // validation can quote it in errors.
 type raw struct {
-	SchemaVersion *int      `yaml:"schema_version"`
-	StateDir      string    `yaml:"state_dir"`
-	LAN           rawLAN    `yaml:"lan"`
-	WAN           rawWAN    `yaml:"wan"`
-	API           rawAPI    `yaml:"api"`
-	DNS           rawDNS    `yaml:"dns"`
-	Notice        rawNotice `yaml:"notice"`
-	Log           rawLog    `yaml:"log"`
+	SchemaVersion *int          `yaml:"schema_version"`
+	StateDir      string        `yaml:"state_dir"`
+	LAN           rawLAN        `yaml:"lan"`
+	WAN           rawWAN        `yaml:"wan"`
+	API           rawAPI        `yaml:"api"`
+	DNS           rawDNS        `yaml:"dns"`
+	Notice        rawNotice     `yaml:"notice"`
+	Log           rawLog        `yaml:"log"`
+	Approvals     *rawApprovals `yaml:"approvals"`
+}
+
+type rawApprovals struct {
+	RequiredOver string    `yaml:"required_over"`
+	Modes        *[]string `yaml:"modes"` // nil: every mode; empty is an error
 }
 
 type rawLAN struct {
@@ -574,6 +586,40 @@ func (rc *raw) validate() (*Config, error) {
 		c.Log.Level = slog.LevelError
 	default:
 		bad("log.level", "%q is not one of debug, info, warn, error", rc.Log.Level)
+	}
+
+	// Approvals.
+	if a := rc.Approvals; a != nil {
+		c.Approvals.Enabled = true
+		switch d, err := time.ParseDuration(a.RequiredOver); {
+		case a.RequiredOver == "":
+			bad("approvals.required_over", "missing: the longest a restriction may last without a second operator, such as 24h (0s makes every restriction wait)")
+		case err != nil:
+			bad("approvals.required_over", "%q is not a duration such as 24h or 168h", a.RequiredOver)
+		case d < 0:
+			bad("approvals.required_over", "%q is negative", a.RequiredOver)
+		case d >= curfew.MaxDuration:
+			bad("approvals.required_over", "%q is at least the longest a restriction may last (%s), so none would wait", a.RequiredOver, curfew.MaxDuration)
+		default:
+			c.Approvals.RequiredOver = d
+		}
+		if a.Modes != nil && len(*a.Modes) == 0 {
+			bad("approvals.modes", "empty: list the modes that need approval, or leave the key out for every mode")
+		}
+		if a.Modes != nil {
+			for i, m := range *a.Modes {
+				field := fmt.Sprintf("approvals.modes[%d]", i)
+				mode, err := curfew.ParseMode(m)
+				switch {
+				case err != nil || m == "":
+					bad(field, "%q is not cutoff, allowlist or blocklist", m)
+				case slices.Contains(c.Approvals.Modes, mode):
+					bad(field, "%q is listed twice", m)
+				default:
+					c.Approvals.Modes = append(c.Approvals.Modes, mode)
+				}
+			}
+		}
 	}
 
 	if len(errs) > 0 {

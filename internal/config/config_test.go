@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/curfew/curfew/internal/config"
+	"github.com/curfew/curfew/internal/curfew"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -54,6 +55,10 @@ func TestReference(t *testing.T) {
 			FeedInterval: 30 * time.Minute,
 		},
 		Log: config.Log{Level: slog.LevelInfo},
+		Approvals: curfew.ApprovalPolicy{
+			Enabled: true, RequiredOver: 24 * time.Hour,
+			Modes: []curfew.Mode{curfew.ModeCutoff, curfew.ModeAllowlist},
+		},
 	}
 	if diff := cmp.Diff(want, c, addrOpts); diff != "" {
 		t.Errorf("reference config (-want +got):\n%s", diff)
@@ -272,6 +277,54 @@ func TestNoticeErrors(t *testing.T) {
 			_, err := config.Parse(strings.NewReader(base + "notice: {" + tt.notice + "}\n"))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Parse(notice: {%s}) = %v, want an error containing %q", tt.notice, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestApprovals(t *testing.T) {
+	tests := []struct {
+		approvals string
+		want      curfew.ApprovalPolicy
+	}{
+		{"{required_over: 24h}", curfew.ApprovalPolicy{Enabled: true, RequiredOver: 24 * time.Hour}},
+		{"{required_over: 0s, modes: [cutoff]}", curfew.ApprovalPolicy{Enabled: true, Modes: []curfew.Mode{curfew.ModeCutoff}}},
+		{"{required_over: 90m, modes: [blocklist, allowlist]}", curfew.ApprovalPolicy{Enabled: true, RequiredOver: 90 * time.Minute, Modes: []curfew.Mode{curfew.ModeBlocklist, curfew.ModeAllowlist}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.approvals, func(t *testing.T) {
+			c, err := config.Parse(strings.NewReader(minimal + "approvals: " + tt.approvals + "\n"))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, c.Approvals); diff != "" {
+				t.Errorf("Approvals (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestApprovalsErrors(t *testing.T) {
+	tests := []struct {
+		approvals string
+		want      string
+	}{
+		{"{modes: [cutoff]}", "approvals.required_over: missing: the longest a restriction may last without a second operator, such as 24h (0s makes every restriction wait)"},
+		{"{required_over: a day}", `approvals.required_over: "a day" is not a duration such as 24h or 168h`},
+		{"{required_over: 1d}", `approvals.required_over: "1d" is not a duration such as 24h or 168h`},
+		{"{required_over: -1h}", `approvals.required_over: "-1h" is negative`},
+		{"{required_over: 8784h}", `approvals.required_over: "8784h" is at least the longest a restriction may last (8784h0m0s), so none would wait`},
+		{"{required_over: 24h, modes: []}", "approvals.modes: empty: list the modes that need approval, or leave the key out for every mode"},
+		{"{required_over: 24h, modes: [cutoff, throttle]}", `approvals.modes[1]: "throttle" is not cutoff, allowlist or blocklist`},
+		{`{required_over: 24h, modes: [""]}`, `approvals.modes[0]: "" is not cutoff, allowlist or blocklist`},
+		{"{required_over: 24h, modes: [cutoff, cutoff]}", `approvals.modes[1]: "cutoff" is listed twice`},
+		{"{required_over: 24h, mode: [cutoff]}", `line 7: unknown key "approvals.mode"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.approvals, func(t *testing.T) {
+			_, err := config.Parse(strings.NewReader(minimal + "approvals: " + tt.approvals + "\n"))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Parse(approvals: %s) = %v, want %q", tt.approvals, err, tt.want)
 			}
 		})
 	}

@@ -12,7 +12,7 @@ type Role string
 // The roles, from the least to the most powerful.
 const (
 	RoleViewer   Role = "viewer"   // read everything
-	RoleOperator Role = "operator" // also restrict, lift, extend, register devices and persons
+	RoleOperator Role = "operator" // also restrict, lift, extend, approve, reject, register devices and persons
 	RoleAdmin    Role = "admin"    // also create tokens
 )
 
@@ -83,6 +83,8 @@ const (
 	OpRestrict    Op = "restrict"
 	OpLift        Op = "lift"
 	OpExtend      Op = "extend"
+	OpApprove     Op = "approve" // a second operator's yes to what waits for one
+	OpReject      Op = "reject"  // a second operator's no
 	OpAddDevice   Op = "device.add"
 	OpAddPerson   Op = "person.add"
 	OpCreateToken Op = "token.create"
@@ -97,7 +99,7 @@ func (op Op) LeastRole() Role {
 	switch op {
 	case OpRead:
 		return RoleViewer
-	case OpRestrict, OpLift, OpExtend, OpAddDevice, OpAddPerson:
+	case OpRestrict, OpLift, OpExtend, OpApprove, OpReject, OpAddDevice, OpAddPerson:
 		return RoleOperator
 	case OpCreateToken:
 		return RoleAdmin

@@ -30,6 +30,8 @@ const (
 	ActionLift     Action = "restriction.lift"
 	ActionExtend   Action = "restriction.extend"
 	ActionExpire   Action = "restriction.expire"
+	ActionApprove  Action = "restriction.approve"
+	ActionReject   Action = "restriction.reject"
 	ActionDevice   Action = "device.add"
 	ActionPerson   Action = "person.add"
 	ActionToken    Action = "token.create"

@@ -13,6 +13,7 @@ import (
 )
 
 // TestIndexUpdateMatchesCompute drives an Index through random commands
+// (restrictions that wait for approval and decisions on them among them)
 // and clock steps, updating the snapshot incrementally as the engine does,
 // and checks after every step that it equals a snapshot computed from
 // scratch.
@@ -38,6 +39,9 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 						Start: now.Add(time.Duration(rng.IntN(3)) * 10 * time.Minute)}
 					r.End = r.Start.Add(time.Duration(1+rng.IntN(12)) * 10 * time.Minute)
 					nextID++
+					if rng.IntN(3) == 0 { // waits for a second operator
+						r.Approval = curfew.Approval{State: curfew.ApprovalPending, Asker: "alice"}
+					}
 					switch rng.IntN(3) {
 					case 0:
 						r.Subject = curfew.Subject{Kind: curfew.SubjectDevice, MAC: macOf(rng.IntN(8))}
@@ -58,10 +62,22 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 						continue
 					}
 					r := *old
-					if rng.IntN(2) == 0 {
+					switch rng.IntN(4) {
+					case 0:
 						r.Lifted = now
-					} else {
-						r.End = r.End.Add(10 * time.Minute)
+					case 1:
+						if r.StatusAt(now) == curfew.StatusPending {
+							continue
+						}
+						if rng.IntN(2) == 0 {
+							r.End = r.End.Add(10 * time.Minute)
+						} else {
+							r.RequestExtension("alice", r.End.Add(10*time.Minute))
+						}
+					case 2, 3: // a second operator decides
+						if err := r.Decide(now, "bob", rng.IntN(3) > 0, "ok"); err != nil {
+							continue
+						}
 					}
 					*old = r
 					x.Put(old)

@@ -80,6 +80,10 @@ type Restriction struct {
 	LiftReason string
 
 	Expired time.Time // when curfew recorded that End passed; zero until then
+
+	// Approval is the second operator's decision r waits for or had;
+	// zero if r needed none. See Enforceable.
+	Approval Approval
 }
 
 // A Status is where a restriction is in its life.
@@ -89,30 +93,42 @@ type Status string
 const (
 	StatusScheduled Status = "scheduled" // Start is in the future
 	StatusActive    Status = "active"
-	StatusLifted    Status = "lifted"  // ended early by an operator
-	StatusExpired   Status = "expired" // ended at End
+	StatusPending   Status = "pending"  // waits for a second operator; not enforced
+	StatusRejected  Status = "rejected" // a second operator refused it; never enforced
+	StatusLifted    Status = "lifted"   // ended early by an operator
+	StatusExpired   Status = "expired"  // ended at End, applied or, if still pending, not
 )
 
-// EffectiveEnd is when r stops applying: End, or the lift time if earlier.
+// EffectiveEnd is when r stops applying: End, or the lift or rejection
+// time if earlier.
 func (r *Restriction) EffectiveEnd() time.Time {
-	if !r.Lifted.IsZero() && r.Lifted.Before(r.End) {
-		return r.Lifted
+	end := r.End
+	if !r.Lifted.IsZero() && r.Lifted.Before(end) {
+		end = r.Lifted
 	}
-	return r.End
+	if a := r.Approval; a.State == ApprovalRejected && !a.Extension() && a.Decided.Before(end) {
+		end = a.Decided
+	}
+	return end
 }
 
 // ActiveAt reports whether r applies at t.
 func (r *Restriction) ActiveAt(t time.Time) bool {
-	return !t.Before(r.Start) && t.Before(r.EffectiveEnd())
+	return r.Enforceable() && !t.Before(r.Start) && t.Before(r.EffectiveEnd())
 }
 
-// StatusAt returns r's status at t.
+// StatusAt returns r's status at t. A restriction still pending at its
+// end is expired without ever having applied.
 func (r *Restriction) StatusAt(t time.Time) Status {
-	switch {
+	switch whole := !r.Approval.Extension(); {
 	case !r.Lifted.IsZero():
 		return StatusLifted
+	case whole && r.Approval.State == ApprovalRejected:
+		return StatusRejected
 	case !t.Before(r.End):
 		return StatusExpired
+	case whole && r.Approval.State == ApprovalPending:
+		return StatusPending
 	case t.Before(r.Start):
 		return StatusScheduled
 	}
@@ -144,6 +160,9 @@ func (r *Restriction) Validate() error {
 	}
 	if r.End.Sub(r.Start) > MaxDuration {
 		return fmt.Errorf("%w: restriction lasts %s, longer than the maximum of %s", ErrInvalid, r.End.Sub(r.Start), MaxDuration)
+	}
+	if err := r.Approval.validate(); err != nil {
+		return err
 	}
 	switch r.Mode {
 	case ModeCutoff:
@@ -294,10 +313,14 @@ func checkEndAfterStart(start, end time.Time) error {
 }
 
 // ExtendedEnd returns the new End of r when extended by d or to end (exactly
-// one is set) at now, or an error if r cannot be extended.
+// one is set) at now, or an error if r cannot be extended. A restriction
+// that waits for a second operator, or was refused by one, cannot.
 func (r *Restriction) ExtendedEnd(now, end time.Time, d time.Duration) (time.Time, error) {
-	if st := r.StatusAt(now); st == StatusLifted || st == StatusExpired {
+	switch st := r.StatusAt(now); st {
+	case StatusLifted, StatusExpired, StatusRejected:
 		return time.Time{}, fmt.Errorf("%w: restriction %d is %s", ErrConflict, r.ID, st)
+	case StatusPending:
+		return time.Time{}, fmt.Errorf("%w: restriction %d waits for approval; its end can move once a second operator has approved it (or lift it and restrict anew)", ErrConflict, r.ID)
 	}
 	if !end.IsZero() && d != 0 {
 		return time.Time{}, fmt.Errorf("%w: give a duration or an end time, not both", ErrInvalid)
@@ -326,9 +349,9 @@ func (r *Restriction) ExtendedEnd(now, end time.Time, d time.Duration) (time.Tim
 }
 
 // RestrictionFilter selects restrictions. The zero filter selects those that
-// are active or scheduled.
+// are active, scheduled or pending.
 type RestrictionFilter struct {
-	All     bool           // include lifted and expired ones
+	All     bool           // include lifted, expired and rejected ones
 	Subject *Subject       // only this subject
 	ID      *RestrictionID // only this one
 }

@@ -10,12 +10,21 @@ import (
 // Every method takes the acting operator from the context (WithActor) and
 // fails with ErrUnauthenticated or ErrForbidden if the role is not enough.
 type Service interface {
-	// Restrict creates a restriction and enforces it before returning.
+	// Restrict creates a restriction and enforces it before returning,
+	// unless it waits for a second operator (Approve).
 	Restrict(ctx context.Context, req RestrictRequest) (*Restriction, error)
 	// Lift ends restriction id now.
 	Lift(ctx context.Context, id RestrictionID, reason string) (*Restriction, error)
 	// Extend moves the end of restriction id: to end, or later by d.
 	Extend(ctx context.Context, id RestrictionID, end time.Time, d time.Duration, reason string) (*Restriction, error)
+	// Approve is a second operator's yes to what restriction id waits
+	// for: the restriction itself, enforced before Approve returns, or a
+	// lengthening of it. The operator who asked for it may not approve
+	// it (ErrForbidden).
+	Approve(ctx context.Context, id RestrictionID, reason string) (*Restriction, error)
+	// Reject is a second operator's no: a restriction that waits is never
+	// enforced, an extension that waits is dropped.
+	Reject(ctx context.Context, id RestrictionID, reason string) (*Restriction, error)
 	// Restriction returns one restriction.
 	Restriction(ctx context.Context, id RestrictionID) (*Restriction, error)
 	// Restrictions returns the restrictions f selects, oldest first.

@@ -124,11 +124,11 @@ func combine(now time.Time, rs []*Restriction) (e Enforcement, ok bool) {
 }
 
 // coverage returns the end and start of the unbroken run, through now, of
-// restrictions at least as strict as min.
+// enforceable restrictions at least as strict as min.
 func coverage(now time.Time, rs []*Restriction, min Mode) (until, since time.Time) {
 	var ivs [][2]time.Time
 	for _, r := range rs {
-		if r.Mode == min || r.Mode.Stricter(min) {
+		if r.Enforceable() && (r.Mode == min || r.Mode.Stricter(min)) {
 			ivs = append(ivs, [2]time.Time{r.Start, r.EffectiveEnd()})
 		}
 	}

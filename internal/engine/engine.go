@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,6 +55,9 @@ type Config struct {
 	// them for every ip: subject and refuses one that holds any of them
 	// (curfew.Subject.CheckGateway). Nil means none are known.
 	GatewayAddrs func() ([]netip.Addr, error)
+	// Approvals says which restrictions, and which extensions, wait for a
+	// second operator (Approve); the zero policy makes none wait.
+	Approvals curfew.ApprovalPolicy
 }
 
 // Engine applies commands to the store and keeps the backends enforcing
@@ -67,6 +71,7 @@ type Engine struct {
 	verify   time.Duration
 	retry    time.Duration
 	gateway  func() ([]netip.Addr, error) // nil: none known
+	approval curfew.ApprovalPolicy
 	// ctx is the context of every reconcile, whoever asked for it: a
 	// caller that goes away after its command is stored must not leave
 	// the backends half-applied or skip the apply. cancel (called by
@@ -108,7 +113,9 @@ func New(c *Config) (*Engine, error) {
 		verify:   c.VerifyInterval,
 		retry:    c.RetryInterval,
 		gateway:  c.GatewayAddrs,
+		approval: c.Approvals,
 	}
+	e.approval.Modes = slices.Clone(c.Approvals.Modes)
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -297,13 +304,20 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 
 // expire records that r ended at its End. e.mu must be held.
 func (e *Engine) expire(ctx context.Context, r *curfew.Restriction, now time.Time) error {
+	detail := fmt.Sprintf("%s on %s ended at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339))
+	switch a := r.Approval; {
+	case a.Pending() && !a.Extension():
+		detail += " without ever having applied: it still " + a.Waiting()
+	case a.Pending():
+		detail += "; its " + a.Waiting() + " was never decided"
+	}
 	r.Expired = now
 	a := &curfew.AuditEntry{
 		At:     now,
 		Actor:  curfew.SystemActor,
 		Action: curfew.ActionExpire,
 		Target: fmt.Sprint(r.ID),
-		Detail: fmt.Sprintf("%s on %s ended at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339)),
+		Detail: detail,
 	}
 	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
 		r.Expired = time.Time{}

@@ -42,6 +42,12 @@ var gatewayAddrs = []netip.Addr{netip.MustParseAddr("192.168.50.1"), netip.MustP
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, curfew.ApprovalPolicy{})
+}
+
+// newFixtureWith is newFixture with the approval policy p.
+func newFixtureWith(t *testing.T, p curfew.ApprovalPolicy) *fixture {
+	t.Helper()
 	key := []byte(strings.Repeat("k", sqlite.MinKeySize))
 	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{AuditKey: key})
 	if err != nil {
@@ -54,6 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		VerifyInterval: -1,
 		GatewayAddrs:   func() ([]netip.Addr, error) { return gatewayAddrs, nil },
+		Approvals:      p,
 	})
 	if err != nil {
 		t.Fatal(err)

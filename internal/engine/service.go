@@ -14,9 +14,11 @@ import (
 )
 
 // Restrict implements [curfew.Service]. It returns once the new
-// restriction is stored, audited and enforced. An ip: subject holding one
-// of the gateway's own addresses is refused, and so is anything
-// RestrictRequest.Restriction refuses; a refused request leaves no trace.
+// restriction is stored, audited and enforced, or, if the approval policy
+// makes it wait for a second operator, stored and audited as pending. An
+// ip: subject holding one of the gateway's own addresses is refused, and
+// so is anything RestrictRequest.Restriction refuses; a refused request
+// leaves no trace.
 func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
 	actor, err := curfew.Permit(ctx, curfew.OpRestrict)
 	if err != nil {
@@ -61,11 +63,15 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	if r.Subject.Wide() {
 		a.Detail += " (forced: a prefix that wide needs it)"
 	}
+	if e.approval.Requires(r.Mode, r.Start, r.End) {
+		r.Approval = curfew.Approval{State: curfew.ApprovalPending, Asker: actor.Name}
+		a.Detail += "; pending: it " + r.Approval.Waiting()
+	}
 	if err := e.store.CreateRestriction(ctx, r, a); err != nil {
 		return nil, fmt.Errorf("storing restriction: %w", err)
 	}
 	e.logger.InfoContext(ctx, "restriction created", "restriction_id", r.ID, "subject", r.Subject.String(),
-		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name)
+		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name, "pending", r.Approval.Pending())
 	return r, e.enforceLocked(r)
 }
 
@@ -95,7 +101,7 @@ func (e *Engine) enforceLocked(changed any) error {
 // Lift implements [curfew.Service].
 func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
 	return e.change(ctx, curfew.OpLift, id, reason, curfew.ActionLift, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
-		if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired {
+		if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired || st == curfew.StatusRejected {
 			return "", fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
 		}
 		r.Lifted, r.LiftedBy, r.LiftReason = now, actor.Name, strings.TrimSpace(reason)
@@ -103,16 +109,68 @@ func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason strin
 	})
 }
 
-// Extend implements [curfew.Service].
+// Extend implements [curfew.Service]. An extension that makes the
+// restriction last longer than the approval policy allows without a second
+// operator does not move its end: it waits for one (Approve), and the
+// restriction stays enforced until its current end meanwhile, so four eyes
+// cannot be bypassed by restricting briefly and extending. Any extension
+// replaces one that waits. A restriction that itself waits cannot be
+// extended.
 func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, curfew.OpExtend, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, _ curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, curfew.OpExtend, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
 		newEnd, err := r.ExtendedEnd(now, end, d)
 		if err != nil {
 			return "", err
 		}
 		old := r.End
+		var superseded string
+		if r.Approval.Pending() && r.Approval.Extension() {
+			superseded = fmt.Sprintf("; it replaces the waiting extension to %s asked for by %s", r.Approval.ExtendTo.Format(time.RFC3339), r.Approval.Asker)
+			r.Approval = curfew.Approval{}
+		}
+		if newEnd.After(old) && e.approval.Requires(r.Mode, r.Start, newEnd) {
+			r.RequestExtension(actor.Name, newEnd)
+			return fmt.Sprintf("%s on %s: asks to move the end from %s to %s; pending: the %s; until then it ends at %s%s",
+				r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339), r.Approval.Waiting(), old.Format(time.RFC3339), superseded), nil
+		}
 		r.End = newEnd
-		return fmt.Sprintf("%s on %s: end moved from %s to %s", r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339)), nil
+		return fmt.Sprintf("%s on %s: end moved from %s to %s%s", r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339), superseded), nil
+	})
+}
+
+// Approve implements [curfew.Service]. Approving a restriction that waits
+// enforces it before Approve returns (from its start, if that is still to
+// come); approving an extension moves the end.
+func (e *Engine) Approve(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+	return e.change(ctx, curfew.OpApprove, id, reason, curfew.ActionApprove, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
+		old := r.End
+		if err := r.Decide(now, actor.Name, true, reason); err != nil {
+			return "", err
+		}
+		if r.Approval.Extension() {
+			return fmt.Sprintf("%s on %s: extension asked for by %s approved; end moved from %s to %s",
+				r.Mode, r.Subject, r.Approval.Asker, old.Format(time.RFC3339), r.End.Format(time.RFC3339)), nil
+		}
+		from := "now on"
+		if now.Before(r.Start) {
+			from = "its start"
+		}
+		return fmt.Sprintf("%s on %s from %s until %s, asked for by %s, approved; enforced from %s",
+			r.Mode, r.Subject, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.Approval.Asker, from), nil
+	})
+}
+
+// Reject implements [curfew.Service].
+func (e *Engine) Reject(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+	return e.change(ctx, curfew.OpReject, id, reason, curfew.ActionReject, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
+		if err := r.Decide(now, actor.Name, false, reason); err != nil {
+			return "", err
+		}
+		if r.Approval.Extension() {
+			return fmt.Sprintf("%s on %s: extension to %s asked for by %s rejected; it still ends at %s",
+				r.Mode, r.Subject, r.Approval.ExtendTo.Format(time.RFC3339), r.Approval.Asker, r.End.Format(time.RFC3339)), nil
+		}
+		return fmt.Sprintf("%s on %s, asked for by %s, rejected; it was never enforced", r.Mode, r.Subject, r.Approval.Asker), nil
 	})
 }
 

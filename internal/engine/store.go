@@ -16,7 +16,8 @@ import (
 // Hash.
 type Store interface {
 	// Restrictions returns the restrictions f selects, by ascending ID.
-	// The zero filter returns those not lifted and not recorded as expired.
+	// The zero filter returns those not lifted, not recorded as expired
+	// and not rejected by a second operator.
 	Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
 	// Restriction returns one restriction or an error wrapping curfew.ErrNotFound.
 	Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error)
@@ -24,7 +25,7 @@ type Store interface {
 	// decimal ID before recording a.
 	CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
 	// UpdateRestriction stores the mutable fields of r (End, Lifted,
-	// LiftedBy, LiftReason, Expired) and records a.
+	// LiftedBy, LiftReason, Expired, Approval) and records a.
 	UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
 
 	// Devices returns every device, sorted by MAC.

@@ -70,6 +70,12 @@ dns:
 			conf += "  feeds: " + yamlList(n.Feeds) + "\n"
 		}
 	}
+	if a := l.conf.Approvals; a.RequiredOver != "" {
+		conf += "approvals:\n  required_over: " + yamlString(a.RequiredOver) + "\n"
+		if len(a.Modes) > 0 {
+			conf += "  modes: " + yamlList(a.Modes) + "\n"
+		}
+	}
 	if err := os.WriteFile(l.ConfigPath(), []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("writing curfew configuration: %w", err)
 	}

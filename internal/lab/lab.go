@@ -78,6 +78,16 @@ type Config struct {
 	// Notice sets options of the gateway's notice page; its zero value
 	// keeps curfew's defaults.
 	Notice Notice
+	// Approvals turns on four eyes on the gateway; its zero value leaves
+	// the approvals section out.
+	Approvals Approvals
+}
+
+// Approvals holds the gateway's approvals section (four eyes). Empty
+// fields are left out; without RequiredOver there is no section.
+type Approvals struct {
+	RequiredOver string   // approvals.required_over, such as "24h"
+	Modes        []string // approvals.modes
 }
 
 // Notice holds options of the gateway's notice page (the notice section of

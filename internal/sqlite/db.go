@@ -196,23 +196,28 @@ type migration struct {
 	sql     string
 }
 
-// loadMigrations returns the embedded migrations by ascending version.
-// Their names are NNNN_description.sql with versions 1, 2, 3, … in turn.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrations, "migration/*.sql")
+// loadMigrations returns the migrations in fsys by ascending version.
+// Their names are NNNN_description.sql; each version is used once, and a
+// version may be missing (a number reserved for a change still to come):
+// migrate applies every version a database lacks, not only the newer ones.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migration/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(names)
 	var ms []migration
-	for i, name := range names {
+	for _, name := range names {
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want a name NNNN_description.sql numbered %d", base, i+1)
+		if !ok || err != nil || len(num) != 4 || v < 1 {
+			return nil, fmt.Errorf("migration %s: want a name NNNN_description.sql numbered from 0001", base)
 		}
-		b, err := migrations.ReadFile(name)
+		if len(ms) > 0 && ms[len(ms)-1].version == v {
+			return nil, fmt.Errorf("migration %s: version %d is also %s", base, v, ms[len(ms)-1].name)
+		}
+		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}
@@ -225,7 +230,7 @@ func loadMigrations() ([]migration, error) {
 // its own transaction. Two processes opening one new file at once are
 // safe: the transactions take the write lock first, then re-check.
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(migrations)
 	if err != nil {
 		return err
 	}
@@ -236,19 +241,65 @@ func (db *DB) migrate(ctx context.Context) error {
 	) STRICT`); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
-	var have int
-	if err := db.sql.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-		return fmt.Errorf("reading schema version: %w", err)
+	have, err := db.appliedVersions(ctx)
+	if err != nil {
+		return err
 	}
-	if have > len(ms) {
-		return fmt.Errorf("schema version %d is newer than this curfew knows (%d)", have, len(ms))
+	todo, err := missing(ms, have)
+	if err != nil {
+		return err
 	}
-	for _, m := range ms[have:] {
+	for _, m := range todo {
 		if err := db.apply(ctx, m); err != nil {
 			return fmt.Errorf("applying %s: %w", m.name, err)
 		}
 	}
 	return nil
+}
+
+// appliedVersions returns the versions recorded in schema_migrations.
+func (db *DB) appliedVersions(ctx context.Context) ([]int, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("reading schema versions: %w", err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("reading schema versions: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading schema versions: %w", err)
+	}
+	return vs, nil
+}
+
+// missing returns the migrations of ms, in order, whose versions are not
+// in have, or an error if have holds a version ms does not know: a
+// database written by a newer curfew.
+func missing(ms []migration, have []int) ([]migration, error) {
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	applied := map[int]bool{}
+	for _, v := range have {
+		if !known[v] {
+			return nil, fmt.Errorf("schema version %d is unknown to this curfew, which knows up to %d: the database is from a newer curfew", v, ms[len(ms)-1].version)
+		}
+		applied[v] = true
+	}
+	var todo []migration
+	for _, m := range ms {
+		if !applied[m.version] {
+			todo = append(todo, m)
+		}
+	}
+	return todo, nil
 }
 
 func (db *DB) apply(ctx context.Context, m migration) error {

@@ -13,11 +13,19 @@ import (
 )
 
 const restrictionColumns = `id, subject, mode, allow, block, reason, notice, author,
-	starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at`
+	starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
+	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason`
+
+// openRestrictions selects the restrictions that can still apply: neither
+// lifted, nor recorded as expired, nor rejected by a second operator (a
+// rejected extension leaves its restriction open). It contains the
+// condition of the partial index restrictions_open, so that index serves it.
+const openRestrictions = `lifted_at IS NULL AND expired_at IS NULL
+	AND NOT (approval = 'rejected' AND approval_extend_to IS NULL)`
 
 // Restrictions returns the restrictions f selects, by ascending ID. The
-// conditions of f combine: the zero filter selects those neither lifted nor
-// recorded as expired, All drops that condition, Subject and ID narrow the
+// conditions of f combine: the zero filter selects those neither lifted,
+// recorded as expired nor rejected, All drops that condition, Subject and ID narrow the
 // result further. It implements the engine's Store.
 func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
 	var (
@@ -25,8 +33,7 @@ func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*
 		args  []any
 	)
 	if !f.All {
-		// Matches the partial index restrictions_open.
-		where = append(where, "lifted_at IS NULL AND expired_at IS NULL")
+		where = append(where, openRestrictions)
 	}
 	if f.Subject != nil {
 		where = append(where, "subject = ?")
@@ -93,11 +100,14 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 	var id int64
 	err = db.write(ctx, a, func(tx *sql.Tx, e *curfew.AuditEntry) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO restrictions
-			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
+			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason,
 		).Scan(&id)
 		if err != nil {
 			return classify(err, "restriction")
@@ -113,7 +123,7 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 }
 
 // UpdateRestriction stores the mutable fields of r (End, Lifted, LiftedBy,
-// LiftReason, Expired) and records a, in one transaction. An unknown ID is
+// LiftReason, Expired, Approval) and records a, in one transaction. An unknown ID is
 // curfew.ErrNotFound. It implements the engine's Store.
 func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
 	if r == nil {
@@ -121,9 +131,14 @@ func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 	}
 	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
 		res, err := tx.ExecContext(ctx, `UPDATE restrictions
-			SET ends_at = ?, lifted_at = ?, lifted_by = ?, lift_reason = ?, expired_at = ?
+			SET ends_at = ?, lifted_at = ?, lifted_by = ?, lift_reason = ?, expired_at = ?,
+				approval = ?, approval_asker = ?, approval_extend_to = ?,
+				approval_decided_at = ?, approval_decided_by = ?, approval_reason = ?
 			WHERE id = ?`,
-			millis(r.End), nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired), int64(r.ID))
+			millis(r.End), nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
+			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason,
+			int64(r.ID))
 		if err != nil {
 			return fmt.Errorf("updating restriction %d: %w", r.ID, err)
 		}
@@ -148,9 +163,12 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 		subject, mode, allow, block string
 		start, end, created         int64
 		lifted, expired             sql.NullInt64
+		approval                    string
+		extendTo, decided           sql.NullInt64
 	)
 	err := s.Scan(&id, &subject, &mode, &allow, &block, &r.Reason, &r.Notice, &r.Author,
-		&start, &end, &created, &lifted, &r.LiftedBy, &r.LiftReason, &expired)
+		&start, &end, &created, &lifted, &r.LiftedBy, &r.LiftReason, &expired,
+		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
@@ -173,6 +191,9 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 	r.Created = fromMillis(created)
 	r.Lifted = fromNullMillis(lifted)
 	r.Expired = fromNullMillis(expired)
+	r.Approval.State = curfew.ApprovalState(approval)
+	r.Approval.ExtendTo = fromNullMillis(extendTo)
+	r.Approval.Decided = fromNullMillis(decided)
 	return &r, nil
 }
 

@@ -18,6 +18,8 @@ type FakeService struct {
 	RestrictFunc     func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error)
 	LiftFunc         func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
 	ExtendFunc       func(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error)
+	ApproveFunc      func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
+	RejectFunc       func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
 	RestrictionFunc  func(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error)
 	RestrictionsFunc func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
 	AddDeviceFunc    func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
@@ -63,6 +65,18 @@ func (f *FakeService) Lift(ctx context.Context, id curfew.RestrictionID, reason 
 func (f *FakeService) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
 	f.record("Extend")
 	return f.ExtendFunc(ctx, id, end, d, reason)
+}
+
+// Approve implements [curfew.Service].
+func (f *FakeService) Approve(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+	f.record("Approve")
+	return f.ApproveFunc(ctx, id, reason)
+}
+
+// Reject implements [curfew.Service].
+func (f *FakeService) Reject(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
+	f.record("Reject")
+	return f.RejectFunc(ctx, id, reason)
 }
 
 // Restriction implements [curfew.Service].
