@@ -22,6 +22,8 @@ func TestPermit(t *testing.T) {
 		{curfew.RoleViewer, curfew.OpAddPerson, curfew.ErrForbidden},
 		{curfew.RoleOperator, curfew.OpRestrict, nil},
 		{curfew.RoleOperator, curfew.OpAddPerson, nil},
+		{curfew.RoleViewer, curfew.OpAnswer, curfew.ErrForbidden},
+		{curfew.RoleOperator, curfew.OpAnswer, nil},
 		{curfew.RoleOperator, curfew.OpCreateToken, curfew.ErrForbidden},
 		{curfew.RoleAdmin, curfew.OpCreateToken, nil},
 		{curfew.RoleAdmin, curfew.OpRead, nil},
