@@ -197,7 +197,9 @@ type migration struct {
 }
 
 // loadMigrations returns the embedded migrations by ascending version.
-// Their names are NNNN_description.sql with versions 1, 2, 3, … in turn.
+// Their names are NNNN_description.sql with distinct versions 1, 2, 3, …;
+// a version may be missing, for migrate applies each one a database lacks,
+// whatever the versions it has.
 func loadMigrations() ([]migration, error) {
 	names, err := fs.Glob(migrations, "migration/*.sql")
 	if err != nil {
@@ -205,18 +207,24 @@ func loadMigrations() ([]migration, error) {
 	}
 	slices.Sort(names)
 	var ms []migration
-	for i, name := range names {
+	for _, name := range names {
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want a name NNNN_description.sql numbered %d", base, i+1)
+		if !ok || err != nil || len(num) != 4 || v < 1 {
+			return nil, fmt.Errorf("migration %s: want a name NNNN_description.sql", base)
+		}
+		if len(ms) > 0 && ms[len(ms)-1].version == v {
+			return nil, fmt.Errorf("migration %s: version %d is taken by %s", base, v, ms[len(ms)-1].name)
 		}
 		b, err := migrations.ReadFile(name)
 		if err != nil {
 			return nil, err
 		}
 		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	if len(ms) == 0 || ms[0].version != 1 {
+		return nil, errors.New("migrations: want a first one numbered 0001")
 	}
 	return ms, nil
 }
@@ -236,19 +244,49 @@ func (db *DB) migrate(ctx context.Context) error {
 	) STRICT`); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
-	var have int
-	if err := db.sql.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-		return fmt.Errorf("reading schema version: %w", err)
+	have, err := db.appliedVersions(ctx)
+	if err != nil {
+		return err
 	}
-	if have > len(ms) {
-		return fmt.Errorf("schema version %d is newer than this curfew knows (%d)", have, len(ms))
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.version] = true
 	}
-	for _, m := range ms[have:] {
+	for _, v := range have {
+		if !known[v] {
+			return fmt.Errorf("schema version %d is one this curfew does not know (it knows up to %d): the database was used by a newer curfew", v, ms[len(ms)-1].version)
+		}
+	}
+	for _, m := range ms {
+		if slices.Contains(have, m.version) {
+			continue
+		}
 		if err := db.apply(ctx, m); err != nil {
 			return fmt.Errorf("applying %s: %w", m.name, err)
 		}
 	}
 	return nil
+}
+
+// appliedVersions returns the versions schema_migrations records.
+func (db *DB) appliedVersions(ctx context.Context) ([]int, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("reading schema versions: %w", err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("reading schema versions: %w", err)
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading schema versions: %w", err)
+	}
+	return vs, nil
 }
 
 func (db *DB) apply(ctx context.Context, m migration) error {
