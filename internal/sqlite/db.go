@@ -200,8 +200,8 @@ type migration struct {
 // Their names are NNNN_description.sql with distinct versions 1, 2, 3, …;
 // a version may be missing, for migrate applies each one a database lacks,
 // whatever the versions it has.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrations, "migration/*.sql")
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migration/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func loadMigrations() ([]migration, error) {
 		if len(ms) > 0 && ms[len(ms)-1].version == v {
 			return nil, fmt.Errorf("migration %s: version %d is taken by %s", base, v, ms[len(ms)-1].name)
 		}
-		b, err := migrations.ReadFile(name)
+		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}
@@ -233,10 +233,15 @@ func loadMigrations() ([]migration, error) {
 // its own transaction. Two processes opening one new file at once are
 // safe: the transactions take the write lock first, then re-check.
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(migrations)
 	if err != nil {
 		return err
 	}
+	return db.applyMigrations(ctx, ms)
+}
+
+// applyMigrations is migrate with the migrations ms.
+func (db *DB) applyMigrations(ctx context.Context, ms []migration) error {
 	if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,
