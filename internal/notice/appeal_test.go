@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,8 +31,9 @@ var (
 // memory, wired as the daemon wires them: the engine applies its
 // snapshots to the server, and the server stores appeals through it.
 type appealFixture struct {
-	srv *notice.Server
-	eng *engine.Engine
+	srv   *notice.Server
+	eng   *engine.Engine
+	calls atomic.Int32 // of the engine's Appeal, through the server
 }
 
 func newAppealFixture(t *testing.T, cfg notice.Config) *appealFixture {
@@ -50,6 +52,7 @@ func newAppealFixture(t *testing.T, cfg notice.Config) *appealFixture {
 	}
 	if cfg.Appeal == nil {
 		cfg.Appeal = func(ctx context.Context, req curfew.AppealRequest) (*curfew.Appeal, error) {
+			f.calls.Add(1)
 			return f.eng.Appeal(ctx, req)
 		}
 	}
@@ -197,6 +200,9 @@ func TestAppealOnlyFromRestrictedClients(t *testing.T) {
 		t.Errorf("POST /appeal from an unrestricted client = %d, want 403", resp.StatusCode)
 	}
 	wantContains(t, body, "<h1>Not restricted</h1>")
+	if n := f.calls.Load(); n != 0 {
+		t.Errorf("the server passed %d appeals of an unrestricted client on to the engine, want none", n)
+	}
 	_, body = request(t, h, "GET", "http://notice.test/", freeClient)
 	wantLacks(t, body, `<form class="ask"`)
 
@@ -394,4 +400,28 @@ func FuzzReadAppeal(f *testing.F) {
 			t.Errorf("ReadAppeal accepted a body of %d bytes", len(body))
 		}
 	})
+}
+
+// TestAppealPageShowsTheCurrentRestriction checks that the page shows the
+// appeals sent since the client's current restriction began, not those of
+// an earlier one.
+func TestAppealPageShowsTheCurrentRestriction(t *testing.T) {
+	f := newAppealFixture(t, notice.Config{})
+	r := f.restrict(t, "device:"+cutMAC.String())
+	h := f.srv.Handler()
+	if resp, _ := post(t, h, "http://notice.test/appeal", cutClient, form("about the first one")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /appeal = %d, want 303", resp.StatusCode)
+	}
+	if _, err := f.eng.Lift(operatorCtx, r.ID, "done"); err != nil {
+		t.Fatal(err)
+	}
+	// The next restriction starts at least a millisecond later, the
+	// resolution of the stored times.
+	if _, ok := waitFor(time.Second, func() bool { return time.Since(f.appeals(t)[0].Created) > time.Millisecond }); !ok {
+		t.Fatal("the clock does not move")
+	}
+	f.restrict(t, "device:"+cutMAC.String())
+	_, body := request(t, h, "GET", "http://notice.test/", cutClient)
+	wantContains(t, body, `<form class="ask"`)
+	wantLacks(t, body, "about the first one", "Your messages")
 }
