@@ -39,12 +39,12 @@ func TestCleanAppealText(t *testing.T) {
 			got, err := curfew.CleanAppealText("message", tt.in)
 			if tt.err {
 				if !errors.Is(err, curfew.ErrInvalid) {
-					t.Errorf("CleanAppealText(%q) = %q, %v; want ErrInvalid", tt.in, got, err)
+					t.Errorf("CleanAppealText(%.40q) = %.40q…, %v; want ErrInvalid", tt.in, got, err)
 				}
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Errorf("CleanAppealText(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+				t.Errorf("CleanAppealText(%.40q) = %.40q, %v; want %.40q", tt.in, got, err, tt.want)
 			}
 		})
 	}
