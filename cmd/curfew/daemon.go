@@ -141,6 +141,10 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		}
 		go bulletin.Run(ctx) // returns when ctx is done
 	}
+	// The notice servers store appeals through the engine, which is built
+	// after them, as it enforces through them. They call it only for a
+	// restricted client, which they know of only from an engine's apply.
+	var eng *engine.Engine
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
 	backends := []enforce.Backend{nf, res}
@@ -157,6 +161,12 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 			PortalURL:   cfg.Notice.PortalURL,
 			Zone:        cfg.Notice.TimeZone,
 			Bulletin:    bulletin,
+			Appeal: func(ctx context.Context, req curfew.AppealRequest) (*curfew.Appeal, error) {
+				return eng.Appeal(ctx, req)
+			},
+			Appeals: func(ctx context.Context, f curfew.AppealFilter) ([]*curfew.Appeal, error) {
+				return eng.ClientAppeals(ctx, f)
+			},
 		})
 		if err != nil {
 			return err
@@ -168,7 +178,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		backends = append(backends, page)
 	}
 
-	eng, err := engine.New(&engine.Config{
+	eng, err = engine.New(&engine.Config{
 		Store:        db,
 		Backends:     backends,
 		Logger:       logger.With("component", "engine"),

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
 	"github.com/curfew/curfew/internal/sqlite"
@@ -138,6 +140,38 @@ func TestAgainstEngine(t *testing.T) {
 	}
 
 	env["CURFEW_TOKEN"] = admin
+	// An appeal, as the notice server hands it to the engine, is listed
+	// and answered with the CLI; a viewer may list but not answer.
+	cut := strings.TrimSpace(mustRun("restrict", "device:02:00:00:00:00:03", "--for", "1h", "--reason", "appeals"))
+	cutID, _ := strconv.ParseInt(cut, 10, 64)
+	if _, err := eng.Appeal(ctx, curfew.AppealRequest{
+		MAC: []byte{2, 0, 0, 0, 0, 3}, Addr: netip.MustParseAddr("192.168.50.30"),
+		Restrictions: []curfew.RestrictionID{curfew.RestrictionID(cutID)}, Message: "why <b>me</b>?",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var as []api.Appeal
+	if err := json.Unmarshal([]byte(mustRun("appeals", "-o", "json")), &as); err != nil || len(as) != 1 ||
+		as[0].Message != "why <b>me</b>?" || as[0].Device != "device:02:00:00:00:00:03" || len(as[0].RestrictionIDs) != 1 || as[0].RestrictionIDs[0] != cutID {
+		t.Fatalf("appeals -o json = %+v, %v", as, err)
+	}
+	env["CURFEW_TOKEN"] = viewer
+	mustRun("appeals")
+	if code, _, stderr := run("appeal", "answer", "1", "--text", "no"); code != 1 || !strings.Contains(stderr, "forbidden") {
+		t.Errorf("viewer answering an appeal = %d %q, want 1 and forbidden", code, stderr)
+	}
+	env["CURFEW_TOKEN"] = admin
+	mustRun("appeal", "answer", "1", "--text", "Until the review.")
+	if code, _, stderr := run("appeal", "answer", "2", "--text", "x"); code != 2 || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("answering appeal 2 = %d %q, want 2 and one line", code, stderr)
+	}
+	if out := mustRun("appeals"); !strings.Contains(out, "answer:        Until the review.") || !strings.Contains(out, "by admin") {
+		t.Errorf("appeals after the answer:\n%s", out)
+	}
+	if out := mustRun("audit"); !strings.Contains(out, "device:02:00:00:00:00:03  appeal.create") || !strings.Contains(out, "appeal.answer") {
+		t.Errorf("audit lacks the appeal and its answer:\n%s", out)
+	}
+
 	if out := mustRun("audit", "verify"); !strings.HasPrefix(out, "audit log intact") {
 		t.Errorf("audit verify = %q", out)
 	}

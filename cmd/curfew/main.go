@@ -36,6 +36,8 @@ Devices and persons:
 Accountability:
   audit [-o json]
   audit verify
+  appeals [-o json]                                    questions sent from the notice page
+  appeal answer ID --text TEXT                         the answer shows on that client's page
   token create --name N --role viewer|operator|admin   prints the secret
 
 Resolver:
@@ -131,6 +133,8 @@ var commands = map[string]func(c *cli, args []string) int{
 	"audit":    (*cli).audit,
 	"token":    (*cli).token,
 	"queries":  (*cli).queries,
+	"appeals":  (*cli).appeals,
+	"appeal":   (*cli).appeal,
 }
 
 // usageError writes "curfew: VERB: ERR" on one line to stderr and returns

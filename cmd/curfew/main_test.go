@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -159,6 +160,15 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"token", "create", "--role", "viewer"}, "curfew: token create: missing --name N"},
 		{[]string{"token", "create", "--name", "dave"}, "curfew: token create: missing --role viewer|operator|admin"},
 		{[]string{"token", "create", "--name", "dave", "--role", "king"}, `curfew: token create: --role: "king" is not viewer, operator or admin`},
+		{[]string{"appeals", "open"}, `curfew: appeals: unexpected argument "open"`},
+		{[]string{"appeal"}, "curfew: appeal: want a subcommand: appeal answer ID --text TEXT"},
+		{[]string{"appeal", "close", "3"}, "curfew: appeal: want a subcommand: appeal answer ID --text TEXT"},
+		{[]string{"appeal", "answer", "--text", "soon"}, "curfew: appeal answer: want exactly one appeal ID"},
+		{[]string{"appeal", "answer", "three", "--text", "soon"}, `curfew: appeal answer: ID: "three" is not an appeal id (a positive integer)`},
+		{[]string{"appeal", "answer", "3"}, "curfew: appeal answer: missing --text TEXT: the answer to show"},
+		{[]string{"appeal", "answer", "3", "--text", " \n "}, "curfew: appeal answer: missing --text TEXT: the answer to show"},
+		{[]string{"appeal", "answer", "3", "--text", strings.Repeat("a", 2001)}, "curfew: appeal answer: --text is 2001 characters, more than 2000"},
+		{[]string{"appeal", "answer", "3", "--text", "a\x1b[2J"}, "curfew: appeal answer: --text contains a control character"},
 		{[]string{"--server", "127.0.0.1:8470", "list"}, `curfew: list: --server: server URL "127.0.0.1:8470": want http://HOST:PORT or https://HOST:PORT`},
 	}
 	for _, tt := range tests {
@@ -600,6 +610,90 @@ func TestAudit(t *testing.T) {
 	checkOneLine(t, stderr, "curfew: audit verify: audit log broken: entry 3: hash does not match its contents")
 }
 
+func TestAppeals(t *testing.T) {
+	appeals := []*curfew.Appeal{
+		{
+			ID: 1, From: curfew.Subject{Kind: curfew.SubjectDevice, MAC: mac1}, Addr: netip.MustParseAddr("192.168.50.10"),
+			Restrictions: []curfew.RestrictionID{12, 14}, Message: "Why?\n<script>alert(1)</script>", Created: now,
+			Answer: "Until Friday.", Answered: now.Add(time.Hour), AnsweredBy: "alice",
+		},
+		{
+			ID: 2, From: curfew.Subject{Kind: curfew.SubjectIP, Prefix: netip.MustParsePrefix("2001:db8:7::5/128")}, Addr: netip.MustParseAddr("2001:db8:7::5"),
+			Restrictions: []curfew.RestrictionID{15}, Message: "evil\x1b]0;owned\x07", Created: now.Add(time.Minute),
+		},
+	}
+	var answered []string
+	svc := &apitest.FakeService{
+		AppealsFunc: func(ctx context.Context) ([]*curfew.Appeal, error) { return appeals, nil },
+		AnswerAppealFunc: func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error) {
+			if id != 1 {
+				return nil, fmt.Errorf("%w: appeal %d", curfew.ErrNotFound, id)
+			}
+			answered = append(answered, text)
+			return appeals[0], nil
+		},
+	}
+	h := newHarness(t, svc)
+
+	code, stdout, stderr := h.run("appeals")
+	want := `appeal:        1
+sent:          2026-03-01 21:00 UTC
+device:        device:02:00:00:00:00:01 (from 192.168.50.10)
+restrictions:  12, 14
+message:       Why?
+               <script>alert(1)</script>
+answer:        Until Friday.
+answered:      2026-03-01 22:00 UTC by alice
+
+appeal:        2
+sent:          2026-03-01 21:01 UTC
+device:        ip:2001:db8:7::5 (from 2001:db8:7::5)
+restrictions:  15
+message:       evil�]0;owned�
+answer:        -
+`
+	if code != 0 || stderr != "" {
+		t.Fatalf("appeals = %d %q", code, stderr)
+	}
+	if diff := cmp.Diff(want, stdout); diff != "" {
+		t.Errorf("appeals (-want +got):\n%s", diff)
+	}
+
+	code, stdout, _ = h.run("appeals", "-o", "json")
+	var out []api.Appeal
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || code != 0 || len(out) != 2 {
+		t.Fatalf("appeals -o json = %d %q", code, stdout)
+	}
+	if out[0].Message != appeals[0].Message || out[0].Device != "device:02:00:00:00:00:01" || out[0].Answer != "Until Friday." ||
+		out[1].AnsweredAt != nil || len(out[1].RestrictionIDs) != 1 {
+		t.Errorf("appeals -o json decodes to %+v", out)
+	}
+	if strings.Contains(stdout, "<script>") {
+		t.Errorf("appeals -o json has markup unescaped: %s", stdout)
+	}
+
+	code, stdout, stderr = h.run("appeal", "answer", "1", "--text", "Until Friday.")
+	if code != 0 || stdout != "appeal 1 answered; device:02:00:00:00:00:01 sees the answer on its notice page\n" || stderr != "" {
+		t.Errorf("appeal answer = %d %q %q", code, stdout, stderr)
+	}
+	if code, stdout, _ = h.run("appeal", "answer", "1", "--text", "again", "-o", "json"); code != 0 || !strings.Contains(stdout, `"answered_by": "alice"`) {
+		t.Errorf("appeal answer -o json = %d %q", code, stdout)
+	}
+	if !slices.Equal(answered, []string{"Until Friday.", "again"}) {
+		t.Errorf("answers seen by the service = %q", answered)
+	}
+	code, stdout, stderr = h.run("appeal", "answer", "9", "--text", "x")
+	if code != 2 || stdout != "" {
+		t.Errorf("answering appeal 9 = %d %q, want 2", code, stdout)
+	}
+	checkOneLine(t, stderr, "curfew: appeal answer: not found: appeal 9")
+
+	h.env["CURFEW_TOKEN"] = ""
+	if code, _, _ := h.run("appeals"); code != 2 {
+		t.Errorf("appeals without a token = %d, want 2", code)
+	}
+}
+
 func TestTokenCreate(t *testing.T) {
 	var gotName string
 	var gotRole curfew.Role
@@ -622,7 +716,7 @@ func TestTokenCreate(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	h := newHarness(t, &apitest.FakeService{})
-	for _, args := range [][]string{{"help"}, {"--help"}, {"restrict", "-h"}, {"list", "--help"}, {"device", "help"}, {"token", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"restrict", "-h"}, {"list", "--help"}, {"device", "help"}, {"token", "-h"}, {"appeals", "-h"}, {"appeal", "help"}, {"appeal", "answer", "-h"}} {
 		code, stdout, stderr := h.run(args...)
 		if code != 0 || !strings.HasPrefix(stdout, "usage: curfew") || stderr != "" {
 			t.Errorf("curfew %s = %d %q %q, want usage on stdout", strings.Join(args, " "), code, stdout, stderr)

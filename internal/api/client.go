@@ -205,6 +205,32 @@ func (c *Client) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 	return AuditReportFromAPI(&out), nil
 }
 
+// Appeals implements [curfew.Service].
+func (c *Client) Appeals(ctx context.Context) ([]*curfew.Appeal, error) {
+	var out []Appeal
+	if err := c.do(ctx, http.MethodGet, "/api/v1/appeals", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	as := make([]*curfew.Appeal, 0, len(out))
+	for i := range out {
+		a, err := AppealFromAPI(&out[i])
+		if err != nil {
+			return nil, err
+		}
+		as = append(as, a)
+	}
+	return as, nil
+}
+
+// AnswerAppeal implements [curfew.Service].
+func (c *Client) AnswerAppeal(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error) {
+	var out Appeal
+	if err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/appeals/%d/answer", id), nil, AnswerRequest{Text: text}, &out); err != nil {
+		return nil, err
+	}
+	return AppealFromAPI(&out)
+}
+
 // CreateToken implements [curfew.Service].
 func (c *Client) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
 	var out TokenResponse

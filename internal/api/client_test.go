@@ -59,6 +59,16 @@ func TestClientRoundTrip(t *testing.T) {
 	var gotReq curfew.RestrictRequest
 	var gotDevice *curfew.Device
 	var gotFilter curfew.RestrictionFilter
+	appeal := &curfew.Appeal{
+		ID: 2, From: curfew.Subject{Kind: curfew.SubjectDevice, MAC: mac}, Addr: netip.MustParseAddr("192.168.50.10"),
+		Restrictions: []curfew.RestrictionID{3, 4}, Message: "why?\n<b>", Created: now.Add(-time.Hour),
+		Answer: "exams", Answered: now, AnsweredBy: "alice",
+	}
+	byAddr := &curfew.Appeal{
+		ID: 3, From: curfew.Subject{Kind: curfew.SubjectIP, Prefix: netip.MustParsePrefix("2001:db8:7::5/128")}, Addr: netip.MustParseAddr("2001:db8:7::5"),
+		Restrictions: []curfew.RestrictionID{5}, Message: "and me?", Created: now,
+	}
+	var gotAnswer string
 	svc := &apitest.FakeService{
 		RestrictFunc: func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
 			gotReq = req
@@ -99,6 +109,13 @@ func TestClientRoundTrip(t *testing.T) {
 		},
 		CreateTokenFunc: func(ctx context.Context, name string, role curfew.Role) (string, error) {
 			return "s3cret-" + name + "-" + string(role), nil
+		},
+		AppealsFunc: func(ctx context.Context) ([]*curfew.Appeal, error) {
+			return []*curfew.Appeal{appeal, byAddr}, nil
+		},
+		AnswerAppealFunc: func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error) {
+			gotAnswer = fmt.Sprint(id, " ", text)
+			return appeal, nil
 		},
 	}
 	c := newClient(t, svc, "op-secret")
@@ -174,13 +191,27 @@ func TestClientRoundTrip(t *testing.T) {
 	if rep, err := c.VerifyAudit(ctx); err != nil || !rep.OK || rep.Entries != 1 {
 		t.Errorf("VerifyAudit = %v, %v", rep, err)
 	}
+	as, err := c.Appeals(ctx)
+	if err != nil {
+		t.Fatalf("Appeals: %v", err)
+	}
+	if diff := cmp.Diff([]*curfew.Appeal{appeal, byAddr}, as, opts); diff != "" {
+		t.Errorf("Appeals (-want +got):\n%s", diff)
+	}
+	a, err := c.AnswerAppeal(ctx, 2, "exams")
+	if err != nil {
+		t.Fatalf("AnswerAppeal: %v", err)
+	}
+	if diff := cmp.Diff(appeal, a, opts); diff != "" || gotAnswer != "2 exams" {
+		t.Errorf("AnswerAppeal (-want +got):\n%s; the service saw %q", diff, gotAnswer)
+	}
 	if s, err := newClient(t, svc, "admin-secret").CreateToken(ctx, "dave", curfew.RoleViewer); err != nil || s != "s3cret-dave-viewer" {
 		t.Errorf("CreateToken = %q, %v", s, err)
 	}
 }
 
 func TestClientErrorKinds(t *testing.T) {
-	kinds := []error{curfew.ErrInvalid, curfew.ErrNotFound, curfew.ErrConflict, curfew.ErrForbidden, curfew.ErrUnauthenticated}
+	kinds := []error{curfew.ErrInvalid, curfew.ErrNotFound, curfew.ErrConflict, curfew.ErrForbidden, curfew.ErrUnauthenticated, curfew.ErrLimited}
 	for _, kind := range kinds {
 		t.Run(kind.Error(), func(t *testing.T) {
 			svc := &apitest.FakeService{

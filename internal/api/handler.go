@@ -108,6 +108,8 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 		{"GET /api/v1/persons", curfew.OpRead, h.listPersons},
 		{"GET /api/v1/audit", curfew.OpRead, h.listAudit},
 		{"GET /api/v1/audit/verify", curfew.OpRead, h.verifyAudit},
+		{"GET /api/v1/appeals", curfew.OpRead, h.listAppeals},
+		{"POST /api/v1/appeals/{id}/answer", curfew.OpAnswer, h.answerAppeal},
 		{"POST /api/v1/tokens", curfew.OpCreateToken, h.createToken},
 		{"GET /api/v1/dns/queries", curfew.OpRead, h.listDNSQueries},
 	}

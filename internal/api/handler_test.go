@@ -217,6 +217,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: already lifted", curfew.ErrConflict), 409, "conflict"},
 		{fmt.Errorf("%w: no operator", curfew.ErrUnauthenticated), 401, "unauthenticated"},
 		{fmt.Errorf("%w: role viewer", curfew.ErrForbidden), 403, "forbidden"},
+		{fmt.Errorf("%w: too many", curfew.ErrLimited), 429, "rate_limited"},
 		{fmt.Errorf("querying store: %w", errors.New("database is locked")), 500, "internal"},
 	}
 	for _, tt := range tests {
@@ -607,6 +608,9 @@ func TestRoleBeforeRequest(t *testing.T) {
 		AddDeviceFunc:   func(_ context.Context, d *curfew.Device) (*curfew.Device, error) { return d, nil },
 		AddPersonFunc:   func(_ context.Context, name string) (*curfew.Person, error) { return &curfew.Person{Name: name}, nil },
 		CreateTokenFunc: func(context.Context, string, curfew.Role) (string, error) { return "s3cret", nil },
+		AnswerAppealFunc: func(context.Context, curfew.AppealID, string) (*curfew.Appeal, error) {
+			return &curfew.Appeal{ID: 1}, nil
+		},
 	}
 	h := newHandler(t, svc, nil)
 	tests := []struct {
@@ -621,6 +625,7 @@ func TestRoleBeforeRequest(t *testing.T) {
 		{"add device", "viewer-secret", "/api/v1/devices", `{"mac":"02:00:00:00:00:01"}`, `{"mac":"nope"}`},
 		{"add person", "viewer-secret", "/api/v1/persons", `{"name":"carol"}`, `{"name":"carol","colour":"red"}`},
 		{"create token as operator", "op-secret", "/api/v1/tokens", `{"name":"dave","role":"viewer"}`, `{"name":"dave","role":"king"}`},
+		{"answer an appeal", "viewer-secret", "/api/v1/appeals/1/answer", `{"text":"soon"}`, `{"text":7}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -637,5 +642,43 @@ func TestRoleBeforeRequest(t *testing.T) {
 	}
 	if calls := svc.Calls(); len(calls) != 0 {
 		t.Errorf("service calls = %v, want none", calls)
+	}
+}
+
+func TestAppeals(t *testing.T) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	appeal := &curfew.Appeal{
+		ID: 1, From: curfew.Subject{Kind: curfew.SubjectDevice, MAC: mac}, Addr: netip.MustParseAddr("192.168.50.10"),
+		Restrictions: []curfew.RestrictionID{3}, Message: "<script>alert(1)</script>", Created: now,
+	}
+	var answered string
+	svc := &apitest.FakeService{
+		AppealsFunc: func(ctx context.Context) ([]*curfew.Appeal, error) { return []*curfew.Appeal{appeal}, nil },
+		AnswerAppealFunc: func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error) {
+			if id != 1 {
+				return nil, fmt.Errorf("%w: appeal %d", curfew.ErrNotFound, id)
+			}
+			answered = text
+			a := *appeal
+			a.Answer, a.Answered, a.AnsweredBy = text, now.Add(time.Minute), "alice"
+			return &a, nil
+		},
+	}
+	h := newHandler(t, svc, nil)
+	status, body := call(t, h, "GET", "/api/v1/appeals", "viewer-secret", "")
+	want := `[{"id":1,"time":"2026-03-01T21:00:00Z","restriction_ids":[3],"device":"device:02:00:00:00:00:01","addr":"192.168.50.10",` +
+		`"message":"\u003cscript\u003ealert(1)\u003c/script\u003e","answer":"","answered_at":null,"answered_by":""}]`
+	if status != 200 || compact(t, body) != want {
+		t.Errorf("GET /api/v1/appeals = %d %s, want %s", status, body, want)
+	}
+	status, body = call(t, h, "POST", "/api/v1/appeals/1/answer", "op-secret", `{"text":"Until Friday."}`)
+	if status != 200 || answered != "Until Friday." || !strings.Contains(body, `"answered_at": "2026-03-01T21:01:00Z"`) {
+		t.Errorf("POST /api/v1/appeals/1/answer = %d %s (the service saw %q), want 200 with the answer", status, body, answered)
+	}
+	if status, body := call(t, h, "POST", "/api/v1/appeals/9/answer", "op-secret", `{"text":"x"}`); status != 404 {
+		t.Errorf("answering appeal 9 = %d %s, want 404", status, body)
+	}
+	if status, body := call(t, h, "POST", "/api/v1/appeals/nine/answer", "op-secret", `{"text":"x"}`); status != 400 || !strings.Contains(body, "nine") {
+		t.Errorf("answering appeal nine = %d %s, want 400 naming it", status, body)
 	}
 }

@@ -42,6 +42,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{
+		"GET /api/v1/appeals",
 		"GET /api/v1/audit",
 		"GET /api/v1/audit/verify",
 		"GET /api/v1/devices",
@@ -51,6 +52,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"GET /api/v1/persons",
 		"GET /api/v1/restrictions",
 		"GET /api/v1/restrictions/{id}",
+		"POST /api/v1/appeals/{id}/answer",
 		"POST /api/v1/devices",
 		"POST /api/v1/persons",
 		"POST /api/v1/restrictions",
@@ -105,6 +107,8 @@ func TestOpenAPISchemas(t *testing.T) {
 		"AuditReport":     api.AuditReport{},
 		"TokenRequest":    api.TokenRequest{},
 		"TokenResponse":   api.TokenResponse{},
+		"Appeal":          api.Appeal{},
+		"AnswerRequest":   api.AnswerRequest{},
 		"Error":           api.ErrorResponse{},
 	} {
 		var want []string

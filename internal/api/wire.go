@@ -145,9 +145,29 @@ type TokenResponse struct {
 	Secret string `json:"secret"`
 }
 
+// Appeal is the wire form of a curfew.Appeal. Device is who sent it, as a
+// subject: device:MAC, or ip:ADDR for a client known only by its address.
+// Message and Answer are plain text, to be rendered escaped.
+type Appeal struct {
+	ID             int64      `json:"id"`
+	CreatedAt      time.Time  `json:"time"`
+	RestrictionIDs []int64    `json:"restriction_ids"`
+	Device         string     `json:"device"`
+	Addr           string     `json:"addr"`
+	Message        string     `json:"message"`
+	Answer         string     `json:"answer"`
+	AnsweredAt     *time.Time `json:"answered_at"`
+	AnsweredBy     string     `json:"answered_by"`
+}
+
+// AnswerRequest is the body of POST /api/v1/appeals/{id}/answer.
+type AnswerRequest struct {
+	Text string `json:"text"`
+}
+
 // ErrorResponse is the body of every error answer. Code is the error kind:
-// "invalid", "not_found", "conflict", "unauthenticated", "forbidden" or
-// "internal".
+// "invalid", "not_found", "conflict", "unauthenticated", "forbidden",
+// "rate_limited" or "internal".
 type ErrorResponse struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
@@ -320,6 +340,53 @@ func AuditReportFromAPI(w *AuditReport) *curfew.AuditReport {
 	return &curfew.AuditReport{Entries: w.Entries, OK: w.OK, Problem: w.Problem}
 }
 
+// AppealToAPI returns the wire form of a.
+func AppealToAPI(a *curfew.Appeal) Appeal {
+	w := Appeal{
+		ID:             int64(a.ID),
+		CreatedAt:      a.Created.UTC(),
+		RestrictionIDs: make([]int64, 0, len(a.Restrictions)),
+		Device:         a.From.String(),
+		Addr:           a.Addr.String(),
+		Message:        a.Message,
+		Answer:         a.Answer,
+		AnsweredAt:     optTime(a.Answered),
+		AnsweredBy:     a.AnsweredBy,
+	}
+	for _, id := range a.Restrictions {
+		w.RestrictionIDs = append(w.RestrictionIDs, int64(id))
+	}
+	return w
+}
+
+// AppealFromAPI returns the domain form of w.
+func AppealFromAPI(w *Appeal) (*curfew.Appeal, error) {
+	from, err := curfew.ParseSubject(w.Device)
+	if err != nil {
+		return nil, fmt.Errorf("decoding appeal %d: %w", w.ID, err)
+	}
+	addr, err := netip.ParseAddr(w.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("decoding appeal %d: %w: address %q is not an IP address", w.ID, curfew.ErrInvalid, w.Addr)
+	}
+	a := &curfew.Appeal{
+		ID:         curfew.AppealID(w.ID),
+		From:       from,
+		Addr:       addr,
+		Message:    w.Message,
+		Created:    w.CreatedAt.UTC(),
+		Answer:     w.Answer,
+		AnsweredBy: w.AnsweredBy,
+	}
+	for _, id := range w.RestrictionIDs {
+		a.Restrictions = append(a.Restrictions, curfew.RestrictionID(id))
+	}
+	if w.AnsweredAt != nil {
+		a.Answered = w.AnsweredAt.UTC()
+	}
+	return a, nil
+}
+
 // restrictRequestToAPI returns the wire form of req, for the client.
 func restrictRequestToAPI(req *curfew.RestrictRequest) RestrictRequest {
 	w := RestrictRequest{
@@ -423,6 +490,15 @@ func parseDuration(field, s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%w: %s: %q is not positive", curfew.ErrInvalid, field, s)
 	}
 	return d, nil
+}
+
+// parseAppealID parses an appeal ID from a URL path.
+func parseAppealID(s string) (curfew.AppealID, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%w: appeal id %q is not a positive integer", curfew.ErrInvalid, s)
+	}
+	return curfew.AppealID(id), nil
 }
 
 // parseID parses a restriction ID from a URL path.

@@ -88,6 +88,7 @@ const (
 	OpAddDevice   Op = "device.add"
 	OpAddPerson   Op = "person.add"
 	OpCreateToken Op = "token.create"
+	OpAnswer      Op = "appeal.answer"
 )
 
 // LeastRole returns the least role allowed to do op, or the empty Role,
@@ -99,7 +100,7 @@ func (op Op) LeastRole() Role {
 	switch op {
 	case OpRead:
 		return RoleViewer
-	case OpRestrict, OpLift, OpExtend, OpApprove, OpReject, OpAddDevice, OpAddPerson:
+	case OpRestrict, OpLift, OpExtend, OpApprove, OpReject, OpAddDevice, OpAddPerson, OpAnswer:
 		return RoleOperator
 	case OpCreateToken:
 		return RoleAdmin

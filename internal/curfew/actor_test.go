@@ -27,6 +27,8 @@ func TestPermit(t *testing.T) {
 		{curfew.RoleOperator, curfew.OpReject, nil},
 		{curfew.RoleAdmin, curfew.OpApprove, nil},
 		{curfew.RoleOperator, curfew.OpAddPerson, nil},
+		{curfew.RoleViewer, curfew.OpAnswer, curfew.ErrForbidden},
+		{curfew.RoleOperator, curfew.OpAnswer, nil},
 		{curfew.RoleOperator, curfew.OpCreateToken, curfew.ErrForbidden},
 		{curfew.RoleAdmin, curfew.OpCreateToken, nil},
 		{curfew.RoleAdmin, curfew.OpRead, nil},

@@ -35,6 +35,8 @@ const (
 	ActionDevice   Action = "device.add"
 	ActionPerson   Action = "person.add"
 	ActionToken    Action = "token.create"
+	ActionAppeal   Action = "appeal.create" // the actor is the appeal's From
+	ActionAnswer   Action = "appeal.answer"
 )
 
 // AuditReport is the outcome of verifying the audit chain.

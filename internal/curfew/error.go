@@ -16,4 +16,7 @@ var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrForbidden means the actor's role does not allow the action.
 	ErrForbidden = errors.New("forbidden")
+	// ErrLimited means the caller asked too often and must wait before
+	// asking again.
+	ErrLimited = errors.New("rate limited")
 )

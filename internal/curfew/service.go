@@ -44,6 +44,13 @@ type Service interface {
 	// VerifyAudit checks the audit chain.
 	VerifyAudit(ctx context.Context) (*AuditReport, error)
 
+	// Appeals returns the questions restricted persons sent from the
+	// notice page, with their answers, oldest first.
+	Appeals(ctx context.Context) ([]*Appeal, error)
+	// AnswerAppeal answers appeal id with text, which the notice page of
+	// the client that asked then shows; a later answer replaces it.
+	AnswerAppeal(ctx context.Context, id AppealID, text string) (*Appeal, error)
+
 	// CreateToken creates an API token and returns its secret, which is
 	// shown once and stored only as a hash.
 	CreateToken(ctx context.Context, name string, role Role) (secret string, err error)

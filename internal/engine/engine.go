@@ -79,6 +79,11 @@ type Engine struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// amu serialises the writes of appeals, which change nothing the
+	// backends enforce, so that counting a client's recent appeals and
+	// storing its new one are one step. It is never held with mu.
+	amu sync.Mutex
+
 	mu    sync.Mutex    // serialises every write and every apply; guards the fields below
 	timer *time.Timer   // fires at the last snapshot's NextChange; nil if none
 	idx   *curfew.Index // the open restrictions and the devices; nil until loaded from the store

@@ -50,6 +50,17 @@ type Store interface {
 	// wrapping curfew.ErrNotFound.
 	TokenByHash(ctx context.Context, hash []byte) (*curfew.Token, error)
 
+	// Appeals returns the appeals f selects, by ascending ID.
+	Appeals(ctx context.Context, f curfew.AppealFilter) ([]*curfew.Appeal, error)
+	// Appeal returns one appeal or an error wrapping curfew.ErrNotFound.
+	Appeal(ctx context.Context, id curfew.AppealID) (*curfew.Appeal, error)
+	// CreateAppeal stores a, assigns a.ID, and sets e.Target to the
+	// decimal ID before recording e.
+	CreateAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.AuditEntry) error
+	// AnswerAppeal stores the answer of a (Answer, Answered, AnsweredBy)
+	// and records e; an unknown ID is curfew.ErrNotFound.
+	AnswerAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.AuditEntry) error
+
 	// Audit returns the audit log, by ascending Seq.
 	Audit(ctx context.Context) ([]*curfew.AuditEntry, error)
 	// VerifyAudit recomputes the chain and reports the first break.

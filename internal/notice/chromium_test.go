@@ -3,8 +3,10 @@ package notice_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -72,28 +74,7 @@ func TestChromium(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	pageURL := "http://" + ln.Addr().String() + "/"
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(800, 900),
-	)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	defer cancelCtx()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := chromiumContext(t, path)
 
 	resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(pageURL))
 	if err != nil {
@@ -161,4 +142,123 @@ func TestChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote docs/notice.png (%d bytes)", len(png))
+}
+
+// chromiumContext starts a headless Chromium for the test, with a fresh
+// profile, and returns a context for chromedp that ends with the test or
+// after 90 seconds.
+func chromiumContext(t *testing.T, path string) context.Context {
+	t.Helper()
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(800, 900),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelCtx)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestChromiumAppeal sends an appeal with the page's form in headless
+// Chromium: the message reaches the engine and the page shows it as text.
+// A page of another origin that posts the same form gets 403, and nothing
+// is stored.
+func TestChromiumAppeal(t *testing.T) {
+	path := chromiumPath(t)
+	f := newAppealFixture(t, notice.Config{
+		PortalURL: "http://127.0.0.1/", // not this port: the page must work where it is served
+		Identify: identify.Func(func(a netip.Addr) (net.HardwareAddr, bool) {
+			return cutMAC, a == netip.MustParseAddr("127.0.0.1")
+		}),
+	})
+	f.restrict(t, "device:"+cutMAC.String())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go f.srv.Serve(ln)
+	pageURL := "http://" + ln.Addr().String() + "/"
+	ctx := chromiumContext(t, path)
+
+	const msg = "<script>document.title='pwned'</script> ¿Hasta cuándo?"
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(pageURL),
+		chromedp.SendKeys(chromedp.CSS("#message"), msg),
+		chromedp.Click(chromedp.CSS(`form.ask button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".note.ok")),
+	)
+	if err != nil {
+		t.Fatalf("sending the form in chromium: %v", err)
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".appeal blockquote")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown != msg {
+		t.Errorf("the page shows the message as %q, want %q", shown, msg)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.title`))
+	if err != nil || title == "pwned" {
+		t.Errorf("document.title = %q, %v: the message ran as script", title, err)
+	}
+	if as := f.appeals(t); len(as) != 1 || as[0].Message != msg {
+		t.Fatalf("Appeals() = %v, want the message alone", as)
+	}
+
+	// Another origin (the same address, another port) posts the form.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<form id="f" method="post" action="%sappeal"><input name="message" value="forged"></form>`+
+			`<script>document.getElementById("f").submit()</script>`, pageURL)
+	}))
+	t.Cleanup(evil.Close)
+	if err := chromedp.Do(ctx, chromedp.Navigate(evil.URL)); err != nil {
+		t.Fatalf("opening the other origin's page: %v", err)
+	}
+	_, ok := waitFor(10*time.Second, func() bool {
+		u, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+		return err == nil && strings.HasPrefix(u, pageURL)
+	})
+	if !ok {
+		t.Fatal("the other origin's form was not posted")
+	}
+	if as := f.appeals(t); len(as) != 1 {
+		t.Errorf("Appeals() = %d appeals after the forged post, want 1", len(as))
+	}
+	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "cross-origin request refused") {
+		t.Errorf("the forged post got a page without %q", "cross-origin request refused")
+	}
+}
+
+// waitFor polls cond every 50 ms until it holds or limit passes.
+func waitFor(limit time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start), true
+		}
+		if time.Since(start) > limit {
+			return time.Since(start), false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -25,6 +25,15 @@
 //     that URL in its sign-in window, and Android ignores a 511. Browsers
 //     follow it to the page. With no PortalURL the page is served in place
 //     with 200, which the probes also read as a portal.
+//   - POST /appeal is the page's form to ask the operator (field
+//     "message", at most curfew.MaxAppealLen characters): only a
+//     restricted client may post, through Config.Appeal, which the daemon
+//     wires to the engine; anyone else gets 403. A post from another
+//     origin (http.CrossOriginProtection reads Sec-Fetch-Site and Origin)
+//     is refused, so a site the person opens cannot post in their name.
+//     Success answers 303 See Other to the page, which shows the client's
+//     latest appeals and their answers, read through Config.Appeals at
+//     each request, as plain text.
 //   - A redirected request with another method (an app's POST, say) gets
 //     511 Network Authentication Required with the page as its body (RFC
 //     6585): the app fails at once with a status that cannot be taken for

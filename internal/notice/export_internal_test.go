@@ -17,3 +17,14 @@ func MissingStrings(tag string) []string {
 	}
 	return missing
 }
+
+// ReadAppeal is readAppeal, for the fuzz test.
+var ReadAppeal = readAppeal
+
+// FormErrorStatus returns the status of a readAppeal error, or 0.
+func FormErrorStatus(err error) int {
+	if fe, ok := err.(*formError); ok {
+		return fe.status
+	}
+	return 0
+}

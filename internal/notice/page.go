@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -62,6 +63,14 @@ type pageData struct {
 	Contact, ContactHref string
 	Feeds                []Feed
 	Langs                []langLink
+
+	AppealForm   bool   // offer the form to ask the operator
+	AppealAction string // where the form posts
+	MaxAppeal    int
+	AppealNote   string       // key of the form's status line; empty for none
+	AppealOK     bool         // the status line is good news
+	Draft        string       // the form's text
+	Appeals      []appealView // the client's latest, newest first
 }
 
 // T returns the string for key in the page's language.
@@ -89,11 +98,11 @@ type langLink struct {
 // restricted; see the package documentation for its status codes.
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
-	e := s.client(r, now)
+	v := s.visit(r, now)
 	noStore(w)
-	if e != nil && !s.forPortal(r) {
+	if v.e != nil && !s.forPortal(r) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			s.render(w, r, http.StatusNetworkAuthenticationRequired, e, now)
+			s.render(w, r, http.StatusNetworkAuthenticationRequired, v, now, nil)
 			return
 		}
 		if s.cfg.PortalURL != "" {
@@ -101,10 +110,17 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.render(w, r, http.StatusOK, e, now)
+	var st *appealState
+	if r.URL.Query().Get("appeal") == "sent" {
+		st = &appealState{note: "appeal.sent", ok: true}
+	}
+	s.render(w, r, http.StatusOK, v, now, st)
 }
 
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, e *curfew.Enforcement, now time.Time) {
+// render answers with the page for the client of v, and the appeal form
+// in the state st (nil: empty).
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v visit, now time.Time, st *appealState) {
+	e := v.e
 	q := r.URL.Query()
 	lang := q.Get("lang")
 	if catalogs[lang] == nil {
@@ -182,6 +198,16 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, e *c
 		if s.cfg.Bulletin != nil {
 			d.Feeds = s.cfg.Bulletin.Feeds()
 		}
+		if s.cfg.Appeal != nil {
+			d.AppealForm, d.MaxAppeal, d.AppealAction = true, curfew.MaxAppealLen, "/appeal"
+			if lang != "" {
+				d.AppealAction += "?lang=" + url.QueryEscape(lang)
+			}
+			if st != nil {
+				d.AppealNote, d.AppealOK, d.Draft = st.note, st.ok, st.draft
+			}
+			d.Appeals = s.appealViews(r, v, zone)
+		}
 	}
 
 	var buf bytes.Buffer
@@ -199,6 +225,35 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, e *c
 	if r.Method != http.MethodHead {
 		w.Write(buf.Bytes())
 	}
+}
+
+// appealViews returns the latest appeals of the client of v since its
+// restriction began, newest first, for the page. A failure to read them
+// is logged, and the page shown without them.
+func (s *Server) appealViews(r *http.Request, v visit, zone *time.Location) []appealView {
+	if s.cfg.Appeals == nil || !v.client.Addr.IsValid() {
+		return nil
+	}
+	var mac net.HardwareAddr
+	if len(v.client.MAC) == 6 {
+		mac = v.client.MAC
+	}
+	as, err := s.cfg.Appeals(r.Context(), curfew.AppealFilter{From: curfew.AppealFrom(mac, v.client.Addr), Since: v.e.Since})
+	if err != nil {
+		s.logger.ErrorContext(r.Context(), "reading appeals for the page", "client", v.client.Addr, "err", err)
+		return nil
+	}
+	var out []appealView
+	for i := len(as) - 1; i >= 0 && len(out) < shownAppeals; i-- {
+		a := as[i]
+		av := appealView{At: newTimeView(a.Created, zone), Message: a.Message, Answer: a.Answer}
+		if a.Answer != "" && !a.Answered.IsZero() {
+			tv := newTimeView(a.Answered, zone)
+			av.Answered = &tv
+		}
+		out = append(out, av)
+	}
+	return out
 }
 
 // loadZone resolves an IANA zone name a client sent, refusing anything

@@ -67,6 +67,20 @@ type Config struct {
 	// Server does not run or stop it.
 	Bulletin *Bulletin
 
+	// Appeal stores the question a restricted person asks the operators
+	// from the page (POST /appeal) and returns it; the daemon sets it to
+	// the engine's. It is called only for a restricted client, with every
+	// restriction on it, and its errors of kind curfew.ErrInvalid,
+	// curfew.ErrForbidden and curfew.ErrLimited are shown to the person.
+	// Nil offers no form.
+	Appeal func(ctx context.Context, req curfew.AppealRequest) (*curfew.Appeal, error)
+
+	// Appeals returns the appeals a filter selects, oldest first; the page
+	// of a restricted client shows its own (curfew.AppealFilter.From is
+	// always set), with their answers, since its restriction began. Nil
+	// shows none; an error is logged and the page shown without them.
+	Appeals func(ctx context.Context, f curfew.AppealFilter) ([]*curfew.Appeal, error)
+
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -113,7 +127,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.policy.Store(compile(nil))
 
+	// A third-party page a restricted person opens must not post appeals
+	// in their name: browsers say where a form was posted from, and only
+	// the page itself may post one.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		noStore(w)
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+	}))
+
 	mux := http.NewServeMux()
+	mux.Handle("POST /appeal", cop.Handler(http.HandlerFunc(s.appeal)))
 	mux.HandleFunc("GET /captive-portal/api", s.captive)
 	mux.HandleFunc("GET /favicon.ico", s.notFound)
 	mux.HandleFunc("/", s.page)
@@ -212,22 +236,37 @@ func (s *Server) Close() error {
 
 // client returns what restricts the client of r, or nil.
 func (s *Server) client(r *http.Request, now time.Time) *curfew.Enforcement {
+	return s.visit(r, now).e
+}
+
+// A visit is the client of one request as the gateway placed it, and what
+// restricts it.
+type visit struct {
+	client identify.Client
+	found  []*curfew.Enforcement // every target that applies to the client
+	e      *curfew.Enforcement   // found combined; nil if the client is not restricted
+}
+
+// visit places the client of r and finds what restricts it at now.
+func (s *Server) visit(r *http.Request, now time.Time) visit {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return nil
+		return visit{}
 	}
 	p := s.policy.Load()
 	if p.Empty() {
-		return nil
+		return visit{client: identify.Client{Addr: ap.Addr().Unmap().WithZone("")}}
 	}
 	var buf [4]*curfew.Enforcement
-	found, unplaced := p.Match(s.ident.Identify(ap.Addr()), now, buf[:0])
+	c := s.ident.Identify(ap.Addr())
+	found, unplaced := p.Match(c, now, buf[:0])
 	if unplaced {
 		// A TCP client has just been answered by the kernel, which
 		// therefore resolved its address: give the event a moment.
-		found, _ = p.Match(s.ident.Wait(r.Context(), ap.Addr()), now, buf[:0])
+		c = s.ident.Wait(r.Context(), ap.Addr())
+		found, _ = p.Match(c, now, buf[:0])
 	}
-	return combine(found, now)
+	return visit{client: c, found: found, e: combine(found, now)}
 }
 
 // forPortal reports whether r was addressed to the portal itself rather

@@ -3,11 +3,13 @@ package sqlite_test
 import (
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/sqlite"
 )
 
 func TestMigrationsAppliedOnce(t *testing.T) {
@@ -128,5 +130,30 @@ func TestConcurrentWrites(t *testing.T) {
 	wg.Wait()
 	if rep := verify(t, db); !rep.OK || rep.Entries != 20 {
 		t.Errorf("VerifyAudit() = %+v, want OK with 20 entries", rep)
+	}
+}
+
+// A database that lacks a migration older than its newest one (made by a
+// curfew without it) gets it at the next Open; one that has a version this
+// curfew does not know is refused.
+func TestMigrationsFillGaps(t *testing.T) {
+	f := newFileDB(t)
+	db := f.open(t, testKey)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.exec(t, "DROP TABLE appeals", "DELETE FROM schema_migrations WHERE name = '0005_appeals.sql'")
+	db = f.open(t, testKey)
+	if _, err := db.Appeals(t.Context(), curfew.AppealFilter{}); err != nil {
+		t.Errorf("Appeals() after reopening = %v, want the appeals table back", err)
+	}
+	db.Close()
+
+	f.exec(t, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (4000, '4000_future.sql', 0)")
+	if db, err := sqlite.Open(t.Context(), f.path, &sqlite.Config{AuditKey: testKey, HeadPath: f.head}); err == nil {
+		db.Close()
+		t.Error("Open() of a database with an unknown schema version succeeded")
+	} else if !strings.Contains(err.Error(), "schema version 4000") {
+		t.Errorf("Open() = %v, want it to name schema version 4000", err)
 	}
 }

@@ -29,6 +29,8 @@ type FakeService struct {
 	AuditFunc        func(ctx context.Context) ([]*curfew.AuditEntry, error)
 	VerifyAuditFunc  func(ctx context.Context) (*curfew.AuditReport, error)
 	CreateTokenFunc  func(ctx context.Context, name string, role curfew.Role) (string, error)
+	AppealsFunc      func(ctx context.Context) ([]*curfew.Appeal, error)
+	AnswerAppealFunc func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error)
 
 	mu    sync.Mutex // guards calls
 	calls []string   // method names, in call order
@@ -131,6 +133,18 @@ func (f *FakeService) VerifyAudit(ctx context.Context) (*curfew.AuditReport, err
 func (f *FakeService) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
 	f.record("CreateToken")
 	return f.CreateTokenFunc(ctx, name, role)
+}
+
+// Appeals implements [curfew.Service].
+func (f *FakeService) Appeals(ctx context.Context) ([]*curfew.Appeal, error) {
+	f.record("Appeals")
+	return f.AppealsFunc(ctx)
+}
+
+// AnswerAppeal implements [curfew.Service].
+func (f *FakeService) AnswerAppeal(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error) {
+	f.record("AnswerAppeal")
+	return f.AnswerAppealFunc(ctx, id, text)
 }
 
 // Tokens is an Authenticator (in the sense of api.Authenticator) backed by
