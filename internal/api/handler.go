@@ -88,40 +88,17 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 		h.now = time.Now
 	}
 
-	// The routes that need a token, one line each, with the operation
-	// whose role each needs.
-	routes := []struct {
-		pattern string
-		op      curfew.Op
-		serve   http.HandlerFunc
-	}{
-		{"POST /api/v1/restrictions", curfew.OpRestrict, h.createRestriction},
-		{"GET /api/v1/restrictions", curfew.OpRead, h.listRestrictions},
-		{"GET /api/v1/restrictions/{id}", curfew.OpRead, h.getRestriction},
-		{"POST /api/v1/restrictions/{id}/lift", curfew.OpLift, h.liftRestriction},
-		{"POST /api/v1/restrictions/{id}/extend", curfew.OpExtend, h.extendRestriction},
-		{"POST /api/v1/restrictions/{id}/approve", curfew.OpApprove, h.approveRestriction},
-		{"POST /api/v1/restrictions/{id}/reject", curfew.OpReject, h.rejectRestriction},
-		{"POST /api/v1/devices", curfew.OpAddDevice, h.createDevice},
-		{"GET /api/v1/devices", curfew.OpRead, h.listDevices},
-		{"POST /api/v1/persons", curfew.OpAddPerson, h.createPerson},
-		{"GET /api/v1/persons", curfew.OpRead, h.listPersons},
-		{"GET /api/v1/audit", curfew.OpRead, h.listAudit},
-		{"GET /api/v1/audit/verify", curfew.OpRead, h.verifyAudit},
-		{"GET /api/v1/appeals", curfew.OpRead, h.listAppeals},
-		{"POST /api/v1/appeals/{id}/answer", curfew.OpAnswer, h.answerAppeal},
-		{"POST /api/v1/tokens", curfew.OpCreateToken, h.createToken},
-		{"GET /api/v1/dns/queries", curfew.OpRead, h.listDNSQueries},
-	}
 	authed := http.NewServeMux()
-	for _, rt := range routes {
-		authed.Handle(rt.pattern, h.permit(rt.op, rt.serve))
+	mux := http.NewServeMux()
+	for _, rt := range h.routes() {
+		pattern := rt.Method + " " + rt.Path
+		if rt.Op == "" {
+			mux.HandleFunc(pattern, rt.serve)
+		} else {
+			authed.Handle(pattern, h.permit(rt.Op, rt.serve))
+		}
 	}
 	authed.HandleFunc("/", h.noRoute)
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/health", h.health)
-	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	if c.Metrics != nil {
 		mux.Handle("GET /metrics", c.Metrics)
 	}

@@ -1,0 +1,67 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// A Route is one operation of the API: the mux is built from the list
+// Routes returns, and a test holds the OpenAPI document to it, route by
+// route, with each route's request and response types.
+type Route struct {
+	Method string
+	Path   string    // a net/http pattern path, such as /api/v1/restrictions/{id}
+	Op     curfew.Op // the operation whose role it needs; empty for a route without a token
+	Status int       // the status of a successful answer
+	// Request and Response are zero values of the wire types of the body
+	// it reads and the one it answers (a slice for a list); nil for none.
+	Request  any
+	Response any
+}
+
+// route is a Route with the handler that serves it.
+type route struct {
+	Route
+	serve http.HandlerFunc
+}
+
+// Routes returns every route the API serves.
+func Routes() []Route {
+	var out []Route
+	for _, rt := range (&handler{}).routes() {
+		out = append(out, rt.Route)
+	}
+	return out
+}
+
+// routes is the one route table: every route the handler serves, one line
+// each, with the operation whose role each needs.
+func (h *handler) routes() []route {
+	const ok, created = http.StatusOK, http.StatusCreated
+	r := func(method, path string, op curfew.Op, status int, req, resp any, serve http.HandlerFunc) route {
+		return route{Route{Method: method, Path: path, Op: op, Status: status, Request: req, Response: resp}, serve}
+	}
+	return []route{
+		r("GET", "/api/v1/health", "", ok, nil, map[string]string{}, h.health),
+		r("GET", "/api/v1/openapi.json", "", ok, nil, nil, serveOpenAPI),
+
+		r("POST", "/api/v1/restrictions", curfew.OpRestrict, created, RestrictRequest{}, Restriction{}, h.createRestriction),
+		r("GET", "/api/v1/restrictions", curfew.OpRead, ok, nil, []Restriction{}, h.listRestrictions),
+		r("GET", "/api/v1/restrictions/{id}", curfew.OpRead, ok, nil, Restriction{}, h.getRestriction),
+		r("POST", "/api/v1/restrictions/{id}/lift", curfew.OpLift, ok, LiftRequest{}, Restriction{}, h.liftRestriction),
+		r("POST", "/api/v1/restrictions/{id}/extend", curfew.OpExtend, ok, ExtendRequest{}, Restriction{}, h.extendRestriction),
+		r("POST", "/api/v1/restrictions/{id}/approve", curfew.OpApprove, ok, ApproveRequest{}, Restriction{}, h.approveRestriction),
+		r("POST", "/api/v1/restrictions/{id}/reject", curfew.OpReject, ok, RejectRequest{}, Restriction{}, h.rejectRestriction),
+		r("POST", "/api/v1/devices", curfew.OpAddDevice, created, DeviceRequest{}, Device{}, h.createDevice),
+		r("GET", "/api/v1/devices", curfew.OpRead, ok, nil, []Device{}, h.listDevices),
+		r("POST", "/api/v1/persons", curfew.OpAddPerson, created, PersonRequest{}, Person{}, h.createPerson),
+		r("GET", "/api/v1/persons", curfew.OpRead, ok, nil, []Person{}, h.listPersons),
+		r("GET", "/api/v1/audit", curfew.OpRead, ok, nil, []AuditEntry{}, h.listAudit),
+		r("GET", "/api/v1/audit/verify", curfew.OpRead, ok, nil, AuditReport{}, h.verifyAudit),
+		r("POST", "/api/v1/tokens", curfew.OpCreateToken, created, TokenRequest{}, TokenResponse{}, h.createToken),
+		r("GET", "/api/v1/appeals", curfew.OpRead, ok, nil, []Appeal{}, h.listAppeals),
+		r("POST", "/api/v1/appeals/{id}/answer", curfew.OpAnswer, ok, AnswerRequest{}, Appeal{}, h.answerAppeal),
+		r("GET", "/api/v1/dns/queries", curfew.OpRead, ok, nil, DNSLogResponse{}, h.listDNSQueries),
+	}
+}
