@@ -1,4 +1,4 @@
-//go:build !(linux && (amd64 || arm64 || arm || 386 || riscv64 || loong64 || ppc64le || s390x))
+//go:build !linux
 
 package resolver
 
@@ -6,4 +6,4 @@ import "syscall"
 
 func udpSockets() int { return 1 }
 
-func reusePort(_, _ string, _ syscall.RawConn) error { return nil }
+func socketOptions(_, _ string, _ syscall.RawConn) error { return nil }

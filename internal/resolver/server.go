@@ -23,7 +23,7 @@ const (
 // listen opens the UDP socket and TCP listener for ap and queues their
 // servers for Start. Called with r.mu held.
 func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
-	lc := net.ListenConfig{Control: reusePort}
+	lc := net.ListenConfig{Control: socketOptions}
 	var err error
 	// With port 0, the free UDP port may be taken for TCP: try a few.
 	for range 5 {
