@@ -71,7 +71,7 @@ func TestApproveAndReject(t *testing.T) {
 			}
 			if tt.wantCode != "" {
 				if e := decodeError(t, body); e.Code != tt.wantCode {
-					t.Errorf("error code = %q, want %q (%s)", e.Code, tt.wantCode, e.Message)
+					t.Errorf("error code = %q, want %q (%s)", e.Code, tt.wantCode, e.Detail)
 				}
 				return
 			}

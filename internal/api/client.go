@@ -264,7 +264,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", "application/json, application/problem+json")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -289,7 +289,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 // answerError turns an error answer into an *Error.
 func answerError(status int, body []byte) error {
 	var er ErrorResponse
-	if err := json.Unmarshal(body, &er); err != nil || er.Message == "" {
+	if err := json.Unmarshal(body, &er); err != nil || er.Detail == "" {
 		// Not one of ours: a proxy, or a server that is not curfew.
 		msg := strings.TrimSpace(string(body))
 		if len(msg) > 200 {
@@ -300,5 +300,5 @@ func answerError(status int, body []byte) error {
 		}
 		return &Error{Status: status, Message: fmt.Sprintf("server answered %d: %s", status, msg)}
 	}
-	return &Error{Status: status, Code: er.Code, Message: er.Message}
+	return &Error{Status: status, Code: er.Code, Message: er.Detail}
 }

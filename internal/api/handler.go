@@ -172,8 +172,12 @@ func (h *handler) error(w http.ResponseWriter, r *http.Request, err error) {
 			"method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error; see the curfew daemon's log"
 	}
-	h.write(w, r, status, ErrorResponse{Code: code, Message: msg})
+	w.Header().Set("Content-Type", problemType)
+	h.write(w, r, status, ErrorResponse{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: msg, Code: code})
 }
+
+// problemType is the media type of error answers (RFC 9457).
+const problemType = "application/problem+json"
 
 // write answers v as JSON with status.
 func (h *handler) write(w http.ResponseWriter, r *http.Request, status int, v any) {
@@ -181,9 +185,12 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, status int, v an
 	if err != nil {
 		h.logger.ErrorContext(r.Context(), "encoding response", "path", r.URL.Path, "err", err)
 		status = http.StatusInternalServerError
-		b = []byte(`{"code":"internal","message":"internal error"}`)
+		b = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"internal error","code":"internal"}`)
+		w.Header().Set("Content-Type", problemType)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

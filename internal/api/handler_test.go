@@ -235,14 +235,14 @@ func TestErrorMapping(t *testing.T) {
 				t.Errorf("code = %q, want %q", e.Code, tt.wantCode)
 			}
 			if tt.wantStatus == 500 {
-				if strings.Contains(e.Message, "database") {
-					t.Errorf("message %q leaks the internal detail", e.Message)
+				if strings.Contains(e.Detail, "database") {
+					t.Errorf("message %q leaks the internal detail", e.Detail)
 				}
 				if !strings.Contains(logs.String(), "database is locked") {
 					t.Errorf("log %q lacks the internal detail", logs.String())
 				}
-			} else if e.Message != tt.err.Error() {
-				t.Errorf("message = %q, want %q", e.Message, tt.err.Error())
+			} else if e.Detail != tt.err.Error() {
+				t.Errorf("message = %q, want %q", e.Detail, tt.err.Error())
 			}
 		})
 	}
@@ -571,11 +571,11 @@ func TestStrictDecoding(t *testing.T) {
 				t.Fatalf("status = %d, want 400; body %s", status, body)
 			}
 			e := decodeError(t, body)
-			if e.Code != "invalid" || !strings.Contains(e.Message, tt.want) {
+			if e.Code != "invalid" || !strings.Contains(e.Detail, tt.want) {
 				t.Errorf("error = %+v, want code invalid and a message containing %q", e, tt.want)
 			}
-			if strings.Contains(e.Message, "\n") {
-				t.Errorf("message %q spans lines", e.Message)
+			if strings.Contains(e.Detail, "\n") {
+				t.Errorf("message %q spans lines", e.Detail)
 			}
 		})
 	}
@@ -680,5 +680,34 @@ func TestAppeals(t *testing.T) {
 	}
 	if status, body := call(t, h, "POST", "/api/v1/appeals/nine/answer", "op-secret", `{"text":"x"}`); status != 400 || !strings.Contains(body, "nine") {
 		t.Errorf("answering appeal nine = %d %s, want 400 naming it", status, body)
+	}
+}
+
+// Every error answer is an RFC 9457 problem.
+func TestErrorsAreProblems(t *testing.T) {
+	h := newHandler(t, &apitest.FakeService{}, nil)
+	for _, tt := range []struct {
+		method, path, token, body string
+		status                    int
+		code                      string
+	}{
+		{"POST", "/api/v1/restrictions", "op-secret", `{"subject": 7}`, 400, "invalid"},
+		{"GET", "/api/v1/restrictions", "", "", 401, "unauthenticated"},
+		{"POST", "/api/v1/tokens", "viewer-secret", `{}`, 403, "forbidden"},
+		{"GET", "/api/v1/nothing", "viewer-secret", "", 404, "not_found"},
+	} {
+		req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if ct := rec.Header().Get("Content-Type"); rec.Code != tt.status || ct != "application/problem+json" {
+			t.Errorf("%s %s = %d %s, want %d application/problem+json", tt.method, tt.path, rec.Code, ct, tt.status)
+		}
+		e := decodeError(t, rec.Body.String())
+		if e.Type != "about:blank" || e.Status != tt.status || e.Title != http.StatusText(tt.status) || e.Code != tt.code || e.Detail == "" {
+			t.Errorf("%s %s: problem %+v, want about:blank, status %d, its title, code %s and a detail", tt.method, tt.path, e, tt.status, tt.code)
+		}
 	}
 }

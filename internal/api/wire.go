@@ -165,12 +165,16 @@ type AnswerRequest struct {
 	Text string `json:"text"`
 }
 
-// ErrorResponse is the body of every error answer. Code is the error kind:
+// ErrorResponse is the body of every error answer: an RFC 9457 problem,
+// served as application/problem+json. Code is curfew's error kind:
 // "invalid", "not_found", "conflict", "unauthenticated", "forbidden",
-// "rate_limited" or "internal".
+// "rate_limited" or "internal"; Detail says what is wrong and where.
 type ErrorResponse struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Type   string `json:"type"`  // always "about:blank": Status and Code say what kind
+	Title  string `json:"title"` // the status text
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
 }
 
 // RestrictionToAPI returns the wire form of r with its status at now.
