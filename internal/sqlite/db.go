@@ -197,7 +197,10 @@ type migration struct {
 }
 
 // loadMigrations returns the embedded migrations by ascending version.
-// Their names are NNNN_description.sql with versions 1, 2, 3, … in turn.
+// Their names are NNNN_description.sql, numbered from 1 without repeats.
+// A number may be missing: one reserved for a migration that is written
+// on another line of work and joins later, which migrate then applies
+// after the higher ones a database already has.
 func loadMigrations() ([]migration, error) {
 	names, err := fs.Glob(migrations, "migration/*.sql")
 	if err != nil {
@@ -205,12 +208,12 @@ func loadMigrations() ([]migration, error) {
 	}
 	slices.Sort(names)
 	var ms []migration
-	for i, name := range names {
+	for _, name := range names {
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want a name NNNN_description.sql numbered %d", base, i+1)
+		if !ok || err != nil || len(num) != 4 || v < 1 || len(ms) > 0 && v <= ms[len(ms)-1].version {
+			return nil, fmt.Errorf("migration %s: want a name NNNN_description.sql with a number of its own", base)
 		}
 		b, err := migrations.ReadFile(name)
 		if err != nil {
@@ -236,19 +239,45 @@ func (db *DB) migrate(ctx context.Context) error {
 	) STRICT`); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
-	var have int
-	if err := db.sql.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-		return fmt.Errorf("reading schema version: %w", err)
+	have, err := db.appliedMigrations(ctx)
+	if err != nil {
+		return err
 	}
-	if have > len(ms) {
-		return fmt.Errorf("schema version %d is newer than this curfew knows (%d)", have, len(ms))
+	for v := range have {
+		if !slices.ContainsFunc(ms, func(m migration) bool { return m.version == v }) {
+			return fmt.Errorf("schema version %d is unknown to this curfew, which is older than the database", v)
+		}
 	}
-	for _, m := range ms[have:] {
+	for _, m := range ms {
+		if have[m.version] {
+			continue
+		}
 		if err := db.apply(ctx, m); err != nil {
 			return fmt.Errorf("applying %s: %w", m.name, err)
 		}
 	}
 	return nil
+}
+
+// appliedMigrations returns the versions of the migrations applied.
+func (db *DB) appliedMigrations(ctx context.Context) (map[int]bool, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("reading schema versions: %w", err)
+	}
+	defer rows.Close()
+	have := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("reading schema versions: %w", err)
+		}
+		have[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading schema versions: %w", err)
+	}
+	return have, nil
 }
 
 func (db *DB) apply(ctx context.Context, m migration) error {

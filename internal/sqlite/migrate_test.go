@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/sqlite"
 )
 
 func TestMigrationsAppliedOnce(t *testing.T) {
@@ -128,5 +129,18 @@ func TestConcurrentWrites(t *testing.T) {
 	wg.Wait()
 	if rep := verify(t, db); !rep.OK || rep.Entries != 20 {
 		t.Errorf("VerifyAudit() = %+v, want OK with 20 entries", rep)
+	}
+}
+
+// A database that has a migration this curfew does not know is refused,
+// not used half understood.
+func TestUnknownMigrationRefused(t *testing.T) {
+	f := newFileDB(t)
+	db := f.open(t, testKey)
+	db.Close()
+	f.exec(t, "INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', 0)")
+	if db, err := sqlite.Open(t.Context(), f.path, &sqlite.Config{AuditKey: testKey, HeadPath: f.head}); err == nil {
+		db.Close()
+		t.Fatal("Open() of a database with an unknown migration succeeded")
 	}
 }
