@@ -30,28 +30,36 @@ var (
 	mac1 = net.HardwareAddr{2, 0, 0, 0, 0, 1}
 )
 
-// harness is a curfew API over a fake service, and the CLI pointed at it.
+// harness is a curfew API over a fake service and fake accounts, and the
+// CLI pointed at it.
 type harness struct {
 	t   *testing.T
 	svc *apitest.FakeService
+	acc *apitest.FakeAccounts
 	url string
 	env map[string]string
 }
 
 func newHarness(t *testing.T, svc *apitest.FakeService) *harness {
 	t.Helper()
+	return newHarnessWith(t, svc, &apitest.FakeAccounts{})
+}
+
+func newHarnessWith(t *testing.T, svc *apitest.FakeService, acc *apitest.FakeAccounts) *harness {
+	t.Helper()
 	h, err := api.NewHandler(&api.HandlerConfig{
-		Service: svc,
-		Auth:    tokens,
-		Logger:  slog.New(slog.NewTextHandler(t.Output(), nil)),
-		Now:     func() time.Time { return now },
+		Service:  svc,
+		Auth:     tokens,
+		Accounts: acc,
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Now:      func() time.Time { return now },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &harness{t: t, svc: svc, url: srv.URL, env: map[string]string{
+	return &harness{t: t, svc: svc, acc: acc, url: srv.URL, env: map[string]string{
 		"CURFEW_SERVER": srv.URL,
 		"CURFEW_TOKEN":  "op-secret",
 	}}
@@ -175,7 +183,7 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 			if tt.want != "" {
 				checkOneLine(t, stderr, tt.want)
 			}
-			if calls := svc.Calls(); len(calls) > 0 {
+			if calls := append(svc.Calls(), h.acc.Calls()...); len(calls) > 0 {
 				t.Errorf("service calls = %v, want none", calls)
 			}
 		})
@@ -603,13 +611,13 @@ func TestAudit(t *testing.T) {
 func TestTokenCreate(t *testing.T) {
 	var gotName string
 	var gotRole curfew.Role
-	svc := &apitest.FakeService{
+	acc := &apitest.FakeAccounts{
 		CreateTokenFunc: func(ctx context.Context, name string, role curfew.Role) (string, error) {
 			gotName, gotRole = name, role
 			return "cft_s3cret", nil
 		},
 	}
-	h := newHarness(t, svc)
+	h := newHarnessWith(t, &apitest.FakeService{}, acc)
 	h.env["CURFEW_TOKEN"] = "admin-secret"
 	code, stdout, stderr := h.run("token", "create", "--name", "dave", "--role", "viewer")
 	if code != 0 || stdout != "cft_s3cret\n" || stderr != "" {

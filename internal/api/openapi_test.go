@@ -48,15 +48,21 @@ func TestOpenAPIRoutes(t *testing.T) {
 		"GET /api/v1/dns/queries",
 		"GET /api/v1/health",
 		"GET /api/v1/openapi.json",
+		"GET /api/v1/operators",
 		"GET /api/v1/persons",
 		"GET /api/v1/restrictions",
 		"GET /api/v1/restrictions/{id}",
+		"GET /api/v1/tokens",
 		"POST /api/v1/devices",
+		"POST /api/v1/operators",
+		"POST /api/v1/operators/{name}/disable",
+		"POST /api/v1/operators/{name}/password",
 		"POST /api/v1/persons",
 		"POST /api/v1/restrictions",
 		"POST /api/v1/restrictions/{id}/extend",
 		"POST /api/v1/restrictions/{id}/lift",
 		"POST /api/v1/tokens",
+		"POST /api/v1/tokens/{name}/revoke",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("documented routes = %q, want %q", got, want)
@@ -65,6 +71,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	for _, route := range want {
 		method, path, _ := strings.Cut(route, " ")
 		path = strings.ReplaceAll(path, "{id}", "1")
+		path = strings.ReplaceAll(path, "{name}", "olga")
 		status, body := call(t, h, method, path, "wrong", "")
 		if status == http.StatusNotFound {
 			t.Errorf("%s %s = 404 %s", method, path, body)
@@ -88,19 +95,25 @@ func TestOpenAPISchemas(t *testing.T) {
 		t.Fatal("document does not parse")
 	}
 	for name, v := range map[string]any{
-		"Restriction":     api.Restriction{},
-		"RestrictRequest": api.RestrictRequest{},
-		"ExtendRequest":   api.ExtendRequest{},
-		"LiftRequest":     api.LiftRequest{},
-		"Device":          api.Device{},
-		"DeviceRequest":   api.DeviceRequest{},
-		"Person":          api.Person{},
-		"PersonRequest":   api.PersonRequest{},
-		"AuditEntry":      api.AuditEntry{},
-		"AuditReport":     api.AuditReport{},
-		"TokenRequest":    api.TokenRequest{},
-		"TokenResponse":   api.TokenResponse{},
-		"Error":           api.ErrorResponse{},
+		"Restriction":      api.Restriction{},
+		"RestrictRequest":  api.RestrictRequest{},
+		"ExtendRequest":    api.ExtendRequest{},
+		"LiftRequest":      api.LiftRequest{},
+		"Device":           api.Device{},
+		"DeviceRequest":    api.DeviceRequest{},
+		"Person":           api.Person{},
+		"PersonRequest":    api.PersonRequest{},
+		"AuditEntry":       api.AuditEntry{},
+		"AuditReport":      api.AuditReport{},
+		"TokenRequest":     api.TokenRequest{},
+		"TokenResponse":    api.TokenResponse{},
+		"Token":            api.Token{},
+		"Operator":         api.Operator{},
+		"OperatorRequest":  api.OperatorRequest{},
+		"OperatorCreated":  api.OperatorCreated{},
+		"DisableRequest":   api.DisableRequest{},
+		"PasswordResponse": api.PasswordResponse{},
+		"Error":            api.ErrorResponse{},
 	} {
 		var want []string
 		typ := reflect.TypeOf(v)

@@ -122,8 +122,8 @@ type TokenResponse struct {
 }
 
 // ErrorResponse is the body of every error answer. Code is the error kind:
-// "invalid", "not_found", "conflict", "unauthenticated", "forbidden" or
-// "internal".
+// "invalid", "not_found", "conflict", "unauthenticated", "forbidden",
+// "rate_limited" or "internal".
 type ErrorResponse struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`

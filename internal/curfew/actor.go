@@ -3,7 +3,6 @@ package curfew
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // A Role is what an operator may do.
@@ -13,7 +12,7 @@ type Role string
 const (
 	RoleViewer   Role = "viewer"   // read everything
 	RoleOperator Role = "operator" // also restrict, lift, extend, register devices and persons
-	RoleAdmin    Role = "admin"    // also create tokens
+	RoleAdmin    Role = "admin"    // also manage operators and tokens
 )
 
 // ParseRole parses a role name.
@@ -86,6 +85,11 @@ const (
 	OpAddDevice   Op = "device.add"
 	OpAddPerson   Op = "person.add"
 	OpCreateToken Op = "token.create"
+
+	OpAddOperator     Op = "operator.add"
+	OpDisableOperator Op = "operator.disable"
+	OpResetPassword   Op = "operator.password"
+	OpRevokeToken     Op = "token.revoke"
 )
 
 // LeastRole returns the least role allowed to do op, or the empty Role,
@@ -99,7 +103,7 @@ func (op Op) LeastRole() Role {
 		return RoleViewer
 	case OpRestrict, OpLift, OpExtend, OpAddDevice, OpAddPerson:
 		return RoleOperator
-	case OpCreateToken:
+	case OpCreateToken, OpAddOperator, OpDisableOperator, OpResetPassword, OpRevokeToken:
 		return RoleAdmin
 	}
 	return ""
@@ -120,11 +124,4 @@ func Permit(ctx context.Context, op Op) (Actor, error) {
 		return Actor{}, fmt.Errorf("%w: operator %q has role %s; %s needs %s", ErrForbidden, a.Name, a.Role, op, need)
 	}
 	return a, nil
-}
-
-// Token is an API credential. Only a hash of its secret is stored.
-type Token struct {
-	Name    string // the operator name it acts as; unique
-	Role    Role
-	Created time.Time
 }

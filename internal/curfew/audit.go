@@ -33,6 +33,14 @@ const (
 	ActionDevice   Action = "device.add"
 	ActionPerson   Action = "person.add"
 	ActionToken    Action = "token.create"
+
+	ActionOperator        Action = "operator.add"
+	ActionDisableOperator Action = "operator.disable"
+	ActionPassword        Action = "operator.password" // reset by an admin or changed by its operator
+	ActionRevokeToken     Action = "token.revoke"
+	// ActionAuthFailure records failed attempts to authenticate from one
+	// source, counted over up to a minute; see access.Registry.
+	ActionAuthFailure Action = "auth.failure"
 )
 
 // AuditReport is the outcome of verifying the audit chain.

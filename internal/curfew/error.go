@@ -16,4 +16,7 @@ var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrForbidden means the actor's role does not allow the action.
 	ErrForbidden = errors.New("forbidden")
+	// ErrRateLimited means the caller failed to authenticate too often
+	// and must wait; the error is then a *LimitError saying how long.
+	ErrRateLimited = errors.New("rate limited")
 )

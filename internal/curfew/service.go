@@ -34,8 +34,4 @@ type Service interface {
 	Audit(ctx context.Context) ([]*AuditEntry, error)
 	// VerifyAudit checks the audit chain.
 	VerifyAudit(ctx context.Context) (*AuditReport, error)
-
-	// CreateToken creates an API token and returns its secret, which is
-	// shown once and stored only as a hash.
-	CreateToken(ctx context.Context, name string, role Role) (secret string, err error)
 }

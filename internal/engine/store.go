@@ -42,13 +42,6 @@ type Store interface {
 	// CreatePerson stores p and records a; a duplicate name is curfew.ErrConflict.
 	CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.AuditEntry) error
 
-	// CreateToken stores t with the SHA-256 hash of its secret and records a;
-	// a duplicate name is curfew.ErrConflict.
-	CreateToken(ctx context.Context, t *curfew.Token, hash []byte, a *curfew.AuditEntry) error
-	// TokenByHash returns the token whose secret hashes to hash, or an error
-	// wrapping curfew.ErrNotFound.
-	TokenByHash(ctx context.Context, hash []byte) (*curfew.Token, error)
-
 	// Audit returns the audit log, by ascending Seq.
 	Audit(ctx context.Context) ([]*curfew.AuditEntry, error)
 	// VerifyAudit recomputes the chain and reports the first break.
