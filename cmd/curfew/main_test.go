@@ -167,6 +167,25 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"token", "create", "--role", "viewer"}, "curfew: token create: missing --name N"},
 		{[]string{"token", "create", "--name", "dave"}, "curfew: token create: missing --role viewer|operator|admin"},
 		{[]string{"token", "create", "--name", "dave", "--role", "king"}, `curfew: token create: --role: "king" is not viewer, operator or admin`},
+		{[]string{"token"}, "curfew: token: want a subcommand: token create --name N --role ROLE, token list or token revoke NAME"},
+		{[]string{"token", "delete", "dave"}, "curfew: token: want a subcommand: token create --name N --role ROLE, token list or token revoke NAME"},
+		{[]string{"token", "list", "dave"}, `curfew: token list: unexpected argument "dave"`},
+		{[]string{"token", "list", "-o", "yaml"}, `curfew: token list: -o: "yaml" is not text or json`},
+		{[]string{"token", "revoke"}, "curfew: token revoke: missing NAME"},
+		{[]string{"token", "revoke", "dave", "olga"}, `curfew: token revoke: unexpected argument "olga" after the name`},
+		{[]string{"token", "revoke", "da ve"}, `curfew: token revoke: name "da ve": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
+		{[]string{"operator"}, "curfew: operator: want a subcommand: operator add|list|disable|password"},
+		{[]string{"operator", "remove", "olga"}, "curfew: operator: want a subcommand: operator add|list|disable|password"},
+		{[]string{"operator", "add", "--role", "viewer"}, "curfew: operator add: missing NAME"},
+		{[]string{"operator", "add", "olga"}, "curfew: operator add: missing --role viewer|operator|admin"},
+		{[]string{"operator", "add", "olga", "--role", "root"}, `curfew: operator add: --role: "root" is not viewer, operator or admin`},
+		{[]string{"operator", "add", "olga", "ivan", "--role", "viewer"}, `curfew: operator add: unexpected argument "ivan" after the name`},
+		{[]string{"operator", "add", "--role", "viewer", "--", "-olga"}, `curfew: operator add: name "-olga": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
+		{[]string{"operator", "list", "all"}, `curfew: operator list: unexpected argument "all"`},
+		{[]string{"operator", "disable", "olga"}, "curfew: operator disable: missing --reason TEXT: disabling an operator needs one"},
+		{[]string{"operator", "disable", "olga", "--reason", " "}, "curfew: operator disable: missing --reason TEXT: disabling an operator needs one"},
+		{[]string{"operator", "disable", "--reason", "left"}, "curfew: operator disable: missing NAME"},
+		{[]string{"operator", "password"}, "curfew: operator password: missing NAME"},
 		{[]string{"--server", "127.0.0.1:8470", "list"}, `curfew: list: --server: server URL "127.0.0.1:8470": want http://HOST:PORT or https://HOST:PORT`},
 	}
 	for _, tt := range tests {
@@ -630,7 +649,8 @@ func TestTokenCreate(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	h := newHarness(t, &apitest.FakeService{})
-	for _, args := range [][]string{{"help"}, {"--help"}, {"restrict", "-h"}, {"list", "--help"}, {"device", "help"}, {"token", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"restrict", "-h"}, {"list", "--help"}, {"device", "help"}, {"token", "-h"},
+		{"operator", "help"}, {"operator", "add", "-h"}, {"operator", "disable", "--help"}, {"token", "revoke", "-h"}, {"token", "list", "-h"}} {
 		code, stdout, stderr := h.run(args...)
 		if code != 0 || !strings.HasPrefix(stdout, "usage: curfew") || stderr != "" {
 			t.Errorf("curfew %s = %d %q %q, want usage on stdout", strings.Join(args, " "), code, stdout, stderr)
