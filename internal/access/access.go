@@ -104,8 +104,8 @@ func New(c *Config) (*Registry, error) {
 }
 
 // Run writes the failed attempts counted but not yet in the audit log
-// once they have waited their window, until ctx is done or Close is
-// called; then it writes all that are left and returns.
+// once they have waited their window, until ctx is done (then it writes
+// all that are left) or Close is called (which writes them).
 func (r *Registry) Run(ctx context.Context) {
 	r.runMu.Lock()
 	if r.closed {
@@ -123,7 +123,6 @@ func (r *Registry) Run(ctx context.Context) {
 			r.Flush(context.WithoutCancel(ctx))
 			return
 		case <-r.stop:
-			r.Flush(context.WithoutCancel(ctx))
 			return
 		case <-tick.C:
 			r.record(ctx, r.guard.due(r.now(), false))

@@ -3,6 +3,7 @@ package access_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/argon2"
 
 	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/curfew"
@@ -235,7 +237,8 @@ func TestConsoleLogin(t *testing.T) {
 // hashes.
 func TestArgon2idHashes(t *testing.T) {
 	f := newFixture(t, access.Argon2Params{}) // the defaults
-	if _, _, err := f.reg.AddOperator(as(root), "olga", curfew.RoleOperator); err != nil {
+	_, password, err := f.reg.AddOperator(as(root), "olga", curfew.RoleOperator)
+	if err != nil {
 		t.Fatal(err)
 	}
 	hash, err := f.db.Password(t.Context(), "olga")
@@ -243,8 +246,18 @@ func TestArgon2idHashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=65536,t=3,p=2\$([A-Za-z0-9+/]{22})\$([A-Za-z0-9+/]{43})$`)
-	if !phc.MatchString(hash) {
-		t.Errorf("stored hash %q, want argon2id with m=65536,t=3,p=2, a 16-byte salt and a 32-byte key", hash)
+	m := phc.FindStringSubmatch(hash)
+	if m == nil {
+		t.Fatalf("stored hash %q, want argon2id with m=65536,t=3,p=2, a 16-byte salt and a 32-byte key", hash)
+	}
+	// The key is argon2id's with those parameters, not merely labelled so.
+	salt, err1 := base64.RawStdEncoding.DecodeString(m[1])
+	key, err2 := base64.RawStdEncoding.DecodeString(m[2])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("stored hash %q: %v %v", hash, err1, err2)
+	}
+	if want := argon2.IDKey([]byte(password), salt, 3, 64*1024, 2, 32); !bytes.Equal(key, want) {
+		t.Errorf("stored key is not argon2id(password, salt, t=3, m=64 MiB, p=2)")
 	}
 	if d := access.DefaultArgon2(); d != (access.Argon2Params{Time: 3, Memory: 64 * 1024, Threads: 2}) {
 		t.Errorf("DefaultArgon2() = %+v", d)
@@ -610,26 +623,37 @@ func (f *fixture) failureEntries(t *testing.T) []*curfew.AuditEntry {
 	return out
 }
 
-// TestCloseWritesWhatRunCounted checks that the failures counted but not
-// yet written are in the audit log once Close returns.
-func TestCloseWritesWhatRunCounted(t *testing.T) {
-	f := newFixture(t, cheap)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.reg.Run(t.Context())
-	}()
-	for range 3 {
-		f.reg.Verify(t.Context(), there, "root", "guess")
-	}
-	f.reg.Close()
-	<-done
-	failed := 0
-	for _, e := range f.failureEntries(t) {
-		n, _ := strconv.Atoi(failureDetail.FindStringSubmatch(e.Detail)[1])
-		failed += n
-	}
-	if failed != 3 {
-		t.Errorf("audit counts %d failed logins after Close, want 3", failed)
+// TestCountedFailuresWrittenAtTheEnd checks that the failures counted but
+// not yet written are in the audit log once Close returns, or once Run
+// returns because its context is done.
+func TestCountedFailuresWrittenAtTheEnd(t *testing.T) {
+	for _, stop := range []string{"Close", "context done"} {
+		t.Run(stop, func(t *testing.T) {
+			f := newFixture(t, cheap)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				f.reg.Run(ctx)
+			}()
+			for range 3 {
+				f.reg.Verify(t.Context(), there, "root", "guess")
+			}
+			if stop == "Close" {
+				f.reg.Close()
+			} else {
+				cancel()
+			}
+			<-done
+			failed := 0
+			for _, e := range f.failureEntries(t) {
+				n, _ := strconv.Atoi(failureDetail.FindStringSubmatch(e.Detail)[1])
+				failed += n
+			}
+			if failed != 3 {
+				t.Errorf("audit counts %d failed logins after %s, want 3", failed, stop)
+			}
+		})
 	}
 }
