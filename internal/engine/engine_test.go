@@ -23,7 +23,6 @@ import (
 var _ engine.Store = (*sqlite.DB)(nil)
 
 var (
-	admin    = curfew.Actor{Name: "root", Role: curfew.RoleAdmin}
 	operator = curfew.Actor{Name: "olga", Role: curfew.RoleOperator}
 	viewer   = curfew.Actor{Name: "vic", Role: curfew.RoleViewer}
 )
