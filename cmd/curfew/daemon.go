@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/config"
 	"github.com/curfew/curfew/internal/curfew"
@@ -59,7 +60,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 
 // daemon wires the parts together and runs until ctx is done: the config
 // gives the store, the store and the enforcers give the engine, the engine
-// gives the API.
+// and the store's operators give the API.
 //
 // On the way out it leaves the nftables table in place, so the kernel keeps
 // enforcing (and ending on time) every restriction while the daemon is
@@ -191,12 +192,20 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	}
 	defer eng.Close()
 
+	acc, err := access.New(&access.Config{Store: db, Logger: logger.With("component", "access")})
+	if err != nil {
+		return err
+	}
+	defer acc.Close()
+	go acc.Run(ctx) // returns when ctx is done or at acc.Close
+
 	handler, err := api.NewHandler(&api.HandlerConfig{
-		Service: eng,
-		Auth:    eng,
-		Logger:  logger.With("component", "api"),
-		Metrics: promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
-		DNS:     dnsLog{res},
+		Service:  eng,
+		Auth:     acc,
+		Accounts: acc,
+		Logger:   logger.With("component", "api"),
+		Metrics:  promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
+		DNS:      dnsLog{res},
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
@@ -39,11 +40,16 @@ func TestFourEyesAgainstEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.Close)
-	admin, err := eng.Bootstrap(ctx, "admin")
+	acc, err := access.New(&access.Config{Store: db, Logger: logger, Argon2: access.Argon2Params{Time: 1, Memory: 64, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.NewHandler(&api.HandlerConfig{Service: eng, Auth: eng, Logger: logger})
+	t.Cleanup(acc.Close)
+	admin, err := acc.Bootstrap(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.NewHandler(&api.HandlerConfig{Service: eng, Auth: acc, Accounts: acc, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

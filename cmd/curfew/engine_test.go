@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
@@ -39,11 +40,17 @@ func TestAgainstEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.Close)
-	admin, err := eng.Bootstrap(ctx, "admin")
+	// Cheap password hashes: this test is about the verbs, not argon2.
+	acc, err := access.New(&access.Config{Store: db, Logger: logger, Argon2: access.Argon2Params{Time: 1, Memory: 64, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.NewHandler(&api.HandlerConfig{Service: eng, Auth: eng, Logger: logger})
+	t.Cleanup(acc.Close)
+	admin, err := acc.Bootstrap(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.NewHandler(&api.HandlerConfig{Service: eng, Auth: acc, Accounts: acc, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +146,20 @@ func TestAgainstEngine(t *testing.T) {
 		t.Errorf("unknown token = %d %q, want 1 and unauthenticated", code, stderr)
 	}
 
+	// Operators and tokens: what a role may not do is a runtime failure
+	// (exit 1) that changes nothing.
+	env["CURFEW_TOKEN"] = viewer
+	for _, args := range [][]string{
+		{"operator", "add", "olga", "--role", "operator"},
+		{"operator", "disable", "admin", "--reason", "coup"},
+		{"operator", "password", "admin"},
+		{"token", "revoke", "admin"},
+		{"token", "create", "--name", "mallory", "--role", "admin"},
+	} {
+		if code, stdout, stderr := run(args...); code != 1 || stdout != "" || !strings.Contains(stderr, "forbidden") || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("viewer: curfew %s = %d %q %q, want 1 and one line saying forbidden", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
 	env["CURFEW_TOKEN"] = admin
 	// An appeal, as the notice server hands it to the engine, is listed
 	// and answered with the CLI; a viewer may list but not answer.
@@ -171,11 +192,55 @@ func TestAgainstEngine(t *testing.T) {
 	if out := mustRun("audit"); !strings.Contains(out, "device:02:00:00:00:00:03  appeal.create") || !strings.Contains(out, "appeal.answer") {
 		t.Errorf("audit lacks the appeal and its answer:\n%s", out)
 	}
+	password := strings.TrimSpace(mustRun("operator", "add", "olga", "--role", "operator"))
+	if len(password) < 20 || strings.ContainsAny(password, " \n") {
+		t.Errorf("operator add printed %q, want a one-time password alone", password)
+	}
+	olga := strings.TrimSpace(mustRun("token", "create", "--name", "olga", "--role", "operator"))
+	if out := mustRun("operator", "list") + mustRun("operator", "list", "-o", "json") + mustRun("token", "list") + mustRun("token", "list", "-o", "json"); strings.Contains(out, password) || strings.Contains(out, olga) || strings.Contains(out, admin) {
+		t.Errorf("operator or token list shows a secret:\n%s", out)
+	}
+	var ops []api.Operator
+	if err := json.Unmarshal([]byte(mustRun("operator", "list", "-o", "json")), &ops); err != nil || len(ops) != 3 || ops[1].Name != "olga" || ops[1].PasswordState != "one-time" {
+		t.Errorf("operator list -o json = %+v, %v", ops, err)
+	}
+	env["CURFEW_TOKEN"] = olga
+	mustRun("person", "add", "carol")
+	env["CURFEW_TOKEN"] = admin
+	mustRun("operator", "disable", "olga", "--reason", "left")
+	env["CURFEW_TOKEN"] = olga
+	if code, _, stderr := run("persons"); code != 1 || !strings.Contains(stderr, "unauthenticated") {
+		t.Errorf("a disabled operator's token = %d %q, want 1 and unauthenticated", code, stderr)
+	}
+	env["CURFEW_TOKEN"] = admin
+	mustRun("token", "revoke", "victor")
+	env["CURFEW_TOKEN"] = viewer
+	if code, _, stderr := run("list"); code != 1 || !strings.Contains(stderr, "unauthenticated") {
+		t.Errorf("a revoked token = %d %q, want 1 and unauthenticated", code, stderr)
+	}
+	env["CURFEW_TOKEN"] = admin
+	if code, _, stderr := run("operator", "disable", "admin", "--reason", "oops"); code != 1 || !strings.Contains(stderr, "last admin") {
+		t.Errorf("disabling the last admin = %d %q, want 1 and a line naming the last admin", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"operator", "disable", "olga", "--reason", "again"},       // already disabled: conflict
+		{"operator", "disable", "zed", "--reason", "who"},          // no such operator
+		{"operator", "add", "olga", "--role", "viewer"},            // exists
+		{"token", "revoke", "victor"},                              // already revoked
+		{"token", "create", "--name", "admin", "--role", "viewer"}, // has a live token
+	} {
+		if code, _, stderr := run(args...); code != 2 || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("curfew %s = %d %q, want 2 and one line", strings.Join(args, " "), code, stderr)
+		}
+	}
 
 	if out := mustRun("audit", "verify"); !strings.HasPrefix(out, "audit log intact") {
 		t.Errorf("audit verify = %q", out)
 	}
-	if out := mustRun("audit"); !strings.Contains(out, "restriction.lift") {
-		t.Errorf("audit lacks the lift:\n%s", out)
+	out := mustRun("audit")
+	for _, action := range []string{"restriction.lift", "operator.add", "operator.disable", "token.create", "token.revoke", "auth.failure"} {
+		if !strings.Contains(out, action) {
+			t.Errorf("audit lacks %s:\n%s", action, out)
+		}
 	}
 }

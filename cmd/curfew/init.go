@@ -8,9 +8,9 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/config"
 	"github.com/curfew/curfew/internal/curfew"
-	"github.com/curfew/curfew/internal/engine"
 )
 
 // runInit runs `curfew init --config FILE [--name NAME]`: it creates the
@@ -45,14 +45,15 @@ func runInit(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer db.Close()
-	eng, err := engine.New(&engine.Config{Store: db, Logger: logger})
+	acc, err := access.New(&access.Config{Store: db, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
 		return 1
 	}
-	secret, err := eng.Bootstrap(ctx, *name)
+	defer acc.Close()
+	secret, err := acc.Bootstrap(ctx, *name)
 	if errors.Is(err, curfew.ErrConflict) {
-		fmt.Fprintf(stderr, "curfew: init: %s is already initialised (token %q exists); create more tokens with `curfew token create`\n", cfg.StateDir, *name)
+		fmt.Fprintf(stderr, "curfew: init: %s is already initialised (it has operators); add more with `curfew operator add` or `curfew token create`\n", cfg.StateDir)
 		return 1
 	}
 	if err != nil {

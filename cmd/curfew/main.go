@@ -38,7 +38,15 @@ Accountability:
   audit verify
   appeals [-o json]                                    questions sent from the notice page
   appeal answer ID --text TEXT                         the answer shows on that client's page
-  token create --name N --role viewer|operator|admin   prints the secret
+
+Operators and tokens (admin; listing: any role):
+  operator add NAME --role viewer|operator|admin       prints a one-time console password
+  operator list [-o json]
+  operator disable NAME --reason TEXT                  its token and sessions stop at once
+  operator password NAME                               prints a new one-time console password
+  token create --name N --role viewer|operator|admin   prints the secret; adds operator N if new
+  token list [-o json]                                 never shows a secret
+  token revoke NAME                                    the token stops working at once
 
 Resolver:
   queries [-o json]                                    recent DNS queries and per-client counts
@@ -131,6 +139,7 @@ var commands = map[string]func(c *cli, args []string) int{
 	"person":   (*cli).person,
 	"persons":  (*cli).persons,
 	"audit":    (*cli).audit,
+	"operator": (*cli).operator,
 	"token":    (*cli).token,
 	"queries":  (*cli).queries,
 	"appeals":  (*cli).appeals,

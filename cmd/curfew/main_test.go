@@ -31,28 +31,36 @@ var (
 	mac1 = net.HardwareAddr{2, 0, 0, 0, 0, 1}
 )
 
-// harness is a curfew API over a fake service, and the CLI pointed at it.
+// harness is a curfew API over a fake service and fake accounts, and the
+// CLI pointed at it.
 type harness struct {
 	t   *testing.T
 	svc *apitest.FakeService
+	acc *apitest.FakeAccounts
 	url string
 	env map[string]string
 }
 
 func newHarness(t *testing.T, svc *apitest.FakeService) *harness {
 	t.Helper()
+	return newHarnessWith(t, svc, &apitest.FakeAccounts{})
+}
+
+func newHarnessWith(t *testing.T, svc *apitest.FakeService, acc *apitest.FakeAccounts) *harness {
+	t.Helper()
 	h, err := api.NewHandler(&api.HandlerConfig{
-		Service: svc,
-		Auth:    tokens,
-		Logger:  slog.New(slog.NewTextHandler(t.Output(), nil)),
-		Now:     func() time.Time { return now },
+		Service:  svc,
+		Auth:     tokens,
+		Accounts: acc,
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Now:      func() time.Time { return now },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &harness{t: t, svc: svc, url: srv.URL, env: map[string]string{
+	return &harness{t: t, svc: svc, acc: acc, url: srv.URL, env: map[string]string{
 		"CURFEW_SERVER": srv.URL,
 		"CURFEW_TOKEN":  "op-secret",
 	}}
@@ -169,6 +177,25 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"appeal", "answer", "3", "--text", " \n "}, "curfew: appeal answer: missing --text TEXT: the answer to show"},
 		{[]string{"appeal", "answer", "3", "--text", strings.Repeat("a", 2001)}, "curfew: appeal answer: --text is 2001 characters, more than 2000"},
 		{[]string{"appeal", "answer", "3", "--text", "a\x1b[2J"}, "curfew: appeal answer: --text contains a control character"},
+		{[]string{"token"}, "curfew: token: want a subcommand: token create --name N --role ROLE, token list or token revoke NAME"},
+		{[]string{"token", "delete", "dave"}, "curfew: token: want a subcommand: token create --name N --role ROLE, token list or token revoke NAME"},
+		{[]string{"token", "list", "dave"}, `curfew: token list: unexpected argument "dave"`},
+		{[]string{"token", "list", "-o", "yaml"}, `curfew: token list: -o: "yaml" is not text or json`},
+		{[]string{"token", "revoke"}, "curfew: token revoke: missing NAME"},
+		{[]string{"token", "revoke", "dave", "olga"}, `curfew: token revoke: unexpected argument "olga" after the name`},
+		{[]string{"token", "revoke", "da ve"}, `curfew: token revoke: name "da ve": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
+		{[]string{"operator"}, "curfew: operator: want a subcommand: operator add|list|disable|password"},
+		{[]string{"operator", "remove", "olga"}, "curfew: operator: want a subcommand: operator add|list|disable|password"},
+		{[]string{"operator", "add", "--role", "viewer"}, "curfew: operator add: missing NAME"},
+		{[]string{"operator", "add", "olga"}, "curfew: operator add: missing --role viewer|operator|admin"},
+		{[]string{"operator", "add", "olga", "--role", "root"}, `curfew: operator add: --role: "root" is not viewer, operator or admin`},
+		{[]string{"operator", "add", "olga", "ivan", "--role", "viewer"}, `curfew: operator add: unexpected argument "ivan" after the name`},
+		{[]string{"operator", "add", "--role", "viewer", "--", "-olga"}, `curfew: operator add: name "-olga": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
+		{[]string{"operator", "list", "all"}, `curfew: operator list: unexpected argument "all"`},
+		{[]string{"operator", "disable", "olga"}, "curfew: operator disable: missing --reason TEXT: disabling an operator needs one"},
+		{[]string{"operator", "disable", "olga", "--reason", " "}, "curfew: operator disable: missing --reason TEXT: disabling an operator needs one"},
+		{[]string{"operator", "disable", "--reason", "left"}, "curfew: operator disable: missing NAME"},
+		{[]string{"operator", "password"}, "curfew: operator password: missing NAME"},
 		{[]string{"--server", "127.0.0.1:8470", "list"}, `curfew: list: --server: server URL "127.0.0.1:8470": want http://HOST:PORT or https://HOST:PORT`},
 	}
 	for _, tt := range tests {
@@ -185,7 +212,7 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 			if tt.want != "" {
 				checkOneLine(t, stderr, tt.want)
 			}
-			if calls := svc.Calls(); len(calls) > 0 {
+			if calls := append(svc.Calls(), h.acc.Calls()...); len(calls) > 0 {
 				t.Errorf("service calls = %v, want none", calls)
 			}
 		})
@@ -697,13 +724,13 @@ answer:        -
 func TestTokenCreate(t *testing.T) {
 	var gotName string
 	var gotRole curfew.Role
-	svc := &apitest.FakeService{
+	acc := &apitest.FakeAccounts{
 		CreateTokenFunc: func(ctx context.Context, name string, role curfew.Role) (string, error) {
 			gotName, gotRole = name, role
 			return "cft_s3cret", nil
 		},
 	}
-	h := newHarness(t, svc)
+	h := newHarnessWith(t, &apitest.FakeService{}, acc)
 	h.env["CURFEW_TOKEN"] = "admin-secret"
 	code, stdout, stderr := h.run("token", "create", "--name", "dave", "--role", "viewer")
 	if code != 0 || stdout != "cft_s3cret\n" || stderr != "" {
@@ -716,7 +743,8 @@ func TestTokenCreate(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	h := newHarness(t, &apitest.FakeService{})
-	for _, args := range [][]string{{"help"}, {"--help"}, {"restrict", "-h"}, {"list", "--help"}, {"device", "help"}, {"token", "-h"}, {"appeals", "-h"}, {"appeal", "help"}, {"appeal", "answer", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"restrict", "-h"}, {"list", "--help"}, {"device", "help"}, {"token", "-h"}, {"appeals", "-h"}, {"appeal", "help"}, {"appeal", "answer", "-h"},
+		{"operator", "help"}, {"operator", "add", "-h"}, {"operator", "disable", "--help"}, {"token", "revoke", "-h"}, {"token", "list", "-h"}} {
 		code, stdout, stderr := h.run(args...)
 		if code != 0 || !strings.HasPrefix(stdout, "usage: curfew") || stderr != "" {
 			t.Errorf("curfew %s = %d %q %q, want usage on stdout", strings.Join(args, " "), code, stdout, stderr)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,7 +25,10 @@ type Client struct {
 	hc    *http.Client
 }
 
-var _ curfew.Service = (*Client)(nil)
+var (
+	_ curfew.Service  = (*Client)(nil)
+	_ curfew.Accounts = (*Client)(nil)
+)
 
 // maxResponseBytes bounds what the client reads of one answer.
 const maxResponseBytes = 64 << 20
@@ -229,18 +231,6 @@ func (c *Client) AnswerAppeal(ctx context.Context, id curfew.AppealID, text stri
 		return nil, err
 	}
 	return AppealFromAPI(&out)
-}
-
-// CreateToken implements [curfew.Service].
-func (c *Client) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
-	var out TokenResponse
-	if err := c.do(ctx, http.MethodPost, "/api/v1/tokens", nil, TokenRequest{Name: name, Role: string(role)}, &out); err != nil {
-		return "", err
-	}
-	if out.Secret == "" {
-		return "", errors.New("creating token: the server returned no secret")
-	}
-	return out.Secret, nil
 }
 
 // do sends one request with in (if not nil) as its JSON body and decodes a

@@ -26,7 +26,7 @@ func (fakeDNSLog) Clients() []curfew.DNSClient {
 }
 
 func TestDNSQueries(t *testing.T) {
-	h, err := api.NewHandler(&api.HandlerConfig{Service: &apitest.FakeService{}, Auth: tokens,
+	h, err := api.NewHandler(&api.HandlerConfig{Service: &apitest.FakeService{}, Auth: tokens, Accounts: &apitest.FakeAccounts{},
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), DNS: fakeDNSLog{}})
 	if err != nil {
 		t.Fatal(err)

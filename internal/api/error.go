@@ -20,7 +20,7 @@ var errorKinds = []struct {
 	{curfew.ErrConflict, http.StatusConflict, "conflict"},
 	{curfew.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{curfew.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{curfew.ErrLimited, http.StatusTooManyRequests, "rate_limited"},
+	{curfew.ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 }
 
 const codeInternal = "internal"

@@ -7,19 +7,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-// An Authenticator turns a bearer token secret into the operator it belongs
-// to. It returns an error wrapping curfew.ErrUnauthenticated (or
-// curfew.ErrNotFound) for an unknown secret; any other error is a failure of
-// the authenticator itself and answers 500.
+// An Authenticator turns a bearer token secret, presented from the
+// address src, into the operator it belongs to. It returns an error
+// wrapping curfew.ErrUnauthenticated (or curfew.ErrNotFound) for an unknown
+// secret, answered 401, and one wrapping curfew.ErrRateLimited for a
+// source that failed too often, answered 429 (with Retry-After if it is a
+// *curfew.LimitError); any other error is a failure of the authenticator
+// itself and answers 500.
 type Authenticator interface {
-	Authenticate(ctx context.Context, secret string) (curfew.Actor, error)
+	Authenticate(ctx context.Context, src netip.Addr, secret string) (curfew.Actor, error)
 }
 
 // HandlerConfig is the configuration for NewHandler.
@@ -33,6 +39,10 @@ type HandlerConfig struct {
 
 	// Auth checks bearer tokens. It must not be nil.
 	Auth Authenticator
+
+	// Accounts manages operators and tokens, under the same role checks
+	// as Service. It must not be nil.
+	Accounts curfew.Accounts
 
 	// Logger receives internal errors and is otherwise quiet. It must not
 	// be nil.
@@ -59,6 +69,7 @@ const maxBodyBytes = 64 << 10
 type handler struct {
 	svc    curfew.Service
 	auth   Authenticator
+	acc    curfew.Accounts
 	logger *slog.Logger
 	now    func() time.Time
 	dns    DNSLog // nil if the daemon runs no resolver
@@ -80,10 +91,12 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 		return nil, errors.New("api: nil service")
 	case c.Auth == nil:
 		return nil, errors.New("api: nil authenticator")
+	case c.Accounts == nil:
+		return nil, errors.New("api: nil accounts")
 	case c.Logger == nil:
 		return nil, errors.New("api: nil logger")
 	}
-	h := &handler{svc: c.Service, auth: c.Auth, logger: c.Logger, now: c.Now, dns: c.DNS}
+	h := &handler{svc: c.Service, auth: c.Auth, acc: c.Accounts, logger: c.Logger, now: c.Now, dns: c.DNS}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -107,7 +120,8 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 }
 
 // authenticate runs next with the operator named by the request's bearer
-// token in the context, or answers 401.
+// token in the context, or answers 401 (429 for a source that failed too
+// often).
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret, ok := bearer(r.Header.Get("Authorization"))
@@ -116,8 +130,12 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			h.error(w, r, fmt.Errorf("%w: missing bearer token (Authorization: Bearer SECRET)", curfew.ErrUnauthenticated))
 			return
 		}
-		actor, err := h.auth.Authenticate(r.Context(), secret)
+		actor, err := h.auth.Authenticate(r.Context(), remoteAddr(r), secret)
 		if err != nil {
+			if errors.Is(err, curfew.ErrRateLimited) {
+				h.error(w, r, err)
+				return
+			}
 			if errors.Is(err, curfew.ErrUnauthenticated) || errors.Is(err, curfew.ErrNotFound) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="curfew", error="invalid_token"`)
 				h.error(w, r, fmt.Errorf("%w: invalid token", curfew.ErrUnauthenticated))
@@ -144,6 +162,17 @@ func (h *handler) permit(op curfew.Op, next http.HandlerFunc) http.Handler {
 	})
 }
 
+// remoteAddr returns the address the request came from: the peer of the
+// connection, never a header a client could set. It is the zero Addr if
+// the server does not know it.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
 // bearer extracts the secret of an "Authorization: Bearer SECRET" header.
 func bearer(header string) (string, bool) {
 	scheme, secret, ok := strings.Cut(header, " ")
@@ -167,6 +196,9 @@ func (h *handler) noRoute(w http.ResponseWriter, r *http.Request) {
 func (h *handler) error(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, ok := classify(err)
 	msg := err.Error()
+	if le := (*curfew.LimitError)(nil); errors.As(err, &le) {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(le.Wait.Seconds())), 10))
+	}
 	if !ok {
 		h.logger.ErrorContext(r.Context(), "internal error",
 			"method", r.Method, "path", r.URL.Path, "err", err)

@@ -33,18 +33,32 @@ var (
 	}
 )
 
-// newHandler returns the API over svc, with its log written to logs.
+// newHandler returns the API over svc, with its log written to logs. Its
+// Accounts panic when called.
 func newHandler(t *testing.T, svc curfew.Service, logs io.Writer) http.Handler {
+	t.Helper()
+	return newHandlerWith(t, svc, &apitest.FakeAccounts{}, logs)
+}
+
+// newAccountsHandler returns the API over acc; its Service panics when
+// called.
+func newAccountsHandler(t *testing.T, acc curfew.Accounts) http.Handler {
+	t.Helper()
+	return newHandlerWith(t, &apitest.FakeService{}, acc, nil)
+}
+
+func newHandlerWith(t *testing.T, svc curfew.Service, acc curfew.Accounts, logs io.Writer) http.Handler {
 	t.Helper()
 	if logs == nil {
 		logs = t.Output()
 	}
 	h, err := api.NewHandler(&api.HandlerConfig{
-		Service: svc,
-		Auth:    tokens,
-		Logger:  slog.New(slog.NewTextHandler(logs, nil)),
-		Now:     func() time.Time { return now },
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "curfew_up 1\n") }),
+		Service:  svc,
+		Auth:     tokens,
+		Accounts: acc,
+		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
+		Now:      func() time.Time { return now },
+		Metrics:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "curfew_up 1\n") }),
 	})
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
@@ -95,14 +109,16 @@ func sampleRestriction() *curfew.Restriction {
 func TestNewHandlerRejectsIncompleteConfig(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	svc := &apitest.FakeService{}
+	acc := &apitest.FakeAccounts{}
 	tests := []struct {
 		name string
 		c    *api.HandlerConfig
 	}{
 		{"nil config", nil},
-		{"no service", &api.HandlerConfig{Auth: tokens, Logger: logger}},
-		{"no auth", &api.HandlerConfig{Service: svc, Logger: logger}},
-		{"no logger", &api.HandlerConfig{Service: svc, Auth: tokens}},
+		{"no service", &api.HandlerConfig{Auth: tokens, Accounts: acc, Logger: logger}},
+		{"no auth", &api.HandlerConfig{Service: svc, Accounts: acc, Logger: logger}},
+		{"no accounts", &api.HandlerConfig{Service: svc, Auth: tokens, Logger: logger}},
+		{"no logger", &api.HandlerConfig{Service: svc, Auth: tokens, Accounts: acc}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,9 +197,10 @@ func TestUnknownRouteIsJSON404(t *testing.T) {
 func TestAuthenticatorFailureIsInternal(t *testing.T) {
 	var logs bytes.Buffer
 	h, err := api.NewHandler(&api.HandlerConfig{
-		Service: &apitest.FakeService{},
-		Auth:    failingAuth{},
-		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+		Service:  &apitest.FakeService{},
+		Auth:     failingAuth{},
+		Accounts: &apitest.FakeAccounts{},
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +219,7 @@ func TestAuthenticatorFailureIsInternal(t *testing.T) {
 
 type failingAuth struct{}
 
-func (failingAuth) Authenticate(context.Context, string) (curfew.Actor, error) {
+func (failingAuth) Authenticate(context.Context, netip.Addr, string) (curfew.Actor, error) {
 	return curfew.Actor{}, errors.New("disk on fire")
 }
 
@@ -217,7 +234,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: already lifted", curfew.ErrConflict), 409, "conflict"},
 		{fmt.Errorf("%w: no operator", curfew.ErrUnauthenticated), 401, "unauthenticated"},
 		{fmt.Errorf("%w: role viewer", curfew.ErrForbidden), 403, "forbidden"},
-		{fmt.Errorf("%w: too many", curfew.ErrLimited), 429, "rate_limited"},
+		{fmt.Errorf("%w: too many", curfew.ErrRateLimited), 429, "rate_limited"},
 		{fmt.Errorf("querying store: %w", errors.New("database is locked")), 500, "internal"},
 	}
 	for _, tt := range tests {
@@ -515,7 +532,7 @@ func TestAudit(t *testing.T) {
 }
 
 func TestCreateToken(t *testing.T) {
-	svc := &apitest.FakeService{
+	acc := &apitest.FakeAccounts{
 		CreateTokenFunc: func(ctx context.Context, name string, role curfew.Role) (string, error) {
 			if _, err := curfew.Require(ctx, curfew.RoleAdmin); err != nil {
 				return "", err
@@ -523,7 +540,7 @@ func TestCreateToken(t *testing.T) {
 			return "s3cret", nil
 		},
 	}
-	h := newHandler(t, svc, nil)
+	h := newAccountsHandler(t, acc)
 	status, body := call(t, h, "POST", "/api/v1/tokens", "op-secret", `{"name":"dave","role":"viewer"}`)
 	if status != http.StatusForbidden {
 		t.Errorf("operator creating a token = %d %s, want 403", status, body)
@@ -605,14 +622,22 @@ func TestRoleBeforeRequest(t *testing.T) {
 		ExtendFunc: func(context.Context, curfew.RestrictionID, time.Time, time.Duration, string) (*curfew.Restriction, error) {
 			return ok()
 		},
-		AddDeviceFunc:   func(_ context.Context, d *curfew.Device) (*curfew.Device, error) { return d, nil },
-		AddPersonFunc:   func(_ context.Context, name string) (*curfew.Person, error) { return &curfew.Person{Name: name}, nil },
-		CreateTokenFunc: func(context.Context, string, curfew.Role) (string, error) { return "s3cret", nil },
+		AddDeviceFunc: func(_ context.Context, d *curfew.Device) (*curfew.Device, error) { return d, nil },
+		AddPersonFunc: func(_ context.Context, name string) (*curfew.Person, error) { return &curfew.Person{Name: name}, nil },
 		AnswerAppealFunc: func(context.Context, curfew.AppealID, string) (*curfew.Appeal, error) {
 			return &curfew.Appeal{ID: 1}, nil
 		},
 	}
-	h := newHandler(t, svc, nil)
+	acc := &apitest.FakeAccounts{
+		CreateTokenFunc: func(context.Context, string, curfew.Role) (string, error) { return "s3cret", nil },
+		RevokeTokenFunc: func(context.Context, string) (*curfew.Token, error) { return &curfew.Token{}, nil },
+		AddOperatorFunc: func(context.Context, string, curfew.Role) (*curfew.Operator, string, error) {
+			return &curfew.Operator{}, "pw", nil
+		},
+		DisableOperatorFunc: func(context.Context, string, string) (*curfew.Operator, error) { return &curfew.Operator{}, nil },
+		ResetPasswordFunc:   func(context.Context, string) (string, error) { return "pw", nil },
+	}
+	h := newHandlerWith(t, svc, acc, nil)
 	tests := []struct {
 		name, token, path string
 		valid, invalid    string // bodies
@@ -626,6 +651,10 @@ func TestRoleBeforeRequest(t *testing.T) {
 		{"add person", "viewer-secret", "/api/v1/persons", `{"name":"carol"}`, `{"name":"carol","colour":"red"}`},
 		{"create token as operator", "op-secret", "/api/v1/tokens", `{"name":"dave","role":"viewer"}`, `{"name":"dave","role":"king"}`},
 		{"answer an appeal", "viewer-secret", "/api/v1/appeals/1/answer", `{"text":"soon"}`, `{"text":7}`},
+		{"revoke token as operator", "op-secret", "/api/v1/tokens/dave/revoke", "", `{"colour":"red"}`},
+		{"add operator as operator", "op-secret", "/api/v1/operators", `{"name":"dave","role":"viewer"}`, `{"name":"dave","role":"king"}`},
+		{"disable operator as operator", "op-secret", "/api/v1/operators/root/disable", `{"reason":"r"}`, `{"reason":1}`},
+		{"reset password as operator", "op-secret", "/api/v1/operators/root/password", "", `{"colour":"red"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -640,7 +669,7 @@ func TestRoleBeforeRequest(t *testing.T) {
 			}
 		})
 	}
-	if calls := svc.Calls(); len(calls) != 0 {
+	if calls := append(svc.Calls(), acc.Calls()...); len(calls) != 0 {
 		t.Errorf("service calls = %v, want none", calls)
 	}
 }

@@ -3,7 +3,6 @@ package curfew
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // A Role is what an operator may do.
@@ -12,8 +11,8 @@ type Role string
 // The roles, from the least to the most powerful.
 const (
 	RoleViewer   Role = "viewer"   // read everything
-	RoleOperator Role = "operator" // also restrict, lift, extend, approve, reject, register devices and persons
-	RoleAdmin    Role = "admin"    // also create tokens
+	RoleOperator Role = "operator" // also restrict, lift, extend, approve, reject, answer appeals, register devices and persons
+	RoleAdmin    Role = "admin"    // also manage operators and tokens
 )
 
 // ParseRole parses a role name.
@@ -89,6 +88,11 @@ const (
 	OpAddPerson   Op = "person.add"
 	OpCreateToken Op = "token.create"
 	OpAnswer      Op = "appeal.answer"
+
+	OpAddOperator     Op = "operator.add"
+	OpDisableOperator Op = "operator.disable"
+	OpResetPassword   Op = "operator.password"
+	OpRevokeToken     Op = "token.revoke"
 )
 
 // LeastRole returns the least role allowed to do op, or the empty Role,
@@ -102,7 +106,7 @@ func (op Op) LeastRole() Role {
 		return RoleViewer
 	case OpRestrict, OpLift, OpExtend, OpApprove, OpReject, OpAddDevice, OpAddPerson, OpAnswer:
 		return RoleOperator
-	case OpCreateToken:
+	case OpCreateToken, OpAddOperator, OpDisableOperator, OpResetPassword, OpRevokeToken:
 		return RoleAdmin
 	}
 	return ""
@@ -123,11 +127,4 @@ func Permit(ctx context.Context, op Op) (Actor, error) {
 		return Actor{}, fmt.Errorf("%w: operator %q has role %s; %s needs %s", ErrForbidden, a.Name, a.Role, op, need)
 	}
 	return a, nil
-}
-
-// Token is an API credential. Only a hash of its secret is stored.
-type Token struct {
-	Name    string // the operator name it acts as; unique
-	Role    Role
-	Created time.Time
 }

@@ -37,6 +37,14 @@ const (
 	ActionToken    Action = "token.create"
 	ActionAppeal   Action = "appeal.create" // the actor is the appeal's From
 	ActionAnswer   Action = "appeal.answer"
+
+	ActionOperator        Action = "operator.add"
+	ActionDisableOperator Action = "operator.disable"
+	ActionPassword        Action = "operator.password" // reset by an admin or changed by its operator
+	ActionRevokeToken     Action = "token.revoke"
+	// ActionAuthFailure records failed attempts to authenticate from one
+	// source, counted over up to a minute; see access.Registry.
+	ActionAuthFailure Action = "auth.failure"
 )
 
 // AuditReport is the outcome of verifying the audit chain.

@@ -16,7 +16,8 @@ var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrForbidden means the actor's role does not allow the action.
 	ErrForbidden = errors.New("forbidden")
-	// ErrLimited means the caller asked too often and must wait before
-	// asking again.
-	ErrLimited = errors.New("rate limited")
+	// ErrRateLimited means the caller asked too often (failed to
+	// authenticate, or sent too many appeals) and must wait; the error may
+	// be a *LimitError saying how long.
+	ErrRateLimited = errors.New("rate limited")
 )

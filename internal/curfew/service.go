@@ -50,8 +50,4 @@ type Service interface {
 	// AnswerAppeal answers appeal id with text, which the notice page of
 	// the client that asked then shows; a later answer replaces it.
 	AnswerAppeal(ctx context.Context, id AppealID, text string) (*Appeal, error)
-
-	// CreateToken creates an API token and returns its secret, which is
-	// shown once and stored only as a hash.
-	CreateToken(ctx context.Context, name string, role Role) (secret string, err error)
 }

@@ -16,7 +16,7 @@ import (
 // found what restricts it. Of the request's restrictions it keeps those
 // still in force; with none left it refuses the appeal with
 // curfew.ErrForbidden. The curfew.AppealLimit+1st appeal of one client
-// within curfew.AppealWindow is refused with curfew.ErrLimited. A refused
+// within curfew.AppealWindow is refused with curfew.ErrRateLimited. A refused
 // appeal leaves no trace.
 func (e *Engine) Appeal(ctx context.Context, req curfew.AppealRequest) (*curfew.Appeal, error) {
 	e.amu.Lock()
@@ -50,7 +50,7 @@ func (e *Engine) Appeal(ctx context.Context, req curfew.AppealRequest) (*curfew.
 	}
 	if len(recent) >= curfew.AppealLimit {
 		return nil, fmt.Errorf("%w: %s sent %d appeals in the last %s; the limit is %d",
-			curfew.ErrLimited, a.From, len(recent), curfew.AppealWindow, curfew.AppealLimit)
+			curfew.ErrRateLimited, a.From, len(recent), curfew.AppealWindow, curfew.AppealLimit)
 	}
 	if err := e.store.CreateAppeal(ctx, a, appealEntry(a)); err != nil {
 		return nil, fmt.Errorf("storing appeal: %w", err)

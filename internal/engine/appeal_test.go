@@ -142,8 +142,8 @@ func TestAppealRateLimit(t *testing.T) {
 			}
 			time.Sleep(time.Minute)
 		}
-		if _, err := f.appeal("02:00:00:00:00:01", ids, "one too many"); !errors.Is(err, curfew.ErrLimited) {
-			t.Errorf("appeal %d within the hour = %v, want ErrLimited", curfew.AppealLimit+1, err)
+		if _, err := f.appeal("02:00:00:00:00:01", ids, "one too many"); !errors.Is(err, curfew.ErrRateLimited) {
+			t.Errorf("appeal %d within the hour = %v, want ErrRateLimited", curfew.AppealLimit+1, err)
 		}
 		if _, err := f.appeal("02:00:00:00:00:02", []curfew.RestrictionID{r2.ID}, "another device"); err != nil {
 			t.Errorf("another device's appeal = %v", err)
@@ -155,8 +155,8 @@ func TestAppealRateLimit(t *testing.T) {
 		if _, err := f.appeal("02:00:00:00:00:01", ids, "later"); err != nil {
 			t.Errorf("appeal after the hour = %v", err)
 		}
-		if _, err := f.appeal("02:00:00:00:00:01", ids, "and again"); !errors.Is(err, curfew.ErrLimited) {
-			t.Errorf("the next appeal = %v, want ErrLimited", err)
+		if _, err := f.appeal("02:00:00:00:00:01", ids, "and again"); !errors.Is(err, curfew.ErrRateLimited) {
+			t.Errorf("the next appeal = %v, want ErrRateLimited", err)
 		}
 	})
 }

@@ -2,9 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -331,71 +328,4 @@ func (e *Engine) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 		return nil, err
 	}
 	return e.store.VerifyAudit(ctx)
-}
-
-// CreateToken implements [curfew.Service].
-func (e *Engine) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
-	actor, err := curfew.Permit(ctx, curfew.OpCreateToken)
-	if err != nil {
-		return "", err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.createTokenLocked(ctx, actor.Name, curfew.ActionToken, name, role)
-}
-
-// Bootstrap creates the first admin token, named name, for `curfew init`.
-// It fails with curfew.ErrConflict if a token by that name exists.
-func (e *Engine) Bootstrap(ctx context.Context, name string) (string, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.createTokenLocked(ctx, curfew.SystemActor, curfew.ActionInit, name, curfew.RoleAdmin)
-}
-
-func (e *Engine) createTokenLocked(ctx context.Context, actor string, action curfew.Action, name string, role curfew.Role) (string, error) {
-	if err := curfew.ValidateName(name); err != nil {
-		return "", fmt.Errorf("token name: %w", err)
-	}
-	if _, err := curfew.ParseRole(string(role)); err != nil {
-		return "", err
-	}
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("generating token: %w", err)
-	}
-	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
-	now := e.now().UTC()
-	t := &curfew.Token{Name: name, Role: role, Created: now}
-	a := &curfew.AuditEntry{At: now, Actor: actor, Action: action, Target: name, Detail: fmt.Sprintf("token %s with role %s", name, role)}
-	if err := e.store.CreateToken(ctx, t, HashToken(secret), a); err != nil {
-		return "", fmt.Errorf("storing token: %w", err)
-	}
-	e.logger.InfoContext(ctx, "token created", "token", name, "role", role, "actor", actor)
-	return secret, nil
-}
-
-// tokenPrefix marks curfew tokens, so a leaked one is easy to recognise.
-const tokenPrefix = "cft_"
-
-// HashToken returns the SHA-256 of a token secret, the only form stored.
-// Secrets are 256 random bits, so a fast hash is enough.
-func HashToken(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
-}
-
-// Authenticate returns the operator whose token secret is given, or an
-// error wrapping curfew.ErrUnauthenticated.
-func (e *Engine) Authenticate(ctx context.Context, secret string) (curfew.Actor, error) {
-	if !strings.HasPrefix(secret, tokenPrefix) {
-		return curfew.Actor{}, fmt.Errorf("%w: malformed token", curfew.ErrUnauthenticated)
-	}
-	t, err := e.store.TokenByHash(ctx, HashToken(secret))
-	if errors.Is(err, curfew.ErrNotFound) {
-		return curfew.Actor{}, fmt.Errorf("%w: unknown token", curfew.ErrUnauthenticated)
-	}
-	if err != nil {
-		return curfew.Actor{}, fmt.Errorf("looking up token: %w", err)
-	}
-	return curfew.Actor{Name: t.Name, Role: t.Role}, nil
 }

@@ -43,13 +43,6 @@ type Store interface {
 	// CreatePerson stores p and records a; a duplicate name is curfew.ErrConflict.
 	CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.AuditEntry) error
 
-	// CreateToken stores t with the SHA-256 hash of its secret and records a;
-	// a duplicate name is curfew.ErrConflict.
-	CreateToken(ctx context.Context, t *curfew.Token, hash []byte, a *curfew.AuditEntry) error
-	// TokenByHash returns the token whose secret hashes to hash, or an error
-	// wrapping curfew.ErrNotFound.
-	TokenByHash(ctx context.Context, hash []byte) (*curfew.Token, error)
-
 	// Appeals returns the appeals f selects, by ascending ID.
 	Appeals(ctx context.Context, f curfew.AppealFilter) ([]*curfew.Appeal, error)
 	// Appeal returns one appeal or an error wrapping curfew.ErrNotFound.

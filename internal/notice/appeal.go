@@ -124,7 +124,7 @@ func (s *Server) appeal(w http.ResponseWriter, r *http.Request) {
 			target += "&lang=" + url.QueryEscape(lang)
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)
-	case errors.Is(err, curfew.ErrLimited):
+	case errors.Is(err, curfew.ErrRateLimited):
 		s.render(w, r, http.StatusTooManyRequests, v, now, &appealState{note: "appeal.limited", draft: msg})
 	case errors.Is(err, curfew.ErrForbidden):
 		// The restriction ended between the snapshot and the appeal.

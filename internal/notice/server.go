@@ -71,7 +71,7 @@ type Config struct {
 	// from the page (POST /appeal) and returns it; the daemon sets it to
 	// the engine's. It is called only for a restricted client, with every
 	// restriction on it, and its errors of kind curfew.ErrInvalid,
-	// curfew.ErrForbidden and curfew.ErrLimited are shown to the person.
+	// curfew.ErrForbidden and curfew.ErrRateLimited are shown to the person.
 	// Nil offers no form.
 	Appeal func(ctx context.Context, req curfew.AppealRequest) (*curfew.Appeal, error)
 

@@ -350,8 +350,9 @@ func TestTokenRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	db := openMemory(t)
 	hash := sha256.Sum256([]byte("secret"))
-	tok := &curfew.Token{Name: "admin", Role: curfew.RoleAdmin, Created: t0}
-	if err := db.CreateToken(ctx, tok, hash[:], entry(curfew.ActionToken, "admin")); err != nil {
+	tok := &curfew.Token{Name: "admin", Role: curfew.RoleAdmin, Created: t0, CreatedBy: "curfew"}
+	op := &curfew.Operator{Name: "admin", Role: curfew.RoleAdmin, Created: t0}
+	if err := db.CreateToken(ctx, tok, hash[:], op, entry(curfew.ActionToken, "admin")); err != nil {
 		t.Fatalf("CreateToken() = %v", err)
 	}
 	got, err := db.TokenByHash(ctx, hash[:])
@@ -365,7 +366,7 @@ func TestTokenRoundTrip(t *testing.T) {
 	if _, err := db.TokenByHash(ctx, other[:]); !errors.Is(err, curfew.ErrNotFound) {
 		t.Errorf("TokenByHash(other) = %v, want ErrNotFound", err)
 	}
-	if err := db.CreateToken(ctx, tok, hash[:1], entry(curfew.ActionToken, "admin")); !errors.Is(err, curfew.ErrInvalid) {
+	if err := db.CreateToken(ctx, tok, hash[:1], nil, entry(curfew.ActionToken, "admin")); !errors.Is(err, curfew.ErrInvalid) {
 		t.Errorf("CreateToken(short hash) = %v, want ErrInvalid", err)
 	}
 }
@@ -380,7 +381,7 @@ func TestConflicts(t *testing.T) {
 	}
 	hash := sha256.Sum256([]byte("secret"))
 	other := sha256.Sum256([]byte("other"))
-	if err := db.CreateToken(ctx, &curfew.Token{Name: "ops", Role: curfew.RoleOperator}, hash[:], entry(curfew.ActionToken, "ops")); err != nil {
+	if err := db.CreateToken(ctx, &curfew.Token{Name: "ops", Role: curfew.RoleOperator}, hash[:], &curfew.Operator{Name: "ops", Role: curfew.RoleOperator}, entry(curfew.ActionToken, "ops")); err != nil {
 		t.Fatal(err)
 	}
 	before := auditLen(t, db)
@@ -400,10 +401,16 @@ func TestConflicts(t *testing.T) {
 			return db.CreateDevice(ctx, &curfew.Device{MAC: mustMAC(t, "02:00:00:00:00:02"), Owner: "ghost"}, entry(curfew.ActionDevice, ""))
 		}, curfew.ErrNotFound},
 		{"duplicate token name", func() error {
-			return db.CreateToken(ctx, &curfew.Token{Name: "ops", Role: curfew.RoleViewer}, other[:], entry(curfew.ActionToken, "ops"))
+			return db.CreateToken(ctx, &curfew.Token{Name: "ops", Role: curfew.RoleViewer}, other[:], nil, entry(curfew.ActionToken, "ops"))
 		}, curfew.ErrConflict},
 		{"duplicate token hash", func() error {
-			return db.CreateToken(ctx, &curfew.Token{Name: "ops2", Role: curfew.RoleViewer}, hash[:], entry(curfew.ActionToken, "ops2"))
+			return db.CreateToken(ctx, &curfew.Token{Name: "ops2", Role: curfew.RoleViewer}, hash[:], &curfew.Operator{Name: "ops2", Role: curfew.RoleViewer}, entry(curfew.ActionToken, "ops2"))
+		}, curfew.ErrConflict},
+		{"token of an unknown operator", func() error {
+			return db.CreateToken(ctx, &curfew.Token{Name: "ghost", Role: curfew.RoleViewer}, other[:], nil, entry(curfew.ActionToken, "ghost"))
+		}, curfew.ErrNotFound},
+		{"duplicate operator", func() error {
+			return db.CreateOperator(ctx, &curfew.Operator{Name: "ops", Role: curfew.RoleViewer}, "", entry(curfew.ActionOperator, "ops"))
 		}, curfew.ErrConflict},
 		{"missing audit entry", func() error {
 			return db.CreatePerson(ctx, &curfew.Person{Name: "x"}, nil)

@@ -1,10 +1,11 @@
 // Package apitest provides test doubles for code that serves or consumes a
-// curfew.Service over the API: a FakeService with one func field per
-// method, which records every call.
+// curfew.Service and curfew.Accounts over the API: a FakeService and
+// FakeAccounts with one func field per method, which record every call.
 package apitest
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -28,7 +29,6 @@ type FakeService struct {
 	PersonsFunc      func(ctx context.Context) ([]*curfew.Person, error)
 	AuditFunc        func(ctx context.Context) ([]*curfew.AuditEntry, error)
 	VerifyAuditFunc  func(ctx context.Context) (*curfew.AuditReport, error)
-	CreateTokenFunc  func(ctx context.Context, name string, role curfew.Role) (string, error)
 	AppealsFunc      func(ctx context.Context) ([]*curfew.Appeal, error)
 	AnswerAppealFunc func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error)
 
@@ -129,12 +129,6 @@ func (f *FakeService) VerifyAudit(ctx context.Context) (*curfew.AuditReport, err
 	return f.VerifyAuditFunc(ctx)
 }
 
-// CreateToken implements [curfew.Service].
-func (f *FakeService) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
-	f.record("CreateToken")
-	return f.CreateTokenFunc(ctx, name, role)
-}
-
 // Appeals implements [curfew.Service].
 func (f *FakeService) Appeals(ctx context.Context) ([]*curfew.Appeal, error) {
 	f.record("Appeals")
@@ -152,8 +146,8 @@ func (f *FakeService) AnswerAppeal(ctx context.Context, id curfew.AppealID, text
 type Tokens map[string]curfew.Actor
 
 // Authenticate returns the operator of secret, or an error wrapping
-// curfew.ErrUnauthenticated.
-func (t Tokens) Authenticate(ctx context.Context, secret string) (curfew.Actor, error) {
+// curfew.ErrUnauthenticated, wherever it comes from.
+func (t Tokens) Authenticate(ctx context.Context, _ netip.Addr, secret string) (curfew.Actor, error) {
 	a, ok := t[secret]
 	if !ok {
 		return curfew.Actor{}, curfew.ErrUnauthenticated
