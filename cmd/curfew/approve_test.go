@@ -137,6 +137,10 @@ func TestRestrictFrom(t *testing.T) {
 	var got []curfew.RestrictRequest
 	svc := &apitest.FakeService{
 		RestrictFunc: func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
+			if len(req.Key) < 20 {
+				t.Errorf("restrict sent idempotency key %q, want a random one", req.Key)
+			}
+			req.Key = "" // random: checked above
 			got = append(got, req)
 			r := sampleRestriction()
 			if req.For > 24*time.Hour {

@@ -237,6 +237,10 @@ func TestRestrict(t *testing.T) {
 	var got []curfew.RestrictRequest
 	svc := &apitest.FakeService{
 		RestrictFunc: func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
+			if len(req.Key) < 20 {
+				t.Errorf("restrict sent idempotency key %q, want a random one", req.Key)
+			}
+			req.Key = "" // random: checked above
 			got = append(got, req)
 			return sampleRestriction(), nil
 		},

@@ -52,7 +52,7 @@ func NewClient(baseURL, token string, hc *http.Client) (*Client, error) {
 // Restrict implements [curfew.Service].
 func (c *Client) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
 	var out Restriction
-	if err := c.do(ctx, http.MethodPost, "/api/v1/restrictions", nil, restrictRequestToAPI(&req), &out); err != nil {
+	if err := c.send(ctx, http.MethodPost, "/api/v1/restrictions", nil, req.Key, restrictRequestToAPI(&req), &out); err != nil {
 		return nil, err
 	}
 	return RestrictionFromAPI(&out)
@@ -236,44 +236,84 @@ func (c *Client) AnswerAppeal(ctx context.Context, id curfew.AppealID, text stri
 // do sends one request with in (if not nil) as its JSON body and decodes a
 // successful answer into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	return c.send(ctx, method, path, q, "", in, out)
+}
+
+// retryFor is how long a request with an idempotency key is retried while
+// the server cannot be reached or its answer is lost.
+const retryFor = 30 * time.Second
+
+// send makes one call. With an idempotency key (sent as the
+// Idempotency-Key header), a call whose answer did not arrive (the server
+// was restarting, the connection dropped) is sent again with the same key
+// for up to retryFor: the server then returns what the first one did, if
+// it was stored, rather than doing it twice.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, key string, in, out any) error {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = q.Encode()
-	var body io.Reader
+	var b []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(in); err != nil {
 			return fmt.Errorf("encoding request: %w", err)
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	deadline := time.Now().Add(retryFor)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		status, answer, err := c.roundTrip(ctx, method, u.String(), key, b)
+		if err != nil {
+			if key == "" || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(wait):
+			}
+			continue
+		}
+		if status < 200 || status > 299 {
+			return answerError(status, answer)
+		}
+		if err := json.Unmarshal(answer, out); err != nil {
+			return fmt.Errorf("decoding answer of %s %s: %w", method, path, err)
+		}
+		return nil
+	}
+}
+
+// roundTrip sends one request and reads its answer; err is set only if no
+// whole answer arrived.
+func (c *Client) roundTrip(ctx context.Context, method, url, key string, body []byte) (int, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
+		return 0, nil, fmt.Errorf("building request: %w", err)
 	}
-	if in != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("calling curfew server: %w", err)
+		return 0, nil, fmt.Errorf("calling curfew server: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
-		return fmt.Errorf("reading answer of %s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("reading answer of %s %s: %w", method, req.URL.Path, err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return answerError(resp.StatusCode, b)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decoding answer of %s %s: %w", method, path, err)
-	}
-	return nil
+	return resp.StatusCode, b, nil
 }
 
 // answerError turns an error answer into an *Error.

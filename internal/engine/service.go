@@ -28,6 +28,19 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	if err != nil {
 		return nil, err
 	}
+	if req.Key != "" {
+		// A retry of a request that was stored (its answer lost in a
+		// crash or a dropped connection) returns what it made.
+		switch prev, err := e.store.RestrictionByKey(ctx, actor.Name, req.Key); {
+		case err == nil && req.SameRequest(prev):
+			e.logger.InfoContext(ctx, "restriction request repeated", "restriction_id", prev.ID, "actor", actor.Name)
+			return prev, nil
+		case err == nil:
+			return nil, fmt.Errorf("%w: idempotency key %q was used for restriction %d, another request", curfew.ErrConflict, req.Key, prev.ID)
+		case !errors.Is(err, curfew.ErrNotFound):
+			return nil, fmt.Errorf("looking up the request's key: %w", err)
+		}
+	}
 	switch r.Subject.Kind {
 	case curfew.SubjectIP:
 		if e.gateway == nil {

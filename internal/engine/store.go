@@ -24,6 +24,11 @@ type Store interface {
 	// CreateRestriction stores r, assigns r.ID, and sets a.Target to the
 	// decimal ID before recording a.
 	CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
+	// RestrictionByKey returns the restriction author created with
+	// idempotency key key (curfew.RestrictRequest.Key), or an error
+	// wrapping curfew.ErrNotFound. CreateRestriction stores the key in the
+	// same transaction as the restriction.
+	RestrictionByKey(ctx context.Context, author, key string) (*curfew.Restriction, error)
 	// UpdateRestriction stores the mutable fields of r (End, Lifted,
 	// LiftedBy, LiftReason, Expired, Approval) and records a.
 	UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
