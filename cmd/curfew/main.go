@@ -36,6 +36,8 @@ Devices and persons:
 Accountability:
   audit [-o json]
   audit verify
+  report --from DATE --to DATE [-o md|json|html]     the public report of a period (default Markdown)
+         [--include-reasons] [--include-subjects]    add internal reasons, subjects and operators' names
   appeals [-o json]                                    questions sent from the notice page
   appeal answer ID --text TEXT                         the answer shows on that client's page
 
@@ -60,6 +62,8 @@ SUBJECT is device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX].
 DURATION is such as 90m, 2h30m or 3d. TIME is RFC 3339, "HH:MM" (the next
 such time, local) or "YYYY-MM-DD HH:MM" (local); --from also takes
 "YYYY-MM-DD" (the start of that local day). Local is this machine's zone.
+A report's DATE is "YYYY-MM-DD" (a local day; --to runs through its end) or
+RFC 3339.
 With approvals configured, a restriction longer than approvals.required_over
 waits as pending, not enforced, until an operator other than its author
 approves it.
@@ -144,6 +148,7 @@ var commands = map[string]func(c *cli, args []string) int{
 	"queries":  (*cli).queries,
 	"appeals":  (*cli).appeals,
 	"appeal":   (*cli).appeal,
+	"report":   (*cli).report,
 }
 
 // usageError writes "curfew: VERB: ERR" on one line to stderr and returns

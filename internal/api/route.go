@@ -59,6 +59,7 @@ func (h *handler) routes() []route {
 		r("GET", "/api/v1/persons", curfew.OpRead, ok, nil, []Person{}, h.listPersons),
 		r("GET", "/api/v1/audit", curfew.OpRead, ok, nil, []AuditEntry{}, h.listAudit),
 		r("GET", "/api/v1/audit/verify", curfew.OpRead, ok, nil, AuditReport{}, h.verifyAudit),
+		r("GET", "/api/v1/report", curfew.OpRead, ok, nil, Report{}, h.getReport),
 		r("POST", "/api/v1/tokens", curfew.OpCreateToken, created, TokenRequest{}, TokenResponse{}, h.createToken),
 		r("GET", "/api/v1/tokens", curfew.OpRead, ok, nil, []Token{}, h.listTokens),
 		r("POST", "/api/v1/tokens/{name}/revoke", curfew.OpRevokeToken, ok, nil, Token{}, h.revokeToken),
