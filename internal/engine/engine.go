@@ -182,7 +182,7 @@ func (e *Engine) checkDrift(ctx context.Context) {
 		e.metrics.Repaired(n)
 		e.logger.WarnContext(ctx, "repaired enforcement drift", "objects", n)
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		e.logger.ErrorContext(ctx, "checking enforcement drift", "err", err)
 	}
 }
