@@ -110,8 +110,12 @@ type Backend struct {
 	applied bool   // Apply succeeded at least once
 	checks  int    // Verify calls since the table was last built
 	epoch   uint64 // batches sent to the sets the Snapshot fills; a comparison begun at another epoch is stale
-	recheck bool   // a comparison was discarded: the next Verify compares every element
-	closed  bool
+	recheck bool   // a comparison is due whatever the generation says (one was discarded, or the periodic one)
+	// lastCompare is when Verify's last element comparison ended, and
+	// compareTook how long it took.
+	lastCompare time.Time
+	compareTook time.Duration
+	closed      bool
 
 	// fmu serialises batches: AllowDestination's and those of Apply,
 	// Verify and Close.

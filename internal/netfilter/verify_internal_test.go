@@ -194,3 +194,37 @@ func TestVerifyConfirmsAfterForeignCommit(t *testing.T) {
 		t.Errorf("second Verify = %d, %v; want 0, nil", n, err)
 	}
 }
+
+// TestVerifyRestsBetweenComparisons checks that a comparison of the
+// elements the generation calls for waits until nine times as long as the
+// last one took has passed, and then happens.
+func TestVerifyRestsBetweenComparisons(t *testing.T) {
+	ns := netnstest.New(t)
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	gone := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	if err := b.Apply(t.Context(), cutoff(time.Now(), gone)); err != nil {
+		t.Fatal(err)
+	}
+	var dumps int
+	b.dumped = func(string) { dumps++ }
+	b.mu.Lock()
+	b.lastCompare, b.compareTook = time.Now(), time.Minute // the last one took a minute
+	b.mu.Unlock()
+	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+gone.String()+" }")
+	if n, err := b.Verify(t.Context()); err != nil || n != 0 || dumps != 0 {
+		t.Errorf("Verify a moment after a comparison of a minute = %d, %v, %d dumps; want 0, nil, none", n, err, dumps)
+	}
+	b.mu.Lock()
+	b.lastCompare = time.Now().Add(-9 * time.Minute)
+	b.mu.Unlock()
+	if n, err := b.Verify(t.Context()); err != nil || n != 1 || dumps == 0 {
+		t.Errorf("Verify nine minutes after it = %d, %v, %d dumps; want 1, nil, some", n, err, dumps)
+	}
+	if !inCutoffSet(t, ns, gone) {
+		t.Errorf("%s was not added back", gone)
+	}
+}

@@ -23,6 +23,12 @@ import (
 // generation. See docs/benchmarks.md for what a comparison costs.
 const fullCheckEvery = 600
 
+// compareRest is how many times as long as the last element comparison
+// took Verify waits, from its end, before it starts another: comparing
+// takes at most a tenth of the time, however large the sets and however
+// often someone else commits. The structural check is not held back.
+const compareRest = 9
+
 // verifySlack is how far an element's end in the kernel may be from the
 // applied one before Verify rewrites it, and how close to its end an
 // element may be and still be left alone (it may legitimately be gone).
@@ -34,7 +40,10 @@ const verifySlack = 2 * time.Second
 // table if not. It then compares every set element with the last applied
 // Snapshot, but only if the kernel's ruleset generation moved since
 // curfew's last batch (someone else committed a change, to any table), on
-// every 600th call, or after a comparison was discarded: it adds back
+// every 600th call, or after a comparison was discarded, and no sooner
+// after the last comparison than nine times as long as that one took (a
+// gateway whose other firewall manager commits every second would
+// otherwise be comparing 100,000 elements all the time): it adds back
 // missing elements (but not those whose Until has passed: the kernel
 // expired them as it should), rewrites elements whose remaining time is
 // wrong, and deletes elements curfew did not add. The conntrack entries of
@@ -66,6 +75,7 @@ func (b *Backend) Verify(ctx context.Context) (int, error) {
 	}
 	if err != nil {
 		b.mu.Lock()
+		b.compared(c)
 		b.recheck = true
 		b.mu.Unlock()
 		return 0, err
@@ -73,14 +83,21 @@ func (b *Backend) Verify(ctx context.Context) (int, error) {
 	return b.repair(ctx, c, diff)
 }
 
+// compared records that the comparison of c ended now. b.mu must be held.
+func (b *Backend) compared(c *check) {
+	b.lastCompare = time.Now()
+	b.compareTook = b.lastCompare.Sub(c.started)
+}
+
 // check is what an element comparison works from: what Apply last told
 // the kernel, as beginCheck found it.
 type check struct {
-	epoch  uint64 // b.epoch then
-	macs   [numModes][]macElem
-	ranges elements
-	gen    uint32 // the ruleset generation before the dump
-	genOK  bool
+	started time.Time
+	epoch   uint64 // b.epoch then
+	macs    [numModes][]macElem
+	ranges  elements
+	gen     uint32 // the ruleset generation before the dump
+	genOK   bool
 }
 
 // elemDiff is what a comparison found: the elements to delete and to add.
@@ -127,11 +144,18 @@ func (b *Backend) beginCheck(ctx context.Context) (*check, int, error) {
 	gen, genOK := b.generation()
 	same := genOK && b.genOK && gen == b.gen
 	b.fmu.Unlock()
-	if same && !b.recheck && b.checks%fullCheckEvery != 0 {
+	if b.checks%fullCheckEvery == 0 {
+		b.recheck = true
+	}
+	if same && !b.recheck {
 		return nil, 0, nil
 	}
+	now := time.Now()
+	if now.Sub(b.lastCompare) < compareRest*b.compareTook {
+		return nil, 0, nil // due, but resting from the last comparison
+	}
 	b.recheck = false
-	return &check{epoch: b.epoch, macs: b.macs, ranges: b.ranges, gen: gen, genOK: genOK}, 0, nil
+	return &check{started: now, epoch: b.epoch, macs: b.macs, ranges: b.ranges, gen: gen, genOK: genOK}, 0, nil
 }
 
 // rebuildDrifted rebuilds the table after the structural check found
@@ -250,6 +274,7 @@ func (b *Backend) confirm(want elements, keys map[elemKey]bool) (del []elemKey, 
 func (b *Backend) repair(ctx context.Context, c *check, d *elemDiff) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.compared(c)
 	if d.unsure {
 		b.recheck = true // what was left out is looked at again
 	}
