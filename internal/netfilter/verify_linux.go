@@ -55,7 +55,7 @@ const verifySlack = 2 * time.Second
 // elements), does not: it works on what Apply last told the kernel, as it
 // was when the comparison began, so Apply never waits for it. If Apply
 // (or a rebuild) sent a batch to the sets meanwhile, the comparison is
-// stale: Verify discards it, repairs nothing, and the next call compares
+// stale: Verify discards it, repairs nothing, and a later call compares
 // again. A set whose dump another commit overlapped may have been read in
 // a half state; what differs in it is looked up again before it is
 // repaired (see compare).
