@@ -129,7 +129,7 @@ func TestConfirm(t *testing.T) {
 	// A half state: the dump missed present and listed the rest.
 	keys := map[elemKey]bool{key(present): true, key(missing): true, key(rewritten): true, key(foreign): true}
 	b.vmu.Lock()
-	del, add, err := b.confirm(want, keys)
+	del, add, err := b.confirm(want, keys, 0)
 	b.vmu.Unlock()
 	if err != nil {
 		t.Fatal(err)
@@ -226,5 +226,38 @@ func TestVerifyRestsBetweenComparisons(t *testing.T) {
 	}
 	if !inCutoffSet(t, ns, gone) {
 		t.Errorf("%s was not added back", gone)
+	}
+}
+
+// TestVerifyAllowsForLateRebuild checks that the elements of a rebuild
+// committed well after its snapshot's time, as one of 100,000 elements on
+// a busy gateway is, are not taken for drift: the kernel counts their
+// timeouts from the commit, so they end that much after their Until. A
+// timeout changed by more than that is still repaired.
+func TestVerifyAllowsForLateRebuild(t *testing.T) {
+	ns := netnstest.New(t)
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	late, tampered := net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.HardwareAddr{2, 0, 0, 0, 0, 2}
+	now := time.Now()
+	s := cutoff(now, late, tampered)
+	s.At = now.Add(-10 * time.Second) // applied ten seconds after it was computed
+	if err := b.Apply(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	netnstest.Run(t, ns, "nft", "add table inet neighbour") // a commit: the next Verify compares
+	if n, err := b.Verify(t.Context()); err != nil || n != 0 {
+		t.Errorf("Verify after a late rebuild = %d, %v; want 0, nil", n, err)
+	}
+	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+tampered.String()+" }")
+	netnstest.Run(t, ns, "nft", "add element inet curfew cutoff_mac { "+tampered.String()+" timeout 2h }")
+	b.mu.Lock()
+	b.lastCompare = time.Time{} // no rest
+	b.mu.Unlock()
+	if n, err := b.Verify(t.Context()); err != nil || n != 1 {
+		t.Errorf("Verify after a timeout was lengthened by an hour = %d, %v; want 1, nil", n, err)
 	}
 }

@@ -93,7 +93,8 @@ func (b *Backend) compared(c *check) {
 // the kernel, as beginCheck found it.
 type check struct {
 	started time.Time
-	epoch   uint64 // b.epoch then
+	late    time.Duration // b.late then
+	epoch   uint64        // b.epoch then
 	macs    [numModes][]macElem
 	ranges  elements
 	gen     uint32 // the ruleset generation before the dump
@@ -155,7 +156,7 @@ func (b *Backend) beginCheck(ctx context.Context) (*check, int, error) {
 		return nil, 0, nil // due, but resting from the last comparison
 	}
 	b.recheck = false
-	return &check{started: now, epoch: b.epoch, macs: b.macs, ranges: b.ranges, gen: gen, genOK: genOK}, 0, nil
+	return &check{started: now, late: b.late, epoch: b.epoch, macs: b.macs, ranges: b.ranges, gen: gen, genOK: genOK}, 0, nil
 }
 
 // rebuildDrifted rebuilds the table after the structural check found
@@ -206,7 +207,7 @@ func (b *Backend) compare(c *check) (*elemDiff, error) {
 		return nil, fmt.Errorf("netfilter: reading set elements: %w", err)
 	}
 	// Remaining times were read during the dump, after now.
-	del, add := elementDiff(want, got, now, time.Now())
+	del, add := elementDiff(want, got, now, time.Now(), c.late)
 	d := &elemDiff{exact: !slices.Contains(inexact[:], true)}
 	unsure := map[elemKey]bool{}
 	for _, k := range del {
@@ -232,7 +233,7 @@ func (b *Backend) compare(c *check) (*elemDiff, error) {
 	if len(unsure) == 0 {
 		return d, nil
 	}
-	del, add, err = b.confirm(want, unsure)
+	del, add, err = b.confirm(want, unsure, c.late)
 	if err != nil {
 		return nil, fmt.Errorf("netfilter: looking up set elements: %w", err)
 	}
@@ -241,8 +242,8 @@ func (b *Backend) compare(c *check) (*elemDiff, error) {
 }
 
 // confirm looks up each of keys in the kernel and returns what differs
-// from want among them. b.vmu must be held.
-func (b *Backend) confirm(want elements, keys map[elemKey]bool) (del []elemKey, add []element, err error) {
+// from want among them, with elementDiff's late. b.vmu must be held.
+func (b *Backend) confirm(want elements, keys map[elemKey]bool, late time.Duration) (del []elemKey, add []element, err error) {
 	r, err := b.dumpConn()
 	if err != nil {
 		return nil, nil, err
@@ -263,7 +264,7 @@ func (b *Backend) confirm(want elements, keys map[elemKey]bool) (del []elemKey, 
 			gotK[k] = e.Expires
 		}
 	}
-	del, add = elementDiff(wantK, gotK, now, time.Now())
+	del, add = elementDiff(wantK, gotK, now, time.Now(), late)
 	return del, add, nil
 }
 
@@ -400,8 +401,11 @@ func sameSet(got, want *nftables.Set) bool {
 
 // elementDiff returns the elements to delete from the kernel and to add
 // to it to go from got, the elements the kernel holds with their remaining
-// times read between now and after, to want.
-func elementDiff(want elements, got map[elemKey]time.Duration, now, after time.Time) (del []elemKey, add []element) {
+// times read between now and after, to want. An element may end up to
+// verifySlack before its Until, and up to verifySlack plus late after it:
+// the elements of a rebuild end as much later as its commit came after
+// the time their timeouts count from.
+func elementDiff(want elements, got map[elemKey]time.Duration, now, after time.Time, late time.Duration) (del []elemKey, add []element) {
 	for k, exp := range got {
 		u, ok := want[k]
 		if !ok {
@@ -411,7 +415,7 @@ func elementDiff(want elements, got map[elemKey]time.Duration, now, after time.T
 		if !k.set.timeout() {
 			continue
 		}
-		if now.Add(exp).Sub(u) > verifySlack || after.Add(exp).Sub(u) < -verifySlack {
+		if now.Add(exp).Sub(u) > verifySlack+late || after.Add(exp).Sub(u) < -verifySlack {
 			del = append(del, k)
 			if u.After(now.Add(verifySlack)) {
 				add = append(add, element{k, u})
