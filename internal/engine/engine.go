@@ -201,7 +201,7 @@ func (e *Engine) checkDrift(ctx context.Context) {
 		e.metrics.Repaired(n)
 		e.logger.WarnContext(ctx, "repaired enforcement drift", "objects", n)
 	}
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		e.logger.ErrorContext(ctx, "checking enforcement drift", "err", err)
 	}
 }
@@ -242,21 +242,24 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 		return errClosed
 	}
 	ctx := e.ctx
-	now := e.now().UTC()
 	full := e.idx == nil || !e.applied
 	if e.idx == nil {
 		rs, err := e.store.Restrictions(ctx, curfew.RestrictionFilter{})
 		if err != nil {
-			e.arm(now.Add(e.retry))
+			e.arm(e.now().Add(e.retry))
 			return fmt.Errorf("loading restrictions: %w", err)
 		}
 		devices, err := e.store.Devices(ctx)
 		if err != nil {
-			e.arm(now.Add(e.retry))
+			e.arm(e.now().Add(e.retry))
 			return fmt.Errorf("loading devices: %w", err)
 		}
 		e.idx = curfew.NewIndex(rs, devices)
 	}
+	// The snapshot's time is taken after the load, which can take seconds
+	// with 100,000 restrictions: the backends count the elements' time
+	// left from it.
+	now := e.now().UTC()
 
 	over := append(e.idx.Advance(&touched, now), e.unrecorded...)
 	e.unrecorded = nil

@@ -512,3 +512,42 @@ func TestDriftCheckDoesNotHoldCommands(t *testing.T) {
 	waitFor(t, closed, "Close during a drift check")
 	waitFor(t, ran, "Run after Close")
 }
+
+// slowLoadStore is a store whose first loading of the restrictions takes
+// a while, as it does with 100,000 of them.
+type slowLoadStore struct {
+	*sqlite.DB
+	took time.Duration
+}
+
+func (s *slowLoadStore) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	time.Sleep(s.took)
+	return s.DB.Restrictions(ctx, f)
+}
+
+// The first snapshot is taken after the store is loaded, not before: the
+// backends count each element's time left from the snapshot's time, so a
+// snapshot older than it says would make every restriction last as much
+// longer in the kernel as the load took.
+func TestSnapshotTimeAfterLoad(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		eng, err := engine.New(&engine.Config{
+			Store:          &slowLoadStore{DB: f.db, took: 5 * time.Second},
+			Backends:       []enforce.Backend{&enforce.Memory{}},
+			Logger:         slog.New(slog.DiscardHandler),
+			VerifyInterval: -1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close()
+		start := time.Now()
+		if err := eng.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := eng.Snapshot().At, start.Add(5*time.Second); !got.Equal(want) {
+			t.Errorf("first snapshot taken at %s, want %s (after the load)", got, want)
+		}
+	})
+}

@@ -42,6 +42,10 @@ func (k setKind) interval() bool {
 // element with a key and an inclusive key end.
 func (k setKind) ranged() bool { return k == setNetV4 || k == setNetV6 }
 
+// plain reports whether the set holds single keys, which the kernel can
+// look up one by one: not intervals, not ranges.
+func (k setKind) plain() bool { return !k.interval() && !k.ranged() }
+
 // concat reports whether the set's key is `ether_addr . address`.
 func (k setKind) concat() bool { return k.ranged() || k.dynamic() }
 

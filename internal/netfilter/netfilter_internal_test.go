@@ -196,7 +196,7 @@ func TestGenerationIgnoresExpiry(t *testing.T) {
 		t.Fatalf("generation after Apply = %d, %v; recorded %d, %v", before, ok, b.gen, b.genOK)
 	}
 	time.Sleep(1500 * time.Millisecond) // past the timeout and a garbage collection
-	got, _ := b.readElements()
+	got, _, _ := b.readElements()
 	for k := range got {
 		if k.set.timeout() {
 			t.Fatalf("element %s still there after its timeout", keyString(k))

@@ -83,26 +83,49 @@ type Config struct {
 const DefaultTable = "curfew"
 
 // Backend enforces snapshots with nftables. Its methods are safe for
-// concurrent use. Apply, Verify and Close are serialised; AllowDestination
-// runs alongside them and waits only while one of them commits a batch.
+// concurrent use. Apply and Close are serialised, and so are Verify's
+// structural check and repairs with them; Verify's comparison of set
+// elements, the slow part, runs alongside Apply. AllowDestination runs
+// alongside all of them and waits only while one of them commits a batch.
 type Backend struct {
 	logger *slog.Logger
 	netns  int // -1: the process's namespace
 	rs     *ruleset
 	doh    []netip.Addr // DNS-over-HTTPS endpoints
 
-	// mu is held through Apply, Verify and Close, and taken before fmu.
+	// vmu is held through Verify and Close, and taken before mu. Verify
+	// dumps and compares the sets holding vmu alone, so that Apply never
+	// waits for a dump.
+	vmu sync.Mutex // guards the fields below
+	raw *rawConn   // for set dumps; nil until first needed
+	// dumped, if not nil, is called by Verify after each dump of a set,
+	// before it reads the ruleset generation again, with vmu held and mu
+	// not: a test's way in between the dump and the repair.
+	dumped func(set string)
+
+	// mu is held through Apply and Close and through Verify's structural
+	// check and repairs, and taken before fmu.
 	mu      sync.Mutex          // guards the fields below
 	conn    *nftables.Conn      // lasting netlink connection; nil until first needed
-	raw     *rawConn            // for set dumps; nil until first needed
 	nl      *netlink.Handle     // rtnetlink and conntrack; nil until first needed
 	built   bool                // the table was built and no drift is known since
-	macs    [numModes][]macElem // the devices the kernel was told to hold, by mode, sorted
-	ranges  elements            // the other elements the kernel was told to hold
+	macs    [numModes][]macElem // the devices the kernel was told to hold, by mode, sorted; replaced, never changed in place
+	ranges  elements            // the other elements the kernel was told to hold; replaced, never changed in place
 	last    *curfew.Snapshot
-	applied bool // Apply succeeded at least once
-	checks  int  // Verify calls since the table was last built
-	closed  bool
+	applied bool   // Apply succeeded at least once
+	checks  int    // Verify calls since the table was last built
+	epoch   uint64 // batches sent to the sets the Snapshot fills; a comparison begun at another epoch is stale
+	recheck bool   // a comparison is due whatever the generation says (one was discarded, or the periodic one)
+	// late is how long after the time its timeouts count from the last
+	// rebuild was committed: the kernel counts from the commit, so the
+	// elements it added end up to this much after their Until (seconds,
+	// with 100,000 elements on a busy gateway).
+	late time.Duration
+	// lastCompare is when Verify's last element comparison ended, and
+	// compareTook how long it took.
+	lastCompare time.Time
+	compareTook time.Duration
+	closed      bool
 
 	// fmu serialises batches: AllowDestination's and those of Apply,
 	// Verify and Close.
@@ -401,7 +424,9 @@ func (b *Backend) generation() (gen uint32, ok bool) {
 	return gen, true
 }
 
-func (b *Backend) rawLocked() (*rawConn, error) {
+// dumpConn returns the socket for set dumps, opening it if needed. b.vmu
+// must be held.
+func (b *Backend) dumpConn() (*rawConn, error) {
 	if b.raw != nil {
 		return b.raw, nil
 	}
@@ -422,12 +447,13 @@ func (b *Backend) dropConn() {
 
 // rebuild replaces the table with a complete one holding els, in one
 // batch. Timeouts count from ref; elements ending at or before ref are left
-// out.
+// out. b.mu must be held.
 func (b *Backend) rebuild(els []element, ref time.Time) error {
 	c, err := b.connLocked()
 	if err != nil {
 		return err
 	}
+	b.epoch++
 	b.fmu.Lock()
 	defer b.fmu.Unlock()
 	if err := b.rs.queueBuild(c); err != nil {
@@ -461,16 +487,18 @@ func (b *Backend) rebuild(els []element, ref time.Time) error {
 	b.ready = true
 	b.built = true
 	b.checks = 0
+	b.late = max(time.Since(ref), 0)
 	return nil
 }
 
 // sendDiff deletes del and adds add (with timeouts counted from ref) in one
-// batch.
+// batch. b.mu must be held.
 func (b *Backend) sendDiff(del []elemKey, add []element, ref time.Time) error {
 	c, err := b.connLocked()
 	if err != nil {
 		return err
 	}
+	b.epoch++
 	dels := make([]element, len(del))
 	for i, k := range del {
 		dels[i] = element{key: k}
@@ -549,8 +577,10 @@ func compareKeys(a, b elemKey) int {
 
 // Close implements [enforce.Backend]. It deletes the table, if it was ever
 // built, and closes the netlink connections. The Backend cannot be used
-// afterwards.
+// afterwards. It waits for a Verify under way.
 func (b *Backend) Close() error {
+	b.vmu.Lock()
+	defer b.vmu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {

@@ -3,11 +3,17 @@
 package netfilter_test
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/netfilter"
@@ -207,5 +213,144 @@ func TestPrefixAtTopOfAddressSpace(t *testing.T) {
 	}
 	if rs := ruleset(t, ns); strings.Contains(rs, "ffff") || strings.Contains(rs, "255.255") {
 		t.Errorf("elements left after lifting:\n%s", rs)
+	}
+}
+
+// neighbour is another firewall manager on the same host: it commits an
+// unrelated change (an element added to or deleted from a table of its
+// own) every interval, on a netlink connection of its own.
+type neighbour struct {
+	conn    *nftables.Conn
+	set     *nftables.Set
+	commits atomic.Int64
+}
+
+// newNeighbour creates the neighbour's table in ns.
+func newNeighbour(tb testing.TB, ns int) *neighbour {
+	tb.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(ns))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	table := c.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: "neighbour"})
+	set := &nftables.Set{Table: table, Name: "blocked", KeyType: nftables.TypeIPAddr}
+	if err := c.AddSet(set, nil); err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		tb.Fatalf("creating the neighbour's table: %v", err)
+	}
+	return &neighbour{conn: c, set: set}
+}
+
+// run commits every interval (0: one commit after the other) until ctx
+// is done, then returns.
+func (n *neighbour) run(ctx context.Context, interval time.Duration) error {
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	el := []nftables.SetElement{{Key: []byte{192, 0, 2, 1}}}
+	for i := 0; ; i++ {
+		if tick != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick:
+			}
+		} else if ctx.Err() != nil {
+			return nil
+		}
+		var err error
+		if i%2 == 0 {
+			err = n.conn.SetAddElements(n.set, el)
+		} else {
+			err = n.conn.SetDeleteElements(n.set, el)
+		}
+		if err == nil {
+			err = n.conn.Flush()
+		}
+		if err != nil {
+			return fmt.Errorf("neighbour's commit %d: %w", i, err)
+		}
+		n.commits.Add(1)
+	}
+}
+
+// start runs n in a goroutine until the test ends.
+func (n *neighbour) start(t *testing.T, interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.run(ctx, interval) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// TestVerifyRepairsUnderForeignCommits checks that drift is repaired, and
+// nothing else touched, while another firewall manager commits a change
+// every millisecond, so that most dumps of the large set straddle a commit
+// and may show a half state.
+func TestVerifyRepairsUnderForeignCommits(t *testing.T) {
+	ns := netnstest.New(t)
+	b := newBackend(t, ns)
+	at := time.Now()
+	const n = 20_000 // a dump of many chunks, which a commit can fall between
+	s := &curfew.Snapshot{At: at}
+	for i := range n {
+		s.Devices = append(s.Devices, &curfew.DeviceRule{
+			MAC: net.HardwareAddr{2, 0xdd, 0, byte(i >> 16), byte(i >> 8), byte(i)}, Enforcement: cut(at.Add(time.Hour), 1)})
+	}
+	mustApply(t, b, s)
+	if got := verifyAll(t, b); got != 0 {
+		t.Fatalf("Verify after Apply repaired %d, want 0", got)
+	}
+	neigh := newNeighbour(t, ns)
+	neigh.start(t, time.Millisecond)
+
+	gone, foreign := s.Devices[n/2].MAC, net.HardwareAddr{2, 0xee, 0, 0, 0, 1}
+	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+gone.String()+" }")
+	netnstest.Run(t, ns, "nft", "add element inet curfew cutoff_mac { "+foreign.String()+" timeout 1h }")
+	k := newKernel(t, ns)
+	deadline := time.Now().Add(30 * time.Second)
+	var repaired, calls int
+	for {
+		r, err := b.Verify(t.Context())
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		repaired += r
+		calls++
+		_, haveGone, err := k.lookupMAC(t.Context(), gone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, haveForeign, err := k.lookupMAC(t.Context(), foreign)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if haveGone && !haveForeign {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d calls of Verify in 30s (%d neighbour's commits), %s is back: %v; %s is gone: %v",
+				calls, neigh.commits.Load(), gone, haveGone, foreign, !haveForeign)
+		}
+	}
+	if repaired != 2 {
+		t.Errorf("Verify repaired %d, want 2 (one element added back, one deleted)", repaired)
+	}
+	for range 5 {
+		if r, err := b.Verify(t.Context()); err != nil || r != 0 {
+			t.Errorf("Verify after the repair = %d, %v; want 0, nil", r, err)
+		}
+	}
+	if neigh.commits.Load() == 0 {
+		t.Error("the neighbour committed nothing")
 	}
 }
