@@ -121,6 +121,12 @@ func TestWaitProbes(t *testing.T) {
 	const want = "02:00:00:00:09:02"
 	netnstest.Run(t, client, "ip", "link", "set", "eth0", "address", want)
 	tab := newTable(t, &identify.Config{NetNS: gw, Interfaces: []string{"lan0"}, ProbeWait: 500 * time.Millisecond})
+	// IPv6 comes up on a link a moment after the link does (on a busy
+	// machine, a long moment): until then there is no route to probe by.
+	eventually(t, 5*time.Second, "IPv6 route to the client", func() bool {
+		out, err := netnstest.Output(gw, "ip", "-6", "route", "get", "fd00:9::2")
+		return err == nil && strings.Contains(out, "dev lan0")
+	})
 	for _, a := range []string{"10.9.0.2", "fd00:9::2"} {
 		addr := netip.MustParseAddr(a)
 		if c := tab.Identify(addr); c.Kind != identify.Unknown {
