@@ -258,7 +258,19 @@ enforced, until an operator other than its author approves it:
   export CURFEW_TOKEN=$(%[3]s token create --name bob --role operator)
   %[3]s approve ID --reason "agreed"       # bob's approval: enforced at once
 
+A restricted person can ask the operator from the notice page (the form
+"Ask the operator"), and the answer shows there:
+
+  ip netns exec %[5]s curl -m 3 -d message="Why?" http://%[10]s:8480/appeal
+  %[3]s appeals
+  %[3]s appeal answer ID --text "Until Friday's review."
+
+The public report of today: counts, durations and notices, no reasons
+and no identities:
+
+  %[3]s report --from $(date +%%F) --to $(date +%%F)
+
 Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
-		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver)
+		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4)
 }
