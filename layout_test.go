@@ -85,6 +85,7 @@ func TestPackageDocs(t *testing.T) {
 // library is always allowed except where forbidden lists it.
 var allowed = map[string][]string{
 	"internal/curfew":              {},
+	"internal/audit":               {"internal/curfew"},
 	"internal/enforce":             {"internal/curfew"},
 	"internal/enforce/enforcetest": {"internal/curfew", "internal/enforce"},
 	"internal/engine":              {"internal/curfew", "internal/enforce"},
@@ -111,6 +112,7 @@ var allowed = map[string][]string{
 // forbidden lists standard packages a directory must not import.
 var forbidden = map[string][]string{
 	"internal/curfew": {"database/sql", "net/http", "encoding/json", "log", "os"},
+	"internal/audit":  {"database/sql", "net/http", "log", "log/slog", "os"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -1,0 +1,301 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// A Kind names what an event records.
+type Kind string
+
+// What operators do.
+const (
+	KindRestrictionCreated  Kind = "restriction.created"
+	KindRestrictionLifted   Kind = "restriction.lifted"
+	KindRestrictionExtended Kind = "restriction.extended"
+	KindDeviceAdded         Kind = "device.added"
+	KindPersonAdded         Kind = "person.added"
+	KindTokenCreated        Kind = "token.created"
+)
+
+// What the gateway does by itself; their actor is System.
+const (
+	// KindRestrictionApplied records that a restriction is enforced: the
+	// backends accepted a snapshot that holds it.
+	KindRestrictionApplied Kind = "restriction.applied"
+	// KindRestrictionExpired records that a restriction reached its end.
+	KindRestrictionExpired Kind = "restriction.expired"
+	// KindRestrictionRepaired records that a restriction's row in the
+	// store did not match what the log says of it and was put back as the
+	// log says: Before is the row (nil: there was none), After the
+	// restriction as the log has it (nil: the log has none, and the row
+	// was removed).
+	KindRestrictionRepaired Kind = "restriction.repaired"
+	// KindDeviceRepaired is KindRestrictionRepaired for a device.
+	KindDeviceRepaired Kind = "device.repaired"
+	// KindDriftRepaired records that enforcement was found changed behind
+	// curfew's back and repaired; After.Objects counts the objects.
+	KindDriftRepaired Kind = "drift.repaired"
+	// KindDaemonStarted and KindDaemonStopped bracket each run of the
+	// daemon; After.ConfigSHA256 of a start is its configuration file's.
+	KindDaemonStarted Kind = "daemon.started"
+	KindDaemonStopped Kind = "daemon.stopped"
+	// KindConfigChanged records, at a start, that the configuration file
+	// differs from the one of the previous start.
+	KindConfigChanged Kind = "config.changed"
+	// KindAuditBroken records that the gateway found its own log broken
+	// when it was about to sign it: the latest checkpoint (Before) was
+	// missing, older than the log says there were (After.Checkpoint is what
+	// it found), or no longer matched the log. A log that holds one never
+	// verifies again: the evidence is kept, not laundered.
+	KindAuditBroken Kind = "audit.broken"
+)
+
+// What the upgrade from the first release's log records.
+const (
+	// KindLegacy carries one entry of the first release's log, its fields
+	// as they were (Legacy).
+	KindLegacy Kind = "legacy"
+	// KindAuditUpgraded follows the legacy entries: After.LegacyEntries
+	// were carried over, of which After.LegacyIntact verified with the old
+	// key before the first break.
+	KindAuditUpgraded Kind = "audit.upgraded"
+	// KindRestrictionImported and KindDeviceImported record, at the
+	// upgrade, the state the legacy log described in prose, as typed
+	// fields, so that the state can be held to the log from then on.
+	KindRestrictionImported Kind = "restriction.imported"
+	KindDeviceImported      Kind = "device.imported"
+)
+
+// kindCheckpoint is the kind of a checkpoint's line in an export; no
+// event has it.
+const kindCheckpoint = "checkpoint"
+
+// System is the actor of the events the gateway records by itself.
+const System = curfew.SystemActor
+
+// Event is one entry of the audit log. Only Seq, Prev, At, Kind and Actor
+// are always set; the rest is set as the kind needs. Text is rendered from
+// it where it is shown, never stored.
+type Event struct {
+	Seq  int64 // 1, 2, 3, …; set by Seal
+	Prev Hash  // the previous event's hash; zero for the first; set by Seal
+	At   time.Time
+	Kind Kind
+
+	Actor       string               // an operator's name, or System
+	Subject     string               // what the event is about, in curfew.Subject's written form
+	Restriction curfew.RestrictionID // the restriction it concerns, if any
+	Reason      string               // why, as the operator gave it
+
+	Before, After *Fields // what the event changed, before and after
+
+	// LastCheckpoint is the sequence number of the newest checkpoint
+	// signed before this event was written, so that the log itself says
+	// which checkpoints must exist.
+	LastCheckpoint int64
+
+	Legacy *Legacy // KindLegacy only
+}
+
+// Fields are the structured values an event records. Each kind uses the
+// few that concern it; the zero value of a field means "not recorded".
+type Fields struct {
+	// A restriction's; its ID and subject are the event's.
+	Mode       curfew.Mode
+	Allow      []string
+	Block      []string
+	Reason     string // in full records (imported, repaired) only: elsewhere it is the event's
+	Notice     string
+	Author     string
+	Start      time.Time
+	End        time.Time
+	Created    time.Time // a device's too
+	Lifted     time.Time
+	LiftedBy   string
+	LiftReason string // in full records only, as Reason
+	Expired    time.Time
+	Applied    time.Time
+	Force      bool // created with force: an ip: prefix wider than the limit
+
+	// A device's; its MAC is the event's subject.
+	Name  string
+	Owner string
+	Addrs []string
+
+	// A token's.
+	Token string
+	Role  string
+
+	// The gateway's.
+	Objects       int64
+	ConfigSHA256  string
+	Checkpoint    int64
+	LegacyEntries int64
+	LegacyIntact  int64
+}
+
+// Legacy is an entry of the first release's log. Its time, actor and
+// reason are the event's.
+type Legacy struct {
+	Seq      int64
+	Action   string
+	Target   string
+	Detail   string
+	PrevHash string
+	Hash     string
+}
+
+// A Hash is the SHA-256 of an event's encoding.
+type Hash [sha256.Size]byte
+
+// Sum returns the hash of an event's encoding.
+func Sum(data []byte) Hash { return sha256.Sum256(data) }
+
+// String returns h in lower-case hex.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// IsZero reports whether h is the zero Hash.
+func (h Hash) IsZero() bool { return h == Hash{} }
+
+// ParseHash parses a hash written by String, and nothing else.
+func ParseHash(s string) (Hash, error) {
+	var h Hash
+	if len(s) != 2*len(h) {
+		return Hash{}, fmt.Errorf("hash %q: want %d hex digits", s, 2*len(h))
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil || h.String() != s {
+		return Hash{}, fmt.Errorf("hash %q: want %d lower-case hex digits", s, 2*len(h))
+	}
+	return h, nil
+}
+
+// Head is the newest event of a log, which the next one links to.
+type Head struct {
+	Seq  int64
+	Hash Hash
+}
+
+// Seal makes e the event after prev (the zero Head for the first event):
+// it sets e.Seq and e.Prev, drops from every time in e what the log does
+// not keep (below a millisecond), and returns e's encoding. It refuses an
+// event without kind, actor or time.
+func (e *Event) Seal(prev Head) ([]byte, error) {
+	switch {
+	case e.Kind == "" || e.Kind == kindCheckpoint:
+		return nil, fmt.Errorf("%w: audit event of kind %q", curfew.ErrInvalid, e.Kind)
+	case e.Actor == "":
+		return nil, fmt.Errorf("%w: audit event %s without actor", curfew.ErrInvalid, e.Kind)
+	case e.At.IsZero():
+		return nil, fmt.Errorf("%w: audit event %s without time", curfew.ErrInvalid, e.Kind)
+	case prev.Seq < 0 || prev.Seq == 0 && !prev.Hash.IsZero():
+		return nil, fmt.Errorf("%w: audit event after an invalid head", curfew.ErrInvalid)
+	}
+	e.Seq = prev.Seq + 1
+	e.Prev = prev.Hash
+	e.At = truncate(e.At)
+	e.Before.truncate()
+	e.After.truncate()
+	return e.Encode(), nil
+}
+
+func (f *Fields) truncate() {
+	if f == nil {
+		return
+	}
+	for _, t := range []*time.Time{&f.Start, &f.End, &f.Created, &f.Lifted, &f.Expired, &f.Applied} {
+		*t = truncate(*t)
+	}
+}
+
+// Encode returns the canonical encoding of e, as it is hashed and stored.
+func (e *Event) Encode() []byte {
+	var o object
+	o.int("seq", e.Seq)
+	if !e.Prev.IsZero() {
+		o.str("prev", e.Prev.String())
+	}
+	o.time("at", e.At)
+	o.str("kind", string(e.Kind))
+	o.str("actor", e.Actor)
+	o.str("subject", e.Subject)
+	o.int("restriction", int64(e.Restriction))
+	o.str("reason", e.Reason)
+	o.object("before", e.Before.object())
+	o.object("after", e.After.object())
+	o.int("last_checkpoint", e.LastCheckpoint)
+	o.object("legacy", e.Legacy.object())
+	return o.appendTo(make([]byte, 0, 256))
+}
+
+func (f *Fields) object() *object {
+	if f == nil {
+		return nil
+	}
+	var o object
+	o.str("mode", string(f.Mode))
+	o.strings("allow", f.Allow)
+	o.strings("block", f.Block)
+	o.str("reason", f.Reason)
+	o.str("notice", f.Notice)
+	o.str("author", f.Author)
+	o.time("starts_at", f.Start)
+	o.time("ends_at", f.End)
+	o.time("created_at", f.Created)
+	o.time("lifted_at", f.Lifted)
+	o.str("lifted_by", f.LiftedBy)
+	o.str("lift_reason", f.LiftReason)
+	o.time("expired_at", f.Expired)
+	o.time("applied_at", f.Applied)
+	o.bool("force", f.Force)
+	o.str("name", f.Name)
+	o.str("owner", f.Owner)
+	o.strings("addrs", f.Addrs)
+	o.str("token", f.Token)
+	o.str("role", f.Role)
+	o.int("objects", f.Objects)
+	o.str("config_sha256", f.ConfigSHA256)
+	o.int("checkpoint", f.Checkpoint)
+	o.int("legacy_entries", f.LegacyEntries)
+	o.int("legacy_intact", f.LegacyIntact)
+	return &o
+}
+
+func (l *Legacy) object() *object {
+	if l == nil {
+		return nil
+	}
+	var o object
+	o.int("seq", l.Seq)
+	o.str("action", l.Action)
+	o.str("target", l.Target)
+	o.str("detail", l.Detail)
+	o.str("prev_hash", l.PrevHash)
+	o.str("hash", l.Hash)
+	return &o
+}
+
+// Decode decodes an event's encoding, which must be canonical: Decode
+// accepts exactly the bytes Encode writes.
+func Decode(data []byte) (*Event, error) {
+	e, c, err := parseLine(data)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("decoding an event: %w", err)
+	case c != nil:
+		return nil, errors.New("decoding an event: a checkpoint, not an event")
+	}
+	return e, nil
+}
+
+// String returns a short identification of e for messages: its sequence
+// number and kind.
+func (e *Event) String() string {
+	return "event " + strconv.FormatInt(e.Seq, 10) + " (" + string(e.Kind) + ")"
+}
