@@ -5,10 +5,13 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
 	"github.com/curfew/curfew/internal/sqlite"
@@ -20,18 +23,19 @@ import (
 func TestAgainstEngine(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	key, err := sqlite.GenerateKey()
+	key, err := audit.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, ":memory:", &sqlite.Config{AuditKey: key, Logger: logger})
+	db, err := sqlite.Open(ctx, ":memory:", &sqlite.Config{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	mem := &enforce.Memory{}
 	eng, err := engine.New(&engine.Config{Store: db, Backends: []enforce.Backend{mem}, Logger: logger, VerifyInterval: -1,
-		GatewayAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.168.50.1")}, nil }})
+		GatewayAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.168.50.1")}, nil },
+		AuditKey:     key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +123,21 @@ func TestAgainstEngine(t *testing.T) {
 	if out := mustRun("audit", "verify"); !strings.HasPrefix(out, "audit log intact") {
 		t.Errorf("audit verify = %q", out)
 	}
-	if out := mustRun("audit"); !strings.Contains(out, "restriction.lift") {
+	if out := mustRun("audit"); !strings.Contains(out, "restriction.lifted") || !strings.Contains(out, "lifted; it was to end at") {
 		t.Errorf("audit lacks the lift:\n%s", out)
+	}
+
+	// An export verifies offline with the key alone: no server, no token.
+	dir := t.TempDir()
+	exportFile, keyFile := filepath.Join(dir, "export.jsonl"), filepath.Join(dir, "key")
+	if err := os.WriteFile(exportFile, []byte(mustRun("audit", "export")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(mustRun("audit", "key")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = map[string]string{}
+	if out := mustRun("audit", "verify", "--file", exportFile, "--key", keyFile); !strings.HasPrefix(out, "audit log intact: ") {
+		t.Errorf("audit verify --file --key = %q", out)
 	}
 }

@@ -32,8 +32,11 @@ Devices and persons:
   persons [-o json]
 
 Accountability:
-  audit [-o json]
-  audit verify
+  audit [-o json]                                      the audit log, with its text
+  audit export [--from SEQ]                            JSON lines: every event and signed checkpoint
+  audit key                                            the gateway's public key (base64)
+  audit verify                                         chain, signatures, latest checkpoint, state
+  audit verify --file EXPORT --key PUBKEY              offline: needs no daemon, no database
   token create --name N --role viewer|operator|admin   prints the secret
 
 Resolver:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/engine"
 )
@@ -68,15 +69,15 @@ func testLogger(t *testing.T, buf *bytes.Buffer) *slog.Logger {
 // has several pages.
 func addEntries(t *testing.T, dir string, n int) {
 	t.Helper()
-	db, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	db, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	for i := range n {
 		name := fmt.Sprintf("person-with-a-long-name-%d", i)
-		a := &curfew.AuditEntry{Actor: "admin", Action: curfew.ActionPerson, Target: name, Detail: "person " + name}
-		if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, a); err != nil {
+		ev := &audit.Event{Actor: "admin", Kind: audit.KindPersonAdded, Subject: "person:" + name}
+		if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -148,41 +149,45 @@ var damages = []struct {
 	want   string
 }{
 	{"database deleted", func(t *testing.T, dir string) { removeDB(t, dir) },
-		"curfew.db is missing, but audit.key and audit.head (which records audit entry 1) are there"},
+		"curfew.db is missing, but audit.ed25519 and audit.checkpoint (which signs audit event 1) are there"},
 	{"database truncated to 0 bytes", func(t *testing.T, dir string) {
 		if err := os.Truncate(filepath.Join(dir, dbFile), 0); err != nil {
 			t.Fatal(err)
 		}
-	}, "curfew.db is empty (0 bytes), but audit.key and audit.head (which records audit entry 1) are there"},
+	}, "curfew.db is empty (0 bytes), but audit.ed25519 and audit.checkpoint (which signs audit event 1) are there"},
 	{"database with a corrupt page", func(t *testing.T, dir string) {
 		addEntries(t, dir, 60)
 		corruptPage(t, filepath.Join(dir, dbFile))
 	}, "curfew.db: corrupt: PRAGMA quick_check reports: Tree "},
 	{"audit key deleted", func(t *testing.T, dir string) { removeFile(t, dir, keyFile) },
-		"audit.key is missing, but curfew.db is there"},
+		"audit.ed25519 is missing, but curfew.db and audit.checkpoint are there: without its key, the audit log can be neither signed nor continued"},
+	{"audit key and checkpoint deleted", func(t *testing.T, dir string) {
+		removeFile(t, dir, keyFile)
+		removeFile(t, dir, checkpointFile)
+	}, "audit.ed25519 is missing, but curfew.db is there"},
 	{"audit key truncated", func(t *testing.T, dir string) {
 		if err := os.Truncate(filepath.Join(dir, keyFile), 0); err != nil {
 			t.Fatal(err)
 		}
-	}, "audit.key is 0 bytes long, not at least 32: it is damaged"},
-	{"head above zero with an empty audit log", func(t *testing.T, dir string) {
+	}, "audit.ed25519 (0 bytes) is damaged"},
+	{"checkpoint with an empty audit log", func(t *testing.T, dir string) {
 		raw, err := sql.Open("sqlite", filepath.Join(dir, dbFile))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer raw.Close()
-		if _, err := raw.Exec("DROP TRIGGER audit_no_delete; DELETE FROM audit"); err != nil {
+		if _, err := raw.Exec("DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events"); err != nil {
 			t.Fatal(err)
 		}
-	}, "its audit log is empty, but the audit head file " /* …/audit.head records entry 1 */},
-	{"head alone", func(t *testing.T, dir string) {
+	}, "its audit log is empty, but the checkpoint file " /* …/audit.checkpoint signs event 1 */},
+	{"checkpoint alone", func(t *testing.T, dir string) {
 		removeDB(t, dir)
 		removeFile(t, dir, keyFile)
-	}, "audit.head (which records audit entry 1) is there, but audit.key is missing and curfew.db is missing"},
+	}, "curfew.db is missing, but audit.checkpoint (which signs audit event 1) is there"},
 	{"key alone", func(t *testing.T, dir string) {
 		removeDB(t, dir)
-		removeFile(t, dir, headFile)
-	}, "curfew.db is missing, but audit.key is there (if `curfew init` was interrupted, run it again)"},
+		removeFile(t, dir, checkpointFile)
+	}, "curfew.db is missing, but audit.ed25519 is there (if `curfew init` was interrupted, run it again)"},
 }
 
 // TestOpenStateRefusesContradictions checks that the daemon's openState
@@ -195,7 +200,7 @@ func TestOpenStateRefusesContradictions(t *testing.T) {
 			tt.damage(t, dir)
 			before := listing(t, dir)
 
-			db, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+			db, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 			if err == nil {
 				db.Close()
 				t.Fatal("openState succeeded, want a refusal")
@@ -249,20 +254,21 @@ func TestInitTwice(t *testing.T) {
 	if code != 1 || stdout != "" || !strings.Contains(stderr, "is already initialised") {
 		t.Errorf("second curfew init = %d, stdout %q, stderr %q; want 1 and already initialised", code, stdout, stderr)
 	}
-	db, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	db, key, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	eng, err := engine.New(&engine.Config{Store: db, Logger: slog.New(slog.DiscardHandler)})
+	eng, err := engine.New(&engine.Config{Store: db, Logger: slog.New(slog.DiscardHandler), AuditKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a, err := eng.Authenticate(t.Context(), token); err != nil || a.Name != "admin" {
 		t.Errorf("Authenticate(first token) after a second init = %+v, %v; want admin", a, err)
 	}
-	if rep, err := db.VerifyAudit(t.Context()); err != nil || !rep.OK || rep.Entries != 1 {
-		t.Errorf("VerifyAudit() after a second init = %+v, %v; want OK with 1 entry", rep, err)
+	ctx := curfew.WithActor(t.Context(), curfew.Actor{Name: "admin", Role: curfew.RoleAdmin})
+	if rep, err := eng.VerifyAudit(ctx); err != nil || !rep.OK || rep.Entries != 1 || rep.SignedSeq != 1 {
+		t.Errorf("VerifyAudit() after a second init = %+v, %v; want OK with 1 event, signed", rep, err)
 	}
 }
 
@@ -275,7 +281,7 @@ func TestInitCarriesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeDB(t, dir)
-	removeFile(t, dir, headFile)
+	removeFile(t, dir, checkpointFile)
 	code, stdout, stderr := runCurfew(t, "init", "--config", cfg)
 	if code != 0 || !strings.HasPrefix(stdout, "cft_") || stderr != "" {
 		t.Fatalf("curfew init after an interrupted one = %d, stdout %q, stderr %q", code, stdout, stderr)
@@ -294,7 +300,7 @@ func TestOpenStateNotInitialised(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+			_, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 			if err == nil || !strings.Contains(err.Error(), "run `curfew init --config FILE` first") {
 				t.Errorf("openState(%s) = %v, want a pointer to curfew init", name, err)
 			}
@@ -340,7 +346,7 @@ func TestStateModes(t *testing.T) {
 		t.Errorf("init stderr = %q, want a warning that the state directory was made private", stderr)
 	}
 	wantMode(t, dir, 0o700)
-	for _, name := range []string{dbFile, keyFile, headFile} {
+	for _, name := range []string{dbFile, keyFile, checkpointFile} {
 		wantMode(t, filepath.Join(dir, name), 0o600)
 	}
 
@@ -349,7 +355,7 @@ func TestStateModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	db, err := openState(t.Context(), dir, testLogger(t, &logs))
+	db, _, err := openState(t.Context(), dir, testLogger(t, &logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +383,7 @@ func TestStateDirOfAnotherUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	db, err := openState(t.Context(), dir, testLogger(t, &logs))
+	db, _, err := openState(t.Context(), dir, testLogger(t, &logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,5 +391,90 @@ func TestStateDirOfAnotherUser(t *testing.T) {
 	wantMode(t, dir, 0o750)
 	if !strings.Contains(logs.String(), "state directory is open to other users") {
 		t.Errorf("log = %q, want a warning that the state directory is open to other users", logs.String())
+	}
+}
+
+// legacyState copies the state directory of the first release that the
+// store's tests keep (eight audit entries, two restrictions, a device)
+// into a new directory, and returns it.
+func legacyState(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{dbFile, legacyKeyFile, legacyHeadFile} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "internal", "sqlite", "testdata", "v1", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestUpgradeState checks that the daemon's openState upgrades the state
+// of the first release: the log is carried over, verified and signed from
+// then on with a new key, and the state is kept.
+func TestUpgradeState(t *testing.T) {
+	dir := legacyState(t)
+	db, key, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("openState(first release's state) = %v", err)
+	}
+	wantMode(t, filepath.Join(dir, keyFile), 0o600)
+	eng, err := engine.New(&engine.Config{Store: db, Logger: slog.New(slog.DiscardHandler), AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := curfew.WithActor(t.Context(), curfew.Actor{Name: "admin", Role: curfew.RoleAdmin})
+	if _, err := eng.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := eng.VerifyAudit(ctx)
+	if err != nil || !rep.OK || rep.Entries != 12 || rep.SignedSeq != 12 {
+		t.Errorf("VerifyAudit() after the upgrade = %+v, %v; want OK with 12 events, signed", rep, err)
+	}
+	if rs, err := eng.Restrictions(ctx, curfew.RestrictionFilter{All: true}); err != nil || len(rs) != 2 {
+		t.Errorf("restrictions after the upgrade = %v, %v; want the 2 of the first release", rs, err)
+	}
+	eng.Close()
+	db.Close()
+
+	// Opened again, it is an ordinary state, with the same key.
+	db, again, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if !again.Equal(key) {
+		t.Error("the key changed after the upgrade")
+	}
+
+	// Its signing key lost afterwards (and the checkpoint file with it):
+	// no new key is made over checkpoints signed with the old one.
+	removeFile(t, dir, keyFile)
+	removeFile(t, dir, checkpointFile)
+	before := listing(t, dir)
+	_, _, err = openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	var se *stateError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "audit.ed25519 is missing, but curfew.db holds checkpoints signed with it") {
+		t.Errorf("openState(upgraded state without its key) = %v, want a refusal", err)
+	}
+	if diff := cmp.Diff(before, listing(t, dir)); diff != "" {
+		t.Errorf("files in the state directory (-before +after):\n%s", diff)
+	}
+}
+
+// The first release's state, damaged, is refused with that release's
+// words.
+func TestOpenStateRefusesDamagedLegacyState(t *testing.T) {
+	dir := legacyState(t)
+	removeDB(t, dir)
+	_, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	if want := "curfew.db is missing, but audit.key and audit.head (which records audit entry 8) are there"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("openState = %v, want it to say %q", err, want)
 	}
 }

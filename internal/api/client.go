@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -165,17 +167,39 @@ func (c *Client) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return ps, nil
 }
 
-// Audit implements [curfew.Service].
-func (c *Client) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	var out []AuditEntry
-	if err := c.do(ctx, http.MethodGet, "/api/v1/audit", nil, nil, &out); err != nil {
+// ExportAudit implements [curfew.Service]. It copies the server's export
+// to w as it arrives, however long it is.
+func (c *Client) ExportAudit(ctx context.Context, from int64, w io.Writer) error {
+	q := url.Values{}
+	if from > 1 {
+		q.Set("from", strconv.FormatInt(from, 10))
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/api/v1/audit/export", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		return answerError(resp.StatusCode, b)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("reading the audit export: %w", err)
+	}
+	return nil
+}
+
+// AuditKey implements [curfew.Service].
+func (c *Client) AuditKey(ctx context.Context) (ed25519.PublicKey, error) {
+	var out AuditKeyResponse
+	if err := c.do(ctx, http.MethodGet, "/api/v1/audit/key", nil, nil, &out); err != nil {
 		return nil, err
 	}
-	es := make([]*curfew.AuditEntry, 0, len(out))
-	for i := range out {
-		es = append(es, AuditEntryFromAPI(&out[i]))
+	pub, err := audit.ParsePublicKey(out.Key)
+	if err != nil {
+		return nil, fmt.Errorf("decoding answer of GET /api/v1/audit/key: %w", err)
 	}
-	return es, nil
+	return pub, nil
 }
 
 // VerifyAudit implements [curfew.Service].
@@ -202,31 +226,9 @@ func (c *Client) CreateToken(ctx context.Context, name string, role curfew.Role)
 // do sends one request with in (if not nil) as its JSON body and decodes a
 // successful answer into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
-	u := *c.base
-	u.Path += path
-	u.RawQuery = q.Encode()
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encoding request: %w", err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	resp, err := c.send(ctx, method, path, q, in)
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("calling curfew server: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -240,6 +242,38 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		return fmt.Errorf("decoding answer of %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// send sends one request with in (if not nil) as its JSON body and
+// returns the answer, whose body the caller closes.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, in any) (*http.Response, error) {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encoding request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("calling curfew server: %w", err)
+	}
+	return resp, nil
 }
 
 // answerError turns an error answer into an *Error.

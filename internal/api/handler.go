@@ -99,6 +99,8 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 	authed.HandleFunc("GET /api/v1/persons", h.listPersons)
 	authed.HandleFunc("GET /api/v1/audit", h.listAudit)
 	authed.HandleFunc("GET /api/v1/audit/verify", h.verifyAudit)
+	authed.HandleFunc("GET /api/v1/audit/export", h.exportAudit)
+	authed.HandleFunc("GET /api/v1/audit/key", h.auditKey)
 	authed.HandleFunc("POST /api/v1/tokens", h.createToken)
 	authed.HandleFunc("GET /api/v1/dns/queries", h.listDNSQueries)
 	authed.HandleFunc("/", h.noRoute)

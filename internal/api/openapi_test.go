@@ -43,6 +43,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 	slices.Sort(got)
 	want := []string{
 		"GET /api/v1/audit",
+		"GET /api/v1/audit/export",
+		"GET /api/v1/audit/key",
 		"GET /api/v1/audit/verify",
 		"GET /api/v1/devices",
 		"GET /api/v1/dns/queries",
@@ -98,6 +100,7 @@ func TestOpenAPISchemas(t *testing.T) {
 		"PersonRequest":   api.PersonRequest{},
 		"AuditEntry":      api.AuditEntry{},
 		"AuditReport":     api.AuditReport{},
+		"AuditKey":        api.AuditKeyResponse{},
 		"TokenRequest":    api.TokenRequest{},
 		"TokenResponse":   api.TokenResponse{},
 		"Error":           api.ErrorResponse{},

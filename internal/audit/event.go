@@ -281,6 +281,17 @@ func (l *Legacy) object() *object {
 	return &o
 }
 
+// ParseLine decodes one line of an export (without its newline): an event
+// or a checkpoint, exactly one of which it returns. Like Decode, it
+// accepts only the canonical encoding.
+func ParseLine(data []byte) (*Event, *Checkpoint, error) {
+	e, c, err := parseLine(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decoding a line of the log: %w", err)
+	}
+	return e, c, nil
+}
+
 // Decode decodes an event's encoding, which must be canonical: Decode
 // accepts exactly the bytes Encode writes.
 func Decode(data []byte) (*Event, error) {

@@ -33,6 +33,7 @@ const (
 	ProblemState      ProblemKind = "state"      // a stored row differs from what the log says
 	ProblemReference  ProblemKind = "reference"  // event Seq changes a restriction no event created
 	ProblemCheckpoint ProblemKind = "checkpoint" // a checkpoint comes after events past the one it signs
+	ProblemEmpty      ProblemKind = "empty"      // an export holds no event
 )
 
 // Problem is one thing wrong with a log, as structured values; String
@@ -92,6 +93,8 @@ func (p Problem) String() string {
 		return fmt.Sprintf("event %d: the first release's log was already broken when it was carried over: only %d of its entries verified", p.Seq, p.To)
 	case ProblemReference:
 		return fmt.Sprintf("event %d: changes restriction %d, which no event created", p.Seq, p.Restriction)
+	case ProblemEmpty:
+		return "the export holds no event"
 	case ProblemCheckpoint:
 		return fmt.Sprintf("checkpoint of event %d: comes after event %d; a checkpoint follows the event it signs", p.Seq, p.To)
 	case ProblemState:
@@ -122,6 +125,19 @@ type Report struct {
 	// maxProblems; Omitted counts the rest.
 	Problems []Problem
 	Omitted  int
+}
+
+// Messages returns the problems rendered for an operator, in order, and a
+// last line counting those left out, if any.
+func (r *Report) Messages() []string {
+	var m []string
+	for _, p := range r.Problems {
+		m = append(m, p.String())
+	}
+	if r.Omitted > 0 {
+		m = append(m, fmt.Sprintf("and %d more problems", r.Omitted))
+	}
+	return m
 }
 
 // OK reports whether the log verified without a problem.
@@ -391,6 +407,9 @@ func Verify(export io.Reader, pub ed25519.PublicKey) (*Report, error) {
 		default:
 			v.event(data, e)
 		}
+	}
+	if v.events == 0 {
+		v.problem(Problem{Kind: ProblemEmpty})
 	}
 	return v.Report(true), nil
 }

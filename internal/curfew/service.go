@@ -2,6 +2,8 @@ package curfew
 
 import (
 	"context"
+	"crypto/ed25519"
+	"io"
 	"time"
 )
 
@@ -30,9 +32,15 @@ type Service interface {
 	// Persons returns the registered persons, sorted by name.
 	Persons(ctx context.Context) ([]*Person, error)
 
-	// Audit returns the audit log, oldest first.
-	Audit(ctx context.Context) ([]*AuditEntry, error)
-	// VerifyAudit checks the audit chain.
+	// ExportAudit writes the audit log to w as JSON lines, from event seq
+	// from on (1 or less: all of it): every event, in its canonical
+	// encoding, and every signed checkpoint right after the event it
+	// signs, ending with a checkpoint of the last event. Package audit
+	// reads and verifies it.
+	ExportAudit(ctx context.Context, from int64, w io.Writer) error
+	// AuditKey returns the public key that verifies the checkpoints.
+	AuditKey(ctx context.Context) (ed25519.PublicKey, error)
+	// VerifyAudit checks the audit log and the state against it.
 	VerifyAudit(ctx context.Context) (*AuditReport, error)
 
 	// CreateToken creates an API token and returns its secret, which is

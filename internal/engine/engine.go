@@ -8,6 +8,7 @@ package engine
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 )
@@ -53,6 +55,22 @@ type Config struct {
 	// them for every ip: subject and refuses one that holds any of them
 	// (curfew.Subject.CheckGateway). Nil means none are known.
 	GatewayAddrs func() ([]netip.Addr, error)
+
+	// AuditKey signs the checkpoints of the audit log; its public half
+	// verifies them. Nil signs none and cannot verify (tests of other
+	// parts).
+	AuditKey ed25519.PrivateKey
+	// CheckpointInterval is how often Run signs the head of the log while
+	// there are new events; the default is one minute.
+	CheckpointInterval time.Duration
+	// PublishCheckpoint, if not nil, is given the encoding of every new
+	// checkpoint once it is stored, to send it off the gateway (the daemon
+	// sends it to syslog if configured). Its errors are logged.
+	PublishCheckpoint func(ctx context.Context, checkpoint []byte) error
+	// ConfigDigest is the SHA-256 (hex) of the configuration the daemon
+	// runs with, recorded at each start; a change from the previous start
+	// is recorded as config.changed.
+	ConfigDigest string
 }
 
 // Engine applies commands to the store and keeps the backends enforcing
@@ -67,6 +85,14 @@ type Engine struct {
 	retry    time.Duration
 	gateway  func() ([]netip.Addr, error) // nil: none known
 
+	key          ed25519.PrivateKey // nil: checkpoints are not signed
+	pub          ed25519.PublicKey  // nil if key is
+	cpInterval   time.Duration
+	publish      func(ctx context.Context, checkpoint []byte) error
+	configDigest string
+
+	signMu sync.Mutex // serialises signing checkpoints; taken before mu, never after
+
 	mu    sync.Mutex    // serialises every write and every apply; guards the fields below
 	timer *time.Timer   // fires at the last snapshot's NextChange; nil if none
 	idx   *curfew.Index // the open restrictions and the devices; nil until loaded from the store
@@ -76,6 +102,9 @@ type Engine struct {
 	last       *curfew.Snapshot // the last snapshot computed
 	applied    bool             // last was applied without error
 	closed     bool             // set by Close; no reconcile runs after it
+	// unapplied are the restrictions not over whose enforcement the audit
+	// log does not record yet (restriction.applied).
+	unapplied map[curfew.RestrictionID]*curfew.Restriction
 }
 
 var _ curfew.Service = (*Engine)(nil)
@@ -98,6 +127,21 @@ func New(c *Config) (*Engine, error) {
 		verify:   c.VerifyInterval,
 		retry:    c.RetryInterval,
 		gateway:  c.GatewayAddrs,
+
+		cpInterval:   c.CheckpointInterval,
+		publish:      c.PublishCheckpoint,
+		configDigest: c.ConfigDigest,
+		unapplied:    map[curfew.RestrictionID]*curfew.Restriction{},
+	}
+	if c.AuditKey != nil {
+		if len(c.AuditKey) != ed25519.PrivateKeySize {
+			return nil, errors.New("engine: invalid ed25519 audit key")
+		}
+		e.key = c.AuditKey
+		e.pub = c.AuditKey.Public().(ed25519.PublicKey)
+	}
+	if e.cpInterval <= 0 {
+		e.cpInterval = defaultCheckpointInterval
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -122,11 +166,29 @@ func (nopMetrics) Applied(*curfew.Snapshot, time.Duration, error) {}
 func (nopMetrics) Repaired(int)                                   {}
 func (nopMetrics) Expired()                                       {}
 
-// Run reconciles once, then keeps reconciling at every change and checking
-// the backends for drift, until ctx is done. It returns the error of the
-// first reconcile if that fails to read the store; apply errors are logged
-// and retried. When Run returns, no timer is left armed.
+// Run holds the stored state to the audit log and records the start
+// (startAudit), reconciles once, then keeps reconciling at every change,
+// checking the backends for drift and signing the audit log (in a
+// goroutine, runCheckpoints), until ctx is done; then it records the stop
+// and signs the log once more. It returns the error of the first reconcile
+// if that fails to read the store; apply errors are logged and retried.
+// When Run returns, no timer is left armed and the signing has stopped.
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.startAudit(ctx); err != nil {
+		return err
+	}
+	signing := make(chan struct{})
+	go func() {
+		defer close(signing)
+		e.runCheckpoints(ctx)
+	}()
+	defer func() {
+		<-signing
+		e.stopAudit(ctx)
+	}()
+	if _, err := e.Checkpoint(ctx); err != nil {
+		e.logger.ErrorContext(ctx, "signing the audit log", "err", err)
+	}
 	if err := e.Reconcile(ctx); err != nil && !isApplyError(err) {
 		return err
 	}
@@ -166,6 +228,10 @@ func (e *Engine) checkDrift(ctx context.Context) {
 	if n > 0 {
 		e.metrics.Repaired(n)
 		e.logger.WarnContext(ctx, "repaired enforcement drift", "objects", n)
+		ev := &audit.Event{At: e.now(), Kind: audit.KindDriftRepaired, Actor: audit.System, After: &audit.Fields{Objects: int64(n)}}
+		if err := e.store.AppendEvents(ctx, ev); err != nil {
+			e.logger.ErrorContext(ctx, "recording repaired drift", "err", err)
+		}
 	}
 	if err != nil {
 		e.logger.ErrorContext(ctx, "checking enforcement drift", "err", err)
@@ -250,6 +316,7 @@ func (e *Engine) reconcileLocked(ctx context.Context, touched curfew.Targets) er
 		return &applyError{err}
 	}
 	e.applied = true
+	e.recordAppliedLocked(ctx, now)
 	e.logger.DebugContext(ctx, "applied snapshot",
 		"restricted_devices", len(snap.Devices), "restricted_prefixes", len(snap.Prefixes),
 		"next_change", snap.NextChange, "took", took)
@@ -268,15 +335,11 @@ func (e *Engine) reconcileLocked(ctx context.Context, touched curfew.Targets) er
 
 // expire records that r ended at its End. e.mu must be held.
 func (e *Engine) expire(ctx context.Context, r *curfew.Restriction, now time.Time) error {
+	prev := *r
 	r.Expired = now
-	a := &curfew.AuditEntry{
-		At:     now,
-		Actor:  curfew.SystemActor,
-		Action: curfew.ActionExpire,
-		Target: fmt.Sprint(r.ID),
-		Detail: fmt.Sprintf("%s on %s ended at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339)),
-	}
-	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
+	ev := &audit.Event{At: now, Kind: audit.KindRestrictionExpired, Actor: audit.System,
+		Subject: r.Subject.String(), Restriction: r.ID, After: &audit.Fields{Expired: now}}
+	if err := e.updateRestriction(ctx, &prev, r, ev); err != nil {
 		r.Expired = time.Time{}
 		return err
 	}

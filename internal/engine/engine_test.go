@@ -1,8 +1,11 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +15,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
@@ -20,6 +24,9 @@ import (
 )
 
 var _ engine.Store = (*sqlite.DB)(nil)
+
+// testKey signs the tests' audit checkpoints.
+var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
 
 var (
 	admin    = curfew.Actor{Name: "root", Role: curfew.RoleAdmin}
@@ -41,8 +48,7 @@ var gatewayAddrs = []netip.Addr{netip.MustParseAddr("192.168.50.1"), netip.MustP
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	key := []byte(strings.Repeat("k", sqlite.MinKeySize))
-	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{AuditKey: key})
+	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		VerifyInterval: -1,
 		GatewayAddrs:   func() ([]netip.Addr, error) { return gatewayAddrs, nil },
+		AuditKey:       testKey,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -80,15 +87,40 @@ func (f *fixture) wantEnforced(t *testing.T, want string) {
 	}
 }
 
-func (f *fixture) actions(t *testing.T) []string {
+// events returns the audit log, decoded.
+func events(t *testing.T, db *sqlite.DB) []*audit.Event {
 	t.Helper()
-	entries, err := f.db.Audit(context.Background())
+	var es []*audit.Event
+	err := db.ReadAudit(context.Background(), 1, func(_ int64, data []byte, checkpoint bool) error {
+		if checkpoint {
+			return nil
+		}
+		e, err := audit.Decode(data)
+		es = append(es, e)
+		return err
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return es
+}
+
+// actions describes the audit log, one "ACTOR KIND [RESTRICTION|SUBJECT]"
+// per event.
+func (f *fixture) actions(t *testing.T) []string { return actions(t, f.db) }
+
+func actions(t *testing.T, db *sqlite.DB) []string {
+	t.Helper()
 	var got []string
-	for _, e := range entries {
-		got = append(got, e.Actor+" "+string(e.Action)+" "+e.Target)
+	for _, e := range events(t, db) {
+		s := e.Actor + " " + string(e.Kind)
+		switch {
+		case e.Restriction != 0:
+			s += fmt.Sprintf(" %d", e.Restriction)
+		case e.Subject != "":
+			s += " " + e.Subject
+		}
+		got = append(got, s)
 	}
 	return got
 }
@@ -128,7 +160,7 @@ func TestRestrictionLifecycle(t *testing.T) {
 		if got.Expired.IsZero() || got.StatusAt(time.Now()) != curfew.StatusExpired {
 			t.Errorf("after its end, restriction = %+v; want recorded as expired", got)
 		}
-		want := []string{"olga restriction.create 1", "olga restriction.extend 1", "curfew restriction.expire 1"}
+		want := []string{"olga restriction.created 1", "curfew restriction.applied 1", "olga restriction.extended 1", "curfew restriction.expired 1"}
 		if diff := cmp.Diff(want, f.actions(t)); diff != "" {
 			t.Errorf("audit mismatch (-want +got):\n%s", diff)
 		}
@@ -233,16 +265,16 @@ func TestRestrictWidePrefix(t *testing.T) {
 	if _, err := f.eng.Restrict(f.ctx, req); err != nil {
 		t.Fatalf("forced Restrict(%s) = %v", req.Subject, err)
 	}
-	entries, err := f.db.Audit(f.ctx)
-	if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Detail, "forced") {
-		t.Errorf("audit after a forced restriction = %+v, %v; want one entry saying it was forced", entries, err)
+	es := events(t, f.db)
+	if len(es) != 2 || es[0].Kind != audit.KindRestrictionCreated || !es[0].After.Force {
+		t.Errorf("audit after a forced restriction = %+v; want its creation, saying it was forced, and its enforcement", es)
 	}
 }
 
 // A gateway whose addresses cannot be read refuses ip: subjects (they
 // might hold one) and nothing else.
 func TestRestrictGatewayAddrsFail(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{AuditKey: []byte(strings.Repeat("k", sqlite.MinKeySize))})
+	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +372,8 @@ func TestStartupReconcile(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.wantEnforced(t, "device 02:00:00:00:00:02 cutoff until="+long.End.Format(time.RFC3339)+" ids=[2]\n")
-		want := []string{"olga restriction.create 1", "olga restriction.create 2", "curfew restriction.expire 1"}
+		want := []string{"olga restriction.created 1", "curfew restriction.applied 1", "olga restriction.created 2", "curfew restriction.applied 2",
+			"curfew restriction.expired 1"}
 		if diff := cmp.Diff(want, f.actions(t)); diff != "" {
 			t.Errorf("audit mismatch (-want +got):\n%s", diff)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -51,19 +52,13 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 			return nil, fmt.Errorf("looking up person: %w", err)
 		}
 	}
-	a := &curfew.AuditEntry{
-		At:     now,
-		Actor:  actor.Name,
-		Action: curfew.ActionRestrict,
-		Reason: r.Reason,
-		Detail: fmt.Sprintf("%s on %s from %s until %s", r.Mode, r.Subject, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339)),
-	}
-	if r.Subject.Wide() {
-		a.Detail += " (forced: a prefix that wide needs it)"
-	}
-	if err := e.store.CreateRestriction(ctx, r, a); err != nil {
+	after := audit.RestrictionFields(r)
+	after.Reason, after.Force = "", r.Subject.Wide() // the reason is the event's; a prefix that wide needs force
+	ev := &audit.Event{At: now, Kind: audit.KindRestrictionCreated, Actor: actor.Name, Subject: r.Subject.String(), Reason: r.Reason, After: after}
+	if err := e.store.CreateRestriction(ctx, r, ev); err != nil {
 		return nil, fmt.Errorf("storing restriction: %w", err)
 	}
+	e.unapplied[r.ID] = r
 	e.logger.InfoContext(ctx, "restriction created", "restriction_id", r.ID, "subject", r.Subject.String(),
 		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name)
 	return r, e.enforceLocked(ctx, r)
@@ -79,6 +74,9 @@ func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
 		case *curfew.Restriction:
 			e.idx.Put(c)
 			e.idx.Add(&touched, c)
+			if _, ok := e.unapplied[c.ID]; ok {
+				e.unapplied[c.ID] = c
+			}
 		case *curfew.Device:
 			e.idx.PutDevice(c)
 			touched.AddMAC(c.MAC)
@@ -92,33 +90,34 @@ func (e *Engine) enforceLocked(ctx context.Context, changed any) error {
 
 // Lift implements [curfew.Service].
 func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, id, reason, curfew.ActionLift, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, id, reason, audit.KindRestrictionLifted, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (before, after *audit.Fields, err error) {
 		if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired {
-			return "", fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
+			return nil, nil, fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
 		}
 		r.Lifted, r.LiftedBy, r.LiftReason = now, actor.Name, strings.TrimSpace(reason)
-		return fmt.Sprintf("%s on %s lifted; it was to end at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339)), nil
+		return &audit.Fields{End: r.End}, &audit.Fields{Lifted: r.Lifted, LiftedBy: r.LiftedBy}, nil
 	})
 }
 
 // Extend implements [curfew.Service].
 func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, _ curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, id, reason, audit.KindRestrictionExtended, func(r *curfew.Restriction, _ curfew.Actor, now time.Time) (before, after *audit.Fields, err error) {
 		newEnd, err := r.ExtendedEnd(now, end, d)
 		if err != nil {
-			return "", err
+			return nil, nil, err
 		}
 		old := r.End
 		r.End = newEnd
-		return fmt.Sprintf("%s on %s: end moved from %s to %s", r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339)), nil
+		return &audit.Fields{End: old}, &audit.Fields{End: newEnd}, nil
 	})
 }
 
 // change applies edit to restriction id on behalf of the operator in ctx,
-// stores it with an audit entry of action carrying reason and the detail
-// edit returns, and enforces the result.
-func (e *Engine) change(ctx context.Context, id curfew.RestrictionID, reason string, action curfew.Action,
-	edit func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (detail string, err error)) (*curfew.Restriction, error) {
+// stores it with an audit event of kind carrying reason and the fields
+// edit returns, and enforces the result. It edits the restriction as the
+// engine enforces it, never a row changed behind its back.
+func (e *Engine) change(ctx context.Context, id curfew.RestrictionID, reason string, kind audit.Kind,
+	edit func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (before, after *audit.Fields, err error)) (*curfew.Restriction, error) {
 	actor, err := curfew.Require(ctx, curfew.RoleOperator)
 	if err != nil {
 		return nil, err
@@ -129,23 +128,23 @@ func (e *Engine) change(ctx context.Context, id curfew.RestrictionID, reason str
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.store.Restriction(ctx, id)
+	r, prev, err := e.openRestrictionLocked(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	now := e.now().UTC()
-	detail, err := edit(r, actor, now)
+	before, after, err := edit(r, actor, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: action, Target: fmt.Sprint(id), Reason: reason, Detail: detail}
-	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
-		return nil, fmt.Errorf("storing %s: %w", action, err)
+	ev := &audit.Event{At: now, Kind: kind, Actor: actor.Name, Subject: r.Subject.String(), Restriction: id, Reason: reason, Before: before, After: after}
+	if err := e.updateRestriction(ctx, prev, r, ev); err != nil {
+		return nil, fmt.Errorf("storing %s: %w", kind, err)
 	}
-	e.logger.InfoContext(ctx, "restriction changed", "action", action, "restriction_id", id,
+	e.logger.InfoContext(ctx, "restriction changed", "kind", kind, "restriction_id", id,
 		"ends_at", r.EffectiveEnd(), "actor", actor.Name)
 	return r, e.enforceLocked(ctx, r)
 }
@@ -202,18 +201,8 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 			return nil, fmt.Errorf("looking up owner: %w", err)
 		}
 	}
-	detail := "device " + dev.MAC.String()
-	if dev.Name != "" {
-		detail += fmt.Sprintf(" name %q", dev.Name)
-	}
-	if dev.Owner != "" {
-		detail += " owner " + dev.Owner
-	}
-	if len(dev.Addrs) > 0 {
-		detail += fmt.Sprintf(" addresses %v", dev.Addrs)
-	}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionDevice, Target: dev.MAC.String(), Detail: detail}
-	if err := e.store.CreateDevice(ctx, &dev, a); err != nil {
+	ev := &audit.Event{At: now, Kind: audit.KindDeviceAdded, Actor: actor.Name, Subject: audit.DeviceSubject(&dev), After: audit.DeviceFields(&dev)}
+	if err := e.store.CreateDevice(ctx, &dev, ev); err != nil {
 		return nil, fmt.Errorf("storing device: %w", err)
 	}
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
@@ -241,8 +230,8 @@ func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, er
 	defer e.mu.Unlock()
 	now := e.now().UTC()
 	p := &curfew.Person{Name: name, Created: now}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionPerson, Target: name, Detail: "person " + name}
-	if err := e.store.CreatePerson(ctx, p, a); err != nil {
+	ev := &audit.Event{At: now, Kind: audit.KindPersonAdded, Actor: actor.Name, Subject: curfew.Subject{Kind: curfew.SubjectPerson, Name: name}.String()}
+	if err := e.store.CreatePerson(ctx, p, ev); err != nil {
 		return nil, fmt.Errorf("storing person: %w", err)
 	}
 	e.logger.InfoContext(ctx, "person added", "person", name, "actor", actor.Name)
@@ -257,22 +246,6 @@ func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return e.store.Persons(ctx)
 }
 
-// Audit implements [curfew.Service].
-func (e *Engine) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
-		return nil, err
-	}
-	return e.store.Audit(ctx)
-}
-
-// VerifyAudit implements [curfew.Service].
-func (e *Engine) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
-	if _, err := curfew.Require(ctx, curfew.RoleViewer); err != nil {
-		return nil, err
-	}
-	return e.store.VerifyAudit(ctx)
-}
-
 // CreateToken implements [curfew.Service].
 func (e *Engine) CreateToken(ctx context.Context, name string, role curfew.Role) (string, error) {
 	actor, err := curfew.Require(ctx, curfew.RoleAdmin)
@@ -281,7 +254,7 @@ func (e *Engine) CreateToken(ctx context.Context, name string, role curfew.Role)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.createTokenLocked(ctx, actor.Name, curfew.ActionToken, name, role)
+	return e.createTokenLocked(ctx, actor.Name, name, role)
 }
 
 // Bootstrap creates the first admin token, named name, for `curfew init`.
@@ -289,10 +262,10 @@ func (e *Engine) CreateToken(ctx context.Context, name string, role curfew.Role)
 func (e *Engine) Bootstrap(ctx context.Context, name string) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.createTokenLocked(ctx, curfew.SystemActor, curfew.ActionInit, name, curfew.RoleAdmin)
+	return e.createTokenLocked(ctx, audit.System, name, curfew.RoleAdmin)
 }
 
-func (e *Engine) createTokenLocked(ctx context.Context, actor string, action curfew.Action, name string, role curfew.Role) (string, error) {
+func (e *Engine) createTokenLocked(ctx context.Context, actor string, name string, role curfew.Role) (string, error) {
 	if err := curfew.ValidateName(name); err != nil {
 		return "", fmt.Errorf("token name: %w", err)
 	}
@@ -306,8 +279,8 @@ func (e *Engine) createTokenLocked(ctx context.Context, actor string, action cur
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
 	now := e.now().UTC()
 	t := &curfew.Token{Name: name, Role: role, Created: now}
-	a := &curfew.AuditEntry{At: now, Actor: actor, Action: action, Target: name, Detail: fmt.Sprintf("token %s with role %s", name, role)}
-	if err := e.store.CreateToken(ctx, t, HashToken(secret), a); err != nil {
+	ev := &audit.Event{At: now, Kind: audit.KindTokenCreated, Actor: actor, After: &audit.Fields{Token: name, Role: string(role)}}
+	if err := e.store.CreateToken(ctx, t, HashToken(secret), ev); err != nil {
 		return "", fmt.Errorf("storing token: %w", err)
 	}
 	e.logger.InfoContext(ctx, "token created", "token", name, "role", role, "actor", actor)

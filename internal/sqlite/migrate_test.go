@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
 func TestMigrationsAppliedOnce(t *testing.T) {
 	f := newFileDB(t)
 	for i := range 3 {
-		db := f.open(t, testKey)
+		db := f.open(t)
 		addPerson(t, db, fmt.Sprintf("p%d", i))
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
@@ -39,7 +40,7 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 		t.Errorf("journal_mode = %q, want wal", mode)
 	}
 
-	db := f.open(t, testKey)
+	db := f.open(t)
 	ps, err := db.Persons(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -47,8 +48,8 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 	if len(ps) != 3 {
 		t.Errorf("Persons() after reopening = %d persons, want 3", len(ps))
 	}
-	if rep := verify(t, db); !rep.OK || rep.Entries != 3 {
-		t.Errorf("VerifyAudit() after reopening = %+v, want OK with 3 entries", rep)
+	if rep := verify(t, db); !rep.OK() || rep.Events != 3 {
+		t.Errorf("verify() after reopening = %+v, want OK with 3 events", rep)
 	}
 }
 
@@ -57,8 +58,8 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 func TestWriterAndReaderOnOneFile(t *testing.T) {
 	ctx := t.Context()
 	f := newFileDB(t)
-	writer := f.open(t, testKey)
-	reader := f.open(t, testKey)
+	writer := f.open(t)
+	reader := f.open(t)
 	const n = 50
 
 	var wg sync.WaitGroup
@@ -70,7 +71,7 @@ func TestWriterAndReaderOnOneFile(t *testing.T) {
 				Subject: mustSubject(t, fmt.Sprintf("person:p%d", i)), Mode: curfew.ModeCutoff,
 				Reason: "r", Author: "alice", Start: t0, End: t0.Add(time.Hour), Created: t0,
 			}
-			if err := writer.CreateRestriction(ctx, r, entry(curfew.ActionRestrict, "")); err != nil {
+			if err := writer.CreateRestriction(ctx, r, entry(audit.KindRestrictionCreated, r.Subject.String())); err != nil {
 				t.Errorf("CreateRestriction() = %v", err)
 				return
 			}
@@ -93,8 +94,8 @@ func TestWriterAndReaderOnOneFile(t *testing.T) {
 				t.Errorf("reader saw %d restrictions after %d", len(rs), last)
 			}
 			last = len(rs)
-			if _, err := reader.Audit(ctx); err != nil {
-				t.Errorf("Audit() = %v", err)
+			if err := reader.ReadAudit(ctx, 1, func(int64, []byte, bool) error { return nil }, nil); err != nil {
+				t.Errorf("ReadAudit() = %v", err)
 				return
 			}
 		}
@@ -108,8 +109,8 @@ func TestWriterAndReaderOnOneFile(t *testing.T) {
 	if len(rs) != n {
 		t.Errorf("reader sees %d restrictions, want %d", len(rs), n)
 	}
-	if rep := verify(t, reader); !rep.OK || rep.Entries != n {
-		t.Errorf("VerifyAudit() from the reader = %+v, want OK with %d entries", rep, n)
+	if rep := verify(t, reader); !rep.OK() || rep.Events != n {
+		t.Errorf("verify() from the reader = %+v, want OK with %d events", rep, n)
 	}
 }
 
@@ -120,13 +121,13 @@ func TestConcurrentWrites(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			name := fmt.Sprintf("p%d", i)
-			if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, entry(curfew.ActionPerson, name)); err != nil {
+			if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, entry(audit.KindPersonAdded, "person:"+name)); err != nil {
 				t.Errorf("CreatePerson(%q) = %v", name, err)
 			}
 		})
 	}
 	wg.Wait()
-	if rep := verify(t, db); !rep.OK || rep.Entries != 20 {
-		t.Errorf("VerifyAudit() = %+v, want OK with 20 entries", rep)
+	if rep := verify(t, db); !rep.OK() || rep.Events != 20 {
+		t.Errorf("verify() = %+v, want OK with 20 events", rep)
 	}
 }

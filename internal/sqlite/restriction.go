@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -20,6 +20,11 @@ const restrictionColumns = `id, subject, mode, allow, block, reason, notice, aut
 // recorded as expired, All drops that condition, Subject and ID narrow the
 // result further. It implements the engine's Store.
 func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	return restrictions(ctx, db.sql, f)
+}
+
+// restrictions is Restrictions on q.
+func restrictions(ctx context.Context, q querier, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
 	var (
 		where []string
 		args  []any
@@ -36,13 +41,13 @@ func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*
 		where = append(where, "id = ?")
 		args = append(args, int64(*f.ID))
 	}
-	q := "SELECT " + restrictionColumns + " FROM restrictions"
+	query := "SELECT " + restrictionColumns + " FROM restrictions"
 	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id"
+	query += " ORDER BY id"
 
-	rows, err := db.sql.QueryContext(ctx, q, args...)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing restrictions: %w", err)
 	}
@@ -75,10 +80,10 @@ func (db *DB) Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew
 	return r, nil
 }
 
-// CreateRestriction stores r, assigns r.ID, sets the Target of a to the
-// decimal ID and records a, in one transaction. It implements the engine's
-// Store. Empty allow and block lists read back as nil.
-func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
+// CreateRestriction stores r, assigns r.ID, sets the Restriction of ev to
+// it and records ev, in one transaction. It implements the engine's Store.
+// Empty allow and block lists read back as nil.
+func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, ev *audit.Event) error {
 	if r == nil || r.Subject.IsZero() {
 		return fmt.Errorf("%w: restriction without subject", curfew.ErrInvalid)
 	}
@@ -91,7 +96,7 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 		return err
 	}
 	var id int64
-	err = db.write(ctx, a, func(tx *sql.Tx, e *curfew.AuditEntry) error {
+	err = db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, evs []*audit.Event) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO restrictions
 			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -102,7 +107,7 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 		if err != nil {
 			return classify(err, "restriction")
 		}
-		e.Target = strconv.FormatInt(id, 10)
+		evs[0].Restriction = curfew.RestrictionID(id)
 		return nil
 	})
 	if err != nil {
@@ -113,13 +118,13 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 }
 
 // UpdateRestriction stores the mutable fields of r (End, Lifted, LiftedBy,
-// LiftReason, Expired) and records a, in one transaction. An unknown ID is
+// LiftReason, Expired) and records ev, in one transaction. An unknown ID is
 // curfew.ErrNotFound. It implements the engine's Store.
-func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
+func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, ev *audit.Event) error {
 	if r == nil {
 		return fmt.Errorf("%w: missing restriction", curfew.ErrInvalid)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		res, err := tx.ExecContext(ctx, `UPDATE restrictions
 			SET ends_at = ?, lifted_at = ?, lifted_by = ?, lift_reason = ?, expired_at = ?
 			WHERE id = ?`,
@@ -131,6 +136,41 @@ func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 			return fmt.Errorf("updating restriction %d: %w", r.ID, err)
 		} else if n == 0 {
 			return fmt.Errorf("%w: restriction %d", curfew.ErrNotFound, r.ID)
+		}
+		return nil
+	})
+}
+
+// RepairRestriction makes the row of restriction id what the log says,
+// r, and records ev, in one transaction: it replaces the row, adds it if
+// it was deleted, or, if r is nil (the log never recorded the row),
+// removes it. It implements the engine's Store.
+func (db *DB) RepairRestriction(ctx context.Context, id curfew.RestrictionID, r *curfew.Restriction, ev *audit.Event) error {
+	var allow, block string
+	if r != nil {
+		var err error
+		if allow, err = encodeList(r.Allow); err != nil {
+			return err
+		}
+		if block, err = encodeList(r.Block); err != nil {
+			return err
+		}
+	}
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM restrictions WHERE id = ?", int64(id)); err != nil {
+			return fmt.Errorf("repairing restriction %d: %w", id, err)
+		}
+		if r == nil {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO restrictions
+			(id, subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			int64(id), r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
+			millis(r.Start), millis(r.End), millis(r.Created),
+			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired))
+		if err != nil {
+			return fmt.Errorf("repairing restriction %d: %w", id, err)
 		}
 		return nil
 	})

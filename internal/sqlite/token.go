@@ -7,20 +7,21 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-// CreateToken stores t with hash, the SHA-256 of its secret, and records a,
-// in one transaction. A duplicate name (or hash) is curfew.ErrConflict. It
+// CreateToken stores t with hash, the SHA-256 of its secret, and records
+// ev, in one transaction. A duplicate name (or hash) is curfew.ErrConflict. It
 // implements the engine's Store.
-func (db *DB) CreateToken(ctx context.Context, t *curfew.Token, hash []byte, a *curfew.AuditEntry) error {
+func (db *DB) CreateToken(ctx context.Context, t *curfew.Token, hash []byte, ev *audit.Event) error {
 	if t == nil || t.Name == "" {
 		return fmt.Errorf("%w: token without a name", curfew.ErrInvalid)
 	}
 	if len(hash) != sha256.Size {
 		return fmt.Errorf("%w: token hash is %d bytes, want %d", curfew.ErrInvalid, len(hash), sha256.Size)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)",
 			t.Name, string(t.Role), hash, millis(t.Created))
 		if err != nil {

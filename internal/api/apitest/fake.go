@@ -5,6 +5,8 @@ package apitest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"io"
 	"sync"
 	"time"
 
@@ -24,7 +26,8 @@ type FakeService struct {
 	DevicesFunc      func(ctx context.Context) ([]*curfew.Device, error)
 	AddPersonFunc    func(ctx context.Context, name string) (*curfew.Person, error)
 	PersonsFunc      func(ctx context.Context) ([]*curfew.Person, error)
-	AuditFunc        func(ctx context.Context) ([]*curfew.AuditEntry, error)
+	ExportAuditFunc  func(ctx context.Context, from int64, w io.Writer) error
+	AuditKeyFunc     func(ctx context.Context) (ed25519.PublicKey, error)
 	VerifyAuditFunc  func(ctx context.Context) (*curfew.AuditReport, error)
 	CreateTokenFunc  func(ctx context.Context, name string, role curfew.Role) (string, error)
 
@@ -101,10 +104,16 @@ func (f *FakeService) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return f.PersonsFunc(ctx)
 }
 
-// Audit implements [curfew.Service].
-func (f *FakeService) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	f.record("Audit")
-	return f.AuditFunc(ctx)
+// ExportAudit implements [curfew.Service].
+func (f *FakeService) ExportAudit(ctx context.Context, from int64, w io.Writer) error {
+	f.record("ExportAudit")
+	return f.ExportAuditFunc(ctx, from, w)
+}
+
+// AuditKey implements [curfew.Service].
+func (f *FakeService) AuditKey(ctx context.Context) (ed25519.PublicKey, error) {
+	f.record("AuditKey")
+	return f.AuditKeyFunc(ctx)
 }
 
 // VerifyAudit implements [curfew.Service].
