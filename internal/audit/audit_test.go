@@ -479,6 +479,21 @@ func TestStateReplayAndCompare(t *testing.T) {
 	if diff := cmp.Diff(want, desc); diff != "" {
 		t.Errorf("Compare(tampered rows) (-want +got):\n%s", diff)
 	}
+
+	// An ended restriction (2, lifted) is kept packed: an edit of its row
+	// is found all the same, field by field, and the log's version is
+	// there to put it back.
+	editedEnded := w2
+	editedEnded.LiftReason, editedEnded.End = "nothing to see", w2.End.Add(time.Hour)
+	got = s.Compare([]*curfew.Restriction{&w1, &editedEnded}, []*curfew.Device{d})
+	if len(got) != 1 || got[0].Problem().String() != "restriction 2: its row differs from the log in ends_at, lift_reason" {
+		t.Errorf("Compare(ended row edited) = %+v", got)
+	} else if diff := cmp.Diff(&w2, got[0].Log, opts); diff != "" {
+		t.Errorf("the log's version of the ended restriction (-want +got):\n%s", diff)
+	}
+	if o := s.Open(); len(o) != 1 || o[0].ID != 1 {
+		t.Errorf("Open() = %v, want restriction 1 alone", o)
+	}
 }
 
 func TestStateReference(t *testing.T) {

@@ -41,21 +41,55 @@ func benchEvents(b *testing.B, n int) [][]byte {
 }
 
 // BenchmarkVerifier measures verifying and replaying one event, the cost
-// that `curfew audit verify` pays per event of the log.
+// that `curfew audit verify` pays per event of the log, one at a time and
+// in batches (as the daemon does).
 func BenchmarkVerifier(b *testing.B) {
 	events := benchEvents(b, 30000)
-	b.ResetTimer()
-	for b.Loop() {
-		v := audit.NewVerifier(pub(), 1)
-		s := audit.NewState()
-		for _, e := range events {
-			if ev := v.Event(e); ev != nil {
-				s.Apply(ev)
+	lines := make([]audit.Line, len(events))
+	for i, e := range events {
+		lines[i] = audit.Line{Data: e}
+	}
+	b.Run("event", func(b *testing.B) {
+		for b.Loop() {
+			v := audit.NewVerifier(pub(), 1)
+			s := audit.NewState()
+			for _, e := range events {
+				if ev := v.Event(e); ev != nil {
+					s.Apply(ev)
+				}
+			}
+			if r := v.Report(false); !r.OK() {
+				b.Fatal(problems(r))
 			}
 		}
-		if r := v.Report(false); !r.OK() {
-			b.Fatal(problems(r))
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+	})
+	b.Run("batch", func(b *testing.B) {
+		for b.Loop() {
+			v := audit.NewVerifier(pub(), 1)
+			s := audit.NewState()
+			for i := 0; i < len(lines); i += 4096 {
+				for _, ev := range v.Batch(lines[i:min(i+4096, len(lines))]) {
+					if ev != nil {
+						s.Apply(ev)
+					}
+				}
+			}
+			if r := v.Report(false); !r.OK() {
+				b.Fatal(problems(r))
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+	})
+}
+
+// BenchmarkDecode measures decoding one event (which checks its form).
+func BenchmarkDecode(b *testing.B) {
+	events := benchEvents(b, 3)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := audit.Decode(events[i%3]); err != nil {
+			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
 }

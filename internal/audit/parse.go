@@ -22,6 +22,88 @@ import (
 type parser struct {
 	b []byte
 	i int
+	a *arena // nil: allocate each value on its own
+}
+
+// An arena makes the values of many lines with fewer allocations: events
+// and fields come from slabs, which reset reuses, and the short strings
+// that recur (kinds, actors, modes, subjects) are made once. It is not
+// safe for concurrent use; each goroutine that parses has its own.
+type arena struct {
+	slabs  [][]Event // every slab made, for reset
+	fslabs [][]Fields
+	used   int // slabs[:used] are in use; the last one partly
+	fused  int
+	names  map[string]string
+}
+
+const (
+	arenaSlab  = 256  // events or fields per slab
+	arenaNames = 4096 // interned strings at most; then the table starts afresh
+	nameMax    = 64   // longer strings are not interned
+)
+
+func (a *arena) event() *Event {
+	if a == nil {
+		return new(Event)
+	}
+	return next(&a.slabs, &a.used)
+}
+
+func (a *arena) field() *Fields {
+	if a == nil {
+		return new(Fields)
+	}
+	return next(&a.fslabs, &a.fused)
+}
+
+// next returns the next free element of slabs, of which the first used
+// are in use, adding a slab when they are full.
+func next[T any](slabs *[][]T, used *int) *T {
+	if *used == 0 || len((*slabs)[*used-1]) == arenaSlab {
+		if *used == len(*slabs) {
+			*slabs = append(*slabs, make([]T, 0, arenaSlab))
+		}
+		*used++
+	}
+	s := &(*slabs)[*used-1]
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
+}
+
+// reset makes every value a made free again, zeroed, keeping the slabs and
+// the strings.
+func (a *arena) reset() {
+	for _, s := range a.slabs[:a.used] {
+		clear(s)
+	}
+	for i := range a.slabs {
+		a.slabs[i] = a.slabs[i][:0]
+	}
+	for _, s := range a.fslabs[:a.fused] {
+		clear(s)
+	}
+	for i := range a.fslabs {
+		a.fslabs[i] = a.fslabs[i][:0]
+	}
+	a.used, a.fused = 0, 0
+}
+
+// name returns b as a string, the same one each time while it is in the
+// table.
+func (a *arena) name(b []byte) string {
+	if a == nil || len(b) > nameMax {
+		return string(b)
+	}
+	if s, ok := a.names[string(b)]; ok {
+		return s
+	}
+	if a.names == nil || len(a.names) >= arenaNames {
+		a.names = make(map[string]string, arenaNames)
+	}
+	s := string(b)
+	a.names[s] = s
+	return s
 }
 
 func (p *parser) fail(format string, args ...any) error {
@@ -117,7 +199,7 @@ func (p *parser) str() (string, error) {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
-			s := string(p.b[start:p.i])
+			s := p.a.name(p.b[start:p.i])
 			p.i++
 			return s, nil
 		case c == '\\':
@@ -357,9 +439,15 @@ func (p *parser) end() error {
 
 // parseLine parses one line of a log: an event, or a checkpoint.
 func parseLine(data []byte) (*Event, *Checkpoint, error) {
-	p := &parser{b: data}
+	return parseLineIn(data, nil)
+}
+
+// parseLineIn is parseLine with the values made in a (nil: each on its
+// own).
+func parseLineIn(data []byte, a *arena) (*Event, *Checkpoint, error) {
+	p := &parser{b: data, a: a}
+	e := a.event()
 	var (
-		e    Event
 		c    Checkpoint
 		kind string
 		sig  string
@@ -429,11 +517,11 @@ func parseLine(data []byte) (*Event, *Checkpoint, error) {
 	if e.Seq == 0 || e.Kind == "" || e.Actor == "" || e.At.IsZero() {
 		return nil, nil, errors.New("an event without seq, at, kind or actor")
 	}
-	return &e, nil, nil
+	return e, nil, nil
 }
 
 func (p *parser) fields() (*Fields, error) {
-	var f Fields
+	f := p.a.field()
 	err := p.object(func(key []byte) error {
 		var err error
 		switch string(key) {
@@ -498,7 +586,7 @@ func (p *parser) fields() (*Fields, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &f, nil
+	return f, nil
 }
 
 func (p *parser) legacy() (*Legacy, error) {

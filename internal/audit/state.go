@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -71,7 +73,13 @@ func (f *Fields) device(subject string) (*curfew.Device, error) {
 // rows are held to it (Compare), so that a row edited, added or deleted
 // behind curfew's back is found and not enforced.
 type State struct {
+	// restrictions are those not ended (neither lifted nor expired),
+	// which events still change. An ended one never changes again: it is
+	// kept packed (pack) in packed, at closed[id], so that a log of a
+	// million events holds the garbage collector up little.
 	restrictions map[curfew.RestrictionID]*curfew.Restriction
+	closed       map[curfew.RestrictionID]span // pointer-free
+	packed       []byte
 	applied      map[curfew.RestrictionID]bool
 	devices      map[string]*curfew.Device // by MAC in written form
 	config       string
@@ -82,6 +90,7 @@ type State struct {
 func NewState() *State {
 	return &State{
 		restrictions: map[curfew.RestrictionID]*curfew.Restriction{},
+		closed:       map[curfew.RestrictionID]span{},
 		applied:      map[curfew.RestrictionID]bool{},
 		devices:      map[string]*curfew.Device{},
 	}
@@ -103,6 +112,7 @@ func (s *State) apply(e *Event) error {
 	case KindRestrictionCreated, KindRestrictionImported, KindRestrictionRepaired:
 		if e.Kind == KindRestrictionRepaired && e.After == nil {
 			delete(s.restrictions, e.Restriction)
+			delete(s.closed, e.Restriction)
 			delete(s.applied, e.Restriction)
 			return nil
 		}
@@ -113,10 +123,10 @@ func (s *State) apply(e *Event) error {
 		if e.Kind == KindRestrictionCreated {
 			r.Reason = e.Reason
 		}
-		s.restrictions[r.ID] = r
 		if e.Kind == KindRestrictionImported {
 			s.applied[r.ID] = true // the first release enforced what it stored
 		}
+		s.set(r)
 		return nil
 	case KindDeviceAdded, KindDeviceImported, KindDeviceRepaired:
 		if e.Kind == KindDeviceRepaired && e.After == nil {
@@ -140,25 +150,130 @@ func (s *State) apply(e *Event) error {
 	default:
 		return nil
 	}
-	r := s.restrictions[e.Restriction]
+	if e.Kind == KindRestrictionApplied {
+		if s.restrictions[e.Restriction] != nil {
+			s.applied[e.Restriction] = true
+		} else if _, ended := s.closed[e.Restriction]; !ended {
+			s.problems = append(s.problems, Problem{Kind: ProblemReference, Seq: e.Seq, Restriction: e.Restriction})
+		}
+		return nil
+	}
+	r := s.Restriction(e.Restriction)
 	if r == nil {
 		s.problems = append(s.problems, Problem{Kind: ProblemReference, Seq: e.Seq, Restriction: e.Restriction})
 		return nil
 	}
-	c := *r
+	// s made r and is its only owner: it changes it in place.
 	switch e.Kind {
 	case KindRestrictionLifted:
-		c.Lifted, c.LiftedBy, c.LiftReason = after.Lifted, after.LiftedBy, e.Reason
+		r.Lifted, r.LiftedBy, r.LiftReason = after.Lifted, after.LiftedBy, e.Reason
 	case KindRestrictionExtended:
-		c.End = after.End
+		r.End = after.End
 	case KindRestrictionExpired:
-		c.Expired = after.Expired
-	case KindRestrictionApplied:
-		s.applied[r.ID] = true
-		return nil
+		r.Expired = after.Expired
 	}
-	s.restrictions[r.ID] = &c
+	s.set(r)
 	return nil
+}
+
+// set records r as the restriction with its ID: open, or, once ended,
+// packed.
+func (s *State) set(r *curfew.Restriction) {
+	if r.Lifted.IsZero() && r.Expired.IsZero() {
+		s.restrictions[r.ID] = r
+		if len(s.closed) > 0 {
+			delete(s.closed, r.ID) // repaired back to open
+		}
+		return
+	}
+	delete(s.restrictions, r.ID)
+	delete(s.applied, r.ID) // an ended restriction's enforcement no longer matters
+	off := len(s.packed)
+	s.packed = pack(s.packed, r)
+	s.closed[r.ID] = span{off, len(s.packed)}
+}
+
+// span is where an ended restriction is in State.packed.
+type span struct{ from, to int }
+
+// pack appends r to b in a compact form that holds every field Compare
+// compares, so that two restrictions pack alike if and only if Compare
+// finds no difference between them.
+func pack(b []byte, r *curfew.Restriction) []byte {
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	list := func(l []string) {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, s := range l {
+			str(s)
+		}
+	}
+	ms := func(t time.Time) {
+		if t.IsZero() {
+			b = append(b, 0)
+			return
+		}
+		b = append(b, 1)
+		b = binary.AppendVarint(b, t.UnixMilli())
+	}
+	b = binary.AppendVarint(b, int64(r.ID))
+	str(r.Subject.String())
+	str(string(r.Mode))
+	list(r.Allow)
+	list(r.Block)
+	str(r.Reason)
+	str(r.Notice)
+	str(r.Author)
+	ms(r.Start)
+	ms(r.End)
+	ms(r.Created)
+	ms(r.Lifted)
+	str(r.LiftedBy)
+	str(r.LiftReason)
+	ms(r.Expired)
+	return b
+}
+
+// unpack reads a restriction written by pack.
+func unpack(b []byte) *curfew.Restriction {
+	str := func() string {
+		n, k := binary.Uvarint(b)
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s
+	}
+	list := func() []string {
+		n, k := binary.Uvarint(b)
+		b = b[k:]
+		var l []string
+		for range n {
+			l = append(l, str())
+		}
+		return l
+	}
+	ms := func() time.Time {
+		set := b[0]
+		b = b[1:]
+		if set == 0 {
+			return time.Time{}
+		}
+		v, k := binary.Varint(b)
+		b = b[k:]
+		return time.UnixMilli(v).UTC()
+	}
+	id, k := binary.Varint(b)
+	b = b[k:]
+	r := &curfew.Restriction{ID: curfew.RestrictionID(id)}
+	r.Subject, _ = curfew.ParseSubject(str()) // packed from a valid subject
+	r.Mode = curfew.Mode(str())
+	r.Allow, r.Block = list(), list()
+	r.Reason, r.Notice, r.Author = str(), str(), str()
+	r.Start, r.End, r.Created, r.Lifted = ms(), ms(), ms(), ms()
+	r.LiftedBy, r.LiftReason = str(), str()
+	r.Expired = ms()
+	return r
 }
 
 // Problems returns what could not be replayed: events that do not decode
@@ -166,8 +281,25 @@ func (s *State) apply(e *Event) error {
 // event created.
 func (s *State) Problems() []Problem { return s.problems }
 
-// Restrictions returns every restriction the log records, by ID.
+// Restrictions returns every restriction the log records, by ID. The
+// caller does not change them: those not ended are s's, and the next Apply
+// may change them.
 func (s *State) Restrictions() []*curfew.Restriction {
+	ids := slices.Sorted(maps.Keys(s.restrictions))
+	for id := range s.closed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	rs := make([]*curfew.Restriction, 0, len(ids))
+	for _, id := range ids {
+		rs = append(rs, s.Restriction(id))
+	}
+	return rs
+}
+
+// Open returns the restrictions the log records that are neither lifted
+// nor expired, by ID, as Restrictions does.
+func (s *State) Open() []*curfew.Restriction {
 	ids := slices.Sorted(maps.Keys(s.restrictions))
 	rs := make([]*curfew.Restriction, 0, len(ids))
 	for _, id := range ids {
@@ -176,8 +308,17 @@ func (s *State) Restrictions() []*curfew.Restriction {
 	return rs
 }
 
-// Restriction returns the restriction with id as the log records it, or nil.
-func (s *State) Restriction(id curfew.RestrictionID) *curfew.Restriction { return s.restrictions[id] }
+// Restriction returns the restriction with id as the log records it, or
+// nil.
+func (s *State) Restriction(id curfew.RestrictionID) *curfew.Restriction {
+	if r := s.restrictions[id]; r != nil {
+		return r
+	}
+	if sp, ok := s.closed[id]; ok {
+		return unpack(s.packed[sp.from:sp.to])
+	}
+	return nil
+}
 
 // Applied reports whether the log records that restriction id was enforced.
 func (s *State) Applied(id curfew.RestrictionID) bool { return s.applied[id] }
@@ -217,39 +358,105 @@ func (d *Difference) Problem() Problem {
 // Compare holds the stored rows to s and returns every row that differs,
 // restrictions by ID then devices by MAC.
 func (s *State) Compare(rows []*curfew.Restriction, devices []*curfew.Device) []Difference {
-	var diffs []Difference
-	seen := map[curfew.RestrictionID]bool{}
-	for _, row := range rows {
-		seen[row.ID] = true
-		log := s.restrictions[row.ID]
-		if log == nil {
-			diffs = append(diffs, Difference{Restriction: row.ID, Row: row})
-			continue
-		}
-		if f := restrictionDiff(row, log); len(f) > 0 {
-			diffs = append(diffs, Difference{Restriction: row.ID, Fields: f, Row: row, Log: log})
+	c := s.Comparer()
+	for _, r := range rows {
+		c.Restriction(r)
+	}
+	for _, d := range devices {
+		c.Device(d)
+	}
+	return c.Done()
+}
+
+// A Comparer holds stored rows to a State one at a time, so that the rows
+// need not all be in memory at once. Call Done once every row is given.
+type Comparer struct {
+	s       *State
+	seen    []bool                        // by ID, for IDs up to the newest the log knows
+	more    map[curfew.RestrictionID]bool // seen, above those
+	seenMAC map[string]bool
+	diffs   []Difference
+	scratch []byte // a row, packed
+}
+
+// Comparer returns a Comparer of rows against s, which must not change
+// until Done.
+func (s *State) Comparer() *Comparer {
+	var newest curfew.RestrictionID
+	for id := range s.restrictions {
+		newest = max(newest, id)
+	}
+	for id := range s.closed {
+		newest = max(newest, id)
+	}
+	return &Comparer{s: s, seen: make([]bool, newest+1), more: map[curfew.RestrictionID]bool{}, seenMAC: map[string]bool{}}
+}
+
+func (c *Comparer) see(id curfew.RestrictionID) {
+	if id >= 0 && int64(id) < int64(len(c.seen)) {
+		c.seen[id] = true
+	} else {
+		c.more[id] = true
+	}
+}
+
+func (c *Comparer) saw(id curfew.RestrictionID) bool {
+	if id >= 0 && int64(id) < int64(len(c.seen)) {
+		return c.seen[id]
+	}
+	return c.more[id]
+}
+
+// Restriction holds one stored restriction row to the log.
+func (c *Comparer) Restriction(row *curfew.Restriction) {
+	c.see(row.ID)
+	if sp, ok := c.s.closed[row.ID]; ok {
+		c.scratch = pack(c.scratch[:0], row)
+		if bytes.Equal(c.scratch, c.s.packed[sp.from:sp.to]) {
+			return // the common case, without unpacking
 		}
 	}
-	for id, log := range s.restrictions {
-		if !seen[id] {
+	log := c.s.Restriction(row.ID)
+	if log == nil {
+		c.diffs = append(c.diffs, Difference{Restriction: row.ID, Row: row})
+		return
+	}
+	if f := restrictionDiff(row, log); len(f) > 0 {
+		c.diffs = append(c.diffs, Difference{Restriction: row.ID, Fields: f, Row: row, Log: log})
+	}
+}
+
+// Device holds one stored device row to the log.
+func (c *Comparer) Device(row *curfew.Device) {
+	mac := row.MAC.String()
+	c.seenMAC[mac] = true
+	log := c.s.devices[mac]
+	if log == nil {
+		c.diffs = append(c.diffs, Difference{MAC: mac, RowDevice: row})
+		return
+	}
+	if f := deviceDiff(row, log); len(f) > 0 {
+		c.diffs = append(c.diffs, Difference{MAC: mac, Fields: f, RowDevice: row, LogDevice: log})
+	}
+}
+
+// Done returns every row that differs from the log, and every restriction
+// or device the log has but no row was given for: restrictions by ID, then
+// devices by MAC.
+func (c *Comparer) Done() []Difference {
+	diffs := c.diffs
+	for id, log := range c.s.restrictions {
+		if !c.saw(id) {
 			diffs = append(diffs, Difference{Restriction: id, Log: log})
 		}
 	}
-	seenMAC := map[string]bool{}
-	for _, row := range devices {
-		mac := row.MAC.String()
-		seenMAC[mac] = true
-		log := s.devices[mac]
-		if log == nil {
-			diffs = append(diffs, Difference{MAC: mac, RowDevice: row})
-			continue
-		}
-		if f := deviceDiff(row, log); len(f) > 0 {
-			diffs = append(diffs, Difference{MAC: mac, Fields: f, RowDevice: row, LogDevice: log})
+	for id := range c.s.closed {
+		if !c.saw(id) {
+			diffs = append(diffs, Difference{Restriction: id, Log: c.s.Restriction(id)})
 		}
 	}
-	for mac, log := range s.devices {
-		if !seenMAC[mac] {
+	for mac, log := range c.s.devices {
+		if !c.seenMAC[mac] {
 			diffs = append(diffs, Difference{MAC: mac, LogDevice: log})
 		}
 	}

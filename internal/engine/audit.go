@@ -26,7 +26,9 @@ type auditState struct {
 }
 
 // readAudit reads the whole log and the stored state from one view of the
-// store and holds the one to the other.
+// store and holds the one to the other. It verifies while it reads: one
+// goroutine reads the store, another decodes and checks what it read, in
+// batches, on all the cores (audit.Verifier.Batch).
 func (e *Engine) readAudit(ctx context.Context) (*auditState, error) {
 	latest, err := e.store.CheckpointFile()
 	if err != nil {
@@ -35,17 +37,83 @@ func (e *Engine) readAudit(ctx context.Context) (*auditState, error) {
 	v := audit.NewVerifier(e.pub, 1)
 	v.Latest(latest)
 	st := &auditState{state: audit.NewState()}
+
+	// A batch is lines and the buffer their bytes are copied into; once
+	// checked, it goes back to the reader to be filled again.
+	type batch struct {
+		lines []audit.Line
+		buf   []byte
+	}
+	batches := make(chan *batch, 2)
+	free := make(chan *batch, 4)
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		for b := range batches {
+			for _, ev := range v.Batch(b.lines) {
+				if ev != nil {
+					st.state.Apply(ev)
+				}
+			}
+			b.lines, b.buf = b.lines[:0], b.buf[:0]
+			select {
+			case free <- b:
+			default:
+			}
+		}
+	}()
+	newBatch := func() *batch {
+		select {
+		case b := <-free:
+			return b
+		default:
+			return &batch{lines: make([]audit.Line, 0, verifyBatch), buf: make([]byte, 0, verifyArena)}
+		}
+	}
+	cur := newBatch()
+	sent := false // batches is closed
+	var cmp *audit.Comparer
+	finish := func() {
+		if !sent {
+			sent = true
+			if len(cur.lines) > 0 {
+				batches <- cur
+			}
+			close(batches)
+			<-checked
+		}
+	}
+	defer finish()
 	err = e.store.ReadAudit(ctx, 1, func(_ int64, data []byte, checkpoint bool) error {
-		if checkpoint {
-			v.Checkpoint(data)
-		} else if ev := v.Event(data); ev != nil {
-			st.state.Apply(ev)
+		if len(cur.buf)+len(data) > cap(cur.buf) || len(cur.lines) == verifyBatch {
+			batches <- cur
+			cur = newBatch()
+			if len(data) > cap(cur.buf) {
+				cur.buf = make([]byte, 0, len(data))
+			}
+		}
+		cur.buf = append(cur.buf, data...)
+		cur.lines = append(cur.lines, audit.Line{Data: cur.buf[len(cur.buf)-len(data) : len(cur.buf) : len(cur.buf)], Checkpoint: checkpoint})
+		return nil
+	}, func(r *curfew.Restriction, d *curfew.Device) error {
+		if cmp == nil {
+			finish() // the log is all read: the state is whole
+			cmp = st.state.Comparer()
+		}
+		if r != nil {
+			cmp.Restriction(r)
+		} else {
+			cmp.Device(d)
 		}
 		return nil
-	}, func(rs []*curfew.Restriction, ds []*curfew.Device) error {
-		st.diffs = st.state.Compare(rs, ds)
-		return nil
 	})
+	finish()
+	if err == nil {
+		if cmp == nil { // no row at all
+			cmp = st.state.Comparer()
+		}
+		st.diffs = cmp.Done()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the audit log: %w", err)
 	}
@@ -58,6 +126,13 @@ func (e *Engine) readAudit(ctx context.Context) (*auditState, error) {
 	st.report = v.Report(false)
 	return st, nil
 }
+
+// verifyBatch is how many lines of the log readAudit checks at once, at
+// most, and verifyArena the size of the buffer it copies them into.
+const (
+	verifyBatch = 4096
+	verifyArena = 2 << 20
+)
 
 // VerifyAudit implements [curfew.Service]. It verifies the whole log (the
 // chain, the signature of every checkpoint, the latest checkpoint kept
@@ -361,8 +436,8 @@ func (e *Engine) startAudit(ctx context.Context) error {
 	}
 	e.unapplied = map[curfew.RestrictionID]*curfew.Restriction{}
 	now := e.now()
-	for _, r := range st.state.Restrictions() {
-		if !r.Over(now) && r.Expired.IsZero() && !st.state.Applied(r.ID) {
+	for _, r := range st.state.Open() {
+		if !r.Over(now) && !st.state.Applied(r.ID) {
 			e.unapplied[r.ID] = r
 		}
 	}

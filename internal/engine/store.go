@@ -71,11 +71,11 @@ type Store interface {
 	// ReadAudit calls line, from one consistent view of the store, for
 	// each event from seq from on and each stored checkpoint of those, in
 	// log order (a checkpoint right after the event it signs), then, if
-	// state is not nil, calls it with every restriction and device of the
-	// same view. seq is the event's, or the signed event's; data is valid
-	// only during the call.
+	// row is not nil, calls it for each restriction (d nil) and each device
+	// (r nil) of the same view. seq is the event's, or the signed event's;
+	// data is valid only during the call.
 	ReadAudit(ctx context.Context, from int64, line func(seq int64, data []byte, checkpoint bool) error,
-		state func(rs []*curfew.Restriction, ds []*curfew.Device) error) error
+		row func(r *curfew.Restriction, d *curfew.Device) error) error
 
 	// NewestCheckpoint returns the newest stored checkpoint, or nil.
 	NewestCheckpoint(ctx context.Context) (*audit.Checkpoint, error)

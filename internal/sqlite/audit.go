@@ -171,24 +171,72 @@ func (db *DB) SaveCheckpoint(ctx context.Context, c *audit.Checkpoint) error {
 // without holding up writers: it calls line for each event from seq from
 // on and each stored checkpoint of those, in log order (a checkpoint right
 // after the event it signs; one of an event the database lacks where that
-// event would be), and then, if state is not nil, calls it with every
-// restriction and device of the same view. seq is the event's, or the
-// signed event's; data is valid only during the call. It implements the
-// engine's Store.
+// event would be), and then, if row is not nil, calls it for each
+// restriction (d nil) and then each device (r nil) of the same view, one
+// at a time, so that holding every row to the log takes no memory for the
+// rows. seq is the event's, or the signed event's; data is valid only
+// during the call. It implements the engine's Store.
 func (db *DB) ReadAudit(ctx context.Context, from int64, line func(seq int64, data []byte, checkpoint bool) error,
-	state func(rs []*curfew.Restriction, ds []*curfew.Device) error) error {
+	row func(r *curfew.Restriction, d *curfew.Device) error) error {
+	v, err := db.readView(ctx)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	if err := readLog(ctx, v.conn, from, line); err != nil {
+		return err
+	}
+	if row == nil {
+		return nil
+	}
+	if err := eachRestriction(ctx, v.conn, func(r *curfew.Restriction) error { return row(r, nil) }); err != nil {
+		return err
+	}
+	ds, err := devices(ctx, v.conn, "")
+	if err != nil {
+		return fmt.Errorf("listing devices: %w", err)
+	}
+	for _, d := range ds {
+		if err := row(nil, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// view is a connection in a read transaction: one snapshot of the WAL
+// database, which holds up no writer.
+type view struct {
+	conn *sql.Conn
+}
+
+// readView returns a connection in a deferred read transaction, whose
+// snapshot is taken at its first read (or start).
+func (db *DB) readView(ctx context.Context) (*view, error) {
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the audit log: %w", err)
+		return nil, fmt.Errorf("reading the audit log: %w", err)
 	}
-	defer conn.Close()
-	// A deferred transaction reads one snapshot of the WAL database and
-	// takes no write lock.
-	if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
-		return fmt.Errorf("reading the audit log: %w", err)
+	// Reading the whole log through a memory map saves a system call per
+	// page; the connection keeps the setting, which only makes reads
+	// faster.
+	for _, q := range []string{"PRAGMA mmap_size = 1073741824", "BEGIN DEFERRED"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("reading the audit log: %w", err)
+		}
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	return &view{conn: conn}, nil
+}
 
+func (v *view) close() {
+	v.conn.ExecContext(context.Background(), "ROLLBACK")
+	v.conn.Close()
+}
+
+// readLog calls line for each event from seq from on and each stored
+// checkpoint of those, in log order.
+func readLog(ctx context.Context, conn *sql.Conn, from int64, line func(seq int64, data []byte, checkpoint bool) error) error {
 	type stored struct {
 		seq  int64
 		data []byte
@@ -250,18 +298,7 @@ func (db *DB) ReadAudit(ctx context.Context, from int64, line func(seq int64, da
 			return err
 		}
 	}
-	if state == nil {
-		return nil
-	}
-	rs, err := restrictions(ctx, conn, curfew.RestrictionFilter{All: true})
-	if err != nil {
-		return err
-	}
-	ds, err := devices(ctx, conn, "")
-	if err != nil {
-		return fmt.Errorf("listing devices: %w", err)
-	}
-	return state(rs, ds)
+	return nil
 }
 
 // readCheckpointFile reads and decodes the checkpoint file at path: nil if

@@ -248,8 +248,10 @@ func TestReadAuditConsistentView(t *testing.T) {
 		}
 		events++
 		return nil
-	}, func(rs []*curfew.Restriction, _ []*curfew.Device) error {
-		rows = len(rs)
+	}, func(r *curfew.Restriction, _ *curfew.Device) error {
+		if r != nil {
+			rows++
+		}
 		return nil
 	})
 	if err != nil {

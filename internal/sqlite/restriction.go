@@ -25,6 +25,22 @@ func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*
 
 // restrictions is Restrictions on q.
 func restrictions(ctx context.Context, q querier, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	var rs []*curfew.Restriction
+	err := queryRestrictions(ctx, q, f, func(r *curfew.Restriction) error {
+		rs = append(rs, r)
+		return nil
+	})
+	return rs, err
+}
+
+// eachRestriction calls fn for every restriction, by ascending ID.
+func eachRestriction(ctx context.Context, q querier, fn func(r *curfew.Restriction) error) error {
+	return queryRestrictions(ctx, q, curfew.RestrictionFilter{All: true}, fn)
+}
+
+// queryRestrictions calls fn for each restriction f selects, by ascending
+// ID.
+func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilter, fn func(r *curfew.Restriction) error) error {
 	var (
 		where []string
 		args  []any
@@ -49,21 +65,22 @@ func restrictions(ctx context.Context, q querier, f curfew.RestrictionFilter) ([
 
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("listing restrictions: %w", err)
+		return fmt.Errorf("listing restrictions: %w", err)
 	}
 	defer rows.Close()
-	var rs []*curfew.Restriction
 	for rows.Next() {
 		r, err := scanRestriction(rows)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rs = append(rs, r)
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing restrictions: %w", err)
+		return fmt.Errorf("listing restrictions: %w", err)
 	}
-	return rs, nil
+	return nil
 }
 
 // Restriction returns one restriction or an error wrapping
@@ -230,6 +247,9 @@ func encodeList(l []string) (string, error) {
 
 // decodeList reads a JSON array; an empty one is nil.
 func decodeList(s string) ([]string, error) {
+	if s == "[]" {
+		return nil, nil // most lists: no need to decode
+	}
 	var l []string
 	if err := json.Unmarshal([]byte(s), &l); err != nil {
 		return nil, err
