@@ -148,22 +148,28 @@ func (db *DB) CheckpointFile() ([]byte, error) {
 // SaveCheckpoint stores c, which must be newer than every checkpoint
 // stored before (curfew.ErrConflict otherwise): first in the checkpoint
 // file, replaced atomically, then in the database. A crash between the two
-// leaves the file ahead of the database, never behind it. It implements
-// the engine's Store.
+// leaves the file ahead of the database, never behind it. It does not hold
+// up the writes of changes while it syncs the file. It implements the
+// engine's Store.
 func (db *DB) SaveCheckpoint(ctx context.Context, c *audit.Checkpoint) error {
+	db.cpmu.Lock()
+	defer db.cpmu.Unlock()
 	db.wmu.Lock()
-	defer db.wmu.Unlock()
-	if db.latest != nil && c.Seq <= db.latest.Seq {
-		return fmt.Errorf("%w: checkpoint of event %d: not newer than the latest, of event %d", curfew.ErrConflict, c.Seq, db.latest.Seq)
+	latest := db.latest
+	db.wmu.Unlock()
+	if latest != nil && c.Seq <= latest.Seq {
+		return fmt.Errorf("%w: checkpoint of event %d: not newer than the latest, of event %d", curfew.ErrConflict, c.Seq, latest.Seq)
 	}
 	data := c.Encode()
 	if err := writeFileAtomic(db.checkpointPath, append(data, '\n')); err != nil {
 		return fmt.Errorf("writing the checkpoint file: %w", err)
 	}
+	db.wmu.Lock()
+	db.latest = c
+	db.wmu.Unlock()
 	if _, err := db.sql.ExecContext(ctx, "INSERT INTO audit_checkpoints (seq, data) VALUES (?, ?)", c.Seq, string(data)); err != nil {
 		return fmt.Errorf("storing checkpoint of event %d: %w", c.Seq, err)
 	}
-	db.latest = c
 	return nil
 }
 

@@ -68,7 +68,9 @@ type DB struct {
 	now            func() time.Time
 	logger         *slog.Logger
 
-	wmu sync.Mutex // serialises write transactions and checkpoint saves; guards latest
+	cpmu sync.Mutex // serialises checkpoint saves; taken before wmu, never after
+
+	wmu sync.Mutex // serialises write transactions; guards latest
 	// latest is the newest checkpoint known, of the file or the database;
 	// nil if none. New events name it, and after events lost from the end
 	// of the database the log goes on from it.
