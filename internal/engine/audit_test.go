@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -592,4 +593,38 @@ func TestDriftRepairIsRecorded(t *testing.T) {
 		})
 	})
 	d.stop(t)
+}
+
+// A restriction that starts later is recorded as applied when it starts,
+// not when it is created; one lifted before its start never is.
+func TestAppliedWhenStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		start := time.Now().Add(time.Hour)
+		later, err := f.eng.Restrict(f.ctx, curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Reason: "tonight", Start: start, For: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		never, err := f.eng.Restrict(f.ctx, curfew.RestrictRequest{Subject: "device:02:00:00:00:00:02", Reason: "tonight too", Start: start, For: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.eng.Lift(f.ctx, never.ID, "called off"); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"olga restriction.created 1", "olga restriction.created 2", "olga restriction.lifted 2"}
+		if diff := cmp.Diff(want, f.actions(t)); diff != "" {
+			t.Fatalf("audit before the start (-want +got):\n%s", diff)
+		}
+		time.Sleep(time.Until(start))
+		synctest.Wait()
+		want = append(want, "curfew restriction.applied 1")
+		if diff := cmp.Diff(want, f.actions(t)); diff != "" {
+			t.Errorf("audit after the start (-want +got):\n%s", diff)
+		}
+		es := events(t, f.db)
+		if at := es[len(es)-1].After.Applied; !at.Equal(later.Start.Truncate(time.Millisecond)) {
+			t.Errorf("applied at %v, want at the start %v", at, later.Start)
+		}
+	})
 }
