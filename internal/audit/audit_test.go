@@ -529,3 +529,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Without the latest checkpoint to compare with, the log itself says which
+// checkpoints must exist: events name the newest signed before them.
+func TestVerifyLostCheckpoint(t *testing.T) {
+	l := newLog(t)
+	l.persons(3)
+	l.sign()
+	l.persons(3)
+	l.sign()
+	l.persons(1) // names checkpoint 6
+	delete(l.cps, 6)
+	v := audit.NewVerifier(pub(), 1)
+	for _, c := range l.cps {
+		v.Checkpoint(c)
+	}
+	for _, e := range l.events {
+		v.Event(e)
+	}
+	wantProblem(t, v.Report(false), audit.ProblemLost, 6)
+}
