@@ -412,10 +412,16 @@ func (e *Engine) runCheckpoints(ctx context.Context) {
 // differs from what the log says (edited, deleted or added behind curfew's
 // back) is put back as the log has it, with a restriction.repaired or
 // device.repaired event, so that no unaudited change is enforced. It
-// reports what else is wrong with the log, records config.changed if the
-// configuration changed since the last start and daemon.started, and signs
-// the head.
+// reports what else is wrong with the log, and records config.changed if
+// the configuration changed since the last start, and daemon.started (Run
+// then signs the head).
+//
+// It holds e.mu throughout, so that no command changes a row between the
+// reading and the repair: commands that come meanwhile wait (the kernel
+// goes on enforcing).
 func (e *Engine) startAudit(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	st, err := e.readAudit(ctx)
 	if err != nil {
 		return err
@@ -425,8 +431,6 @@ func (e *Engine) startAudit(ctx context.Context) error {
 			e.logger.ErrorContext(ctx, "the audit log does not verify", "problem", p.String())
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	for i := range st.diffs {
 		d := &st.diffs[i]
 		e.logger.ErrorContext(ctx, "a stored row differs from the audit log; putting it back as the log has it", "problem", d.Problem().String())
