@@ -422,9 +422,15 @@ func (v *Verifier) Report(requireSigned bool) *Report {
 	return r
 }
 
-// AddProblem records a problem found outside the log itself, such as a
-// stored row that differs from it.
-func (v *Verifier) AddProblem(p Problem) { v.problem(p) }
+// Add records in r a problem found outside the log itself, such as a
+// stored row that differs from it, after those of the log.
+func (r *Report) Add(p Problem) {
+	if len(r.Problems) >= maxProblems {
+		r.Omitted++
+		return
+	}
+	r.Problems = append(r.Problems, p)
+}
 
 // maxLine bounds one line of an export.
 const maxLine = 1 << 20

@@ -117,13 +117,14 @@ func (e *Engine) readAudit(ctx context.Context) (*auditState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the audit log: %w", err)
 	}
+	// What is wrong with the log first, then with the rows.
+	st.report = v.Report(false)
 	for _, p := range st.state.Problems() {
-		v.AddProblem(p)
+		st.report.Add(p)
 	}
 	for i := range st.diffs {
-		v.AddProblem(st.diffs[i].Problem())
+		st.report.Add(st.diffs[i].Problem())
 	}
-	st.report = v.Report(false)
 	return st, nil
 }
 
