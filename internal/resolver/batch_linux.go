@@ -189,7 +189,7 @@ func (r *Resolver) serveUDP(c *net.UDPConn) {
 			}
 			pkt = append([]byte(nil), pkt...)
 			r.wg.Go(func() {
-				if ans := r.handleSlow(pkt, client, false); ans != nil {
+				if ans := r.handleSlow(pkt, who, false); ans != nil {
 					_, _ = c.WriteToUDPAddrPort(ans, from)
 				}
 			})

@@ -222,10 +222,11 @@ func (r *Resolver) rulesFor(c identify.Client, now time.Time, out []*rule) []*ru
 // addresses would then hold up every answer. Over TCP the kernel has
 // reached the client already, so an unplaced client is answered, as
 // restricted if some device is.
-func (r *Resolver) place(ctx context.Context, client netip.Addr, tcp bool) (c identify.Client, ok bool) {
-	c = r.ident.Identify(client)
+// c is what Identify said of the client on the packet path, so that it is
+// not asked twice.
+func (r *Resolver) place(ctx context.Context, c identify.Client, tcp bool) (identify.Client, bool) {
 	if c.Kind == identify.Unknown {
-		c = r.ident.Wait(ctx, client)
+		c = r.ident.Wait(ctx, c.Addr)
 	}
 	switch c.Kind {
 	case identify.Foreign:

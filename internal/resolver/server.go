@@ -110,7 +110,7 @@ func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
 		}
 		pkt := append([]byte(nil), buf[:n]...)
 		r.wg.Go(func() {
-			if out := r.handleSlow(pkt, client, false); out != nil {
+			if out := r.handleSlow(pkt, who, false); out != nil {
 				_, _ = c.WriteToUDPAddrPort(out, from)
 			}
 		})
@@ -123,7 +123,7 @@ func (r *Resolver) serveTCP(w dns.ResponseWriter, req *dns.Msg) {
 	if a, ok := w.RemoteAddr().(*net.TCPAddr); ok {
 		client = a.AddrPort().Addr()
 	}
-	c, ok := r.place(r.ctx, client.Unmap(), true)
+	c, ok := r.place(r.ctx, r.ident.Identify(client.Unmap()), true)
 	if !ok {
 		r.metrics.Query(ResultDropped)
 		_ = w.Close()
@@ -142,19 +142,19 @@ func (r *Resolver) serveTCP(w dns.ResponseWriter, req *dns.Msg) {
 // wire form, or nil if the packet deserves no answer. It exists for
 // fuzzing the message path and for tests.
 func (r *Resolver) Handle(pkt []byte, client netip.Addr, tcp bool) []byte {
-	client = client.Unmap().WithZone("")
+	who := r.ident.Identify(client)
 	if !tcp {
-		if out, ok := r.serveFast(pkt, r.ident.Identify(client), nil); ok {
+		if out, ok := r.serveFast(pkt, who, nil); ok {
 			return out
 		}
 	}
-	return r.handleSlow(pkt, client, tcp)
+	return r.handleSlow(pkt, who, tcp)
 }
 
 // handleSlow answers pkt through the handler chain, once its client is
 // placed (see place).
-func (r *Resolver) handleSlow(pkt []byte, client netip.Addr, tcp bool) []byte {
-	c, ok := r.place(r.ctx, client, tcp)
+func (r *Resolver) handleSlow(pkt []byte, who identify.Client, tcp bool) []byte {
+	c, ok := r.place(r.ctx, who, tcp)
 	if !ok {
 		r.metrics.Query(ResultDropped)
 		return nil
