@@ -2,18 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/curfew"
-	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
-	"github.com/curfew/curfew/internal/sqlite"
 )
 
 // TestFourEyesAgainstEngine drives approve and reject through the CLI, the
@@ -23,39 +18,9 @@ import (
 // required_over waits.
 func TestFourEyesAgainstEngine(t *testing.T) {
 	ctx := t.Context()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	key, err := sqlite.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(ctx, ":memory:", &sqlite.Config{AuditKey: key, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	mem := &enforce.Memory{}
-	eng, err := engine.New(&engine.Config{Store: db, Backends: []enforce.Backend{mem}, Logger: logger, VerifyInterval: -1,
-		Approvals: curfew.ApprovalPolicy{Enabled: true, RequiredOver: 24 * time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
-	acc, err := access.New(&access.Config{Store: db, Logger: logger, Argon2: access.Argon2Params{Time: 1, Memory: 64, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(acc.Close)
-	admin, err := acc.Bootstrap(ctx, "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := api.NewHandler(&api.HandlerConfig{Service: eng, Auth: acc, Accounts: acc, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	env := map[string]string{"CURFEW_SERVER": srv.URL, "CURFEW_TOKEN": admin}
+	f := newDaemonFixture(t, engine.Config{Approvals: curfew.ApprovalPolicy{Enabled: true, RequiredOver: 24 * time.Hour}}, nil)
+	db, mem, admin := f.db, f.mem, f.admin
+	env := map[string]string{"CURFEW_SERVER": f.url, "CURFEW_TOKEN": admin}
 	as := func(token string, args ...string) (int, string, string) {
 		t.Helper()
 		env["CURFEW_TOKEN"] = token

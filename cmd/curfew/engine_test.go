@@ -2,20 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/curfew"
-	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
-	"github.com/curfew/curfew/internal/sqlite"
 )
 
 // TestAgainstEngine drives the client verbs against the real engine over
@@ -23,40 +18,9 @@ import (
 // contract between the CLI and the daemon, without root.
 func TestAgainstEngine(t *testing.T) {
 	ctx := t.Context()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	key, err := sqlite.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(ctx, ":memory:", &sqlite.Config{AuditKey: key, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	mem := &enforce.Memory{}
-	eng, err := engine.New(&engine.Config{Store: db, Backends: []enforce.Backend{mem}, Logger: logger, VerifyInterval: -1,
-		GatewayAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.168.50.1")}, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
-	// Cheap password hashes: this test is about the verbs, not argon2.
-	acc, err := access.New(&access.Config{Store: db, Logger: logger, Argon2: access.Argon2Params{Time: 1, Memory: 64, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(acc.Close)
-	admin, err := acc.Bootstrap(ctx, "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := api.NewHandler(&api.HandlerConfig{Service: eng, Auth: acc, Accounts: acc, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	env := map[string]string{"CURFEW_SERVER": srv.URL, "CURFEW_TOKEN": admin}
+	f := newDaemonFixture(t, engine.Config{GatewayAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.168.50.1")}, nil }}, nil)
+	mem, eng, admin := f.mem, f.eng, f.admin
+	env := map[string]string{"CURFEW_SERVER": f.url, "CURFEW_TOKEN": admin}
 
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
@@ -127,12 +91,12 @@ func TestAgainstEngine(t *testing.T) {
 		`{"subject":"cat:x","for":"forever"}`,
 		`{"subject":`,
 	} {
-		req, err := http.NewRequest("POST", srv.URL+"/api/v1/restrictions", strings.NewReader(body))
+		req, err := http.NewRequest("POST", f.url+"/api/v1/restrictions", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Header.Set("Authorization", "Bearer "+viewer)
-		resp, err := srv.Client().Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,19 +2,14 @@ package main
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/curfew/curfew/internal/access"
-	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/curfew"
-	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
-	"github.com/curfew/curfew/internal/sqlite"
 )
 
 // TestRestrictRetryIsIdempotent covers a restrict whose answer is lost
@@ -24,60 +19,33 @@ import (
 // request is refused, and keys are the author's own.
 func TestRestrictRetryIsIdempotent(t *testing.T) {
 	ctx := t.Context()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	key, err := sqlite.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(ctx, ":memory:", &sqlite.Config{AuditKey: key, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	eng, err := engine.New(&engine.Config{Store: db, Backends: []enforce.Backend{&enforce.Memory{}}, Logger: logger, VerifyInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eng.Close)
-	acc, err := access.New(&access.Config{Store: db, Logger: logger, Argon2: access.Argon2Params{Time: 1, Memory: 64, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(acc.Close)
-	admin, err := acc.Bootstrap(ctx, "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := api.NewHandler(&api.HandlerConfig{Service: eng, Auth: acc, Accounts: acc, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	// The first restrict is served, and stored, but its connection is
 	// closed before the answer: the client sees the request fail.
 	var mu sync.Mutex
 	var keys []string
 	dropped := false
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/restrictions" {
-			mu.Lock()
-			keys = append(keys, r.Header.Get("Idempotency-Key"))
-			drop := !dropped
-			dropped = true
-			mu.Unlock()
-			if drop {
-				h.ServeHTTP(httptest.NewRecorder(), r)
-				conn, _, err := w.(http.Hijacker).Hijack()
-				if err == nil {
-					conn.Close()
+	f := newDaemonFixture(t, engine.Config{}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && r.URL.Path == "/api/v1/restrictions" {
+				mu.Lock()
+				keys = append(keys, r.Header.Get("Idempotency-Key"))
+				drop := !dropped
+				dropped = true
+				mu.Unlock()
+				if drop {
+					h.ServeHTTP(httptest.NewRecorder(), r)
+					conn, _, err := w.(http.Hijacker).Hijack()
+					if err == nil {
+						conn.Close()
+					}
+					return
 				}
-				return
 			}
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	env := map[string]string{"CURFEW_SERVER": srv.URL, "CURFEW_TOKEN": admin}
+			h.ServeHTTP(w, r)
+		})
+	})
+	eng := f.eng
+	env := map[string]string{"CURFEW_SERVER": f.url, "CURFEW_TOKEN": f.admin}
 	var stdout, stderr strings.Builder
 	if code := run([]string{"restrict", "device:02:00:00:00:00:01", "--for", "1h", "--reason", "retried"}, strings.NewReader(""), &stdout, &stderr, func(k string) string { return env[k] }); code != 0 {
 		t.Fatalf("curfew restrict = %d, stderr %q", code, stderr.String())
