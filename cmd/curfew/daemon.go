@@ -68,7 +68,7 @@ func runDaemon(args []string, stderr io.Writer) int {
 func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// First, before anything touches the kernel: a state directory that
 	// is refused leaves the nftables table as the last run left it.
-	db, err := openState(ctx, cfg.StateDir, logger.With("component", "sqlite"))
+	db, auditKey, err := openState(ctx, cfg.StateDir, logger.With("component", "sqlite"))
 	if err != nil {
 		return err
 	}
@@ -186,6 +186,10 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		Metrics:      m,
 		GatewayAddrs: gatewayAddrs(cfg),
 		Approvals:    cfg.Approvals,
+
+		AuditKey:          auditKey,
+		ConfigDigest:      cfg.Digest,
+		PublishCheckpoint: checkpointPublisher(cfg),
 	})
 	if err != nil {
 		return err

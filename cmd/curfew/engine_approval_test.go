@@ -52,11 +52,11 @@ func TestFourEyesAgainstEngine(t *testing.T) {
 		return r
 	}
 	auditLen := func() int {
-		es, err := db.Audit(ctx)
+		head, err := db.AuditHead(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(es)
+		return int(head.Seq)
 	}
 
 	id := strings.TrimSpace(must(alice, "restrict", "device:02:00:00:00:00:01", "--for", "2d", "--reason", "repeated abuse"))

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -185,17 +187,51 @@ func (c *Client) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return ps, nil
 }
 
-// Audit implements [curfew.Service].
-func (c *Client) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	var out []AuditEntry
-	if err := c.do(ctx, http.MethodGet, "/api/v1/audit", nil, nil, &out); err != nil {
+// ExportAudit implements [curfew.Service]. It copies the server's export
+// to w as it arrives, however long it is.
+func (c *Client) ExportAudit(ctx context.Context, from int64, w io.Writer) error {
+	q := url.Values{}
+	if from > 1 {
+		q.Set("from", strconv.FormatInt(from, 10))
+	}
+	u := *c.base
+	u.Path += "/api/v1/audit/export"
+	u.RawQuery = q.Encode()
+	resp, err := c.open(ctx, http.MethodGet, u.String(), "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		return answerError(resp.StatusCode, b)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("reading the audit export: %w", err)
+	}
+	return nil
+}
+
+// AuditCheckpoint implements [curfew.Service].
+func (c *Client) AuditCheckpoint(ctx context.Context) (curfew.Checkpoint, error) {
+	var out Checkpoint
+	if err := c.do(ctx, http.MethodGet, "/api/v1/audit/checkpoint", nil, nil, &out); err != nil {
+		return curfew.Checkpoint{}, err
+	}
+	return CheckpointFromAPI(&out), nil
+}
+
+// AuditKey implements [curfew.Service].
+func (c *Client) AuditKey(ctx context.Context) (ed25519.PublicKey, error) {
+	var out AuditKeyResponse
+	if err := c.do(ctx, http.MethodGet, "/api/v1/audit/key", nil, nil, &out); err != nil {
 		return nil, err
 	}
-	es := make([]*curfew.AuditEntry, 0, len(out))
-	for i := range out {
-		es = append(es, AuditEntryFromAPI(&out[i]))
+	pub, err := audit.ParsePublicKey(out.Key)
+	if err != nil {
+		return nil, fmt.Errorf("decoding answer of GET /api/v1/audit/key: %w", err)
 	}
-	return es, nil
+	return pub, nil
 }
 
 // VerifyAudit implements [curfew.Service].
@@ -286,13 +322,28 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, ke
 // roundTrip sends one request and reads its answer; err is set only if no
 // whole answer arrived.
 func (c *Client) roundTrip(ctx context.Context, method, url, key string, body []byte) (int, []byte, error) {
+	resp, err := c.open(ctx, method, url, key, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading answer of %s %s: %w", method, resp.Request.URL.Path, err)
+	}
+	return resp.StatusCode, b, nil
+}
+
+// open sends one request and returns the answer as it starts to arrive;
+// the caller closes its body.
+func (c *Client) open(ctx context.Context, method, url, key string, body []byte) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, r)
 	if err != nil {
-		return 0, nil, fmt.Errorf("building request: %w", err)
+		return nil, fmt.Errorf("building request: %w", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -306,14 +357,9 @@ func (c *Client) roundTrip(ctx context.Context, method, url, key string, body []
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("calling curfew server: %w", err)
+		return nil, fmt.Errorf("calling curfew server: %w", err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return 0, nil, fmt.Errorf("reading answer of %s %s: %w", method, req.URL.Path, err)
-	}
-	return resp.StatusCode, b, nil
+	return resp, nil
 }
 
 // answerError turns an error answer into an *Error.

@@ -5,6 +5,8 @@ package apitest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"io"
 	"net/netip"
 	"sync"
 	"time"
@@ -27,8 +29,10 @@ type FakeService struct {
 	DevicesFunc      func(ctx context.Context) ([]*curfew.Device, error)
 	AddPersonFunc    func(ctx context.Context, name string) (*curfew.Person, error)
 	PersonsFunc      func(ctx context.Context) ([]*curfew.Person, error)
-	AuditFunc        func(ctx context.Context) ([]*curfew.AuditEntry, error)
+	ExportAuditFunc  func(ctx context.Context, from int64, w io.Writer) error
+	AuditKeyFunc     func(ctx context.Context) (ed25519.PublicKey, error)
 	VerifyAuditFunc  func(ctx context.Context) (*curfew.AuditReport, error)
+	CheckpointFunc   func(ctx context.Context) (curfew.Checkpoint, error)
 	AppealsFunc      func(ctx context.Context) ([]*curfew.Appeal, error)
 	AnswerAppealFunc func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error)
 
@@ -117,16 +121,28 @@ func (f *FakeService) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return f.PersonsFunc(ctx)
 }
 
-// Audit implements [curfew.Service].
-func (f *FakeService) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	f.record("Audit")
-	return f.AuditFunc(ctx)
+// ExportAudit implements [curfew.Service].
+func (f *FakeService) ExportAudit(ctx context.Context, from int64, w io.Writer) error {
+	f.record("ExportAudit")
+	return f.ExportAuditFunc(ctx, from, w)
+}
+
+// AuditKey implements [curfew.Service].
+func (f *FakeService) AuditKey(ctx context.Context) (ed25519.PublicKey, error) {
+	f.record("AuditKey")
+	return f.AuditKeyFunc(ctx)
 }
 
 // VerifyAudit implements [curfew.Service].
 func (f *FakeService) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 	f.record("VerifyAudit")
 	return f.VerifyAuditFunc(ctx)
+}
+
+// AuditCheckpoint implements [curfew.Service].
+func (f *FakeService) AuditCheckpoint(ctx context.Context) (curfew.Checkpoint, error) {
+	f.record("AuditCheckpoint")
+	return f.CheckpointFunc(ctx)
 }
 
 // Appeals implements [curfew.Service].
