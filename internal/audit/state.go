@@ -143,7 +143,9 @@ func (s *State) apply(e *Event) error {
 			r.Reason = e.Reason
 		}
 		if e.Kind == KindRestrictionImported {
-			s.applied[r.ID] = true // the first release enforced what it stored
+			// Earlier releases enforced what they stored, unless it waited for
+			// a second operator or was rejected by one.
+			s.applied[r.ID] = r.Enforceable()
 		}
 		s.set(r)
 		return nil

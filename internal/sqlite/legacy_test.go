@@ -19,12 +19,22 @@ import (
 // a token, a person, a device, two restrictions, an extension, a lift and
 // another token), the HMAC key and the head file.
 
+// testdata/v6 is a state directory as the release before the signed log
+// left it: the 0006 schema, with operators, approvals and appeals, and an
+// HMAC-chained audit table of ten entries (the first admin's token, an
+// operator, a person, a device, a restriction that waited and was
+// approved, one that waited and was rejected, an appeal and a failed
+// authentication).
+
 // legacyState copies testdata/v1 into a new directory and returns it.
-func legacyState(t *testing.T) string {
+func legacyState(t *testing.T) string { return legacyStateOf(t, "v1") }
+
+// legacyStateOf copies testdata/version into a new directory and returns it.
+func legacyStateOf(t *testing.T, version string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"curfew.db", "audit.key", "audit.head"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "v1", name))
+		b, err := os.ReadFile(filepath.Join("testdata", version, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,6 +199,66 @@ func TestUpgradeKeepsLegacyBreaks(t *testing.T) {
 				t.Errorf("verify() = %q, want the legacy break", problems(rep))
 			}
 		})
+	}
+}
+
+// The release before the signed log: its approvals, operators and appeals
+// are carried over, and the state the log then describes, approvals
+// included, is the state stored.
+func TestUpgradeFromSchema6(t *testing.T) {
+	dir := legacyStateOf(t, "v6")
+	db, err := openLegacy(t, dir, true)
+	if err != nil {
+		t.Fatalf("Open(schema 6 database) = %v", err)
+	}
+	es := auditEvents(t, db)
+	want := []string{"legacy", "legacy", "legacy", "legacy", "legacy", "legacy", "legacy", "legacy", "legacy", "legacy",
+		"audit.upgraded", "restriction.imported", "restriction.imported", "device.imported"}
+	if diff := cmp.Diff(want, kinds(es)); diff != "" {
+		t.Fatalf("events after the upgrade (-want +got):\n%s", diff)
+	}
+	if u := es[10].After; u.LegacyEntries != 10 || u.LegacyIntact != 10 {
+		t.Errorf("audit.upgraded = %+v, want 10 entries, 10 intact", u)
+	}
+	if l := es[5]; l.Actor != "admin" || l.Legacy.Action != "restriction.approve" {
+		t.Errorf("legacy entry 6 = %+v %+v, want admin's approval", l, l.Legacy)
+	}
+	if rep := verify(t, db); !rep.OK() || rep.Events != 14 {
+		t.Errorf("verify() after the upgrade = %+v, problems %q", rep, problems(rep))
+	}
+	s := audit.NewState()
+	for _, e := range es {
+		s.Apply(e)
+	}
+	rs, err := db.Restrictions(t.Context(), curfew.RestrictionFilter{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := db.Devices(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diffs := s.Compare(rs, ds); len(diffs) != 0 || len(s.Problems()) != 0 || len(rs) != 2 || len(ds) != 1 {
+		t.Errorf("Compare(%d rows, %d devices) after the upgrade = %+v, problems %v; want none", len(rs), len(ds), diffs, s.Problems())
+	}
+	if a := s.Restriction(1).Approval; a.State != curfew.ApprovalApproved || a.By != "admin" {
+		t.Errorf("restriction 1 as the log has it: approval %+v, want approved by admin", a)
+	}
+	if a := s.Restriction(2).Approval; a.State != curfew.ApprovalRejected || s.Restriction(2).Enforceable() {
+		t.Errorf("restriction 2 as the log has it: approval %+v, want rejected, never in force", a)
+	}
+	if !s.Applied(1) || s.Applied(2) {
+		t.Errorf("recorded as enforced: 1 %v, 2 %v; want the approved one only", s.Applied(1), s.Applied(2))
+	}
+	ops, err := db.Operators(t.Context())
+	if err != nil || len(ops) != 2 {
+		t.Errorf("operators after the upgrade = %d, %v; want admin and olga", len(ops), err)
+	}
+	if as, err := db.Appeals(t.Context(), curfew.AppealFilter{}); err != nil || len(as) != 1 {
+		t.Errorf("appeals after the upgrade = %d, %v; want 1", len(as), err)
+	}
+	if r, err := db.RestrictionByKey(t.Context(), "olga", "k1"); err != nil || r.ID != 1 {
+		t.Errorf("RestrictionByKey(olga, k1) after the upgrade = %v, %v; want restriction 1", r, err)
 	}
 }
 
