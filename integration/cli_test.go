@@ -232,6 +232,9 @@ func TestLabDemo(t *testing.T) {
 	if !strings.Contains(string(out), "Demo done") {
 		t.Errorf("curfew lab --demo output does not end the demo:\n%s", out)
 	}
+	if !strings.Contains(string(out), "curfew audit verify\n   → ") || !strings.Contains(string(out), "the rows match the log") {
+		t.Errorf("curfew lab --demo does not show the audit log verified:\n%s", out)
+	}
 	t.Logf("curfew lab --demo:\n%s", out)
 	if m, _ := filepath.Glob("/run/netns/" + prefix + "-*"); len(m) != 0 {
 		t.Errorf("namespaces left behind: %v", m)
