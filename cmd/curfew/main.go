@@ -29,8 +29,10 @@ Restrictions:
 
 Devices and persons:
   device add MAC [--name N] [--owner PERSON] [--ip ADDR]...
+  device remove MAC --reason TEXT                  unregisters; restrictions on its MAC stay
   devices [-o json]
   person add NAME
+  person remove NAME --reason TEXT                 refused (exit 1) while a restriction names the person
   persons [-o json]
 
 Accountability:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -161,6 +162,24 @@ func (c *Client) Devices(ctx context.Context) ([]*curfew.Device, error) {
 		ds = append(ds, d)
 	}
 	return ds, nil
+}
+
+// RemoveDevice implements [curfew.Service].
+func (c *Client) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error) {
+	var out Device
+	if err := c.do(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(mac.String())+"/remove", nil, RemoveRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return DeviceFromAPI(&out)
+}
+
+// RemovePerson implements [curfew.Service].
+func (c *Client) RemovePerson(ctx context.Context, name, reason string) (*curfew.Person, error) {
+	var out Person
+	if err := c.do(ctx, http.MethodPost, "/api/v1/persons/"+url.PathEscape(name)+"/remove", nil, RemoveRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return PersonFromAPI(&out), nil
 }
 
 // AddPerson implements [curfew.Service].

@@ -127,6 +127,12 @@ type DeviceRequest struct {
 	Addrs []string `json:"addrs,omitempty"`
 }
 
+// RemoveRequest is the body of POST /api/v1/devices/{mac}/remove and
+// POST /api/v1/persons/{name}/remove.
+type RemoveRequest struct {
+	Reason string `json:"reason"`
+}
+
 // PersonRequest is the body of POST /api/v1/persons.
 type PersonRequest struct {
 	Name string `json:"name"`

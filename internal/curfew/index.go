@@ -132,6 +132,22 @@ func (x *Index) PutDevice(d *Device) {
 	}
 }
 
+// DeleteDevice removes the device with mac, if x has it. Restrictions on
+// its MAC stay.
+func (x *Index) DeleteDevice(mac net.HardwareAddr) {
+	k := string(mac)
+	old := x.devices[k]
+	if old == nil {
+		return
+	}
+	if old.Owner != "" {
+		if x.owned[old.Owner] = slices.DeleteFunc(x.owned[old.Owner], func(o *Device) bool { return string(o.MAC) == k }); len(x.owned[old.Owner]) == 0 {
+			delete(x.owned, old.Owner)
+		}
+	}
+	delete(x.devices, k)
+}
+
 // Targets is a set of enforcement targets: devices by MAC and prefixes.
 type Targets struct {
 	MACs     map[string]bool // MAC bytes

@@ -2,6 +2,7 @@ package curfew
 
 import (
 	"context"
+	"net"
 	"time"
 )
 
@@ -34,10 +35,18 @@ type Service interface {
 	AddDevice(ctx context.Context, d *Device) (*Device, error)
 	// Devices returns the registered devices, sorted by MAC.
 	Devices(ctx context.Context) ([]*Device, error)
+	// RemoveDevice unregisters the device with mac and returns it as it
+	// was. Restrictions on the device by MAC stay; those on its owner or
+	// its groups stop covering it.
+	RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*Device, error)
 	// AddPerson registers a person.
 	AddPerson(ctx context.Context, name string) (*Person, error)
 	// Persons returns the registered persons, sorted by name.
 	Persons(ctx context.Context) ([]*Person, error)
+	// RemovePerson unregisters person name and returns it as it was. It
+	// is refused (ErrConflict) while a restriction that is not over names
+	// the person. The person's devices stay registered, without owner.
+	RemovePerson(ctx context.Context, name, reason string) (*Person, error)
 
 	// Audit returns the audit log, oldest first.
 	Audit(ctx context.Context) ([]*AuditEntry, error)

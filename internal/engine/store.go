@@ -40,6 +40,9 @@ type Store interface {
 	// CreateDevice stores d and records a; a duplicate MAC is curfew.ErrConflict,
 	// an unknown owner curfew.ErrNotFound.
 	CreateDevice(ctx context.Context, d *curfew.Device, a *curfew.AuditEntry) error
+	// DeleteDevice removes the device with mac and records a; an unknown
+	// MAC is curfew.ErrNotFound.
+	DeleteDevice(ctx context.Context, mac net.HardwareAddr, a *curfew.AuditEntry) error
 
 	// Persons returns every person, sorted by name.
 	Persons(ctx context.Context) ([]*curfew.Person, error)
@@ -47,6 +50,9 @@ type Store interface {
 	Person(ctx context.Context, name string) (*curfew.Person, error)
 	// CreatePerson stores p and records a; a duplicate name is curfew.ErrConflict.
 	CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.AuditEntry) error
+	// DeletePerson removes the person and records a; the person's devices
+	// stay, without owner. An unknown name is curfew.ErrNotFound.
+	DeletePerson(ctx context.Context, name string, a *curfew.AuditEntry) error
 
 	// Appeals returns the appeals f selects, by ascending ID.
 	Appeals(ctx context.Context, f curfew.AppealFilter) ([]*curfew.Appeal, error)

@@ -5,6 +5,7 @@ package apitest
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -25,7 +26,9 @@ type FakeService struct {
 	RestrictionsFunc func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
 	AddDeviceFunc    func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
 	DevicesFunc      func(ctx context.Context) ([]*curfew.Device, error)
+	RemoveDeviceFunc func(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error)
 	AddPersonFunc    func(ctx context.Context, name string) (*curfew.Person, error)
+	RemovePersonFunc func(ctx context.Context, name, reason string) (*curfew.Person, error)
 	PersonsFunc      func(ctx context.Context) ([]*curfew.Person, error)
 	AuditFunc        func(ctx context.Context) ([]*curfew.AuditEntry, error)
 	VerifyAuditFunc  func(ctx context.Context) (*curfew.AuditReport, error)
@@ -115,6 +118,18 @@ func (f *FakeService) AddPerson(ctx context.Context, name string) (*curfew.Perso
 func (f *FakeService) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	f.record("Persons")
 	return f.PersonsFunc(ctx)
+}
+
+// RemoveDevice implements [curfew.Service].
+func (f *FakeService) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error) {
+	f.record("RemoveDevice")
+	return f.RemoveDeviceFunc(ctx, mac, reason)
+}
+
+// RemovePerson implements [curfew.Service].
+func (f *FakeService) RemovePerson(ctx context.Context, name, reason string) (*curfew.Person, error) {
+	f.record("RemovePerson")
+	return f.RemovePersonFunc(ctx, name, reason)
 }
 
 // Audit implements [curfew.Service].
