@@ -104,3 +104,78 @@ func TestRemoveAgainstEngine(t *testing.T) {
 		t.Errorf("audit verify after removals = %q", out)
 	}
 }
+
+// TestGroupsAgainstEngine: a restriction on a group covers its persons'
+// devices and its devices, including ones added later to the group or to
+// a member person, and stops covering a member at once when it leaves.
+func TestGroupsAgainstEngine(t *testing.T) {
+	f := newDaemonFixture(t, engine.Config{GatewayAddrs: func() ([]netip.Addr, error) { return nil, nil }}, nil)
+	run, mustRun := cliRunner(t, f)
+	phone, laptop, guest, other := []byte{2, 0, 0, 0, 0, 1}, []byte{2, 0, 0, 0, 0, 2}, []byte{2, 0, 0, 0, 0, 3}, []byte{2, 0, 0, 0, 0, 4}
+	restricted := func(when string, want map[string]bool) {
+		t.Helper()
+		for name, mac := range map[string][]byte{"phone": phone, "laptop": laptop, "guest": guest, "other": other} {
+			if _, got := f.mem.LookupMAC(mac); got != want[name] {
+				t.Errorf("%s: %s restricted = %v, want %v\n%s", when, name, got, want[name], f.mem)
+			}
+		}
+	}
+
+	mustRun("person", "add", "bob")
+	mustRun("person", "add", "carol")
+	mustRun("device", "add", "02:00:00:00:00:01", "--owner", "bob")
+	mustRun("device", "add", "02:00:00:00:00:04", "--owner", "carol")
+	if got := mustRun("group", "add", "residents"); got != "residents\n" {
+		t.Errorf("group add printed %q", got)
+	}
+	if got := mustRun("group", "member", "add", "residents", "person:bob"); got != "person:bob\n" {
+		t.Errorf("group member add printed %q", got)
+	}
+	mustRun("restrict", "group:residents", "--for", "1h", "--reason", "curfew night")
+	restricted("after restrict", map[string]bool{"phone": true})
+
+	mustRun("device", "add", "02:00:00:00:00:02", "--owner", "bob")
+	restricted("after a member person's new device", map[string]bool{"phone": true, "laptop": true})
+	mustRun("group", "member", "add", "residents", "device:02:00:00:00:00:03")
+	restricted("after a device joined", map[string]bool{"phone": true, "laptop": true, "guest": true})
+	mustRun("group", "member", "remove", "residents", "person:bob")
+	restricted("after bob left", map[string]bool{"guest": true})
+
+	for _, args := range [][]string{
+		{"group", "add", "residents"},                                         // exists
+		{"group", "member", "add", "staff", "person:bob"},                     // no such group
+		{"group", "member", "add", "residents", "person:zed"},                 // no such person
+		{"group", "member", "add", "residents", "device:02:00:00:00:00:03"},   // already a member
+		{"group", "member", "remove", "residents", "person:carol"},            // not a member
+		{"restrict", "group:staff", "--for", "1h", "--reason", "no such one"}, // no such group
+	} {
+		code, stdout, stderr := run(args...)
+		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("curfew %s = %d %q %q, want 2 and one line", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+	restricted("after refused changes", map[string]bool{"guest": true})
+
+	if got := compactJSON(t, mustRun("groups", "-o", "json")); !strings.HasPrefix(got, `[{"name":"residents","members":["device:02:00:00:00:00:03"],"created_at":`) {
+		t.Errorf("groups -o json = %s", got)
+	}
+	var audit []api.AuditEntry
+	if err := json.Unmarshal([]byte(mustRun("audit", "-o", "json")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range audit {
+		if strings.HasPrefix(e.Action, "group.") {
+			got = append(got, e.Action+" "+e.Target+": "+e.Detail)
+		}
+	}
+	want := []string{
+		"group.add group:residents: group residents",
+		"group.member.add group:residents: group residents member person:bob added",
+		"group.member.add group:residents: group residents member device:02:00:00:00:00:03 added",
+		"group.member.remove group:residents: group residents member person:bob removed",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("group audit entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -204,6 +204,50 @@ func (c *Client) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return ps, nil
 }
 
+// AddGroup implements [curfew.Service].
+func (c *Client) AddGroup(ctx context.Context, name string) (*curfew.Group, error) {
+	var out Group
+	if err := c.do(ctx, http.MethodPost, "/api/v1/groups", nil, GroupRequest{Name: name}, &out); err != nil {
+		return nil, err
+	}
+	return GroupFromAPI(&out)
+}
+
+// AddGroupMember implements [curfew.Service].
+func (c *Client) AddGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	return c.changeGroup(ctx, "/api/v1/groups/"+url.PathEscape(name)+"/members", member)
+}
+
+// RemoveGroupMember implements [curfew.Service].
+func (c *Client) RemoveGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	return c.changeGroup(ctx, "/api/v1/groups/"+url.PathEscape(name)+"/members/remove", member)
+}
+
+func (c *Client) changeGroup(ctx context.Context, path string, member curfew.Subject) (*curfew.Group, error) {
+	var out Group
+	if err := c.do(ctx, http.MethodPost, path, nil, GroupMemberRequest{Member: member.String()}, &out); err != nil {
+		return nil, err
+	}
+	return GroupFromAPI(&out)
+}
+
+// Groups implements [curfew.Service].
+func (c *Client) Groups(ctx context.Context) ([]*curfew.Group, error) {
+	var out []Group
+	if err := c.do(ctx, http.MethodGet, "/api/v1/groups", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	gs := make([]*curfew.Group, 0, len(out))
+	for i := range out {
+		g, err := GroupFromAPI(&out[i])
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	return gs, nil
+}
+
 // Audit implements [curfew.Service].
 func (c *Client) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
 	var out []AuditEntry

@@ -88,6 +88,8 @@ const (
 	OpAddPerson    Op = "person.add"
 	OpRemoveDevice Op = "device.remove"
 	OpRemovePerson Op = "person.remove"
+	OpAddGroup     Op = "group.add"
+	OpGroupMember  Op = "group.member" // add or remove a member
 	OpCreateToken  Op = "token.create"
 	OpAnswer       Op = "appeal.answer"
 
@@ -107,7 +109,7 @@ func (op Op) LeastRole() Role {
 	case OpRead:
 		return RoleViewer
 	case OpRestrict, OpLift, OpExtend, OpApprove, OpReject, OpAddDevice, OpAddPerson, OpAnswer,
-		OpRemoveDevice, OpRemovePerson:
+		OpRemoveDevice, OpRemovePerson, OpAddGroup, OpGroupMember:
 		return RoleOperator
 	case OpCreateToken, OpAddOperator, OpDisableOperator, OpResetPassword, OpRevokeToken:
 		return RoleAdmin

@@ -36,6 +36,9 @@ const (
 	ActionPerson       Action = "person.add"
 	ActionRemoveDevice Action = "device.remove"
 	ActionRemovePerson Action = "person.remove"
+	ActionGroup        Action = "group.add"
+	ActionGroupMember  Action = "group.member.add"
+	ActionGroupLeave   Action = "group.member.remove"
 	ActionToken        Action = "token.create"
 	ActionAppeal       Action = "appeal.create" // the actor is the appeal's From
 	ActionAnswer       Action = "appeal.answer"

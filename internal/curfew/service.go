@@ -48,6 +48,18 @@ type Service interface {
 	// the person. The person's devices stay registered, without owner.
 	RemovePerson(ctx context.Context, name, reason string) (*Person, error)
 
+	// AddGroup creates an empty group.
+	AddGroup(ctx context.Context, name string) (*Group, error)
+	// AddGroupMember adds a person or a device to group name and
+	// enforces what that changes before returning: the group's
+	// restrictions cover the member's devices at once.
+	AddGroupMember(ctx context.Context, name string, member Subject) (*Group, error)
+	// RemoveGroupMember takes a member out of group name; the group's
+	// restrictions stop covering its devices at once.
+	RemoveGroupMember(ctx context.Context, name string, member Subject) (*Group, error)
+	// Groups returns the groups with their members, sorted by name.
+	Groups(ctx context.Context) ([]*Group, error)
+
 	// Audit returns the audit log, oldest first.
 	Audit(ctx context.Context) ([]*AuditEntry, error)
 	// VerifyAudit checks the audit chain.

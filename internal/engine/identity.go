@@ -51,6 +51,7 @@ func (e *Engine) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason 
 	if e.idx != nil {
 		e.idx.DeleteDevice(d.MAC)
 		touched.AddMAC(d.MAC)
+		e.reloadGroupsLocked(ctx, curfew.Subject{Kind: curfew.SubjectDevice, MAC: d.MAC}, &touched)
 	}
 	if err := e.reconcileLocked(touched); err != nil {
 		return d, fmt.Errorf("stored, but enforcing: %w", err)
@@ -129,11 +130,29 @@ func (e *Engine) RemovePerson(ctx context.Context, name, reason string) (*curfew
 			e.idx.PutDevice(&dev)
 			touched.AddMAC(d.MAC)
 		}
+		e.reloadGroupsLocked(ctx, curfew.Subject{Kind: curfew.SubjectPerson, Name: name}, &touched)
 	}
 	if err := e.reconcileLocked(touched); err != nil {
 		return p, fmt.Errorf("stored, but enforcing: %w", err)
 	}
 	return p, nil
+}
+
+// reloadGroupsLocked brings the index's copy of the groups that held
+// member up to date from the store, which removed it, adding the devices
+// whose restrictions change to touched. If the store cannot be read, the
+// index is dropped, so that the next reconcile loads everything. e.mu must
+// be held.
+func (e *Engine) reloadGroupsLocked(ctx context.Context, member curfew.Subject, touched *curfew.Targets) {
+	for _, name := range e.idx.GroupsOf(member) {
+		g, err := e.store.Group(ctx, name)
+		if err != nil {
+			e.logger.ErrorContext(ctx, "reading a group back", "group", name, "err", err)
+			e.idx = nil
+			return
+		}
+		e.idx.PutGroup(g, touched)
+	}
 }
 
 // checkReason trims reason and checks it as a restriction's reason.
@@ -143,4 +162,98 @@ func checkReason(reason string) (string, error) {
 		return "", err
 	}
 	return reason, nil
+}
+
+// AddGroup implements [curfew.Service].
+func (e *Engine) AddGroup(ctx context.Context, name string) (*curfew.Group, error) {
+	actor, err := curfew.Permit(ctx, curfew.OpAddGroup)
+	if err != nil {
+		return nil, err
+	}
+	if err := curfew.ValidateName(name); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now().UTC()
+	g := &curfew.Group{Name: name, Created: now}
+	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionGroup, Target: "group:" + name, Detail: "group " + name}
+	if err := e.store.CreateGroup(ctx, g, a); err != nil {
+		return nil, fmt.Errorf("storing group: %w", err)
+	}
+	e.logger.InfoContext(ctx, "group added", "group", name, "actor", actor.Name)
+	if e.idx != nil {
+		e.idx.PutGroup(g, nil)
+	}
+	return g, nil
+}
+
+// AddGroupMember implements [curfew.Service]. A person member must be
+// registered; a device member need not be, as for a device: subject.
+func (e *Engine) AddGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	return e.changeGroup(ctx, name, member, true)
+}
+
+// RemoveGroupMember implements [curfew.Service].
+func (e *Engine) RemoveGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	return e.changeGroup(ctx, name, member, false)
+}
+
+func (e *Engine) changeGroup(ctx context.Context, name string, member curfew.Subject, add bool) (*curfew.Group, error) {
+	actor, err := curfew.Permit(ctx, curfew.OpGroupMember)
+	if err != nil {
+		return nil, err
+	}
+	if err := curfew.ValidateName(name); err != nil {
+		return nil, err
+	}
+	if err := curfew.CheckMember(member); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.store.Group(ctx, name); err != nil {
+		if errors.Is(err, curfew.ErrNotFound) {
+			return nil, fmt.Errorf("%w: no such group %q (add it with `curfew group add %s`)", curfew.ErrNotFound, name, name)
+		}
+		return nil, err
+	}
+	now := e.now().UTC()
+	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Target: "group:" + name}
+	if add {
+		if member.Kind == curfew.SubjectPerson {
+			if _, err := e.store.Person(ctx, member.Name); errors.Is(err, curfew.ErrNotFound) {
+				return nil, fmt.Errorf("%w: member %s: no such person (add it with `curfew person add %s`)", curfew.ErrNotFound, member, member.Name)
+			}
+		}
+		a.Action, a.Detail = curfew.ActionGroupMember, fmt.Sprintf("group %s member %s added", name, member)
+		err = e.store.AddGroupMember(ctx, name, member, now, a)
+	} else {
+		a.Action, a.Detail = curfew.ActionGroupLeave, fmt.Sprintf("group %s member %s removed", name, member)
+		err = e.store.RemoveGroupMember(ctx, name, member, a)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storing group %s: %w", name, err)
+	}
+	g, err := e.store.Group(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading group %s back: %w", name, err)
+	}
+	e.logger.InfoContext(ctx, "group changed", "group", name, "member", member.String(), "added", add, "actor", actor.Name)
+	var touched curfew.Targets
+	if e.idx != nil {
+		e.idx.PutGroup(g, &touched)
+	}
+	if err := e.reconcileLocked(touched); err != nil {
+		return g, fmt.Errorf("stored, but enforcing: %w", err)
+	}
+	return g, nil
+}
+
+// Groups implements [curfew.Service].
+func (e *Engine) Groups(ctx context.Context) ([]*curfew.Group, error) {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
+		return nil, err
+	}
+	return e.store.Groups(ctx)
 }
