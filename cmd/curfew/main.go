@@ -58,6 +58,7 @@ Resolver:
 Gateway:
   daemon --config FILE
   init --config FILE                                   prints the first admin token
+  backup FILE [--config FILE]                          a consistent copy of the state, while the daemon runs
   lab
 
 SUBJECT is device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX].
@@ -123,6 +124,8 @@ func (c *cli) main(args []string) int {
 		return runInit(rest, stdout, stderr)
 	case "lab":
 		return runLab(rest, stdout, stderr)
+	case "backup":
+		return runBackup(rest, stdout, stderr)
 	}
 	cmd, ok := commands[verb]
 	if !ok {
