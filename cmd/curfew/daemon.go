@@ -160,6 +160,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
 	backends := []enforce.Backend{nf, res}
+	var pages []*notice.Server
 	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
 		if !listen.IsValid() {
 			continue
@@ -173,6 +174,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 			PortalURL:   cfg.Notice.PortalURL,
 			Zone:        cfg.Notice.TimeZone,
 			Bulletin:    bulletin,
+			TLSCert:     cfg.Notice.TLSCert,
+			TLSKey:      cfg.Notice.TLSKey,
 			Appeal: func(ctx context.Context, req curfew.AppealRequest) (*curfew.Appeal, error) {
 				return eng.Appeal(ctx, req)
 			},
@@ -181,8 +184,12 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 			},
 		})
 		if err != nil {
+			if cfg.Notice.TLSCert != "" {
+				return fmt.Errorf("notice.tls_cert, notice.tls_key: %w (give the PEM files of a certificate and its key, or leave both out)", err)
+			}
 			return err
 		}
+		pages = append(pages, page)
 		if err := page.Start(); err != nil {
 			return fmt.Errorf("starting the notice server on %s: %w", listen, err)
 		}
@@ -240,7 +247,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()
 
-	// SIGHUP reloads the network-wide blocklists.
+	// SIGHUP reloads the network-wide blocklists and the notice server's
+	// certificate.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -251,6 +259,11 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 				return
 			case <-hup:
 				reloadBlocklists(ctx, res, logger)
+				for _, p := range pages {
+					if err := p.ReloadCert(); err != nil {
+						logger.ErrorContext(ctx, "reading TLS certificate; keeping the current one", "err", err)
+					}
+				}
 			}
 		}
 	}()

@@ -140,6 +140,12 @@ type Notice struct {
 	// FeedInterval is how often the feeds are fetched; 30 minutes by
 	// default.
 	FeedInterval time.Duration
+	// TLSCert and TLSKey are the absolute paths of the PEM certificate
+	// (with its chain) and private key the notice server answers TLS
+	// with, on its own port beside plain HTTP; both or neither. They are
+	// read at start, on SIGHUP and whenever the files change. Empty: no
+	// TLS.
+	TLSCert, TLSKey string
 }
 
 // Log is the daemon's logging.
@@ -199,6 +205,8 @@ type rawNotice struct {
 	TimeZone     string   `yaml:"time_zone"`
 	Feeds        []string `yaml:"feeds"`
 	FeedInterval string   `yaml:"feed_interval"`
+	TLSCert      string   `yaml:"tls_cert"`
+	TLSKey       string   `yaml:"tls_key"`
 }
 
 type rawLog struct {
@@ -566,6 +574,22 @@ func (rc *raw) validate() (*Config, error) {
 		} else {
 			c.Notice.FeedInterval = d
 		}
+	}
+	for _, f := range []struct {
+		name, value string
+		dst         *string
+	}{{"notice.tls_cert", rc.Notice.TLSCert, &c.Notice.TLSCert}, {"notice.tls_key", rc.Notice.TLSKey, &c.Notice.TLSKey}} {
+		if f.value != "" && !filepath.IsAbs(f.value) {
+			bad(f.name, "%q is not an absolute path", f.value)
+			continue
+		}
+		*f.dst = f.value
+	}
+	switch {
+	case rc.Notice.TLSCert != "" && rc.Notice.TLSKey == "":
+		bad("notice.tls_key", "missing: notice.tls_cert is set, so give the file of its private key too")
+	case rc.Notice.TLSKey != "" && rc.Notice.TLSCert == "":
+		bad("notice.tls_cert", "missing: notice.tls_key is set, so give the file of its certificate too")
 	}
 
 	// Two TCP servers cannot share an address.
