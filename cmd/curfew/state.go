@@ -257,7 +257,7 @@ func openState(ctx context.Context, dir string, logger *slog.Logger) (*sqlite.DB
 }
 
 // upgradeState opens the database of a first-release state, which carries
-// its log into the new one (package sqlite, migration 2), then makes the
+// its log into the new one (package sqlite, migration 7), then makes the
 // signing key. A crash in between leaves a state that is upgraded again,
 // with nothing left to carry over. A database that holds checkpoints
 // already is not a first-release one: its key was lost.

@@ -72,6 +72,16 @@ func DescribeEvent(e *audit.Event) string {
 		return s
 	case audit.KindPersonAdded:
 		return "person " + strings.TrimPrefix(e.Subject, "person:")
+	case audit.KindDeviceRemoved:
+		return describeDevice(e.Subject, before) + " unregistered"
+	case audit.KindPersonRemoved:
+		return "person " + strings.TrimPrefix(e.Subject, "person:") + " removed; its devices stay registered without owner"
+	case audit.KindGroupAdded:
+		return "group " + strings.TrimPrefix(e.Subject, "group:")
+	case audit.KindGroupMemberAdded:
+		return fmt.Sprintf("group %s member %s added", strings.TrimPrefix(e.Subject, "group:"), after.Member)
+	case audit.KindGroupMemberRemoved:
+		return fmt.Sprintf("group %s member %s removed", strings.TrimPrefix(e.Subject, "group:"), after.Member)
 	case audit.KindTokenCreated:
 		s := fmt.Sprintf("token %s with role %s", after.Token, after.Role)
 		if after.Name != "" {

@@ -31,6 +31,20 @@ const (
 	KindRestrictionApproved Kind = "restriction.approved"
 	KindRestrictionRejected Kind = "restriction.rejected"
 
+	// KindDeviceRemoved records that the device of the subject was
+	// unregistered (Before: its fields); its restrictions by MAC stay.
+	// KindPersonRemoved records that the person of the subject was, its
+	// devices staying registered without owner.
+	KindDeviceRemoved Kind = "device.removed"
+	KindPersonRemoved Kind = "person.removed"
+	// KindGroupAdded records a new, empty group (the subject); the
+	// members come and go with KindGroupMemberAdded and
+	// KindGroupMemberRemoved, whose After.Member is the member
+	// (person:NAME or device:MAC).
+	KindGroupAdded         Kind = "group.added"
+	KindGroupMemberAdded   Kind = "group.member_added"
+	KindGroupMemberRemoved Kind = "group.member_removed"
+
 	// KindAppealPosted records a restricted person's question from the
 	// notice page: the actor and subject are the client (device:MAC or
 	// ip:ADDR), After.Appeal its number, After.Message the text.
@@ -167,6 +181,9 @@ type Fields struct {
 	Name  string
 	Owner string
 	Addrs []string
+
+	// A group's member, in curfew.Subject's written form.
+	Member string
 
 	// A token's, or an operator's (whose name is Name).
 	Token    string
@@ -318,6 +335,7 @@ func (f *Fields) object() *object {
 	o.str("name", f.Name)
 	o.str("owner", f.Owner)
 	o.strings("addrs", f.Addrs)
+	o.str("member", f.Member)
 	o.str("token", f.Token)
 	o.str("role", f.Role)
 	o.bool("one_time", f.OneTime)

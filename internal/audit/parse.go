@@ -597,6 +597,8 @@ func (p *parser) fields() (*Fields, error) {
 			f.First, err = p.time()
 		case "last_at":
 			f.Last, err = p.time()
+		case "member":
+			f.Member, err = p.text()
 		case "name":
 			f.Name, err = p.text()
 		case "owner":

@@ -164,6 +164,30 @@ func (s *State) apply(e *Event) error {
 		}
 		s.devices[d.MAC.String()] = d
 		return nil
+	case KindDeviceRemoved:
+		subj, err := curfew.ParseSubject(e.Subject)
+		if err != nil {
+			return err
+		}
+		if subj.Kind != curfew.SubjectDevice {
+			return fmt.Errorf("subject %s is not a device", e.Subject)
+		}
+		delete(s.devices, subj.MAC.String())
+		return nil
+	case KindPersonRemoved:
+		subj, err := curfew.ParseSubject(e.Subject)
+		if err != nil {
+			return err
+		}
+		if subj.Kind != curfew.SubjectPerson {
+			return fmt.Errorf("subject %s is not a person", e.Subject)
+		}
+		for _, d := range s.devices {
+			if d.Owner == subj.Name {
+				d.Owner = "" // its devices stay, without owner
+			}
+		}
+		return nil
 	case KindDaemonStarted:
 		s.config = after.ConfigSHA256
 		return nil
