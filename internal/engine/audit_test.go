@@ -683,3 +683,36 @@ func TestAppliedWhenStarted(t *testing.T) {
 		}
 	})
 }
+
+// Removing devices and persons changes the rows as the log says: the log
+// drops the device and leaves the person's devices without owner, so a
+// start finds nothing to repair.
+func TestRemovalsHeldToLog(t *testing.T) {
+	d := newDaemon(t)
+	d.start(t)
+	if _, err := d.eng.AddPerson(d.ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"02:00:00:00:00:01", "02:00:00:00:00:02"} {
+		if _, err := d.eng.AddDevice(d.ctx, &curfew.Device{MAC: mac(m), Owner: "bob"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.eng.RemoveDevice(d.ctx, mac("02:00:00:00:00:01"), "sold"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.eng.RemovePerson(d.ctx, "bob", "moved out"); err != nil {
+		t.Fatal(err)
+	}
+	if rep := d.verifyAudit(t); !rep.OK {
+		t.Errorf("VerifyAudit() after the removals = %+v", rep)
+	}
+	d.stop(t)
+	d.start(t)
+	for _, e := range events(t, d.db) {
+		if e.Kind == audit.KindDeviceRepaired || e.Kind == audit.KindRestrictionRepaired {
+			t.Errorf("the start repaired a row after removals: %s", e.Encode())
+		}
+	}
+	d.stop(t)
+}
