@@ -26,6 +26,10 @@ type Client struct {
 	base  *url.URL
 	token string
 	hc    *http.Client
+	// long makes the calls whose answer takes as long as the audit log
+	// is (its export and its verification): hc without its timeout, so
+	// that only the caller's context bounds them.
+	long *http.Client
 }
 
 var (
@@ -38,7 +42,9 @@ const maxResponseBytes = 64 << 20
 
 // NewClient returns a Client for the server at baseURL (such as
 // "http://127.0.0.1:8470") that presents token as its bearer token. A nil
-// hc means an http.Client with a 30-second timeout.
+// hc means an http.Client with a 30-second timeout. ExportAudit and
+// VerifyAudit, whose answers grow with the audit log, use hc without its
+// timeout: their context bounds them.
 func NewClient(baseURL, token string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -49,7 +55,9 @@ func NewClient(baseURL, token string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: u, token: token, hc: hc}, nil
+	long := *hc
+	long.Timeout = 0
+	return &Client{base: u, token: token, hc: hc, long: &long}, nil
 }
 
 // Restrict implements [curfew.Service].
@@ -216,7 +224,7 @@ func (c *Client) ExportAudit(ctx context.Context, from int64, w io.Writer) error
 	u := *c.base
 	u.Path += "/api/v1/audit/export"
 	u.RawQuery = q.Encode()
-	resp, err := c.open(ctx, http.MethodGet, u.String(), "", nil)
+	resp, err := c.open(ctx, c.long, http.MethodGet, u.String(), "", nil)
 	if err != nil {
 		return err
 	}
@@ -300,8 +308,17 @@ func (c *Client) Groups(ctx context.Context) ([]*curfew.Group, error) {
 // VerifyAudit implements [curfew.Service].
 func (c *Client) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 	var out AuditReport
-	if err := c.do(ctx, http.MethodGet, "/api/v1/audit/verify", nil, nil, &out); err != nil {
+	u := *c.base
+	u.Path += "/api/v1/audit/verify"
+	status, answer, err := c.roundTrip(ctx, c.long, http.MethodGet, u.String(), "", nil)
+	if err != nil {
 		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, answerError(status, answer)
+	}
+	if err := json.Unmarshal(answer, &out); err != nil {
+		return nil, fmt.Errorf("decoding answer of GET /api/v1/audit/verify: %w", err)
 	}
 	return AuditReportFromAPI(&out), nil
 }
@@ -360,7 +377,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, ke
 	}
 	deadline := time.Now().Add(retryFor)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		status, answer, err := c.roundTrip(ctx, method, u.String(), key, b)
+		status, answer, err := c.roundTrip(ctx, c.hc, method, u.String(), key, b)
 		if err != nil {
 			if key == "" || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 				return err
@@ -384,8 +401,8 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, ke
 
 // roundTrip sends one request and reads its answer; err is set only if no
 // whole answer arrived.
-func (c *Client) roundTrip(ctx context.Context, method, url, key string, body []byte) (int, []byte, error) {
-	resp, err := c.open(ctx, method, url, key, body)
+func (c *Client) roundTrip(ctx context.Context, hc *http.Client, method, url, key string, body []byte) (int, []byte, error) {
+	resp, err := c.open(ctx, hc, method, url, key, body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -399,7 +416,7 @@ func (c *Client) roundTrip(ctx context.Context, method, url, key string, body []
 
 // open sends one request and returns the answer as it starts to arrive;
 // the caller closes its body.
-func (c *Client) open(ctx context.Context, method, url, key string, body []byte) (*http.Response, error) {
+func (c *Client) open(ctx context.Context, hc *http.Client, method, url, key string, body []byte) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -418,7 +435,7 @@ func (c *Client) open(ctx context.Context, method, url, key string, body []byte)
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("calling curfew server: %w", err)
 	}
