@@ -89,6 +89,10 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 	if r == nil || r.Subject.IsZero() {
 		return fmt.Errorf("%w: restriction without subject", curfew.ErrInvalid)
 	}
+	subject, err := subjectText("restriction subject", r.Subject)
+	if err != nil {
+		return err
+	}
 	allow, err := encodeList(r.Allow)
 	if err != nil {
 		return err
@@ -103,7 +107,7 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
 			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
+			subject, string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
@@ -166,7 +170,7 @@ func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason,
 			int64(r.ID))
 		if err != nil {
-			return fmt.Errorf("updating restriction %d: %w", r.ID, err)
+			return classify(err, fmt.Sprintf("restriction %d", r.ID))
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("updating restriction %d: %w", r.ID, err)
