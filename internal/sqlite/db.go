@@ -326,9 +326,11 @@ func (db *DB) apply(ctx context.Context, m migration) error {
 }
 
 // write runs change and records a in one transaction. change sees the
-// entry the store will record (a copy of a), so it may set Target. Only
-// when the transaction commits is *a updated with Seq, At, PrevHash and
-// Hash and the head file rewritten.
+// entry the store will record (a copy of a), so it may set Target. If ctx
+// carries a request key (curfew.WithRequestKey), it is recorded in the
+// same transaction with a's actor, action and target. Only when the
+// transaction commits is *a updated with Seq, At, PrevHash and Hash and
+// the head file rewritten.
 func (db *DB) write(ctx context.Context, a *curfew.AuditEntry, change func(tx *sql.Tx, e *curfew.AuditEntry) error) error {
 	if a == nil {
 		return fmt.Errorf("%w: missing audit entry", curfew.ErrInvalid)
@@ -354,6 +356,9 @@ func (db *DB) write(ctx context.Context, a *curfew.AuditEntry, change func(tx *s
 		return err
 	}
 	if err := db.appendAudit(ctx, tx, &e, head); err != nil {
+		return err
+	}
+	if err := recordRequestKey(ctx, tx, &e); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -116,12 +116,6 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 		if err != nil {
 			return classify(err, "restriction")
 		}
-		if r.RequestKey != "" {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO request_keys (author, key, restriction_id, created_at) VALUES (?, ?, ?, ?)",
-				r.Author, r.RequestKey, id, millis(r.Created)); err != nil {
-				return classify(err, "request key")
-			}
-		}
 		e.Target = strconv.FormatInt(id, 10)
 		return nil
 	})
@@ -130,26 +124,6 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 	}
 	r.ID = curfew.RestrictionID(id)
 	return nil
-}
-
-// RestrictionByKey returns the restriction author created with the
-// idempotency key key, or an error wrapping curfew.ErrNotFound. It
-// implements the engine's Store.
-func (db *DB) RestrictionByKey(ctx context.Context, author, key string) (*curfew.Restriction, error) {
-	var id int64
-	err := db.sql.QueryRowContext(ctx, "SELECT restriction_id FROM request_keys WHERE author = ? AND key = ?", author, key).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: no restriction by %s with key %q", curfew.ErrNotFound, author, key)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading request key: %w", err)
-	}
-	r, err := db.Restriction(ctx, curfew.RestrictionID(id))
-	if err != nil {
-		return nil, err
-	}
-	r.RequestKey = key
-	return r, nil
 }
 
 // UpdateRestriction stores the mutable fields of r (End, Lifted, LiftedBy,

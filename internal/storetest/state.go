@@ -447,9 +447,10 @@ func testDurability(t *testing.T, newStore func(t *testing.T) Store) {
 			Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.10"), netip.MustParseAddr("fd00:50::10")}}, entry("alice", curfew.ActionDevice, "02:00:00:00:00:01")); err != nil {
 			t.Fatal(err)
 		}
-		keyed := restriction("person:resident")
-		keyed.RequestKey = "k-durable"
-		create(t, s, keyed)
+		withKey := restriction("person:resident")
+		if err := s.CreateRestriction(keyed(t, "k-durable"), withKey, entry("alice", curfew.ActionRestrict, "")); err != nil {
+			t.Fatal(err)
+		}
 		lifted := create(t, s, restriction("ip:10.9.0.0/24"))
 		lifted.Lifted, lifted.LiftedBy, lifted.LiftReason = t0.Add(time.Minute), "bob", "done"
 		update(t, s, lifted, curfew.ActionLift)
@@ -460,7 +461,7 @@ func testDurability(t *testing.T, newStore func(t *testing.T) Store) {
 		if err := s.SetPassword(t.Context(), "olga", phc, false, entry("olga", curfew.ActionPassword, "olga")); err != nil {
 			t.Fatal(err)
 		}
-		ap := addAppeal(t, s, appeal("device:02:00:00:00:00:01", "192.168.50.10", t0, keyed.ID))
+		ap := addAppeal(t, s, appeal("device:02:00:00:00:00:01", "192.168.50.10", t0, withKey.ID))
 
 		before := snapshot(t, s)
 		s2 := ro.Reopen(t)
@@ -468,8 +469,8 @@ func testDurability(t *testing.T, newStore func(t *testing.T) Store) {
 		if diff := cmp.Diff(before, after, cmpOpts); diff != "" {
 			t.Errorf("state after reopening (-before +after):\n%s", diff)
 		}
-		if got, err := s2.RestrictionByKey(t.Context(), "alice", "k-durable"); err != nil || got.ID != keyed.ID {
-			t.Errorf("RestrictionByKey(alice, k-durable) after reopening = %v, %v; want restriction %d", got, err, keyed.ID)
+		if got, err := s2.Request(t.Context(), "alice", "k-durable"); err != nil || got.Target != fmt.Sprint(withKey.ID) {
+			t.Errorf("Request(alice, k-durable) after reopening = %+v, %v; want the record of restriction %d", got, err, withKey.ID)
 		}
 		if got, err := s2.Password(t.Context(), "olga"); err != nil || got != phc {
 			t.Errorf("Password(olga) after reopening = %q, %v; want %q", got, err, phc)

@@ -3,15 +3,17 @@
 // the engine and the access component rely on.
 //
 // The contract is spread over two interfaces today, and a store must
-// satisfy both: [engine.Store] (restrictions, request keys, persons,
-// devices, appeals, the audit log) and [access.Store] (operators, console
-// passwords, tokens). [Store] is their union. SQLite ([sqlite.DB]) passes
+// satisfy both: [engine.Store] (restrictions, persons, devices, appeals,
+// the audit log) and [access.Store] (operators, console passwords,
+// tokens), which share the request keys. [Store] is their union. SQLite ([sqlite.DB]) passes
 // it; a second store, such as the PostgreSQL one a multi-site controller
 // will need, must pass it too before curfew can run on it:
 //
 //   - every change is written in one transaction with the audit entry that
-//     records it: both are stored or neither, and a failed change leaves its
-//     arguments (assigned IDs, the entry's Seq and Hash) untouched;
+//     records it, and with the request key its context carries
+//     ([curfew.WithRequestKey]): all are stored or none, a key its actor
+//     already used is a conflict, and a failed change leaves its arguments
+//     (assigned IDs, the entry's Seq and Hash) untouched and its key free;
 //   - IDs of restrictions and appeals are positive, assigned in ascending
 //     order of creation and never reused, also across a restart; lists come
 //     back in the documented order (IDs, names, MACs, sequence numbers);
