@@ -178,6 +178,7 @@ func TestEveryWriteIsIdempotent(t *testing.T) {
 		action       curfew.Action
 		status       int
 		secret       bool   // the answer holds a secret: a retry gets 409
+		removal      bool   // what it removed is gone: a retry gets 409
 		otherPath    string // the same key with another request: this path
 		otherBody    string // and this body
 		setup, after func(t *testing.T, body string)
@@ -232,6 +233,21 @@ func TestEveryWriteIsIdempotent(t *testing.T) {
 					t.Fatal(err)
 				}
 			}},
+		{name: "group add", path: "/api/v1/groups", body: `{"name":"staff"}`, action: curfew.ActionGroup, status: 201,
+			otherBody: `{"name":"other"}`},
+		{name: "group member add", path: "/api/v1/groups/staff/members", body: `{"member":"person:resident"}`, action: curfew.ActionGroupMember, status: 200,
+			otherBody: `{"member":"device:02:00:00:00:00:05"}`},
+		{name: "group member remove", path: "/api/v1/groups/staff/members/remove", body: `{"member":"person:resident"}`, action: curfew.ActionGroupLeave, status: 200,
+			otherBody: `{"member":"device:02:00:00:00:00:05"}`},
+		{name: "device remove", path: "/api/v1/devices/02:00:00:00:00:01/remove", body: `{"reason":"gone"}`, action: curfew.ActionRemoveDevice, status: 200, removal: true,
+			otherPath: "/api/v1/devices/02:00:00:00:00:07/remove", otherBody: `{"reason":"gone"}`},
+		{name: "person remove", path: "/api/v1/persons/leaver/remove", body: `{"reason":"moved out"}`, action: curfew.ActionRemovePerson, status: 200, removal: true,
+			otherPath: "/api/v1/persons/resident/remove", otherBody: `{"reason":"moved out"}`,
+			setup: func(t *testing.T, _ string) {
+				if status, body := post(admin, "/api/v1/persons", "setup-leaver", `{"name":"leaver"}`); status != http.StatusCreated {
+					t.Fatalf("person add leaver = %d %s", status, body)
+				}
+			}},
 		{name: "operator add", path: "/api/v1/operators", body: `{"name":"olga","role":"viewer"}`, action: curfew.ActionOperator, status: 201, secret: true,
 			otherBody: `{"name":"oscar","role":"viewer"}`},
 		{name: "operator password", path: "/api/v1/operators/olga/password", action: curfew.ActionPassword, status: 200, secret: true,
@@ -260,7 +276,9 @@ func TestEveryWriteIsIdempotent(t *testing.T) {
 			switch {
 			case tt.secret && (status != http.StatusConflict || !strings.Contains(again, "shown only once")):
 				t.Errorf("retry of POST %s = %d %s; want 409 saying the secret is shown only once", tt.path, status, again)
-			case !tt.secret && (status != tt.status || toMillis(t, again) != toMillis(t, first)):
+			case tt.removal && (status != http.StatusConflict || !strings.Contains(again, "was removed by this request")):
+				t.Errorf("retry of POST %s = %d %s; want 409 saying the removal was made", tt.path, status, again)
+			case !tt.secret && !tt.removal && (status != tt.status || toMillis(t, again) != toMillis(t, first)):
 				t.Errorf("retry of POST %s = %d %s; want the first answer, %d %s", tt.path, status, again, tt.status, first)
 			}
 			if n := count(tt.action); n != applied {
@@ -295,6 +313,9 @@ func TestEveryWriteIsIdempotent(t *testing.T) {
 	}
 	if _, err := f.db.Person(ctx, "other"); !errors.Is(err, curfew.ErrNotFound) {
 		t.Errorf("person other = %v, want never created (its add reused a key)", err)
+	}
+	if _, err := f.db.Person(ctx, "resident"); err != nil {
+		t.Errorf("person resident = %v, want kept (its removal reused a key)", err)
 	}
 }
 

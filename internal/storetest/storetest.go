@@ -3,8 +3,8 @@
 // the engine and the access component rely on.
 //
 // The contract is spread over two interfaces today, and a store must
-// satisfy both: [engine.Store] (restrictions, persons, devices, appeals,
-// the audit log) and [access.Store] (operators, console passwords,
+// satisfy both: [engine.Store] (restrictions, persons, devices, groups,
+// appeals, the audit log) and [access.Store] (operators, console passwords,
 // tokens), which share the request keys. [Store] is their union. SQLite ([sqlite.DB]) passes
 // it; a second store, such as the PostgreSQL one a multi-site controller
 // will need, must pass it too before curfew can run on it:
@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("request keys", func(t *testing.T) { testRequestKeys(t, newStore) })
 	t.Run("persons", func(t *testing.T) { testPersons(t, newStore) })
 	t.Run("devices", func(t *testing.T) { testDevices(t, newStore) })
+	t.Run("groups and removals", func(t *testing.T) { testGroups(t, newStore) })
 	t.Run("operators", func(t *testing.T) { testOperators(t, newStore) })
 	t.Run("tokens", func(t *testing.T) { testTokens(t, newStore) })
 	t.Run("appeals", func(t *testing.T) { testAppeals(t, newStore) })
