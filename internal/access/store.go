@@ -13,6 +13,8 @@ import (
 // Every method that changes state takes the audit event that records the
 // change and writes both in one transaction: either both are stored or
 // neither. The store seals the event into the log (package audit).
+// A request key in the context is recorded with the change, as the
+// engine's Store does it.
 type Store interface {
 	// Operators returns every operator by name.
 	Operators(ctx context.Context) ([]*curfew.Operator, error)
@@ -47,4 +49,8 @@ type Store interface {
 
 	// AppendEvents records evs, events that change nothing else.
 	AppendEvents(ctx context.Context, evs ...*audit.Event) error
+
+	// Request returns the record of the change actor made with the
+	// idempotency key key, or an error wrapping curfew.ErrNotFound.
+	Request(ctx context.Context, actor, key string) (*curfew.KeyedRequest, error)
 }

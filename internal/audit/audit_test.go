@@ -558,3 +558,24 @@ func TestVerifyLostCheckpoint(t *testing.T) {
 	}
 	wantProblem(t, v.Report(false), audit.ProblemLost, 6)
 }
+
+// The actions a keyed request records are the kinds of the events of
+// those changes: a retry is told from another request by them.
+func TestActionsAreKinds(t *testing.T) {
+	for action, kind := range map[curfew.Action]audit.Kind{
+		curfew.ActionRestrict: audit.KindRestrictionCreated, curfew.ActionLift: audit.KindRestrictionLifted,
+		curfew.ActionExtend: audit.KindRestrictionExtended, curfew.ActionApprove: audit.KindRestrictionApproved,
+		curfew.ActionReject: audit.KindRestrictionRejected, curfew.ActionDevice: audit.KindDeviceAdded,
+		curfew.ActionPerson: audit.KindPersonAdded, curfew.ActionRemoveDevice: audit.KindDeviceRemoved,
+		curfew.ActionRemovePerson: audit.KindPersonRemoved, curfew.ActionGroup: audit.KindGroupAdded,
+		curfew.ActionGroupMember: audit.KindGroupMemberAdded, curfew.ActionGroupLeave: audit.KindGroupMemberRemoved,
+		curfew.ActionToken: audit.KindTokenCreated, curfew.ActionAnswer: audit.KindAppealAnswered,
+		curfew.ActionAppeal: audit.KindAppealPosted, curfew.ActionOperator: audit.KindOperatorAdded,
+		curfew.ActionDisableOperator: audit.KindOperatorDisabled, curfew.ActionPassword: audit.KindPasswordChanged,
+		curfew.ActionRevokeToken: audit.KindTokenRevoked,
+	} {
+		if string(action) != string(kind) {
+			t.Errorf("action %q is not the kind of its event, %q", action, kind)
+		}
+	}
+}

@@ -16,7 +16,11 @@ import (
 // change and writes both in one transaction: either both are stored or
 // neither. The store seals the event into the log (package audit), which
 // fills in its Seq, Prev, LastCheckpoint and At (if zero), and keeps its
-// encoding byte for byte.
+// encoding byte for byte. If the context carries a request key
+// (curfew.WithRequestKey), the store records it in the same transaction as
+// a curfew.KeyedRequest of the event's actor, kind and target, which
+// Request returns; a key the actor already used is curfew.ErrConflict, and
+// nothing is written.
 type Store interface {
 	// Restrictions returns the restrictions f selects, by ascending ID.
 	// The zero filter returns those not lifted, not recorded as expired
@@ -27,11 +31,6 @@ type Store interface {
 	// CreateRestriction stores r, assigns r.ID, and sets ev.Restriction to
 	// it before recording ev.
 	CreateRestriction(ctx context.Context, r *curfew.Restriction, ev *audit.Event) error
-	// RestrictionByKey returns the restriction author created with
-	// idempotency key key (curfew.RestrictRequest.Key), or an error
-	// wrapping curfew.ErrNotFound. CreateRestriction stores the key in the
-	// same transaction as the restriction.
-	RestrictionByKey(ctx context.Context, author, key string) (*curfew.Restriction, error)
 	// UpdateRestriction stores the mutable fields of r (End, Lifted,
 	// LiftedBy, LiftReason, Expired, Approval) and records ev; an unknown
 	// ID is curfew.ErrNotFound.
@@ -83,6 +82,10 @@ type Store interface {
 	// AnswerAppeal stores the answer of a (Answer, Answered, AnsweredBy)
 	// and records ev; an unknown ID is curfew.ErrNotFound.
 	AnswerAppeal(ctx context.Context, a *curfew.Appeal, ev *audit.Event) error
+
+	// Request returns the record of the change actor made with the
+	// idempotency key key, or an error wrapping curfew.ErrNotFound.
+	Request(ctx context.Context, actor, key string) (*curfew.KeyedRequest, error)
 
 	// AppendEvents records events that change no stored state (the
 	// gateway's own), in one transaction.

@@ -354,8 +354,11 @@ func (db *DB) apply(ctx context.Context, m migration) error {
 
 // write runs change and records evs after it, in one transaction. change
 // (which may be nil) gets copies of the events and may fill them in, as
-// CreateRestriction sets the new restriction's ID. Only when the
-// transaction commits is each event updated, with its Seq, Prev and At.
+// CreateRestriction sets the new restriction's ID. If ctx carries a
+// request key (curfew.WithRequestKey), a change (change not nil) records
+// it in the same transaction with the first event's actor, kind and
+// target. Only when the transaction commits is each event updated, with
+// its Seq, Prev and At.
 func (db *DB) write(ctx context.Context, evs []*audit.Event, change func(tx *sql.Tx, evs []*audit.Event) error) error {
 	if len(evs) == 0 || slices.Contains(evs, nil) {
 		return fmt.Errorf("%w: missing audit event", curfew.ErrInvalid)
@@ -381,6 +384,11 @@ func (db *DB) write(ctx context.Context, evs []*audit.Event, change func(tx *sql
 	if err := db.appendEvents(ctx, tx, copies); err != nil {
 		return err
 	}
+	if change != nil {
+		if err := recordRequestKey(ctx, tx, copies[0]); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
@@ -399,9 +407,36 @@ func classify(err error, what string) error {
 			return fmt.Errorf("%w: %s already exists", curfew.ErrConflict, what)
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return fmt.Errorf("%w: %s refers to something that does not exist", curfew.ErrNotFound, what)
+		case sqlite3.SQLITE_CONSTRAINT_CHECK:
+			return fmt.Errorf("%w: %s: a value the database refuses: %v", curfew.ErrInvalid, what, err)
 		}
 	}
 	return fmt.Errorf("storing %s: %w", what, err)
+}
+
+// subjectText returns the written form of s, as it is stored, or an error
+// wrapping curfew.ErrInvalid if s would not read back as itself: a subject
+// that does not parse (which would break every listing that reaches its
+// row) or one not in its canonical form (an ip: prefix with host bits set,
+// which would read back as another prefix). what names the field.
+func subjectText(what string, s curfew.Subject) (string, error) {
+	text := s.String()
+	back, err := curfew.ParseSubject(text)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s cannot be stored: %v", curfew.ErrInvalid, what, err)
+	}
+	if back.String() != text || back.Prefix != s.Prefix {
+		return "", fmt.Errorf("%w: %s %s is not in its canonical form %s", curfew.ErrInvalid, what, s.Prefix, back)
+	}
+	return text, nil
+}
+
+// checkRole refuses a role the store could not read back.
+func checkRole(what string, r curfew.Role) error {
+	if _, err := curfew.ParseRole(string(r)); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // Timestamps are stored as UTC Unix milliseconds; optional ones are NULL

@@ -257,8 +257,8 @@ func TestUpgradeFromSchema6(t *testing.T) {
 	if as, err := db.Appeals(t.Context(), curfew.AppealFilter{}); err != nil || len(as) != 1 {
 		t.Errorf("appeals after the upgrade = %d, %v; want 1", len(as), err)
 	}
-	if r, err := db.RestrictionByKey(t.Context(), "olga", "k1"); err != nil || r.ID != 1 {
-		t.Errorf("RestrictionByKey(olga, k1) after the upgrade = %v, %v; want restriction 1", r, err)
+	if kr, err := db.Request(t.Context(), "olga", "k1"); err != nil || kr.Target != "1" {
+		t.Errorf("Request(olga, k1) after the upgrade = %+v, %v; want restriction 1", kr, err)
 	}
 }
 

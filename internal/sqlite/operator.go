@@ -19,6 +19,9 @@ func (db *DB) CreateOperator(ctx context.Context, op *curfew.Operator, password 
 	if op == nil || op.Name == "" {
 		return fmt.Errorf("%w: operator without a name", curfew.ErrInvalid)
 	}
+	if err := checkRole(fmt.Sprintf("operator %q", op.Name), op.Role); err != nil {
+		return err
+	}
 	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		return insertOperator(ctx, tx, op, password)
 	})
