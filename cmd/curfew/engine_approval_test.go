@@ -113,7 +113,7 @@ func TestFourEyesAgainstEngine(t *testing.T) {
 		t.Errorf("audit verify = %q", out)
 	}
 	out := must(admin, "audit")
-	for _, action := range []string{"restriction.approve", "restriction.reject"} {
+	for _, action := range []string{"restriction.approved", "restriction.rejected"} {
 		if !strings.Contains(out, action) {
 			t.Errorf("audit lacks %s:\n%s", action, out)
 		}
