@@ -67,11 +67,13 @@ dns:
 	if len(l.conf.DNSAllowFrom) > 0 {
 		conf += "  allow_from: " + yamlList(l.conf.DNSAllowFrom) + "\n"
 	}
-	if n := l.conf.Notice; n.NetworkName != "" || n.Contact != "" || n.PortalURL != "" || n.TimeZone != "" || len(n.Feeds) > 0 {
+	if n := l.conf.Notice; n.NetworkName != "" || n.Contact != "" || n.PortalURL != "" || n.TimeZone != "" ||
+		n.TLSCert != "" || len(n.Feeds) > 0 {
 		conf += "notice:\n"
 		for _, kv := range [][2]string{
 			{"network_name", n.NetworkName}, {"contact", n.Contact},
 			{"portal_url", n.PortalURL}, {"time_zone", n.TimeZone},
+			{"tls_cert", n.TLSCert}, {"tls_key", n.TLSKey},
 		} {
 			if kv[1] != "" {
 				conf += "  " + kv[0] + ": " + yamlString(kv[1]) + "\n"

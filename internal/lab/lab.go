@@ -109,6 +109,8 @@ type Notice struct {
 	Contact     string   // notice.contact
 	PortalURL   string   // notice.portal_url
 	TimeZone    string   // notice.time_zone
+	TLSCert     string   // notice.tls_cert
+	TLSKey      string   // notice.tls_key
 	Feeds       []string // notice.feeds
 }
 
