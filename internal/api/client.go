@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -163,6 +164,24 @@ func (c *Client) Devices(ctx context.Context) ([]*curfew.Device, error) {
 	return ds, nil
 }
 
+// RemoveDevice implements [curfew.Service].
+func (c *Client) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error) {
+	var out Device
+	if err := c.do(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(mac.String())+"/remove", nil, RemoveRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return DeviceFromAPI(&out)
+}
+
+// RemovePerson implements [curfew.Service].
+func (c *Client) RemovePerson(ctx context.Context, name, reason string) (*curfew.Person, error) {
+	var out Person
+	if err := c.do(ctx, http.MethodPost, "/api/v1/persons/"+url.PathEscape(name)+"/remove", nil, RemoveRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return PersonFromAPI(&out), nil
+}
+
 // AddPerson implements [curfew.Service].
 func (c *Client) AddPerson(ctx context.Context, name string) (*curfew.Person, error) {
 	var out Person
@@ -183,6 +202,50 @@ func (c *Client) Persons(ctx context.Context) ([]*curfew.Person, error) {
 		ps = append(ps, PersonFromAPI(&out[i]))
 	}
 	return ps, nil
+}
+
+// AddGroup implements [curfew.Service].
+func (c *Client) AddGroup(ctx context.Context, name string) (*curfew.Group, error) {
+	var out Group
+	if err := c.do(ctx, http.MethodPost, "/api/v1/groups", nil, GroupRequest{Name: name}, &out); err != nil {
+		return nil, err
+	}
+	return GroupFromAPI(&out)
+}
+
+// AddGroupMember implements [curfew.Service].
+func (c *Client) AddGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	return c.changeGroup(ctx, "/api/v1/groups/"+url.PathEscape(name)+"/members", member)
+}
+
+// RemoveGroupMember implements [curfew.Service].
+func (c *Client) RemoveGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	return c.changeGroup(ctx, "/api/v1/groups/"+url.PathEscape(name)+"/members/remove", member)
+}
+
+func (c *Client) changeGroup(ctx context.Context, path string, member curfew.Subject) (*curfew.Group, error) {
+	var out Group
+	if err := c.do(ctx, http.MethodPost, path, nil, GroupMemberRequest{Member: member.String()}, &out); err != nil {
+		return nil, err
+	}
+	return GroupFromAPI(&out)
+}
+
+// Groups implements [curfew.Service].
+func (c *Client) Groups(ctx context.Context) ([]*curfew.Group, error) {
+	var out []Group
+	if err := c.do(ctx, http.MethodGet, "/api/v1/groups", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	gs := make([]*curfew.Group, 0, len(out))
+	for i := range out {
+		g, err := GroupFromAPI(&out[i])
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	return gs, nil
 }
 
 // Audit implements [curfew.Service].

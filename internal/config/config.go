@@ -62,10 +62,12 @@ type LAN struct {
 	// Interfaces are the interfaces the clients are behind; at least one.
 	Interfaces []string
 	// Address is the gateway's IPv4 address that clients use (DNS, the
-	// notice page). Always valid.
+	// notice page). Parse leaves it zero if the file does not set it;
+	// Settle then takes it from the LAN interfaces, and it is valid after.
 	Address netip.Addr
 	// Address6 is the gateway's IPv6 address that clients use; the zero
-	// Addr if not configured.
+	// Addr if not configured and, after Settle, if no LAN interface has a
+	// global IPv6 address either.
 	Address6 netip.Addr
 	// DHCPLeases are lease files of the LAN's DHCP server (dnsmasq's
 	// format), from which curfew learns devices' IPv4 addresses besides
@@ -96,8 +98,13 @@ type DNS struct {
 	// default.
 	Listen netip.AddrPort
 	// Upstreams are the resolvers queries are forwarded to, in order of
-	// preference; port 53 unless given. May be empty.
+	// preference; port 53 unless given. Parse leaves it empty if the file
+	// does not list any; Settle then takes the system's resolvers from
+	// resolv.conf and sets SystemResolvers.
 	Upstreams []netip.AddrPort
+	// SystemResolvers reports that Upstreams came from the system's
+	// resolv.conf rather than from the file.
+	SystemResolvers bool
 	// Blocklists are network-wide blocklists: absolute file paths or
 	// http(s) URLs. May be empty.
 	Blocklists []string
@@ -392,7 +399,7 @@ func (rc *raw) validate() (*Config, error) {
 	c.LAN.Interfaces = interfaces(rc.LAN.Interfaces, "lan.interfaces", bad)
 	switch a, err := hostAddr(rc.LAN.Address); {
 	case rc.LAN.Address == "":
-		bad("lan.address", "missing: the gateway's IPv4 address on the LAN, such as 192.168.50.1")
+		// Settle takes the first LAN interface's address.
 	case err != nil:
 		bad("lan.address", "%q %s", rc.LAN.Address, err)
 	case !a.Is4():

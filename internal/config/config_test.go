@@ -154,7 +154,7 @@ func TestParseErrors(t *testing.T) {
 		{"schema version zero", "schema_version: 0\n" + minimal, "schema_version: 0 is not supported; this curfew reads version 1"},
 		{"schema version text", "schema_version: one\n" + minimal, `schema_version (line 1): got "one", want an integer`},
 		{"relative state dir", "state_dir: var/curfew\n" + minimal, `state_dir: "var/curfew" is not an absolute path`},
-		{"no lan", wan, "lan.interfaces: missing: want at least one interface name; lan.address: missing: the gateway's IPv4 address on the LAN, such as 192.168.50.1"},
+		{"no lan", wan, "lan.interfaces: missing: want at least one interface name"},
 		{"no wan", lan, "wan.interfaces: missing: want at least one interface name"},
 		{"bad lan address", "lan:\n  interfaces: [br-lan]\n  address: 300.1.1.1\n" + wan, `lan.address: "300.1.1.1" is not an IP address`},
 		{"lan address is IPv6", "lan:\n  interfaces: [br-lan]\n  address: fd00::1\n" + wan, `lan.address: "fd00::1" is an IPv6 address; want IPv4 here and IPv6 in lan.address6`},

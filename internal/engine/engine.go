@@ -285,7 +285,12 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 			e.arm(e.now().Add(e.retry))
 			return fmt.Errorf("loading devices: %w", err)
 		}
-		e.idx = curfew.NewIndex(rs, devices)
+		groups, err := e.store.Groups(ctx)
+		if err != nil {
+			e.arm(e.now().Add(e.retry))
+			return fmt.Errorf("loading groups: %w", err)
+		}
+		e.idx = curfew.NewIndex(rs, devices, groups...)
 	}
 	// The snapshot's time is taken after the load, which can take seconds
 	// with 100,000 restrictions: the backends count the elements' time

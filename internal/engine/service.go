@@ -54,7 +54,12 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 			return nil, err
 		}
 	case curfew.SubjectGroup:
-		return nil, fmt.Errorf("%w: subject %s: group subjects are not supported yet", curfew.ErrInvalid, r.Subject)
+		if _, err := e.store.Group(ctx, r.Subject.Name); err != nil {
+			if errors.Is(err, curfew.ErrNotFound) {
+				return nil, fmt.Errorf("%w: subject %s: no such group (add it with `curfew group add %s`)", curfew.ErrInvalid, r.Subject, r.Subject.Name)
+			}
+			return nil, fmt.Errorf("looking up group: %w", err)
+		}
 	case curfew.SubjectPerson:
 		if _, err := e.store.Person(ctx, r.Subject.Name); err != nil {
 			if errors.Is(err, curfew.ErrNotFound) {

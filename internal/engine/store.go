@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
 )
@@ -40,6 +41,9 @@ type Store interface {
 	// CreateDevice stores d and records a; a duplicate MAC is curfew.ErrConflict,
 	// an unknown owner curfew.ErrNotFound.
 	CreateDevice(ctx context.Context, d *curfew.Device, a *curfew.AuditEntry) error
+	// DeleteDevice removes the device with mac and records a; an unknown
+	// MAC is curfew.ErrNotFound.
+	DeleteDevice(ctx context.Context, mac net.HardwareAddr, a *curfew.AuditEntry) error
 
 	// Persons returns every person, sorted by name.
 	Persons(ctx context.Context) ([]*curfew.Person, error)
@@ -47,6 +51,24 @@ type Store interface {
 	Person(ctx context.Context, name string) (*curfew.Person, error)
 	// CreatePerson stores p and records a; a duplicate name is curfew.ErrConflict.
 	CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.AuditEntry) error
+	// DeletePerson removes the person and records a; the person's devices
+	// stay, without owner. An unknown name is curfew.ErrNotFound.
+	DeletePerson(ctx context.Context, name string, a *curfew.AuditEntry) error
+
+	// Groups returns every group with its members, sorted by name.
+	Groups(ctx context.Context) ([]*curfew.Group, error)
+	// Group returns one group or an error wrapping curfew.ErrNotFound.
+	Group(ctx context.Context, name string) (*curfew.Group, error)
+	// CreateGroup stores g without members and records a; a duplicate
+	// name is curfew.ErrConflict.
+	CreateGroup(ctx context.Context, g *curfew.Group, a *curfew.AuditEntry) error
+	// AddGroupMember adds member to group name and records a; an unknown
+	// group or person is curfew.ErrNotFound, a member already in the
+	// group curfew.ErrConflict.
+	AddGroupMember(ctx context.Context, name string, member curfew.Subject, at time.Time, a *curfew.AuditEntry) error
+	// RemoveGroupMember removes member from group name and records a; an
+	// unknown group or member is curfew.ErrNotFound.
+	RemoveGroupMember(ctx context.Context, name string, member curfew.Subject, a *curfew.AuditEntry) error
 
 	// Appeals returns the appeals f selects, by ascending ID.
 	Appeals(ctx context.Context, f curfew.AppealFilter) ([]*curfew.Appeal, error)
