@@ -93,7 +93,8 @@ const DefaultTable = "curfew"
 // concurrent use. Apply and Close are serialised, and so are Verify's
 // structural check and repairs with them; Verify's comparison of set
 // elements, the slow part, runs alongside Apply. AllowDestination runs
-// alongside all of them and waits only while one of them commits a batch.
+// alongside all of them and waits only while one of them encodes and
+// commits a batch: every batch goes through one socket (see claim).
 type Backend struct {
 	logger *slog.Logger
 	netns  int // -1: the process's namespace
@@ -367,22 +368,17 @@ func allElements(macs [numModes][]macElem, ranges elements) []element {
 	return all
 }
 
-// connLocked returns the lasting nftables connection, dialling it if needed.
+// connLocked returns the lasting nftables connection for the structural
+// check's reads, dialling it if needed. Batches go through writerLocked.
 func (b *Backend) connLocked() (*nftables.Conn, error) {
 	if b.conn != nil {
 		return b.conn, nil
 	}
 	opts := []nftables.ConnOption{
 		nftables.AsLasting(),
-		// A rebuild of 100,000 elements is several megabytes in one
-		// sendmsg; the kernel refuses a message larger than the socket's
-		// send buffer.
 		nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
-			if err := c.SetWriteBuffer(64 << 20); err != nil {
-				return err
-			}
 			return c.SetReadBuffer(8 << 20)
-		}, b.ports.add),
+		}),
 	}
 	if b.netns >= 0 {
 		opts = append(opts, nftables.WithNetNSFd(b.netns))
