@@ -197,6 +197,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Metrics:      m,
 		GatewayAddrs: gatewayAddrs(cfg),
 		Approvals:    cfg.Approvals,
+		Learned:      ident.Learned,
 	})
 	if err != nil {
 		return err
