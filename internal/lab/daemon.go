@@ -50,6 +50,9 @@ dns:
   upstreams: [%s, %s]
 `, l.Gateway.Name, l.StateDir(), LANInterface, LANV4, LANV6, WANInterface, APIAddr,
 		yamlString(netip.AddrPortFrom(UpstreamV4, 53).String()), yamlString(netip.AddrPortFrom(UpstreamV6, 53).String()))
+	if len(l.conf.DHCPLeases) > 0 {
+		conf = strings.Replace(conf, "wan:\n", "  dhcp_leases: "+yamlList(l.conf.DHCPLeases)+"\nwan:\n", 1)
+	}
 	if len(l.conf.Blocklists) > 0 {
 		conf += "  blocklists: " + yamlList(l.conf.Blocklists) + "\n"
 	}
@@ -123,6 +126,13 @@ func (l *Lab) StartDaemon(ctx context.Context) error {
 	if l.binary == "" {
 		return errors.New("starting curfew daemon: no curfew binary configured")
 	}
+	return l.StartDaemonCommand(ctx, l.binary, "daemon", "--config", l.ConfigPath())
+}
+
+// StartDaemonCommand is StartDaemon with the daemon's command line given,
+// such as a systemd unit's ExecStart run in a chroot: the command must
+// run curfew's daemon with its API on APIAddr.
+func (l *Lab) StartDaemonCommand(ctx context.Context, name string, args ...string) error {
 	l.mu.Lock()
 	if l.daemon != nil {
 		l.mu.Unlock()
@@ -138,7 +148,7 @@ func (l *Lab) StartDaemon(ctx context.Context) error {
 	}
 	// `ip netns exec` execs the daemon after entering the namespace, so
 	// the process we start is the daemon itself and signals reach it.
-	cmd := exec.Command("ip", "netns", "exec", l.Gateway.Name, l.binary, "daemon", "--config", l.ConfigPath())
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.Gateway.Name, name}, args...)...)
 	cmd.Stdout, cmd.Stderr = l.logf, l.logf
 	if err := cmd.Start(); err != nil {
 		l.mu.Unlock()

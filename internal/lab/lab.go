@@ -75,6 +75,9 @@ type Config struct {
 	// DNSAllowFrom are prefixes beyond the LAN whose clients the
 	// gateway's resolver serves (dns.allow_from). Optional.
 	DNSAllowFrom []string
+	// DHCPLeases are DHCP lease files the gateway reads
+	// (lan.dhcp_leases). Optional.
+	DHCPLeases []string
 	// Notice sets options of the gateway's notice page; its zero value
 	// keeps curfew's defaults.
 	Notice Notice
