@@ -101,9 +101,40 @@ func (q *wireQuery) parse(pkt []byte) bool {
 		}
 		q.udpSize = binary.BigEndian.Uint16(pkt[off+3:])
 		q.do = pkt[off+7]&0x80 != 0
-		off += 11 + int(binary.BigEndian.Uint16(pkt[off+9:]))
+		end := off + 11 + int(binary.BigEndian.Uint16(pkt[off+9:]))
+		if end != len(pkt) || !plainOptions(pkt[off+11:end]) {
+			return false
+		}
+		off = end
 	}
 	return off == len(pkt)
+}
+
+// plainOptions reports whether the EDNS options in b are well formed and
+// change nothing in the answer: a valid cookie (which the resolver does
+// not answer), padding or an NSID request. The chain judges every other
+// option, and answers FORMERR to a malformed one (RFC 6891 section 7).
+func plainOptions(b []byte) bool {
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return false
+		}
+		code, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
+		if 4+n > len(b) {
+			return false
+		}
+		switch code {
+		case dns.EDNS0COOKIE:
+			if !validCookieLen(n) {
+				return false
+			}
+		case dns.EDNS0PADDING, dns.EDNS0NSID:
+		default:
+			return false
+		}
+		b = b[4+n:]
+	}
+	return true
 }
 
 // maxSize returns the largest answer the client can receive over UDP.

@@ -92,6 +92,8 @@ func (r *Resolver) serve(ctx context.Context, req *dns.Msg, c identify.Client, t
 	opt := req.IsEdns0()
 	var resp *dns.Msg
 	switch {
+	case !validEDNS(req):
+		resp = rcodeMsg(dns.RcodeFormatError)
 	case req.Opcode != dns.OpcodeQuery:
 		resp = rcodeMsg(dns.RcodeNotImplemented)
 	case len(req.Question) != 1:
@@ -123,6 +125,45 @@ func (r *Resolver) serve(ctx context.Context, req *dns.Msg, c identify.Client, t
 	return resp
 }
 
+// validEDNS reports whether req has at most one OPT record (RFC 6891
+// section 6.1.1), owned by the root, whose options are well formed: the
+// unpacking checked their lengths and most contents, and a cookie must
+// be a client cookie of 8 bytes, alone or with a server cookie of 8 to 32
+// (RFC 7873 section 5.2.2). A query that fails is answered FORMERR.
+func validEDNS(req *dns.Msg) bool {
+	n := 0
+	for _, rr := range req.Extra {
+		opt, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if n++; n > 1 || opt.Hdr.Name != "." {
+			return false
+		}
+		for _, o := range opt.Option {
+			if c, ok := o.(*dns.EDNS0_COOKIE); ok && !validCookieLen(len(c.Cookie)/2) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validCookieLen(n int) bool { return n == 8 || 16 <= n && n <= 40 }
+
+// newOPT returns the OPT record of an answer, offering ednsSize.
+func newOPT(do bool, ede *dns.EDNS0_EDE) *dns.OPT {
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.SetUDPSize(ednsSize)
+	if do {
+		o.SetDo()
+	}
+	if ede != nil {
+		o.Option = append(o.Option, ede)
+	}
+	return o
+}
+
 func rcodeMsg(rcode int) *dns.Msg {
 	m := new(dns.Msg)
 	m.Rcode = rcode
@@ -130,18 +171,25 @@ func rcodeMsg(rcode int) *dns.Msg {
 }
 
 // finish makes resp an answer to q: header bits, question, EDNS0 with the
-// Extended DNS Error, and truncation to what the client can receive.
+// Extended DNS Error, and truncation to what the client can receive. opt
+// is the query's OPT record, or nil if it had none.
 func (r *Resolver) finish(q *request, resp *dns.Msg, opt *dns.OPT) {
 	req := q.msg
 	resp.Id = req.Id
 	resp.Response = true
 	resp.Opcode = req.Opcode
 	resp.RecursionDesired = req.RecursionDesired
-	resp.RecursionAvailable = true
-	resp.CheckingDisabled = req.CheckingDisabled
 	resp.Authoritative = false
-	if !q.do && !req.AuthenticatedData {
-		resp.AuthenticatedData = false
+	if resp.Rcode == dns.RcodeNotImplemented {
+		// An opcode this resolver does not know: nothing about recursion
+		// or DNSSEC can be said of it.
+		resp.RecursionAvailable, resp.CheckingDisabled, resp.AuthenticatedData = false, false, false
+	} else {
+		resp.RecursionAvailable = true
+		resp.CheckingDisabled = req.CheckingDisabled
+		if !q.do && !req.AuthenticatedData {
+			resp.AuthenticatedData = false
+		}
 	}
 	if len(req.Question) == 1 {
 		resp.Question = req.Question
@@ -150,15 +198,7 @@ func (r *Resolver) finish(q *request, resp *dns.Msg, opt *dns.OPT) {
 	}
 	size := dns.MaxMsgSize
 	if opt != nil {
-		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-		o.SetUDPSize(ednsSize)
-		if q.do {
-			o.SetDo()
-		}
-		if q.ede != nil {
-			o.Option = append(o.Option, q.ede)
-		}
-		resp.Extra = append(resp.Extra, o)
+		resp.Extra = append(resp.Extra, newOPT(q.do, q.ede))
 	}
 	if !q.tcp {
 		size = dns.MinMsgSize
@@ -166,7 +206,40 @@ func (r *Resolver) finish(q *request, resp *dns.Msg, opt *dns.OPT) {
 			size = max(dns.MinMsgSize, min(int(opt.UDPSize()), ednsSize))
 		}
 	}
-	resp.Truncate(size)
+	truncate(resp, size)
+}
+
+// truncate makes m, whose OPT record if any is the last in Extra, fit in
+// size bytes, compressed. It drops additional records first, without
+// setting TC: they are extra information, and RFC 2181 section 9 says TC
+// is for answers whose answer or authority section did not fit. Only when
+// those do not fit are they cut too, and TC set.
+func truncate(m *dns.Msg, size int) {
+	m.Compress = true
+	if m.Len() <= size {
+		return
+	}
+	var opt dns.RR
+	if n := len(m.Extra); n > 0 && m.Extra[n-1].Header().Rrtype == dns.TypeOPT {
+		opt = m.Extra[n-1]
+		m.Extra = m.Extra[:n-1]
+	}
+	extra := m.Extra
+	for n := len(extra) - 1; n >= 0; n-- {
+		m.Extra = append(extra[:n:n], opt)
+		if opt == nil {
+			m.Extra = extra[:n]
+		}
+		if m.Len() <= size {
+			return
+		}
+	}
+	m.Extra = nil
+	if opt != nil {
+		m.Extra = []dns.RR{opt}
+	}
+	m.Truncate(size)
+	m.Compress = true
 }
 
 // canary answers NXDOMAIN for Firefox's canary domain.

@@ -64,13 +64,19 @@ func fastPathResolver(t testing.TB) *Resolver {
 		big.Answer = append(big.Answer, &dns.A{Hdr: hdr("big.example.", dns.TypeA, 300), A: net.IPv4(198, 51, 100, byte(i))})
 	}
 	put("big.example.", dns.TypeA, false, big)
+	glue := new(dns.Msg)
+	glue.Answer = []dns.RR{&dns.NS{Hdr: hdr("glue.example.", dns.TypeNS, 300), Ns: "ns.glue.example."}}
+	for i := range 40 {
+		glue.Extra = append(glue.Extra, &dns.A{Hdr: hdr("ns.glue.example.", dns.TypeA, 300), A: net.IPv4(198, 51, 100, byte(i))})
+	}
+	put("glue.example.", dns.TypeNS, false, glue)
 	return r
 }
 
 // FuzzFastPathMatchesChain checks that whatever the fast path answers, the
 // handler chain answers the same.
 func FuzzFastPathMatchesChain(f *testing.F) {
-	for _, name := range []string{"cached.example.", "CACHED.Example.", "nx.example.", "big.example.", "ads.example.",
+	for _, name := range []string{"cached.example.", "CACHED.Example.", "nx.example.", "big.example.", "glue.example.", "ads.example.",
 		"x.Ads.example.", "tracker.example.net.", "other.example.", "use-application-dns.net."} {
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX} {
 			for _, size := range []uint16{0, 512, 1232, 4096} {
@@ -83,6 +89,35 @@ func FuzzFastPathMatchesChain(f *testing.F) {
 				pkt, _ := m.Pack()
 				f.Add(pkt, byte(1))
 			}
+		}
+	}
+	// What the wire allows beyond what clients usually send: EDNS
+	// options well and badly formed, two OPT records, a non-root OPT
+	// owner, other classes and opcodes.
+	cookie := option(dns.EDNS0COOKIE, []byte("8bytes!!"))
+	for _, name := range []string{"cached.example.", "ads.example.", "glue.example."} {
+		for _, c := range []wireCase{
+			{opts: [][]byte{cookie}},
+			{opts: [][]byte{concat(cookie, option(dns.EDNS0PADDING, make([]byte, 9)))}},
+			{opts: [][]byte{option(dns.EDNS0NSID, nil)}},
+			{opts: [][]byte{option(dns.EDNS0SUBNET, []byte{0, 1, 24, 0, 10, 0, 0})}},
+			{opts: [][]byte{option(dns.EDNS0COOKIE, []byte("short"))}},
+			{opts: [][]byte{{0, 10, 0, 40, 1, 2}}},
+			{opts: [][]byte{{0, 12, 0}}},
+			{opts: [][]byte{nil, nil}},
+			{opts: [][]byte{nil}, optName: 'x'},
+			{opcode: dns.OpcodeNotify},
+			{opcode: 15, cd: true},
+		} {
+			c.name, c.qtype, c.rd = name, dns.TypeA, true
+			f.Add(c.pack(), byte(1))
+		}
+		for _, class := range []uint16{dns.ClassCHAOS, dns.ClassANY, 0} {
+			m := new(dns.Msg)
+			m.SetQuestion(name, dns.TypeA)
+			m.Question[0].Qclass = class
+			pkt, _ := m.Pack()
+			f.Add(pkt, byte(1))
 		}
 	}
 	r := fastPathResolver(f)

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -179,15 +180,44 @@ func (r *Resolver) handleSlow(pkt []byte, who identify.Client, tcp bool) []byte 
 
 // formatError returns the FORMERR answer to a query that could not be
 // parsed, or nil if not even its header could: then the sender, which may
-// not be who it claims, gets nothing.
+// not be who it claims, gets nothing. Like every answer it copies RD and
+// CD, echoes the question if that much could be read, and carries an OPT
+// record if the query had one, even a malformed one (RFC 6891 section 7).
 func formatError(pkt []byte) *dns.Msg {
 	if len(pkt) < 12 || pkt[2]&0x80 != 0 { // too short, or a response
 		return nil
 	}
 	m := new(dns.Msg)
-	m.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
+	m.Id = binary.BigEndian.Uint16(pkt)
 	m.Response = true
 	m.Opcode = int(pkt[2]>>3) & 0xf
+	m.RecursionDesired = pkt[2]&0x01 != 0
+	m.RecursionAvailable = true
+	m.CheckingDisabled = pkt[3]&0x10 != 0
 	m.Rcode = dns.RcodeFormatError
+	off := 12
+	qd := int(binary.BigEndian.Uint16(pkt[4:]))
+	for i := 0; i < qd; i++ {
+		name, end, err := dns.UnpackDomainName(pkt, off)
+		if err != nil || end+4 > len(pkt) {
+			return m // nothing after this can be read
+		}
+		if qd == 1 {
+			m.Question = []dns.Question{{Name: name, Qtype: binary.BigEndian.Uint16(pkt[end:]), Qclass: binary.BigEndian.Uint16(pkt[end+2:])}}
+		}
+		off = end + 4
+	}
+	rrs := int(binary.BigEndian.Uint16(pkt[6:])) + int(binary.BigEndian.Uint16(pkt[8:])) + int(binary.BigEndian.Uint16(pkt[10:]))
+	for range rrs {
+		_, end, err := dns.UnpackDomainName(pkt, off)
+		if err != nil || end+10 > len(pkt) {
+			break
+		}
+		if binary.BigEndian.Uint16(pkt[end:]) == dns.TypeOPT {
+			m.Extra = []dns.RR{newOPT(false, nil)}
+			break
+		}
+		off = end + 10 + int(binary.BigEndian.Uint16(pkt[end+8:]))
+	}
 	return m
 }
