@@ -120,6 +120,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		},
 		Metrics:    m.resolver(),
 		Blocklists: cfg.DNS.Blocklists,
+		CacheSize:  int(cfg.DNS.CacheSize),
 	})
 	if err != nil {
 		return err

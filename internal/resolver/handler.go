@@ -352,8 +352,18 @@ func (h *forward) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 		}
 		return m, err
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || m.Rcode == dns.RcodeServerFailure {
+		// RFC 8767: better an answer that expired than none, when the
+		// upstreams are unreachable or cannot resolve the name.
+		if m := h.r.cache.getStale(k, q.now); m != nil {
+			q.result = ResultStale
+			q.ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeStaleAnswer,
+				ExtraText: "curfew: no upstream resolver answered; this answer expired"}
+			return m, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	q.result = ResultForwarded
 	return m.Copy(), nil

@@ -20,7 +20,7 @@ import (
 
 // Defaults for the sizes in Config.
 const (
-	DefaultCacheSize    = 100_000
+	DefaultCacheSize    = 32 << 20 // bytes
 	DefaultQueryLogSize = 1000
 )
 
@@ -71,8 +71,10 @@ type Config struct {
 	// QueryLogSize is how many recent queries QueryLog keeps; 0 means
 	// DefaultQueryLogSize and a negative value keeps none.
 	QueryLogSize int
-	// CacheSize is how many answers the cache keeps; 0 means
-	// DefaultCacheSize.
+	// CacheSize is how many bytes the cache's answers may take, counted
+	// as their wire form and a fixed overhead each; 0 means
+	// DefaultCacheSize. Answers expired less than a day ago are kept
+	// while there is room, and given when no upstream answers (RFC 8767).
 	CacheSize int
 
 	// Blocklists are network-wide blocklists, files or http(s) URLs, read
