@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"encoding/binary"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/curfew/curfew/internal/identify"
@@ -145,27 +147,43 @@ func (q *wireQuery) maxSize() int {
 	return max(dns.MinMsgSize, min(int(q.udpSize), ednsSize))
 }
 
+// A fastResult says what the fast path did with a query.
+type fastResult uint8
+
+const (
+	fastNo       fastResult = iota // the chain must answer it
+	fastAnswered                   // answered
+	fastMiss                       // a plain query from an unrestricted client for a name not cached: forward it
+)
+
 // serveFast answers pkt from c, appending the answer to out, if the fast
 // path can; ok false leaves it to the chain. Clients that must be waited
 // for, or not answered at all, are left to the chain too.
 func (r *Resolver) serveFast(pkt []byte, c identify.Client, out []byte) (_ []byte, ok bool) {
+	var q wireQuery
+	out, res := r.fast(pkt, c, out, &q)
+	return out, res == fastAnswered
+}
+
+// fast is serveFast, parsing pkt into q, and telling a cache miss that
+// may be forwarded (see forwardUDP) from a query only the chain can take.
+func (r *Resolver) fast(pkt []byte, c identify.Client, out []byte, q *wireQuery) ([]byte, fastResult) {
 	if c.Kind == identify.Unknown || c.Kind == identify.Foreign {
-		return out, false
+		return out, fastNo
 	}
 	client := c.Addr
-	var q wireQuery
 	if !q.parse(pkt) {
-		return out, false
+		return out, fastNo
 	}
 	name := q.lowerName()
 	if string(name) == canaryName {
-		return out, false
+		return out, fastNo
 	}
 	now := r.now()
 	if p := r.policy.Load(); !p.Empty() {
 		var buf [maxRules]*rule
 		if rules, unplaced := p.Match(c, now, buf[:0]); len(rules) > 0 || unplaced {
-			return out, false
+			return out, fastNo
 		}
 	}
 	start := len(out)
@@ -177,18 +195,54 @@ func (r *Resolver) serveFast(pkt []byte, c identify.Client, out []byte) (_ []byt
 		// Cached answers compress their names against the question's
 		// lower-case spelling; the chain answers in that spelling and
 		// echoes the client's only in the question.
-		return out, false
-	} else if out, ok = r.cache.getWire(out, &q, now); !ok {
-		return out[:start], false
+		return out, fastMiss
+	} else if out, ok = r.cache.getWire(out, q, now); !ok {
+		return out[:start], fastMiss
 	} else if q.edns {
 		out = appendOPT(out, start, q.do, 0, nil)
 	}
 	if len(out)-start > q.maxSize() {
-		return out[:start], false // the chain truncates
+		return out[:start], fastNo // the chain truncates
 	}
 	r.metrics.Query(result)
 	r.qlog.addWire(now, client, name, q.qtype, result, int(out[start+3]&0xf), time.Duration(0))
-	return out, true
+	return out, fastAnswered
+}
+
+// forwardUDP asks the upstreams the question of pkt, a query from c over
+// UDP that the fast path parsed into q and found no answer for, and sends
+// the answer to from on conn from the goroutine that receives it: no
+// goroutine waits for the upstream. The answer is built as the fast path
+// builds a cached one when it can, and by the chain, with the upstreams'
+// answer, otherwise.
+func (r *Resolver) forwardUDP(conn *net.UDPConn, from netip.AddrPort, pkt []byte, q *wireQuery, c identify.Client) {
+	k := cacheKey{name: string(q.lowerName()), qtype: q.qtype, qclass: q.qclass, do: q.do, cd: q.cd}
+	pkt = append([]byte(nil), pkt...)
+	start := time.Now()
+	r.fwd.resolve(k, func(m *dns.Msg, e *cacheEntry, err error) {
+		if out := r.answerForwarded(pkt, c, m, e, err, start); out != nil {
+			_, _ = conn.WriteToUDPAddrPort(out, from)
+		}
+	})
+}
+
+// answerForwarded returns the answer to pkt, from c over UDP, given the
+// upstreams' answer m, kept in the cache as e (or not, if nil), or err.
+func (r *Resolver) answerForwarded(pkt []byte, c identify.Client, m *dns.Msg, e *cacheEntry, err error, start time.Time) []byte {
+	var q wireQuery
+	if e != nil && q.parse(pkt) && !q.upper {
+		now := r.now()
+		out := e.appendWire(make([]byte, 0, len(e.wire)+64), &q, now)
+		if q.edns {
+			out = appendOPT(out, 0, q.do, 0, nil)
+		}
+		if len(out) <= q.maxSize() {
+			r.metrics.Query(ResultForwarded)
+			r.qlog.addWire(now, c.Addr, q.lowerName(), q.qtype, ResultForwarded, int(out[3]&0xf), time.Since(start))
+			return out
+		}
+	}
+	return r.handleSlowWith(pkt, c, false, &upstreamAnswer{m: m, err: err})
 }
 
 // appendBlocked appends the answer to q for a name on a network-wide

@@ -46,9 +46,19 @@ type request struct {
 	rules []*rule // the client's restrictions
 	buf   [maxRules]*rule
 
+	// upstream, if not nil, is what the upstreams answered already: the
+	// forward handler takes it instead of asking.
+	upstream *upstreamAnswer
+
 	// Set by the handler that answers.
 	result Result
 	ede    *dns.EDNS0_EDE
+}
+
+// An upstreamAnswer is the forwarder's answer to a question, or its error.
+type upstreamAnswer struct {
+	m   *dns.Msg
+	err error
 }
 
 func (q *request) key() cacheKey {
@@ -83,12 +93,18 @@ func (r *Resolver) newChain() handler {
 // serve answers req from client and returns the answer ready to send, or
 // nil if req deserves none.
 func (r *Resolver) serve(ctx context.Context, req *dns.Msg, c identify.Client, tcp bool) *dns.Msg {
+	return r.serveWith(ctx, req, c, tcp, nil)
+}
+
+// serveWith is serve with the upstreams' answer, if up is not nil,
+// known already.
+func (r *Resolver) serveWith(ctx context.Context, req *dns.Msg, c identify.Client, tcp bool, up *upstreamAnswer) *dns.Msg {
 	client := c.Addr
 	if req.Response {
 		return nil
 	}
 	start := time.Now()
-	q := &request{msg: req, client: client, tcp: tcp, now: r.now(), result: ResultInvalid}
+	q := &request{msg: req, client: client, tcp: tcp, now: r.now(), result: ResultInvalid, upstream: up}
 	opt := req.IsEdns0()
 	var resp *dns.Msg
 	switch {
@@ -335,23 +351,21 @@ func (h *cached) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 	return h.next.serveDNS(ctx, q)
 }
 
-// forward asks the upstreams, once for all identical questions in flight,
-// and caches the answer. It ends the chain.
+// forward asks the upstreams, once for all identical questions in flight;
+// the forwarder caches the answer. It ends the chain.
 type forward struct {
-	r     *Resolver
-	group group
+	r *Resolver
 }
 
 func (h *forward) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 	k := q.key()
-	m, err := h.group.do(ctx, k, func() (*dns.Msg, error) {
-		// Not ctx: the answer is for every waiter, and the cache.
-		m, err := h.r.fwd.exchange(h.r.ctx, k)
-		if err == nil {
-			h.r.cache.put(k, m, h.r.now())
-		}
-		return m, err
-	})
+	var m *dns.Msg
+	var err error
+	if q.upstream != nil {
+		m, err = q.upstream.m, q.upstream.err
+	} else {
+		m, err = h.r.fwd.exchange(ctx, k)
+	}
 	if err != nil || m.Rcode == dns.RcodeServerFailure {
 		// RFC 8767: better an answer that expired than none, when the
 		// upstreams are unreachable or cannot resolve the name.

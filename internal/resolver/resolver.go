@@ -164,6 +164,7 @@ func New(cfg *Config) (*Resolver, error) {
 		fwd:     newForwarder(c.Upstreams, c.Metrics),
 		qlog:    newQueryLog(c.QueryLogSize),
 	}
+	r.fwd.store = func(k cacheKey, m *dns.Msg) *cacheEntry { return r.cache.put(k, m, r.now()) }
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.ident = c.Identify; r.ident == nil {
 		r.ident = identify.Func(nil)
@@ -295,6 +296,7 @@ func (r *Resolver) Close() error {
 func (r *Resolver) closeLocked() {
 	r.closed = true
 	r.cancel()
+	r.fwd.close()
 	for _, c := range r.udp {
 		_ = c.Close()
 	}

@@ -84,9 +84,10 @@ func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
 func acceptAll(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }
 
 // serveUDPSimple reads queries from c, one system call each, until it is
-// closed. The fast path answers on this goroutine; anything else is
-// answered on its own goroutine, so a slow upstream holds up only its own
-// queries.
+// closed. The fast path answers on this goroutine, and hands its cache
+// misses to the forwarder, which answers them when the upstream does;
+// anything else is answered on its own goroutine, so a slow upstream
+// holds up only its own queries.
 func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
 	buf := make([]byte, maxUDPQuery)
 	out := make([]byte, 0, 2*ednsSize)
@@ -104,9 +105,15 @@ func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
 			r.metrics.Query(ResultDropped)
 			continue
 		}
-		if ans, ok := r.serveFast(buf[:n], who, out[:0]); ok {
+		var q wireQuery
+		ans, res := r.fast(buf[:n], who, out[:0], &q)
+		switch res {
+		case fastAnswered:
 			_, _ = c.WriteToUDPAddrPort(ans, from)
 			out = ans[:0]
+			continue
+		case fastMiss:
+			r.forwardUDP(c, from, buf[:n], &q, who)
 			continue
 		}
 		pkt := append([]byte(nil), buf[:n]...)
@@ -155,6 +162,12 @@ func (r *Resolver) Handle(pkt []byte, client netip.Addr, tcp bool) []byte {
 // handleSlow answers pkt through the handler chain, once its client is
 // placed (see place).
 func (r *Resolver) handleSlow(pkt []byte, who identify.Client, tcp bool) []byte {
+	return r.handleSlowWith(pkt, who, tcp, nil)
+}
+
+// handleSlowWith is handleSlow with the upstreams' answer, if up is not
+// nil, known already.
+func (r *Resolver) handleSlowWith(pkt []byte, who identify.Client, tcp bool, up *upstreamAnswer) []byte {
 	c, ok := r.place(r.ctx, who, tcp)
 	if !ok {
 		r.metrics.Query(ResultDropped)
@@ -165,7 +178,7 @@ func (r *Resolver) handleSlow(pkt []byte, who identify.Client, tcp bool) []byte 
 	if err := req.Unpack(pkt); err != nil {
 		resp = formatError(pkt)
 	} else {
-		resp = r.serve(r.ctx, req, c, tcp)
+		resp = r.serveWith(r.ctx, req, c, tcp, up)
 	}
 	if resp == nil {
 		return nil
