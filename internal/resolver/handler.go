@@ -284,7 +284,7 @@ func (h *restrict) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 	if len(q.rules) == 0 {
 		return h.next.serveDNS(ctx, q)
 	}
-	v := judge(q.rules, q.name)
+	v := judge(q.rules, []byte(q.name))
 	if v.refuse != nil {
 		code := dns.ExtendedErrorCodeProhibited // refused because of who the client is
 		if v.refuse.Mode == curfew.ModeBlocklist {
@@ -312,7 +312,7 @@ func (h *restrict) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 		default:
 			continue
 		}
-		if a.IsValid() {
+		if a.IsValid() && !a.IsUnspecified() { // not a blocklist's null answer
 			ttl := max(time.Duration(rr.Header().Ttl)*time.Second, minAllowedTTL)
 			h.r.cfg.OnAllowed(v.allowlist.mac, a, ttl)
 		}

@@ -60,9 +60,11 @@ type Config struct {
 	// TTL (at least 30 s), so the firewall can open exactly that
 	// destination for that long before the client connects. mac is the
 	// client device's, or nil for a client restricted only as an ip:
-	// subject. Queries of restricted clients are answered on their own
-	// goroutines, so a synchronous firewall update delays only the answer
-	// it is for. It must be safe for concurrent use. Nil does nothing.
+	// subject. Answers from the cache are reported on the goroutine
+	// that reads the clients' UDP queries, so it must return quickly
+	// when the destination is open already (the common case: the same
+	// answer again); others are answered on their own goroutines. It
+	// must be safe for concurrent use. Nil does nothing.
 	OnAllowed func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration)
 
 	// Metrics receives counts and latencies. Nil discards them.
