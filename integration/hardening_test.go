@@ -110,7 +110,7 @@ func TestDaemonChecksLANInterfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ name, from, to, want string }{
-		{"missing interface", "interfaces: [br-lan]", "interfaces: [br-lan, br-nope]", `br-nope\" does not exist`},
+		{"missing interface", "interfaces: [br-lan]", "interfaces: [br-lan, br-nope]", `"br-nope" does not exist`},
 		{"api on a LAN address", "listen: 127.0.0.1:8470", "listen: 10.50.0.2:8470", "api.listen 10.50.0.2:8470 is on a LAN interface"},
 	} {
 		conf := strings.Replace(string(orig), tt.from, tt.to, 1)

@@ -7,6 +7,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,9 +31,14 @@ Restrictions:
 
 Devices and persons:
   device add MAC [--name N] [--owner PERSON] [--ip ADDR]...
+  device remove MAC --reason TEXT                  unregisters; restrictions on its MAC stay
   devices [-o json]
   person add NAME
+  person remove NAME --reason TEXT                 refused (exit 1) while a restriction names the person
   persons [-o json]
+  group add NAME
+  group member add|remove NAME person:P|device:MAC   restricting group:NAME covers every member's devices
+  groups [-o json]
 
 Accountability:
   audit [-o json]
@@ -56,6 +63,7 @@ Resolver:
 Gateway:
   daemon --config FILE
   init --config FILE                                   prints the first admin token
+  backup FILE [--config FILE]                          a consistent copy of the state, while the daemon runs
   lab
 
 SUBJECT is device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX].
@@ -116,11 +124,13 @@ func (c *cli) main(args []string) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	case "daemon":
-		return runDaemon(rest, stderr)
+		return runDaemon(rest, stdout, stderr)
 	case "init":
 		return runInit(rest, stdout, stderr)
 	case "lab":
 		return runLab(rest, stdout, stderr)
+	case "backup":
+		return runBackup(rest, stdout, stderr)
 	}
 	cmd, ok := commands[verb]
 	if !ok {
@@ -142,6 +152,8 @@ var commands = map[string]func(c *cli, args []string) int{
 	"devices":  (*cli).devices,
 	"person":   (*cli).person,
 	"persons":  (*cli).persons,
+	"group":    (*cli).group,
+	"groups":   (*cli).groups,
 	"audit":    (*cli).audit,
 	"operator": (*cli).operator,
 	"token":    (*cli).token,
@@ -149,6 +161,20 @@ var commands = map[string]func(c *cli, args []string) int{
 	"appeals":  (*cli).appeals,
 	"appeal":   (*cli).appeal,
 	"report":   (*cli).report,
+}
+
+// flagError reports err from parsing the flags of verb, a command that
+// runs without the API: for -h it prints the verb's usage (synopsis) and
+// flags on stdout and returns 0, else it is a usage error.
+func flagError(fs *flag.FlagSet, stdout, stderr io.Writer, verb, synopsis string, err error) int {
+	if !errors.Is(err, flag.ErrHelp) {
+		return usageError(stderr, verb, err)
+	}
+	fmt.Fprintf(stdout, "usage: curfew %s %s\n\nflags:\n", verb, synopsis)
+	fs.SetOutput(stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return 0
 }
 
 // usageError writes "curfew: VERB: ERR" on one line to stderr and returns

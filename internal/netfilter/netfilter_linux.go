@@ -92,6 +92,7 @@ type Backend struct {
 	netns  int // -1: the process's namespace
 	rs     *ruleset
 	doh    []netip.Addr // DNS-over-HTTPS endpoints
+	ports  portIDs      // of the sockets that commit batches
 
 	// vmu is held through Verify and Close, and taken before mu. Verify
 	// dumps and compares the sets holding vmu alone, so that Apply never
@@ -369,7 +370,7 @@ func (b *Backend) connLocked() (*nftables.Conn, error) {
 				return err
 			}
 			return c.SetReadBuffer(8 << 20)
-		}),
+		}, b.ports.add),
 	}
 	if b.netns >= 0 {
 		opts = append(opts, nftables.WithNetNSFd(b.netns))
