@@ -136,6 +136,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		},
 		Metrics:    m.resolver(),
 		Blocklists: cfg.DNS.Blocklists,
+		CacheSize:  int(cfg.DNS.CacheSize),
 	})
 	if err != nil {
 		return err
