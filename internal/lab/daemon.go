@@ -136,6 +136,13 @@ func (l *Lab) StartDaemon(ctx context.Context) error {
 	if l.binary == "" {
 		return errors.New("starting curfew daemon: no curfew binary configured")
 	}
+	return l.StartDaemonCommand(ctx, l.binary, "daemon", "--config", l.ConfigPath())
+}
+
+// StartDaemonCommand is StartDaemon with the daemon's command line given,
+// such as a systemd unit's ExecStart run in a chroot: the command must
+// run curfew's daemon with its API on APIAddr.
+func (l *Lab) StartDaemonCommand(ctx context.Context, name string, args ...string) error {
 	l.mu.Lock()
 	if l.daemon != nil {
 		l.mu.Unlock()
@@ -151,7 +158,7 @@ func (l *Lab) StartDaemon(ctx context.Context) error {
 	}
 	// `ip netns exec` execs the daemon after entering the namespace, so
 	// the process we start is the daemon itself and signals reach it.
-	cmd := exec.Command("ip", "netns", "exec", l.Gateway.Name, l.binary, "daemon", "--config", l.ConfigPath())
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.Gateway.Name, name}, args...)...)
 	cmd.Stdout, cmd.Stderr = l.logf, l.logf
 	if err := cmd.Start(); err != nil {
 		l.mu.Unlock()
