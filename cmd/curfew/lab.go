@@ -253,6 +253,14 @@ The lab keeps running; try it by hand in another shell (as root):
   %[3]s lift ID --reason "done"
   ip netns exec %[8]s nft list table inet curfew
 
+The gateway's own firewall cannot take the restriction away: the daemon
+owns its table (Linux 6.9 and later), so a reload of the host's rules,
+which begins with flush ruleset, leaves it in place:
+
+  ip netns exec %[8]s nft flush ruleset
+  ip netns exec %[5]s curl -m 3 %[6]s        # still the notice page
+  ip netns exec %[8]s nft delete table inet curfew   # Operation not permitted
+
 Four eyes: this gateway makes a restriction longer than %[9]s wait, not
 enforced, until an operator other than its author approves it:
 
