@@ -136,6 +136,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		},
 		Metrics:    m.resolver(),
 		Blocklists: cfg.DNS.Blocklists,
+		CacheSize:  int(cfg.DNS.CacheSize),
 	})
 	if err != nil {
 		return err
@@ -165,6 +166,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
 	backends := []enforce.Backend{nf, res}
+	var pages []*notice.Server
 	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
 		if !listen.IsValid() {
 			continue
@@ -178,6 +180,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 			PortalURL:   cfg.Notice.PortalURL,
 			Zone:        cfg.Notice.TimeZone,
 			Bulletin:    bulletin,
+			TLSCert:     cfg.Notice.TLSCert,
+			TLSKey:      cfg.Notice.TLSKey,
 			Appeal: func(ctx context.Context, req curfew.AppealRequest) (*curfew.Appeal, error) {
 				return eng.Appeal(ctx, req)
 			},
@@ -186,8 +190,12 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 			},
 		})
 		if err != nil {
+			if cfg.Notice.TLSCert != "" {
+				return fmt.Errorf("notice.tls_cert, notice.tls_key: %w (give the PEM files of a certificate and its key, or leave both out)", err)
+			}
 			return err
 		}
+		pages = append(pages, page)
 		if err := page.Start(); err != nil {
 			return fmt.Errorf("starting the notice server on %s: %w", listen, err)
 		}
@@ -246,7 +254,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()
 
-	// SIGHUP reloads the network-wide blocklists.
+	// SIGHUP reloads the network-wide blocklists and the notice server's
+	// certificate.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -257,6 +266,11 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 				return
 			case <-hup:
 				reloadBlocklists(ctx, res, logger)
+				for _, p := range pages {
+					if err := p.ReloadCert(); err != nil {
+						logger.ErrorContext(ctx, "reading TLS certificate; keeping the current one", "err", err)
+					}
+				}
 			}
 		}
 	}()

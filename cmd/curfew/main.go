@@ -31,9 +31,14 @@ Restrictions:
 
 Devices and persons:
   device add MAC [--name N] [--owner PERSON] [--ip ADDR]...
+  device remove MAC --reason TEXT                  unregisters; restrictions on its MAC stay
   devices [-o json]
   person add NAME
+  person remove NAME --reason TEXT                 refused (exit 1) while a restriction names the person
   persons [-o json]
+  group add NAME
+  group member add|remove NAME person:P|device:MAC   restricting group:NAME covers every member's devices
+  groups [-o json]
 
 Accountability:
   audit [-o json]
@@ -147,6 +152,8 @@ var commands = map[string]func(c *cli, args []string) int{
 	"devices":  (*cli).devices,
 	"person":   (*cli).person,
 	"persons":  (*cli).persons,
+	"group":    (*cli).group,
+	"groups":   (*cli).groups,
 	"audit":    (*cli).audit,
 	"operator": (*cli).operator,
 	"token":    (*cli).token,

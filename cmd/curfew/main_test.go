@@ -153,7 +153,11 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"list", "active"}, `curfew: list: unexpected argument "active"`},
 		{[]string{"show"}, "curfew: show: want exactly one restriction ID"},
 		{[]string{"show", "0"}, `curfew: show: ID: "0" is not a restriction id (a positive integer)`},
-		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable)"},
+		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable), or device remove MAC --reason TEXT"},
+		{[]string{"device", "remove", "02:00:00:00:00:01"}, "curfew: device remove: missing --reason TEXT: removing a device needs one"},
+		{[]string{"device", "remove", "--reason", "gone"}, "curfew: device remove: missing MAC, such as 02:00:00:00:00:01"},
+		{[]string{"device", "remove", "00:00:00:00:00:00", "--reason", "gone"}, `curfew: device remove: MAC address "00:00:00:00:00:00" is all zeros, not a device`},
+		{[]string{"device", "remove", "01:00:5e:00:00:01", "--reason", "gone"}, `curfew: device remove: MAC address "01:00:5e:00:00:01" is a multicast or broadcast address, not a device`},
 		{[]string{"device", "add"}, "curfew: device add: missing MAC, such as 02:00:00:00:00:01"},
 		{[]string{"device", "add", "02:00:00:00:00"}, `curfew: device add: MAC address "02:00:00:00:00": want six hex octets such as 02:00:00:00:00:01`},
 		{[]string{"device", "add", "ff:ff:ff:ff:ff:ff"}, `curfew: device add: MAC address "ff:ff:ff:ff:ff:ff" is a multicast or broadcast address, not a device`},
@@ -163,7 +167,19 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"person", "add"}, "curfew: person add: missing NAME"},
 		{[]string{"person", "add", "-bob"}, "curfew: person add: flag provided but not defined: -bob"},
 		{[]string{"person", "add", "--", "-bob"}, `curfew: person add: name "-bob": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
-		{[]string{"person", "remove", "bob"}, "curfew: person: want a subcommand: person add NAME"},
+		{[]string{"person", "delete", "bob"}, "curfew: person: want a subcommand: person add NAME, or person remove NAME --reason TEXT"},
+		{[]string{"person", "remove", "bob"}, "curfew: person remove: missing --reason TEXT: removing a person needs one"},
+		{[]string{"person", "remove", "bob", "--reason", "\x01"}, "curfew: person remove: --reason: reason contains a control character"},
+		{[]string{"person", "remove", "--reason", "left"}, "curfew: person remove: missing NAME"},
+		{[]string{"group"}, "curfew: group: want a subcommand: group add NAME, group member add NAME MEMBER or group member remove NAME MEMBER (MEMBER is person:P or device:MAC)"},
+		{[]string{"group", "add"}, "curfew: group add: missing NAME"},
+		{[]string{"group", "add", "class 4B"}, `curfew: group add: name "class 4B": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
+		{[]string{"group", "member", "add", "residents"}, "curfew: group member add: want NAME and MEMBER (person:P or device:MAC)"},
+		{[]string{"group", "member", "add", "residents", "ip:10.0.0.1"}, "curfew: group member add: member ip:10.0.0.1: a group holds person:NAME and device:MAC members only"},
+		{[]string{"group", "member", "add", "residents", "device:ff:ff:ff:ff:ff:ff"}, `curfew: group member add: subject "device:ff:ff:ff:ff:ff:ff": MAC address "ff:ff:ff:ff:ff:ff" is a multicast or broadcast address, not a device`},
+		{[]string{"group", "member", "remove", "residents", "device:00:00:00:00:00:00"}, `curfew: group member remove: subject "device:00:00:00:00:00:00": MAC address "00:00:00:00:00:00" is all zeros, not a device`},
+		{[]string{"group", "member", "remove", "residents", "person:bob", "x"}, `curfew: group member remove: unexpected argument "x" after the member`},
+		{[]string{"groups", "all"}, `curfew: groups: unexpected argument "all"`},
 		{[]string{"audit", "check"}, `curfew: audit: unexpected argument "check" (the only subcommand is verify)`},
 		{[]string{"token", "create", "--role", "viewer"}, "curfew: token create: missing --name N"},
 		{[]string{"token", "create", "--name", "dave"}, "curfew: token create: missing --role viewer|operator|admin"},
@@ -237,10 +253,9 @@ func TestRestrict(t *testing.T) {
 	var got []curfew.RestrictRequest
 	svc := &apitest.FakeService{
 		RestrictFunc: func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
-			if len(req.Key) < 20 {
-				t.Errorf("restrict sent idempotency key %q, want a random one", req.Key)
+			if k, _ := curfew.RequestKeyFrom(ctx); len(k.Key) < 20 {
+				t.Errorf("restrict sent idempotency key %q, want a random one", k.Key)
 			}
-			req.Key = "" // random: checked above
 			got = append(got, req)
 			return sampleRestriction(), nil
 		},

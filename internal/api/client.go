@@ -3,9 +3,11 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -52,7 +54,7 @@ func NewClient(baseURL, token string, hc *http.Client) (*Client, error) {
 // Restrict implements [curfew.Service].
 func (c *Client) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
 	var out Restriction
-	if err := c.send(ctx, http.MethodPost, "/api/v1/restrictions", nil, req.Key, restrictRequestToAPI(&req), &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/api/v1/restrictions", nil, restrictRequestToAPI(&req), &out); err != nil {
 		return nil, err
 	}
 	return RestrictionFromAPI(&out)
@@ -163,6 +165,24 @@ func (c *Client) Devices(ctx context.Context) ([]*curfew.Device, error) {
 	return ds, nil
 }
 
+// RemoveDevice implements [curfew.Service].
+func (c *Client) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error) {
+	var out Device
+	if err := c.do(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(mac.String())+"/remove", nil, RemoveRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return DeviceFromAPI(&out)
+}
+
+// RemovePerson implements [curfew.Service].
+func (c *Client) RemovePerson(ctx context.Context, name, reason string) (*curfew.Person, error) {
+	var out Person
+	if err := c.do(ctx, http.MethodPost, "/api/v1/persons/"+url.PathEscape(name)+"/remove", nil, RemoveRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return PersonFromAPI(&out), nil
+}
+
 // AddPerson implements [curfew.Service].
 func (c *Client) AddPerson(ctx context.Context, name string) (*curfew.Person, error) {
 	var out Person
@@ -183,6 +203,50 @@ func (c *Client) Persons(ctx context.Context) ([]*curfew.Person, error) {
 		ps = append(ps, PersonFromAPI(&out[i]))
 	}
 	return ps, nil
+}
+
+// AddGroup implements [curfew.Service].
+func (c *Client) AddGroup(ctx context.Context, name string) (*curfew.Group, error) {
+	var out Group
+	if err := c.do(ctx, http.MethodPost, "/api/v1/groups", nil, GroupRequest{Name: name}, &out); err != nil {
+		return nil, err
+	}
+	return GroupFromAPI(&out)
+}
+
+// AddGroupMember implements [curfew.Service].
+func (c *Client) AddGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	return c.changeGroup(ctx, "/api/v1/groups/"+url.PathEscape(name)+"/members", member)
+}
+
+// RemoveGroupMember implements [curfew.Service].
+func (c *Client) RemoveGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	return c.changeGroup(ctx, "/api/v1/groups/"+url.PathEscape(name)+"/members/remove", member)
+}
+
+func (c *Client) changeGroup(ctx context.Context, path string, member curfew.Subject) (*curfew.Group, error) {
+	var out Group
+	if err := c.do(ctx, http.MethodPost, path, nil, GroupMemberRequest{Member: member.String()}, &out); err != nil {
+		return nil, err
+	}
+	return GroupFromAPI(&out)
+}
+
+// Groups implements [curfew.Service].
+func (c *Client) Groups(ctx context.Context) ([]*curfew.Group, error) {
+	var out []Group
+	if err := c.do(ctx, http.MethodGet, "/api/v1/groups", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	gs := make([]*curfew.Group, 0, len(out))
+	for i := range out {
+		g, err := GroupFromAPI(&out[i])
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	return gs, nil
 }
 
 // Audit implements [curfew.Service].
@@ -234,9 +298,19 @@ func (c *Client) AnswerAppeal(ctx context.Context, id curfew.AppealID, text stri
 }
 
 // do sends one request with in (if not nil) as its JSON body and decodes a
-// successful answer into out.
+// successful answer into out. Every POST, the API's state-changing
+// method, carries an idempotency key: that of ctx (curfew.WithRequestKey),
+// which is then meant for this one call, or else a new random one.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
-	return c.send(ctx, method, path, q, "", in, out)
+	var key string
+	if method == http.MethodPost {
+		if k, ok := curfew.RequestKeyFrom(ctx); ok {
+			key = k.Key
+		} else {
+			key = rand.Text()
+		}
+	}
+	return c.send(ctx, method, path, q, key, in, out)
 }
 
 // retryFor is how long a request with an idempotency key is retried while

@@ -42,6 +42,26 @@ func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 	h.write(w, r, http.StatusOK, out)
 }
 
+// removeDevice serves POST /api/v1/devices/{mac}/remove.
+func (h *handler) removeDevice(w http.ResponseWriter, r *http.Request) {
+	mac, err := curfew.ParseMAC(r.PathValue("mac"))
+	if err != nil {
+		h.error(w, r, fmt.Errorf("mac: %w", err))
+		return
+	}
+	var body RemoveRequest
+	if err := h.decode(w, r, &body); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	d, err := h.svc.RemoveDevice(r.Context(), mac, body.Reason)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	h.write(w, r, http.StatusOK, DeviceToAPI(d))
+}
+
 // fromAPI returns the device w asks to register, with errors that name the
 // offending field.
 func (w *DeviceRequest) fromAPI() (*curfew.Device, error) {

@@ -30,3 +30,18 @@ func (h *handler) listPersons(w http.ResponseWriter, r *http.Request) {
 	}
 	h.write(w, r, http.StatusOK, out)
 }
+
+// removePerson serves POST /api/v1/persons/{name}/remove.
+func (h *handler) removePerson(w http.ResponseWriter, r *http.Request) {
+	var body RemoveRequest
+	if err := h.decode(w, r, &body); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	p, err := h.svc.RemovePerson(r.Context(), r.PathValue("name"), body.Reason)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	h.write(w, r, http.StatusOK, PersonToAPI(p))
+}

@@ -131,6 +131,30 @@ type DeviceRequest struct {
 	Addrs []string `json:"addrs,omitempty"`
 }
 
+// Group is the wire form of a curfew.Group.
+type Group struct {
+	Name      string    `json:"name"`
+	Members   []string  `json:"members"` // person:NAME and device:MAC, sorted
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// GroupRequest is the body of POST /api/v1/groups.
+type GroupRequest struct {
+	Name string `json:"name"`
+}
+
+// GroupMemberRequest is the body of POST /api/v1/groups/{name}/members and
+// POST /api/v1/groups/{name}/members/remove.
+type GroupMemberRequest struct {
+	Member string `json:"member"` // person:NAME or device:MAC
+}
+
+// RemoveRequest is the body of POST /api/v1/devices/{mac}/remove and
+// POST /api/v1/persons/{name}/remove.
+type RemoveRequest struct {
+	Reason string `json:"reason"`
+}
+
 // PersonRequest is the body of POST /api/v1/persons.
 type PersonRequest struct {
 	Name string `json:"name"`
@@ -308,6 +332,28 @@ func DeviceFromAPI(w *Device) (*curfew.Device, error) {
 		d.Addrs = append(d.Addrs, a)
 	}
 	return d, nil
+}
+
+// GroupToAPI returns the wire form of g.
+func GroupToAPI(g *curfew.Group) Group {
+	w := Group{Name: g.Name, Members: make([]string, 0, len(g.Members)), CreatedAt: g.Created.UTC()}
+	for _, m := range g.Members {
+		w.Members = append(w.Members, m.String())
+	}
+	return w
+}
+
+// GroupFromAPI returns the domain form of w.
+func GroupFromAPI(w *Group) (*curfew.Group, error) {
+	g := &curfew.Group{Name: w.Name, Created: w.CreatedAt.UTC()}
+	for _, s := range w.Members {
+		m, err := curfew.ParseSubject(s)
+		if err != nil {
+			return nil, fmt.Errorf("decoding group %s: %w", w.Name, err)
+		}
+		g.Members = append(g.Members, m)
+	}
+	return g, nil
 }
 
 // PersonToAPI returns the wire form of p.

@@ -25,18 +25,23 @@ type Action string
 
 // The audited actions.
 const (
-	ActionInit     Action = "init"
-	ActionRestrict Action = "restriction.create"
-	ActionLift     Action = "restriction.lift"
-	ActionExtend   Action = "restriction.extend"
-	ActionExpire   Action = "restriction.expire"
-	ActionApprove  Action = "restriction.approve"
-	ActionReject   Action = "restriction.reject"
-	ActionDevice   Action = "device.add"
-	ActionPerson   Action = "person.add"
-	ActionToken    Action = "token.create"
-	ActionAppeal   Action = "appeal.create" // the actor is the appeal's From
-	ActionAnswer   Action = "appeal.answer"
+	ActionInit         Action = "init"
+	ActionRestrict     Action = "restriction.create"
+	ActionLift         Action = "restriction.lift"
+	ActionExtend       Action = "restriction.extend"
+	ActionExpire       Action = "restriction.expire"
+	ActionApprove      Action = "restriction.approve"
+	ActionReject       Action = "restriction.reject"
+	ActionDevice       Action = "device.add"
+	ActionPerson       Action = "person.add"
+	ActionRemoveDevice Action = "device.remove"
+	ActionRemovePerson Action = "person.remove"
+	ActionGroup        Action = "group.add"
+	ActionGroupMember  Action = "group.member.add"
+	ActionGroupLeave   Action = "group.member.remove"
+	ActionToken        Action = "token.create"
+	ActionAppeal       Action = "appeal.create" // the actor is the appeal's From
+	ActionAnswer       Action = "appeal.answer"
 
 	ActionOperator        Action = "operator.add"
 	ActionDisableOperator Action = "operator.disable"

@@ -61,3 +61,39 @@ type Person struct {
 	Name    string
 	Created time.Time
 }
+
+// Group is a named set of persons and devices. A restriction on a group
+// covers every device of its members: the devices it holds by MAC and
+// every device its persons own, including ones added later.
+type Group struct {
+	Name    string
+	Members []Subject // person: and device: subjects, sorted by their written form
+	Created time.Time
+}
+
+// CheckMember reports whether s may be a member of a group: a person or a
+// device.
+func CheckMember(s Subject) error {
+	if s.Kind != SubjectPerson && s.Kind != SubjectDevice {
+		return fmt.Errorf("%w: member %s: a group holds person:NAME and device:MAC members only", ErrInvalid, s)
+	}
+	return nil
+}
+
+// Has reports whether g holds member s.
+func (g *Group) Has(s Subject) bool {
+	k := s.String()
+	for _, m := range g.Members {
+		if m.String() == k {
+			return true
+		}
+	}
+	return false
+}
+
+// RandomMAC reports whether mac is locally administered, as the randomised
+// ("private") addresses of phones and laptops are: such a device can come
+// back with another MAC at any time.
+func RandomMAC(mac net.HardwareAddr) bool {
+	return len(mac) == 6 && mac[0]&2 != 0
+}

@@ -19,8 +19,13 @@ type Index struct {
 	byMAC    map[string][]*Restriction // device subjects, by MAC bytes
 	byPerson map[string][]*Restriction // person subjects, by name
 	byPrefix map[netip.Prefix][]*Restriction
-	devices  map[string]*Device   // by MAC bytes
-	owned    map[string][]*Device // by owner name
+	devices  map[string]*Device        // by MAC bytes
+	owned    map[string][]*Device      // by owner name
+	byGroup  map[string][]*Restriction // group subjects, by name
+	groups   map[string]*Group
+	// memberOf holds, for each member (memberKey), the names of the
+	// groups that hold it.
+	memberOf map[string][]string
 
 	// events holds the starts and ends of the restrictions, earliest
 	// first, so that finding what changed between two instants costs the
@@ -52,8 +57,8 @@ func (h *eventHeap) Pop() any {
 	return e
 }
 
-// NewIndex returns an Index of rs and devices.
-func NewIndex(rs []*Restriction, devices []*Device) *Index {
+// NewIndex returns an Index of rs, devices and groups.
+func NewIndex(rs []*Restriction, devices []*Device, groups ...*Group) *Index {
 	x := &Index{
 		open:     make(map[RestrictionID]*Restriction, len(rs)),
 		byMAC:    make(map[string][]*Restriction, len(rs)),
@@ -61,10 +66,16 @@ func NewIndex(rs []*Restriction, devices []*Device) *Index {
 		byPrefix: map[netip.Prefix][]*Restriction{},
 		devices:  make(map[string]*Device, len(devices)),
 		owned:    map[string][]*Device{},
+		byGroup:  map[string][]*Restriction{},
+		groups:   map[string]*Group{},
+		memberOf: map[string][]string{},
 		gens:     make(map[RestrictionID]uint64, len(rs)),
 	}
 	for _, d := range devices {
 		x.PutDevice(d)
+	}
+	for _, g := range groups {
+		x.PutGroup(g, nil)
 	}
 	for _, r := range rs {
 		x.Put(r)
@@ -87,6 +98,8 @@ func (x *Index) Put(r *Restriction) {
 		x.byMAC[k] = append(x.byMAC[k], r)
 	case SubjectPerson:
 		x.byPerson[r.Subject.Name] = append(x.byPerson[r.Subject.Name], r)
+	case SubjectGroup:
+		x.byGroup[r.Subject.Name] = append(x.byGroup[r.Subject.Name], r)
 	case SubjectIP:
 		x.byPrefix[r.Subject.Prefix] = append(x.byPrefix[r.Subject.Prefix], r)
 	}
@@ -113,6 +126,10 @@ func (x *Index) Delete(id RestrictionID) {
 		if x.byPerson[r.Subject.Name] = drop(x.byPerson[r.Subject.Name]); len(x.byPerson[r.Subject.Name]) == 0 {
 			delete(x.byPerson, r.Subject.Name)
 		}
+	case SubjectGroup:
+		if x.byGroup[r.Subject.Name] = drop(x.byGroup[r.Subject.Name]); len(x.byGroup[r.Subject.Name]) == 0 {
+			delete(x.byGroup, r.Subject.Name)
+		}
 	case SubjectIP:
 		if x.byPrefix[r.Subject.Prefix] = drop(x.byPrefix[r.Subject.Prefix]); len(x.byPrefix[r.Subject.Prefix]) == 0 {
 			delete(x.byPrefix, r.Subject.Prefix)
@@ -129,6 +146,78 @@ func (x *Index) PutDevice(d *Device) {
 	x.devices[k] = d
 	if d.Owner != "" {
 		x.owned[d.Owner] = append(x.owned[d.Owner], d)
+	}
+}
+
+// DeleteDevice removes the device with mac, if x has it. Restrictions on
+// its MAC stay.
+func (x *Index) DeleteDevice(mac net.HardwareAddr) {
+	k := string(mac)
+	old := x.devices[k]
+	if old == nil {
+		return
+	}
+	if old.Owner != "" {
+		if x.owned[old.Owner] = slices.DeleteFunc(x.owned[old.Owner], func(o *Device) bool { return string(o.MAC) == k }); len(x.owned[old.Owner]) == 0 {
+			delete(x.owned, old.Owner)
+		}
+	}
+	delete(x.devices, k)
+}
+
+// memberKey is the key of a group member in Index.memberOf.
+func memberKey(s Subject) string {
+	if s.Kind == SubjectDevice {
+		return "d" + string(s.MAC)
+	}
+	return "p" + s.Name
+}
+
+// PutGroup adds g, or replaces the group with g's name, and adds to t (if
+// not nil) the devices of its members before and after: those whose
+// restrictions may have changed.
+func (x *Index) PutGroup(g *Group, t *Targets) {
+	if old := x.groups[g.Name]; old != nil {
+		if t != nil {
+			x.addGroupDevices(t, g.Name)
+		}
+		for _, m := range old.Members {
+			k := memberKey(m)
+			if x.memberOf[k] = slices.DeleteFunc(x.memberOf[k], func(n string) bool { return n == g.Name }); len(x.memberOf[k]) == 0 {
+				delete(x.memberOf, k)
+			}
+		}
+	}
+	x.groups[g.Name] = g
+	for _, m := range g.Members {
+		k := memberKey(m)
+		x.memberOf[k] = append(x.memberOf[k], g.Name)
+	}
+	if t != nil {
+		x.addGroupDevices(t, g.Name)
+	}
+}
+
+// GroupsOf returns the names of the groups that hold member.
+func (x *Index) GroupsOf(member Subject) []string {
+	return slices.Clone(x.memberOf[memberKey(member)])
+}
+
+// addGroupDevices adds to t every device of group name's members.
+func (x *Index) addGroupDevices(t *Targets, name string) {
+	g := x.groups[name]
+	if g == nil {
+		return
+	}
+	for _, m := range g.Members {
+		switch m.Kind {
+		case SubjectDevice:
+			t.AddMAC(m.MAC)
+		case SubjectPerson:
+			for _, d := range x.owned[m.Name] {
+				t.AddMAC(d.MAC)
+			}
+		}
 	}
 }
 
@@ -155,6 +244,8 @@ func (x *Index) Add(t *Targets, r *Restriction) {
 		for _, d := range x.owned[r.Subject.Name] {
 			t.AddMAC(d.MAC)
 		}
+	case SubjectGroup:
+		x.addGroupDevices(t, r.Subject.Name)
 	case SubjectIP:
 		if t.Prefixes == nil {
 			t.Prefixes = map[netip.Prefix]bool{}
@@ -195,12 +286,32 @@ func (x *Index) NextChange(now time.Time) time.Time {
 	return time.Time{}
 }
 
-// restrictionsOf returns the restrictions that bind to the device with mac.
+// restrictionsOf returns the restrictions that bind to the device with
+// mac: on its MAC, on its owner, and on every group that holds the device
+// or its owner, each once.
 func (x *Index) restrictionsOf(mac string) []*Restriction {
 	rs := x.byMAC[mac]
-	if d := x.devices[mac]; d != nil && d.Owner != "" {
+	d := x.devices[mac]
+	if d != nil && d.Owner != "" {
 		if p := x.byPerson[d.Owner]; len(p) > 0 {
 			rs = append(slices.Clip(rs), p...)
+		}
+	}
+	if len(x.byGroup) == 0 {
+		return rs
+	}
+	groups := x.memberOf["d"+mac]
+	if d != nil && d.Owner != "" {
+		if via := x.memberOf["p"+d.Owner]; len(via) > 0 {
+			groups = append(slices.Clip(groups), via...)
+		}
+	}
+	for i, name := range groups {
+		if slices.Contains(groups[:i], name) {
+			continue // the device is in the group directly and by its owner
+		}
+		if g := x.byGroup[name]; len(g) > 0 {
+			rs = append(slices.Clip(rs), g...)
 		}
 	}
 	return rs
@@ -232,6 +343,9 @@ func (x *Index) Snapshot(now time.Time) *Snapshot {
 			t.MACs[string(d.MAC)] = true
 		}
 	}
+	for name := range x.byGroup {
+		x.addGroupDevices(&t, name)
+	}
 	for p := range x.byPrefix {
 		t.Prefixes[p] = true
 	}
@@ -258,19 +372,28 @@ func (x *Index) Update(prev *Snapshot, now time.Time, t Targets) *Snapshot {
 			fresh = append(fresh, rule)
 		}
 	}
+	// Splice the fresh rules into prev's list: the runs between two
+	// targets are copied whole, so that the rules of the devices left
+	// alone are not even read.
 	s.Devices = make([]*DeviceRule, 0, len(prev.Devices)+len(fresh))
-	i := 0
-	for _, d := range prev.Devices {
-		if t.MACs[string(d.MAC)] {
-			continue
+	pos, i := 0, 0
+	for _, mac := range macs {
+		mb := []byte(mac)
+		k, found := slices.BinarySearchFunc(prev.Devices[pos:], mb, func(d *DeviceRule, m []byte) int {
+			return bytes.Compare(d.MAC, m)
+		})
+		k += pos
+		s.Devices = append(s.Devices, prev.Devices[pos:k]...)
+		if found {
+			k++ // recomputed: its fresh rule, if any, replaces it
 		}
-		for i < len(fresh) && bytes.Compare(fresh[i].MAC, d.MAC) < 0 {
+		if i < len(fresh) && string(fresh[i].MAC) == mac {
 			s.Devices = append(s.Devices, fresh[i])
 			i++
 		}
-		s.Devices = append(s.Devices, d)
+		pos = k
 	}
-	s.Devices = append(s.Devices, fresh[i:]...)
+	s.Devices = append(s.Devices, prev.Devices[pos:]...)
 
 	// Prefixes are few (routed subnets), so they are recomputed whole
 	// whenever any of them is touched.

@@ -28,12 +28,15 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 			x := curfew.NewIndex(nil, nil)
 			var all []*curfew.Restriction
 			var devices []*curfew.Device
+			groups := map[string]*curfew.Group{"g1": {Name: "g1"}, "g2": {Name: "g2"}}
+			x.PutGroup(groups["g1"], nil)
+			x.PutGroup(groups["g2"], nil)
 			now := t0
 			snap := x.Snapshot(now)
 			nextID := curfew.RestrictionID(1)
 			for step := range 200 {
 				var touched curfew.Targets
-				switch rng.IntN(5) {
+				switch rng.IntN(7) {
 				case 0, 1: // restrict
 					r := &curfew.Restriction{ID: nextID, Mode: curfew.ModeCutoff, Reason: "r",
 						Start: now.Add(time.Duration(rng.IntN(3)) * 10 * time.Minute)}
@@ -42,7 +45,9 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 					if rng.IntN(3) == 0 { // waits for a second operator
 						r.Approval = curfew.Approval{State: curfew.ApprovalPending, Asker: "alice"}
 					}
-					switch rng.IntN(3) {
+					switch rng.IntN(4) {
+					case 3:
+						r.Subject = curfew.Subject{Kind: curfew.SubjectGroup, Name: []string{"g1", "g2"}[rng.IntN(2)]}
 					case 0:
 						r.Subject = curfew.Subject{Kind: curfew.SubjectDevice, MAC: macOf(rng.IntN(8))}
 					case 1:
@@ -99,6 +104,31 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 					devices = append(devices, d)
 					x.PutDevice(d)
 					touched.AddMAC(d.MAC)
+				case 5: // a member joins or leaves a group
+					old := groups[[]string{"g1", "g2"}[rng.IntN(2)]]
+					m := curfew.Subject{Kind: curfew.SubjectPerson, Name: persons[rng.IntN(3)]}
+					if rng.IntN(2) == 0 {
+						m = curfew.Subject{Kind: curfew.SubjectDevice, MAC: macOf(rng.IntN(10))}
+					}
+					g := &curfew.Group{Name: old.Name}
+					for _, o := range old.Members {
+						if o.String() != m.String() {
+							g.Members = append(g.Members, o)
+						}
+					}
+					if len(g.Members) == len(old.Members) {
+						g.Members = append(g.Members, m)
+					}
+					groups[g.Name] = g
+					x.PutGroup(g, &touched)
+				case 6: // a device is removed
+					if len(devices) == 0 {
+						continue
+					}
+					i := rng.IntN(len(devices))
+					x.DeleteDevice(devices[i].MAC)
+					touched.AddMAC(devices[i].MAC)
+					devices = append(devices[:i:i], devices[i+1:]...)
 				case 4: // time passes
 					now = now.Add(time.Duration(rng.IntN(15)) * time.Minute)
 				}
@@ -110,7 +140,7 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 					}
 					x.Delete(r.ID)
 				}
-				want := curfew.Compute(now, all, devices)
+				want := curfew.Compute(now, all, devices, groups["g1"], groups["g2"])
 				if diff := cmp.Diff(want.String(), snap.String()); diff != "" {
 					t.Fatalf("step %d: incremental snapshot differs from Compute (-want +got):\n%s", step, diff)
 				}

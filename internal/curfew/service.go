@@ -2,6 +2,7 @@ package curfew
 
 import (
 	"context"
+	"net"
 	"time"
 )
 
@@ -34,10 +35,30 @@ type Service interface {
 	AddDevice(ctx context.Context, d *Device) (*Device, error)
 	// Devices returns the registered devices, sorted by MAC.
 	Devices(ctx context.Context) ([]*Device, error)
+	// RemoveDevice unregisters the device with mac and returns it as it
+	// was. Restrictions on the device by MAC stay; those on its owner or
+	// its groups stop covering it.
+	RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*Device, error)
 	// AddPerson registers a person.
 	AddPerson(ctx context.Context, name string) (*Person, error)
 	// Persons returns the registered persons, sorted by name.
 	Persons(ctx context.Context) ([]*Person, error)
+	// RemovePerson unregisters person name and returns it as it was. It
+	// is refused (ErrConflict) while a restriction that is not over names
+	// the person. The person's devices stay registered, without owner.
+	RemovePerson(ctx context.Context, name, reason string) (*Person, error)
+
+	// AddGroup creates an empty group.
+	AddGroup(ctx context.Context, name string) (*Group, error)
+	// AddGroupMember adds a person or a device to group name and
+	// enforces what that changes before returning: the group's
+	// restrictions cover the member's devices at once.
+	AddGroupMember(ctx context.Context, name string, member Subject) (*Group, error)
+	// RemoveGroupMember takes a member out of group name; the group's
+	// restrictions stop covering its devices at once.
+	RemoveGroupMember(ctx context.Context, name string, member Subject) (*Group, error)
+	// Groups returns the groups with their members, sorted by name.
+	Groups(ctx context.Context) ([]*Group, error)
 
 	// Audit returns the audit log, oldest first.
 	Audit(ctx context.Context) ([]*AuditEntry, error)

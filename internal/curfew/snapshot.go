@@ -54,17 +54,17 @@ type PrefixRule struct {
 }
 
 // Compute returns what must be enforced at now given every stored
-// restriction and device. Restrictions that are not active at now only
-// contribute to NextChange. Overlapping restrictions on the same device
-// combine to the strictest.
-func Compute(now time.Time, restrictions []*Restriction, devices []*Device) *Snapshot {
+// restriction, device and group. Restrictions that are not active at now
+// only contribute to NextChange. Overlapping restrictions on the same
+// device combine to the strictest.
+func Compute(now time.Time, restrictions []*Restriction, devices []*Device, groups ...*Group) *Snapshot {
 	live := make([]*Restriction, 0, len(restrictions))
 	for _, r := range restrictions {
 		if !r.Over(now) {
 			live = append(live, r)
 		}
 	}
-	return NewIndex(live, devices).Snapshot(now)
+	return NewIndex(live, devices, groups...).Snapshot(now)
 }
 
 func comparePrefix(a, b netip.Prefix) int {

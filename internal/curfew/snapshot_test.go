@@ -126,3 +126,32 @@ func TestComputeSinceAndRestrictedUntil(t *testing.T) {
 		t.Errorf("Until, RestrictedUntil, Since = %v, %v, %v; want +60m, +120m, +0m", e.Until, e.RestrictedUntil, e.Since)
 	}
 }
+
+// TestComputeGroup: a group restriction covers the devices the group holds
+// by MAC and every device of its persons, each once, and nothing else.
+func TestComputeGroup(t *testing.T) {
+	mac := func(i byte) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, 0, i} }
+	devices := []*curfew.Device{
+		{MAC: mac(1), Owner: "bob"},
+		{MAC: mac(2), Owner: "bob"}, // also in the group by MAC
+		{MAC: mac(3), Owner: "carol"},
+	}
+	g := &curfew.Group{Name: "residents", Members: []curfew.Subject{
+		{Kind: curfew.SubjectDevice, MAC: mac(2)},
+		{Kind: curfew.SubjectDevice, MAC: mac(9)}, // not registered
+		{Kind: curfew.SubjectPerson, Name: "bob"},
+	}}
+	rs := []*curfew.Restriction{
+		{ID: 1, Subject: curfew.Subject{Kind: curfew.SubjectGroup, Name: "residents"}, Mode: curfew.ModeCutoff, Start: t0, End: t0.Add(time.Hour)},
+		{ID: 2, Subject: curfew.Subject{Kind: curfew.SubjectGroup, Name: "staff"}, Mode: curfew.ModeCutoff, Start: t0, End: t0.Add(time.Hour)},
+	}
+	got := curfew.Compute(t0, rs, devices, g).String()
+	want := `device 02:00:00:00:00:01 cutoff until=2026-03-01T22:00:00Z ids=[1]
+device 02:00:00:00:00:02 cutoff until=2026-03-01T22:00:00Z ids=[1]
+device 02:00:00:00:00:09 cutoff until=2026-03-01T22:00:00Z ids=[1]
+next 2026-03-01T22:00:00Z
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Compute with a group (-want +got):\n%s", diff)
+	}
+}

@@ -10,7 +10,7 @@ import (
 // A SubjectKind says what a restriction targets.
 type SubjectKind string
 
-// The subject kinds. A group subject is parsed but not yet enforceable.
+// The subject kinds.
 const (
 	SubjectDevice SubjectKind = "device"
 	SubjectPerson SubjectKind = "person"

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
 )
@@ -13,7 +14,10 @@ import (
 // Every method that changes state takes the audit entry that records the
 // change and writes both in one transaction: either both are stored or
 // neither. The store fills in the entry's Seq, At (if zero), PrevHash and
-// Hash.
+// Hash. If the context carries a request key (curfew.WithRequestKey), the
+// store records it in the same transaction as a curfew.KeyedRequest of
+// the entry's actor, action and target, which Request returns; a key the
+// actor already used is curfew.ErrConflict, and nothing is written.
 type Store interface {
 	// Restrictions returns the restrictions f selects, by ascending ID.
 	// The zero filter returns those not lifted, not recorded as expired
@@ -24,11 +28,6 @@ type Store interface {
 	// CreateRestriction stores r, assigns r.ID, and sets a.Target to the
 	// decimal ID before recording a.
 	CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
-	// RestrictionByKey returns the restriction author created with
-	// idempotency key key (curfew.RestrictRequest.Key), or an error
-	// wrapping curfew.ErrNotFound. CreateRestriction stores the key in the
-	// same transaction as the restriction.
-	RestrictionByKey(ctx context.Context, author, key string) (*curfew.Restriction, error)
 	// UpdateRestriction stores the mutable fields of r (End, Lifted,
 	// LiftedBy, LiftReason, Expired, Approval) and records a.
 	UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
@@ -40,6 +39,9 @@ type Store interface {
 	// CreateDevice stores d and records a; a duplicate MAC is curfew.ErrConflict,
 	// an unknown owner curfew.ErrNotFound.
 	CreateDevice(ctx context.Context, d *curfew.Device, a *curfew.AuditEntry) error
+	// DeleteDevice removes the device with mac and records a; an unknown
+	// MAC is curfew.ErrNotFound.
+	DeleteDevice(ctx context.Context, mac net.HardwareAddr, a *curfew.AuditEntry) error
 
 	// Persons returns every person, sorted by name.
 	Persons(ctx context.Context) ([]*curfew.Person, error)
@@ -47,6 +49,24 @@ type Store interface {
 	Person(ctx context.Context, name string) (*curfew.Person, error)
 	// CreatePerson stores p and records a; a duplicate name is curfew.ErrConflict.
 	CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.AuditEntry) error
+	// DeletePerson removes the person and records a; the person's devices
+	// stay, without owner. An unknown name is curfew.ErrNotFound.
+	DeletePerson(ctx context.Context, name string, a *curfew.AuditEntry) error
+
+	// Groups returns every group with its members, sorted by name.
+	Groups(ctx context.Context) ([]*curfew.Group, error)
+	// Group returns one group or an error wrapping curfew.ErrNotFound.
+	Group(ctx context.Context, name string) (*curfew.Group, error)
+	// CreateGroup stores g without members and records a; a duplicate
+	// name is curfew.ErrConflict.
+	CreateGroup(ctx context.Context, g *curfew.Group, a *curfew.AuditEntry) error
+	// AddGroupMember adds member to group name and records a; an unknown
+	// group or person is curfew.ErrNotFound, a member already in the
+	// group curfew.ErrConflict.
+	AddGroupMember(ctx context.Context, name string, member curfew.Subject, at time.Time, a *curfew.AuditEntry) error
+	// RemoveGroupMember removes member from group name and records a; an
+	// unknown group or member is curfew.ErrNotFound.
+	RemoveGroupMember(ctx context.Context, name string, member curfew.Subject, a *curfew.AuditEntry) error
 
 	// Appeals returns the appeals f selects, by ascending ID.
 	Appeals(ctx context.Context, f curfew.AppealFilter) ([]*curfew.Appeal, error)
@@ -58,6 +78,10 @@ type Store interface {
 	// AnswerAppeal stores the answer of a (Answer, Answered, AnsweredBy)
 	// and records e; an unknown ID is curfew.ErrNotFound.
 	AnswerAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.AuditEntry) error
+
+	// Request returns the record of the change actor made with the
+	// idempotency key key, or an error wrapping curfew.ErrNotFound.
+	Request(ctx context.Context, actor, key string) (*curfew.KeyedRequest, error)
 
 	// Audit returns the audit log, by ascending Seq.
 	Audit(ctx context.Context) ([]*curfew.AuditEntry, error)

@@ -178,3 +178,47 @@ func (db *DB) CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.Audi
 		return nil
 	})
 }
+
+// DeleteDevice removes the device with mac, its addresses and its group
+// memberships and records a, in one transaction. An unknown MAC is curfew.ErrNotFound. It
+// implements the engine's Store.
+func (db *DB) DeleteDevice(ctx context.Context, mac net.HardwareAddr, a *curfew.AuditEntry) error {
+	if len(mac) != 6 {
+		return fmt.Errorf("%w: MAC address %q: want six octets", curfew.ErrInvalid, mac)
+	}
+	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE mac = ?", mac.String())
+		if err != nil {
+			return fmt.Errorf("deleting device %s: %w", mac, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: device %s", curfew.ErrNotFound, mac)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM group_members WHERE member = ?", "device:"+mac.String()); err != nil {
+			return fmt.Errorf("removing device %s from its groups: %w", mac, err)
+		}
+		return nil
+	})
+}
+
+// DeletePerson removes person name and its group memberships and records
+// a, in one transaction. The person's devices stay, without owner. An unknown name is
+// curfew.ErrNotFound. It implements the engine's Store.
+func (db *DB) DeletePerson(ctx context.Context, name string, a *curfew.AuditEntry) error {
+	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE devices SET owner = NULL WHERE owner = ?", name); err != nil {
+			return fmt.Errorf("disowning the devices of person %q: %w", name, err)
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM persons WHERE name = ?", name)
+		if err != nil {
+			return fmt.Errorf("deleting person %q: %w", name, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: person %q", curfew.ErrNotFound, name)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM group_members WHERE member = ?", "person:"+name); err != nil {
+			return fmt.Errorf("removing person %q from its groups: %w", name, err)
+		}
+		return nil
+	})
+}

@@ -541,3 +541,48 @@ func TestOpenRejectsShortKey(t *testing.T) {
 	}
 	db.Close()
 }
+
+// TestDeleteDeviceAndPerson: a removed device takes its addresses with it;
+// a removed person leaves its devices unowned; an unknown one is
+// ErrNotFound and records nothing.
+func TestDeleteDeviceAndPerson(t *testing.T) {
+	ctx := t.Context()
+	db := openMemory(t)
+	addPerson(t, db, "resident")
+	phone := &curfew.Device{MAC: mustMAC(t, "02:00:00:00:00:01"), Owner: "resident", Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.20")}, Created: t0}
+	laptop := &curfew.Device{MAC: mustMAC(t, "02:00:00:00:00:02"), Owner: "resident", Created: t0}
+	for _, d := range []*curfew.Device{phone, laptop} {
+		if err := db.CreateDevice(ctx, d, entry(curfew.ActionDevice, d.MAC.String())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.DeleteDevice(ctx, phone.MAC, entry(curfew.ActionRemoveDevice, phone.MAC.String())); err != nil {
+		t.Fatalf("DeleteDevice = %v", err)
+	}
+	if _, err := db.Device(ctx, phone.MAC); !errors.Is(err, curfew.ErrNotFound) {
+		t.Errorf("Device(removed) = %v, want ErrNotFound", err)
+	}
+	// Registered again, it has none of its old addresses.
+	if err := db.CreateDevice(ctx, &curfew.Device{MAC: phone.MAC, Created: t0}, entry(curfew.ActionDevice, phone.MAC.String())); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := db.Device(ctx, phone.MAC); err != nil || len(d.Addrs) != 0 {
+		t.Errorf("Device(re-added) = %+v, %v; want no addresses", d, err)
+	}
+	before, _ := db.Audit(ctx)
+	if err := db.DeleteDevice(ctx, mustMAC(t, "02:00:00:00:00:99"), entry(curfew.ActionRemoveDevice, "x")); !errors.Is(err, curfew.ErrNotFound) {
+		t.Errorf("DeleteDevice(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := db.DeletePerson(ctx, "nobody", entry(curfew.ActionRemovePerson, "nobody")); !errors.Is(err, curfew.ErrNotFound) {
+		t.Errorf("DeletePerson(unknown) = %v, want ErrNotFound", err)
+	}
+	if after, _ := db.Audit(ctx); len(after) != len(before) {
+		t.Errorf("failed deletes recorded %d audit entries", len(after)-len(before))
+	}
+	if err := db.DeletePerson(ctx, "resident", entry(curfew.ActionRemovePerson, "resident")); err != nil {
+		t.Fatalf("DeletePerson = %v", err)
+	}
+	if d, err := db.Device(ctx, laptop.MAC); err != nil || d.Owner != "" {
+		t.Errorf("Device(owned by a removed person) = %+v, %v; want it without owner", d, err)
+	}
+}

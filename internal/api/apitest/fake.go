@@ -5,6 +5,7 @@ package apitest
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -16,21 +17,27 @@ import (
 // a method whose field is nil panics, and the stack trace names the method.
 // Every call is recorded, before the func runs, in Calls.
 type FakeService struct {
-	RestrictFunc     func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error)
-	LiftFunc         func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
-	ExtendFunc       func(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error)
-	ApproveFunc      func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
-	RejectFunc       func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
-	RestrictionFunc  func(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error)
-	RestrictionsFunc func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
-	AddDeviceFunc    func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
-	DevicesFunc      func(ctx context.Context) ([]*curfew.Device, error)
-	AddPersonFunc    func(ctx context.Context, name string) (*curfew.Person, error)
-	PersonsFunc      func(ctx context.Context) ([]*curfew.Person, error)
-	AuditFunc        func(ctx context.Context) ([]*curfew.AuditEntry, error)
-	VerifyAuditFunc  func(ctx context.Context) (*curfew.AuditReport, error)
-	AppealsFunc      func(ctx context.Context) ([]*curfew.Appeal, error)
-	AnswerAppealFunc func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error)
+	RestrictFunc          func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error)
+	LiftFunc              func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
+	ExtendFunc            func(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error)
+	ApproveFunc           func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
+	RejectFunc            func(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error)
+	RestrictionFunc       func(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error)
+	RestrictionsFunc      func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
+	AddDeviceFunc         func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
+	DevicesFunc           func(ctx context.Context) ([]*curfew.Device, error)
+	RemoveDeviceFunc      func(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error)
+	AddPersonFunc         func(ctx context.Context, name string) (*curfew.Person, error)
+	RemovePersonFunc      func(ctx context.Context, name, reason string) (*curfew.Person, error)
+	PersonsFunc           func(ctx context.Context) ([]*curfew.Person, error)
+	AddGroupFunc          func(ctx context.Context, name string) (*curfew.Group, error)
+	AddGroupMemberFunc    func(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error)
+	RemoveGroupMemberFunc func(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error)
+	GroupsFunc            func(ctx context.Context) ([]*curfew.Group, error)
+	AuditFunc             func(ctx context.Context) ([]*curfew.AuditEntry, error)
+	VerifyAuditFunc       func(ctx context.Context) (*curfew.AuditReport, error)
+	AppealsFunc           func(ctx context.Context) ([]*curfew.Appeal, error)
+	AnswerAppealFunc      func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error)
 
 	mu    sync.Mutex // guards calls
 	calls []string   // method names, in call order
@@ -115,6 +122,42 @@ func (f *FakeService) AddPerson(ctx context.Context, name string) (*curfew.Perso
 func (f *FakeService) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	f.record("Persons")
 	return f.PersonsFunc(ctx)
+}
+
+// RemoveDevice implements [curfew.Service].
+func (f *FakeService) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error) {
+	f.record("RemoveDevice")
+	return f.RemoveDeviceFunc(ctx, mac, reason)
+}
+
+// RemovePerson implements [curfew.Service].
+func (f *FakeService) RemovePerson(ctx context.Context, name, reason string) (*curfew.Person, error) {
+	f.record("RemovePerson")
+	return f.RemovePersonFunc(ctx, name, reason)
+}
+
+// AddGroup implements [curfew.Service].
+func (f *FakeService) AddGroup(ctx context.Context, name string) (*curfew.Group, error) {
+	f.record("AddGroup")
+	return f.AddGroupFunc(ctx, name)
+}
+
+// AddGroupMember implements [curfew.Service].
+func (f *FakeService) AddGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	f.record("AddGroupMember")
+	return f.AddGroupMemberFunc(ctx, name, member)
+}
+
+// RemoveGroupMember implements [curfew.Service].
+func (f *FakeService) RemoveGroupMember(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error) {
+	f.record("RemoveGroupMember")
+	return f.RemoveGroupMemberFunc(ctx, name, member)
+}
+
+// Groups implements [curfew.Service].
+func (f *FakeService) Groups(ctx context.Context) ([]*curfew.Group, error) {
+	f.record("Groups")
+	return f.GroupsFunc(ctx)
 }
 
 // Audit implements [curfew.Service].
