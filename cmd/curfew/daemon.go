@@ -228,6 +228,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()
+	go recordSeen(ctx, ident, eng, logger) // returns when ctx is done
 
 	// SIGHUP reloads the network-wide blocklists.
 	hup := make(chan os.Signal, 1)
@@ -259,6 +260,24 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		logger.Info("curfew daemon stopped; the kernel keeps enforcing until restart")
 	}
 	return err2
+}
+
+// recordSeen hands what the identify table saw on the LAN to the engine
+// every second, until ctx is done.
+func recordSeen(ctx context.Context, ident *identify.Table, eng *engine.Engine, logger *slog.Logger) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ss, dropped := ident.Sightings()
+		if err := eng.RecordSeen(ctx, ss, dropped); err != nil && ctx.Err() == nil {
+			logger.Error("recording the devices seen on the LAN", "err", err)
+		}
+	}
 }
 
 // dnsListen returns the resolver's addresses: dns.listen, and the same

@@ -573,6 +573,12 @@ func TestDeviceAndPerson(t *testing.T) {
 		PersonsFunc: func(ctx context.Context) ([]*curfew.Person, error) {
 			return []*curfew.Person{{Name: "bob", Created: now}}, nil
 		},
+		SeenDevicesFunc: func(ctx context.Context) ([]*curfew.SeenDevice, error) {
+			return []*curfew.SeenDevice{
+				{MAC: mac1, Registered: true, FirstSeen: now, LastSeen: now.Add(time.Hour), Hostname: "bobs-phone", Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.10")}},
+				{MAC: net.HardwareAddr{0x06, 0, 0, 0, 0, 9}, FirstSeen: now, LastSeen: now, Hostname: "Bobs-Phone", Resembles: []net.HardwareAddr{mac1}},
+			}, nil
+		},
 	}
 	h := newHarness(t, svc)
 
@@ -600,6 +606,19 @@ func TestDeviceAndPerson(t *testing.T) {
 	var ds []api.Device
 	if err := json.Unmarshal([]byte(stdout), &ds); err != nil || code != 0 || len(ds) != 1 || ds[0].MAC != "02:00:00:00:00:01" || len(ds[0].Addrs) != 2 {
 		t.Errorf("devices -o json = %d %q", code, stdout)
+	}
+	if want := `[{"mac":"02:00:00:00:00:01","name":"phone","owner":"bob","addrs":["192.168.50.10","fd00:50::10"],"created_at":"2026-03-01T21:00:00Z","random_mac":true,"registered":true,` +
+		`"first_seen_at":"2026-03-01T21:00:00Z","last_seen_at":"2026-03-01T22:00:00Z","seen_addrs":["192.168.50.10"],"hostname":"bobs-phone","client_id":"","resembles":[]}]`; compactJSON(t, stdout) != want {
+		t.Errorf("devices -o json =\n%s\nwant\n%s", compactJSON(t, stdout), want)
+	}
+	code, stdout, _ = h.run("devices", "--seen", "-o", "json")
+	if want := `{"mac":"06:00:00:00:00:09","name":"","owner":"","addrs":[],"random_mac":true,"registered":false,` +
+		`"first_seen_at":"2026-03-01T21:00:00Z","last_seen_at":"2026-03-01T21:00:00Z","seen_addrs":[],"hostname":"Bobs-Phone","client_id":"","resembles":["02:00:00:00:00:01"]}]`; code != 0 || !strings.HasSuffix(compactJSON(t, stdout), want) {
+		t.Errorf("devices --seen -o json =\n%s\nwant it to end with\n%s", compactJSON(t, stdout), want)
+	}
+	code, stdout, _ = h.run("devices", "--seen")
+	if code != 0 || !strings.Contains(stdout, "06:00:00:00:00:09  no ") || !strings.Contains(stdout, "random MAC; resembles 02:00:00:00:00:01") {
+		t.Errorf("devices --seen =\n%s", stdout)
 	}
 
 	if code, stdout, _ := h.run("person", "add", "carol"); code != 0 || stdout != "carol\n" {

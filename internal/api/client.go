@@ -164,6 +164,23 @@ func (c *Client) Devices(ctx context.Context) ([]*curfew.Device, error) {
 	return ds, nil
 }
 
+// SeenDevices implements [curfew.Service].
+func (c *Client) SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error) {
+	var out []SeenDevice
+	if err := c.do(ctx, http.MethodGet, "/api/v1/devices/seen", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	ds := make([]*curfew.SeenDevice, 0, len(out))
+	for i := range out {
+		d, err := SeenDeviceFromAPI(&out[i])
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
 // RemoveDevice implements [curfew.Service].
 func (c *Client) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error) {
 	var out Device

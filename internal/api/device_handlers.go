@@ -42,6 +42,20 @@ func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 	h.write(w, r, http.StatusOK, out)
 }
 
+// listSeenDevices serves GET /api/v1/devices/seen.
+func (h *handler) listSeenDevices(w http.ResponseWriter, r *http.Request) {
+	ds, err := h.svc.SeenDevices(r.Context())
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	out := make([]SeenDevice, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, SeenDeviceToAPI(d))
+	}
+	h.write(w, r, http.StatusOK, out)
+}
+
 // removeDevice serves POST /api/v1/devices/{mac}/remove.
 func (h *handler) removeDevice(w http.ResponseWriter, r *http.Request) {
 	mac, err := curfew.ParseMAC(r.PathValue("mac"))

@@ -39,9 +39,12 @@ const (
 	ActionGroup        Action = "group.add"
 	ActionGroupMember  Action = "group.member.add"
 	ActionGroupLeave   Action = "group.member.remove"
-	ActionToken        Action = "token.create"
-	ActionAppeal       Action = "appeal.create" // the actor is the appeal's From
-	ActionAnswer       Action = "appeal.answer"
+	// ActionSeen records a MAC seen on the LAN for the first time, or a
+	// count of them during a flood; its actor is SystemActor.
+	ActionSeen   Action = "device.seen"
+	ActionToken  Action = "token.create"
+	ActionAppeal Action = "appeal.create" // the actor is the appeal's From
+	ActionAnswer Action = "appeal.answer"
 
 	ActionOperator        Action = "operator.add"
 	ActionDisableOperator Action = "operator.disable"

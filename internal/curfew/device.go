@@ -86,3 +86,51 @@ func (g *Group) Has(s Subject) bool {
 func RandomMAC(mac net.HardwareAddr) bool {
 	return len(mac) == 6 && mac[0]&2 != 0
 }
+
+// A Sighting is what the gateway observed of one MAC on the LAN since it
+// last reported: when, at which addresses, and what its DHCP lease said.
+type Sighting struct {
+	MAC      net.HardwareAddr
+	At       time.Time    // the latest observation
+	Addrs    []netip.Addr // addresses it used; at most MaxSeenAddrs
+	Hostname string       // DHCP hostname; empty if none
+	ClientID string       // DHCP client identifier; empty if none
+}
+
+// MaxSeenAddrs bounds the addresses kept for one seen device: the most
+// recent ones (IPv6 privacy addresses rotate).
+const MaxSeenAddrs = 8
+
+// SeenDevice is a MAC the gateway has seen on the LAN, registered or not.
+type SeenDevice struct {
+	MAC       net.HardwareAddr
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Addrs     []netip.Addr // the most recent, at most MaxSeenAddrs
+	Hostname  string
+	ClientID  string
+	// Registered is true if a Device with this MAC is registered.
+	Registered bool
+	// Resembles holds the registered devices whose DHCP hostname or
+	// client identifier this unregistered one shares, or whose name its
+	// hostname spells: likely the same hardware with a new, randomised
+	// MAC. Empty for a registered device.
+	Resembles []net.HardwareAddr
+}
+
+// RandomMAC reports whether d's MAC is locally administered (randomised).
+func (d *SeenDevice) RandomMAC() bool { return RandomMAC(d.MAC) }
+
+// SeenLimits bound what the gateway keeps of the devices it sees.
+// Registered devices are kept; an unregistered one not seen for MaxAge is
+// forgotten, and beyond MaxUnregistered the least recently seen are.
+type SeenLimits struct {
+	MaxUnregistered int
+	MaxAge          time.Duration
+}
+
+// The default SeenLimits.
+const (
+	DefaultMaxUnregistered = 10000
+	DefaultSeenMaxAge      = 30 * 24 * time.Hour
+)

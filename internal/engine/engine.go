@@ -58,6 +58,10 @@ type Config struct {
 	// Approvals says which restrictions, and which extensions, wait for a
 	// second operator (Approve); the zero policy makes none wait.
 	Approvals curfew.ApprovalPolicy
+	// Seen bounds the devices seen on the LAN that RecordSeen keeps;
+	// zero fields take curfew.DefaultMaxUnregistered and
+	// curfew.DefaultSeenMaxAge.
+	Seen curfew.SeenLimits
 }
 
 // Engine applies commands to the store and keeps the backends enforcing
@@ -78,6 +82,11 @@ type Engine struct {
 	// Close) cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	seenLimits curfew.SeenLimits
+
+	smu        sync.Mutex // guards seenBudget; never held with mu
+	seenBudget seenBudget
 
 	// amu serialises the writes of appeals, which change nothing the
 	// backends enforce, so that counting a client's recent appeals and
@@ -119,6 +128,14 @@ func New(c *Config) (*Engine, error) {
 		retry:    c.RetryInterval,
 		gateway:  c.GatewayAddrs,
 		approval: c.Approvals,
+
+		seenLimits: c.Seen,
+	}
+	if e.seenLimits.MaxUnregistered <= 0 {
+		e.seenLimits.MaxUnregistered = curfew.DefaultMaxUnregistered
+	}
+	if e.seenLimits.MaxAge <= 0 {
+		e.seenLimits.MaxAge = curfew.DefaultSeenMaxAge
 	}
 	e.approval.Modes = slices.Clone(c.Approvals.Modes)
 	if e.now == nil {

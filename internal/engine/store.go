@@ -55,6 +55,14 @@ type Store interface {
 	// stay, without owner. An unknown name is curfew.ErrNotFound.
 	DeletePerson(ctx context.Context, name string, a *curfew.AuditEntry) error
 
+	// RecordSeen merges sightings into the seen devices, ages out and caps
+	// the unregistered ones by limits as of now, and returns the MACs seen
+	// for the first time. It records no audit entry.
+	RecordSeen(ctx context.Context, sightings []curfew.Sighting, limits curfew.SeenLimits, now time.Time) (fresh []net.HardwareAddr, err error)
+	// SeenDevices returns every seen device, sorted by MAC, with
+	// Registered set.
+	SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error)
+
 	// Groups returns every group with its members, sorted by name.
 	Groups(ctx context.Context) ([]*curfew.Group, error)
 	// Group returns one group or an error wrapping curfew.ErrNotFound.
@@ -81,6 +89,8 @@ type Store interface {
 	// and records e; an unknown ID is curfew.ErrNotFound.
 	AnswerAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.AuditEntry) error
 
+	// RecordAudit records a, which goes with no other change.
+	RecordAudit(ctx context.Context, a *curfew.AuditEntry) error
 	// Audit returns the audit log, by ascending Seq.
 	Audit(ctx context.Context) ([]*curfew.AuditEntry, error)
 	// VerifyAudit recomputes the chain and reports the first break.
