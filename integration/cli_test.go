@@ -3,12 +3,16 @@
 package integration
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/curfew/curfew/internal/netnstest"
 )
@@ -183,6 +187,62 @@ func TestLabDemo(t *testing.T) {
 	if m, _ := filepath.Glob("/run/netns/" + prefix + "-*"); len(m) != 0 {
 		t.Errorf("namespaces left behind: %v", m)
 	}
+}
+
+// TestLabCleansUpOnHangup runs `curfew lab` until it waits for the user,
+// then hangs up on it, as a closed terminal does: it must remove every
+// namespace it made and exit 0.
+func TestLabCleansUpOnHangup(t *testing.T) {
+	t.Parallel()
+	netnstest.New(t)
+	prefix := labPrefix()
+	cmd := exec.CommandContext(t.Context(), curfewBin, "lab", "--prefix", prefix, "--api", "127.0.0.1:0")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := waitUntil(2*time.Minute, 50*time.Millisecond, func() bool {
+		return strings.Contains(out.String(), "Press Ctrl-C")
+	}); !ok {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("curfew lab did not reach its prompt within 2 minutes:\n%s", out.String())
+	}
+	if m, _ := filepath.Glob("/run/netns/" + prefix + "-*"); len(m) == 0 {
+		t.Fatalf("curfew lab made no namespace named %s-*", prefix)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("curfew lab after SIGHUP: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "Removing the lab network") {
+		t.Errorf("curfew lab did not say it removes the lab:\n%s", out.String())
+	}
+	if m, _ := filepath.Glob("/run/netns/" + prefix + "-*"); len(m) != 0 {
+		t.Errorf("namespaces left behind after SIGHUP: %v", m)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes while a test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestRestrictRefusesGatewayPrefixes checks that the daemon refuses (exit

@@ -30,12 +30,12 @@ import (
 )
 
 // runDaemon runs `curfew daemon --config FILE` until SIGINT or SIGTERM.
-func runDaemon(args []string, stderr io.Writer) int {
+func runDaemon(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	path := fs.String("config", "/etc/curfew/curfew.yaml", "configuration file")
+	path := fs.String("config", "/etc/curfew/curfew.yaml", "configuration `FILE`")
 	if err := fs.Parse(args); err != nil {
-		return usageError(stderr, "daemon", err)
+		return flagError(fs, stdout, stderr, "daemon", "[--config FILE]", err)
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, "daemon", fmt.Errorf("unexpected argument %q", fs.Arg(0)))
@@ -47,9 +47,13 @@ func runDaemon(args []string, stderr io.Writer) int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.Log.Level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := daemon(ctx, cfg, logger); err != nil {
+	if err := daemon(ctx, cfg, config.SystemMachine(), logger); err != nil {
 		if se := (*stateError)(nil); errors.As(err, &se) {
 			fmt.Fprintf(stderr, "curfew: daemon: %v\n", err) // several lines, for a human to act on
+			return 1
+		}
+		if se := (*setupError)(nil); errors.As(err, &se) {
+			fmt.Fprintln(stderr, errorLine("daemon", fmt.Errorf("config %s: %w", *path, err)))
 			return 1
 		}
 		logger.Error("daemon stopped", "err", err)
@@ -58,21 +62,28 @@ func runDaemon(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// daemon wires the parts together and runs until ctx is done: the config
-// gives the store, the store and the enforcers give the engine, the engine
-// and the store's operators give the API.
+// daemon wires the parts together and runs until ctx is done: the config,
+// settled on machine, gives the store, the store and the enforcers
+// give the engine, the engine and the store's operators give the API.
 //
 // On the way out it leaves the nftables table in place, so the kernel keeps
 // enforcing (and ending on time) every restriction while the daemon is
 // down; the next start reconciles it.
-func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, logger *slog.Logger) error {
 	// First, before anything touches the kernel: a state directory that
-	// is refused leaves the nftables table as the last run left it.
+	// is refused, or a configuration the machine cannot honour, leaves the
+	// nftables table as the last run left it.
 	db, err := openState(ctx, cfg.StateDir, logger.With("component", "sqlite"))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := settle(cfg, machine); err != nil {
+		return err
+	}
+	if cfg.DNS.SystemResolvers {
+		logger.Info("forwarding to the system's resolvers", "upstreams", cfg.DNS.Upstreams)
+	}
 
 	nf, err := netfilter.New(&netfilter.Config{
 		Logger:        logger.With("component", "netfilter"),
@@ -149,6 +160,7 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
 	backends := []enforce.Backend{nf, res}
+	var pages []*notice.Server
 	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
 		if !listen.IsValid() {
 			continue
@@ -162,6 +174,8 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 			PortalURL:   cfg.Notice.PortalURL,
 			Zone:        cfg.Notice.TimeZone,
 			Bulletin:    bulletin,
+			TLSCert:     cfg.Notice.TLSCert,
+			TLSKey:      cfg.Notice.TLSKey,
 			Appeal: func(ctx context.Context, req curfew.AppealRequest) (*curfew.Appeal, error) {
 				return eng.Appeal(ctx, req)
 			},
@@ -170,8 +184,12 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 			},
 		})
 		if err != nil {
+			if cfg.Notice.TLSCert != "" {
+				return fmt.Errorf("notice.tls_cert, notice.tls_key: %w (give the PEM files of a certificate and its key, or leave both out)", err)
+			}
 			return err
 		}
+		pages = append(pages, page)
 		if err := page.Start(); err != nil {
 			return fmt.Errorf("starting the notice server on %s: %w", listen, err)
 		}
@@ -230,7 +248,8 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	go func() { runErr <- eng.Run(ctx) }()
 	go recordSeen(ctx, ident, eng, logger) // returns when ctx is done
 
-	// SIGHUP reloads the network-wide blocklists.
+	// SIGHUP reloads the network-wide blocklists and the notice server's
+	// certificate.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -241,6 +260,11 @@ func daemon(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 				return
 			case <-hup:
 				reloadBlocklists(ctx, res, logger)
+				for _, p := range pages {
+					if err := p.ReloadCert(); err != nil {
+						logger.ErrorContext(ctx, "reading TLS certificate; keeping the current one", "err", err)
+					}
+				}
 			}
 		}
 	}()

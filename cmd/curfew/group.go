@@ -26,6 +26,10 @@ func (c *cli) group(args []string) int {
 			if len(args) > 1 && (args[1] == "add" || args[1] == "remove") {
 				return c.groupMember(args[1], args[2:])
 			}
+			if len(args) > 1 && (args[1] == "-h" || args[1] == "--help") {
+				fmt.Fprintln(c.stdout, groupUsage)
+				return 0
+			}
 		case "-h", "--help", "help":
 			fmt.Fprintln(c.stdout, groupUsage)
 			return 0

@@ -22,10 +22,10 @@ import (
 func runInit(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	path := fs.String("config", "/etc/curfew/curfew.yaml", "configuration file")
-	name := fs.String("name", "admin", "operator name of the first admin token")
+	path := fs.String("config", "/etc/curfew/curfew.yaml", "configuration `FILE`")
+	name := fs.String("name", "admin", "operator `NAME` of the first admin token")
 	if err := fs.Parse(args); err != nil {
-		return usageError(stderr, "init", err)
+		return flagError(fs, stdout, stderr, "init", "[--config FILE] [--name NAME]", err)
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, "init", fmt.Errorf("unexpected argument %q", fs.Arg(0)))

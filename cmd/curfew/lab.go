@@ -31,7 +31,8 @@ const labRequiredOver = "24h"
 
 // runLab runs `curfew lab`: it builds the simulated network, starts curfew
 // on its gateway, shows a restriction at work and then keeps the network
-// up for the user until SIGINT or SIGTERM, when it removes it all.
+// up for the user until SIGINT, SIGTERM or SIGHUP (its terminal closed),
+// when it removes it all.
 func runLab(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -62,7 +63,8 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(fmt.Errorf("finding the curfew binary: %w", err))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A closed terminal (SIGHUP) must not leave namespaces behind either.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
 	addr := *listen
@@ -118,7 +120,8 @@ const labUsage = `usage: curfew lab [--demo] [--prefix NAME] [--api ADDR]
 
 Builds a simulated network on this machine out of network namespaces (an
 upstream "internet", a gateway running curfew, three clients), shows a
-restriction at work, and keeps the network up until Ctrl-C. Needs root.
+restriction at work, and keeps the network up until Ctrl-C (or SIGTERM,
+or SIGHUP when its terminal closes), then removes it all. Needs root.
 
   --demo         run the demonstration, then remove the lab and exit
   --prefix NAME  prefix of the namespace names (default curfew-lab)
@@ -270,7 +273,12 @@ and no identities:
 
   %[3]s report --from $(date +%%F) --to $(date +%%F)
 
+A backup of the gateway's state, taken while its daemon runs (restore it
+as docs/operation.md says):
+
+  %[3]s backup /tmp/curfew-lab-backup.tar --config %[11]s
+
 Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
-		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4)
+		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4, l.ConfigPath())
 }

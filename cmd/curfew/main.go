@@ -7,6 +7,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -61,6 +63,7 @@ Resolver:
 Gateway:
   daemon --config FILE
   init --config FILE                                   prints the first admin token
+  backup FILE [--config FILE]                          a consistent copy of the state, while the daemon runs
   lab
 
 SUBJECT is device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX].
@@ -121,11 +124,13 @@ func (c *cli) main(args []string) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	case "daemon":
-		return runDaemon(rest, stderr)
+		return runDaemon(rest, stdout, stderr)
 	case "init":
 		return runInit(rest, stdout, stderr)
 	case "lab":
 		return runLab(rest, stdout, stderr)
+	case "backup":
+		return runBackup(rest, stdout, stderr)
 	}
 	cmd, ok := commands[verb]
 	if !ok {
@@ -156,6 +161,20 @@ var commands = map[string]func(c *cli, args []string) int{
 	"appeals":  (*cli).appeals,
 	"appeal":   (*cli).appeal,
 	"report":   (*cli).report,
+}
+
+// flagError reports err from parsing the flags of verb, a command that
+// runs without the API: for -h it prints the verb's usage (synopsis) and
+// flags on stdout and returns 0, else it is a usage error.
+func flagError(fs *flag.FlagSet, stdout, stderr io.Writer, verb, synopsis string, err error) int {
+	if !errors.Is(err, flag.ErrHelp) {
+		return usageError(stderr, verb, err)
+	}
+	fmt.Fprintf(stdout, "usage: curfew %s %s\n\nflags:\n", verb, synopsis)
+	fs.SetOutput(stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return 0
 }
 
 // usageError writes "curfew: VERB: ERR" on one line to stderr and returns

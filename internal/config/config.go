@@ -62,10 +62,12 @@ type LAN struct {
 	// Interfaces are the interfaces the clients are behind; at least one.
 	Interfaces []string
 	// Address is the gateway's IPv4 address that clients use (DNS, the
-	// notice page). Always valid.
+	// notice page). Parse leaves it zero if the file does not set it;
+	// Settle then takes it from the LAN interfaces, and it is valid after.
 	Address netip.Addr
 	// Address6 is the gateway's IPv6 address that clients use; the zero
-	// Addr if not configured.
+	// Addr if not configured and, after Settle, if no LAN interface has a
+	// global IPv6 address either.
 	Address6 netip.Addr
 	// DHCPLeases are lease files of the LAN's DHCP server (dnsmasq's
 	// format), from which curfew learns devices' IPv4 addresses besides
@@ -96,8 +98,13 @@ type DNS struct {
 	// default.
 	Listen netip.AddrPort
 	// Upstreams are the resolvers queries are forwarded to, in order of
-	// preference; port 53 unless given. May be empty.
+	// preference; port 53 unless given. Parse leaves it empty if the file
+	// does not list any; Settle then takes the system's resolvers from
+	// resolv.conf and sets SystemResolvers.
 	Upstreams []netip.AddrPort
+	// SystemResolvers reports that Upstreams came from the system's
+	// resolv.conf rather than from the file.
+	SystemResolvers bool
 	// Blocklists are network-wide blocklists: absolute file paths or
 	// http(s) URLs. May be empty.
 	Blocklists []string
@@ -133,6 +140,12 @@ type Notice struct {
 	// FeedInterval is how often the feeds are fetched; 30 minutes by
 	// default.
 	FeedInterval time.Duration
+	// TLSCert and TLSKey are the absolute paths of the PEM certificate
+	// (with its chain) and private key the notice server answers TLS
+	// with, on its own port beside plain HTTP; both or neither. They are
+	// read at start, on SIGHUP and whenever the files change. Empty: no
+	// TLS.
+	TLSCert, TLSKey string
 }
 
 // Log is the daemon's logging.
@@ -192,6 +205,8 @@ type rawNotice struct {
 	TimeZone     string   `yaml:"time_zone"`
 	Feeds        []string `yaml:"feeds"`
 	FeedInterval string   `yaml:"feed_interval"`
+	TLSCert      string   `yaml:"tls_cert"`
+	TLSKey       string   `yaml:"tls_key"`
 }
 
 type rawLog struct {
@@ -384,7 +399,7 @@ func (rc *raw) validate() (*Config, error) {
 	c.LAN.Interfaces = interfaces(rc.LAN.Interfaces, "lan.interfaces", bad)
 	switch a, err := hostAddr(rc.LAN.Address); {
 	case rc.LAN.Address == "":
-		bad("lan.address", "missing: the gateway's IPv4 address on the LAN, such as 192.168.50.1")
+		// Settle takes the first LAN interface's address.
 	case err != nil:
 		bad("lan.address", "%q %s", rc.LAN.Address, err)
 	case !a.Is4():
@@ -559,6 +574,22 @@ func (rc *raw) validate() (*Config, error) {
 		} else {
 			c.Notice.FeedInterval = d
 		}
+	}
+	for _, f := range []struct {
+		name, value string
+		dst         *string
+	}{{"notice.tls_cert", rc.Notice.TLSCert, &c.Notice.TLSCert}, {"notice.tls_key", rc.Notice.TLSKey, &c.Notice.TLSKey}} {
+		if f.value != "" && !filepath.IsAbs(f.value) {
+			bad(f.name, "%q is not an absolute path", f.value)
+			continue
+		}
+		*f.dst = f.value
+	}
+	switch {
+	case rc.Notice.TLSCert != "" && rc.Notice.TLSKey == "":
+		bad("notice.tls_key", "missing: notice.tls_cert is set, so give the file of its private key too")
+	case rc.Notice.TLSKey != "" && rc.Notice.TLSCert == "":
+		bad("notice.tls_cert", "missing: notice.tls_key is set, so give the file of its certificate too")
 	}
 
 	// Two TCP servers cannot share an address.

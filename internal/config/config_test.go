@@ -53,6 +53,8 @@ func TestReference(t *testing.T) {
 			TimeZone:     mustZone("Europe/Madrid"),
 			Feeds:        []string{"https://news.example.org/rss.xml"},
 			FeedInterval: 30 * time.Minute,
+			TLSCert:      "/etc/curfew/notice.pem",
+			TLSKey:       "/etc/curfew/notice.key",
 		},
 		Log: config.Log{Level: slog.LevelInfo},
 		Approvals: curfew.ApprovalPolicy{
@@ -152,7 +154,7 @@ func TestParseErrors(t *testing.T) {
 		{"schema version zero", "schema_version: 0\n" + minimal, "schema_version: 0 is not supported; this curfew reads version 1"},
 		{"schema version text", "schema_version: one\n" + minimal, `schema_version (line 1): got "one", want an integer`},
 		{"relative state dir", "state_dir: var/curfew\n" + minimal, `state_dir: "var/curfew" is not an absolute path`},
-		{"no lan", wan, "lan.interfaces: missing: want at least one interface name; lan.address: missing: the gateway's IPv4 address on the LAN, such as 192.168.50.1"},
+		{"no lan", wan, "lan.interfaces: missing: want at least one interface name"},
 		{"no wan", lan, "wan.interfaces: missing: want at least one interface name"},
 		{"bad lan address", "lan:\n  interfaces: [br-lan]\n  address: 300.1.1.1\n" + wan, `lan.address: "300.1.1.1" is not an IP address`},
 		{"lan address is IPv6", "lan:\n  interfaces: [br-lan]\n  address: fd00::1\n" + wan, `lan.address: "fd00::1" is an IPv6 address; want IPv4 here and IPv6 in lan.address6`},
@@ -177,6 +179,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad notice listen", minimal + "notice:\n  listen: \":8480\"\n", `notice.listen: ":8480" is not ADDR:PORT …`},
 		{"notice on the api address", minimal + "notice:\n  listen: 127.0.0.1:8470\n", "notice.listen: 127.0.0.1:8470 is also api.listen"},
 		{"notice on the dns address", minimal + "notice:\n  listen: 192.168.50.1:53\n", "notice.listen: 192.168.50.1:53 is also dns.listen"},
+		{"tls cert without key", minimal + "notice:\n  tls_cert: /etc/curfew/notice.pem\n", "notice.tls_key: missing: notice.tls_cert is set, so give the file of its private key too"},
+		{"tls key without cert", minimal + "notice:\n  tls_key: /etc/curfew/notice.key\n", "notice.tls_cert: missing: notice.tls_key is set, so give the file of its certificate too"},
+		{"relative tls cert", minimal + "notice:\n  tls_cert: notice.pem\n  tls_key: /etc/curfew/notice.key\n", `notice.tls_cert: "notice.pem" is not an absolute path`},
 		{"bad log level", minimal + "log:\n  level: loud\n", `log.level: "loud" is not one of debug, info, warn, error`},
 		{"several errors", "state_dir: x\nlan:\n  interfaces: [br-lan]\n  address: 1.2.3\n" + wan, `state_dir: "x" is not an absolute path; lan.address: "1.2.3" is not an IP address`},
 	}

@@ -372,19 +372,28 @@ func (x *Index) Update(prev *Snapshot, now time.Time, t Targets) *Snapshot {
 			fresh = append(fresh, rule)
 		}
 	}
+	// Splice the fresh rules into prev's list: the runs between two
+	// targets are copied whole, so that the rules of the devices left
+	// alone are not even read.
 	s.Devices = make([]*DeviceRule, 0, len(prev.Devices)+len(fresh))
-	i := 0
-	for _, d := range prev.Devices {
-		if t.MACs[string(d.MAC)] {
-			continue
+	pos, i := 0, 0
+	for _, mac := range macs {
+		mb := []byte(mac)
+		k, found := slices.BinarySearchFunc(prev.Devices[pos:], mb, func(d *DeviceRule, m []byte) int {
+			return bytes.Compare(d.MAC, m)
+		})
+		k += pos
+		s.Devices = append(s.Devices, prev.Devices[pos:k]...)
+		if found {
+			k++ // recomputed: its fresh rule, if any, replaces it
 		}
-		for i < len(fresh) && bytes.Compare(fresh[i].MAC, d.MAC) < 0 {
+		if i < len(fresh) && string(fresh[i].MAC) == mac {
 			s.Devices = append(s.Devices, fresh[i])
 			i++
 		}
-		s.Devices = append(s.Devices, d)
+		pos = k
 	}
-	s.Devices = append(s.Devices, fresh[i:]...)
+	s.Devices = append(s.Devices, prev.Devices[pos:]...)
 
 	// Prefixes are few (routed subnets), so they are recomputed whole
 	// whenever any of them is touched.

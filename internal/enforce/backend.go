@@ -31,3 +31,16 @@ type Verifier interface {
 	// stale and must be discarded or done again, never used to repair.
 	Verify(ctx context.Context) (repaired int, err error)
 }
+
+// A Watcher is a Verifier that learns, as it happens, that someone else may
+// have changed its installed state (another firewall manager deleted its
+// table, say), so that a repair need not wait for the next periodic check.
+type Watcher interface {
+	Verifier
+	// Watch calls changed soon after each change by someone else to the
+	// installed state, until ctx is done, and then returns ctx's error.
+	// changed must not block; several changes may be reported by one
+	// call. An error other than ctx's means the Watcher cannot watch
+	// (any more): the caller still has its periodic check.
+	Watch(ctx context.Context, changed func()) error
+}

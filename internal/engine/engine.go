@@ -45,8 +45,9 @@ type Config struct {
 	// Now returns the current time; the default is time.Now.
 	Now func() time.Time
 	// VerifyInterval is how often installed state is checked for drift;
-	// the default is one second. Negative disables the check. The check
-	// runs without the engine's lock (see Run).
+	// the default is one second. Negative disables the check, and the
+	// watching of backends implementing enforce.Watcher with it. The
+	// check runs without the engine's lock (see Run).
 	VerifyInterval time.Duration
 	// RetryInterval is how soon a failed apply is retried; the default is
 	// one second.
@@ -170,7 +171,10 @@ func (nopMetrics) Expired()                                       {}
 // The drift check runs on Run's goroutine without the engine's lock, so a
 // command never waits for a comparison of the installed state (a good
 // part of a second with 100,000 devices). The backends serialise repairs
-// with Apply themselves (enforce.Verifier).
+// with Apply themselves (enforce.Verifier). Besides every VerifyInterval,
+// it runs as soon as a backend implementing enforce.Watcher reports a
+// change by someone else, so a firewall reload that deleted curfew's
+// table is repaired at once rather than at the next tick.
 func (e *Engine) Run(ctx context.Context) error {
 	if err := e.Reconcile(ctx); err != nil && !isApplyError(err) {
 		return err
@@ -190,6 +194,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	changed := make(chan struct{}, 1)
+	var watchers sync.WaitGroup
+	defer watchers.Wait() // after cancel: the watchers return with ctx
+	for _, b := range e.backends {
+		if w, ok := b.(enforce.Watcher); ok {
+			watchers.Go(func() { e.watch(ctx, w, changed) })
+		}
+	}
 	tick := time.NewTicker(e.verify)
 	defer tick.Stop()
 	for {
@@ -198,7 +210,26 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			e.checkDrift(ctx)
+		case <-changed:
+			e.checkDrift(ctx)
 		}
+	}
+}
+
+// watch runs w.Watch until ctx is done, signalling changed (without
+// blocking: one pending signal stands for any number of changes) at each
+// change w reports. If w cannot watch, the error is logged and the
+// periodic check carries on alone.
+func (e *Engine) watch(ctx context.Context, w enforce.Watcher, changed chan<- struct{}) {
+	err := w.Watch(ctx, func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		e.logger.WarnContext(ctx, "watching for changes to enforcement; checking every interval only",
+			"backend", fmt.Sprintf("%T", w), "interval", e.verify, "err", err)
 	}
 }
 

@@ -559,3 +559,68 @@ func TestSnapshotTimeAfterLoad(t *testing.T) {
 		}
 	})
 }
+
+// watchingBackend is a Memory backend that implements enforce.Watcher: a
+// test reports a change by someone else with change, and each Verify is
+// counted on verified.
+type watchingBackend struct {
+	*enforce.Memory
+	watching chan func()   // receives Watch's changed once it runs
+	verified chan struct{} // receives at each Verify
+}
+
+func (w *watchingBackend) Verify(ctx context.Context) (int, error) {
+	select {
+	case w.verified <- struct{}{}:
+	case <-ctx.Done():
+	}
+	return 0, nil
+}
+
+func (w *watchingBackend) Watch(ctx context.Context, changed func()) error {
+	w.watching <- changed
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A change a Watcher reports is checked for at once, not at the next
+// periodic check (which is an hour away here), and Run waits for the
+// watcher to return.
+func TestWatcherTriggersDriftCheck(t *testing.T) {
+	f := newFixture(t)
+	w := &watchingBackend{Memory: &enforce.Memory{}, watching: make(chan func(), 1), verified: make(chan struct{})}
+	eng, err := engine.New(&engine.Config{
+		Store:          f.db,
+		Backends:       []enforce.Backend{w},
+		Logger:         slog.New(slog.DiscardHandler),
+		VerifyInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		if err := eng.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var changed func()
+	select {
+	case changed = <-w.watching:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch not called within 10s of Run")
+	}
+	for i := range 3 {
+		changed()
+		select {
+		case <-w.verified:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("change %d: no drift check within 10s", i+1)
+		}
+	}
+	cancel()
+	waitFor(t, ran, "Run after its context is done")
+	eng.Close()
+}

@@ -124,7 +124,7 @@ func (b *Backend) dconnLocked() (*nftables.Conn, error) {
 	}
 	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
 		return c.SetReadBuffer(1 << 20)
-	})}
+	}, b.ports.add)}
 	if b.netns >= 0 {
 		opts = append(opts, nftables.WithNetNSFd(b.netns))
 	}

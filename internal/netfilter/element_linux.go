@@ -183,6 +183,14 @@ func desired(s *curfew.Snapshot, doh []netip.Addr) ([numModes][]macElem, element
 		}
 	}
 
+	prefixRanges(ranges, s)
+	return macs, ranges
+}
+
+// prefixRanges adds to ranges the elements of s's ip: subjects: cut-off
+// and otherwise restricted prefixes turned into disjoint intervals, each
+// ending at the latest Until of the prefixes covering it.
+func prefixRanges(ranges elements, s *curfew.Snapshot) {
 	var v4, v6, r4, r6 []prefixUntil
 	for _, p := range s.Prefixes {
 		mode, ok := modeOf(p.Mode)
@@ -210,7 +218,6 @@ func desired(s *curfew.Snapshot, doh []netip.Addr) ([numModes][]macElem, element
 			ranges[sp.key(l.set)] = sp.until
 		}
 	}
-	return macs, ranges
 }
 
 // dedupMACs sorts macs and merges duplicates, keeping the latest until.

@@ -92,6 +92,7 @@ type Backend struct {
 	netns  int // -1: the process's namespace
 	rs     *ruleset
 	doh    []netip.Addr // DNS-over-HTTPS endpoints
+	ports  portIDs      // of the sockets that commit batches
 
 	// vmu is held through Verify and Close, and taken before mu. Verify
 	// dumps and compares the sets holding vmu alone, so that Apply never
@@ -111,11 +112,12 @@ type Backend struct {
 	built   bool                // the table was built and no drift is known since
 	macs    [numModes][]macElem // the devices the kernel was told to hold, by mode, sorted; replaced, never changed in place
 	ranges  elements            // the other elements the kernel was told to hold; replaced, never changed in place
-	last    *curfew.Snapshot
-	applied bool   // Apply succeeded at least once
-	checks  int    // Verify calls since the table was last built
-	epoch   uint64 // batches sent to the sets the Snapshot fills; a comparison begun at another epoch is stale
-	recheck bool   // a comparison is due whatever the generation says (one was discarded, or the periodic one)
+	last    *curfew.Snapshot    // the Snapshot macs and ranges enforce
+	sorted  bool                // last.Devices is sorted by MAC and unique, so update may use it
+	applied bool                // Apply succeeded at least once
+	checks  int                 // Verify calls since the table was last built
+	epoch   uint64              // batches sent to the sets the Snapshot fills; a comparison begun at another epoch is stale
+	recheck bool                // a comparison is due whatever the generation says (one was discarded, or the periodic one)
 	// late is how long after the time its timeouts count from the last
 	// rebuild was committed: the kernel counts from the commit, so the
 	// elements it added end up to this much after their Until (seconds,
@@ -280,12 +282,16 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 		return errors.New("netfilter: backend is closed")
 	}
 	start := time.Now()
-	macs, ranges := desired(s, b.doh)
+	macs, ranges, sorted, delta := b.elementsFor(s)
 	fresh := &targets{}
 	var del []elemKey
 	var add []element
 	for mode := range numModes {
-		d, a, f := diffMACs(macKinds[mode], b.macs[mode], macs[mode], start)
+		have, want := b.macs[mode], macs[mode]
+		if delta != nil {
+			have, want = delta.was[mode], delta.now[mode]
+		}
+		d, a, f := diffMACs(macKinds[mode], have, want, start)
 		del, add = append(del, d...), append(add, a...)
 		if macMode(mode) == modeBlocklist {
 			continue // the resolver's business: no flow needs cutting
@@ -319,7 +325,7 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 		added, deleted = len(add), len(del)
 	}
 	b.macs, b.ranges = macs, ranges
-	b.last = s
+	b.last, b.sorted = s, sorted
 	b.applied = true
 
 	flushed, err := b.flushConntrack(fresh)
@@ -364,7 +370,7 @@ func (b *Backend) connLocked() (*nftables.Conn, error) {
 				return err
 			}
 			return c.SetReadBuffer(8 << 20)
-		}),
+		}, b.ports.add),
 	}
 	if b.netns >= 0 {
 		opts = append(opts, nftables.WithNetNSFd(b.netns))

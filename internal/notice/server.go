@@ -2,6 +2,7 @@ package notice
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,21 @@ type Config struct {
 	// shows none; an error is logged and the page shown without them.
 	Appeals func(ctx context.Context, f curfew.AppealFilter) ([]*curfew.Appeal, error)
 
+	// TLSCert and TLSKey name the PEM files of a certificate (with its
+	// chain) and its private key, the config's notice.tls_cert and
+	// notice.tls_key; both or neither. With them the server answers TLS
+	// as well as plain HTTP on its one listener (a connection whose first
+	// byte starts a TLS handshake is served over TLS), so that the
+	// captive-portal API can be announced with an https URI (RFC 8908)
+	// while the firewall keeps sending plain HTTP to the same port. The
+	// files are read by New, again by ReloadCert, and whenever they
+	// change (checked every CertInterval).
+	TLSCert, TLSKey string
+
+	// CertInterval is how often the certificate files are checked for a
+	// change; zero means DefaultCertInterval.
+	CertInterval time.Duration
+
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -96,6 +112,8 @@ type Server struct {
 	handler    http.Handler
 	ident      identify.Identifier
 	policy     atomic.Pointer[policy]
+	certs      *certs        // nil without TLS
+	done       chan struct{} // closed by Close
 
 	mu     sync.Mutex   // guards the fields below
 	srv    *http.Server // the server of Serve or Start; nil before
@@ -105,7 +123,7 @@ type Server struct {
 // New validates cfg and returns a Server that serves nothing until Serve or
 // Start, and considers every client unrestricted until the first Apply.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, ident: cfg.Identify}
+	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, ident: cfg.Identify, done: make(chan struct{})}
 	if s.ident == nil {
 		s.ident = identify.Func(nil)
 	}
@@ -124,6 +142,19 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("checking portal url %q: want an absolute http or https URL", cfg.PortalURL)
 		}
 		s.portalHost = strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	}
+	switch {
+	case cfg.TLSCert != "" && cfg.TLSKey != "":
+		c, err := newCerts(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, err
+		}
+		s.certs = c
+	case cfg.TLSCert != "" || cfg.TLSKey != "":
+		return nil, errors.New("checking TLS configuration: want both a certificate and a key file, or neither")
+	}
+	if s.cfg.CertInterval <= 0 {
+		s.cfg.CertInterval = DefaultCertInterval
 	}
 	s.policy.Store(compile(nil))
 
@@ -164,8 +195,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers HTTP on ln until Close, and then returns nil; any other
 // error of ln is returned. Serve takes ownership of ln. It may be called
-// once per Server; use it rather than Start to serve over TLS (wrap ln with
-// tls.NewListener) or on a listener the daemon opened itself.
+// once per Server; use it rather than Start on a listener the daemon
+// opened itself. With Config.TLSCert, it answers TLS on ln as well, and
+// checks the certificate files for a change until Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed || s.srv != nil {
@@ -185,7 +217,14 @@ func (s *Server) Serve(ln net.Listener) error {
 	srv := s.srv
 	s.mu.Unlock()
 
-	s.logger.Info("serving notice", "addr", ln.Addr().String())
+	if s.certs != nil {
+		ln = newSniffListener(ln, &tls.Config{
+			GetCertificate: s.certs.get,
+			MinVersion:     tls.VersionTLS12,
+		}, srv.ReadHeaderTimeout)
+		go s.watchCert()
+	}
+	s.logger.Info("serving notice", "addr", ln.Addr().String(), "tls", s.certs != nil)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving notice on %s: %w", ln.Addr(), err)
 	}
@@ -225,6 +264,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.done)
 	if s.srv == nil {
 		return nil
 	}
@@ -300,4 +340,39 @@ func noStore(w http.ResponseWriter) {
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
 	http.NotFound(w, r)
+}
+
+// ReloadCert reads the certificate and key files again (the daemon calls
+// it on SIGHUP), whether or not they seem to have changed. If they cannot
+// be read, or do not match, the server keeps the certificate it has and
+// the error is returned. Without Config.TLSCert it does nothing.
+func (s *Server) ReloadCert() error {
+	if s.certs == nil {
+		return nil
+	}
+	if _, err := s.certs.reload(true); err != nil {
+		return err
+	}
+	s.logger.Info("read TLS certificate", "cert", s.cfg.TLSCert)
+	return nil
+}
+
+// watchCert reads the certificate again whenever its files change,
+// checking every Config.CertInterval, until Close.
+func (s *Server) watchCert() {
+	t := time.NewTicker(s.cfg.CertInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			switch changed, err := s.certs.reload(false); {
+			case err != nil:
+				s.logger.Error("reading changed TLS certificate; keeping the current one", "err", err)
+			case changed:
+				s.logger.Info("read changed TLS certificate", "cert", s.cfg.TLSCert)
+			}
+		}
+	}
 }

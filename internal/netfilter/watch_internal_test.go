@@ -1,0 +1,93 @@
+//go:build linux
+
+package netfilter
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	mdnetlink "github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/netnstest"
+)
+
+// TestWatchTellsBatchesApart feeds batchWatch the kernel's own events of
+// curfew's batches and of `nft` commands: only a batch someone else sent
+// that touched curfew's table is reported, once.
+func TestWatchTellsBatchesApart(t *testing.T) {
+	ns := netnstest.New(t)
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	conn, err := mdnetlink.Dial(unix.NETLINK_NETFILTER, &mdnetlink.Config{NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
+		t.Fatal(err)
+	}
+	w := batchWatch{b: b}
+	// next reads the events of one batch and returns how many reports
+	// they gave.
+	next := func(what string) int {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		reports := 0
+		for {
+			msgs, err := conn.Receive()
+			if err != nil {
+				t.Fatalf("%s: reading events: %v", what, err)
+			}
+			for _, m := range msgs {
+				if w.event(m) {
+					reports++
+				}
+				if uint16(m.Header.Type) == unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWGEN {
+					return reports
+				}
+			}
+		}
+	}
+	now := time.Now()
+	mac := []byte{2, 0, 0, 0, 1, 1}
+	snap := func(d time.Duration) *curfew.Snapshot {
+		return &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
+			{MAC: mac, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(d)}}}}
+	}
+	steps := []struct {
+		what string
+		do   func() error
+		want int
+	}{
+		{"curfew builds its table", func() error { return b.Apply(t.Context(), snap(time.Hour)) }, 0},
+		{"curfew changes an element", func() error { return b.Apply(t.Context(), snap(2*time.Hour)) }, 0},
+		{"nft adds another table", nft(ns, "add table inet other"), 0},
+		{"nft adds a chain to the other table", nft(ns, "add chain inet other c"), 0},
+		{"nft adds a table of curfew's name in another family", nft(ns, "add table ip curfew"), 0},
+		{"nft adds an element to curfew's set", nft(ns, "add element inet curfew cutoff_mac { 02:00:00:00:01:02 timeout 1h }"), 1},
+		{"nft flushes curfew's table", nft(ns, "flush table inet curfew"), 1},
+		{"nft flushes the ruleset", nft(ns, "flush ruleset"), 1},
+		{"nft adds the other table again", nft(ns, "add table inet other"), 0},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.what, err)
+		}
+		if got := next(st.what); got != st.want {
+			t.Errorf("%s: %d reports, want %d", st.what, got, st.want)
+		}
+	}
+}
+
+func nft(ns int, cmd string) func() error {
+	return func() error {
+		_, err := netnstest.Output(ns, "nft", cmd)
+		return err
+	}
+}
