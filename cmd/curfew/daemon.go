@@ -160,6 +160,26 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
 	backends := []enforce.Backend{nf, res}
+	q, err := netfilter.NewQuarantine(&netfilter.QuarantineConfig{
+		Logger:        logger.With("component", "quarantine"),
+		LANInterfaces: cfg.LAN.Interfaces,
+		DNS4:          cfg.DNS.Listen,
+		DNS6:          on6(cfg, cfg.DNS.Listen.Port()),
+		Notice4:       cfg.Notice.Listen,
+		Notice6:       on6(cfg, cfg.Notice.Listen.Port()),
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.LAN.Quarantine {
+		// Left in place when the daemon stops, as the restrictions'
+		// table is: unknown devices stay out while it is down.
+		backends = append([]enforce.Backend{q}, backends...)
+	} else if err := q.Close(); err != nil {
+		// A quarantine table of an earlier configuration would keep
+		// every unregistered device out.
+		return fmt.Errorf("removing the quarantine table: %w", err)
+	}
 	var pages []*notice.Server
 	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
 		if !listen.IsValid() {
@@ -204,6 +224,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Metrics:      m,
 		GatewayAddrs: gatewayAddrs(cfg),
 		Approvals:    cfg.Approvals,
+		Quarantine:   cfg.LAN.Quarantine,
 	})
 	if err != nil {
 		return err
@@ -218,12 +239,13 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	go acc.Run(ctx) // returns when ctx is done or at acc.Close
 
 	handler, err := api.NewHandler(&api.HandlerConfig{
-		Service:  eng,
-		Auth:     acc,
-		Accounts: acc,
-		Logger:   logger.With("component", "api"),
-		Metrics:  promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
-		DNS:      dnsLog{res},
+		Service:    eng,
+		Auth:       acc,
+		Accounts:   acc,
+		Logger:     logger.With("component", "api"),
+		Metrics:    promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
+		DNS:        dnsLog{res},
+		Quarantine: cfg.LAN.Quarantine,
 	})
 	if err != nil {
 		return err

@@ -153,7 +153,10 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"list", "active"}, `curfew: list: unexpected argument "active"`},
 		{[]string{"show"}, "curfew: show: want exactly one restriction ID"},
 		{[]string{"show", "0"}, `curfew: show: ID: "0" is not a restriction id (a positive integer)`},
-		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable), or device remove MAC --reason TEXT"},
+		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable), device approve MAC --owner PERSON [--name N], or device remove MAC --reason TEXT"},
+		{[]string{"device", "approve", "06:00:00:00:00:09"}, "curfew: device approve: missing --owner PERSON: an approved device belongs to someone"},
+		{[]string{"device", "approve", "ff:ff:ff:ff:ff:ff", "--owner", "bob"}, `curfew: device approve: MAC address "ff:ff:ff:ff:ff:ff" is a multicast or broadcast address, not a device`},
+		{[]string{"device", "approve", "06:00:00:00:00:09", "--owner", "bob smith"}, `curfew: device approve: owner: name "bob smith": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
 		{[]string{"device", "remove", "02:00:00:00:00:01"}, "curfew: device remove: missing --reason TEXT: removing a device needs one"},
 		{[]string{"device", "remove", "--reason", "gone"}, "curfew: device remove: missing MAC, such as 02:00:00:00:00:01"},
 		{[]string{"device", "remove", "00:00:00:00:00:00", "--reason", "gone"}, `curfew: device remove: MAC address "00:00:00:00:00:00" is all zeros, not a device`},
@@ -269,8 +272,8 @@ func TestRestrict(t *testing.T) {
 	}{
 		{
 			"flags after the subject",
-			[]string{"restrict", "device:02:00:00:00:00:01", "--for", "1h", "--reason", "exam week"},
-			curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Mode: curfew.ModeCutoff, Reason: "exam week", For: time.Hour},
+			[]string{"restrict", "device:00:00:5e:00:53:01", "--for", "1h", "--reason", "exam week"},
+			curfew.RestrictRequest{Subject: "device:00:00:5e:00:53:01", Mode: curfew.ModeCutoff, Reason: "exam week", For: time.Hour},
 		},
 		{
 			"flags before and after, = form, days",

@@ -172,6 +172,12 @@ type GroupMemberRequest struct {
 	Member string `json:"member"` // person:NAME or device:MAC
 }
 
+// ApproveDeviceRequest is the body of POST /api/v1/devices/{mac}/approve.
+type ApproveDeviceRequest struct {
+	Owner string `json:"owner"`
+	Name  string `json:"name,omitempty"`
+}
+
 // RemoveRequest is the body of POST /api/v1/devices/{mac}/remove and
 // POST /api/v1/persons/{name}/remove.
 type RemoveRequest struct {

@@ -134,3 +134,49 @@ const (
 	DefaultMaxUnregistered = 10000
 	DefaultSeenMaxAge      = 30 * 24 * time.Hour
 )
+
+// Registry is the set of registered MACs, which a LAN that quarantines
+// unknown devices admits. It is immutable, so snapshots share it while no
+// device is registered or removed; the nil Registry is empty.
+type Registry struct {
+	macs map[string]struct{} // by string(MAC)
+}
+
+// NewRegistry returns the Registry of macs.
+func NewRegistry(macs []net.HardwareAddr) *Registry {
+	r := &Registry{macs: make(map[string]struct{}, len(macs))}
+	for _, m := range macs {
+		r.macs[string(m)] = struct{}{}
+	}
+	return r
+}
+
+// Has reports whether mac is registered.
+func (r *Registry) Has(mac net.HardwareAddr) bool {
+	if r == nil {
+		return false
+	}
+	_, ok := r.macs[string(mac)]
+	return ok
+}
+
+// Len returns the number of registered MACs.
+func (r *Registry) Len() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.macs)
+}
+
+// All calls yield for each registered MAC, in no order, until it returns
+// false. The MAC must not be modified.
+func (r *Registry) All(yield func(mac net.HardwareAddr) bool) {
+	if r == nil {
+		return
+	}
+	for m := range r.macs {
+		if !yield(net.HardwareAddr(m)) {
+			return
+		}
+	}
+}

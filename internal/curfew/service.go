@@ -35,6 +35,10 @@ type Service interface {
 	AddDevice(ctx context.Context, d *Device) (*Device, error)
 	// Devices returns the registered devices, sorted by MAC.
 	Devices(ctx context.Context) ([]*Device, error)
+	// ApproveDevice registers a device seen on the LAN (or quarantined)
+	// to its owner, which d must name; on a quarantining LAN it is
+	// admitted before ApproveDevice returns.
+	ApproveDevice(ctx context.Context, d *Device) (*Device, error)
 	// SeenDevices returns the MACs the gateway has seen on the LAN,
 	// registered or not, sorted by MAC, with hints for unregistered ones
 	// that resemble a registered device.

@@ -59,6 +59,9 @@ type Config struct {
 	// Approvals says which restrictions, and which extensions, wait for a
 	// second operator (Approve); the zero policy makes none wait.
 	Approvals curfew.ApprovalPolicy
+	// Quarantine makes every Snapshot quarantine unknown devices
+	// (lan.unknown_devices: quarantine).
+	Quarantine bool
 	// Seen bounds the devices seen on the LAN that RecordSeen keeps;
 	// zero fields take curfew.DefaultMaxUnregistered and
 	// curfew.DefaultSeenMaxAge.
@@ -85,6 +88,7 @@ type Engine struct {
 	cancel context.CancelFunc
 
 	seenLimits curfew.SeenLimits
+	quarantine bool
 
 	smu        sync.Mutex // guards seenBudget; never held with mu
 	seenBudget seenBudget
@@ -131,6 +135,7 @@ func New(c *Config) (*Engine, error) {
 		approval: c.Approvals,
 
 		seenLimits: c.Seen,
+		quarantine: c.Quarantine,
 	}
 	if e.seenLimits.MaxUnregistered <= 0 {
 		e.seenLimits.MaxUnregistered = curfew.DefaultMaxUnregistered
@@ -308,6 +313,7 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 			return fmt.Errorf("loading groups: %w", err)
 		}
 		e.idx = curfew.NewIndex(rs, devices, groups...)
+		e.idx.Quarantine = e.quarantine
 	}
 	// The snapshot's time is taken after the load, which can take seconds
 	// with 100,000 restrictions: the backends count the elements' time

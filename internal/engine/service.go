@@ -257,7 +257,23 @@ func (e *Engine) Restrictions(ctx context.Context, f curfew.RestrictionFilter) (
 // AddDevice implements [curfew.Service]. Devices owned by a restricted
 // person are restricted as soon as they are added.
 func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
-	actor, err := curfew.Permit(ctx, curfew.OpAddDevice)
+	return e.addDevice(ctx, d, curfew.OpAddDevice, curfew.ActionDevice)
+}
+
+// ApproveDevice implements [curfew.Service]: AddDevice of a device with an
+// owner, audited as an approval.
+func (e *Engine) ApproveDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+	if _, err := curfew.Permit(ctx, curfew.OpApproveDevice); err != nil {
+		return nil, err
+	}
+	if d.Owner == "" {
+		return nil, fmt.Errorf("%w: approving a device needs its owner", curfew.ErrInvalid)
+	}
+	return e.addDevice(ctx, d, curfew.OpApproveDevice, curfew.ActionApproveDevice)
+}
+
+func (e *Engine) addDevice(ctx context.Context, d *curfew.Device, op curfew.Op, action curfew.Action) (*curfew.Device, error) {
+	actor, err := curfew.Permit(ctx, op)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +303,7 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 	if len(dev.Addrs) > 0 {
 		detail += fmt.Sprintf(" addresses %v", dev.Addrs)
 	}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionDevice, Target: dev.MAC.String(), Detail: detail}
+	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: action, Target: dev.MAC.String(), Detail: detail}
 	if err := e.store.CreateDevice(ctx, &dev, a); err != nil {
 		return nil, fmt.Errorf("storing device: %w", err)
 	}

@@ -50,6 +50,9 @@ dns:
   upstreams: [%s, %s]
 `, l.Gateway.Name, l.StateDir(), LANInterface, LANV4, LANV6, WANInterface, APIAddr,
 		yamlString(netip.AddrPortFrom(UpstreamV4, 53).String()), yamlString(netip.AddrPortFrom(UpstreamV6, 53).String()))
+	if u := l.conf.UnknownDevices; u != "" {
+		conf = strings.Replace(conf, "wan:\n", "  unknown_devices: "+yamlString(u)+"\nwan:\n", 1)
+	}
 	if len(l.conf.Blocklists) > 0 {
 		conf += "  blocklists: " + yamlList(l.conf.Blocklists) + "\n"
 	}

@@ -26,6 +26,7 @@ type FakeService struct {
 	RestrictionsFunc      func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
 	AddDeviceFunc         func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
 	DevicesFunc           func(ctx context.Context) ([]*curfew.Device, error)
+	ApproveDeviceFunc     func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
 	SeenDevicesFunc       func(ctx context.Context) ([]*curfew.SeenDevice, error)
 	RemoveDeviceFunc      func(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error)
 	AddPersonFunc         func(ctx context.Context, name string) (*curfew.Person, error)
@@ -123,6 +124,12 @@ func (f *FakeService) AddPerson(ctx context.Context, name string) (*curfew.Perso
 func (f *FakeService) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	f.record("Persons")
 	return f.PersonsFunc(ctx)
+}
+
+// ApproveDevice implements [curfew.Service].
+func (f *FakeService) ApproveDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+	f.record("ApproveDevice")
+	return f.ApproveDeviceFunc(ctx, d)
 }
 
 // SeenDevices implements [curfew.Service].
