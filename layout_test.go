@@ -94,6 +94,7 @@ var allowed = map[string][]string{
 	"internal/resolver":            {"internal/curfew", "internal/enforce", "internal/identify", "github.com/miekg/dns", "golang.org/x/sys/unix"},
 	"internal/notice":              {"internal/curfew", "internal/enforce", "internal/identify", "github.com/mmcdole/gofeed"},
 	"internal/sqlite":              {"internal/curfew", "modernc.org/sqlite"},
+	"internal/storetest":           {"internal/curfew", "internal/engine", "internal/access", "github.com/google/go-cmp"},
 	"internal/api":                 {"internal/curfew"},
 	"internal/api/apitest":         {"internal/curfew"},
 	"internal/web":                 {"internal/curfew"},

@@ -97,10 +97,11 @@ func TestDaemonChecksLANInterfaces(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t)
 	g.restrictWith(device(g.Clients[0]))
-	before := netnsRuleset(t, g)
 	if err := g.StopDaemon(); err != nil {
 		t.Fatal(err)
 	}
+	// After the stop: a stopped daemon's table is no longer owned.
+	before := netnsRuleset(t, g)
 	orig, err := os.ReadFile(g.ConfigPath())
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestDaemonChecksLANInterfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ name, from, to, want string }{
-		{"missing interface", "interfaces: [br-lan]", "interfaces: [br-lan, br-nope]", `br-nope\" does not exist`},
+		{"missing interface", "interfaces: [br-lan]", "interfaces: [br-lan, br-nope]", `"br-nope" does not exist`},
 		{"api on a LAN address", "listen: 127.0.0.1:8470", "listen: 10.50.0.2:8470", "api.listen 10.50.0.2:8470 is on a LAN interface"},
 	} {
 		conf := strings.Replace(string(orig), tt.from, tt.to, 1)

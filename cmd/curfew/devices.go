@@ -37,9 +37,9 @@ func (c *cli) devices(args []string) int {
 	}
 	tw := c.table()
 	if !*withSeen {
-		fmt.Fprintln(tw, "MAC\tNAME\tOWNER\tADDRESSES")
+		fmt.Fprintln(tw, "MAC\tNAME\tOWNER\tHOSTNAME\tADDRESSES")
 		for _, d := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.MAC, short(d.Name, 30), short(d.Owner, 30), short(strings.Join(d.Addrs, ","), 80))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.MAC, short(d.Name, 30), short(d.Owner, 30), short(d.Hostname, 30), short(strings.Join(knownAddrs(d), ","), 80))
 		}
 		tw.Flush()
 		return 0
@@ -54,10 +54,6 @@ func (c *cli) devices(args []string) int {
 		if d.Registered {
 			reg = "yes"
 		}
-		addrs := d.Addrs
-		if len(d.SeenAddrs) > 0 {
-			addrs = d.SeenAddrs
-		}
 		var note []string
 		if d.RandomMAC {
 			note = append(note, "random MAC")
@@ -66,7 +62,7 @@ func (c *cli) devices(args []string) int {
 			note = append(note, "resembles "+strings.Join(d.Resembles, ","))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.MAC, reg, short(d.Name, 30), short(d.Owner, 30), last,
-			short(d.Hostname, 30), short(strings.Join(addrs, ","), 60), strings.Join(note, "; "))
+			short(d.Hostname, 30), short(strings.Join(knownAddrs(d), ","), 60), strings.Join(note, "; "))
 	}
 	tw.Flush()
 	return 0
@@ -96,7 +92,7 @@ func mergeSeen(ds []*curfew.Device, seen []*curfew.SeenDevice, all bool) []api.D
 		if registered[string(s.MAC)] {
 			continue
 		}
-		w := api.Device{MAC: s.MAC.String(), Addrs: []string{}, RandomMAC: s.RandomMAC()}
+		w := api.Device{MAC: s.MAC.String(), Addrs: []string{}, Learned: []string{}, RandomMAC: s.RandomMAC()}
 		addSeen(&w, s)
 		for _, m := range s.Resembles {
 			w.Resembles = append(w.Resembles, m.String())
@@ -107,10 +103,25 @@ func mergeSeen(ds []*curfew.Device, seen []*curfew.SeenDevice, all bool) []api.D
 	return out
 }
 
+// knownAddrs returns the registered addresses of d, then those the
+// gateway learned, then those it saw, each once.
+func knownAddrs(d api.Device) []string {
+	var addrs []string
+	for _, a := range slices.Concat(d.Addrs, d.Learned, d.SeenAddrs) {
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
 func addSeen(w *api.Device, s *curfew.SeenDevice) {
 	first, last := s.FirstSeen.UTC(), s.LastSeen.UTC()
 	w.FirstSeenAt, w.LastSeenAt = &first, &last
-	w.Hostname, w.ClientID = s.Hostname, s.ClientID
+	if w.Hostname == "" {
+		w.Hostname = s.Hostname
+	}
+	w.ClientID = s.ClientID
 	w.SeenAddrs = make([]string, 0, len(s.Addrs))
 	for _, a := range s.Addrs {
 		w.SeenAddrs = append(w.SeenAddrs, a.String())

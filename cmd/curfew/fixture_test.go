@@ -31,6 +31,13 @@ type daemonFixture struct {
 // nil, wraps the API handler before it is served.
 func newDaemonFixture(t *testing.T, cfg engine.Config, wrap func(http.Handler) http.Handler) *daemonFixture {
 	t.Helper()
+	return newDaemonFixtureAt(t, ":memory:", cfg, wrap)
+}
+
+// newDaemonFixtureAt is newDaemonFixture with the database at path, a
+// file name or ":memory:".
+func newDaemonFixtureAt(t *testing.T, path string, cfg engine.Config, wrap func(http.Handler) http.Handler) *daemonFixture {
+	t.Helper()
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	key, err := sqlite.GenerateKey()
@@ -38,7 +45,7 @@ func newDaemonFixture(t *testing.T, cfg engine.Config, wrap func(http.Handler) h
 		t.Fatal(err)
 	}
 	f := &daemonFixture{mem: &enforce.Memory{}}
-	if f.db, err = sqlite.Open(ctx, ":memory:", &sqlite.Config{AuditKey: key, Logger: logger}); err != nil {
+	if f.db, err = sqlite.Open(ctx, path, &sqlite.Config{AuditKey: key, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.db.Close() })

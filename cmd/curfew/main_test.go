@@ -256,10 +256,9 @@ func TestRestrict(t *testing.T) {
 	var got []curfew.RestrictRequest
 	svc := &apitest.FakeService{
 		RestrictFunc: func(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
-			if len(req.Key) < 20 {
-				t.Errorf("restrict sent idempotency key %q, want a random one", req.Key)
+			if k, _ := curfew.RequestKeyFrom(ctx); len(k.Key) < 20 {
+				t.Errorf("restrict sent idempotency key %q, want a random one", k.Key)
 			}
-			req.Key = "" // random: checked above
 			got = append(got, req)
 			return sampleRestriction(), nil
 		},
@@ -601,7 +600,7 @@ func TestDeviceAndPerson(t *testing.T) {
 	checkOneLine(t, stderr, `curfew: device add: not found: person "zed"`)
 
 	code, stdout, _ = h.run("devices")
-	wantTable := "MAC                NAME   OWNER  ADDRESSES\n02:00:00:00:00:01  phone  bob    192.168.50.10,fd00:50::10\n"
+	wantTable := "MAC                NAME   OWNER  HOSTNAME  ADDRESSES\n02:00:00:00:00:01  phone  bob    -         192.168.50.10,fd00:50::10\n"
 	if code != 0 || stdout != wantTable {
 		t.Errorf("devices = %d\n%s\nwant\n%s", code, stdout, wantTable)
 	}
@@ -610,13 +609,13 @@ func TestDeviceAndPerson(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &ds); err != nil || code != 0 || len(ds) != 1 || ds[0].MAC != "02:00:00:00:00:01" || len(ds[0].Addrs) != 2 {
 		t.Errorf("devices -o json = %d %q", code, stdout)
 	}
-	if want := `[{"mac":"02:00:00:00:00:01","name":"phone","owner":"bob","addrs":["192.168.50.10","fd00:50::10"],"created_at":"2026-03-01T21:00:00Z","random_mac":true,"registered":true,` +
-		`"first_seen_at":"2026-03-01T21:00:00Z","last_seen_at":"2026-03-01T22:00:00Z","seen_addrs":["192.168.50.10"],"hostname":"bobs-phone","client_id":"","resembles":[]}]`; compactJSON(t, stdout) != want {
+	if want := `[{"mac":"02:00:00:00:00:01","name":"phone","owner":"bob","addrs":["192.168.50.10","fd00:50::10"],"created_at":"2026-03-01T21:00:00Z","learned":[],"hostname":"bobs-phone","random_mac":true,"registered":true,` +
+		`"first_seen_at":"2026-03-01T21:00:00Z","last_seen_at":"2026-03-01T22:00:00Z","seen_addrs":["192.168.50.10"],"client_id":"","resembles":[]}]`; compactJSON(t, stdout) != want {
 		t.Errorf("devices -o json =\n%s\nwant\n%s", compactJSON(t, stdout), want)
 	}
 	code, stdout, _ = h.run("devices", "--seen", "-o", "json")
-	if want := `{"mac":"06:00:00:00:00:09","name":"","owner":"","addrs":[],"random_mac":true,"registered":false,` +
-		`"first_seen_at":"2026-03-01T21:00:00Z","last_seen_at":"2026-03-01T21:00:00Z","seen_addrs":[],"hostname":"Bobs-Phone","client_id":"","resembles":["02:00:00:00:00:01"]}]`; code != 0 || !strings.HasSuffix(compactJSON(t, stdout), want) {
+	if want := `{"mac":"06:00:00:00:00:09","name":"","owner":"","addrs":[],"learned":[],"hostname":"Bobs-Phone","random_mac":true,"registered":false,` +
+		`"first_seen_at":"2026-03-01T21:00:00Z","last_seen_at":"2026-03-01T21:00:00Z","seen_addrs":[],"client_id":"","resembles":["02:00:00:00:00:01"]}]`; code != 0 || !strings.HasSuffix(compactJSON(t, stdout), want) {
 		t.Errorf("devices --seen -o json =\n%s\nwant it to end with\n%s", compactJSON(t, stdout), want)
 	}
 	code, stdout, _ = h.run("devices", "--seen")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -56,9 +55,6 @@ func (c *cli) restrict(args []string) int {
 		Reason:  *reason,
 		Notice:  *notice,
 		Force:   *force,
-		// One key per invocation: the client retries with it if the
-		// answer is lost, and the server then does not restrict twice.
-		Key: rand.Text(),
 	}
 	if *fromS != "" {
 		if req.Start, err = parseFrom(*fromS, now, c.loc); err != nil {

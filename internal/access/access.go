@@ -212,6 +212,10 @@ func (r *Registry) AddOperator(ctx context.Context, name string, role curfew.Rol
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.secretNotRepeatable(ctx, actor.Name, curfew.ActionOperator,
+		"its one-time password is shown only once: give it another with `curfew operator password %s`"); err != nil {
+		return nil, "", err
+	}
 	now := r.now().UTC()
 	op := &curfew.Operator{Name: name, Role: role, Created: now, CreatedBy: actor.Name}
 	if err := r.store.CreateOperator(ctx, op, hash, operatorAdded(now, actor.Name, op)); err != nil {
@@ -243,6 +247,12 @@ func (r *Registry) DisableOperator(ctx context.Context, name, reason string) (*c
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	switch prev, err := curfew.Repeated(ctx, r.store.Request, actor.Name, curfew.ActionDisableOperator); {
+	case err != nil:
+		return nil, err
+	case prev != nil:
+		return r.store.Operator(ctx, prev.Target)
+	}
 	op, err := r.store.Operator(ctx, name)
 	if err != nil {
 		return nil, err
@@ -310,6 +320,10 @@ func (r *Registry) ResetPassword(ctx context.Context, name string) (string, erro
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.secretNotRepeatable(ctx, actor.Name, curfew.ActionPassword,
+		"the new one-time password is shown only once: reset it again with `curfew operator password %s`"); err != nil {
+		return "", err
+	}
 	op, err := r.store.Operator(ctx, name)
 	if err != nil {
 		return "", err
@@ -362,6 +376,10 @@ func (r *Registry) createToken(ctx context.Context, actor string, action curfew.
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.secretNotRepeatable(ctx, actor, action,
+		"its secret is shown only once: revoke it (`curfew token revoke %s`) and create another"); err != nil {
+		return "", err
+	}
 	now := r.now().UTC()
 	var newOp *curfew.Operator
 	switch op, err := r.store.Operator(ctx, name); {
@@ -403,9 +421,26 @@ func (r *Registry) RevokeToken(ctx context.Context, name string) (*curfew.Token,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	prev, err := curfew.Repeated(ctx, r.store.Request, actor.Name, curfew.ActionRevokeToken)
+	if err != nil {
+		return nil, err
+	}
 	ts, err := r.store.Tokens(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if prev != nil {
+		// The token it revoked: the newest revoked one of that name.
+		var last *curfew.Token
+		for _, t := range ts {
+			if t.Name == prev.Target && !t.Revoked.IsZero() {
+				last = t
+			}
+		}
+		if last == nil {
+			return nil, fmt.Errorf("repeating %s with key %q: no revoked token %q", prev.Action, prev.Key, prev.Target)
+		}
+		return last, nil
 	}
 	var live, revoked *curfew.Token
 	for _, t := range ts {
@@ -436,6 +471,22 @@ func (r *Registry) RevokeToken(ctx context.Context, name string) (*curfew.Token,
 	}
 	r.logger.InfoContext(ctx, "token revoked", "token", name, "actor", actor.Name)
 	return live, nil
+}
+
+// secretNotRepeatable refuses, with curfew.ErrConflict, a retry of a
+// change whose answer was a secret (a token, a one-time password): the
+// change was made, but the secret is stored only as a hash, so its answer
+// cannot be given again. why says what to do, with %s for the name the
+// change acted on. It returns nil for a request to be carried out, and an
+// error wrapping curfew.ErrKeyReused for a key used for another request.
+// r.mu must be held.
+func (r *Registry) secretNotRepeatable(ctx context.Context, actor string, action curfew.Action, why string) error {
+	prev, err := curfew.Repeated(ctx, r.store.Request, actor, action)
+	if err != nil || prev == nil {
+		return err
+	}
+	return fmt.Errorf("%w: this request (idempotency key %q) was carried out at %s, but its answer was lost; %s",
+		curfew.ErrConflict, prev.Key, prev.Created.UTC().Format(time.RFC3339), fmt.Sprintf(why, prev.Target))
 }
 
 // tokenPrefix marks curfew tokens, so a leaked one is easy to recognise.

@@ -12,7 +12,8 @@ import (
 // Every method that changes state takes the audit entry that records the
 // change and writes both in one transaction: either both are stored or
 // neither. The store fills in the entry's Seq, At (if zero), PrevHash and
-// Hash.
+// Hash. A request key in the context is recorded with the change, as the
+// engine's Store does it.
 type Store interface {
 	// Operators returns every operator by name.
 	Operators(ctx context.Context) ([]*curfew.Operator, error)
@@ -47,4 +48,8 @@ type Store interface {
 
 	// RecordAudit records a, an event that changes nothing else.
 	RecordAudit(ctx context.Context, a *curfew.AuditEntry) error
+
+	// Request returns the record of the change actor made with the
+	// idempotency key key, or an error wrapping curfew.ErrNotFound.
+	Request(ctx context.Context, actor, key string) (*curfew.KeyedRequest, error)
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -53,7 +54,7 @@ func NewClient(baseURL, token string, hc *http.Client) (*Client, error) {
 // Restrict implements [curfew.Service].
 func (c *Client) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
 	var out Restriction
-	if err := c.send(ctx, http.MethodPost, "/api/v1/restrictions", nil, req.Key, restrictRequestToAPI(&req), &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/api/v1/restrictions", nil, restrictRequestToAPI(&req), &out); err != nil {
 		return nil, err
 	}
 	return RestrictionFromAPI(&out)
@@ -334,9 +335,19 @@ func (c *Client) AnswerAppeal(ctx context.Context, id curfew.AppealID, text stri
 }
 
 // do sends one request with in (if not nil) as its JSON body and decodes a
-// successful answer into out.
+// successful answer into out. Every POST, the API's state-changing
+// method, carries an idempotency key: that of ctx (curfew.WithRequestKey),
+// which is then meant for this one call, or else a new random one.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
-	return c.send(ctx, method, path, q, "", in, out)
+	var key string
+	if method == http.MethodPost {
+		if k, ok := curfew.RequestKeyFrom(ctx); ok {
+			key = k.Key
+		} else {
+			key = rand.Text()
+		}
+	}
+	return c.send(ctx, method, path, q, key, in, out)
 }
 
 // retryFor is how long a request with an idempotency key is retried while

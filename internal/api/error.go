@@ -21,6 +21,7 @@ var errorKinds = []struct {
 	{curfew.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{curfew.ErrForbidden, http.StatusForbidden, "forbidden"},
 	{curfew.ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	{curfew.ErrKeyReused, http.StatusUnprocessableEntity, "key_reused"},
 }
 
 const codeInternal = "internal"

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,9 +118,12 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 	mux := http.NewServeMux()
 	for _, rt := range h.routes() {
 		pattern := rt.Method + " " + rt.Path
-		if rt.Op == "" {
+		switch {
+		case rt.Op == "":
 			mux.HandleFunc(pattern, rt.serve)
-		} else {
+		case rt.Method == http.MethodPost:
+			authed.Handle(pattern, h.permit(rt.Op, h.idempotent(rt.serve)))
+		default:
 			authed.Handle(pattern, h.permit(rt.Op, rt.serve))
 		}
 	}
@@ -170,6 +176,45 @@ func (h *handler) permit(op curfew.Op, next http.HandlerFunc) http.Handler {
 		}
 		next(w, r)
 	})
+}
+
+// idempotent runs next, the handler of a state-changing route, with the
+// request's Idempotency-Key, if it has one, in the context
+// (curfew.WithRequestKey), together with a fingerprint of its method,
+// path and body. The Service then makes the change once however often
+// the request is retried with that key, answering each retry with what
+// the change made, and refuses the key with another request (422). A
+// malformed key is answered 400 and changes nothing.
+func (h *handler) idempotent(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		keys := r.Header.Values("Idempotency-Key")
+		switch {
+		case len(keys) == 0:
+			next(w, r)
+			return
+		case len(keys) > 1:
+			h.error(w, r, fmt.Errorf("%w: Idempotency-Key header: given %d times, want once", curfew.ErrInvalid, len(keys)))
+			return
+		case keys[0] == "":
+			h.error(w, r, fmt.Errorf("%w: Idempotency-Key header: empty; leave it out or send a key", curfew.ErrInvalid))
+			return
+		}
+		if err := curfew.CheckRequestKey(keys[0]); err != nil {
+			h.error(w, r, fmt.Errorf("Idempotency-Key header: %w", err))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		if err != nil {
+			h.error(w, r, fmt.Errorf("%w: request body: %s", curfew.ErrInvalid, describeJSONError(err)))
+			return
+		}
+		sum := sha256.New()
+		fmt.Fprintf(sum, "%s %s?%s\n", r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
+		sum.Write(body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		k := curfew.RequestKey{Key: keys[0], Fingerprint: hex.EncodeToString(sum.Sum(nil))}
+		next(w, r.WithContext(curfew.WithRequestKey(r.Context(), k)))
+	}
 }
 
 // remoteAddr returns the address the request came from: the peer of the

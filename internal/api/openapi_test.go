@@ -42,7 +42,10 @@ func TestOpenAPIRoutes(t *testing.T) {
 			Ref     string                 `json:"$ref"`
 			Content map[string]mediaSchema `json:"content"`
 		} `json:"responses"`
-		Security *[]any `json:"security"`
+		Security   *[]any `json:"security"`
+		Parameters []struct {
+			Ref string `json:"$ref"`
+		} `json:"parameters"`
 	}
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
@@ -126,6 +129,20 @@ func TestOpenAPIRoutes(t *testing.T) {
 			}
 			if _, ok := op.Responses["403"]; !ok && rt.Op.LeastRole() != curfew.RoleViewer {
 				t.Errorf("%s needs the %s role but documents no 403 answer", key, rt.Op.LeastRole())
+			}
+		}
+		// Every change takes an Idempotency-Key, and answers 422 for a
+		// key used for another request.
+		if rt.Op != "" && rt.Method == http.MethodPost {
+			if !slices.ContainsFunc(op.Parameters, func(p struct {
+				Ref string `json:"$ref"`
+			}) bool {
+				return p.Ref == "#/components/parameters/IdempotencyKey"
+			}) {
+				t.Errorf("%s changes state but documents no Idempotency-Key header", key)
+			}
+			if _, ok := op.Responses["422"]; !ok {
+				t.Errorf("%s changes state but documents no 422 answer for a reused Idempotency-Key", key)
 			}
 		}
 	}

@@ -20,7 +20,6 @@ func (h *handler) createRestriction(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, err)
 		return
 	}
-	req.Key = r.Header.Get("Idempotency-Key")
 	res, err := h.svc.Restrict(r.Context(), req)
 	if err != nil {
 		h.error(w, r, err)

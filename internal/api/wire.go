@@ -63,6 +63,12 @@ type Device struct {
 	Owner     string    `json:"owner"`
 	Addrs     []string  `json:"addrs"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// Learned and Hostname are what the gateway has learned of the device
+	// by itself (neighbour table, DHCP leases); ignored in requests.
+	// `curfew devices` takes the hostname from the seen devices when the
+	// leases no longer give one.
+	Learned  []string `json:"learned"`
+	Hostname string   `json:"hostname"`
 	// RandomMAC is true for a locally administered (randomised) MAC.
 	RandomMAC  bool `json:"random_mac"`
 	Registered bool `json:"registered"`
@@ -70,7 +76,6 @@ type Device struct {
 	FirstSeenAt *time.Time `json:"first_seen_at"`
 	LastSeenAt  *time.Time `json:"last_seen_at"`
 	SeenAddrs   []string   `json:"seen_addrs"`
-	Hostname    string     `json:"hostname"`
 	ClientID    string     `json:"client_id"`
 	// Resembles lists registered devices an unregistered one shares a DHCP
 	// hostname or client identifier with.
@@ -327,6 +332,8 @@ func DeviceToAPI(d *curfew.Device) Device {
 		Owner:     d.Owner,
 		Addrs:     make([]string, 0, len(d.Addrs)),
 		CreatedAt: d.Created.UTC(),
+		Learned:   make([]string, 0, len(d.Learned.Addrs)),
+		Hostname:  d.Learned.Hostname,
 		RandomMAC: curfew.RandomMAC(d.MAC),
 		// A Device is registered by definition; the CLI builds
 		// unregistered entries from SeenDevice.
@@ -337,6 +344,9 @@ func DeviceToAPI(d *curfew.Device) Device {
 	for _, a := range d.Addrs {
 		w.Addrs = append(w.Addrs, a.String())
 	}
+	for _, a := range d.Learned.Addrs {
+		w.Learned = append(w.Learned, a.String())
+	}
 	return w
 }
 
@@ -346,7 +356,14 @@ func DeviceFromAPI(w *Device) (*curfew.Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding device: %w", err)
 	}
-	d := &curfew.Device{MAC: mac, Name: w.Name, Owner: w.Owner, Created: w.CreatedAt.UTC()}
+	d := &curfew.Device{MAC: mac, Name: w.Name, Owner: w.Owner, Created: w.CreatedAt.UTC(), Learned: curfew.Learned{Hostname: w.Hostname}}
+	for _, s := range w.Learned {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("decoding device %s: %w: learned address %q is not an IP address", w.MAC, curfew.ErrInvalid, s)
+		}
+		d.Learned.Addrs = append(d.Learned.Addrs, a)
+	}
 	for _, s := range w.Addrs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {

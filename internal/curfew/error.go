@@ -20,4 +20,7 @@ var (
 	// authenticate, or sent too many appeals) and must wait; the error may
 	// be a *LimitError saying how long.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrKeyReused means a request came with an idempotency key its
+	// operator already used for another request (see RequestKey).
+	ErrKeyReused = errors.New("idempotency key reused")
 )

@@ -2,7 +2,6 @@ package curfew
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -85,10 +84,6 @@ type Restriction struct {
 	// Approval is the second operator's decision r waits for or had;
 	// zero if r needed none. See Enforceable.
 	Approval Approval
-
-	// RequestKey is the idempotency key its author sent with the request
-	// that created it, if any (see RestrictRequest.Key).
-	RequestKey string
 }
 
 // A Status is where a restriction is in its life.
@@ -230,41 +225,6 @@ type RestrictRequest struct {
 	For     time.Duration
 	// Force allows an ip: subject wider than WidestIPv4 or WidestIPv6.
 	Force bool
-	// Key, if set, makes the request idempotent for its author: a request
-	// with a key the author already used returns the restriction that one
-	// created, if it asked for the same, and fails with ErrConflict if it
-	// asked for something else. Clients send one and retry with it when
-	// they cannot tell whether a request arrived.
-	Key string
-}
-
-// MaxRequestKeyLen bounds a RestrictRequest.Key.
-const MaxRequestKeyLen = 200
-
-// checkRequestKey checks an idempotency key: printable ASCII, without
-// spaces, at most MaxRequestKeyLen.
-func checkRequestKey(k string) error {
-	if len(k) > MaxRequestKeyLen {
-		return fmt.Errorf("%w: idempotency key is %d characters, more than %d", ErrInvalid, len(k), MaxRequestKeyLen)
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] <= ' ' || k[i] > '~' {
-			return fmt.Errorf("%w: idempotency key %q: only printable ASCII without spaces", ErrInvalid, k)
-		}
-	}
-	return nil
-}
-
-// SameRequest reports whether r is what req asks for, as far as a retry of
-// req can tell: the same subject, mode, lists, reason and notice. (Its
-// times were computed when it was first made.)
-func (req *RestrictRequest) SameRequest(r *Restriction) bool {
-	again, err := req.Restriction(r.Created, r.Author)
-	if err != nil {
-		return false
-	}
-	return again.Subject.String() == r.Subject.String() && again.Mode == r.Mode && again.Reason == r.Reason && again.Notice == r.Notice &&
-		slices.Equal(again.Allow, r.Allow) && slices.Equal(again.Block, r.Block)
 }
 
 // Restriction builds the restriction r asks for, as of now, by author, and
@@ -272,9 +232,6 @@ func (req *RestrictRequest) SameRequest(r *Restriction) bool {
 // that the subject exists, nor that it holds none of the gateway's
 // addresses (Subject.CheckGateway): those are the engine's to know.
 func (req *RestrictRequest) Restriction(now time.Time, author string) (*Restriction, error) {
-	if err := checkRequestKey(req.Key); err != nil {
-		return nil, err
-	}
 	subj, err := ParseSubject(req.Subject)
 	if err != nil {
 		return nil, err
@@ -313,8 +270,6 @@ func (req *RestrictRequest) Restriction(now time.Time, author string) (*Restrict
 		Start:   start.UTC(),
 		End:     end.UTC(),
 		Created: now.UTC(),
-
-		RequestKey: req.Key,
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err

@@ -92,6 +92,16 @@ func (e *Engine) AnswerAppeal(ctx context.Context, id curfew.AppealID, text stri
 	}
 	e.amu.Lock()
 	defer e.amu.Unlock()
+	switch prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, curfew.ActionAnswer); {
+	case err != nil:
+		return nil, err
+	case prev != nil:
+		prevID, err := strconv.ParseInt(prev.Target, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("repeating %s with key %q: its target %q is not an appeal", prev.Action, prev.Key, prev.Target)
+		}
+		return e.store.Appeal(ctx, curfew.AppealID(prevID))
+	}
 	a, err := e.store.Appeal(ctx, id)
 	if err != nil {
 		return nil, err

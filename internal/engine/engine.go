@@ -59,6 +59,10 @@ type Config struct {
 	// Approvals says which restrictions, and which extensions, wait for a
 	// second operator (Approve); the zero policy makes none wait.
 	Approvals curfew.ApprovalPolicy
+	// Learned returns what the gateway has learned of its LAN's devices
+	// by itself, by MAC (net.HardwareAddr.String); Devices shows it with
+	// each registered device. Nil means nothing is learned.
+	Learned func() map[string]curfew.Learned
 	// Quarantine makes every Snapshot quarantine unknown devices
 	// (lan.unknown_devices: quarantine).
 	Quarantine bool
@@ -78,7 +82,8 @@ type Engine struct {
 	now      func() time.Time
 	verify   time.Duration
 	retry    time.Duration
-	gateway  func() ([]netip.Addr, error) // nil: none known
+	gateway  func() ([]netip.Addr, error)     // nil: none known
+	learned  func() map[string]curfew.Learned // nil: nothing learned
 	approval curfew.ApprovalPolicy
 	// ctx is the context of every reconcile, whoever asked for it: a
 	// caller that goes away after its command is stored must not leave
@@ -133,6 +138,7 @@ func New(c *Config) (*Engine, error) {
 		retry:    c.RetryInterval,
 		gateway:  c.GatewayAddrs,
 		approval: c.Approvals,
+		learned:  c.Learned,
 
 		seenLimits: c.Seen,
 		quarantine: c.Quarantine,

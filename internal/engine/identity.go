@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
 )
@@ -27,6 +28,9 @@ func (e *Engine) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason 
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.removedAlready(ctx, actor.Name, curfew.ActionRemoveDevice); err != nil {
+		return nil, err
+	}
 	d, err := e.store.Device(ctx, mac)
 	if err != nil {
 		if errors.Is(err, curfew.ErrNotFound) {
@@ -77,6 +81,9 @@ func (e *Engine) RemovePerson(ctx context.Context, name, reason string) (*curfew
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.removedAlready(ctx, actor.Name, curfew.ActionRemovePerson); err != nil {
+		return nil, err
+	}
 	p, err := e.store.Person(ctx, name)
 	if err != nil {
 		if errors.Is(err, curfew.ErrNotFound) {
@@ -164,6 +171,20 @@ func checkReason(reason string) (string, error) {
 	return reason, nil
 }
 
+// removedAlready refuses, with curfew.ErrConflict, a retry of a removal
+// that was made: what it removed is gone, so its answer cannot be given
+// again, but the retry is told the removal happened. It returns an error
+// wrapping curfew.ErrKeyReused for a key used for another request, and
+// nil for a request to be carried out. e.mu must be held.
+func (e *Engine) removedAlready(ctx context.Context, actor string, action curfew.Action) error {
+	prev, err := curfew.Repeated(ctx, e.store.Request, actor, action)
+	if err != nil || prev == nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s was removed by this request (idempotency key %q) at %s; its answer was lost, the removal was not",
+		curfew.ErrConflict, prev.Target, prev.Key, prev.Created.UTC().Format(time.RFC3339))
+}
+
 // AddGroup implements [curfew.Service].
 func (e *Engine) AddGroup(ctx context.Context, name string) (*curfew.Group, error) {
 	actor, err := curfew.Permit(ctx, curfew.OpAddGroup)
@@ -175,6 +196,12 @@ func (e *Engine) AddGroup(ctx context.Context, name string) (*curfew.Group, erro
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	switch prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, curfew.ActionGroup); {
+	case err != nil:
+		return nil, err
+	case prev != nil:
+		return e.store.Group(ctx, strings.TrimPrefix(prev.Target, "group:"))
+	}
 	now := e.now().UTC()
 	g := &curfew.Group{Name: name, Created: now}
 	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionGroup, Target: "group:" + name, Detail: "group " + name}
@@ -212,6 +239,16 @@ func (e *Engine) changeGroup(ctx context.Context, name string, member curfew.Sub
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	action := curfew.ActionGroupLeave
+	if add {
+		action = curfew.ActionGroupMember
+	}
+	switch prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, action); {
+	case err != nil:
+		return nil, err
+	case prev != nil:
+		return e.store.Group(ctx, strings.TrimPrefix(prev.Target, "group:"))
+	}
 	if _, err := e.store.Group(ctx, name); err != nil {
 		if errors.Is(err, curfew.ErrNotFound) {
 			return nil, fmt.Errorf("%w: no such group %q (add it with `curfew group add %s`)", curfew.ErrNotFound, name, name)

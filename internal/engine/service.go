@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 // ip: subject holding one of the gateway's own addresses is refused, and
 // so is anything RestrictRequest.Restriction refuses; a refused request
 // leaves no trace.
+//
+// Restrict and every other change of the engine honour the request key
+// of ctx (curfew.WithRequestKey): a retry of a change that was stored,
+// its answer lost in a crash or a dropped connection, changes nothing and
+// returns what the change made or changed, as it is now; a key the
+// operator used for another request is refused with curfew.ErrKeyReused.
 func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
 	actor, err := curfew.Permit(ctx, curfew.OpRestrict)
 	if err != nil {
@@ -23,23 +30,13 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, curfew.ActionRestrict); err != nil || prev != nil {
+		return e.repeatedRestriction(ctx, prev, err)
+	}
 	now := e.now().UTC()
 	r, err := req.Restriction(now, actor.Name)
 	if err != nil {
 		return nil, err
-	}
-	if req.Key != "" {
-		// A retry of a request that was stored (its answer lost in a
-		// crash or a dropped connection) returns what it made.
-		switch prev, err := e.store.RestrictionByKey(ctx, actor.Name, req.Key); {
-		case err == nil && req.SameRequest(prev):
-			e.logger.InfoContext(ctx, "restriction request repeated", "restriction_id", prev.ID, "actor", actor.Name)
-			return prev, nil
-		case err == nil:
-			return nil, fmt.Errorf("%w: idempotency key %q was used for restriction %d, another request", curfew.ErrConflict, req.Key, prev.ID)
-		case !errors.Is(err, curfew.ErrNotFound):
-			return nil, fmt.Errorf("looking up the request's key: %w", err)
-		}
 	}
 	switch r.Subject.Kind {
 	case curfew.SubjectIP:
@@ -88,6 +85,21 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	e.logger.InfoContext(ctx, "restriction created", "restriction_id", r.ID, "subject", r.Subject.String(),
 		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name, "pending", r.Approval.Pending())
 	return r, e.enforceLocked(r)
+}
+
+// repeatedRestriction answers a retry of the change prev records with the
+// restriction it made or changed, as it is now, or fails with err, the
+// error of curfew.Repeated.
+func (e *Engine) repeatedRestriction(ctx context.Context, prev *curfew.KeyedRequest, err error) (*curfew.Restriction, error) {
+	if err != nil {
+		return nil, err
+	}
+	id, err := strconv.ParseInt(prev.Target, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("repeating %s with key %q: its target %q is not a restriction", prev.Action, prev.Key, prev.Target)
+	}
+	e.logger.InfoContext(ctx, "request repeated", "action", prev.Action, "restriction_id", id, "actor", prev.Actor)
+	return e.store.Restriction(ctx, curfew.RestrictionID(id))
 }
 
 // enforceLocked reconciles after a command that stored changed (a
@@ -204,6 +216,9 @@ func (e *Engine) change(ctx context.Context, op curfew.Op, id curfew.Restriction
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, action); err != nil || prev != nil {
+		return e.repeatedRestriction(ctx, prev, err)
+	}
 	r, err := e.store.Restriction(ctx, id)
 	if err != nil {
 		return nil, err
@@ -282,6 +297,16 @@ func (e *Engine) addDevice(ctx context.Context, d *curfew.Device, op curfew.Op, 
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	switch prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, curfew.ActionDevice); {
+	case err != nil:
+		return nil, err
+	case prev != nil:
+		mac, err := curfew.ParseMAC(prev.Target)
+		if err != nil {
+			return nil, fmt.Errorf("repeating %s with key %q: %w", prev.Action, prev.Key, err)
+		}
+		return e.store.Device(ctx, mac)
+	}
 	now := e.now().UTC()
 	dev := *d
 	dev.Created = now
@@ -311,12 +336,21 @@ func (e *Engine) addDevice(ctx context.Context, d *curfew.Device, op curfew.Op, 
 	return &dev, e.enforceLocked(&dev)
 }
 
-// Devices implements [curfew.Service].
+// Devices implements [curfew.Service]. Each device carries what the
+// gateway has learned of it (Config.Learned).
 func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
 	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
-	return e.store.Devices(ctx)
+	ds, err := e.store.Devices(ctx)
+	if err != nil || e.learned == nil {
+		return ds, err
+	}
+	learned := e.learned()
+	for _, d := range ds {
+		d.Learned = learned[d.MAC.String()]
+	}
+	return ds, nil
 }
 
 // AddPerson implements [curfew.Service].
@@ -330,6 +364,12 @@ func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, er
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	switch prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, curfew.ActionPerson); {
+	case err != nil:
+		return nil, err
+	case prev != nil:
+		return e.store.Person(ctx, prev.Target)
+	}
 	now := e.now().UTC()
 	p := &curfew.Person{Name: name, Created: now}
 	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionPerson, Target: name, Detail: "person " + name}

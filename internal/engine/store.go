@@ -14,7 +14,10 @@ import (
 // Every method that changes state takes the audit entry that records the
 // change and writes both in one transaction: either both are stored or
 // neither. The store fills in the entry's Seq, At (if zero), PrevHash and
-// Hash.
+// Hash. If the context carries a request key (curfew.WithRequestKey), the
+// store records it in the same transaction as a curfew.KeyedRequest of
+// the entry's actor, action and target, which Request returns; a key the
+// actor already used is curfew.ErrConflict, and nothing is written.
 type Store interface {
 	// Restrictions returns the restrictions f selects, by ascending ID.
 	// The zero filter returns those not lifted, not recorded as expired
@@ -25,11 +28,6 @@ type Store interface {
 	// CreateRestriction stores r, assigns r.ID, and sets a.Target to the
 	// decimal ID before recording a.
 	CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
-	// RestrictionByKey returns the restriction author created with
-	// idempotency key key (curfew.RestrictRequest.Key), or an error
-	// wrapping curfew.ErrNotFound. CreateRestriction stores the key in the
-	// same transaction as the restriction.
-	RestrictionByKey(ctx context.Context, author, key string) (*curfew.Restriction, error)
 	// UpdateRestriction stores the mutable fields of r (End, Lifted,
 	// LiftedBy, LiftReason, Expired, Approval) and records a.
 	UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error
@@ -88,6 +86,10 @@ type Store interface {
 	// AnswerAppeal stores the answer of a (Answer, Answered, AnsweredBy)
 	// and records e; an unknown ID is curfew.ErrNotFound.
 	AnswerAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.AuditEntry) error
+
+	// Request returns the record of the change actor made with the
+	// idempotency key key, or an error wrapping curfew.ErrNotFound.
+	Request(ctx context.Context, actor, key string) (*curfew.KeyedRequest, error)
 
 	// RecordAudit records a, which goes with no other change.
 	RecordAudit(ctx context.Context, a *curfew.AuditEntry) error

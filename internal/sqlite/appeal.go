@@ -21,6 +21,10 @@ func (db *DB) CreateAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.Audi
 	if a == nil || a.From.IsZero() || !a.Addr.IsValid() {
 		return fmt.Errorf("%w: appeal without a sender", curfew.ErrInvalid)
 	}
+	from, err := subjectText("appeal sender", a.From)
+	if err != nil {
+		return err
+	}
 	ids, err := json.Marshal(nonNilIDs(a.Restrictions))
 	if err != nil {
 		return fmt.Errorf("encoding restriction ids: %w", err)
@@ -30,7 +34,7 @@ func (db *DB) CreateAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.Audi
 		err := tx.QueryRowContext(ctx, `INSERT INTO appeals
 			(sender, addr, restrictions, message, created_at, answer, answered_at, answered_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.From.String(), a.Addr.String(), string(ids), a.Message, millis(a.Created),
+			from, a.Addr.String(), string(ids), a.Message, millis(a.Created),
 			a.Answer, nullMillis(a.Answered), a.AnsweredBy,
 		).Scan(&id)
 		if err != nil {

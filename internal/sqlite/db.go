@@ -326,9 +326,11 @@ func (db *DB) apply(ctx context.Context, m migration) error {
 }
 
 // write runs change and records a in one transaction. change sees the
-// entry the store will record (a copy of a), so it may set Target. Only
-// when the transaction commits is *a updated with Seq, At, PrevHash and
-// Hash and the head file rewritten.
+// entry the store will record (a copy of a), so it may set Target. If ctx
+// carries a request key (curfew.WithRequestKey), it is recorded in the
+// same transaction with a's actor, action and target. Only when the
+// transaction commits is *a updated with Seq, At, PrevHash and Hash and
+// the head file rewritten.
 func (db *DB) write(ctx context.Context, a *curfew.AuditEntry, change func(tx *sql.Tx, e *curfew.AuditEntry) error) error {
 	if a == nil {
 		return fmt.Errorf("%w: missing audit entry", curfew.ErrInvalid)
@@ -356,6 +358,9 @@ func (db *DB) write(ctx context.Context, a *curfew.AuditEntry, change func(tx *s
 	if err := db.appendAudit(ctx, tx, &e, head); err != nil {
 		return err
 	}
+	if err := recordRequestKey(ctx, tx, &e); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
@@ -377,9 +382,36 @@ func classify(err error, what string) error {
 			return fmt.Errorf("%w: %s already exists", curfew.ErrConflict, what)
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return fmt.Errorf("%w: %s refers to something that does not exist", curfew.ErrNotFound, what)
+		case sqlite3.SQLITE_CONSTRAINT_CHECK:
+			return fmt.Errorf("%w: %s: a value the database refuses: %v", curfew.ErrInvalid, what, err)
 		}
 	}
 	return fmt.Errorf("storing %s: %w", what, err)
+}
+
+// subjectText returns the written form of s, as it is stored, or an error
+// wrapping curfew.ErrInvalid if s would not read back as itself: a subject
+// that does not parse (which would break every listing that reaches its
+// row) or one not in its canonical form (an ip: prefix with host bits set,
+// which would read back as another prefix). what names the field.
+func subjectText(what string, s curfew.Subject) (string, error) {
+	text := s.String()
+	back, err := curfew.ParseSubject(text)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s cannot be stored: %v", curfew.ErrInvalid, what, err)
+	}
+	if back.String() != text || back.Prefix != s.Prefix {
+		return "", fmt.Errorf("%w: %s %s is not in its canonical form %s", curfew.ErrInvalid, what, s.Prefix, back)
+	}
+	return text, nil
+}
+
+// checkRole refuses a role the store could not read back.
+func checkRole(what string, r curfew.Role) error {
+	if _, err := curfew.ParseRole(string(r)); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // Timestamps are stored as UTC Unix milliseconds; optional ones are NULL

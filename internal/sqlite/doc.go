@@ -1,6 +1,7 @@
 // Package sqlite stores curfew's state (persons, devices, restrictions, API
 // tokens) and its audit log in an SQLite database, through the pure Go
-// driver modernc.org/sqlite. [*DB] implements the engine's Store.
+// driver modernc.org/sqlite. [*DB] implements the engine's and the access
+// component's Store, and passes their conformance suite (storetest).
 //
 // The schema is created and upgraded by the migrations embedded from
 // migration/, applied in order at Open, one transaction each.

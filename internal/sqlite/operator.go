@@ -18,6 +18,9 @@ func (db *DB) CreateOperator(ctx context.Context, op *curfew.Operator, password 
 	if op == nil || op.Name == "" {
 		return fmt.Errorf("%w: operator without a name", curfew.ErrInvalid)
 	}
+	if err := checkRole(fmt.Sprintf("operator %q", op.Name), op.Role); err != nil {
+		return err
+	}
 	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
 		return insertOperator(ctx, tx, op, password)
 	})

@@ -89,6 +89,10 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 	if r == nil || r.Subject.IsZero() {
 		return fmt.Errorf("%w: restriction without subject", curfew.ErrInvalid)
 	}
+	subject, err := subjectText("restriction subject", r.Subject)
+	if err != nil {
+		return err
+	}
 	allow, err := encodeList(r.Allow)
 	if err != nil {
 		return err
@@ -103,7 +107,7 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
 			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
+			subject, string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
@@ -111,12 +115,6 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 		).Scan(&id)
 		if err != nil {
 			return classify(err, "restriction")
-		}
-		if r.RequestKey != "" {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO request_keys (author, key, restriction_id, created_at) VALUES (?, ?, ?, ?)",
-				r.Author, r.RequestKey, id, millis(r.Created)); err != nil {
-				return classify(err, "request key")
-			}
 		}
 		e.Target = strconv.FormatInt(id, 10)
 		return nil
@@ -126,26 +124,6 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 	}
 	r.ID = curfew.RestrictionID(id)
 	return nil
-}
-
-// RestrictionByKey returns the restriction author created with the
-// idempotency key key, or an error wrapping curfew.ErrNotFound. It
-// implements the engine's Store.
-func (db *DB) RestrictionByKey(ctx context.Context, author, key string) (*curfew.Restriction, error) {
-	var id int64
-	err := db.sql.QueryRowContext(ctx, "SELECT restriction_id FROM request_keys WHERE author = ? AND key = ?", author, key).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: no restriction by %s with key %q", curfew.ErrNotFound, author, key)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading request key: %w", err)
-	}
-	r, err := db.Restriction(ctx, curfew.RestrictionID(id))
-	if err != nil {
-		return nil, err
-	}
-	r.RequestKey = key
-	return r, nil
 }
 
 // UpdateRestriction stores the mutable fields of r (End, Lifted, LiftedBy,
@@ -166,7 +144,7 @@ func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason,
 			int64(r.ID))
 		if err != nil {
-			return fmt.Errorf("updating restriction %d: %w", r.ID, err)
+			return classify(err, fmt.Sprintf("restriction %d", r.ID))
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("updating restriction %d: %w", r.ID, err)

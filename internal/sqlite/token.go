@@ -23,6 +23,14 @@ func (db *DB) CreateToken(ctx context.Context, t *curfew.Token, hash []byte, op 
 	if len(hash) != sha256.Size {
 		return fmt.Errorf("%w: token hash is %d bytes, want %d", curfew.ErrInvalid, len(hash), sha256.Size)
 	}
+	if err := checkRole(fmt.Sprintf("token %q", t.Name), t.Role); err != nil {
+		return err
+	}
+	if op != nil {
+		if err := checkRole(fmt.Sprintf("operator %q", op.Name), op.Role); err != nil {
+			return err
+		}
+	}
 	if op != nil && op.Name != t.Name {
 		return fmt.Errorf("%w: token %q for operator %q", curfew.ErrInvalid, t.Name, op.Name)
 	}
