@@ -119,6 +119,13 @@ func realExport(t *testing.T, from int64) ([]byte, ed25519.PublicKey) {
 		Restrictions: []curfew.RestrictionID{long.ID}, Message: "Why? «Ça suffit» <script>"})
 	must(a, err)
 	must(eng.AnswerAppeal(op, a.ID, "Until the exams are over."))
+	// Devices seen on the LAN, one of them approved, and a flood counted.
+	if err := eng.RecordSeen(ctx, []curfew.Sighting{
+		{MAC: net.HardwareAddr{6, 0, 0, 0, 0, 9}, At: time.Now(), Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.9"), netip.MustParseAddr("fd00:50::9")}, Hostname: "Zoë's-tablet"},
+	}, 5); err != nil {
+		t.Fatal(err)
+	}
+	must(eng.ApproveDevice(op, &curfew.Device{MAC: net.HardwareAddr{6, 0, 0, 0, 0, 9}, Name: "tablet", Owner: "bob"}))
 	// Operators and tokens, and a wrong token.
 	must(acc.CreateToken(op, "victor", curfew.RoleViewer))
 	_, _, err = acc.AddOperator(op, "ivan", curfew.RoleOperator)

@@ -166,6 +166,26 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
 	backends := []enforce.Backend{nf, res}
+	q, err := netfilter.NewQuarantine(&netfilter.QuarantineConfig{
+		Logger:        logger.With("component", "quarantine"),
+		LANInterfaces: cfg.LAN.Interfaces,
+		DNS4:          cfg.DNS.Listen,
+		DNS6:          on6(cfg, cfg.DNS.Listen.Port()),
+		Notice4:       cfg.Notice.Listen,
+		Notice6:       on6(cfg, cfg.Notice.Listen.Port()),
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.LAN.Quarantine {
+		// Left in place when the daemon stops, as the restrictions'
+		// table is: unknown devices stay out while it is down.
+		backends = append([]enforce.Backend{q}, backends...)
+	} else if err := q.Close(); err != nil {
+		// A quarantine table of an earlier configuration would keep
+		// every unregistered device out.
+		return fmt.Errorf("removing the quarantine table: %w", err)
+	}
 	var pages []*notice.Server
 	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
 		if !listen.IsValid() {
@@ -215,6 +235,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		AuditKey:          auditKey,
 		ConfigDigest:      cfg.Digest,
 		PublishCheckpoint: checkpointPublisher(cfg),
+		Quarantine:        cfg.LAN.Quarantine,
 	})
 	if err != nil {
 		return err
@@ -229,12 +250,13 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	go acc.Run(ctx) // returns when ctx is done or at acc.Close
 
 	handler, err := api.NewHandler(&api.HandlerConfig{
-		Service:  eng,
-		Auth:     acc,
-		Accounts: acc,
-		Logger:   logger.With("component", "api"),
-		Metrics:  promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
-		DNS:      dnsLog{res},
+		Service:    eng,
+		Auth:       acc,
+		Accounts:   acc,
+		Logger:     logger.With("component", "api"),
+		Metrics:    promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
+		DNS:        dnsLog{res},
+		Quarantine: cfg.LAN.Quarantine,
 	})
 	if err != nil {
 		return err
@@ -257,6 +279,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()
+	go recordSeen(ctx, ident, eng, logger) // returns when ctx is done
 
 	// SIGHUP reloads the network-wide blocklists and the notice server's
 	// certificate.
@@ -294,6 +317,24 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		logger.Info("curfew daemon stopped; the kernel keeps enforcing until restart")
 	}
 	return err2
+}
+
+// recordSeen hands what the identify table saw on the LAN to the engine
+// every second, until ctx is done.
+func recordSeen(ctx context.Context, ident *identify.Table, eng *engine.Engine, logger *slog.Logger) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ss, dropped := ident.Sightings()
+		if err := eng.RecordSeen(ctx, ss, dropped); err != nil && ctx.Err() == nil {
+			logger.Error("recording the devices seen on the LAN", "err", err)
+		}
+	}
 }
 
 // dnsListen returns the resolver's addresses: dns.listen, and the same

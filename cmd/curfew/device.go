@@ -12,6 +12,7 @@ import (
 )
 
 const deviceUsage = `usage: curfew device add MAC [--name N] [--owner PERSON] [--ip ADDR]...
+       curfew device approve MAC --owner PERSON [--name N]
        curfew device remove MAC --reason TEXT`
 
 // device runs `curfew device add|remove`.
@@ -22,12 +23,14 @@ func (c *cli) device(args []string) int {
 			return c.deviceAdd(args[1:])
 		case "remove":
 			return c.deviceRemove(args[1:])
+		case "approve":
+			return c.deviceApprove(args[1:])
 		case "-h", "--help", "help":
 			fmt.Fprintln(c.stdout, deviceUsage)
 			return 0
 		}
 	}
-	return usageError(c.stderr, "device", errors.New("want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable), or device remove MAC --reason TEXT"))
+	return usageError(c.stderr, "device", errors.New("want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable), device approve MAC --owner PERSON [--name N], or device remove MAC --reason TEXT"))
 }
 
 // deviceAdd runs `curfew device add MAC [--name N] [--owner PERSON]
@@ -62,6 +65,40 @@ func (c *cli) deviceAdd(args []string) int {
 		return code
 	}
 	d, err := client.AddDevice(context.Background(), d)
+	if err != nil {
+		return cmd.fail(err)
+	}
+	fmt.Fprintln(c.stdout, d.MAC)
+	return 0
+}
+
+// deviceApprove runs `curfew device approve MAC --owner PERSON [--name N]`,
+// which registers a device seen on the LAN, or held by quarantine, to its
+// owner, and prints the MAC.
+func (c *cli) deviceApprove(args []string) int {
+	cmd := c.newCommand("device approve", "MAC --owner PERSON [--name N]")
+	owner := cmd.fs.String("owner", "", "the person who owns it (required)")
+	name := cmd.fs.String("name", "", "a label for the device")
+	pos, code, ok := cmd.parse(args)
+	if !ok {
+		return code
+	}
+	mac, code, ok := cmd.oneMAC(pos)
+	if !ok {
+		return code
+	}
+	if *owner == "" {
+		return cmd.usage(errors.New("missing --owner PERSON: an approved device belongs to someone"))
+	}
+	d := &curfew.Device{MAC: mac, Name: *name, Owner: *owner}
+	if err := d.Validate(); err != nil {
+		return cmd.usage(err)
+	}
+	client, code, ok := cmd.client()
+	if !ok {
+		return code
+	}
+	d, err := client.ApproveDevice(context.Background(), d)
 	if err != nil {
 		return cmd.fail(err)
 	}

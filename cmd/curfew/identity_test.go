@@ -179,3 +179,34 @@ func TestGroupsAgainstEngine(t *testing.T) {
 		t.Errorf("group audit entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestApproveAndRandomMACAgainstEngine: device approve registers a seen
+// device to its owner, audited as an approval; with unknown devices
+// allowed, restricting a randomised MAC warns that it can be walked
+// around, and a universally administered one does not.
+func TestApproveAndRandomMACAgainstEngine(t *testing.T) {
+	f := newDaemonFixture(t, engine.Config{GatewayAddrs: func() ([]netip.Addr, error) { return nil, nil }}, nil)
+	run, mustRun := cliRunner(t, f)
+	mustRun("person", "add", "alice")
+	if got := mustRun("device", "approve", "06:00:00:00:00:09", "--owner", "alice", "--name", "phone"); got != "06:00:00:00:00:09\n" {
+		t.Errorf("device approve printed %q", got)
+	}
+	if code, _, stderr := run("device", "approve", "06:00:00:00:00:0a", "--owner", "zed"); code != 2 || !strings.Contains(stderr, "no such person") {
+		t.Errorf("approve to an unknown person = %d %q, want 2", code, stderr)
+	}
+	var audit []api.AuditEntry
+	if err := json.Unmarshal([]byte(mustRun("audit", "-o", "json")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	if last := audit[len(audit)-1]; last.Action != "device.approved" || last.Target != "device:06:00:00:00:00:09" {
+		t.Errorf("last audit entry = %+v, want device.approved of 06:00:00:00:00:09", last)
+	}
+
+	code, stdout, stderr := run("restrict", "device:06:00:00:00:00:09", "--for", "1h", "--reason", "r")
+	if code != 0 || stdout != "1\n" || !strings.HasPrefix(stderr, "warning: 06:00:00:00:00:09 is a randomised (locally administered) MAC: the device can pick another and be out of restriction 1;") {
+		t.Errorf("restrict of a randomised MAC = %d %q %q, want 0, the id and a warning", code, stdout, stderr)
+	}
+	if code, _, stderr := run("restrict", "device:00:00:5e:00:53:01", "--for", "1h", "--reason", "r"); code != 0 || stderr != "" {
+		t.Errorf("restrict of a universally administered MAC = %d %q, want no warning", code, stderr)
+	}
+}

@@ -286,6 +286,24 @@ A restricted person can ask the operator from the notice page (the form
   %[3]s appeals
   %[3]s appeal answer ID --text "Until Friday's review."
 
+Groups: a restriction on a group covers its persons' devices, even ones
+added later, and stops covering a member taken out at once:
+
+  %[3]s person add alice && %[3]s device add %[4]s --owner alice
+  %[3]s group add residents && %[3]s group member add residents person:alice
+  %[3]s restrict group:residents --for 10m --reason "quiet hours"
+  %[3]s group member remove residents person:alice    # client 2 is back
+  %[3]s devices --seen                                 # every MAC the gateway saw
+
+Unknown devices: with lan.unknown_devices: quarantine in %[11]s (restart
+the lab's daemon, or write it before starting a gateway of your own), a
+MAC that is not registered reaches only curfew's DNS and notice page until
+it is approved, and a restricted device that changes its MAC stays off:
+
+  ip netns exec %[5]s ip link set eth0 address 06:c0:ff:ee:00:99
+  ip netns exec %[5]s curl -m 3 %[6]s      # the "Device not registered" page
+  %[3]s device approve 06:c0:ff:ee:00:99 --owner alice
+
 The public report of today: counts, durations and notices, no reasons
 and no identities:
 

@@ -31,8 +31,9 @@ Restrictions:
 
 Devices and persons:
   device add MAC [--name N] [--owner PERSON] [--ip ADDR]...
+  device approve MAC --owner PERSON [--name N]     registers a seen or quarantined device
   device remove MAC --reason TEXT                  unregisters; restrictions on its MAC stay
-  devices [-o json]
+  devices [-o json] [--seen]                       --seen adds unregistered devices seen on the LAN
   person add NAME
   person remove NAME --reason TEXT                 refused (exit 1) while a restriction names the person
   persons [-o json]

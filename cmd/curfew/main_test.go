@@ -158,7 +158,10 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"list", "active"}, `curfew: list: unexpected argument "active"`},
 		{[]string{"show"}, "curfew: show: want exactly one restriction ID"},
 		{[]string{"show", "0"}, `curfew: show: ID: "0" is not a restriction id (a positive integer)`},
-		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable), or device remove MAC --reason TEXT"},
+		{[]string{"device"}, "curfew: device: want a subcommand: device add MAC [--name N] [--owner PERSON] [--ip ADDR] (--ip repeatable), device approve MAC --owner PERSON [--name N], or device remove MAC --reason TEXT"},
+		{[]string{"device", "approve", "06:00:00:00:00:09"}, "curfew: device approve: missing --owner PERSON: an approved device belongs to someone"},
+		{[]string{"device", "approve", "ff:ff:ff:ff:ff:ff", "--owner", "bob"}, `curfew: device approve: MAC address "ff:ff:ff:ff:ff:ff" is a multicast or broadcast address, not a device`},
+		{[]string{"device", "approve", "06:00:00:00:00:09", "--owner", "bob smith"}, `curfew: device approve: owner: name "bob smith": only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit`},
 		{[]string{"device", "remove", "02:00:00:00:00:01"}, "curfew: device remove: missing --reason TEXT: removing a device needs one"},
 		{[]string{"device", "remove", "--reason", "gone"}, "curfew: device remove: missing MAC, such as 02:00:00:00:00:01"},
 		{[]string{"device", "remove", "00:00:00:00:00:00", "--reason", "gone"}, `curfew: device remove: MAC address "00:00:00:00:00:00" is all zeros, not a device`},
@@ -273,8 +276,8 @@ func TestRestrict(t *testing.T) {
 	}{
 		{
 			"flags after the subject",
-			[]string{"restrict", "device:02:00:00:00:00:01", "--for", "1h", "--reason", "exam week"},
-			curfew.RestrictRequest{Subject: "device:02:00:00:00:00:01", Mode: curfew.ModeCutoff, Reason: "exam week", For: time.Hour},
+			[]string{"restrict", "device:00:00:5e:00:53:01", "--for", "1h", "--reason", "exam week"},
+			curfew.RestrictRequest{Subject: "device:00:00:5e:00:53:01", Mode: curfew.ModeCutoff, Reason: "exam week", For: time.Hour},
 		},
 		{
 			"flags before and after, = form, days",
@@ -577,6 +580,12 @@ func TestDeviceAndPerson(t *testing.T) {
 		PersonsFunc: func(ctx context.Context) ([]*curfew.Person, error) {
 			return []*curfew.Person{{Name: "bob", Created: now}}, nil
 		},
+		SeenDevicesFunc: func(ctx context.Context) ([]*curfew.SeenDevice, error) {
+			return []*curfew.SeenDevice{
+				{MAC: mac1, Registered: true, FirstSeen: now, LastSeen: now.Add(time.Hour), Hostname: "bobs-phone", Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.10")}},
+				{MAC: net.HardwareAddr{0x06, 0, 0, 0, 0, 9}, FirstSeen: now, LastSeen: now, Hostname: "Bobs-Phone", Resembles: []net.HardwareAddr{mac1}},
+			}, nil
+		},
 	}
 	h := newHarness(t, svc)
 
@@ -604,6 +613,19 @@ func TestDeviceAndPerson(t *testing.T) {
 	var ds []api.Device
 	if err := json.Unmarshal([]byte(stdout), &ds); err != nil || code != 0 || len(ds) != 1 || ds[0].MAC != "02:00:00:00:00:01" || len(ds[0].Addrs) != 2 {
 		t.Errorf("devices -o json = %d %q", code, stdout)
+	}
+	if want := `[{"mac":"02:00:00:00:00:01","name":"phone","owner":"bob","addrs":["192.168.50.10","fd00:50::10"],"created_at":"2026-03-01T21:00:00Z","learned":[],"hostname":"bobs-phone","random_mac":true,"registered":true,` +
+		`"first_seen_at":"2026-03-01T21:00:00Z","last_seen_at":"2026-03-01T22:00:00Z","seen_addrs":["192.168.50.10"],"client_id":"","resembles":[]}]`; compactJSON(t, stdout) != want {
+		t.Errorf("devices -o json =\n%s\nwant\n%s", compactJSON(t, stdout), want)
+	}
+	code, stdout, _ = h.run("devices", "--seen", "-o", "json")
+	if want := `{"mac":"06:00:00:00:00:09","name":"","owner":"","addrs":[],"learned":[],"hostname":"Bobs-Phone","random_mac":true,"registered":false,` +
+		`"first_seen_at":"2026-03-01T21:00:00Z","last_seen_at":"2026-03-01T21:00:00Z","seen_addrs":[],"client_id":"","resembles":["02:00:00:00:00:01"]}]`; code != 0 || !strings.HasSuffix(compactJSON(t, stdout), want) {
+		t.Errorf("devices --seen -o json =\n%s\nwant it to end with\n%s", compactJSON(t, stdout), want)
+	}
+	code, stdout, _ = h.run("devices", "--seen")
+	if code != 0 || !strings.Contains(stdout, "06:00:00:00:00:09  no ") || !strings.Contains(stdout, "random MAC; resembles 02:00:00:00:00:01") {
+		t.Errorf("devices --seen =\n%s", stdout)
 	}
 
 	if code, stdout, _ := h.run("person", "add", "carol"); code != 0 || stdout != "carol\n" {

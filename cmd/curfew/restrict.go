@@ -80,6 +80,14 @@ func (c *cli) restrict(args []string) int {
 		return cmd.fail(err)
 	}
 	fmt.Fprintln(c.stdout, strconv.FormatInt(int64(r.ID), 10))
+	if sub, err := curfew.ParseSubject(req.Subject); err == nil && sub.Kind == curfew.SubjectDevice && curfew.RandomMAC(sub.MAC) {
+		// With unknown devices allowed, a restriction by MAC binds only
+		// as long as the device keeps its made-up address.
+		if mode, err := client.UnknownDevices(context.Background()); err == nil && mode != "quarantine" {
+			fmt.Fprintf(c.stderr, "warning: %s is a randomised (locally administered) MAC: the device can pick another and be out of restriction %d; "+
+				"restrict its owner (person:NAME) or set lan.unknown_devices: quarantine\n", sub.MAC, r.ID)
+		}
+	}
 	if w := c.waiting(r); w != "" {
 		fmt.Fprintf(c.stderr, "restriction %d is pending, not enforced: it %s (curfew approve %d --reason TEXT)\n", r.ID, w, r.ID)
 	}

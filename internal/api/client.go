@@ -175,6 +175,43 @@ func (c *Client) Devices(ctx context.Context) ([]*curfew.Device, error) {
 	return ds, nil
 }
 
+// ApproveDevice implements [curfew.Service].
+func (c *Client) ApproveDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+	var out Device
+	body := ApproveDeviceRequest{Owner: d.Owner, Name: d.Name}
+	if err := c.do(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(d.MAC.String())+"/approve", nil, body, &out); err != nil {
+		return nil, err
+	}
+	return DeviceFromAPI(&out)
+}
+
+// UnknownDevices returns the server's lan.unknown_devices, "allow" or
+// "quarantine", from GET /api/v1/health; "" from a server too old to say.
+func (c *Client) UnknownDevices(ctx context.Context) (string, error) {
+	var out map[string]string
+	if err := c.do(ctx, http.MethodGet, "/api/v1/health", nil, nil, &out); err != nil {
+		return "", err
+	}
+	return out["unknown_devices"], nil
+}
+
+// SeenDevices implements [curfew.Service].
+func (c *Client) SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error) {
+	var out []SeenDevice
+	if err := c.do(ctx, http.MethodGet, "/api/v1/devices/seen", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	ds := make([]*curfew.SeenDevice, 0, len(out))
+	for i := range out {
+		d, err := SeenDeviceFromAPI(&out[i])
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
 // RemoveDevice implements [curfew.Service].
 func (c *Client) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error) {
 	var out Device

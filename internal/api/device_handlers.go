@@ -42,6 +42,44 @@ func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 	h.write(w, r, http.StatusOK, out)
 }
 
+// approveDevice serves POST /api/v1/devices/{mac}/approve.
+func (h *handler) approveDevice(w http.ResponseWriter, r *http.Request) {
+	mac, err := curfew.ParseMAC(r.PathValue("mac"))
+	if err != nil {
+		h.error(w, r, fmt.Errorf("mac: %w", err))
+		return
+	}
+	var body ApproveDeviceRequest
+	if err := h.decode(w, r, &body); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	if body.Owner == "" {
+		h.error(w, r, fmt.Errorf("%w: owner: missing", curfew.ErrInvalid))
+		return
+	}
+	d, err := h.svc.ApproveDevice(r.Context(), &curfew.Device{MAC: mac, Name: body.Name, Owner: body.Owner})
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	h.write(w, r, http.StatusCreated, DeviceToAPI(d))
+}
+
+// listSeenDevices serves GET /api/v1/devices/seen.
+func (h *handler) listSeenDevices(w http.ResponseWriter, r *http.Request) {
+	ds, err := h.svc.SeenDevices(r.Context())
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	out := make([]SeenDevice, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, SeenDeviceToAPI(d))
+	}
+	h.write(w, r, http.StatusOK, out)
+}
+
 // removeDevice serves POST /api/v1/devices/{mac}/remove.
 func (h *handler) removeDevice(w http.ResponseWriter, r *http.Request) {
 	mac, err := curfew.ParseMAC(r.PathValue("mac"))

@@ -70,6 +70,22 @@ func DescribeEvent(e *audit.Event) string {
 			s = "carried over from the first release: " + s
 		}
 		return s
+	case audit.KindDeviceApproved:
+		return "approved from the LAN: " + describeDevice(e.Subject, after)
+	case audit.KindDeviceSeen:
+		s := strings.TrimPrefix(e.Subject, "device:") + " first seen on the LAN"
+		if after.RandomMAC {
+			s += "; a locally administered (randomised) MAC"
+		}
+		if len(after.Addrs) > 0 {
+			s += " at " + strings.Join(after.Addrs, ", ")
+		}
+		if after.Hostname != "" {
+			s += fmt.Sprintf("; DHCP hostname %q", after.Hostname)
+		}
+		return s
+	case audit.KindDeviceSeenSummary:
+		return fmt.Sprintf("%d more new MACs seen on the LAN, or dropped in a flood, not recorded one by one", after.Unaudited)
 	case audit.KindPersonAdded:
 		return "person " + strings.TrimPrefix(e.Subject, "person:")
 	case audit.KindDeviceRemoved:

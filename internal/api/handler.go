@@ -59,6 +59,11 @@ type HandlerConfig struct {
 	// GET /api/v1/dns/queries.
 	DNS DNSLog
 
+	// Quarantine says whether the LAN quarantines unknown devices
+	// (lan.unknown_devices); GET /api/v1/health reports it, so that the
+	// CLI can warn when a restriction by MAC can be walked around.
+	Quarantine bool
+
 	// Metrics, if not nil, is served without authentication at GET
 	// /metrics, so the daemon can expose its metrics on the API listener
 	// without building a mux of its own.
@@ -76,6 +81,8 @@ type handler struct {
 	logger *slog.Logger
 	now    func() time.Time
 	dns    DNSLog // nil if the daemon runs no resolver
+	// unknown is lan.unknown_devices: "allow" or "quarantine".
+	unknown string
 }
 
 // NewHandler validates c and returns the API handler. It serves:
@@ -99,7 +106,10 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 	case c.Logger == nil:
 		return nil, errors.New("api: nil logger")
 	}
-	h := &handler{svc: c.Service, auth: c.Auth, acc: c.Accounts, logger: c.Logger, now: c.Now, dns: c.DNS}
+	h := &handler{svc: c.Service, auth: c.Auth, acc: c.Accounts, logger: c.Logger, now: c.Now, dns: c.DNS, unknown: "allow"}
+	if c.Quarantine {
+		h.unknown = "quarantine"
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -229,7 +239,7 @@ func bearer(header string) (string, bool) {
 }
 
 func (h *handler) health(w http.ResponseWriter, r *http.Request) {
-	h.write(w, r, http.StatusOK, map[string]string{"status": "ok"})
+	h.write(w, r, http.StatusOK, map[string]string{"status": "ok", "unknown_devices": h.unknown})
 }
 
 func (h *handler) noRoute(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,8 @@ func (h *handler) routes() []route {
 		r("POST", "/api/v1/restrictions/{id}/reject", curfew.OpReject, ok, RejectRequest{}, Restriction{}, h.rejectRestriction),
 		r("POST", "/api/v1/devices", curfew.OpAddDevice, created, DeviceRequest{}, Device{}, h.createDevice),
 		r("GET", "/api/v1/devices", curfew.OpRead, ok, nil, []Device{}, h.listDevices),
+		r("GET", "/api/v1/devices/seen", curfew.OpRead, ok, nil, []SeenDevice{}, h.listSeenDevices),
+		r("POST", "/api/v1/devices/{mac}/approve", curfew.OpApproveDevice, created, ApproveDeviceRequest{}, Device{}, h.approveDevice),
 		r("POST", "/api/v1/devices/{mac}/remove", curfew.OpRemoveDevice, ok, RemoveRequest{}, Device{}, h.removeDevice),
 		r("POST", "/api/v1/persons", curfew.OpAddPerson, created, PersonRequest{}, Person{}, h.createPerson),
 		r("GET", "/api/v1/persons", curfew.OpRead, ok, nil, []Person{}, h.listPersons),

@@ -56,17 +56,45 @@ type RejectRequest struct {
 	Reason string `json:"reason"`
 }
 
-// Device is the wire form of a curfew.Device.
+// Device is the wire form of a curfew.Device. `curfew devices -o json`
+// adds to it what the gateway saw of the device (SeenDevice), and with
+// --seen lists the unregistered devices seen too, without created_at.
 type Device struct {
 	MAC       string    `json:"mac"`
 	Name      string    `json:"name"`
 	Owner     string    `json:"owner"`
 	Addrs     []string  `json:"addrs"`
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 	// Learned and Hostname are what the gateway has learned of the device
 	// by itself (neighbour table, DHCP leases); ignored in requests.
+	// `curfew devices` takes the hostname from the seen devices when the
+	// leases no longer give one.
 	Learned  []string `json:"learned"`
 	Hostname string   `json:"hostname"`
+	// RandomMAC is true for a locally administered (randomised) MAC.
+	RandomMAC  bool `json:"random_mac"`
+	Registered bool `json:"registered"`
+	// What the gateway saw: null or empty if it has not seen the device.
+	FirstSeenAt *time.Time `json:"first_seen_at"`
+	LastSeenAt  *time.Time `json:"last_seen_at"`
+	SeenAddrs   []string   `json:"seen_addrs"`
+	ClientID    string     `json:"client_id"`
+	// Resembles lists registered devices an unregistered one shares a DHCP
+	// hostname or client identifier with.
+	Resembles []string `json:"resembles"`
+}
+
+// SeenDevice is the wire form of a curfew.SeenDevice.
+type SeenDevice struct {
+	MAC         string    `json:"mac"`
+	RandomMAC   bool      `json:"random_mac"`
+	Registered  bool      `json:"registered"`
+	FirstSeenAt time.Time `json:"first_seen_at"`
+	LastSeenAt  time.Time `json:"last_seen_at"`
+	Addrs       []string  `json:"addrs"`
+	Hostname    string    `json:"hostname"`
+	ClientID    string    `json:"client_id"`
+	Resembles   []string  `json:"resembles"`
 }
 
 // Person is the wire form of a curfew.Person.
@@ -163,6 +191,12 @@ type GroupRequest struct {
 // POST /api/v1/groups/{name}/members/remove.
 type GroupMemberRequest struct {
 	Member string `json:"member"` // person:NAME or device:MAC
+}
+
+// ApproveDeviceRequest is the body of POST /api/v1/devices/{mac}/approve.
+type ApproveDeviceRequest struct {
+	Owner string `json:"owner"`
+	Name  string `json:"name,omitempty"`
 }
 
 // RemoveRequest is the body of POST /api/v1/devices/{mac}/remove and
@@ -316,6 +350,12 @@ func DeviceToAPI(d *curfew.Device) Device {
 		CreatedAt: d.Created.UTC(),
 		Learned:   make([]string, 0, len(d.Learned.Addrs)),
 		Hostname:  d.Learned.Hostname,
+		RandomMAC: curfew.RandomMAC(d.MAC),
+		// A Device is registered by definition; the CLI builds
+		// unregistered entries from SeenDevice.
+		Registered: true,
+		SeenAddrs:  []string{},
+		Resembles:  []string{},
 	}
 	for _, a := range d.Addrs {
 		w.Addrs = append(w.Addrs, a.String())
@@ -346,6 +386,48 @@ func DeviceFromAPI(w *Device) (*curfew.Device, error) {
 			return nil, fmt.Errorf("decoding device %s: %w: address %q is not an IP address", w.MAC, curfew.ErrInvalid, s)
 		}
 		d.Addrs = append(d.Addrs, a)
+	}
+	return d, nil
+}
+
+// SeenDeviceToAPI returns the wire form of d.
+func SeenDeviceToAPI(d *curfew.SeenDevice) SeenDevice {
+	w := SeenDevice{
+		MAC: d.MAC.String(), RandomMAC: d.RandomMAC(), Registered: d.Registered,
+		FirstSeenAt: d.FirstSeen.UTC(), LastSeenAt: d.LastSeen.UTC(),
+		Addrs: make([]string, 0, len(d.Addrs)), Hostname: d.Hostname, ClientID: d.ClientID,
+		Resembles: make([]string, 0, len(d.Resembles)),
+	}
+	for _, a := range d.Addrs {
+		w.Addrs = append(w.Addrs, a.String())
+	}
+	for _, m := range d.Resembles {
+		w.Resembles = append(w.Resembles, m.String())
+	}
+	return w
+}
+
+// SeenDeviceFromAPI returns the domain form of w.
+func SeenDeviceFromAPI(w *SeenDevice) (*curfew.SeenDevice, error) {
+	mac, err := curfew.ParseMAC(w.MAC)
+	if err != nil {
+		return nil, fmt.Errorf("decoding seen device: %w", err)
+	}
+	d := &curfew.SeenDevice{MAC: mac, Registered: w.Registered, FirstSeen: w.FirstSeenAt.UTC(), LastSeen: w.LastSeenAt.UTC(),
+		Hostname: w.Hostname, ClientID: w.ClientID}
+	for _, s := range w.Addrs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("decoding seen device %s: %w: address %q is not an IP address", w.MAC, curfew.ErrInvalid, s)
+		}
+		d.Addrs = append(d.Addrs, a)
+	}
+	for _, s := range w.Resembles {
+		m, err := curfew.ParseMAC(s)
+		if err != nil {
+			return nil, fmt.Errorf("decoding seen device %s: %w", w.MAC, err)
+		}
+		d.Resembles = append(d.Resembles, m)
 	}
 	return d, nil
 }

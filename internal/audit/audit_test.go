@@ -524,6 +524,9 @@ func FuzzDecode(f *testing.F) {
 		After: &audit.Fields{Source: "192.0.2.7", Failures: 3, Refused: 40, Causes: []string{"unknown token"}, First: t0, Last: t0.Add(time.Second)}})
 	l.add(&audit.Event{Kind: audit.KindOperatorDisabled, Actor: "root", Reason: "left",
 		After: &audit.Fields{Name: "ivan", Role: "operator", Disabled: t0, OneTime: true}})
+	l.add(&audit.Event{Kind: audit.KindDeviceSeen, Actor: audit.System, Subject: "device:06:00:00:00:00:09",
+		After: &audit.Fields{Addrs: []string{"192.168.50.9", "fd00:50::9"}, Hostname: "Zoë's-tablet", RandomMAC: true}})
+	l.add(&audit.Event{Kind: audit.KindDeviceSeenSummary, Actor: audit.System, After: &audit.Fields{Unaudited: 2907}})
 	for _, e := range l.events {
 		f.Add(e)
 	}
@@ -567,7 +570,8 @@ func TestActionsAreKinds(t *testing.T) {
 		curfew.ActionExtend: audit.KindRestrictionExtended, curfew.ActionApprove: audit.KindRestrictionApproved,
 		curfew.ActionReject: audit.KindRestrictionRejected, curfew.ActionDevice: audit.KindDeviceAdded,
 		curfew.ActionPerson: audit.KindPersonAdded, curfew.ActionRemoveDevice: audit.KindDeviceRemoved,
-		curfew.ActionRemovePerson: audit.KindPersonRemoved, curfew.ActionGroup: audit.KindGroupAdded,
+		curfew.ActionApproveDevice: audit.KindDeviceApproved,
+		curfew.ActionRemovePerson:  audit.KindPersonRemoved, curfew.ActionGroup: audit.KindGroupAdded,
 		curfew.ActionGroupMember: audit.KindGroupMemberAdded, curfew.ActionGroupLeave: audit.KindGroupMemberRemoved,
 		curfew.ActionToken: audit.KindTokenCreated, curfew.ActionAnswer: audit.KindAppealAnswered,
 		curfew.ActionAppeal: audit.KindAppealPosted, curfew.ActionOperator: audit.KindOperatorAdded,

@@ -37,6 +37,10 @@ const (
 	// devices staying registered without owner.
 	KindDeviceRemoved Kind = "device.removed"
 	KindPersonRemoved Kind = "person.removed"
+	// KindDeviceApproved records that a device seen on the LAN was
+	// registered to its owner by an operator (device approve): like
+	// KindDeviceAdded, After holds its fields, with Owner always set.
+	KindDeviceApproved Kind = "device.approved"
 	// KindGroupAdded records a new, empty group (the subject); the
 	// members come and go with KindGroupMemberAdded and
 	// KindGroupMemberRemoved, whose After.Member is the member
@@ -94,6 +98,17 @@ const (
 	// KindConfigChanged records, at a start, that the configuration file
 	// differs from the one of the previous start.
 	KindConfigChanged Kind = "config.changed"
+	// KindDeviceSeen records a MAC (the subject) seen on the LAN for the
+	// first time: After.Addrs and After.Hostname as it was seen,
+	// After.RandomMAC if it is locally administered. It changes no stored
+	// state the log holds: seen devices age out by themselves.
+	KindDeviceSeen Kind = "device.seen"
+	// KindDeviceSeenSummary counts, in After.Unaudited, the MACs seen for
+	// the first time (or dropped unread in a flood) since the previous
+	// summary that were not recorded one by one as KindDeviceSeen, past
+	// its budget of a burst of 100, then one a minute. At most one is
+	// recorded a minute.
+	KindDeviceSeenSummary Kind = "device.seen_summary"
 	// KindAuditBroken records that the gateway found its own log broken
 	// when it was about to sign it: the latest checkpoint (Before) was
 	// missing, older than the log says there were (After.Checkpoint is what
@@ -181,6 +196,13 @@ type Fields struct {
 	Name  string
 	Owner string
 	Addrs []string
+
+	// A device's as seen on the LAN (KindDeviceSeen); its addresses are
+	// Addrs.
+	Hostname  string // from its DHCP lease
+	RandomMAC bool   // a locally administered MAC
+	// New MACs not recorded one by one (KindDeviceSeenSummary).
+	Unaudited int64
 
 	// A group's member, in curfew.Subject's written form.
 	Member string
@@ -335,6 +357,9 @@ func (f *Fields) object() *object {
 	o.str("name", f.Name)
 	o.str("owner", f.Owner)
 	o.strings("addrs", f.Addrs)
+	o.str("hostname", f.Hostname)
+	o.bool("random_mac", f.RandomMAC)
+	o.int("unaudited", f.Unaudited)
 	o.str("member", f.Member)
 	o.str("token", f.Token)
 	o.str("role", f.Role)

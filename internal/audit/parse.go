@@ -605,6 +605,13 @@ func (p *parser) fields() (*Fields, error) {
 			f.Owner, err = p.text()
 		case "addrs":
 			f.Addrs, err = p.strings()
+		case "hostname":
+			f.Hostname, err = p.text()
+		case "random_mac":
+			err = p.true()
+			f.RandomMAC = true
+		case "unaudited":
+			f.Unaudited, err = p.int()
 		case "token":
 			f.Token, err = p.text()
 		case "role":

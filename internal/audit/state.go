@@ -149,7 +149,7 @@ func (s *State) apply(e *Event) error {
 		}
 		s.set(r)
 		return nil
-	case KindDeviceAdded, KindDeviceImported, KindDeviceRepaired:
+	case KindDeviceAdded, KindDeviceApproved, KindDeviceImported, KindDeviceRepaired:
 		if e.Kind == KindDeviceRepaired && e.After == nil {
 			subj, err := curfew.ParseSubject(e.Subject)
 			if err != nil {

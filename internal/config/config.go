@@ -81,6 +81,10 @@ type LAN struct {
 	// format), from which curfew learns devices' IPv4 addresses besides
 	// the neighbour table. May be empty.
 	DHCPLeases []string
+	// Quarantine is set by unknown_devices: quarantine: a device whose MAC
+	// is not registered reaches only curfew's resolver and notice server.
+	// The default, allow, admits every device.
+	Quarantine bool
 }
 
 // WAN is the side of the gateway towards the internet.
@@ -204,6 +208,8 @@ type rawLAN struct {
 	Address    string   `yaml:"address"`
 	Address6   string   `yaml:"address6"`
 	DHCPLeases []string `yaml:"dhcp_leases"`
+	// UnknownDevices is "allow" (the default) or "quarantine".
+	UnknownDevices string `yaml:"unknown_devices"`
 }
 
 type rawWAN struct {
@@ -456,6 +462,13 @@ func (rc *raw) validate() (*Config, error) {
 			continue
 		}
 		c.LAN.DHCPLeases = append(c.LAN.DHCPLeases, filepath.Clean(f))
+	}
+	switch rc.LAN.UnknownDevices {
+	case "", "allow":
+	case "quarantine":
+		c.LAN.Quarantine = true
+	default:
+		bad("lan.unknown_devices", "%q is not allow or quarantine", rc.LAN.UnknownDevices)
 	}
 
 	// WAN.

@@ -97,3 +97,97 @@ func (g *Group) Has(s Subject) bool {
 func RandomMAC(mac net.HardwareAddr) bool {
 	return len(mac) == 6 && mac[0]&2 != 0
 }
+
+// A Sighting is what the gateway observed of one MAC on the LAN since it
+// last reported: when, at which addresses, and what its DHCP lease said.
+type Sighting struct {
+	MAC      net.HardwareAddr
+	At       time.Time    // the latest observation
+	Addrs    []netip.Addr // addresses it used; at most MaxSeenAddrs
+	Hostname string       // DHCP hostname; empty if none
+	ClientID string       // DHCP client identifier; empty if none
+}
+
+// MaxSeenAddrs bounds the addresses kept for one seen device: the most
+// recent ones (IPv6 privacy addresses rotate).
+const MaxSeenAddrs = 8
+
+// SeenDevice is a MAC the gateway has seen on the LAN, registered or not.
+type SeenDevice struct {
+	MAC       net.HardwareAddr
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Addrs     []netip.Addr // the most recent, at most MaxSeenAddrs
+	Hostname  string
+	ClientID  string
+	// Registered is true if a Device with this MAC is registered.
+	Registered bool
+	// Resembles holds the registered devices whose DHCP hostname or
+	// client identifier this unregistered one shares, or whose name its
+	// hostname spells: likely the same hardware with a new, randomised
+	// MAC. Empty for a registered device.
+	Resembles []net.HardwareAddr
+}
+
+// RandomMAC reports whether d's MAC is locally administered (randomised).
+func (d *SeenDevice) RandomMAC() bool { return RandomMAC(d.MAC) }
+
+// SeenLimits bound what the gateway keeps of the devices it sees.
+// Registered devices are kept; an unregistered one not seen for MaxAge is
+// forgotten, and beyond MaxUnregistered the least recently seen are.
+type SeenLimits struct {
+	MaxUnregistered int
+	MaxAge          time.Duration
+}
+
+// The default SeenLimits.
+const (
+	DefaultMaxUnregistered = 10000
+	DefaultSeenMaxAge      = 30 * 24 * time.Hour
+)
+
+// Registry is the set of registered MACs, which a LAN that quarantines
+// unknown devices admits. It is immutable, so snapshots share it while no
+// device is registered or removed; the nil Registry is empty.
+type Registry struct {
+	macs map[string]struct{} // by string(MAC)
+}
+
+// NewRegistry returns the Registry of macs.
+func NewRegistry(macs []net.HardwareAddr) *Registry {
+	r := &Registry{macs: make(map[string]struct{}, len(macs))}
+	for _, m := range macs {
+		r.macs[string(m)] = struct{}{}
+	}
+	return r
+}
+
+// Has reports whether mac is registered.
+func (r *Registry) Has(mac net.HardwareAddr) bool {
+	if r == nil {
+		return false
+	}
+	_, ok := r.macs[string(mac)]
+	return ok
+}
+
+// Len returns the number of registered MACs.
+func (r *Registry) Len() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.macs)
+}
+
+// All calls yield for each registered MAC, in no order, until it returns
+// false. The MAC must not be modified.
+func (r *Registry) All(yield func(mac net.HardwareAddr) bool) {
+	if r == nil {
+		return
+	}
+	for m := range r.macs {
+		if !yield(net.HardwareAddr(m)) {
+			return
+		}
+	}
+}

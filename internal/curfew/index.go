@@ -15,6 +15,10 @@ import (
 // for every device (Snapshot). The engine keeps one, as the store's only
 // writer. An Index is not safe for concurrent use.
 type Index struct {
+	// Quarantine is copied into every Snapshot: the LAN admits registered
+	// devices only.
+	Quarantine bool
+
 	open     map[RestrictionID]*Restriction
 	byMAC    map[string][]*Restriction // device subjects, by MAC bytes
 	byPerson map[string][]*Restriction // person subjects, by name
@@ -22,6 +26,7 @@ type Index struct {
 	devices  map[string]*Device        // by MAC bytes
 	owned    map[string][]*Device      // by owner name
 	byGroup  map[string][]*Restriction // group subjects, by name
+	registry *Registry                 // the devices' MACs; nil when a device was added or removed since it was built
 	groups   map[string]*Group
 	// memberOf holds, for each member (memberKey), the names of the
 	// groups that hold it.
@@ -144,8 +149,12 @@ func (x *Index) Delete(id RestrictionID) {
 // PutDevice adds d, or replaces the device with d's MAC.
 func (x *Index) PutDevice(d *Device) {
 	k := string(d.MAC)
-	if old := x.devices[k]; old != nil && old.Owner != "" {
+	old := x.devices[k]
+	if old != nil && old.Owner != "" {
 		x.owned[old.Owner] = slices.DeleteFunc(x.owned[old.Owner], func(o *Device) bool { return string(o.MAC) == k })
+	}
+	if old == nil {
+		x.registry = nil
 	}
 	x.devices[k] = d
 	if d.Owner != "" {
@@ -167,6 +176,20 @@ func (x *Index) DeleteDevice(mac net.HardwareAddr) {
 		}
 	}
 	delete(x.devices, k)
+	x.registry = nil
+}
+
+// Registry returns the registered MACs, building it again only if a device
+// was added or removed since the last call.
+func (x *Index) Registry() *Registry {
+	if x.registry == nil {
+		r := &Registry{macs: make(map[string]struct{}, len(x.devices))}
+		for k := range x.devices {
+			r.macs[k] = struct{}{}
+		}
+		x.registry = r
+	}
+	return x.registry
 }
 
 // memberKey is the key of a group member in Index.memberOf.
@@ -363,7 +386,7 @@ func (x *Index) Snapshot(now time.Time) *Snapshot {
 // not modify prev. Its cost is one copy of prev's slice of pointers plus
 // the work for t.
 func (x *Index) Update(prev *Snapshot, now time.Time, t Targets) *Snapshot {
-	s := &Snapshot{At: now, NextChange: x.NextChange(now)}
+	s := &Snapshot{At: now, NextChange: x.NextChange(now), Quarantine: x.Quarantine, Registered: x.Registry()}
 
 	macs := make([]string, 0, len(t.MACs))
 	for mac := range t.MACs {

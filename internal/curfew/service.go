@@ -37,6 +37,14 @@ type Service interface {
 	AddDevice(ctx context.Context, d *Device) (*Device, error)
 	// Devices returns the registered devices, sorted by MAC.
 	Devices(ctx context.Context) ([]*Device, error)
+	// ApproveDevice registers a device seen on the LAN (or quarantined)
+	// to its owner, which d must name; on a quarantining LAN it is
+	// admitted before ApproveDevice returns.
+	ApproveDevice(ctx context.Context, d *Device) (*Device, error)
+	// SeenDevices returns the MACs the gateway has seen on the LAN,
+	// registered or not, sorted by MAC, with hints for unregistered ones
+	// that resemble a registered device.
+	SeenDevices(ctx context.Context) ([]*SeenDevice, error)
 	// RemoveDevice unregisters the device with mac and returns it as it
 	// was. Restrictions on the device by MAC stay; those on its owner or
 	// its groups stop covering it.

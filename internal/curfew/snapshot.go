@@ -19,6 +19,14 @@ type Snapshot struct {
 	// NextChange is the next instant at which Compute could return a
 	// different answer (a restriction starts or ends); zero if none.
 	NextChange time.Time
+
+	// Quarantine is set when the LAN admits registered devices only
+	// (lan.unknown_devices: quarantine): a device whose MAC is not in
+	// Registered reaches nothing but curfew's resolver and notice server.
+	Quarantine bool
+	// Registered holds the registered MACs; shared between snapshots
+	// while no device is registered or removed, never modified.
+	Registered *Registry
 }
 
 // Enforcement is the combined effect of the restrictions on one target.
@@ -38,6 +46,11 @@ type Enforcement struct {
 	Notice       string          // the notice of the newest active restriction that has one
 	Allow        []string        // ModeAllowlist: allowed by every allowlist restriction
 	Block        []string        // ModeBlocklist: blocked by any restriction
+
+	// Unregistered is set on the Enforcement identify.Policy gives a
+	// device that a quarantining LAN does not admit: mode cutoff, no end,
+	// no restriction behind it.
+	Unregistered bool
 }
 
 // DeviceRule restricts one device, bound by MAC.
@@ -166,6 +179,9 @@ func (s *Snapshot) String() string {
 	}
 	for _, p := range s.Prefixes {
 		fmt.Fprintf(&b, "ip %s %s\n", p.Prefix, p.Enforcement)
+	}
+	if s.Quarantine {
+		fmt.Fprintf(&b, "quarantine registered=%d\n", s.Registered.Len())
 	}
 	if !s.NextChange.IsZero() {
 		fmt.Fprintf(&b, "next %s\n", s.NextChange.UTC().Format(time.RFC3339))

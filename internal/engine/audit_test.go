@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -713,6 +714,42 @@ func TestRemovalsHeldToLog(t *testing.T) {
 		if e.Kind == audit.KindDeviceRepaired || e.Kind == audit.KindRestrictionRepaired {
 			t.Errorf("the start repaired a row after removals: %s", e.Encode())
 		}
+	}
+	d.stop(t)
+}
+
+// An approved device is registered as the log says, and the devices seen
+// on the LAN are no state the log holds: a start finds nothing to repair
+// and keeps the approved device with its owner and name.
+func TestApprovedDeviceHeldToLog(t *testing.T) {
+	d := newDaemon(t)
+	d.start(t)
+	if _, err := d.eng.AddPerson(d.ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	seen := []curfew.Sighting{
+		{MAC: mac("02:00:00:00:00:07"), At: time.Now(), Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.7"), netip.MustParseAddr("fd00:50::7")}, Hostname: "bobs-phone"},
+		{MAC: mac("02:00:00:00:00:08"), At: time.Now()},
+	}
+	if err := d.eng.RecordSeen(d.ctx, seen, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.eng.ApproveDevice(d.ctx, &curfew.Device{MAC: mac("02:00:00:00:00:07"), Owner: "bob", Name: "Bob's phone"}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := d.verifyAudit(t); !rep.OK {
+		t.Errorf("VerifyAudit() after an approval = %+v", rep)
+	}
+	d.stop(t)
+	d.start(t)
+	for _, e := range events(t, d.db) {
+		if e.Kind == audit.KindDeviceRepaired || e.Kind == audit.KindRestrictionRepaired {
+			t.Errorf("the start repaired a row after an approval: %s", e.Encode())
+		}
+	}
+	dev, err := d.db.Device(d.ctx, mac("02:00:00:00:00:07"))
+	if err != nil || dev.Owner != "bob" || dev.Name != "Bob's phone" {
+		t.Errorf("after a restart, the approved device is %+v, %v; want it owned by bob, named Bob's phone", dev, err)
 	}
 	d.stop(t)
 }

@@ -81,6 +81,13 @@ type Config struct {
 	// runs with, recorded at each start; a change from the previous start
 	// is recorded as config.changed.
 	ConfigDigest string
+	// Quarantine makes every Snapshot quarantine unknown devices
+	// (lan.unknown_devices: quarantine).
+	Quarantine bool
+	// Seen bounds the devices seen on the LAN that RecordSeen keeps;
+	// zero fields take curfew.DefaultMaxUnregistered and
+	// curfew.DefaultSeenMaxAge.
+	Seen curfew.SeenLimits
 }
 
 // Engine applies commands to the store and keeps the backends enforcing
@@ -102,6 +109,12 @@ type Engine struct {
 	// Close) cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	seenLimits curfew.SeenLimits
+	quarantine bool
+
+	smu        sync.Mutex // guards seenBudget; never held with mu
+	seenBudget seenBudget
 
 	// amu serialises the writes of appeals, which change nothing the
 	// backends enforce, so that counting a client's recent appeals and
@@ -160,6 +173,9 @@ func New(c *Config) (*Engine, error) {
 		publish:      c.PublishCheckpoint,
 		configDigest: c.ConfigDigest,
 		unapplied:    map[curfew.RestrictionID]*curfew.Restriction{},
+
+		seenLimits: c.Seen,
+		quarantine: c.Quarantine,
 	}
 	if c.AuditKey != nil {
 		if len(c.AuditKey) != ed25519.PrivateKeySize {
@@ -170,6 +186,12 @@ func New(c *Config) (*Engine, error) {
 	}
 	if e.cpInterval <= 0 {
 		e.cpInterval = defaultCheckpointInterval
+	}
+	if e.seenLimits.MaxUnregistered <= 0 {
+		e.seenLimits.MaxUnregistered = curfew.DefaultMaxUnregistered
+	}
+	if e.seenLimits.MaxAge <= 0 {
+		e.seenLimits.MaxAge = curfew.DefaultSeenMaxAge
 	}
 	e.approval.Modes = slices.Clone(c.Approvals.Modes)
 	if e.now == nil {
@@ -364,6 +386,7 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 			return fmt.Errorf("loading groups: %w", err)
 		}
 		e.idx = curfew.NewIndex(rs, devices, groups...)
+		e.idx.Quarantine = e.quarantine
 	}
 	// The snapshot's time is taken after the load, which can take seconds
 	// with 100,000 restrictions: the backends count the elements' time

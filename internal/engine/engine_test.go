@@ -54,20 +54,28 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureWith is newFixture with the approval policy p.
 func newFixtureWith(t *testing.T, p curfew.ApprovalPolicy) *fixture {
 	t.Helper()
+	return newFixtureConfig(t, func(c *engine.Config) { c.Approvals = p })
+}
+
+// newFixtureConfig is newFixture with the engine's configuration changed
+// by edit.
+func newFixtureConfig(t *testing.T, edit func(*engine.Config)) *fixture {
+	t.Helper()
 	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mem := &enforce.Memory{}
-	eng, err := engine.New(&engine.Config{
+	c := &engine.Config{
 		Store:          db,
 		Backends:       []enforce.Backend{mem},
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		VerifyInterval: -1,
 		GatewayAddrs:   func() ([]netip.Addr, error) { return gatewayAddrs, nil },
-		Approvals:      p,
 		AuditKey:       testKey,
-	})
+	}
+	edit(c)
+	eng, err := engine.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -256,7 +256,23 @@ func (e *Engine) Restrictions(ctx context.Context, f curfew.RestrictionFilter) (
 // AddDevice implements [curfew.Service]. Devices owned by a restricted
 // person are restricted as soon as they are added.
 func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
-	actor, err := curfew.Permit(ctx, curfew.OpAddDevice)
+	return e.addDevice(ctx, d, curfew.OpAddDevice, curfew.ActionDevice)
+}
+
+// ApproveDevice implements [curfew.Service]: AddDevice of a device with an
+// owner, audited as an approval.
+func (e *Engine) ApproveDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+	if _, err := curfew.Permit(ctx, curfew.OpApproveDevice); err != nil {
+		return nil, err
+	}
+	if d.Owner == "" {
+		return nil, fmt.Errorf("%w: approving a device needs its owner", curfew.ErrInvalid)
+	}
+	return e.addDevice(ctx, d, curfew.OpApproveDevice, curfew.ActionApproveDevice)
+}
+
+func (e *Engine) addDevice(ctx context.Context, d *curfew.Device, op curfew.Op, action curfew.Action) (*curfew.Device, error) {
+	actor, err := curfew.Permit(ctx, op)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +281,7 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, curfew.ActionDevice); {
+	switch prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, action); {
 	case err != nil:
 		return nil, err
 	case prev != nil:
@@ -286,7 +302,7 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 			return nil, fmt.Errorf("looking up owner: %w", err)
 		}
 	}
-	ev := &audit.Event{At: now, Kind: audit.KindDeviceAdded, Actor: actor.Name, Subject: audit.DeviceSubject(&dev), After: audit.DeviceFields(&dev)}
+	ev := &audit.Event{At: now, Kind: audit.Kind(action), Actor: actor.Name, Subject: audit.DeviceSubject(&dev), After: audit.DeviceFields(&dev)}
 	if err := e.store.CreateDevice(ctx, &dev, ev); err != nil {
 		return nil, fmt.Errorf("storing device: %w", err)
 	}

@@ -57,6 +57,14 @@ type Store interface {
 	// stay, without owner. An unknown name is curfew.ErrNotFound.
 	DeletePerson(ctx context.Context, name string, ev *audit.Event) error
 
+	// RecordSeen merges sightings into the seen devices, ages out and caps
+	// the unregistered ones by limits as of now, and returns the MACs seen
+	// for the first time. It records no audit entry.
+	RecordSeen(ctx context.Context, sightings []curfew.Sighting, limits curfew.SeenLimits, now time.Time) (fresh []net.HardwareAddr, err error)
+	// SeenDevices returns every seen device, sorted by MAC, with
+	// Registered set.
+	SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error)
+
 	// Groups returns every group with its members, sorted by name.
 	Groups(ctx context.Context) ([]*curfew.Group, error)
 	// Group returns one group or an error wrapping curfew.ErrNotFound.

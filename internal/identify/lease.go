@@ -20,6 +20,7 @@ type Lease struct {
 	MAC      net.HardwareAddr // Ethernet, 6 bytes
 	Addr     netip.Addr       // IPv4, or IPv6 where the server records the client's MAC
 	Hostname string           // the name the client gave; may be empty
+	ClientID string           // the DHCP client identifier, where the file keeps it (dnsmasq); may be empty
 	Expires  time.Time        // zero if the file does not say, or never
 }
 
@@ -187,6 +188,9 @@ func readDnsmasq(b []byte) ([]Lease, error) {
 		}
 		if len(f) > 3 {
 			l.Hostname = hostname(f[3])
+		}
+		if len(f) > 4 {
+			l.ClientID = hostname(f[4]) // printable, bounded, "*" is none: as a hostname
 		}
 		s.put(l)
 	}

@@ -18,7 +18,24 @@ type Policy[T comparable] struct {
 	addrs    map[netip.Addr]*target[T] // the devices' statically known addresses
 	prefixes map[int]map[netip.Prefix]*target[T]
 	bits     []int // the prefix lengths in prefixes, longest first
+
+	// quarantine, if not nil, applies to every device on the LAN whose MAC
+	// is not in registered (lan.unknown_devices: quarantine).
+	quarantine *target[T]
+	registered *curfew.Registry
 }
+
+// unregistered is the Enforcement a quarantining LAN gives a device it does
+// not admit: no internet until the device is registered, however long
+// that takes.
+var unregistered = curfew.Enforcement{
+	Mode:         curfew.ModeCutoff,
+	Until:        forever,
+	Unregistered: true,
+}
+
+// forever is the end of a quarantine: none.
+var forever = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 type target[T comparable] struct {
 	end   time.Time // when every restriction behind it has ended
@@ -27,7 +44,9 @@ type target[T comparable] struct {
 
 // Compile compiles s (nil is the empty Snapshot), calling value once for
 // each restricted target: with the device's MAC for a device, nil for an
-// ip: prefix.
+// ip: prefix. If s quarantines unknown devices, value is called once more
+// with an Enforcement whose Unregistered is set (mode cutoff, no end) and a
+// nil MAC: the target of every device whose MAC is not registered.
 func Compile[T comparable](s *curfew.Snapshot, value func(e *curfew.Enforcement, mac net.HardwareAddr) T) *Policy[T] {
 	p := &Policy[T]{
 		devices:  map[string]*target[T]{},
@@ -60,6 +79,11 @@ func Compile[T comparable](s *curfew.Snapshot, value func(e *curfew.Enforcement,
 	}
 	slices.Sort(p.bits)
 	slices.Reverse(p.bits)
+	if s.Quarantine {
+		e := unregistered
+		p.quarantine = &target[T]{end: forever, value: value(&e, nil)}
+		p.registered = s.Registered
+	}
 	return p
 }
 
@@ -73,12 +97,12 @@ func restrictedUntil(e *curfew.Enforcement) time.Time {
 
 // Empty reports whether p restricts no one.
 func (p *Policy[T]) Empty() bool {
-	return len(p.devices) == 0 && len(p.addrs) == 0 && len(p.bits) == 0
+	return len(p.devices) == 0 && len(p.addrs) == 0 && len(p.bits) == 0 && p.quarantine == nil
 }
 
-// Devices reports whether p restricts some device, so that who a client
-// is (not only its address) matters.
-func (p *Policy[T]) Devices() bool { return len(p.devices) > 0 }
+// Devices reports whether p restricts some device, or quarantines unknown
+// ones, so that who a client is (not only its address) matters.
+func (p *Policy[T]) Devices() bool { return len(p.devices) > 0 || p.quarantine != nil }
 
 // Match appends to out the values of the targets that apply to c at now,
 // each once: its device's, found by MAC or by a statically known address,
@@ -86,19 +110,26 @@ func (p *Policy[T]) Devices() bool { return len(p.devices) > 0 }
 // Targets whose restrictions have all ended at now are left out: the
 // kernel ended them even if no new Snapshot came.
 //
-// unplaced is true if c is Unknown while p restricts some device and c's
-// address is not statically known: c may be a restricted device that the
-// gateway cannot place yet, and callers must treat it as restricted.
+// With quarantine, a Known client whose MAC is not registered also gets
+// the quarantine target's value: it is the one rule of who is admitted.
+//
+// unplaced is true if c is Unknown while p restricts some device (or
+// quarantines unknown ones) and c's address is not statically known: c
+// may be a restricted or unregistered device that the gateway cannot
+// place yet, and callers must treat it as restricted.
 func (p *Policy[T]) Match(c Client, now time.Time, out []T) (_ []T, unplaced bool) {
 	add := func(t *target[T]) {
 		if t != nil && now.Before(t.end) && !slices.Contains(out, t.value) {
 			out = append(out, t.value)
 		}
 	}
-	if len(p.devices) > 0 {
+	if len(p.devices) > 0 || p.quarantine != nil {
 		static := p.addrs[c.Addr]
 		if c.Kind == Known {
 			add(p.devices[string(c.MAC)])
+			if p.quarantine != nil && !p.registered.Has(c.MAC) {
+				add(p.quarantine)
+			}
 		}
 		add(static)
 		unplaced = c.Kind == Unknown && static == nil

@@ -99,3 +99,47 @@ func TestFuncIdentify(t *testing.T) {
 		t.Errorf("Unknown.String() = %q", s)
 	}
 }
+
+// TestPolicyQuarantine: with quarantine, a known device whose MAC is not
+// registered gets the quarantine target (besides any restriction of its
+// own), a registered one does not, and an unknown client is unplaced even
+// when no device is restricted.
+func TestPolicyQuarantine(t *testing.T) {
+	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+	registered, stranger := mustMAC("02:00:00:00:00:01"), mustMAC("06:00:00:00:00:09")
+	snap := &curfew.Snapshot{At: now, Quarantine: true, Registered: curfew.NewRegistry([]net.HardwareAddr{registered}),
+		Devices: []*curfew.DeviceRule{{MAC: stranger, Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour)}}}}
+	p := identify.Compile(snap, func(e *curfew.Enforcement, mac net.HardwareAddr) string {
+		if e.Unregistered {
+			return "unregistered " + string(e.Mode)
+		}
+		return "device " + mac.String()
+	})
+	a := netip.MustParseAddr("10.0.0.5")
+	for _, tt := range []struct {
+		client   identify.Client
+		want     []string
+		unplaced bool
+	}{
+		{identify.Client{Addr: a, MAC: registered, Kind: identify.Known}, nil, false},
+		{identify.Client{Addr: a, MAC: stranger, Kind: identify.Known}, []string{"device 06:00:00:00:00:09", "unregistered cutoff"}, false},
+		{identify.Client{Addr: a, MAC: mustMAC("06:00:00:00:00:0a"), Kind: identify.Known}, []string{"unregistered cutoff"}, false},
+		{identify.Client{Addr: a, Kind: identify.Unknown}, nil, true},
+		{identify.Client{Addr: a, Kind: identify.Routed}, nil, false}, // no MAC to go by
+	} {
+		got, unplaced := p.Match(tt.client, now.Add(1000*24*time.Hour), nil)
+		if tt.client.MAC.String() == stranger.String() {
+			got, unplaced = p.Match(tt.client, now, nil)
+		}
+		if !slices.Equal(got, tt.want) || unplaced != tt.unplaced {
+			t.Errorf("Match(%v %s) = %q, %v; want %q, %v", tt.client.Kind, tt.client.MAC, got, unplaced, tt.want, tt.unplaced)
+		}
+	}
+	if p.Empty() || !p.Devices() {
+		t.Errorf("quarantine policy: Empty() = %v, Devices() = %v; want false, true", p.Empty(), p.Devices())
+	}
+	noQ := identify.Compile(&curfew.Snapshot{Registered: snap.Registered}, func(*curfew.Enforcement, net.HardwareAddr) string { return "x" })
+	if got, _ := noQ.Match(identify.Client{Addr: a, MAC: stranger, Kind: identify.Known}, now, nil); len(got) != 0 {
+		t.Errorf("without quarantine an unregistered device matched %q", got)
+	}
+}

@@ -37,6 +37,10 @@ const (
 	// resyncInterval is how often the whole state is re-read from the
 	// kernel, in case an event was lost.
 	resyncInterval = time.Minute
+	// DefaultMaxSightings bounds the MACs a Table remembers between two
+	// Sightings calls; past it, sightings of further new MACs are
+	// dropped (and counted) until the next call.
+	DefaultMaxSightings = 16384
 )
 
 // Config configures a Table.
@@ -60,6 +64,9 @@ type Config struct {
 	// (DefaultMaxWaits if 0); beyond that, Wait returns at once.
 	ProbeWait time.Duration
 	MaxWaits  int
+	// MaxSightings bounds the sightings kept between two Sightings calls
+	// (DefaultMaxSightings if 0).
+	MaxSightings int
 }
 
 // A Table is the gateway's view of its LAN, kept up to date by netlink
@@ -94,6 +101,12 @@ type Table struct {
 
 	leaseMod map[string]time.Time // modification time of each lease file as last read; used by New, then by run alone
 	leaseErr map[string]string    // the last error logged for each lease file; as leaseMod
+
+	smu          sync.Mutex // guards the fields below; never held with mu
+	sightings    map[string]*curfew.Sighting
+	dropped      int // sightings of new MACs dropped since the last Sightings call
+	maxSightings int
+	leaseInfo    map[string]Lease // the latest lease of each MAC, by string(MAC); used by readLeases alone
 }
 
 var _ Identifier = (*Table)(nil)
@@ -113,6 +126,13 @@ func New(c *Config) (*Table, error) {
 		failed:    map[netip.Addr]time.Time{},
 		leaseMod:  map[string]time.Time{},
 		leaseErr:  map[string]string{},
+
+		sightings:    map[string]*curfew.Sighting{},
+		maxSightings: c.MaxSightings,
+		leaseInfo:    map[string]Lease{},
+	}
+	if t.maxSightings <= 0 {
+		t.maxSightings = DefaultMaxSightings
 	}
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)
@@ -299,7 +319,6 @@ func (t *Table) resync() error {
 	}
 	m := map[netip.Addr]net.HardwareAddr{}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	for _, n := range neighs {
 		if a, mac, ok := t.usable(&n); ok {
 			m[a] = mac
@@ -308,6 +327,11 @@ func (t *Table) resync() error {
 	t.neigh = m
 	for a := range m {
 		t.wakeLocked(a)
+	}
+	t.mu.Unlock()
+	now := time.Now()
+	for a, mac := range m {
+		t.saw(mac, a, now, nil)
 	}
 	return nil
 }
@@ -431,20 +455,77 @@ func (t *Table) usable(n *netlink.Neigh) (netip.Addr, net.HardwareAddr, bool) {
 // applyNeigh applies one neighbour event.
 func (t *Table) applyNeigh(u netlink.NeighUpdate) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	a, mac, ok := t.usable(&u.Neigh)
 	if !a.IsValid() {
+		t.mu.Unlock()
 		return
 	}
 	if u.Type == unix.RTM_DELNEIGH || !ok {
 		if _, lan := t.lan[u.Neigh.LinkIndex]; lan {
 			delete(t.neigh, a)
 		}
+		t.mu.Unlock()
 		return
 	}
 	t.neigh[a] = mac
 	delete(t.failed, a)
 	t.wakeLocked(a)
+	t.mu.Unlock()
+	t.saw(mac, a, time.Now(), nil)
+}
+
+// saw records that mac was seen at a (if valid) at time at, with its
+// lease if l is not nil.
+func (t *Table) saw(mac net.HardwareAddr, a netip.Addr, at time.Time, l *Lease) {
+	if len(mac) != 6 || mac[0]&1 != 0 || string(mac) == "\x00\x00\x00\x00\x00\x00" {
+		return // multicast neighbours (33:33:…, 01:00:5e:…) are not devices
+	}
+	if a.IsMulticast() {
+		a = netip.Addr{}
+	}
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	s := t.sightings[string(mac)]
+	if s == nil {
+		if len(t.sightings) >= t.maxSightings {
+			t.dropped++
+			return
+		}
+		s = &curfew.Sighting{MAC: slices.Clone(mac)}
+		t.sightings[string(mac)] = s
+	}
+	if at.After(s.At) {
+		s.At = at
+	}
+	if a.IsValid() && !slices.Contains(s.Addrs, a) {
+		s.Addrs = append(s.Addrs, a)
+		if len(s.Addrs) > curfew.MaxSeenAddrs {
+			s.Addrs = s.Addrs[len(s.Addrs)-curfew.MaxSeenAddrs:]
+		}
+	}
+	if l != nil {
+		s.Hostname, s.ClientID = l.Hostname, l.ClientID
+	}
+}
+
+// Sightings returns what the table observed of each MAC on the LAN (the
+// neighbour table, changes of it, and DHCP leases) since the last call,
+// and how many sightings of further MACs it dropped because it held
+// MaxSightings already; it then forgets them. The caller records them
+// (engine.RecordSeen); calling it about every second keeps the drops to
+// floods.
+func (t *Table) Sightings() (out []curfew.Sighting, dropped int) {
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	out = make([]curfew.Sighting, 0, len(t.sightings))
+	for _, s := range t.sightings {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b curfew.Sighting) int { return slices.Compare(a.MAC, b.MAC) })
+	dropped = t.dropped
+	clear(t.sightings)
+	t.dropped = 0
+	return out, dropped
 }
 
 // wakeLocked ends the waits for a. t.mu must be held for writing.
@@ -484,6 +565,7 @@ func (t *Table) readLeases() {
 	if !changed {
 		return
 	}
+	var leases []Lease
 	for _, path := range t.leases {
 		f, err := os.Open(path)
 		if err != nil {
@@ -501,7 +583,22 @@ func (t *Table) readLeases() {
 				names[l.MAC.String()] = l.Hostname
 			}
 		}
+		leases = append(leases, ls...)
 	}
+	// A lease that is new or changed is a sighting; one read again
+	// unchanged is not, so a MAC that has gone is not kept fresh by its
+	// lease file alone.
+	now := time.Now()
+	next := make(map[string]Lease, len(leases))
+	for _, l := range leases {
+		k := string(l.MAC)
+		next[k] = l
+		if old, ok := t.leaseInfo[k]; ok && old.Addr == l.Addr && old.Hostname == l.Hostname && old.ClientID == l.ClientID {
+			continue
+		}
+		t.saw(l.MAC, l.Addr, now, &l)
+	}
+	t.leaseInfo = next
 	t.mu.Lock()
 	t.leased, t.hostnames = all, names
 	for a := range all {

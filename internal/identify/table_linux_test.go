@@ -5,6 +5,7 @@ package identify_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/netnstest"
@@ -291,4 +294,63 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestSightings: every MAC the neighbour table and the leases show is
+// reported once per Sightings call with its addresses and lease details,
+// and the number kept between two calls is capped.
+func TestSightings(t *testing.T) {
+	gw, _ := newPair(t)
+	netnstest.Run(t, gw, "ip", "neigh", "replace", "10.9.0.7", "lladdr", "02:00:00:00:09:07", "dev", "lan0")
+	leases := filepath.Join(t.TempDir(), "dnsmasq.leases")
+	if err := os.WriteFile(leases, []byte("1795000000 06:00:00:00:09:32 10.9.0.50 alice-phone 01:06:00:00:00:09:32\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab := newTable(t, &identify.Config{NetNS: gw, Interfaces: []string{"lan0"}, Leases: []string{leases}, MaxSightings: 3})
+	netnstest.Run(t, gw, "ip", "neigh", "replace", "fd00:9::7", "lladdr", "02:00:00:00:09:07", "dev", "lan0")
+
+	seen := map[string]map[string]bool{} // MAC → addresses and lease details
+	eventually(t, 2*time.Second, "both addresses of 02:00:00:00:09:07 are seen", func() bool {
+		ss, _ := tab.Sightings()
+		for _, s := range ss {
+			if seen[s.MAC.String()] == nil {
+				seen[s.MAC.String()] = map[string]bool{}
+			}
+			for _, a := range s.Addrs {
+				seen[s.MAC.String()][a.String()] = true
+			}
+			if s.Hostname != "" {
+				seen[s.MAC.String()]["host "+s.Hostname+" id "+s.ClientID] = true
+			}
+		}
+		return seen["02:00:00:00:09:07"]["fd00:9::7"]
+	})
+	want := map[string]map[string]bool{
+		"02:00:00:00:09:07": {"10.9.0.7": true, "fd00:9::7": true},
+		"06:00:00:00:09:32": {"10.9.0.50": true, "host alice-phone id 01:06:00:00:00:09:32": true},
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("sightings (-want +got):\n%s", diff)
+	}
+	if ss, _ := tab.Sightings(); len(ss) != 0 {
+		t.Errorf("a second Sightings call with nothing new = %v, want none", ss)
+	}
+
+	// More new MACs than MaxSightings between two calls: three are kept,
+	// the rest counted.
+	for i := range 5 {
+		netnstest.Run(t, gw, "ip", "neigh", "replace", fmt.Sprintf("10.9.0.%d", 100+i), "lladdr", fmt.Sprintf("02:00:00:00:0a:%02x", i), "dev", "lan0")
+	}
+	var n, dropped int
+	eventually(t, 2*time.Second, "five new MACs are counted", func() bool {
+		ss, d := tab.Sightings()
+		if len(ss) > 3 {
+			t.Fatalf("Sightings kept %d, more than MaxSightings 3", len(ss))
+		}
+		n, dropped = n+len(ss), dropped+d
+		return n+dropped >= 5
+	})
+	if n+dropped != 5 || dropped == 0 && n != 5 {
+		t.Errorf("sightings %d + dropped %d, want 5 in all", n, dropped)
+	}
 }

@@ -61,6 +61,9 @@ api:
 dns:
 %s  upstreams: %s
 `, l.Gateway.Name, l.StateDir(), LANInterface, LANV4, LANV6, leases, WANInterface, APIAddr, listen, yamlList(upstreams))
+	if u := l.conf.UnknownDevices; u != "" {
+		conf = strings.Replace(conf, "wan:\n", "  unknown_devices: "+yamlString(u)+"\nwan:\n", 1)
+	}
 	if len(l.conf.Blocklists) > 0 {
 		conf += "  blocklists: " + yamlList(l.conf.Blocklists) + "\n"
 	}

@@ -93,6 +93,9 @@ type Config struct {
 	// Approvals turns on four eyes on the gateway; its zero value leaves
 	// the approvals section out.
 	Approvals Approvals
+	// UnknownDevices is the gateway's lan.unknown_devices ("allow" or
+	// "quarantine"); empty leaves curfew's default, allow.
+	UnknownDevices string
 }
 
 // Approvals holds the gateway's approvals section (four eyes). Empty

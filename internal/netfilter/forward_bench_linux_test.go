@@ -81,7 +81,11 @@ var fwdTests = []fwdTest{
 //     families, and 100,000 cut-off devices in its MAC set, none of them
 //     the client;
 //   - prefixes: the same, plus 100,000 cut-off IPv4 and 100,000 IPv6
-//     prefixes, none of them the client's or the server's address.
+//     prefixes, none of them the client's or the server's address;
+//   - quarantine: devices, plus the quarantine table
+//     (lan.unknown_devices: quarantine) with 100,000 registered MACs, the
+//     client's among them: the registered-device lookup every LAN packet
+//     pays, against devices, which is lan.unknown_devices: allow.
 //
 // Each round runs, for every configuration, a TCP stream over IPv4 and
 // over IPv6 and a stream of 64-byte UDP datagrams over IPv4 (per-packet
@@ -103,6 +107,7 @@ func BenchmarkForward(b *testing.B) {
 		{"conntrack", (*fwdNet).conntrackOnly},
 		{"devices", func(n *fwdNet, b *testing.B) func() { return n.curfew(b, false) }},
 		{"prefixes", func(n *fwdNet, b *testing.B) func() { return n.curfew(b, true) }},
+		{"quarantine", (*fwdNet).quarantine},
 	}
 	samples := map[string][]float64{} // by case/test
 	round := 0
@@ -328,6 +333,39 @@ func (n *fwdNet) curfew(b *testing.B, prefixes bool) func() {
 		if err := be.Close(); err != nil {
 			b.Errorf("Close: %v", err)
 		}
+	}
+}
+
+// quarantine installs what devices does and the quarantine table with
+// fwdBenchSize registered MACs, the client's among them.
+func (n *fwdNet) quarantine(b *testing.B) func() {
+	teardown := n.curfew(b, false)
+	q, err := netfilter.NewQuarantine(&netfilter.QuarantineConfig{
+		Logger: slog.New(slog.DiscardHandler), NetNS: n.gw, LANInterfaces: []string{"flan"},
+		DNS4: netip.AddrPortFrom(fwdGW4, 53), DNS6: netip.AddrPortFrom(fwdGW6, 53),
+		Notice4: netip.AddrPortFrom(fwdGW4, 8480), Notice6: netip.AddrPortFrom(fwdGW6, 8480),
+	})
+	if err != nil {
+		teardown()
+		b.Fatalf("NewQuarantine: %v", err)
+	}
+	macs := make([]net.HardwareAddr, 0, fwdBenchSize)
+	macs = append(macs, n.clientMAC)
+	for i := 1; i < fwdBenchSize; i++ {
+		macs = append(macs, net.HardwareAddr{0x0a, 0x71, 0, byte(i >> 16), byte(i >> 8), byte(i)})
+	}
+	start := time.Now()
+	if err := q.Apply(b.Context(), &curfew.Snapshot{Quarantine: true, Registered: curfew.NewRegistry(macs)}); err != nil {
+		q.Close()
+		teardown()
+		b.Fatalf("Apply: %v", err)
+	}
+	b.Logf("building the quarantine table (%d registered) took %s", len(macs), time.Since(start).Round(time.Millisecond))
+	return func() {
+		if err := q.Close(); err != nil {
+			b.Errorf("Close: %v", err)
+		}
+		teardown()
 	}
 }
 

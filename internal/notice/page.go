@@ -51,6 +51,12 @@ type pageData struct {
 	NetworkPhrase string // the name, or "this network"
 	Restricted    bool
 
+	// Unregistered is set for a device a quarantining LAN does not
+	// admit; MAC is its address, RandomMAC whether it is randomised.
+	Unregistered bool
+	MAC          string
+	RandomMAC    bool
+
 	Since, Eases *timeView // nil when unknown or not different from Until
 	Until        timeView
 	Left         string
@@ -170,7 +176,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v vi
 		d.Langs = append(d.Langs, langLink{Tag: t, Name: catalogs[t].Name, Href: "/?" + v.Encode(), Current: t == cat.Tag})
 	}
 
-	if e != nil {
+	if e != nil && slices.ContainsFunc(v.found, func(f *curfew.Enforcement) bool { return f.Unregistered }) {
+		d.Unregistered = true
+		if len(v.client.MAC) == 6 {
+			d.MAC, d.RandomMAC = v.client.MAC.String(), curfew.RandomMAC(v.client.MAC)
+		}
+		d.Contact = strings.TrimSpace(s.cfg.Contact)
+		d.ContactHref = contactHref(d.Contact)
+	} else if e != nil {
 		until := restrictedUntil(e)
 		d.Until = newTimeView(until, zone)
 		if !e.Since.IsZero() {

@@ -48,6 +48,9 @@ func newRule(e curfew.Enforcement, who string) *rule {
 	}
 	r.text = fmt.Sprintf("curfew: internet access from %s is restricted on purpose by the network operator until %s",
 		who, until.UTC().Format(time.RFC3339))
+	if e.Unregistered {
+		r.text = "curfew: this network admits registered devices only, and this device is not registered; its internet access starts once the operator registers it"
+	}
 	switch e.Mode {
 	case curfew.ModeAllowlist:
 		r.allow = newDomainSet(e.Allow) // prefixes in Allow are the firewall's business

@@ -28,6 +28,8 @@ type FakeService struct {
 	RestrictionsFunc      func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error)
 	AddDeviceFunc         func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
 	DevicesFunc           func(ctx context.Context) ([]*curfew.Device, error)
+	ApproveDeviceFunc     func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
+	SeenDevicesFunc       func(ctx context.Context) ([]*curfew.SeenDevice, error)
 	RemoveDeviceFunc      func(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error)
 	AddPersonFunc         func(ctx context.Context, name string) (*curfew.Person, error)
 	RemovePersonFunc      func(ctx context.Context, name, reason string) (*curfew.Person, error)
@@ -138,6 +140,18 @@ func (f *FakeService) ExportAudit(ctx context.Context, from int64, w io.Writer) 
 func (f *FakeService) AuditKey(ctx context.Context) (ed25519.PublicKey, error) {
 	f.record("AuditKey")
 	return f.AuditKeyFunc(ctx)
+}
+
+// ApproveDevice implements [curfew.Service].
+func (f *FakeService) ApproveDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
+	f.record("ApproveDevice")
+	return f.ApproveDeviceFunc(ctx, d)
+}
+
+// SeenDevices implements [curfew.Service].
+func (f *FakeService) SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error) {
+	f.record("SeenDevices")
+	return f.SeenDevicesFunc(ctx)
 }
 
 // RemoveDevice implements [curfew.Service].
