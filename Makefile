@@ -2,12 +2,15 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build lab test unit check bench fuzz clean
+.PHONY: all build deb lab test unit check bench fuzz clean
 
 all: build
 
 build: ## the curfew binary, static
 	CGO_ENABLED=0 $(GO) build -o curfew ./cmd/curfew
+
+deb: ## the Debian package, curfew.deb (VERSION=... to set its version) (Go and dpkg-deb only; no network)
+	deploy/debian/build curfew.deb $(VERSION)
 
 lab: build ## the simulated network of namespaces: watch a client cut off and restored (root; uses sudo if needed)
 	$(if $(filter 0,$(shell id -u)),,sudo) ./curfew lab
@@ -34,7 +37,8 @@ fuzz: ## run every fuzz target for FUZZTIME (30s) beyond its seeds
 	done
 
 bench: ## the benchmarks behind docs/benchmarks.md (root)
-	$(GO) test -run XXX -bench . -benchtime 20x -count 5 ./internal/netfilter/
+	$(GO) test -run XXX -bench . -skip ReloadGap -benchtime 20x -count 5 ./internal/netfilter/
+	$(GO) test -run XXX -bench ReloadGap -benchtime 5x -count 1 ./internal/netfilter/
 
 clean:
-	rm -f curfew
+	rm -f curfew curfew.deb

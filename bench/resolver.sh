@@ -1,44 +1,64 @@
 #!/usr/bin/env bash
-# bench/resolver.sh compares curfew's resolver with dnsmasq and unbound on
-# this machine, in one run, with the same 1,000,000-domain blocklist and the
-# same local upstream, all on 127.0.0.1.
+# bench/resolver.sh compares curfew's resolver with CoreDNS, dnsmasq and
+# unbound on this machine, in one run, with the same 1,000,000-domain
+# blocklist and the same local upstream, all on 127.0.0.1, driven by dnsperf.
 #
-# For each resolver it measures:
-#   - load: seconds from starting the process to its first answer from the
-#     blocklist (bench/cmd/waitdns polls a listed name every 20 ms);
-#   - memory: VmRSS once loaded, and VmRSS and VmHWM (peak) after all runs;
-#   - throughput: dnsperf queries per second (2 threads, 16 clients, up to
-#     200 queries outstanding) for blocked names (100,000 of the listed
-#     names) and for forwarded names (10,000 names under .test, answered by
-#     the upstream with TTL 3600 during a warm-up pass, so the measured runs
-#     are cache hits);
-#   - CPU: the resolver process's CPU time (user and system, all threads,
-#     from /proc/PID/stat) per query during the throughput runs;
-#   - latency: average and p99 at a fixed rate (RATE queries per second),
-#     computed from the per-query latencies dnsperf -v prints (dnsperf 2.10
-#     has no histogram option), written to a file and sorted after the run;
-#     latency during the throughput runs is time spent queueing behind 200
-#     outstanding queries, not service time, so it is not reported.
-# All three resolvers are loaded first, one at a time, then measured in
-# rounds, each round running every measurement on each resolver in turn,
-# so that a change in background load affects all three alike. The table
-# gives the median over RUNS rounds.
+# Resolvers: curfew (bench/cmd/resolverbench, defaults), curfew with every
+# client restricted in blocklist mode (curfew-restricted: its queries take
+# the restricted client's path), CoreDNS (hosts, cache and forward plugins,
+# built with `go install` at a pinned version; left out, and said so, if the
+# module proxy does not serve it), dnsmasq and unbound (installed with
+# apt-get if missing).
+#
+# Each round runs, on each resolver in turn (so that a change of background
+# load hits all alike), these phases:
+#   1. blocked: dnsperf at full load (2 threads, 16 clients, 200 queries
+#      outstanding) on 100,000 of the listed names;
+#   2. unique: the same on names never asked before, of any resolver, in any
+#      round: every query is a cache miss and goes upstream;
+#   3. cached p99: right after the unique burst, a fixed RATE (5,000) per
+#      second of the 10,000 names warmed into the cache at start; p50 and
+#      p99 of every query's latency (dnsperf -v prints each);
+#   4. cached: full load on those names;
+#   5. blocked p99: RATE per second of blocked names.
+# For each full-load phase it reports NOERROR answers per second and the resolver
+# process's CPU time (user + system, all threads, /proc/PID/stat) per query
+# in microseconds: dnsperf and the upstream share the machine's CPUs, so
+# QPS says as much about them as about the resolver, CPU per query less.
+# Memory: VmRSS once loaded, and VmHWM (peak) after every phase of every
+# round. Load: seconds from start to the first answer from the blocklist.
+#
+# The machine's state is recorded for every round: the 1-minute load
+# average at its start and the share of CPU time stolen by the hypervisor
+# during it. A round whose load average exceeds the number of CPUs, or
+# whose steal exceeds 5%, is marked busy in the output; with
+# BUSY=refuse the script instead waits up to 10 minutes for a quiet
+# machine before each round and gives up (exit 3) if none comes.
+# The table gives medians over RUNS rounds, and every round's figures follow
+# it, so nothing is hidden by the median.
 #
 # Usage: bench/resolver.sh [OUTPUT.md]     (run from the repository root, as root)
-# Environment: RUNS (3), DURATION seconds per dnsperf run (10), RATE (10000),
-# DOMAINS (1000000), KEEP=1 to keep the work directory.
+# Environment: RUNS (3), DURATION seconds per dnsperf run (10), RATE (5000),
+# DOMAINS (1000000), UNIQUE names per unique phase (400000), BUSY (mark or
+# refuse), COREDNS_VERSION (v1.12.1), COREDNS (a coredns binary to use
+# instead of building one, or none), KEEP=1 to keep the work directory.
 set -euo pipefail
 
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
-RATE=${RATE:-10000}
+RATE=${RATE:-5000}
 DOMAINS=${DOMAINS:-1000000}
+UNIQUE=${UNIQUE:-400000}
+BUSY=${BUSY:-mark}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.12.1}
 OUT=${1:-/dev/stdout}
 
 PORT_UPSTREAM=5399
 PORT_CURFEW=5301
 PORT_DNSMASQ=5302
 PORT_UNBOUND=5303
+PORT_COREDNS=5304
+PORT_RESTRICTED=5305
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -69,6 +89,19 @@ fi
 
 log "building bench programs"
 go build -o "$work/bin/" ./bench/cmd/...
+coredns_note=""
+if [[ ${COREDNS:-} == none ]]; then
+	coredns_note="CoreDNS left out (COREDNS=none)."
+elif [[ -n ${COREDNS:-} ]]; then
+	cp "$COREDNS" "$work/bin/coredns"
+else
+	log "building CoreDNS $COREDNS_VERSION with go install (several minutes the first time)"
+	if ! (cd "$work" && GOBIN="$work/bin" GOFLAGS=-mod=mod go install "github.com/coredns/coredns@$COREDNS_VERSION") >"$work/coredns-build.log" 2>&1; then
+		coredns_note="CoreDNS $COREDNS_VERSION could not be built here (go install failed: $(tail -1 "$work/coredns-build.log")), so it is left out."
+		log "$coredns_note"
+	fi
+fi
+
 log "generating $DOMAINS domains"
 "$work/bin/genlist" -n "$DOMAINS" -out "$work"
 probe=$(sed -n '$p' "$work/queries-blocked.txt" | cut -d' ' -f1)
@@ -115,47 +148,84 @@ server:
 	prefetch: no
 	msg-cache-size: 32m
 	rrset-cache-size: 64m
+	# test. is one of unbound's default local zones (RFC 6761), answered
+	# NXDOMAIN without asking anyone: forward it like any other name.
+	local-zone: "test." nodefault
 include: "$work/unbound-blocklist.conf"
 forward-zone:
 	name: "."
 	forward-addr: 127.0.0.1@$PORT_UPSTREAM
 EOF
 
+cat >"$work/Corefile" <<EOF
+.:$PORT_COREDNS {
+	bind 127.0.0.1
+	hosts $work/blocklist.hosts {
+		no_reverse
+		reload 0
+		fallthrough
+	}
+	cache 3600 {
+		success 100000
+		denial 10000
+	}
+	forward . 127.0.0.1:$PORT_UPSTREAM
+}
+EOF
+
 start_curfew() {
 	"$work/bin/resolverbench" -listen "127.0.0.1:$PORT_CURFEW" -upstream "127.0.0.1:$PORT_UPSTREAM" \
 		-blocklist "$work/blocklist.hosts" 2>"$work/curfew.log" &
 }
+start_curfew-restricted() {
+	"$work/bin/resolverbench" -listen "127.0.0.1:$PORT_RESTRICTED" -upstream "127.0.0.1:$PORT_UPSTREAM" \
+		-blocklist "$work/blocklist.hosts" -restrict blocklist 2>"$work/curfew-restricted.log" &
+}
+start_coredns() { "$work/bin/coredns" -conf "$work/Corefile" -quiet >"$work/coredns.log" 2>&1 & }
 start_dnsmasq() { dnsmasq -k -C "$work/dnsmasq.conf" 2>"$work/dnsmasq.log" & }
 start_unbound() { unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" & }
 
 # --- measuring ----------------------------------------------------------------
 
-# qps FILE PORT: queries per second at full load.
-# qps FILE PORT PID: queries per second at full load, and the CPU time the
-# resolver process (all its threads, user and system) spent per query, in
-# microseconds: a figure that background load disturbs far less.
+# qps FILE PORT PID [dnsperf options]: answers per second at full load
+# that were NOERROR (a resolver that gives up on a busy upstream answers
+# SERVFAIL fast, which is no answer), the CPU time the resolver process
+# spent per query (µs), the queries completed, and the share of them that
+# were NOERROR (%).
 qps() {
-	local t0 t1 out
-	t0=$(cputicks "$3")
-	out=$(dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -T 2 -c 16 -q 200 2>&1)
-	t1=$(cputicks "$3")
+	local file=$1 port=$2 pid=$3 t0 t1 out
+	shift 3
+	t0=$(cputicks "$pid")
+	out=$(dnsperf -s 127.0.0.1 -p "$port" -d "$file" -l "$DURATION" -T 2 -c 16 -q 200 "$@" 2>&1)
+	t1=$(cputicks "$pid")
 	awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
 		/Queries completed/ {n = $3} /Queries per second/ {q = $4}
-		END {printf "%.0f %.2f\n", q, n ? t / hz * 1e6 / n : 0}' <<<"$out"
+		/Response codes/ {for (i = 1; i <= NF; i++) if ($i ~ /^NOERROR/) {ok = $(i + 1)}}
+		END {share = n ? ok / n : 0; printf "%.0f %.2f %d %.1f\n", q * share, n ? t / hz * 1e6 / n : 0, n, 100 * share}' <<<"$out"
 }
 
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# latency FILE PORT: average and p99 in milliseconds at RATE queries per second.
+# latency FILE PORT: p50 and p99 in milliseconds at RATE queries per
+# second, from every query's latency, and the share of queries lost (%).
 latency() {
-	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -c 8 -Q "$RATE" -v >"$work/latency.out" 2>/dev/null
+	dnsperf -s 127.0.0.1 -p "$2" -d "$1" -l "$DURATION" -c 8 -Q "$RATE" -v >"$work/latency.out" 2>/dev/null || true
+	local lost
+	lost=$(awk '/Queries lost/ {gsub(/[()%]/, "", $4); print $4}' "$work/latency.out")
 	awk '$1 == ">" {print $NF}' "$work/latency.out" | sort -g |
-		awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "- -"; exit} i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f\n", 1000 * s / NR, 1000 * v[i]}'
+		awk -v lost="${lost:-0}" '{v[NR] = $1} END {if (NR == 0) {print "- - -"; exit}
+			i50 = int(NR * 0.5); if (i50 < 1) i50 = 1; i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+			printf "%.3f %.3f %s\n", 1000 * v[i50], 1000 * v[i99], lost}'
 }
 
 mem() { awk -v k="$2:" '$1 == k {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "-"; else print v[int((NR + 1) / 2)]}'; }
+
+# steal: the CPU time stolen so far and the total, in ticks.
+steal() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t}' /proc/stat; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+busy_load() { awk -v l="$(load1)" -v n="$(nproc)" 'BEGIN {exit !(l > n)}'; }
 
 declare -A result
 declare -A pid_of
@@ -171,51 +241,96 @@ load() {
 	result[$name.load]=$("$work/bin/waitdns" -server "127.0.0.1:$port" -name "$probe" -want 0.0.0.0 -since "$since" -timeout 15m)
 	result[$name.rss_loaded]=$(mem "${pid_of[$name]}" VmRSS)
 	log "$name: loaded in ${result[$name.load]}s, ${result[$name.rss_loaded]} MB"
+	# Warm the cache with the names of the cached phases.
 	dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries-forwarded.txt" -n 1 -c 8 -q 100 >/dev/null 2>&1
 }
 
-declare -A port_of=([curfew]=$PORT_CURFEW [dnsmasq]=$PORT_DNSMASQ [unbound]=$PORT_UNBOUND)
-names=(curfew dnsmasq unbound)
+declare -A port_of=([curfew]=$PORT_CURFEW [curfew-restricted]=$PORT_RESTRICTED [coredns]=$PORT_COREDNS
+	[dnsmasq]=$PORT_DNSMASQ [unbound]=$PORT_UNBOUND)
+names=(curfew curfew-restricted)
+[[ -x $work/bin/coredns ]] && names+=(coredns)
+names+=(dnsmasq unbound)
 for name in "${names[@]}"; do
 	load "$name" "${port_of[$name]}"
 done
 
+rounds=""
 for run in $(seq "$RUNS"); do
+	if [[ $BUSY == refuse ]]; then
+		waited=0
+		while busy_load; do
+			if ((waited >= 600)); then
+				log "load average $(load1) above $(nproc) CPUs for 10 minutes: giving up"
+				exit 3
+			fi
+			sleep 10
+			waited=$((waited + 10))
+		done
+	fi
+	l0=$(load1)
+	read -r s0 t0 < <(steal)
 	for name in "${names[@]}"; do
-		port=${port_of[$name]}
-		read -r q c < <(qps "$work/queries-blocked.txt" "$port" "${pid_of[$name]}")
+		port=${port_of[$name]} pid=${pid_of[$name]}
+		awk -v p="r$run-$name" -v n="$UNIQUE" 'BEGIN {for (i = 0; i < n; i++) printf "u%d.%s.uniq.test A\n", i, p}' >"$work/unique.txt"
+		read -r q c _ < <(qps "$work/queries-blocked.txt" "$port" "$pid")
 		result[$name.bq]+=" $q" result[$name.bcpu]+=" $c"
-		read -r q c < <(qps "$work/queries-forwarded.txt" "$port" "${pid_of[$name]}")
-		result[$name.fq]+=" $q" result[$name.fcpu]+=" $c"
-		read -r a p < <(latency "$work/queries-blocked.txt" "$port")
-		result[$name.bavg]+=" $a" result[$name.bp99]+=" $p"
-		read -r a p < <(latency "$work/queries-forwarded.txt" "$port")
-		result[$name.favg]+=" $a" result[$name.fp99]+=" $p"
-		log "$name: round $run: blocked/forwarded qps${result[$name.bq]} /${result[$name.fq]}; cpu µs/query${result[$name.bcpu]} /${result[$name.fcpu]}; p99 ms${result[$name.bp99]} /${result[$name.fp99]}"
+		read -r q c n ok < <(qps "$work/unique.txt" "$port" "$pid" -n 1)
+		result[$name.uq]+=" $q" result[$name.ucpu]+=" $c" result[$name.uok]+=" $ok"
+		((n < UNIQUE)) || log "$name: round $run: all $UNIQUE unique names were used; raise UNIQUE"
+		read -r p50 p99 lost < <(latency "$work/queries-forwarded.txt" "$port")
+		result[$name.cp50]+=" $p50" result[$name.cp99]+=" $p99" result[$name.clost]+=" $lost"
+		read -r q c _ < <(qps "$work/queries-forwarded.txt" "$port" "$pid")
+		result[$name.cq]+=" $q" result[$name.ccpu]+=" $c"
+		read -r p50 p99 lost < <(latency "$work/queries-blocked.txt" "$port")
+		result[$name.bp50]+=" $p50" result[$name.bp99]+=" $p99"
+		log "$name: round $run: blocked/unique/cached qps${result[$name.bq]} /${result[$name.uq]} /${result[$name.cq]}; cached p99 after unique${result[$name.cp99]} ms"
 	done
+	read -r s1 t1 < <(steal)
+	l1=$(load1)
+	st=$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.1f", t ? 100 * s / t : 0}')
+	mark=quiet
+	if awk -v a="$l0" -v b="$l1" -v s="$st" -v n="$(nproc)" 'BEGIN {exit !(a > n || b > n || s > 5)}'; then
+		mark=busy
+	fi
+	rounds+="| $run | $l0 | $l1 | $st | $mark |"$'\n'
+	result[busy]+=" $mark"
 done
 for name in "${names[@]}"; do
-	for k in bq fq bcpu fcpu bavg bp99 favg fp99; do
+	for k in bq bcpu uq ucpu uok cq ccpu cp50 cp99 clost bp50 bp99; do
+		result[$name.$k.all]=${result[$name.$k]# }
 		result[$name.$k]=$(echo "${result[$name.$k]}" | median)
 	done
-	result[$name.rss]=$(mem "${pid_of[$name]}" VmRSS)
 	result[$name.hwm]=$(mem "${pid_of[$name]}" VmHWM)
 done
 
 # --- report -------------------------------------------------------------------
 
 {
-	echo "| resolver | load (s) | RSS loaded (MB) | RSS after (MB) | peak RSS (MB) | blocked QPS | forwarded QPS | CPU µs/query blocked / forwarded | blocked avg / p99 (ms) | forwarded avg / p99 (ms) |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	for name in curfew dnsmasq unbound; do
-		printf '| %s | %s | %s | %s | %s | %.0f | %.0f | %s / %s | %s / %s | %s / %s |\n' "$name" \
-			"${result[$name.load]}" "${result[$name.rss_loaded]}" "${result[$name.rss]}" "${result[$name.hwm]}" \
-			"${result[$name.bq]}" "${result[$name.fq]}" "${result[$name.bcpu]}" "${result[$name.fcpu]}" \
-			"${result[$name.bavg]}" "${result[$name.bp99]}" "${result[$name.favg]}" "${result[$name.fp99]}"
+	echo "| resolver | load (s) | RSS loaded (MB) | peak RSS (MB) | blocked QPS | blocked CPU µs/q | unique QPS | unique CPU µs/q | cached QPS | cached CPU µs/q | cached p50 / p99 at $RATE qps after unique (ms) | blocked p50 / p99 at $RATE qps (ms) |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for name in "${names[@]}"; do
+		printf '| %s | %s | %s | %s | %.0f | %s | %.0f | %s | %.0f | %s | %s / %s | %s / %s |\n' "$name" \
+			"${result[$name.load]}" "${result[$name.rss_loaded]}" "${result[$name.hwm]}" \
+			"${result[$name.bq]}" "${result[$name.bcpu]}" "${result[$name.uq]}" "${result[$name.ucpu]}" \
+			"${result[$name.cq]}" "${result[$name.ccpu]}" "${result[$name.cp50]}" "${result[$name.cp99]}" \
+			"${result[$name.bp50]}" "${result[$name.bp99]}"
 	done
 	echo
-	echo "Versions: $(dnsmasq --version | head -1 | cut -d' ' -f1-3); $(unbound -V | head -1 | tr -d '\n'); dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'); $(go version | cut -d' ' -f3)."
+	echo "Every round (blocked, unique, cached QPS; unique and cached CPU µs/q; cached p99 ms; share of unique names answered NOERROR):"
+	echo
+	for name in "${names[@]}"; do
+		echo "- $name: QPS ${result[$name.bq.all]} / ${result[$name.uq.all]} / ${result[$name.cq.all]}; CPU ${result[$name.ucpu.all]} / ${result[$name.ccpu.all]}; p99 ${result[$name.cp99.all]}; unique NOERROR % ${result[$name.uok.all]}"
+	done
+	echo
+	echo "| round | load average at start | at end | steal (%) | machine |"
+	echo "|---:|---:|---:|---:|---|"
+	printf '%s' "$rounds"
+	echo
+	[[ -n $coredns_note ]] && echo "$coredns_note" && echo
+	coredns_v=""
+	[[ -x $work/bin/coredns ]] && coredns_v="; CoreDNS $("$work/bin/coredns" -version 2>/dev/null | head -1 | cut -d- -f2)"
+	echo "Versions: $(dnsmasq --version | head -1 | cut -d' ' -f1-3); $(unbound -V | head -1 | tr -d '\n')$coredns_v; dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'); $(go version | cut -d' ' -f3)."
 	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr)."
-	echo "Settings: $DOMAINS domains, $RUNS rounds of ${DURATION}s dnsperf runs, latency at $RATE qps; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+	echo "Run: $(date -u +%F) $(date -u +%H:%M) UTC, RUNS=$RUNS DURATION=$DURATION RATE=$RATE DOMAINS=$DOMAINS UNIQUE=$UNIQUE bench/resolver.sh; rounds marked busy:$(echo "${result[busy]}" | tr ' ' '\n' | grep -c busy) of $RUNS."
 } >"$OUT"
 log "done"

@@ -97,10 +97,11 @@ func TestDaemonChecksLANInterfaces(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t)
 	g.restrictWith(device(g.Clients[0]))
-	before := netnsRuleset(t, g)
 	if err := g.StopDaemon(); err != nil {
 		t.Fatal(err)
 	}
+	// After the stop: a stopped daemon's table is no longer owned.
+	before := netnsRuleset(t, g)
 	orig, err := os.ReadFile(g.ConfigPath())
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,9 @@ package integration
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -111,32 +114,62 @@ func TestRestartRebuildsDeletedTable(t *testing.T) {
 	}
 }
 
-// TestDriftIsRepaired flushes, then deletes, curfew's table under the
-// running daemon; each time enforcement comes back within about a second.
-func TestDriftIsRepaired(t *testing.T) {
+// debianNftablesConf is Debian's default /etc/nftables.conf, which
+// `systemctl reload nftables` loads: it begins with flush ruleset.
+const debianNftablesConf = `#!/usr/sbin/nft -f
+
+flush ruleset
+
+table inet filter {
+	chain input {
+		type filter hook input priority filter;
+	}
+	chain forward {
+		type filter hook forward priority filter;
+	}
+	chain output {
+		type filter hook output priority filter;
+	}
+}
+`
+
+// TestFirewallReloadLeavesTable reloads the gateway's other firewall under
+// the running daemon, the ways Debian's nftables service does: curfew's
+// table, owned by the daemon, is left as it is, so client 1 stays cut off
+// throughout, and another process may not delete or flush it.
+func TestFirewallReloadLeavesTable(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t)
 	c1, c2 := g.Clients[0], g.Clients[1]
 	ctx := t.Context()
-	g.restrict(device(c1), "10m", "integration: drift")
-
-	for _, tamper := range [][]string{
-		{"flush", "table", "inet", "curfew"},
-		{"delete", "table", "inet", "curfew"},
+	g.restrict(device(c1), "10m", "integration: firewall reload")
+	if rs := g.nft("list", "table", "inet", "curfew"); !strings.Contains(rs, "flags owner") {
+		t.Fatalf("curfew's table is not owned by the daemon:\n%s", rs)
+	}
+	conf := filepath.Join(t.TempDir(), "nftables.conf")
+	if err := os.WriteFile(conf, []byte(debianNftablesConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, reload := range [][]string{
+		{"flush", "ruleset"},
+		{"-f", conf},
 	} {
-		g.nft(tamper...)
-		done := time.Now()
+		g.nft(reload...)
 		for _, f := range families {
-			took, ok := waitUntil(3*time.Second, 10*time.Millisecond, func() bool { return refused(ctx, c1, f.upstream) })
-			if !ok {
-				t.Errorf("after nft %v: client 1 over %s not refused again within %v", tamper, f.name, took)
-				continue
-			}
-			t.Logf("after nft %v: client 1 over %s refused again %v later", tamper, f.name, time.Since(done).Round(time.Millisecond))
-			if time.Since(done) > 1500*time.Millisecond {
-				t.Errorf("after nft %v: repaired only after %v, want about a second", tamper, time.Since(done))
+			// At once: nothing needed repairing.
+			if !refused(ctx, c1, f.upstream) {
+				t.Errorf("after nft %v: client 1 over %s not refused", reload, f.name)
 			}
 		}
 		checkReach(t, true, c2)
 	}
+	for _, tamper := range [][]string{
+		{"flush", "table", "inet", "curfew"},
+		{"delete", "table", "inet", "curfew"},
+	} {
+		if out, err := g.Gateway.Run(ctx, "nft", tamper...); err == nil || !strings.Contains(err.Error(), "Operation not permitted") {
+			t.Errorf("nft %v under the running daemon = %v (%s), want Operation not permitted", tamper, err, out)
+		}
+	}
+	checkReach(t, false, c1)
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,6 +97,10 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Notice6:       on6(cfg, cfg.Notice.Listen.Port()),
 		DoHFile:       cfg.DNS.DoHList,
 	})
+	if err != nil && cfg.DNS.DoHList != "" && strings.Contains(err.Error(), cfg.DNS.DoHList) {
+		why := strings.TrimPrefix(strings.TrimPrefix(errorLine("", err), "curfew: "), "netfilter: DoH endpoint list ")
+		return &setupError{msg: fmt.Sprintf("dns.doh_list: %s; fix the line or remove the key to use the list curfew carries", why)}
+	}
 	if err != nil {
 		return err
 	}
@@ -135,6 +140,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		},
 		Metrics:    m.resolver(),
 		Blocklists: cfg.DNS.Blocklists,
+		CacheSize:  int(cfg.DNS.CacheSize),
 	})
 	if err != nil {
 		return err
@@ -208,6 +214,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Metrics:      m,
 		GatewayAddrs: gatewayAddrs(cfg),
 		Approvals:    cfg.Approvals,
+		Learned:      ident.Learned,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/curfew/curfew/internal/api"
@@ -27,13 +28,16 @@ func (c *cli) devices(args []string) int {
 		return cmd.writeJSON(out)
 	}
 	tw := c.table()
-	fmt.Fprintln(tw, "MAC\tNAME\tOWNER\tADDRESSES")
+	fmt.Fprintln(tw, "MAC\tNAME\tOWNER\tHOSTNAME\tADDRESSES")
 	for _, d := range ds {
-		addrs := make([]string, len(d.Addrs))
-		for i, a := range d.Addrs {
-			addrs[i] = a.String()
+		// The registered addresses, then those the gateway learned.
+		var addrs []string
+		for _, a := range append(slices.Clone(d.Addrs), d.Learned.Addrs...) {
+			if s := a.String(); !slices.Contains(addrs, s) {
+				addrs = append(addrs, s)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.MAC, short(d.Name, 30), short(d.Owner, 30), short(strings.Join(addrs, ","), 80))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.MAC, short(d.Name, 30), short(d.Owner, 30), short(d.Learned.Hostname, 30), short(strings.Join(addrs, ","), 80))
 	}
 	tw.Flush()
 	return 0

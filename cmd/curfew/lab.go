@@ -253,6 +253,14 @@ The lab keeps running; try it by hand in another shell (as root):
   %[3]s lift ID --reason "done"
   ip netns exec %[8]s nft list table inet curfew
 
+The gateway's own firewall cannot take the restriction away: the daemon
+owns its table (Linux 6.9 and later), so a reload of the host's rules,
+which begins with flush ruleset, leaves it in place:
+
+  ip netns exec %[8]s nft flush ruleset
+  ip netns exec %[5]s curl -m 3 %[6]s        # still the notice page
+  ip netns exec %[8]s nft delete table inet curfew   # Operation not permitted
+
 Four eyes: this gateway makes a restriction longer than %[9]s wait, not
 enforced, until an operator other than its author approves it:
 
@@ -278,7 +286,17 @@ as docs/operation.md says):
 
   %[3]s backup /tmp/curfew-lab-backup.tar --config %[11]s
 
+When the WAN drops, the resolver still answers the names it has seen,
+for up to a day, with a TTL of 30 s and Extended DNS Error 3 (Stale
+Answer, RFC 8767), once their own TTL (%[12]d s here) has run out:
+
+  ip netns exec %[5]s dig @%[10]s %[13]s          # from the upstream
+  ip netns exec %[8]s ip link set %[14]s down     # the WAN drops
+  sleep %[15]d; ip netns exec %[5]s dig @%[10]s %[13]s   # still answered: EDE 3
+  ip netns exec %[8]s ip link set %[14]s up
+
 Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
-		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4, l.ConfigPath())
+		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4, l.ConfigPath(),
+		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1)
 }

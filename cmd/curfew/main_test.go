@@ -591,7 +591,7 @@ func TestDeviceAndPerson(t *testing.T) {
 	checkOneLine(t, stderr, `curfew: device add: not found: person "zed"`)
 
 	code, stdout, _ = h.run("devices")
-	wantTable := "MAC                NAME   OWNER  ADDRESSES\n02:00:00:00:00:01  phone  bob    192.168.50.10,fd00:50::10\n"
+	wantTable := "MAC                NAME   OWNER  HOSTNAME  ADDRESSES\n02:00:00:00:00:01  phone  bob    -         192.168.50.10,fd00:50::10\n"
 	if code != 0 || stdout != wantTable {
 		t.Errorf("devices = %d\n%s\nwant\n%s", code, stdout, wantTable)
 	}

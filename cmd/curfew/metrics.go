@@ -60,7 +60,7 @@ func newMetrics() *metrics {
 	}
 	m.dnsQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "curfew_dns_queries_total",
-		Help: "DNS queries answered, by how: forwarded, cached, restricted, blocked, canary, failed, invalid.",
+		Help: "DNS queries answered, by how: forwarded, cached, restricted, blocked, canary, failed, invalid, dropped, stale.",
 	}, []string{"result"})
 	m.dnsUpstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "curfew_dns_upstream_duration_seconds",
@@ -132,7 +132,7 @@ var _ resolver.Metrics = resolverMetrics{}
 
 func (m *metrics) resolver() resolverMetrics {
 	r := resolverMetrics{m: m}
-	for res := resolver.ResultForwarded; res <= resolver.ResultDropped; res++ {
+	for res := resolver.ResultForwarded; res <= resolver.ResultStale; res++ {
 		r.results = append(r.results, m.dnsQueries.WithLabelValues(res.String()))
 	}
 	return r

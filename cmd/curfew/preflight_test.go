@@ -37,6 +37,7 @@ func setupNS(t *testing.T) int {
 // line that names the key, the value and the fix, with exit 1, before
 // anything reaches the kernel's firewall.
 func TestDaemonRefusesWhatTheMachineLacks(t *testing.T) {
+	badDoH := filepath.Join(t.TempDir(), "doh.txt")
 	tests := []struct {
 		name  string
 		extra string // appended to testConfig
@@ -48,12 +49,17 @@ func TestDaemonRefusesWhatTheMachineLacks(t *testing.T) {
 		{"interface absent", "", "lan:\n  interfaces: [br-lan]\n",
 			"lan.interfaces: \"br-lan\" does not exist on this machine; create it or list the interface the clients are behind (see `ip link`)"},
 		{"doh list missing", "  doh_list: /nonexistent/doh.txt\n", "",
-			"dns.doh_list: /nonexistent/doh.txt does not exist; create it (one address per line, # comments) or remove the key to use the list curfew ships"},
+			"dns.doh_list: /nonexistent/doh.txt does not exist; create it (one address per line, # comments) or remove the key to use the list curfew carries"},
+		{"doh list malformed", "  doh_list: " + badDoH + "\n", "",
+			"dns.doh_list: %s: line 2: parsing address \"not-an-address\""},
 		{"notice port taken", "", "",
 			"notice.listen 10.77.0.1:8480: port 8480/tcp is taken by "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(badDoH, []byte("192.0.2.1\nnot-an-address\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			ns := setupNS(t)
 			cfg, _, _ := newState(t)
 			b, err := os.ReadFile(cfg)
@@ -75,7 +81,7 @@ func TestDaemonRefusesWhatTheMachineLacks(t *testing.T) {
 				defer ln.Close()
 			}
 			code, stderr := refusedDaemon(t, ns, cfg, func() string { return netnstest.Run(t, ns, "nft", "list", "ruleset") })
-			checkRefusal(t, code, stderr, "curfew: daemon: config "+cfg+": "+tt.want)
+			checkRefusal(t, code, stderr, "curfew: daemon: config "+cfg+": "+strings.Replace(tt.want, "%s", badDoH, 1))
 		})
 	}
 }

@@ -61,6 +61,10 @@ type Device struct {
 	Owner     string    `json:"owner"`
 	Addrs     []string  `json:"addrs"`
 	CreatedAt time.Time `json:"created_at"`
+	// Learned and Hostname are what the gateway has learned of the device
+	// by itself (neighbour table, DHCP leases); ignored in requests.
+	Learned  []string `json:"learned"`
+	Hostname string   `json:"hostname"`
 }
 
 // Person is the wire form of a curfew.Person.
@@ -294,9 +298,14 @@ func DeviceToAPI(d *curfew.Device) Device {
 		Owner:     d.Owner,
 		Addrs:     make([]string, 0, len(d.Addrs)),
 		CreatedAt: d.Created.UTC(),
+		Learned:   make([]string, 0, len(d.Learned.Addrs)),
+		Hostname:  d.Learned.Hostname,
 	}
 	for _, a := range d.Addrs {
 		w.Addrs = append(w.Addrs, a.String())
+	}
+	for _, a := range d.Learned.Addrs {
+		w.Learned = append(w.Learned, a.String())
 	}
 	return w
 }
@@ -307,7 +316,14 @@ func DeviceFromAPI(w *Device) (*curfew.Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding device: %w", err)
 	}
-	d := &curfew.Device{MAC: mac, Name: w.Name, Owner: w.Owner, Created: w.CreatedAt.UTC()}
+	d := &curfew.Device{MAC: mac, Name: w.Name, Owner: w.Owner, Created: w.CreatedAt.UTC(), Learned: curfew.Learned{Hostname: w.Hostname}}
+	for _, s := range w.Learned {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("decoding device %s: %w: learned address %q is not an IP address", w.MAC, curfew.ErrInvalid, s)
+		}
+		d.Learned.Addrs = append(d.Learned.Addrs, a)
+	}
 	for _, s := range w.Addrs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {

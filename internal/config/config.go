@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"net/url"
 	"os"
@@ -116,6 +117,9 @@ type DNS struct {
 	// resolver serves besides those on the LAN interfaces' own subnets;
 	// queries from anywhere else are refused.
 	AllowFrom []netip.Prefix
+	// CacheSize is how many bytes the resolver's cache may take; 0 leaves
+	// the resolver's default (32 MiB).
+	CacheSize int64
 }
 
 // Notice is the server of the page restricted clients are shown.
@@ -195,6 +199,7 @@ type rawDNS struct {
 	Blocklists []string `yaml:"blocklists"`
 	DoHList    string   `yaml:"doh_list"`
 	AllowFrom  []string `yaml:"allow_from"`
+	CacheSize  string   `yaml:"cache_size"`
 }
 
 type rawNotice struct {
@@ -517,6 +522,16 @@ func (rc *raw) validate() (*Config, error) {
 		c.DNS.AllowFrom = append(c.DNS.AllowFrom, p.Masked())
 	}
 
+	if v := rc.DNS.CacheSize; v != "" {
+		if n, err := parseByteSize(v); err != nil {
+			bad("dns.cache_size", "%q %s", v, err)
+		} else if n < minCacheSize || n > maxCacheSize {
+			bad("dns.cache_size", "%q is outside 1MiB to 16GiB", v)
+		} else {
+			c.DNS.CacheSize = n
+		}
+	}
+
 	// Notice.
 	if rc.Notice.Listen != "" {
 		if ap, err := listenAddr(rc.Notice.Listen, 0); err != nil {
@@ -722,4 +737,40 @@ func listenAddr(s string, defaultPort uint16) (netip.AddrPort, error) {
 		return netip.AddrPort{}, errors.New("has a zone; want a plain address")
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// Bounds of dns.cache_size.
+const (
+	minCacheSize = 1 << 20
+	maxCacheSize = 16 << 30
+)
+
+// byteUnits are the units parseByteSize takes, longest first.
+var byteUnits = []struct {
+	suffix string
+	n      int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+}
+
+// parseByteSize parses a size such as 32MiB, 500KB or 1048576: a whole
+// number and an optional unit, binary (KiB, MiB, GiB) or decimal (KB, MB,
+// GB).
+func parseByteSize(s string) (int64, error) {
+	num, unit := strings.TrimSpace(s), int64(1)
+	for _, u := range byteUnits {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, unit = strings.TrimSpace(rest), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("is not a size such as 32MiB, 500KB or 1048576")
+	}
+	if n > math.MaxInt64/unit {
+		return 0, errors.New("is too large")
+	}
+	return n * unit, nil
 }

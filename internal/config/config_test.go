@@ -44,6 +44,7 @@ func TestReference(t *testing.T) {
 			},
 			Blocklists: []string{"/etc/curfew/ads.txt", "https://example.org/list.txt"}, DoHList: "/etc/curfew/doh.txt",
 			AllowFrom: []netip.Prefix{netip.MustParsePrefix("10.60.0.0/16"), netip.MustParsePrefix("2001:db8:60::/48")},
+			CacheSize: 32 << 20,
 		},
 		Notice: config.Notice{
 			Listen:       netip.MustParseAddrPort("192.168.50.1:8480"),
@@ -175,6 +176,10 @@ func TestParseErrors(t *testing.T) {
 		{"relative blocklist", minimal + "dns:\n  blocklists: [ads.txt]\n", `dns.blocklists[0]: "ads.txt" is neither an absolute path nor an http(s) URL`},
 		{"ftp blocklist", minimal + "dns:\n  blocklists: [\"ftp://example.org/x\"]\n", `dns.blocklists[0]: "ftp://example.org/x" is not an http or https URL`},
 		{"bad allow_from", minimal + "dns:\n  allow_from: [10.60.0.0/16, 10.0.0.0/33]\n", `dns.allow_from[1]: "10.0.0.0/33" is not an address or ADDR/PREFIX`},
+		{"cache_size without a number", minimal + "dns:\n  cache_size: MiB\n", `dns.cache_size: "MiB" is not a size such as 32MiB, 500KB or 1048576`},
+		{"cache_size in an unknown unit", minimal + "dns:\n  cache_size: 32mb\n", `dns.cache_size: "32mb" is not a size such as 32MiB, 500KB or 1048576`},
+		{"cache_size too small", minimal + "dns:\n  cache_size: 64KiB\n", `dns.cache_size: "64KiB" is outside 1MiB to 16GiB`},
+		{"cache_size too large", minimal + "dns:\n  cache_size: 9999999999GiB\n", `dns.cache_size: "9999999999GiB" is too large`},
 		{"mapped allow_from", minimal + "dns:\n  allow_from: [\"::ffff:10.0.0.0/104\"]\n", `dns.allow_from[0]: "::ffff:10.0.0.0/104" is an IPv4-mapped prefix; write it as IPv4`},
 		{"bad notice listen", minimal + "notice:\n  listen: \":8480\"\n", `notice.listen: ":8480" is not ADDR:PORT …`},
 		{"notice on the api address", minimal + "notice:\n  listen: 127.0.0.1:8470\n", "notice.listen: 127.0.0.1:8470 is also api.listen"},

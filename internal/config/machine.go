@@ -154,7 +154,7 @@ func (c *Config) Settle(m Machine) error {
 
 	if f := s.DNS.DoHList; f != "" {
 		if _, err := m.ReadFile(f); errors.Is(err, fs.ErrNotExist) {
-			bad("dns.doh_list", "%s does not exist; create it (one address per line, # comments) or remove the key to use the list curfew ships", f)
+			bad("dns.doh_list", "%s does not exist; create it (one address per line, # comments) or remove the key to use the list curfew carries", f)
 		} else if err != nil {
 			bad("dns.doh_list", "%s cannot be read: %v", f, unwrapPath(err))
 		}

@@ -152,7 +152,7 @@ func TestSettleErrors(t *testing.T) {
 		{"resolv.conf names curfew", minimal, lanOnly("192.168.50.1"), map[string]string{config.ResolvConf: "nameserver 192.168.50.1\n"},
 			`dns.upstreams: empty, so curfew forwards to the system's resolvers, but /etc/resolv.conf names none besides curfew itself; list the resolvers to forward to, such as ["192.0.2.53"]`},
 		{"doh list missing", minimal + "dns:\n  doh_list: /etc/curfew/doh.txt\n", lanOnly("192.168.50.1"), resolv,
-			"dns.doh_list: /etc/curfew/doh.txt does not exist; create it (one address per line, # comments) or remove the key to use the list curfew ships"},
+			"dns.doh_list: /etc/curfew/doh.txt does not exist; create it (one address per line, # comments) or remove the key to use the list curfew carries"},
 		{"api on the found address", "lan:\n  interfaces: [br-lan]\nwan:\n  interfaces: [eth0]\napi:\n  listen: 192.168.50.1:8470\n", lanOnly("192.168.50.1"), resolv,
 			"api.listen: 192.168.50.1:8470 is on the LAN address, so controlled clients could reach the admin API; use a management address such as 127.0.0.1:8470, or set api.allow_lan: true"},
 	}

@@ -14,6 +14,17 @@ type Device struct {
 	Owner   string       // person name; empty if unowned
 	Addrs   []netip.Addr // statically known addresses; others are learned by the gateway
 	Created time.Time
+
+	// Learned is what the gateway has learned of the device by itself when
+	// it was listed; it is not stored.
+	Learned Learned
+}
+
+// Learned is what the gateway has learned of a device on its LAN without
+// being told.
+type Learned struct {
+	Addrs    []netip.Addr // from its neighbour table and the DHCP leases, sorted
+	Hostname string       // the name the device's DHCP lease gives; may be empty
 }
 
 // Validate checks d.

@@ -59,6 +59,10 @@ type Config struct {
 	// Approvals says which restrictions, and which extensions, wait for a
 	// second operator (Approve); the zero policy makes none wait.
 	Approvals curfew.ApprovalPolicy
+	// Learned returns what the gateway has learned of its LAN's devices
+	// by itself, by MAC (net.HardwareAddr.String); Devices shows it with
+	// each registered device. Nil means nothing is learned.
+	Learned func() map[string]curfew.Learned
 }
 
 // Engine applies commands to the store and keeps the backends enforcing
@@ -71,7 +75,8 @@ type Engine struct {
 	now      func() time.Time
 	verify   time.Duration
 	retry    time.Duration
-	gateway  func() ([]netip.Addr, error) // nil: none known
+	gateway  func() ([]netip.Addr, error)     // nil: none known
+	learned  func() map[string]curfew.Learned // nil: nothing learned
 	approval curfew.ApprovalPolicy
 	// ctx is the context of every reconcile, whoever asked for it: a
 	// caller that goes away after its command is stored must not leave
@@ -120,6 +125,7 @@ func New(c *Config) (*Engine, error) {
 		retry:    c.RetryInterval,
 		gateway:  c.GatewayAddrs,
 		approval: c.Approvals,
+		learned:  c.Learned,
 	}
 	e.approval.Modes = slices.Clone(c.Approvals.Modes)
 	if e.now == nil {

@@ -320,12 +320,21 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 	return &dev, e.enforceLocked(&dev)
 }
 
-// Devices implements [curfew.Service].
+// Devices implements [curfew.Service]. Each device carries what the
+// gateway has learned of it (Config.Learned).
 func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
 	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
-	return e.store.Devices(ctx)
+	ds, err := e.store.Devices(ctx)
+	if err != nil || e.learned == nil {
+		return ds, err
+	}
+	learned := e.learned()
+	for _, d := range ds {
+		d.Learned = learned[d.MAC.String()]
+	}
+	return ds, nil
 }
 
 // AddPerson implements [curfew.Service].

@@ -18,6 +18,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/curfew/curfew/internal/curfew"
 )
 
 // Defaults for Config.
@@ -80,6 +82,7 @@ type Table struct {
 	mu        sync.RWMutex // guards the fields below
 	neigh     map[netip.Addr]net.HardwareAddr
 	leased    map[netip.Addr]net.HardwareAddr
+	hostnames map[string]string // DHCP hostname by MAC (net.HardwareAddr.String), from the lease files
 	local     map[netip.Addr]bool
 	onLink    []netip.Prefix      // prefixes of the LAN interfaces' addresses
 	lanOwn    map[netip.Addr]bool // the gateway's own addresses on LAN interfaces
@@ -101,12 +104,13 @@ func New(c *Config) (*Table, error) {
 		logger: c.Logger, names: c.Interfaces, routed: c.Routed, leases: c.Leases,
 		wait: c.ProbeWait, max: c.MaxWaits, ns: netns.None(),
 		probe4: -1, probe6: -1,
-		done:     make(chan struct{}),
-		neigh:    map[netip.Addr]net.HardwareAddr{},
-		leased:   map[netip.Addr]net.HardwareAddr{},
-		waiters:  map[netip.Addr]chan struct{}{},
-		failed:   map[netip.Addr]time.Time{},
-		leaseMod: map[string]time.Time{},
+		done:      make(chan struct{}),
+		neigh:     map[netip.Addr]net.HardwareAddr{},
+		leased:    map[netip.Addr]net.HardwareAddr{},
+		hostnames: map[string]string{},
+		waiters:   map[netip.Addr]chan struct{}{},
+		failed:    map[netip.Addr]time.Time{},
+		leaseMod:  map[string]time.Time{},
 	}
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)
@@ -456,6 +460,7 @@ func (t *Table) readLeases() {
 	}
 	changed := false
 	all := map[netip.Addr]net.HardwareAddr{}
+	names := map[string]string{}
 	for _, path := range t.leases {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -476,22 +481,58 @@ func (t *Table) readLeases() {
 		if err != nil {
 			continue
 		}
-		m, err := ParseLeases(f)
+		ls, err := ReadLeases(f)
 		f.Close()
 		if err != nil {
 			t.logger.Warn("reading leases", "file", path, "err", err)
 			continue
 		}
-		for a, mac := range m {
-			all[a] = mac
+		for _, l := range ls {
+			all[l.Addr] = l.MAC
+			if l.Hostname != "" {
+				names[l.MAC.String()] = l.Hostname
+			}
 		}
 	}
 	t.mu.Lock()
-	t.leased = all
+	t.leased, t.hostnames = all, names
 	for a := range all {
 		t.wakeLocked(a)
 	}
 	t.mu.Unlock()
+}
+
+// Learned returns what the table knows of the LAN's devices, by MAC
+// (net.HardwareAddr.String): the addresses the neighbour table and the
+// lease files give for each, sorted, and its DHCP hostname.
+func (t *Table) Learned() map[string]curfew.Learned {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := map[string]curfew.Learned{}
+	add := func(a netip.Addr, mac net.HardwareAddr) {
+		k := mac.String()
+		l := out[k]
+		if !slices.Contains(l.Addrs, a) {
+			l.Addrs = append(l.Addrs, a)
+		}
+		out[k] = l
+	}
+	for a, mac := range t.neigh {
+		add(a, mac)
+	}
+	for a, mac := range t.leased {
+		add(a, mac)
+	}
+	for k, name := range t.hostnames {
+		l := out[k]
+		l.Hostname = name
+		out[k] = l
+	}
+	for k, l := range out {
+		slices.SortFunc(l.Addrs, netip.Addr.Compare)
+		out[k] = l
+	}
+	return out
 }
 
 // Identify implements [Identifier].

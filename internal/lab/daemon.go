@@ -35,6 +35,18 @@ func (l *Lab) writeConfig() error {
 	if err := os.MkdirAll(l.StateDir(), 0o700); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)
 	}
+	upstreams := l.conf.DNSUpstreams
+	if len(upstreams) == 0 {
+		upstreams = []string{netip.AddrPortFrom(UpstreamV4, 53).String(), netip.AddrPortFrom(UpstreamV6, 53).String()}
+	}
+	var listen string
+	if l.conf.DNSListen != "" {
+		listen = "  listen: " + yamlString(l.conf.DNSListen) + "\n"
+	}
+	var leases string
+	if len(l.conf.DHCPLeases) > 0 {
+		leases = "  dhcp_leases: " + yamlList(l.conf.DHCPLeases) + "\n"
+	}
 	conf := fmt.Sprintf(`# curfew on the lab gateway (namespace %s)
 schema_version: 1
 state_dir: %s
@@ -42,25 +54,26 @@ lan:
   interfaces: [%s]
   address: %s
   address6: %s
-wan:
+%swan:
   interfaces: [%s]
 api:
   listen: %s
 dns:
-  upstreams: [%s, %s]
-`, l.Gateway.Name, l.StateDir(), LANInterface, LANV4, LANV6, WANInterface, APIAddr,
-		yamlString(netip.AddrPortFrom(UpstreamV4, 53).String()), yamlString(netip.AddrPortFrom(UpstreamV6, 53).String()))
+%s  upstreams: %s
+`, l.Gateway.Name, l.StateDir(), LANInterface, LANV4, LANV6, leases, WANInterface, APIAddr, listen, yamlList(upstreams))
 	if len(l.conf.Blocklists) > 0 {
 		conf += "  blocklists: " + yamlList(l.conf.Blocklists) + "\n"
 	}
 	if len(l.conf.DNSAllowFrom) > 0 {
 		conf += "  allow_from: " + yamlList(l.conf.DNSAllowFrom) + "\n"
 	}
-	if n := l.conf.Notice; n.NetworkName != "" || n.Contact != "" || n.PortalURL != "" || n.TimeZone != "" || len(n.Feeds) > 0 {
+	if n := l.conf.Notice; n.NetworkName != "" || n.Contact != "" || n.PortalURL != "" || n.TimeZone != "" ||
+		n.TLSCert != "" || len(n.Feeds) > 0 {
 		conf += "notice:\n"
 		for _, kv := range [][2]string{
 			{"network_name", n.NetworkName}, {"contact", n.Contact},
 			{"portal_url", n.PortalURL}, {"time_zone", n.TimeZone},
+			{"tls_cert", n.TLSCert}, {"tls_key", n.TLSKey},
 		} {
 			if kv[1] != "" {
 				conf += "  " + kv[0] + ": " + yamlString(kv[1]) + "\n"
@@ -123,6 +136,13 @@ func (l *Lab) StartDaemon(ctx context.Context) error {
 	if l.binary == "" {
 		return errors.New("starting curfew daemon: no curfew binary configured")
 	}
+	return l.StartDaemonCommand(ctx, l.binary, "daemon", "--config", l.ConfigPath())
+}
+
+// StartDaemonCommand is StartDaemon with the daemon's command line given,
+// such as a systemd unit's ExecStart run in a chroot: the command must
+// run curfew's daemon with its API on APIAddr.
+func (l *Lab) StartDaemonCommand(ctx context.Context, name string, args ...string) error {
 	l.mu.Lock()
 	if l.daemon != nil {
 		l.mu.Unlock()
@@ -138,7 +158,7 @@ func (l *Lab) StartDaemon(ctx context.Context) error {
 	}
 	// `ip netns exec` execs the daemon after entering the namespace, so
 	// the process we start is the daemon itself and signals reach it.
-	cmd := exec.Command("ip", "netns", "exec", l.Gateway.Name, l.binary, "daemon", "--config", l.ConfigPath())
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.Gateway.Name, name}, args...)...)
 	cmd.Stdout, cmd.Stderr = l.logf, l.logf
 	if err := cmd.Start(); err != nil {
 		l.mu.Unlock()

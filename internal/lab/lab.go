@@ -75,6 +75,18 @@ type Config struct {
 	// DNSAllowFrom are prefixes beyond the LAN whose clients the
 	// gateway's resolver serves (dns.allow_from). Optional.
 	DNSAllowFrom []string
+	// DNSUpstreams replaces the gateway resolver's upstreams
+	// (dns.upstreams), which are the upstream namespace's DNS server by
+	// default: for a DNS server on the gateway itself, say. Optional.
+	DNSUpstreams []string
+	// DNSListen is the gateway resolver's address (dns.listen), the LAN
+	// address on port 53 by default: another port leaves 53 on the LAN
+	// address to a DNS server already there (the firewall redirects the
+	// LAN's port 53 to curfew whatever the address). Optional.
+	DNSListen string
+	// DHCPLeases are lease files of a DHCP server on the gateway
+	// (lan.dhcp_leases). Optional.
+	DHCPLeases []string
 	// Notice sets options of the gateway's notice page; its zero value
 	// keeps curfew's defaults.
 	Notice Notice
@@ -97,6 +109,8 @@ type Notice struct {
 	Contact     string   // notice.contact
 	PortalURL   string   // notice.portal_url
 	TimeZone    string   // notice.time_zone
+	TLSCert     string   // notice.tls_cert
+	TLSKey      string   // notice.tls_key
 	Feeds       []string // notice.feeds
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	mdnetlink "github.com/mdlayher/netlink"
 
 	"github.com/curfew/curfew/internal/curfew"
 )
@@ -95,7 +94,7 @@ func (b *Backend) AllowDestination(mac net.HardwareAddr, addr netip.Addr, ttl ti
 		return nil
 	}
 
-	c, err := b.dconnLocked()
+	c, err := b.writerLocked()
 	if err != nil {
 		return err
 	}
@@ -105,8 +104,7 @@ func (b *Backend) AllowDestination(mac net.HardwareAddr, addr netip.Addr, ttl ti
 		return fmt.Errorf("netfilter: allowing destination %s: encoding element: %w", addr, err)
 	}
 	if err := b.flush(c, false); err != nil {
-		b.dconn.CloseLasting()
-		b.dconn = nil
+		b.dropWriter()
 		return fmt.Errorf("netfilter: allowing destination %s: %w", addr, err)
 	}
 	b.dyn[k] = until
@@ -114,26 +112,6 @@ func (b *Backend) AllowDestination(mac net.HardwareAddr, addr netip.Addr, ttl ti
 		b.pruneDyn(now)
 	}
 	return nil
-}
-
-// dconnLocked returns AllowDestination's lasting connection, dialling it
-// if needed. b.fmu must be held.
-func (b *Backend) dconnLocked() (*nftables.Conn, error) {
-	if b.dconn != nil {
-		return b.dconn, nil
-	}
-	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
-		return c.SetReadBuffer(1 << 20)
-	}, b.ports.add)}
-	if b.netns >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(b.netns))
-	}
-	c, err := nftables.New(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("netfilter: opening nftables connection: %w", err)
-	}
-	b.dconn = c
-	return c, nil
 }
 
 // pruneDyn forgets destinations whose end has passed (the kernel expired

@@ -18,6 +18,12 @@
 // netlink batch; the whole table is built only by the first Apply and when
 // Verify finds it changed behind curfew's back.
 //
+// Where the kernel has the flags (Linux 6.9 and later), the table is owned
+// by the Backend's netlink socket (NFT_TABLE_F_OWNER), so that another
+// process's `nft flush ruleset` skips it and may not change it, and
+// persists when that socket closes (NFT_TABLE_F_PERSIST), for the next
+// Backend to adopt; elsewhere Watch reports changes to it as they happen.
+//
 // Everything it installs lives in that table; Close deletes the table. The
 // package works only on Linux.
 package netfilter

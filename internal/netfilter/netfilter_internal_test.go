@@ -151,11 +151,11 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 		wantDel     int
 		wantAdd     int
 	}{
-		{s1, 1, 0, 0}, // the build
-		{s1, 1, 0, 0}, // identical: nothing sent
-		{s2, 2, 0, 1}, // one device added
-		{s2, 2, 0, 0},
-		{s1, 3, 1, 0},
+		{s1, 2, 0, 0}, // the build: the claim of the owned table, then its contents
+		{s1, 2, 0, 0}, // identical: nothing sent
+		{s2, 3, 0, 1}, // one device added
+		{s2, 3, 0, 0},
+		{s1, 4, 1, 0},
 	}
 	for i, st := range steps {
 		have := b.macs[modeCutoff]
@@ -215,7 +215,7 @@ func TestGenerationIgnoresExpiry(t *testing.T) {
 // by itself does not make a later diff fail (and fall back to a rebuild).
 func TestApplyOverExpiredInterval(t *testing.T) {
 	ns := netnstest.New(t)
-	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns, Unowned: true}) // the test tampers with the table
 	if err != nil {
 		t.Fatal(err)
 	}

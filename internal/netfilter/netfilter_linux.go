@@ -77,6 +77,13 @@ type Config struct {
 	// address on the list.
 	DoHFile    string
 	DoHReplace bool
+
+	// Unowned builds the table without the kernel's owner and persist
+	// flags even where the kernel has them, as on a kernel older than
+	// 6.9: another process's `nft flush ruleset` then deletes it, and
+	// only the repair after the nftables event (Watch) brings it back.
+	// For tests and benchmarks of that fallback; see claim.
+	Unowned bool
 }
 
 // DefaultTable is the table a Backend owns when Config.Table is empty.
@@ -86,7 +93,8 @@ const DefaultTable = "curfew"
 // concurrent use. Apply and Close are serialised, and so are Verify's
 // structural check and repairs with them; Verify's comparison of set
 // elements, the slow part, runs alongside Apply. AllowDestination runs
-// alongside all of them and waits only while one of them commits a batch.
+// alongside all of them and waits only while one of them encodes and
+// commits a batch: every batch goes through one socket (see claim).
 type Backend struct {
 	logger *slog.Logger
 	netns  int // -1: the process's namespace
@@ -107,7 +115,7 @@ type Backend struct {
 	// mu is held through Apply and Close and through Verify's structural
 	// check and repairs, and taken before fmu.
 	mu      sync.Mutex          // guards the fields below
-	conn    *nftables.Conn      // lasting netlink connection; nil until first needed
+	conn    *nftables.Conn      // lasting netlink connection for reads; nil until first needed
 	nl      *netlink.Handle     // rtnetlink and conntrack; nil until first needed
 	built   bool                // the table was built and no drift is known since
 	macs    [numModes][]macElem // the devices the kernel was told to hold, by mode, sorted; replaced, never changed in place
@@ -130,13 +138,17 @@ type Backend struct {
 	closed      bool
 
 	// fmu serialises batches: AllowDestination's and those of Apply,
-	// Verify and Close.
+	// Verify and Close, all sent on one socket, which owns the table
+	// where the kernel lets it (see claim).
 	fmu     sync.Mutex           // guards the fields below
 	gen     uint32               // the ruleset generation after curfew's last batch or check
 	genOK   bool                 // gen is known
 	graw    *rawConn             // for the generation; nil until first needed
 	batches int                  // batches sent, for tests
-	dconn   *nftables.Conn       // AllowDestination's lasting connection; nil until first needed
+	wconn   *nftables.Conn       // the lasting connection every batch is sent on; nil until first needed
+	wsock   *mdnetlink.Conn      // wconn's socket, for the batches google/nftables cannot encode
+	owned   bool                 // wsock owns the table (NFT_TABLE_F_OWNER)
+	noOwner bool                 // build the table without owner flags: Config.Unowned, or the kernel has none
 	dyn     map[dynKey]time.Time // destinations AllowDestination added, with their ends
 	pruned  int                  // len(dyn) after it was last pruned
 	allowed map[uint64]time.Time // allowlist-mode devices of the last Apply, with their Until
@@ -191,11 +203,12 @@ func New(c *Config) (*Backend, error) {
 		return nil, err
 	}
 	return &Backend{
-		logger: c.Logger,
-		netns:  ns,
-		rs:     newRuleset(table, slices.Clone(c.LANInterfaces), rd),
-		doh:    doh,
-		dyn:    map[dynKey]time.Time{},
+		logger:  c.Logger,
+		netns:   ns,
+		rs:      newRuleset(table, slices.Clone(c.LANInterfaces), rd),
+		doh:     doh,
+		dyn:     map[dynKey]time.Time{},
+		noOwner: c.Unowned,
 	}, nil
 }
 
@@ -355,22 +368,17 @@ func allElements(macs [numModes][]macElem, ranges elements) []element {
 	return all
 }
 
-// connLocked returns the lasting nftables connection, dialling it if needed.
+// connLocked returns the lasting nftables connection for the structural
+// check's reads, dialling it if needed. Batches go through writerLocked.
 func (b *Backend) connLocked() (*nftables.Conn, error) {
 	if b.conn != nil {
 		return b.conn, nil
 	}
 	opts := []nftables.ConnOption{
 		nftables.AsLasting(),
-		// A rebuild of 100,000 elements is several megabytes in one
-		// sendmsg; the kernel refuses a message larger than the socket's
-		// send buffer.
 		nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
-			if err := c.SetWriteBuffer(64 << 20); err != nil {
-				return err
-			}
 			return c.SetReadBuffer(8 << 20)
-		}, b.ports.add),
+		}),
 	}
 	if b.netns >= 0 {
 		opts = append(opts, nftables.WithNetNSFd(b.netns))
@@ -455,15 +463,20 @@ func (b *Backend) dropConn() {
 // batch. Timeouts count from ref; elements ending at or before ref are left
 // out. b.mu must be held.
 func (b *Backend) rebuild(els []element, ref time.Time) error {
-	c, err := b.connLocked()
-	if err != nil {
-		return err
-	}
 	b.epoch++
 	b.fmu.Lock()
 	defer b.fmu.Unlock()
-	if err := b.rs.queueBuild(c); err != nil {
-		b.dropConn()
+	c, err := b.writerLocked()
+	if err != nil {
+		return err
+	}
+	old, err := b.claim(c)
+	if err != nil {
+		b.dropWriter()
+		return fmt.Errorf("netfilter: %w", err)
+	}
+	if err := b.rs.queueBuild(c, old); err != nil {
+		b.dropWriter()
 		return fmt.Errorf("netfilter: %w", err)
 	}
 	live := make([]element, 0, len(els)+len(b.dyn))
@@ -482,12 +495,12 @@ func (b *Backend) rebuild(els []element, ref time.Time) error {
 		}
 	}
 	if err := b.queueElems(c, live, ref, false); err != nil {
-		b.dropConn()
+		b.dropWriter()
 		return err
 	}
 	b.ready = false
 	if err := b.flush(c, true); err != nil {
-		b.dropConn()
+		b.dropWriter()
 		return fmt.Errorf("netfilter: building table %s: %w", b.rs.table.Name, err)
 	}
 	b.ready = true
@@ -500,28 +513,28 @@ func (b *Backend) rebuild(els []element, ref time.Time) error {
 // sendDiff deletes del and adds add (with timeouts counted from ref) in one
 // batch. b.mu must be held.
 func (b *Backend) sendDiff(del []elemKey, add []element, ref time.Time) error {
-	c, err := b.connLocked()
-	if err != nil {
-		return err
-	}
 	b.epoch++
 	dels := make([]element, len(del))
 	for i, k := range del {
 		dels[i] = element{key: k}
 	}
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	c, err := b.writerLocked()
+	if err != nil {
+		return err
+	}
 	// Deletions go first: a new interval may overlap one being removed.
 	if err := b.queueElems(c, dels, ref, true); err != nil {
-		b.dropConn()
+		b.dropWriter()
 		return err
 	}
 	if err := b.queueElems(c, add, ref, false); err != nil {
-		b.dropConn()
+		b.dropWriter()
 		return err
 	}
-	b.fmu.Lock()
-	defer b.fmu.Unlock()
 	if err := b.flush(c, false); err != nil {
-		b.dropConn()
+		b.dropWriter()
 		return fmt.Errorf("netfilter: updating set elements: %w", err)
 	}
 	return nil
@@ -596,25 +609,17 @@ func (b *Backend) Close() error {
 	b.fmu.Lock()
 	defer b.fmu.Unlock()
 	b.done, b.ready = true, false
-	if b.dconn != nil {
-		b.dconn.CloseLasting()
-		b.dconn = nil
-	}
 	if b.graw != nil {
 		b.graw.close()
 		b.graw = nil
 	}
 	var err error
 	if b.applied {
-		var c *nftables.Conn
-		if c, err = b.connLocked(); err == nil {
-			c.AddTable(b.rs.table) // so that the delete cannot fail if it is gone
-			c.DelTable(b.rs.table)
-			if err = b.flush(c, false); err != nil {
-				err = fmt.Errorf("netfilter: deleting table %s: %w", b.rs.table.Name, err)
-			}
+		if err = b.deleteTable(); err != nil {
+			err = fmt.Errorf("netfilter: deleting table %s: %w", b.rs.table.Name, err)
 		}
 	}
+	b.dropWriter()
 	b.dropConn()
 	if b.raw != nil {
 		b.raw.close()

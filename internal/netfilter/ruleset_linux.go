@@ -499,10 +499,25 @@ func ifname(name string) []byte {
 // queueBuild adds to c's batch the messages that replace the table, if it
 // exists, with an empty one of rs's structure. The table is added before it
 // is deleted so that the delete cannot fail: the batch is all or nothing.
-func (rs *ruleset) queueBuild(c *nftables.Conn) error {
-	c.AddTable(rs.table)
-	c.DelTable(rs.table)
-	c.AddTable(rs.table)
+// With old, the table is kept (it is owned, with flags google/nftables
+// cannot set) and what old lists in it is deleted instead: its rules, then
+// its chains and sets.
+func (rs *ruleset) queueBuild(c *nftables.Conn, old *tableContents) error {
+	if old == nil {
+		c.AddTable(rs.table)
+		c.DelTable(rs.table)
+		c.AddTable(rs.table)
+	} else {
+		if len(old.chains) > 0 {
+			c.FlushTable(rs.table)
+		}
+		for _, ch := range old.chains {
+			c.DelChain(&nftables.Chain{Table: rs.table, Name: ch.Name})
+		}
+		for _, s := range old.sets {
+			c.DelSet(&nftables.Set{Table: rs.table, Name: s.Name})
+		}
+	}
 	for _, s := range rs.sets {
 		s.ID = 0 // a fresh ID for this batch, which the lookups refer to
 		if err := c.AddSet(s, nil); err != nil {

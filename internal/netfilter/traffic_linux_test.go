@@ -50,7 +50,7 @@ var families = []family{
 // newLab builds the lab. Each option may change the backend's
 // configuration (which has the lab's LAN interfaces and the gateway
 // namespace) before the backend is made.
-func newLab(t *testing.T, opts ...func(*lab, *netfilter.Config)) *lab {
+func newLab(t testing.TB, opts ...func(*lab, *netfilter.Config)) *lab {
 	l := &lab{gw: netnstest.New(t), client1: netnstest.New(t), client2: netnstest.New(t), upstream: netnstest.New(t)}
 	netnstest.Veth(t, l.client1, "c1", l.gw, "lan1")
 	netnstest.Veth(t, l.client2, "c2", l.gw, "lan2")
@@ -105,7 +105,7 @@ func newLab(t *testing.T, opts ...func(*lab, *netfilter.Config)) *lab {
 
 // serveStream listens on port 9000 (v4 and v6) in ns and writes to each
 // connection, every 5 ms, until the connection fails or the test ends.
-func serveStream(t *testing.T, ns int) {
+func serveStream(t testing.TB, ns int) {
 	var ln net.Listener
 	if err := netnstest.Do(ns, func() (err error) {
 		ln, err = net.Listen("tcp", "[::]:9000")
@@ -174,7 +174,7 @@ func dialPort(ns int, ap netip.AddrPort) (net.Conn, time.Duration, error) {
 }
 
 // mustConnect checks that ns reaches the upstream server at a.
-func mustConnect(t *testing.T, who string, ns int, a netip.Addr) {
+func mustConnect(t testing.TB, who string, ns int, a netip.Addr) {
 	t.Helper()
 	c, _, err := dial(ns, a)
 	if err != nil {
@@ -185,14 +185,14 @@ func mustConnect(t *testing.T, who string, ns int, a netip.Addr) {
 
 // mustBeRefused checks that connecting from ns to a fails with a reset,
 // quickly: the gateway answers with a TCP reset, not silence.
-func mustBeRefused(t *testing.T, who string, ns int, a netip.Addr) {
+func mustBeRefused(t testing.TB, who string, ns int, a netip.Addr) {
 	t.Helper()
 	mustBeRefusedPort(t, who, ns, netip.AddrPortFrom(a, 9000))
 }
 
 // mustBeRefusedPort checks that connecting from ns to a fails quickly with
 // a reset.
-func mustBeRefusedPort(t *testing.T, who string, ns int, a netip.AddrPort) {
+func mustBeRefusedPort(t testing.TB, who string, ns int, a netip.AddrPort) {
 	t.Helper()
 	c, took, err := dialPort(ns, a)
 	if err == nil {

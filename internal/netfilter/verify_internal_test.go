@@ -37,7 +37,7 @@ func inCutoffSet(t *testing.T, ns int, mac net.HardwareAddr) bool {
 // adding it back would restrict a device no longer restricted.
 func TestVerifyDiscardsComparisonApplyOverlapped(t *testing.T) {
 	ns := netnstest.New(t)
-	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns, Unowned: true}) // the test tampers with the table
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestVerifyDiscardsComparisonApplyOverlapped(t *testing.T) {
 // curfew did not add and one whose time left is wrong are.
 func TestConfirm(t *testing.T) {
 	ns := netnstest.New(t)
-	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns, Unowned: true}) // the test tampers with the table
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestConfirm(t *testing.T) {
 // element that differs, and nothing else.
 func TestVerifyConfirmsAfterForeignCommit(t *testing.T) {
 	ns := netnstest.New(t)
-	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns, Unowned: true}) // the test tampers with the table
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestVerifyConfirmsAfterForeignCommit(t *testing.T) {
 // last one took has passed, and then happens.
 func TestVerifyRestsBetweenComparisons(t *testing.T) {
 	ns := netnstest.New(t)
-	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns, Unowned: true}) // the test tampers with the table
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestVerifyRestsBetweenComparisons(t *testing.T) {
 // timeout changed by more than that is still repaired.
 func TestVerifyAllowsForLateRebuild(t *testing.T) {
 	ns := netnstest.New(t)
-	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns, Unowned: true}) // the test tampers with the table
 	if err != nil {
 		t.Fatal(err)
 	}

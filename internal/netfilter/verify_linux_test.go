@@ -82,7 +82,9 @@ func TestVerifyRepairs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := netnstest.New(t)
-			b := newBackendConfig(t, everything(t, ns))
+			c := everything(t, ns)
+			c.Unowned = true // the tampering needs a table others may change
+			b := newBackendConfig(t, c)
 			mustApply(t, b, everySnapshot())
 			// Destinations the resolver allowed are not drift, and a
 			// rebuild keeps them.
@@ -113,7 +115,7 @@ func TestVerifyRepairs(t *testing.T) {
 // is not added back.
 func TestVerifyLeavesExpired(t *testing.T) {
 	ns := netnstest.New(t)
-	b := newBackend(t, ns)
+	b := newBackendConfig(t, &netfilter.Config{NetNS: ns, Unowned: true}) // the test deletes the table
 	now := time.Now()
 	s := goldenSnapshot()
 	s.At = now
@@ -298,7 +300,7 @@ func (n *neighbour) start(t *testing.T, interval time.Duration) {
 // and may show a half state.
 func TestVerifyRepairsUnderForeignCommits(t *testing.T) {
 	ns := netnstest.New(t)
-	b := newBackend(t, ns)
+	b := newBackendConfig(t, &netfilter.Config{NetNS: ns, Unowned: true}) // the test tampers with the table
 	at := time.Now()
 	const n = 20_000 // a dump of many chunks, which a commit can fall between
 	s := &curfew.Snapshot{At: at}

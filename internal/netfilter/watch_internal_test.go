@@ -19,7 +19,7 @@ import (
 // that touched curfew's table is reported, once.
 func TestWatchTellsBatchesApart(t *testing.T) {
 	ns := netnstest.New(t)
-	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns, Unowned: true}) // nft changes the table too
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +90,34 @@ func nft(ns int, cmd string) func() error {
 		_, err := netnstest.Output(ns, "nft", cmd)
 		return err
 	}
+}
+
+// FuzzWatchEvent feeds batchWatch arbitrary events: whatever the kernel
+// (or a bug) sends, it must not panic, and a batch is reported only at its
+// NEWGEN.
+func FuzzWatchEvent(f *testing.F) {
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ae := mdnetlink.NewAttributeEncoder()
+	ae.String(unix.NFTA_TABLE_NAME, "curfew")
+	attrs, _ := ae.Encode()
+	f.Add(uint16(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_DELTABLE), append([]byte{unix.NFPROTO_INET, 0, 0, 0}, attrs...), uint32(7))
+	f.Add(uint16(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWGEN), []byte{0, 0, 0, 0}, uint32(7))
+	f.Add(uint16(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE), []byte{unix.NFPROTO_INET}, uint32(0))
+	f.Add(uint16(0), []byte{}, uint32(0))
+	f.Fuzz(func(t *testing.T, typ uint16, data []byte, pid uint32) {
+		w := batchWatch{b: b}
+		m := mdnetlink.Message{Header: mdnetlink.Header{Type: mdnetlink.HeaderType(typ), PID: pid}, Data: data}
+		report := w.event(m)
+		if report && typ != unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWGEN {
+			t.Errorf("reported at an event of type %#x, not at NEWGEN", typ)
+		}
+		w.touched = true
+		gen := mdnetlink.Message{Header: mdnetlink.Header{Type: unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWGEN, PID: pid}, Data: data}
+		if !w.event(gen) {
+			t.Errorf("a touching batch ended by port %d was not reported", pid)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/netfilter"
 	"github.com/curfew/curfew/internal/netnstest"
 )
 
@@ -15,7 +16,7 @@ import (
 // context is done.
 func TestWatchReportsDeletedTable(t *testing.T) {
 	ns := netnstest.New(t)
-	b := newBackend(t, ns)
+	b := newBackendConfig(t, &netfilter.Config{NetNS: ns, Unowned: true}) // nft deletes the table
 	mustApply(t, b, cutDevice([]byte{2, 0, 0, 0, 1, 1}, time.Hour))
 	ctx, cancel := context.WithCancel(t.Context())
 	changed := make(chan struct{}, 1)

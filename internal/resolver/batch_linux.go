@@ -149,9 +149,10 @@ func (b *batchConn) flush() error {
 }
 
 // serveUDP reads queries from c in batches until it is closed. The fast
-// path answers on this goroutine, and its answers leave in one batch;
-// anything else is answered on its own goroutine, so a slow upstream holds
-// up only its own queries.
+// path answers on this goroutine, and its answers leave in one batch; its
+// cache misses go to the forwarder, which answers each when the upstream
+// does, with no goroutine waiting; anything else is answered on its own
+// goroutine, so a slow upstream holds up only its own queries.
 func (r *Resolver) serveUDP(c *net.UDPConn) {
 	b, err := newBatchConn(c)
 	if err != nil {
@@ -178,13 +179,19 @@ func (r *Resolver) serveUDP(c *net.UDPConn) {
 			}
 			pkt := b.packet(i)
 			start := len(out)
-			if ans, ok := r.serveFast(pkt, who, out[start:start:cap(out)]); ok {
+			var q wireQuery
+			ans, res := r.fast(pkt, who, out[start:start:cap(out)], &q)
+			switch res {
+			case fastAnswered:
 				if start+len(ans) <= cap(out) { // in out's array: batch it
 					out = out[:start+len(ans)]
 					b.queue(i, out[start:])
 				} else {
 					_, _ = c.WriteToUDPAddrPort(ans, from)
 				}
+				continue
+			case fastMiss:
+				r.forwardUDP(c, from, pkt, &q, who)
 				continue
 			}
 			pkt = append([]byte(nil), pkt...)

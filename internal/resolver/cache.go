@@ -16,6 +16,17 @@ const (
 	maxTTL = 24 * time.Hour
 	// maxNegativeTTL caps negative caching (RFC 2308 §5 suggests 1–3 hours).
 	maxNegativeTTL = 3 * time.Hour
+	// maxStale is how long after its expiry an answer may still be given
+	// when no upstream answers (RFC 8767 suggests 1 to 3 days).
+	maxStale = 24 * time.Hour
+	// staleTTL is the TTL of a stale answer (RFC 8767 section 4).
+	staleTTL = 30
+	// entryOverhead is what an entry costs besides its wire form and name:
+	// the entry, its node, the map slot and a queue slot, rounded up.
+	entryOverhead = 224
+	// smallShare is the part of a shard's bytes that the small queue of
+	// new entries may hold (S3-FIFO's 10%).
+	smallShare = 10
 )
 
 // A cacheKey identifies a question and the bits of the query that change
@@ -27,33 +38,56 @@ type cacheKey struct {
 	do, cd bool
 }
 
-// A cache keeps upstream answers until their TTL runs out. Entries are
+// A cache keeps upstream answers, in wire form, until their TTL runs out,
+// and for maxStale after that for when no upstream answers. Entries are
 // found by a hash of their key, so the fast path can look one up from the
 // query's bytes without building a key; the entry's own key is compared
-// before it is used. It holds at most about size entries; when a shard is
-// full, an arbitrary entry of it makes room (Go's map iteration order),
-// which costs nothing to track and, for a DNS cache, does as well as LRU in
-// practice.
+// before it is used.
+//
+// Its size is a number of bytes, counted per entry as the wire form, the
+// name and entryOverhead, and split evenly among shards. Each shard evicts
+// by S3-FIFO (Yang et al., SOSP 2023): a new entry goes into a small FIFO
+// queue, and leaves the cache from there unless it was asked for again
+// while in it; entries asked for again move to the main queue, which
+// gives each a second chance per use. A burst of names asked once, such as
+// a scan or a crawler, passes through the small queue without pushing out
+// the names the network uses. A ghost queue remembers the hashes of
+// entries recently evicted from the small queue, so that a name that comes
+// back soon goes to the main queue at once.
 type cache struct {
-	seed   maphash.Seed
-	max    int // entries per shard
-	shards [cacheShards]cacheShard
+	seed     maphash.Seed
+	maxBytes int // per shard
+	shards   [cacheShards]cacheShard
 }
 
 type cacheShard struct {
-	mu sync.Mutex // guards m
-	m  map[uint64]*cacheEntry
+	mu         sync.Mutex // guards the fields below
+	m          map[uint64]*cacheNode
+	small      fifo
+	main       fifo
+	ghost      ghost
+	bytes      int // of the entries in m
+	smallBytes int // of those in the small queue
+}
+
+// A cacheNode is an entry's place in a shard. Its fields are guarded by
+// the shard's lock.
+type cacheNode struct {
+	hash   uint64
+	e      *cacheEntry
+	freq   uint8 // uses since it was queued, at most 3
+	inMain bool
+	gone   bool // no longer in the map: skipped when reached in its queue
 }
 
 // A cacheEntry is immutable once stored.
 type cacheEntry struct {
 	key     cacheKey
-	msg     *dns.Msg // without OPT; TTLs as received
 	stored  time.Time
 	expires time.Time
 
-	// The answer in wire form for the fast path, or nil if it could not
-	// be packed: ID zero, question as in key, no OPT.
+	// The answer in wire form: ID zero, question as in key, no OPT,
+	// compressed, TTLs as received.
 	wire []byte
 	qlen int      // length of the question section
 	ttls []ttlPos // where the TTLs are in wire
@@ -64,10 +98,15 @@ type ttlPos struct {
 	ttl uint32
 }
 
+func (e *cacheEntry) size() int { return len(e.wire) + len(e.key.name) + 6*len(e.ttls) + entryOverhead }
+
+// newCache returns a cache of about size bytes.
 func newCache(size int) *cache {
-	c := &cache{seed: maphash.MakeSeed(), max: max(1, size/cacheShards)}
+	c := &cache{seed: maphash.MakeSeed(), maxBytes: max(4096, size/cacheShards)}
 	for i := range c.shards {
-		c.shards[i].m = map[uint64]*cacheEntry{}
+		s := &c.shards[i]
+		s.m = map[uint64]*cacheNode{}
+		s.ghost.init(max(16, c.maxBytes/512))
 	}
 	return c
 }
@@ -89,27 +128,65 @@ func (c *cache) hash(k cacheKey) uint64 {
 	return hashKey(maphash.String(c.seed, k.name), k.qtype, k.qclass, k.do, k.cd)
 }
 
-func (c *cache) lookup(h uint64, now time.Time) *cacheEntry {
+// lookup returns the entry of hash h that has not expired at now, or,
+// with stale, one that expired less than maxStale ago. A fresh entry
+// found counts as a use.
+func (c *cache) lookup(h uint64, now time.Time, stale bool) *cacheEntry {
 	s := &c.shards[h%cacheShards]
 	s.mu.Lock()
-	e := s.m[h]
-	if e != nil && !now.Before(e.expires) {
-		delete(s.m, h)
-		e = nil
+	defer s.mu.Unlock()
+	n := s.m[h]
+	if n == nil {
+		return nil
 	}
-	s.mu.Unlock()
-	return e
+	e := n.e
+	if now.Before(e.expires) {
+		n.freq = min(n.freq+1, 3)
+		return e
+	}
+	if now.Before(e.expires.Add(maxStale)) {
+		if stale {
+			return e
+		}
+		return nil
+	}
+	s.remove(n)
+	return nil
 }
 
-// get returns a copy of the cached answer to k with its TTLs lowered by the
-// time it spent in the cache, or nil.
+// get returns the cached answer to k with its TTLs lowered by the time it
+// spent in the cache, or nil.
 func (c *cache) get(k cacheKey, now time.Time) *dns.Msg {
-	e := c.lookup(c.hash(k), now)
+	e := c.lookup(c.hash(k), now, false)
 	if e == nil || e.key != k {
 		return nil
 	}
-	m := e.msg.Copy()
-	age := uint32(now.Sub(e.stored) / time.Second)
+	return e.msg(now)
+}
+
+// getStale returns the answer to k that expired less than maxStale before
+// now, with TTLs of staleTTL, or nil.
+func (c *cache) getStale(k cacheKey, now time.Time) *dns.Msg {
+	e := c.lookup(c.hash(k), now, true)
+	if e == nil || e.key != k {
+		return nil
+	}
+	m := e.msg(e.stored)
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			rr.Header().Ttl = min(rr.Header().Ttl, staleTTL)
+		}
+	}
+	return m
+}
+
+// msg returns e's answer as a message, with TTLs lowered by its age at now.
+func (e *cacheEntry) msg(now time.Time) *dns.Msg {
+	m := new(dns.Msg)
+	if err := m.Unpack(e.wire); err != nil {
+		return nil // cannot be: it was packed by put
+	}
+	age := uint32(max(0, now.Sub(e.stored)) / time.Second)
 	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
@@ -125,11 +202,17 @@ func (c *cache) get(k cacheKey, now time.Time) *dns.Msg {
 func (c *cache) getWire(out []byte, q *wireQuery, now time.Time) ([]byte, bool) {
 	name := q.lowerName()
 	h := hashKey(maphash.Bytes(c.seed, name), q.qtype, q.qclass, q.do, q.cd)
-	e := c.lookup(h, now)
-	if e == nil || e.wire == nil || e.key.name != string(name) || e.key.qtype != q.qtype ||
+	e := c.lookup(h, now, false)
+	if e == nil || e.key.name != string(name) || e.key.qtype != q.qtype ||
 		e.key.qclass != q.qclass || e.key.do != q.do || e.key.cd != q.cd || e.qlen != len(q.question) {
 		return out, false
 	}
+	return e.appendWire(out, q, now), true
+}
+
+// appendWire appends e as the answer to q, which must be e's question in
+// lower case, at now.
+func (e *cacheEntry) appendWire(out []byte, q *wireQuery, now time.Time) []byte {
 	start := len(out)
 	out = append(out, e.wire...)
 	w := out[start:]
@@ -145,33 +228,160 @@ func (c *cache) getWire(out []byte, q *wireQuery, now time.Time) ([]byte, bool) 
 	if q.cd {
 		w[3] |= 0x10
 	}
-	age := uint32(now.Sub(e.stored) / time.Second)
+	age := uint32(max(0, now.Sub(e.stored)) / time.Second)
 	for _, t := range e.ttls {
 		binary.BigEndian.PutUint32(w[t.off:], t.ttl-min(t.ttl, age))
 	}
-	return out, true
+	return out
 }
 
-// put stores m, an upstream's answer to k, for as long as its TTLs allow.
-// Answers that may not be cached are ignored.
-func (c *cache) put(k cacheKey, m *dns.Msg, now time.Time) {
+// put stores m, an upstream's answer to k, for as long as its TTLs allow,
+// and returns the entry; storing it is no use of it. Answers that may not
+// be cached, or cannot be packed, are not stored, and put returns nil.
+func (c *cache) put(k cacheKey, m *dns.Msg, now time.Time) *cacheEntry {
 	ttl, ok := cacheTTL(m)
 	if !ok || ttl <= 0 {
-		return
+		return nil
 	}
-	e := &cacheEntry{key: k, msg: m, stored: now, expires: now.Add(ttl)}
-	e.wire, e.qlen, e.ttls = packForCache(k, m)
+	e := &cacheEntry{key: k, stored: now, expires: now.Add(ttl)}
+	if e.wire, e.qlen, e.ttls = packForCache(k, m); e.wire == nil || e.size() > c.maxBytes/4 {
+		return nil
+	}
 	h := c.hash(k)
 	s := &c.shards[h%cacheShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[h]; !ok && len(s.m) >= c.max {
-		for old := range s.m {
-			delete(s.m, old)
-			break
+	s.store(h, e, c.maxBytes)
+	return e
+}
+
+// store adds or replaces the entry of hash h and evicts until the shard
+// holds at most maxBytes.
+func (s *cacheShard) store(h uint64, e *cacheEntry, maxBytes int) {
+	if n := s.m[h]; n != nil {
+		// Replaced in place: the name keeps its standing.
+		d := e.size() - n.e.size()
+		s.bytes += d
+		if !n.inMain {
+			s.smallBytes += d
+		}
+		n.e = e
+	} else {
+		n := &cacheNode{hash: h, e: e}
+		s.m[h] = n
+		s.bytes += e.size()
+		if s.ghost.take(h) {
+			n.inMain = true
+			s.main.push(n)
+		} else {
+			s.small.push(n)
+			s.smallBytes += e.size()
 		}
 	}
-	s.m[h] = e
+	for s.bytes > maxBytes {
+		s.evict(maxBytes)
+	}
+}
+
+// evict removes one entry, or moves one from the small queue to the main
+// one, or gives one in the main queue another round.
+func (s *cacheShard) evict(maxBytes int) {
+	if s.smallBytes > maxBytes*smallShare/100 || s.main.len() == 0 {
+		n := s.small.pop()
+		if n == nil || n.gone {
+			return
+		}
+		s.smallBytes -= n.e.size()
+		if n.freq > 0 {
+			n.freq, n.inMain = 0, true
+			s.main.push(n)
+			return
+		}
+		s.ghost.add(n.hash)
+		s.drop(n)
+		return
+	}
+	n := s.main.pop()
+	if n == nil || n.gone {
+		return
+	}
+	if n.freq > 0 {
+		n.freq--
+		s.main.push(n)
+		return
+	}
+	s.drop(n)
+}
+
+// remove takes n out of the cache; its queue slot is skipped later.
+func (s *cacheShard) remove(n *cacheNode) {
+	if !n.inMain {
+		s.smallBytes -= n.e.size()
+	}
+	s.drop(n)
+}
+
+func (s *cacheShard) drop(n *cacheNode) {
+	delete(s.m, n.hash)
+	s.bytes -= n.e.size()
+	n.gone = true
+}
+
+// A fifo is a queue of nodes.
+type fifo struct {
+	q    []*cacheNode
+	head int
+}
+
+func (f *fifo) len() int { return len(f.q) - f.head }
+
+func (f *fifo) push(n *cacheNode) { f.q = append(f.q, n) }
+
+// pop removes and returns the oldest node, or nil if there is none.
+func (f *fifo) pop() *cacheNode {
+	if f.head == len(f.q) {
+		return nil
+	}
+	n := f.q[f.head]
+	f.q[f.head] = nil
+	f.head++
+	if f.head >= 1024 && f.head*2 >= len(f.q) {
+		f.q = append(f.q[:0], f.q[f.head:]...)
+		f.head = 0
+	}
+	return n
+}
+
+// A ghost remembers the last hashes added to it, up to a fixed number.
+type ghost struct {
+	ring []uint64
+	next int
+	in   map[uint64]int // hash → how many times it is in ring
+}
+
+func (g *ghost) init(n int) {
+	g.ring = make([]uint64, n)
+	g.in = make(map[uint64]int, n)
+}
+
+func (g *ghost) add(h uint64) {
+	if old := g.ring[g.next]; old != 0 {
+		if g.in[old]--; g.in[old] <= 0 {
+			delete(g.in, old)
+		}
+	}
+	g.ring[g.next] = h
+	g.in[h]++
+	g.next = (g.next + 1) % len(g.ring)
+}
+
+// take reports whether h is remembered, and forgets it.
+func (g *ghost) take(h uint64) bool {
+	if g.in[h] == 0 {
+		return false
+	}
+	delete(g.in, h) // its ring slots are left to be overwritten
+	return true
 }
 
 // packForCache returns m in wire form for the fast path with the positions

@@ -1,8 +1,11 @@
 // Package resolver is curfew's filtering DNS resolver, the enforcement layer
 // that makes partial restrictions possible. It answers LAN clients on UDP and
-// TCP, forwards what it may to the configured upstreams with failover, a
-// TTL-honouring cache and coalescing of identical queries, and applies two
-// kinds of policy:
+// TCP, forwards what it may to the configured upstreams with failover
+// (over a few long-lived sockets per upstream, random ports and IDs,
+// answers matched by ID and question), a TTL-honouring cache bounded in
+// bytes that a scan of new names does not flush and that answers stale
+// when the upstreams do not (RFC 8767), and coalescing of identical
+// queries, and applies two kinds of policy:
 //
 //   - per client, from the curfew.Snapshot given to Apply: a cut-off client
 //     gets the notice address for every name and none of its queries reaches

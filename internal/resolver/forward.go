@@ -2,10 +2,12 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,100 +25,195 @@ const (
 	// ednsSize is the UDP payload size the resolver offers clients and
 	// upstreams (DNS Flag Day 2020).
 	ednsSize = 1232
+	// upstreamSockets is how many UDP sockets each upstream is asked
+	// through, each from its own random port.
+	upstreamSockets = 4
+	// socketQueries is how many queries one upstream socket sends before
+	// it is replaced by one on a new random port, so that an off-path
+	// attacker cannot learn a port and then only has to guess IDs.
+	socketQueries = 5000
+	// tcpIdleConns is how many idle TCP connections to each upstream are
+	// kept for reuse, and tcpReuse how long one may stay idle.
+	tcpIdleConns = 4
+	tcpReuse     = 5 * time.Second
 )
 
-var errNoUpstream = errors.New("no upstream answered")
+var (
+	errNoUpstream    = errors.New("no upstream answered")
+	errTimeout       = errors.New("timed out")
+	errWrongQuestion = errors.New("answer to another question")
+)
 
 // A forwarder asks the upstreams, in order starting with the last one that
 // answered, and moves to the next on a timeout, a network error, SERVFAIL
-// or REFUSED.
+// or REFUSED. Identical questions in flight are asked once.
+//
+// Each upstream is asked over a few long-lived UDP sockets, each bound to
+// its own random port and each query with a random ID; an answer is taken
+// only if its ID and question match a query in flight on that socket, so a
+// forged answer must guess both port and ID, and a late or wrong one is
+// dropped while the real one is still awaited. A truncated answer is asked
+// again over TCP, on a connection kept open for the next.
+//
+// Answers are delivered to callbacks on the goroutine that read them, so a
+// query waiting for an upstream costs no goroutine.
 type forwarder struct {
-	upstreams []netip.AddrPort
+	upstreams []*upstream
 	metrics   Metrics
-	udp, tcp  *dns.Client
+	// store keeps an answer before its waiters are told, and returns its
+	// cache entry, or nil if it was not kept. Nil keeps nothing.
+	store     func(cacheKey, *dns.Msg) *cacheEntry
 	preferred atomic.Uint32 // index of the upstream that answered last
+
+	mu      sync.Mutex // guards the fields below
+	flights map[cacheKey]*flight
+	closed  bool
 }
+
+// A flight is one question being asked upstream, with everyone waiting
+// for its answer.
+type flight struct {
+	k      cacheKey
+	start  time.Time
+	tries  int      // queries sent so far
+	failed []bool   // by upstream: answered SERVFAIL or REFUSED
+	last   *dns.Msg // the last SERVFAIL or REFUSED answer
+	errs   []error
+
+	waiters []answerFunc // guarded by forwarder.mu
+}
+
+// An answerFunc takes the answer to a question asked upstream, and the
+// cache entry it was kept as, or nil; or, with neither, the error.
+type answerFunc func(m *dns.Msg, e *cacheEntry, err error)
 
 func newForwarder(upstreams []netip.AddrPort, metrics Metrics) *forwarder {
-	return &forwarder{
-		upstreams: upstreams,
-		metrics:   metrics,
-		udp:       &dns.Client{Net: "udp", UDPSize: ednsSize, Timeout: upstreamTry},
-		tcp:       &dns.Client{Net: "tcp", Timeout: upstreamTry},
+	f := &forwarder{metrics: metrics, flights: map[cacheKey]*flight{}}
+	for _, a := range upstreams {
+		f.upstreams = append(f.upstreams, &upstream{addr: a, metrics: metrics})
 	}
+	return f
 }
 
-// exchange asks the upstreams the question k and returns the first usable
-// answer, without OPT record. It returns within upstreamBudget.
-func (f *forwarder) exchange(ctx context.Context, k cacheKey) (*dns.Msg, error) {
+// resolve asks the upstreams the question k and calls done with the first
+// usable answer, without OPT record, or an error. done is called once,
+// within upstreamBudget and a little, on some goroutine of the forwarder's,
+// or on the caller's if the answer is known at once; the answer is shared
+// with every other caller and must not be changed.
+func (f *forwarder) resolve(k cacheKey, done answerFunc) {
 	if len(f.upstreams) == 0 {
-		return nil, errNoUpstream
+		done(nil, nil, errNoUpstream)
+		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, upstreamBudget)
-	defer cancel()
-	q := new(dns.Msg)
-	q.SetQuestion(k.name, k.qtype)
-	q.Question[0].Qclass = k.qclass
-	q.CheckingDisabled = k.cd
-	q.SetEdns0(ednsSize, k.do)
-
-	var last *dns.Msg
-	var errs []error
-	start := int(f.preferred.Load())
-	for i := range f.upstreams {
-		if ctx.Err() != nil {
-			break
-		}
-		n := (start + i) % len(f.upstreams)
-		up := f.upstreams[n]
-		m, err := f.try(ctx, q, up)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("asking %s: %w", up, err))
-			continue
-		}
-		if m.Rcode == dns.RcodeServerFailure || m.Rcode == dns.RcodeRefused {
-			last = m
-			errs = append(errs, fmt.Errorf("asking %s: %s", up, dns.RcodeToString[m.Rcode]))
-			continue
-		}
-		f.preferred.Store(uint32(n))
-		stripOPT(m)
-		return m, nil
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		done(nil, nil, fmt.Errorf("%w: resolver closed", errNoUpstream))
+		return
 	}
-	if last != nil {
-		stripOPT(last)
-		return last, nil
+	if fl, ok := f.flights[k]; ok {
+		fl.waiters = append(fl.waiters, done)
+		f.mu.Unlock()
+		return
 	}
-	if len(errs) == 0 {
-		errs = append(errs, ctx.Err())
-	}
-	return nil, fmt.Errorf("%w: %w", errNoUpstream, errors.Join(errs...))
+	fl := &flight{k: k, start: time.Now(), waiters: []answerFunc{done}}
+	f.flights[k] = fl
+	f.mu.Unlock()
+	f.next(fl)
 }
 
-// try asks one upstream over UDP, and again over TCP if the answer was
-// truncated.
-func (f *forwarder) try(ctx context.Context, q *dns.Msg, up netip.AddrPort) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, upstreamTry)
-	defer cancel()
-	q.Id = dns.Id()
+// exchange is resolve for a caller that waits. A caller whose ctx ends
+// stops waiting; the question is still asked for the others.
+func (f *forwarder) exchange(ctx context.Context, k cacheKey) (*dns.Msg, error) {
+	type result struct {
+		m   *dns.Msg
+		err error
+	}
+	ch := make(chan result, 1)
+	f.resolve(k, func(m *dns.Msg, _ *cacheEntry, err error) { ch <- result{m, err} })
+	select {
+	case r := <-ch:
+		return r.m, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// next asks the next upstream, or ends the flight when none is left.
+// Upstreams are asked in turn, each at most twice (a query or its answer
+// may be lost), skipping those that answered SERVFAIL or REFUSED, until
+// upstreamBudget is spent.
+func (f *forwarder) next(fl *flight) {
+	if fl.failed == nil {
+		fl.failed = make([]bool, len(f.upstreams))
+	}
+	left := upstreamBudget - time.Since(fl.start)
+	n := -1
+	for fl.tries < 2*len(f.upstreams) && n < 0 {
+		if i := (int(f.preferred.Load()) + fl.tries) % len(f.upstreams); !fl.failed[i] {
+			n = i
+		} else {
+			fl.tries++
+		}
+	}
+	if n < 0 || left <= 0 {
+		if fl.last != nil {
+			f.land(fl, fl.last, nil)
+			return
+		}
+		if len(fl.errs) == 0 {
+			fl.errs = append(fl.errs, errTimeout)
+		}
+		f.land(fl, nil, fmt.Errorf("%w: %w", errNoUpstream, errors.Join(fl.errs...)))
+		return
+	}
+	fl.tries++
+	up := f.upstreams[n]
 	start := time.Now()
-	m, _, err := f.udp.ExchangeContext(ctx, q, up.String())
-	if err == nil && m.Truncated {
-		q.Id = dns.Id()
-		m, _, err = f.tcp.ExchangeContext(ctx, q, up.String())
-	}
-	if err == nil && !sameQuestion(q, m) {
-		err = errors.New("answer to another question")
-	}
-	if f.metrics != nil {
-		f.metrics.Upstream(up, time.Since(start), err)
-	}
-	return m, err
+	up.ask(fl.k, min(upstreamTry, left), func(m *dns.Msg, err error) {
+		f.metrics.Upstream(up.addr, time.Since(start), err)
+		switch {
+		case err != nil:
+			fl.errs = append(fl.errs, fmt.Errorf("asking %s: %w", up.addr, err))
+		case m.Rcode == dns.RcodeServerFailure || m.Rcode == dns.RcodeRefused:
+			fl.last, fl.failed[n] = m, true
+			fl.errs = append(fl.errs, fmt.Errorf("asking %s: %s", up.addr, dns.RcodeToString[m.Rcode]))
+		default:
+			f.preferred.Store(uint32(n))
+			f.land(fl, m, nil)
+			return
+		}
+		f.next(fl)
+	})
 }
 
-func sameQuestion(q, m *dns.Msg) bool {
-	return len(m.Question) == 1 && m.Question[0].Qtype == q.Question[0].Qtype &&
-		m.Question[0].Qclass == q.Question[0].Qclass && strings.EqualFold(m.Question[0].Name, q.Question[0].Name)
+// land ends fl with its answer and tells everyone waiting.
+func (f *forwarder) land(fl *flight, m *dns.Msg, err error) {
+	var e *cacheEntry
+	if m != nil {
+		stripOPT(m)
+		if f.store != nil {
+			e = f.store(fl.k, m)
+		}
+	}
+	f.mu.Lock()
+	delete(f.flights, fl.k)
+	waiters := fl.waiters
+	fl.waiters = nil
+	f.mu.Unlock()
+	for _, w := range waiters {
+		w(m, e, err)
+	}
+}
+
+// close closes the upstream sockets; questions in flight fail.
+func (f *forwarder) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	for _, u := range f.upstreams {
+		u.close()
+	}
 }
 
 func stripOPT(m *dns.Msg) {
@@ -129,45 +226,364 @@ func stripOPT(m *dns.Msg) {
 	m.Extra = extra
 }
 
-// A group coalesces identical questions: while one is being asked upstream,
-// the others wait for its answer.
-type group struct {
-	mu      sync.Mutex // guards flights
-	flights map[cacheKey]*flight
+// An upstream is one upstream resolver and the sockets curfew asks it on.
+type upstream struct {
+	addr    netip.AddrPort
+	metrics Metrics
+	next    atomic.Uint32 // round robin over socks
+
+	mu     sync.Mutex // guards the fields below
+	socks  [upstreamSockets]*upSocket
+	idle   []*idleConn // TCP connections for reuse, the newest last
+	closed bool
 }
 
-type flight struct {
-	done chan struct{}
-	msg  *dns.Msg // read-only once done is closed
-	err  error
+type idleConn struct {
+	c     *dns.Conn
+	since time.Time
 }
 
-// do calls fn for k unless a call for k is already running, and returns
-// that call's answer. The answer is shared by every caller: it must be
-// copied before being changed. A waiter whose ctx ends stops waiting; the
-// call itself carries on for the others.
-func (g *group) do(ctx context.Context, k cacheKey, fn func() (*dns.Msg, error)) (*dns.Msg, error) {
-	g.mu.Lock()
-	if g.flights == nil {
-		g.flights = map[cacheKey]*flight{}
+// ask sends the question k and calls done once with the answer, over TCP
+// if the UDP one was truncated, or with an error after timeout.
+func (u *upstream) ask(k cacheKey, timeout time.Duration, done func(*dns.Msg, error)) {
+	query, qlen, err := packQuery(k)
+	if err != nil {
+		done(nil, err)
+		return
 	}
-	if f, ok := g.flights[k]; ok {
-		g.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.msg, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	deadline := time.Now().Add(timeout)
+	s, err := u.socket()
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	s.send(query, qlen, timeout, func(m *dns.Msg, err error) {
+		if err != nil || !m.Truncated {
+			done(m, err)
+			return
+		}
+		// Rare enough to be worth no more than a goroutine. The query is
+		// copied: the UDP send may not have returned yet.
+		query := append([]byte(nil), query...)
+		go func() { done(u.exchangeTCP(query, qlen, deadline)) }()
+	})
+}
+
+// socket returns a socket to send on, replacing one that has sent its
+// share of queries.
+func (u *upstream) socket() (*upSocket, error) {
+	i := int(u.next.Add(1)) % upstreamSockets
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, errors.New("closed")
+	}
+	s := u.socks[i]
+	if s != nil && s.sent.Load() < socketQueries {
+		return s, nil
+	}
+	if s != nil {
+		s.retire()
+	}
+	s, err := openSocket(u.addr)
+	if err != nil {
+		return nil, err
+	}
+	u.socks[i] = s
+	return s, nil
+}
+
+func (u *upstream) close() {
+	u.mu.Lock()
+	u.closed = true
+	socks, idle := u.socks, u.idle
+	u.idle = nil
+	u.mu.Unlock()
+	for _, s := range socks {
+		if s != nil {
+			s.close()
 		}
 	}
-	f := &flight{done: make(chan struct{})}
-	g.flights[k] = f
-	g.mu.Unlock()
+	for _, c := range idle {
+		_ = c.c.Close()
+	}
+}
 
-	f.msg, f.err = fn()
-	g.mu.Lock()
-	delete(g.flights, k)
-	g.mu.Unlock()
-	close(f.done)
-	return f.msg, f.err
+// exchangeTCP asks query over TCP, on an idle connection if there is one
+// and it still works, else on a new one, and keeps the connection for the
+// next query.
+func (u *upstream) exchangeTCP(query []byte, qlen int, deadline time.Time) (*dns.Msg, error) {
+	for {
+		c, reused := u.takeIdle()
+		if c == nil {
+			d := net.Dialer{Deadline: deadline}
+			nc, err := d.Dial("tcp", u.addr.String())
+			if err != nil {
+				return nil, err
+			}
+			c = &dns.Conn{Conn: nc, UDPSize: ednsSize}
+		}
+		m, err := tcpRoundTrip(c, query, qlen, deadline)
+		if err != nil {
+			_ = c.Close()
+			if reused && time.Now().Before(deadline) {
+				continue // the upstream closed it while idle: dial anew
+			}
+			return nil, err
+		}
+		u.putIdle(c)
+		return m, nil
+	}
+}
+
+func tcpRoundTrip(c *dns.Conn, query []byte, qlen int, deadline time.Time) (*dns.Msg, error) {
+	binary.BigEndian.PutUint16(query, uint16(rand.Uint32()))
+	if err := c.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	if _, err := c.Write(query); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, dns.MaxMsgSize)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	if !answers(buf[:n], query, qlen) {
+		return nil, errWrongQuestion
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(buf[:n]); err != nil {
+		return nil, fmt.Errorf("unpacking answer: %w", err)
+	}
+	return m, nil
+}
+
+func (u *upstream) takeIdle() (*dns.Conn, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for len(u.idle) > 0 {
+		ic := u.idle[len(u.idle)-1]
+		u.idle = u.idle[:len(u.idle)-1]
+		if time.Since(ic.since) < tcpReuse {
+			return ic.c, true
+		}
+		_ = ic.c.Close()
+	}
+	return nil, false
+}
+
+func (u *upstream) putIdle(c *dns.Conn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed || len(u.idle) >= tcpIdleConns {
+		_ = c.Close()
+		return
+	}
+	u.idle = append(u.idle, &idleConn{c: c, since: time.Now()})
+}
+
+// An upSocket is one UDP socket connected to an upstream, with the
+// queries in flight on it.
+type upSocket struct {
+	conn *net.UDPConn
+	sent atomic.Int64
+
+	mu      sync.Mutex // guards the fields below
+	pending map[uint16]*pendingQuery
+	retired bool // no new queries: closed once none is pending
+	closed  bool
+}
+
+type pendingQuery struct {
+	query []byte // as sent: ID, question
+	qlen  int    // length of the question section
+	done  func(*dns.Msg, error)
+	timer *time.Timer
+}
+
+func openSocket(up netip.AddrPort) (*upSocket, error) {
+	// Port 0: the kernel picks a random free port for each socket.
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(up))
+	if err != nil {
+		return nil, err
+	}
+	s := &upSocket{conn: c, pending: map[uint16]*pendingQuery{}}
+	go s.read()
+	return s, nil
+}
+
+// send sends query with a random ID unused on s and calls done once with
+// the answer, or with errTimeout after timeout.
+func (s *upSocket) send(query []byte, qlen int, timeout time.Duration, done func(*dns.Msg, error)) {
+	p := &pendingQuery{query: query, qlen: qlen, done: done}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		done(nil, errors.New("socket closed"))
+		return
+	}
+	var id uint16
+	for {
+		id = uint16(rand.Uint32())
+		if _, taken := s.pending[id]; !taken {
+			break
+		}
+	}
+	binary.BigEndian.PutUint16(query, id)
+	s.pending[id] = p
+	p.timer = time.AfterFunc(timeout, func() { s.expire(id, p) })
+	s.mu.Unlock()
+	s.sent.Add(1)
+	if _, err := s.conn.Write(query); err != nil {
+		if s.take(id, p) {
+			done(nil, err)
+		}
+	}
+}
+
+// take removes the query p of id from those pending, and reports whether
+// it was still there: whoever takes it calls its done.
+func (s *upSocket) take(id uint16, p *pendingQuery) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[id] != p {
+		return false
+	}
+	delete(s.pending, id)
+	p.timer.Stop()
+	if s.retired && len(s.pending) == 0 {
+		s.closeLocked()
+	}
+	return true
+}
+
+func (s *upSocket) expire(id uint16, p *pendingQuery) {
+	if s.take(id, p) {
+		p.done(nil, errTimeout)
+	}
+}
+
+// read takes answers until the socket is closed. An answer whose ID is
+// not pending, or whose question is not the one asked with that ID, is
+// dropped: it is late, or forged, and the right one may still come.
+func (s *upSocket) read() {
+	buf := make([]byte, 65535)
+	for {
+		n, err := s.conn.Read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // such as ECONNREFUSED from an ICMP error: the timeout handles it
+		}
+		pkt := buf[:n]
+		if n < 12 {
+			continue
+		}
+		id := binary.BigEndian.Uint16(pkt)
+		s.mu.Lock()
+		p := s.pending[id]
+		s.mu.Unlock()
+		if p == nil || !answers(pkt, p.query, p.qlen) {
+			continue
+		}
+		m := new(dns.Msg)
+		err = m.Unpack(pkt)
+		if !s.take(id, p) {
+			continue
+		}
+		if err != nil {
+			p.done(nil, fmt.Errorf("unpacking answer: %w", err))
+			continue
+		}
+		p.done(m, nil)
+	}
+}
+
+// retire stops new queries on s; it closes once the pending ones are done.
+func (s *upSocket) retire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retired = true
+	if len(s.pending) == 0 {
+		s.closeLocked()
+	}
+}
+
+func (s *upSocket) close() {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = map[uint16]*pendingQuery{}
+	s.closeLocked()
+	s.mu.Unlock()
+	for _, p := range pending {
+		p.timer.Stop()
+		p.done(nil, errors.New("resolver closed"))
+	}
+}
+
+func (s *upSocket) closeLocked() {
+	if !s.closed {
+		s.closed = true
+		_ = s.conn.Close()
+	}
+}
+
+// packQuery returns the query for k in wire form, ID zero, with an OPT
+// record offering ednsSize, and the length of its question section.
+func packQuery(k cacheKey) ([]byte, int, error) {
+	buf := make([]byte, 12+maxNameLen+4+11)
+	flags := uint16(0x0100) // RD
+	if k.cd {
+		flags |= 0x0010
+	}
+	binary.BigEndian.PutUint16(buf[2:], flags)
+	binary.BigEndian.PutUint16(buf[4:], 1)  // QDCOUNT
+	binary.BigEndian.PutUint16(buf[10:], 1) // ARCOUNT: the OPT record
+	off, err := dns.PackDomainName(k.name, buf, 12, nil, false)
+	if err != nil {
+		return nil, 0, fmt.Errorf("packing question %q: %w", k.name, err)
+	}
+	binary.BigEndian.PutUint16(buf[off:], k.qtype)
+	binary.BigEndian.PutUint16(buf[off+2:], k.qclass)
+	off += 4
+	qlen := off - 12
+	var do byte
+	if k.do {
+		do = 0x80
+	}
+	off += copy(buf[off:], []byte{0, 0, byte(dns.TypeOPT), ednsSize >> 8, ednsSize & 0xff, 0, 0, do, 0, 0, 0})
+	return buf[:off], qlen, nil
+}
+
+// answers reports whether pkt is an answer to query: the same ID, one
+// question, and the same question, but for the case of its name's letters.
+func answers(pkt, query []byte, qlen int) bool {
+	if len(pkt) < 12+qlen || pkt[0] != query[0] || pkt[1] != query[1] || pkt[2]&0x80 == 0 ||
+		binary.BigEndian.Uint16(pkt[4:]) != 1 {
+		return false
+	}
+	a, q := pkt[12:12+qlen], query[12:12+qlen]
+	i := 0
+	for i < len(q) && q[i] != 0 {
+		l := int(q[i])
+		if a[i] != q[i] || i+1+l > len(q) {
+			return false
+		}
+		for j := i + 1; j <= i+l; j++ {
+			if lower(a[j]) != lower(q[j]) {
+				return false
+			}
+		}
+		i += 1 + l
+	}
+	return string(a[i:]) == string(q[i:]) // the root label, type and class
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

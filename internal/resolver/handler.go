@@ -46,9 +46,19 @@ type request struct {
 	rules []*rule // the client's restrictions
 	buf   [maxRules]*rule
 
+	// upstream, if not nil, is what the upstreams answered already: the
+	// forward handler takes it instead of asking.
+	upstream *upstreamAnswer
+
 	// Set by the handler that answers.
 	result Result
 	ede    *dns.EDNS0_EDE
+}
+
+// An upstreamAnswer is the forwarder's answer to a question, or its error.
+type upstreamAnswer struct {
+	m   *dns.Msg
+	err error
 }
 
 func (q *request) key() cacheKey {
@@ -83,15 +93,23 @@ func (r *Resolver) newChain() handler {
 // serve answers req from client and returns the answer ready to send, or
 // nil if req deserves none.
 func (r *Resolver) serve(ctx context.Context, req *dns.Msg, c identify.Client, tcp bool) *dns.Msg {
+	return r.serveWith(ctx, req, c, tcp, nil)
+}
+
+// serveWith is serve with the upstreams' answer, if up is not nil,
+// known already.
+func (r *Resolver) serveWith(ctx context.Context, req *dns.Msg, c identify.Client, tcp bool, up *upstreamAnswer) *dns.Msg {
 	client := c.Addr
 	if req.Response {
 		return nil
 	}
 	start := time.Now()
-	q := &request{msg: req, client: client, tcp: tcp, now: r.now(), result: ResultInvalid}
+	q := &request{msg: req, client: client, tcp: tcp, now: r.now(), result: ResultInvalid, upstream: up}
 	opt := req.IsEdns0()
 	var resp *dns.Msg
 	switch {
+	case !validEDNS(req):
+		resp = rcodeMsg(dns.RcodeFormatError)
 	case req.Opcode != dns.OpcodeQuery:
 		resp = rcodeMsg(dns.RcodeNotImplemented)
 	case len(req.Question) != 1:
@@ -123,6 +141,45 @@ func (r *Resolver) serve(ctx context.Context, req *dns.Msg, c identify.Client, t
 	return resp
 }
 
+// validEDNS reports whether req has at most one OPT record (RFC 6891
+// section 6.1.1), owned by the root, whose options are well formed: the
+// unpacking checked their lengths and most contents, and a cookie must
+// be a client cookie of 8 bytes, alone or with a server cookie of 8 to 32
+// (RFC 7873 section 5.2.2). A query that fails is answered FORMERR.
+func validEDNS(req *dns.Msg) bool {
+	n := 0
+	for _, rr := range req.Extra {
+		opt, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if n++; n > 1 || opt.Hdr.Name != "." {
+			return false
+		}
+		for _, o := range opt.Option {
+			if c, ok := o.(*dns.EDNS0_COOKIE); ok && !validCookieLen(len(c.Cookie)/2) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validCookieLen(n int) bool { return n == 8 || 16 <= n && n <= 40 }
+
+// newOPT returns the OPT record of an answer, offering ednsSize.
+func newOPT(do bool, ede *dns.EDNS0_EDE) *dns.OPT {
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.SetUDPSize(ednsSize)
+	if do {
+		o.SetDo()
+	}
+	if ede != nil {
+		o.Option = append(o.Option, ede)
+	}
+	return o
+}
+
 func rcodeMsg(rcode int) *dns.Msg {
 	m := new(dns.Msg)
 	m.Rcode = rcode
@@ -130,18 +187,25 @@ func rcodeMsg(rcode int) *dns.Msg {
 }
 
 // finish makes resp an answer to q: header bits, question, EDNS0 with the
-// Extended DNS Error, and truncation to what the client can receive.
+// Extended DNS Error, and truncation to what the client can receive. opt
+// is the query's OPT record, or nil if it had none.
 func (r *Resolver) finish(q *request, resp *dns.Msg, opt *dns.OPT) {
 	req := q.msg
 	resp.Id = req.Id
 	resp.Response = true
 	resp.Opcode = req.Opcode
 	resp.RecursionDesired = req.RecursionDesired
-	resp.RecursionAvailable = true
-	resp.CheckingDisabled = req.CheckingDisabled
 	resp.Authoritative = false
-	if !q.do && !req.AuthenticatedData {
-		resp.AuthenticatedData = false
+	if resp.Rcode == dns.RcodeNotImplemented {
+		// An opcode this resolver does not know: nothing about recursion
+		// or DNSSEC can be said of it.
+		resp.RecursionAvailable, resp.CheckingDisabled, resp.AuthenticatedData = false, false, false
+	} else {
+		resp.RecursionAvailable = true
+		resp.CheckingDisabled = req.CheckingDisabled
+		if !q.do && !req.AuthenticatedData {
+			resp.AuthenticatedData = false
+		}
 	}
 	if len(req.Question) == 1 {
 		resp.Question = req.Question
@@ -150,15 +214,7 @@ func (r *Resolver) finish(q *request, resp *dns.Msg, opt *dns.OPT) {
 	}
 	size := dns.MaxMsgSize
 	if opt != nil {
-		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-		o.SetUDPSize(ednsSize)
-		if q.do {
-			o.SetDo()
-		}
-		if q.ede != nil {
-			o.Option = append(o.Option, q.ede)
-		}
-		resp.Extra = append(resp.Extra, o)
+		resp.Extra = append(resp.Extra, newOPT(q.do, q.ede))
 	}
 	if !q.tcp {
 		size = dns.MinMsgSize
@@ -166,7 +222,40 @@ func (r *Resolver) finish(q *request, resp *dns.Msg, opt *dns.OPT) {
 			size = max(dns.MinMsgSize, min(int(opt.UDPSize()), ednsSize))
 		}
 	}
-	resp.Truncate(size)
+	truncate(resp, size)
+}
+
+// truncate makes m, whose OPT record if any is the last in Extra, fit in
+// size bytes, compressed. It drops additional records first, without
+// setting TC: they are extra information, and RFC 2181 section 9 says TC
+// is for answers whose answer or authority section did not fit. Only when
+// those do not fit are they cut too, and TC set.
+func truncate(m *dns.Msg, size int) {
+	m.Compress = true
+	if m.Len() <= size {
+		return
+	}
+	var opt dns.RR
+	if n := len(m.Extra); n > 0 && m.Extra[n-1].Header().Rrtype == dns.TypeOPT {
+		opt = m.Extra[n-1]
+		m.Extra = m.Extra[:n-1]
+	}
+	extra := m.Extra
+	for n := len(extra) - 1; n >= 0; n-- {
+		m.Extra = append(extra[:n:n], opt)
+		if opt == nil {
+			m.Extra = extra[:n]
+		}
+		if m.Len() <= size {
+			return
+		}
+	}
+	m.Extra = nil
+	if opt != nil {
+		m.Extra = []dns.RR{opt}
+	}
+	m.Truncate(size)
+	m.Compress = true
 }
 
 // canary answers NXDOMAIN for Firefox's canary domain.
@@ -195,7 +284,7 @@ func (h *restrict) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 	if len(q.rules) == 0 {
 		return h.next.serveDNS(ctx, q)
 	}
-	v := judge(q.rules, q.name)
+	v := judge(q.rules, []byte(q.name))
 	if v.refuse != nil {
 		code := dns.ExtendedErrorCodeProhibited // refused because of who the client is
 		if v.refuse.Mode == curfew.ModeBlocklist {
@@ -223,7 +312,7 @@ func (h *restrict) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 		default:
 			continue
 		}
-		if a.IsValid() {
+		if a.IsValid() && !a.IsUnspecified() { // not a blocklist's null answer
 			ttl := max(time.Duration(rr.Header().Ttl)*time.Second, minAllowedTTL)
 			h.r.cfg.OnAllowed(v.allowlist.mac, a, ttl)
 		}
@@ -262,25 +351,33 @@ func (h *cached) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 	return h.next.serveDNS(ctx, q)
 }
 
-// forward asks the upstreams, once for all identical questions in flight,
-// and caches the answer. It ends the chain.
+// forward asks the upstreams, once for all identical questions in flight;
+// the forwarder caches the answer. It ends the chain.
 type forward struct {
-	r     *Resolver
-	group group
+	r *Resolver
 }
 
 func (h *forward) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 	k := q.key()
-	m, err := h.group.do(ctx, k, func() (*dns.Msg, error) {
-		// Not ctx: the answer is for every waiter, and the cache.
-		m, err := h.r.fwd.exchange(h.r.ctx, k)
-		if err == nil {
-			h.r.cache.put(k, m, h.r.now())
+	var m *dns.Msg
+	var err error
+	if q.upstream != nil {
+		m, err = q.upstream.m, q.upstream.err
+	} else {
+		m, err = h.r.fwd.exchange(ctx, k)
+	}
+	if err != nil || m.Rcode == dns.RcodeServerFailure {
+		// RFC 8767: better an answer that expired than none, when the
+		// upstreams are unreachable or cannot resolve the name.
+		if m := h.r.cache.getStale(k, q.now); m != nil {
+			q.result = ResultStale
+			q.ede = &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeStaleAnswer,
+				ExtraText: "curfew: no upstream resolver answered; this answer expired"}
+			return m, nil
 		}
-		return m, err
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	q.result = ResultForwarded
 	return m.Copy(), nil

@@ -18,9 +18,10 @@ const (
 	ResultFailed                   // no upstream answered: SERVFAIL
 	ResultInvalid                  // malformed or unsupported query: an error code
 	ResultDropped                  // from outside the LAN, or from a LAN address the gateway cannot reach: no answer
+	ResultStale                    // no upstream answered; the cache gave an expired answer (RFC 8767)
 )
 
-var resultNames = [...]string{"forwarded", "cached", "restricted", "blocked", "canary", "failed", "invalid", "dropped"}
+var resultNames = [...]string{"forwarded", "cached", "restricted", "blocked", "canary", "failed", "invalid", "dropped", "stale"}
 
 // String returns the result's name, suitable as a metric label.
 func (r Result) String() string {

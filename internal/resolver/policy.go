@@ -86,18 +86,19 @@ type verdict struct {
 	allowlist *rule // the client is in a walled garden: report answered addresses
 }
 
-// judge applies every rule to name: the name is refused if any rule refuses
-// it, so overlapping restrictions combine to the strictest.
-func judge(rules []*rule, name string) verdict {
+// judge applies every rule to name, lower case and fully qualified: the
+// name is refused if any rule refuses it, so overlapping restrictions
+// combine to the strictest.
+func judge(rules []*rule, name []byte) verdict {
 	var v verdict
 	for _, r := range rules {
 		switch r.Mode {
 		case curfew.ModeBlocklist:
-			if _, ok := r.block.match(name); ok {
+			if _, ok := r.block.matchBytes(name); ok {
 				return verdict{refuse: r}
 			}
 		case curfew.ModeAllowlist:
-			if _, ok := r.allow.match(name); !ok {
+			if _, ok := r.allow.matchBytes(name); !ok {
 				return verdict{refuse: r}
 			}
 			if v.allowlist == nil || v.allowlist.mac == nil {

@@ -20,7 +20,7 @@ import (
 
 // Defaults for the sizes in Config.
 const (
-	DefaultCacheSize    = 100_000
+	DefaultCacheSize    = 32 << 20 // bytes
 	DefaultQueryLogSize = 1000
 )
 
@@ -60,9 +60,11 @@ type Config struct {
 	// TTL (at least 30 s), so the firewall can open exactly that
 	// destination for that long before the client connects. mac is the
 	// client device's, or nil for a client restricted only as an ip:
-	// subject. Queries of restricted clients are answered on their own
-	// goroutines, so a synchronous firewall update delays only the answer
-	// it is for. It must be safe for concurrent use. Nil does nothing.
+	// subject. Answers from the cache are reported on the goroutine
+	// that reads the clients' UDP queries, so it must return quickly
+	// when the destination is open already (the common case: the same
+	// answer again); others are answered on their own goroutines. It
+	// must be safe for concurrent use. Nil does nothing.
 	OnAllowed func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration)
 
 	// Metrics receives counts and latencies. Nil discards them.
@@ -71,8 +73,10 @@ type Config struct {
 	// QueryLogSize is how many recent queries QueryLog keeps; 0 means
 	// DefaultQueryLogSize and a negative value keeps none.
 	QueryLogSize int
-	// CacheSize is how many answers the cache keeps; 0 means
-	// DefaultCacheSize.
+	// CacheSize is how many bytes the cache's answers may take, counted
+	// as their wire form and a fixed overhead each; 0 means
+	// DefaultCacheSize. Answers expired less than a day ago are kept
+	// while there is room, and given when no upstream answers (RFC 8767).
 	CacheSize int
 
 	// Blocklists are network-wide blocklists, files or http(s) URLs, read
@@ -162,6 +166,7 @@ func New(cfg *Config) (*Resolver, error) {
 		fwd:     newForwarder(c.Upstreams, c.Metrics),
 		qlog:    newQueryLog(c.QueryLogSize),
 	}
+	r.fwd.store = func(k cacheKey, m *dns.Msg) *cacheEntry { return r.cache.put(k, m, r.now()) }
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.ident = c.Identify; r.ident == nil {
 		r.ident = identify.Func(nil)
@@ -293,6 +298,7 @@ func (r *Resolver) Close() error {
 func (r *Resolver) closeLocked() {
 	r.closed = true
 	r.cancel()
+	r.fwd.close()
 	for _, c := range r.udp {
 		_ = c.Close()
 	}

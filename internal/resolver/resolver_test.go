@@ -197,3 +197,30 @@ func TestMalformedAndUnsupportedQueries(t *testing.T) {
 		t.Errorf("NOTIFY answered %v, %v; want NOTIMP", m, err)
 	}
 }
+
+func TestServesStaleWhenUpstreamsFail(t *testing.T) {
+	up := newUpstream(t)
+	clk := newClock(t0)
+	_, addr := start(t, resolver.Config{Upstreams: []netip.AddrPort{up.addr}, Now: clk.now})
+
+	ask(t, addr, "stale.example", dns.TypeA, edns(1232))
+	clk.advance((upstreamTTL + 60) * time.Second)
+	up.set(dns.RcodeServerFailure, nil)
+	m := ask(t, addr, "stale.example", dns.TypeA, edns(1232))
+	if m.Rcode != dns.RcodeSuccess || ttl(m) != 30 {
+		t.Fatalf("answer with the upstream failing = %v, want the expired answer with TTL 30", m)
+	}
+	if diff := cmp.Diff([]string{"192.0.2.1"}, addrs(m)); diff != "" {
+		t.Errorf("stale answer (-want +got):\n%s", diff)
+	}
+	if e := ede(m); e == nil || e.InfoCode != dns.ExtendedErrorCodeStaleAnswer {
+		t.Errorf("Extended DNS Error = %v, want Stale Answer (3)", e)
+	}
+	if m := ask(t, addr, "never-seen.example", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("answer for a name never cached = %v, want SERVFAIL", m)
+	}
+	up.set(0, nil)
+	if m := ask(t, addr, "stale.example", dns.TypeA); ttl(m) != upstreamTTL {
+		t.Errorf("TTL once the upstream is back = %d, want a fresh %d", ttl(m), upstreamTTL)
+	}
+}

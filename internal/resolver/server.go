@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -83,9 +84,10 @@ func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
 func acceptAll(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }
 
 // serveUDPSimple reads queries from c, one system call each, until it is
-// closed. The fast path answers on this goroutine; anything else is
-// answered on its own goroutine, so a slow upstream holds up only its own
-// queries.
+// closed. The fast path answers on this goroutine, and hands its cache
+// misses to the forwarder, which answers them when the upstream does;
+// anything else is answered on its own goroutine, so a slow upstream
+// holds up only its own queries.
 func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
 	buf := make([]byte, maxUDPQuery)
 	out := make([]byte, 0, 2*ednsSize)
@@ -103,9 +105,15 @@ func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
 			r.metrics.Query(ResultDropped)
 			continue
 		}
-		if ans, ok := r.serveFast(buf[:n], who, out[:0]); ok {
+		var q wireQuery
+		ans, res := r.fast(buf[:n], who, out[:0], &q)
+		switch res {
+		case fastAnswered:
 			_, _ = c.WriteToUDPAddrPort(ans, from)
 			out = ans[:0]
+			continue
+		case fastMiss:
+			r.forwardUDP(c, from, buf[:n], &q, who)
 			continue
 		}
 		pkt := append([]byte(nil), buf[:n]...)
@@ -154,6 +162,12 @@ func (r *Resolver) Handle(pkt []byte, client netip.Addr, tcp bool) []byte {
 // handleSlow answers pkt through the handler chain, once its client is
 // placed (see place).
 func (r *Resolver) handleSlow(pkt []byte, who identify.Client, tcp bool) []byte {
+	return r.handleSlowWith(pkt, who, tcp, nil)
+}
+
+// handleSlowWith is handleSlow with the upstreams' answer, if up is not
+// nil, known already.
+func (r *Resolver) handleSlowWith(pkt []byte, who identify.Client, tcp bool, up *upstreamAnswer) []byte {
 	c, ok := r.place(r.ctx, who, tcp)
 	if !ok {
 		r.metrics.Query(ResultDropped)
@@ -164,7 +178,7 @@ func (r *Resolver) handleSlow(pkt []byte, who identify.Client, tcp bool) []byte 
 	if err := req.Unpack(pkt); err != nil {
 		resp = formatError(pkt)
 	} else {
-		resp = r.serve(r.ctx, req, c, tcp)
+		resp = r.serveWith(r.ctx, req, c, tcp, up)
 	}
 	if resp == nil {
 		return nil
@@ -179,15 +193,44 @@ func (r *Resolver) handleSlow(pkt []byte, who identify.Client, tcp bool) []byte 
 
 // formatError returns the FORMERR answer to a query that could not be
 // parsed, or nil if not even its header could: then the sender, which may
-// not be who it claims, gets nothing.
+// not be who it claims, gets nothing. Like every answer it copies RD and
+// CD, echoes the question if that much could be read, and carries an OPT
+// record if the query had one, even a malformed one (RFC 6891 section 7).
 func formatError(pkt []byte) *dns.Msg {
 	if len(pkt) < 12 || pkt[2]&0x80 != 0 { // too short, or a response
 		return nil
 	}
 	m := new(dns.Msg)
-	m.Id = uint16(pkt[0])<<8 | uint16(pkt[1])
+	m.Id = binary.BigEndian.Uint16(pkt)
 	m.Response = true
 	m.Opcode = int(pkt[2]>>3) & 0xf
+	m.RecursionDesired = pkt[2]&0x01 != 0
+	m.RecursionAvailable = true
+	m.CheckingDisabled = pkt[3]&0x10 != 0
 	m.Rcode = dns.RcodeFormatError
+	off := 12
+	qd := int(binary.BigEndian.Uint16(pkt[4:]))
+	for i := 0; i < qd; i++ {
+		name, end, err := dns.UnpackDomainName(pkt, off)
+		if err != nil || end+4 > len(pkt) {
+			return m // nothing after this can be read
+		}
+		if qd == 1 {
+			m.Question = []dns.Question{{Name: name, Qtype: binary.BigEndian.Uint16(pkt[end:]), Qclass: binary.BigEndian.Uint16(pkt[end+2:])}}
+		}
+		off = end + 4
+	}
+	rrs := int(binary.BigEndian.Uint16(pkt[6:])) + int(binary.BigEndian.Uint16(pkt[8:])) + int(binary.BigEndian.Uint16(pkt[10:]))
+	for range rrs {
+		_, end, err := dns.UnpackDomainName(pkt, off)
+		if err != nil || end+10 > len(pkt) {
+			break
+		}
+		if binary.BigEndian.Uint16(pkt[end:]) == dns.TypeOPT {
+			m.Extra = []dns.RR{newOPT(false, nil)}
+			break
+		}
+		off = end + 10 + int(binary.BigEndian.Uint16(pkt[end+8:]))
+	}
 	return m
 }

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/resolver"
 )
 
@@ -28,14 +29,15 @@ func main() {
 	upstreams := flag.String("upstream", "127.0.0.1:5399", "upstreams, comma-separated")
 	blocklists := flag.String("blocklist", "", "blocklists (files or URLs), comma-separated")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	restrict := flag.String("restrict", "", "restrict the clients on 127.0.0.0/8: blocklist (refusing restricted.example) or allowlist (allowing test and the blocklist's TLDs)")
 	verbose := flag.Bool("v", false, "log at debug level")
 	flag.Parse()
-	if err := run(*listen, *upstreams, *blocklists, *cpuprofile, *verbose); err != nil {
+	if err := run(*listen, *upstreams, *blocklists, *cpuprofile, *restrict, *verbose); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(listen, upstreams, blocklists, cpuprofile string, verbose bool) error {
+func run(listen, upstreams, blocklists, cpuprofile, restrict string, verbose bool) error {
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
@@ -89,6 +91,24 @@ func run(listen, upstreams, blocklists, cpuprofile string, verbose bool) error {
 		return err
 	}
 	logger.Info("loaded", "duration", time.Since(start))
+	if restrict != "" {
+		e := curfew.Enforcement{Mode: curfew.Mode(restrict), Until: time.Now().Add(24 * time.Hour)}
+		switch e.Mode {
+		case curfew.ModeBlocklist:
+			e.Block = []string{"restricted.example"}
+		case curfew.ModeAllowlist:
+			// Every name the benchmark asks for: the forwarded ones
+			// and the blocklist's (genlist's TLDs).
+			e.Allow = []string{"test", "com", "net", "org", "info", "io", "biz", "xyz", "top", "de", "ru", "uk", "online", "site"}
+		default:
+			return fmt.Errorf("-restrict %q: want blocklist or allowlist", restrict)
+		}
+		err := r.Apply(ctx, &curfew.Snapshot{Prefixes: []curfew.PrefixRule{{
+			Prefix: netip.MustParsePrefix("127.0.0.0/8"), Enforcement: e}}})
+		if err != nil {
+			return err
+		}
+	}
 	if err := r.Start(ctx); err != nil {
 		return err
 	}

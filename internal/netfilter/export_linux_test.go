@@ -1,0 +1,12 @@
+//go:build linux
+
+package netfilter
+
+// Crash closes the socket b sends its batches on, and that owns its table,
+// without deleting anything: what the kernel sees of a daemon that exits
+// or is killed. b is not usable for changes afterwards; Close it.
+func (b *Backend) Crash() {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	b.dropWriter()
+}
