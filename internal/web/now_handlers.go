@@ -1,7 +1,6 @@
 package web
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
 	"slices"
@@ -219,9 +218,4 @@ func parseLocal(s string, zone *time.Location) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, curfewInvalid("time %q: want YYYY-MM-DDTHH:MM", s)
-}
-
-// byName sorts by a string key.
-func byName[T any](s []T, key func(T) string) {
-	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 }

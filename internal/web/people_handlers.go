@@ -41,7 +41,8 @@ type seenRow struct {
 
 // peopleData is what the People page shows.
 type peopleData struct {
-	Persons []personRow
+	Persons []personRow // those that match Query, at most pageSize
+	More    int         // persons beyond them
 	Groups  []*curfew.Group
 	Seen    []seenRow // quarantined first
 
@@ -87,12 +88,19 @@ func (con *Console) peoplePage(w http.ResponseWriter, r *http.Request, p *page) 
 		}
 	}
 	d := peopleData{Groups: groups, Query: strings.TrimSpace(r.URL.Query().Get("q"))}
+	q := strings.ToLower(d.Query)
 	for _, ps := range persons {
+		if q != "" && !strings.Contains(strings.ToLower(ps.Name), q) {
+			continue
+		}
+		if len(d.Persons) == pageSize {
+			d.More++
+			continue
+		}
 		row := personRow{Name: ps.Name, Created: ps.Created, Count: len(owned[ps.Name]), Groups: memberOf["person:"+ps.Name]}
 		row.Devices = owned[ps.Name][:min(devicesShown, row.Count)]
 		d.Persons = append(d.Persons, row)
 	}
-	q := strings.ToLower(d.Query)
 	var match []*curfew.Device
 	for _, dv := range devices {
 		if q == "" || deviceMatches(dv, q) {

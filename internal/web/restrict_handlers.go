@@ -109,7 +109,12 @@ func (con *Console) restrictRender(w http.ResponseWriter, r *http.Request, p *pa
 	con.render(w, r, status, "restrict", con.newView(p, "Restrict", "restrict", d))
 }
 
-// subjects lists what the picker offers: persons, groups, then devices.
+// maxSubjects bounds the picker's list; any other subject can be typed
+// out (device:MAC), or picked from the People page.
+const maxSubjects = 1000
+
+// subjects lists what the picker offers: persons, groups, then devices,
+// at most maxSubjects.
 func (con *Console) subjects(ctx context.Context) ([]subjectOption, error) {
 	persons, err := con.svc.Persons(ctx)
 	if err != nil {
@@ -140,7 +145,7 @@ func (con *Console) subjects(ctx context.Context) ([]subjectOption, error) {
 		}
 		out = append(out, subjectOption{"device:" + dv.MAC.String(), label})
 	}
-	return out, nil
+	return out[:min(len(out), maxSubjects)], nil
 }
 
 // restrictPreview shows, before anything is applied, which devices and

@@ -66,15 +66,22 @@ func (v *view) T(s string) string { return v.Lang.T(s) }
 func (v *view) Tf(s string, args ...any) string { return fmt.Sprintf(v.Lang.T(s), args...) }
 
 // Time shows t in the page's zone, with the UTC instant on hover and in
-// the datetime attribute.
+// the datetime attribute. Pages show many, so it appends rather than
+// formats.
 func (v *view) Time(t time.Time) template.HTML {
 	if t.IsZero() {
 		return "—"
 	}
-	local := t.In(v.Zone)
-	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
-		t.UTC().Format(time.RFC3339), t.UTC().Format("2006-01-02 15:04:05 UTC"),
-		template.HTMLEscapeString(local.Format("2006-01-02 15:04 MST"))))
+	u := t.UTC()
+	b := make([]byte, 0, 112)
+	b = append(b, `<time datetime="`...)
+	b = u.AppendFormat(b, time.RFC3339)
+	b = append(b, `" title="`...)
+	b = u.AppendFormat(b, "2006-01-02 15:04:05 UTC")
+	b = append(b, `">`...)
+	b = append(b, template.HTMLEscapeString(t.In(v.Zone).Format("2006-01-02 15:04 MST"))...)
+	b = append(b, "</time>"...)
+	return template.HTML(b)
 }
 
 // Left shows how long until t, as a countdown the console's script makes

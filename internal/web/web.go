@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
@@ -117,6 +118,10 @@ type Console struct {
 	sessions *sessions
 	pages    map[string]*pageTemplate
 	handler  http.Handler
+
+	verifyMu sync.Mutex          // guards the fields below
+	verified *curfew.AuditReport // the last verification of the audit chain that found it intact
+	verifyAt time.Time           // when it ran
 }
 
 // New validates c and returns the console's handler, to be served at /
