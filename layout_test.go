@@ -88,22 +88,22 @@ var allowed = map[string][]string{
 	"internal/audit":               {"internal/curfew"},
 	"internal/enforce":             {"internal/curfew"},
 	"internal/enforce/enforcetest": {"internal/curfew", "internal/enforce"},
-	"internal/engine":              {"internal/curfew", "internal/enforce"},
-	"internal/access":              {"internal/curfew", "golang.org/x/crypto/argon2"},
+	"internal/engine":              {"internal/curfew", "internal/enforce", "internal/audit"},
+	"internal/access":              {"internal/curfew", "internal/audit", "golang.org/x/crypto/argon2"},
 	"internal/netfilter":           {"internal/curfew", "internal/enforce", "github.com/google/nftables", "github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix", "github.com/mdlayher/netlink"},
 	"internal/resolver":            {"internal/curfew", "internal/enforce", "internal/identify", "github.com/miekg/dns", "golang.org/x/sys/unix"},
 	"internal/notice":              {"internal/curfew", "internal/enforce", "internal/identify", "github.com/mmcdole/gofeed"},
-	"internal/sqlite":              {"internal/curfew", "modernc.org/sqlite"},
-	"internal/storetest":           {"internal/curfew", "internal/engine", "internal/access", "github.com/google/go-cmp"},
-	"internal/api":                 {"internal/curfew"},
+	"internal/sqlite":              {"internal/curfew", "internal/audit", "modernc.org/sqlite"},
+	"internal/storetest":           {"internal/curfew", "internal/audit", "internal/engine", "internal/access", "github.com/google/go-cmp"},
+	"internal/api":                 {"internal/curfew", "internal/audit"},
 	"internal/api/apitest":         {"internal/curfew"},
-	"internal/web":                 {"internal/curfew", "golang.org/x/text/language"},
+	"internal/web":                 {"internal/curfew", "internal/audit", "golang.org/x/text/language"},
 	"internal/config":              {"internal/curfew", "go.yaml.in/yaml/v3"},
 	"internal/netnstest":           {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/google/go-cmp"},
 	"internal/golden":              {"github.com/google/go-cmp"},
 	"internal/identify":            {"internal/curfew", "github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix"},
 	"internal/lab":                 {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/vishvananda/netlink", "github.com/miekg/dns"},
-	"integration":                  {"internal/netnstest", "internal/golden", "internal/api", "internal/curfew", "internal/lab"},
+	"integration":                  {"internal/netnstest", "internal/golden", "internal/api", "internal/curfew", "internal/audit", "internal/lab"},
 	"cmd/curfew":                   {"*"},
 	"bench/cmd/genlist":            {"*"},
 	"bench/cmd/dnsupstream":        {"*"},
@@ -114,6 +114,7 @@ var allowed = map[string][]string{
 // forbidden lists standard packages a directory must not import.
 var forbidden = map[string][]string{
 	"internal/curfew": {"database/sql", "net/http", "encoding/json", "log", "os"},
+	"internal/audit":  {"database/sql", "net/http", "log", "log/slog", "os"},
 }
 
 func TestImportRules(t *testing.T) {

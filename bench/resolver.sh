@@ -328,8 +328,8 @@ done
 	echo
 	[[ -n $coredns_note ]] && echo "$coredns_note" && echo
 	coredns_v=""
-	[[ -x $work/bin/coredns ]] && coredns_v="; CoreDNS $("$work/bin/coredns" -version 2>/dev/null | head -1 | cut -d- -f2)"
-	echo "Versions: $(dnsmasq --version | head -1 | cut -d' ' -f1-3); $(unbound -V | head -1 | tr -d '\n')$coredns_v; dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'); $(go version | cut -d' ' -f3)."
+	[[ -x $work/bin/coredns ]] && coredns_v="; CoreDNS $("$work/bin/coredns" -version 2>/dev/null | sed -n 1p | cut -d- -f2)"
+	echo "Versions: $(dnsmasq --version | sed -n 1p | cut -d' ' -f1-3); $(unbound -V | sed -n 1p | tr -d '\n')$coredns_v; dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'); $(go version | cut -d' ' -f3)."
 	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr)."
 	echo "Run: $(date -u +%F) $(date -u +%H:%M) UTC, RUNS=$RUNS DURATION=$DURATION RATE=$RATE DOMAINS=$DOMAINS UNIQUE=$UNIQUE bench/resolver.sh; rounds marked busy:$(echo "${result[busy]}" | tr ' ' '\n' | grep -c busy) of $RUNS."
 } >"$OUT"

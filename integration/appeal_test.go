@@ -144,7 +144,7 @@ func TestAppeal(t *testing.T) {
 		t.Errorf("curfew appeals -o json after the answer = %+v", as)
 	}
 	audit := g.mustCurfew("audit")
-	if !strings.Contains(audit, device(c1)+"  appeal.create") || !strings.Contains(audit, "appeal.answer") {
+	if !strings.Contains(audit, device(c1)+"  appeal.posted") || !strings.Contains(audit, "appeal.answered") {
 		t.Errorf("curfew audit lacks the appeal or its answer:\n%s", audit)
 	}
 	if _, errOut, code := g.curfew("appeal", "answer", "99", "--text", "x"); code != 2 || strings.Count(errOut, "\n") != 1 {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/curfew/curfew/internal/api"
-	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/lab"
 )
 
@@ -96,17 +96,14 @@ func TestFourEyes(t *testing.T) {
 		t.Errorf("the firewall table names client 2, whose only restriction was rejected:\n%s", ruleset)
 	}
 
-	es, err := g.api.Audit(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	es, _ := g.auditEvents(t)
 	var got []string
 	for _, e := range es {
-		if e.Action == curfew.ActionApprove || e.Action == curfew.ActionReject {
-			got = append(got, e.Actor+" "+string(e.Action)+" "+e.Target)
+		if e.Kind == audit.KindRestrictionApproved || e.Kind == audit.KindRestrictionRejected {
+			got = append(got, e.Actor+" "+string(e.Kind)+" "+itoa(int64(e.Restriction))+" "+string(e.After.Approval))
 		}
 	}
-	want := []string{"bob restriction.approve " + itoa(id), "bob restriction.reject " + itoa(id2)}
+	want := []string{"bob restriction.approved " + itoa(id) + " approved", "bob restriction.rejected " + itoa(id2) + " rejected"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("audited decisions = %q, want %q", got, want)
 	}

@@ -17,18 +17,44 @@ import (
 	"github.com/curfew/curfew/internal/netnstest"
 )
 
-// TestAuditVerifyDetectsEdits checks that `curfew audit verify` passes on
-// the log curfew wrote and fails (exit 1) once a row of it was edited in
-// the database behind curfew's back.
-func TestAuditVerifyDetectsEdits(t *testing.T) {
-	t.Parallel()
-	sqlite3, err := exec.LookPath("sqlite3")
+// sqlite3 returns the path of the sqlite3 command, skipping the test if
+// it is missing (failing in CI).
+func sqlite3(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("sqlite3")
 	if err != nil {
 		if os.Getenv(netnstest.RequireEnv) == "1" {
 			t.Fatalf("sqlite3 is needed to edit the database (apt-get install sqlite3): %v", err)
 		}
 		t.Skipf("skipping: sqlite3 is needed to edit the database (apt-get install sqlite3): %v", err)
 	}
+	return path
+}
+
+// editDatabase runs SQL on the gateway's database with the sqlite3
+// command, behind the daemon's back, and returns what it prints.
+func (g *gateway) editDatabase(t *testing.T, sqlite3, script string) string {
+	t.Helper()
+	dbs, _ := filepath.Glob(filepath.Join(g.StateDir(), "*.db"))
+	if len(dbs) != 1 {
+		t.Fatalf("want one database in %s, found %v", g.StateDir(), dbs)
+	}
+	cmd := exec.CommandContext(t.Context(), sqlite3, "-cmd", ".timeout 5000", dbs[0])
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("editing the database: %v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestAuditVerifyDetectsEdits checks that `curfew audit verify` passes on
+// the log curfew wrote, that an export of it verifies offline with the
+// public key alone, and that verification fails (exit 1) once an event
+// was edited in the database behind curfew's back.
+func TestAuditVerifyDetectsEdits(t *testing.T) {
+	t.Parallel()
+	sqlite3 := sqlite3(t)
 	g := newGateway(t)
 	c1 := g.Clients[0]
 	g.mustCurfew("person", "add", "bob")
@@ -38,34 +64,61 @@ func TestAuditVerifyDetectsEdits(t *testing.T) {
 	if out, errOut, code := g.curfew("audit", "verify"); code != 0 {
 		t.Fatalf("curfew audit verify on an untouched log: exit %d: %s%s", code, out, errOut)
 	}
-
-	dbs, _ := filepath.Glob(filepath.Join(g.StateDir(), "*.db"))
-	if len(dbs) != 1 {
-		t.Fatalf("want one database in %s, found %v", g.StateDir(), dbs)
+	dir := t.TempDir()
+	export, key := filepath.Join(dir, "export.jsonl"), filepath.Join(dir, "key.pub")
+	if err := os.WriteFile(export, []byte(g.mustCurfew("audit", "export")), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.WriteFile(key, []byte(g.mustCurfew("audit", "key")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Offline: no server, no token.
+	if out, errOut, code := runCurfew(t, "http://127.0.0.1:1", "", "audit", "verify", "--file", export, "--key", key); code != 0 {
+		t.Errorf("curfew audit verify --file --key of a fresh export: exit %d: %s%s", code, out, errOut)
+	}
+
 	// The triggers that stop accidental edits are put back after the
 	// edit: only the row's content changes, as a careful forger would do.
-	edit := `
+	out := g.editDatabase(t, sqlite3, `
 BEGIN;
-DROP TRIGGER audit_no_update;
-UPDATE audit SET reason = 'nothing happened' WHERE seq = (SELECT max(seq) - 1 FROM audit);
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+DROP TRIGGER audit_events_no_update;
+UPDATE audit_events SET data = replace(data, 'integration: audit done', 'nothing happened') WHERE data LIKE '%integration: audit done%';
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN
-	SELECT RAISE(ABORT, 'audit entries are append-only');
+	SELECT RAISE(ABORT, 'audit events are append-only');
 END;
 COMMIT;
-SELECT changes();`
-	cmd := exec.CommandContext(t.Context(), sqlite3, "-cmd", ".timeout 5000", dbs[0])
-	cmd.Stdin = strings.NewReader(edit)
-	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "1" {
-		t.Fatalf("editing the audit table: %v: %q, want one row changed", err, out)
+SELECT changes();`)
+	if out != "1" {
+		t.Fatalf("editing the audit log: %q, want one row changed", out)
 	}
-
-	out, errOut, code := g.curfew("audit", "verify")
+	stdout, errOut, code := g.curfew("audit", "verify")
 	if code != 1 {
-		t.Errorf("curfew audit verify after an edit: exit %d (stdout %q, stderr %q), want 1", code, out, errOut)
+		t.Errorf("curfew audit verify after an edit: exit %d (stdout %q, stderr %q), want 1", code, stdout, errOut)
 	}
-	t.Logf("curfew audit verify after the edit: exit %d: %s", code, strings.TrimSpace(out+errOut))
+	t.Logf("curfew audit verify after the edit: exit %d: %s", code, strings.TrimSpace(stdout+errOut))
+}
+
+// TestAuditVerifyDetectsDroppedEvents checks that dropping the newest
+// events from the database is detected: the checkpoint kept beside it
+// signs them.
+func TestAuditVerifyDetectsDroppedEvents(t *testing.T) {
+	t.Parallel()
+	sqlite3 := sqlite3(t)
+	g := newGateway(t)
+	g.restrict(device(g.Clients[0]), "10m", "integration: to be hidden")
+	g.mustCurfew("audit", "export") // signs the head
+	out := g.editDatabase(t, sqlite3, `
+DROP TRIGGER audit_events_no_delete;
+DELETE FROM audit_events WHERE seq >= (SELECT min(seq) FROM audit_events WHERE data LIKE '%integration: to be hidden%');
+SELECT changes();`)
+	if out == "0" {
+		t.Fatal("deleted no event")
+	}
+	stdout, errOut, code := g.curfew("audit", "verify")
+	if code != 1 || !strings.Contains(errOut, "truncated") {
+		t.Errorf("curfew audit verify after dropping the newest events: exit %d (stdout %q, stderr %q), want 1 and truncated", code, stdout, errOut)
+	}
 }
 
 // TestCLIUsageErrors checks that bad input exits 2 with one line saying
@@ -80,11 +133,11 @@ func TestCLIUsageErrors(t *testing.T) {
 		return g.mustCurfew("list", "--all", "-o", "json") + g.mustCurfew("devices", "-o", "json")
 	}
 	auditLen := func() int {
-		es, err := g.api.Audit(t.Context())
-		if err != nil {
+		var b strings.Builder
+		if err := g.api.ExportAudit(t.Context(), 1, &b); err != nil {
 			t.Fatal(err)
 		}
-		return len(es)
+		return strings.Count(b.String(), "\n") - strings.Count(b.String(), `"kind":"checkpoint"`)
 	}
 	before, beforeAudit := state(), auditLen()
 
@@ -182,6 +235,9 @@ func TestLabDemo(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "Demo done") {
 		t.Errorf("curfew lab --demo output does not end the demo:\n%s", out)
+	}
+	if !strings.Contains(string(out), "curfew audit verify\n   → ") || !strings.Contains(string(out), "the rows match the log") {
+		t.Errorf("curfew lab --demo does not show the audit log verified:\n%s", out)
 	}
 	t.Logf("curfew lab --demo:\n%s", out)
 	if m, _ := filepath.Glob("/run/netns/" + prefix + "-*"); len(m) != 0 {

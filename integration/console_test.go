@@ -180,6 +180,9 @@ func (c *consoleTab) shoot(name string) {
 		c.writePNG(name + "-phone.png")
 	}
 	c.do("desktop width", chromedp.EmulateViewport(1100, 800, chromedp.EmulateScale(1)))
+	if w := evalIn[int](c, `document.documentElement.scrollWidth`); w > 1100 {
+		c.t.Errorf("page %s is %d px wide on a 1100 px screen", name, w)
+	}
 	if *updateScreenshots {
 		c.writePNG(name + "-desktop.png")
 	}
@@ -326,7 +329,7 @@ func TestConsole(t *testing.T) {
 	}
 	olga.open("/accountability?operator=olga#audit")
 	audit := olga.text("#audit")
-	for _, want := range []string{"restriction.create", "restriction.extend", "console: second complaint", "restriction.lift", "console: resolved"} {
+	for _, want := range []string{"restriction.created", "restriction.extended", "console: second complaint", "restriction.lifted", "console: resolved"} {
 		if !strings.Contains(audit, want) {
 			t.Errorf("the audit view of olga's actions lacks %q:\n%s", want, audit)
 		}

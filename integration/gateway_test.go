@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/lab"
 	"github.com/curfew/curfew/internal/netnstest"
@@ -239,3 +240,28 @@ func connects(ctx context.Context, c *lab.Client, upstream netip.Addr) bool {
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 func restrictionID(id int64) curfew.RestrictionID { return curfew.RestrictionID(id) }
+
+// auditEvents returns the events of the gateway's audit log, oldest first,
+// from an export through the API, with the hash of each.
+func (g *gateway) auditEvents(t *testing.T) ([]*audit.Event, []audit.Hash) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := g.api.ExportAudit(t.Context(), 1, &b); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		es []*audit.Event
+		hs []audit.Hash
+	)
+	for line := range bytes.Lines(b.Bytes()) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		e, _, err := audit.ParseLine(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e != nil {
+			es, hs = append(es, e), append(hs, audit.Sum(line))
+		}
+	}
+	return es, hs
+}

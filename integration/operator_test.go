@@ -145,7 +145,7 @@ func TestOperatorsAndTokens(t *testing.T) {
 	}
 
 	audit := g.mustCurfew("audit")
-	for _, action := range []string{"operator.add", "token.create", "token.revoke", "operator.disable", "operator.password", "auth.failure"} {
+	for _, action := range []string{"operator.added", "token.created", "token.revoked", "operator.disabled", "operator.password_changed", "auth.failed"} {
 		if !strings.Contains(audit, action) {
 			t.Errorf("the audit log lacks %s:\n%s", action, audit)
 		}

@@ -3,12 +3,14 @@
 package integration
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/lab"
 )
 
@@ -57,12 +59,23 @@ func TestReport(t *testing.T) {
 			t.Errorf("report lacks the notice %q:\n%s", notice, out)
 		}
 	}
-	es, err := g.api.Audit(t.Context())
-	if err != nil || len(es) == 0 {
-		t.Fatalf("reading the audit log: %v (%d entries)", err, len(es))
+	// The report's checkpoint is an event of the log, signed by the
+	// gateway's key: a reader checks it against an export.
+	es, hs := g.auditEvents(t)
+	cp := rep.Checkpoint
+	if cp.Seq < 1 || cp.Seq > int64(len(es)) || es[cp.Seq-1].Seq != cp.Seq || hs[cp.Seq-1].String() != cp.Hash || cp.At == nil {
+		t.Fatalf("checkpoint = %d %s, want an event of the audit log (%d events)", cp.Seq, cp.Hash, len(es))
 	}
-	if head := es[len(es)-1]; rep.Checkpoint.Seq != head.Seq || rep.Checkpoint.Hash != head.Hash {
-		t.Errorf("checkpoint = %d %s, want the head of the audit log, %d %s", rep.Checkpoint.Seq, rep.Checkpoint.Hash, head.Seq, head.Hash)
+	pub, err := g.api.AuditKey(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := base64.StdEncoding.DecodeString(cp.Signature)
+	if err != nil {
+		t.Fatalf("checkpoint signature %q: %v", cp.Signature, err)
+	}
+	if err := (&audit.Checkpoint{Seq: cp.Seq, Head: hs[cp.Seq-1], At: *cp.At, Sig: sig}).Verify(pub); err != nil {
+		t.Errorf("the report's checkpoint does not verify with the gateway's key: %v", err)
 	}
 	reasons := []string{"report reason one", "report reason two", "report reason three", "report lift reason", "report rejection"}
 	identities := []string{c1.MAC.String(), c2.V4.String(), "amira", "admin", "bob"}

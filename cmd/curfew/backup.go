@@ -19,8 +19,9 @@ import (
 // runBackup runs `curfew backup FILE [--config FILE]` on the gateway: it
 // writes to FILE a tar archive of the state directory, with a consistent
 // copy of the database taken while the daemon runs. Every other file of
-// the directory (audit.head, audit.key) is copied before the database, so
-// that the copied head never records entries the copied database lacks.
+// the directory (audit.ed25519, audit.checkpoint) is copied before the
+// database, so that the copied checkpoint never signs an event the copied
+// database lacks.
 func runBackup(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/engine"
 )
 
 // TestBackupWhileWriting takes a backup while another connection keeps
@@ -22,7 +24,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	cfg, dir, _ := newState(t)
 	addEntries(t, dir, 50)
 
-	db, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	db, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,8 +39,8 @@ func TestBackupWhileWriting(t *testing.T) {
 			default:
 			}
 			name := fmt.Sprintf("written-during-the-backup-%d", i)
-			a := &curfew.AuditEntry{Actor: "admin", Action: curfew.ActionPerson, Target: name, Detail: "person " + name}
-			if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, a); err != nil {
+			ev := &audit.Event{Actor: "admin", Kind: audit.KindPersonAdded, Subject: "person:" + name}
+			if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, ev); err != nil {
 				t.Error(err)
 				return
 			}
@@ -62,7 +64,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Fields(string(list)), []string{"audit.head", "audit.key", "curfew.db"}; strings.Join(got, " ") != strings.Join(want, " ") {
+	if got, want := strings.Fields(string(list)), []string{"audit.checkpoint", "audit.ed25519", "curfew.db"}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("backup holds %v, want %v", got, want)
 	}
 
@@ -73,12 +75,16 @@ func TestBackupWhileWriting(t *testing.T) {
 	if b, err := exec.Command("tar", "-xpf", out, "-C", restored).CombinedOutput(); err != nil {
 		t.Fatalf("tar -xpf: %v: %s", err, b)
 	}
-	rdb, err := openState(t.Context(), restored, slog.New(slog.DiscardHandler))
+	rdb, key, err := openState(t.Context(), restored, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("opening the restored state: %v", err)
 	}
 	defer rdb.Close()
-	rep, err := rdb.VerifyAudit(t.Context())
+	eng, err := engine.New(&engine.Config{Store: rdb, Logger: slog.New(slog.DiscardHandler), AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := eng.VerifyAudit(curfew.WithActor(t.Context(), curfew.Actor{Name: "admin", Role: curfew.RoleAdmin}))
 	if err != nil {
 		t.Fatal(err)
 	}

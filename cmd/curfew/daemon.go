@@ -75,7 +75,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	// First, before anything touches the kernel: a state directory that
 	// is refused, or a configuration the machine cannot honour, leaves the
 	// nftables table as the last run left it.
-	db, err := openState(ctx, cfg.StateDir, logger.With("component", "sqlite"))
+	db, auditKey, err := openState(ctx, cfg.StateDir, logger.With("component", "sqlite"))
 	if err != nil {
 		return err
 	}
@@ -215,6 +215,10 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		GatewayAddrs: gatewayAddrs(cfg),
 		Approvals:    cfg.Approvals,
 		Learned:      ident.Learned,
+
+		AuditKey:          auditKey,
+		ConfigDigest:      cfg.Digest,
+		PublishCheckpoint: checkpointPublisher(cfg),
 	})
 	if err != nil {
 		return err

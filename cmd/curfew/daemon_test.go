@@ -168,7 +168,7 @@ func TestDaemonLeavesFirewallTable(t *testing.T) {
 	// A run of the daemon: it restricted a device, and stopped.
 	cfg, dir, _ := newState(t)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := openState(t.Context(), dir, logger)
+	db, _, err := openState(t.Context(), dir, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,11 +52,11 @@ func TestFourEyesAgainstEngine(t *testing.T) {
 		return r
 	}
 	auditLen := func() int {
-		es, err := db.Audit(ctx)
+		head, err := db.AuditHead(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(es)
+		return int(head.Seq)
 	}
 
 	id := strings.TrimSpace(must(alice, "restrict", "device:02:00:00:00:00:01", "--for", "2d", "--reason", "repeated abuse"))
@@ -113,7 +113,7 @@ func TestFourEyesAgainstEngine(t *testing.T) {
 		t.Errorf("audit verify = %q", out)
 	}
 	out := must(admin, "audit")
-	for _, action := range []string{"restriction.approve", "restriction.reject"} {
+	for _, action := range []string{"restriction.approved", "restriction.rejected"} {
 		if !strings.Contains(out, action) {
 			t.Errorf("audit lacks %s:\n%s", action, out)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -153,7 +155,7 @@ func TestAgainstEngine(t *testing.T) {
 	if out := mustRun("appeals"); !strings.Contains(out, "answer:        Until the review.") || !strings.Contains(out, "by admin") {
 		t.Errorf("appeals after the answer:\n%s", out)
 	}
-	if out := mustRun("audit"); !strings.Contains(out, "device:02:00:00:00:00:03  appeal.create") || !strings.Contains(out, "appeal.answer") {
+	if out := mustRun("audit"); !strings.Contains(out, "device:02:00:00:00:00:03  appeal.posted") || !strings.Contains(out, "appeal.answered") {
 		t.Errorf("audit lacks the appeal and its answer:\n%s", out)
 	}
 	password := strings.TrimSpace(mustRun("operator", "add", "olga", "--role", "operator"))
@@ -202,9 +204,23 @@ func TestAgainstEngine(t *testing.T) {
 		t.Errorf("audit verify = %q", out)
 	}
 	out := mustRun("audit")
-	for _, action := range []string{"restriction.lift", "operator.add", "operator.disable", "token.create", "token.revoke", "auth.failure"} {
-		if !strings.Contains(out, action) {
-			t.Errorf("audit lacks %s:\n%s", action, out)
+	for _, kind := range []string{"restriction.lifted", "operator.added", "operator.disabled", "token.created", "token.revoked", "auth.failed"} {
+		if !strings.Contains(out, kind) {
+			t.Errorf("audit lacks %s:\n%s", kind, out)
 		}
+	}
+
+	// An export verifies offline with the key alone: no server, no token.
+	dir := t.TempDir()
+	exportFile, keyFile := filepath.Join(dir, "export.jsonl"), filepath.Join(dir, "key")
+	if err := os.WriteFile(exportFile, []byte(mustRun("audit", "export")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(mustRun("audit", "key")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = map[string]string{}
+	if out := mustRun("audit", "verify", "--file", exportFile, "--key", keyFile); !strings.HasPrefix(out, "audit log intact: ") {
+		t.Errorf("audit verify --file --key = %q", out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
 	"github.com/curfew/curfew/internal/sqlite"
@@ -40,13 +41,15 @@ func newDaemonFixtureAt(t *testing.T, path string, cfg engine.Config, wrap func(
 	t.Helper()
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	key, err := sqlite.GenerateKey()
-	if err != nil {
+	f := &daemonFixture{mem: &enforce.Memory{}}
+	var err error
+	if f.db, err = sqlite.Open(ctx, path, &sqlite.Config{Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
-	f := &daemonFixture{mem: &enforce.Memory{}}
-	if f.db, err = sqlite.Open(ctx, path, &sqlite.Config{AuditKey: key, Logger: logger}); err != nil {
-		t.Fatal(err)
+	if cfg.AuditKey == nil {
+		if cfg.AuditKey, err = audit.GenerateKey(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { f.db.Close() })
 	cfg.Store, cfg.Backends, cfg.Logger, cfg.VerifyInterval = f.db, []enforce.Backend{f.mem}, logger, -1

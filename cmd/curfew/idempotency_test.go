@@ -19,6 +19,7 @@ import (
 
 	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
@@ -139,20 +140,21 @@ func TestEveryWriteIsIdempotent(t *testing.T) {
 		}
 		return resp.StatusCode, string(b)
 	}
-	audit := func() []*curfew.AuditEntry {
-		t.Helper()
-		es, err := f.db.Audit(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return es
-	}
 	count := func(action curfew.Action) int {
+		t.Helper()
 		n := 0
-		for _, e := range audit() {
-			if e.Action == action {
+		err := f.db.ReadAudit(ctx, 1, func(_ int64, data []byte, checkpoint bool) error {
+			if checkpoint {
+				return nil
+			}
+			e, err := audit.Decode(data)
+			if err == nil && string(e.Kind) == string(action) {
 				n++
 			}
+			return err
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
 		return n
 	}
@@ -289,13 +291,13 @@ func TestEveryWriteIsIdempotent(t *testing.T) {
 			if tt.otherPath != "" {
 				otherPath = tt.otherPath
 			}
-			before := len(audit())
+			before := auditLen(t, f)
 			status, body := post(token, otherPath, key, tt.otherBody)
 			var problem api.ErrorResponse
 			if err := json.Unmarshal([]byte(body), &problem); err != nil || status != http.StatusUnprocessableEntity || problem.Code != "key_reused" {
 				t.Errorf("POST %s with the key of POST %s = %d %s; want 422 key_reused", otherPath, tt.path, status, body)
 			}
-			if n := len(audit()); n != before {
+			if n := auditLen(t, f); n != before {
 				t.Errorf("a refused reuse of the key wrote %d audit entries, want none", n-before)
 			}
 			if tt.after != nil {
@@ -389,7 +391,7 @@ func TestExtendRetriedAcrossRestart(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "curfew.db")
-	key, err := sqlite.GenerateKey()
+	key, err := audit.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,10 +415,10 @@ func TestExtendRetriedAcrossRestart(t *testing.T) {
 		t.Helper()
 		d := &daemon{done: make(chan struct{})}
 		var err error
-		if d.db, err = sqlite.Open(ctx, path, &sqlite.Config{AuditKey: key, HeadPath: filepath.Join(dir, "audit.head"), Logger: logger}); err != nil {
+		if d.db, err = sqlite.Open(ctx, path, &sqlite.Config{CheckpointPath: filepath.Join(dir, "audit.checkpoint"), Logger: logger}); err != nil {
 			t.Fatal(err)
 		}
-		if d.eng, err = engine.New(&engine.Config{Store: d.db, Backends: []enforce.Backend{&enforce.Memory{}}, Logger: logger, VerifyInterval: -1}); err != nil {
+		if d.eng, err = engine.New(&engine.Config{Store: d.db, Backends: []enforce.Backend{&enforce.Memory{}}, Logger: logger, VerifyInterval: -1, AuditKey: key}); err != nil {
 			t.Fatal(err)
 		}
 		if d.acc, err = access.New(&access.Config{Store: d.db, Logger: logger, Argon2: access.Argon2Params{Time: 1, Memory: 64, Threads: 1}}); err != nil {
@@ -519,17 +521,31 @@ func TestExtendRetriedAcrossRestart(t *testing.T) {
 	if d := after.End.Sub(r.End); d != 30*time.Minute {
 		t.Errorf("restriction %d ends %v later after an extend --for 30m retried across a restart, want 30m", r.ID, d)
 	}
-	es, err := second.db.Audit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, e := range es {
-		if e.Action == curfew.ActionExtend {
+	err = second.db.ReadAudit(ctx, 1, func(_ int64, data []byte, checkpoint bool) error {
+		if checkpoint {
+			return nil
+		}
+		e, err := audit.Decode(data)
+		if err == nil && e.Kind == audit.KindRestrictionExtended {
 			n++
 		}
+		return err
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if n != 1 {
 		t.Errorf("the audit log has %d extend entries, want 1", n)
 	}
+}
+
+// auditLen returns how many events f's audit log holds.
+func auditLen(t *testing.T, f *daemonFixture) int {
+	t.Helper()
+	head, err := f.db.AuditHead(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(head.Seq)
 }

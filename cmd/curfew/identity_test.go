@@ -88,14 +88,14 @@ func TestRemoveAgainstEngine(t *testing.T) {
 	}
 	var got []string
 	for _, e := range audit {
-		if strings.HasSuffix(e.Action, ".remove") {
+		if strings.HasSuffix(e.Action, ".removed") {
 			got = append(got, e.Action+" "+e.Target+" "+e.Reason+": "+e.Detail)
 		}
 	}
 	want := []string{
-		"device.remove 02:00:00:00:00:01 sold: device 02:00:00:00:00:01 owner bob",
-		"device.remove 02:00:00:00:00:02 sold too: device 02:00:00:00:00:02 owner bob",
-		"person.remove bob moved out: person bob; its devices stay registered without owner: 02:00:00:00:00:03",
+		"device.removed device:02:00:00:00:00:01 sold: device 02:00:00:00:00:01 owner bob unregistered",
+		"device.removed device:02:00:00:00:00:02 sold too: device 02:00:00:00:00:02 owner bob unregistered",
+		"person.removed person:bob moved out: person bob removed; its devices stay registered without owner",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("removal audit entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -170,10 +170,10 @@ func TestGroupsAgainstEngine(t *testing.T) {
 		}
 	}
 	want := []string{
-		"group.add group:residents: group residents",
-		"group.member.add group:residents: group residents member person:bob added",
-		"group.member.add group:residents: group residents member device:02:00:00:00:00:03 added",
-		"group.member.remove group:residents: group residents member person:bob removed",
+		"group.added group:residents: group residents",
+		"group.member_added group:residents: group residents member person:bob added",
+		"group.member_added group:residents: group residents member device:02:00:00:00:00:03 added",
+		"group.member_removed group:residents: group residents member person:bob removed",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("group audit entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

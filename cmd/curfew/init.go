@@ -11,10 +11,12 @@ import (
 	"github.com/curfew/curfew/internal/access"
 	"github.com/curfew/curfew/internal/config"
 	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/engine"
 )
 
 // runInit runs `curfew init --config FILE [--name NAME]`: it creates the
-// state directory, the audit key and the database, and prints the secret
+// state directory, the audit key (ed25519, which signs the audit log) and
+// the database, signs the log's first event, and prints the secret
 // of the first admin token alone on stdout. It is safe to run before the
 // daemon starts; run again, it refuses to create a second first token, and
 // it never replaces existing state: on a state directory that contradicts
@@ -39,7 +41,7 @@ func runInit(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := createState(ctx, cfg.StateDir, logger)
+	db, key, err := createState(ctx, cfg.StateDir, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
 		return 1
@@ -57,6 +59,17 @@ func runInit(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if err != nil {
+		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
+		return 1
+	}
+	// Sign the new log at once, so that the checkpoint file exists from
+	// the start.
+	eng, err := engine.New(&engine.Config{Store: db, Logger: logger, AuditKey: key})
+	if err != nil {
+		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
+		return 1
+	}
+	if _, err := eng.Checkpoint(ctx); err != nil {
 		fmt.Fprintf(stderr, "curfew: init: %v\n", err)
 		return 1
 	}

@@ -201,6 +201,16 @@ func labDemo(ctx context.Context, w io.Writer, l *lab.Lab, svc curfew.Service) e
 	if err := fetchAll(ctx, w, []*lab.Client{c1}, true); err != nil {
 		return err
 	}
+
+	fmt.Fprintln(w, "\n4. curfew audit verify")
+	rep, err := svc.VerifyAudit(ctx)
+	if err != nil {
+		return fmt.Errorf("verifying the audit log: %w", err)
+	}
+	if !rep.OK {
+		return fmt.Errorf("the audit log does not verify: %s", rep.Problem)
+	}
+	fmt.Fprintf(w, "   → %d events, signed through event %d by the gateway's key; the rows match the log\n", rep.Entries, rep.SignedSeq)
 	fmt.Fprintln(w, "\nDemo done.")
 	return nil
 }
@@ -291,6 +301,16 @@ The public report of today: counts, durations and notices, no reasons
 and no identities:
 
   %[3]s report --from $(date +%%F) --to $(date +%%F)
+
+The audit log: every step above, and the gateway's own (applied, expired,
+started), signed with the gateway's key. Verify it here, or anywhere with
+the export and the public key alone:
+
+  %[3]s audit
+  %[3]s audit verify
+  %[3]s audit export > audit.jsonl
+  %[3]s audit key > gateway.pub
+  %[3]s audit verify --file audit.jsonl --key gateway.pub   # no daemon, no token
 
 A backup of the gateway's state, taken while its daemon runs (restore it
 as docs/operation.md says):

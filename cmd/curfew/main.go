@@ -41,8 +41,11 @@ Devices and persons:
   groups [-o json]
 
 Accountability:
-  audit [-o json]
-  audit verify
+  audit [-o json]                                      the audit log, with its text
+  audit export [--from SEQ]                            JSON lines: every event and signed checkpoint
+  audit key                                            the gateway's public key (base64)
+  audit verify                                         chain, signatures, latest checkpoint, state
+  audit verify --file EXPORT --key PUBKEY              offline: needs no daemon, no database
   report --from DATE --to DATE [-o md|json|html]     the public report of a period (default Markdown)
          [--include-reasons] [--include-subjects]    add internal reasons, subjects and operators' names
   appeals [-o json]                                    questions sent from the notice page

@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +22,7 @@ import (
 
 	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/api/apitest"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/google/go-cmp/cmp"
 )
@@ -180,7 +185,7 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"group", "member", "remove", "residents", "device:00:00:00:00:00:00"}, `curfew: group member remove: subject "device:00:00:00:00:00:00": MAC address "00:00:00:00:00:00" is all zeros, not a device`},
 		{[]string{"group", "member", "remove", "residents", "person:bob", "x"}, `curfew: group member remove: unexpected argument "x" after the member`},
 		{[]string{"groups", "all"}, `curfew: groups: unexpected argument "all"`},
-		{[]string{"audit", "check"}, `curfew: audit: unexpected argument "check" (the only subcommand is verify)`},
+		{[]string{"audit", "check"}, `curfew: audit: unexpected argument "check" (the subcommands are export, key and verify)`},
 		{[]string{"token", "create", "--role", "viewer"}, "curfew: token create: missing --name N"},
 		{[]string{"token", "create", "--name", "dave"}, "curfew: token create: missing --role viewer|operator|admin"},
 		{[]string{"token", "create", "--name", "dave", "--role", "king"}, `curfew: token create: --role: "king" is not viewer, operator or admin`},
@@ -614,23 +619,56 @@ func TestDeviceAndPerson(t *testing.T) {
 	}
 }
 
+// testExport returns a signed export of two events and the key that
+// verifies it.
+func testExport(t *testing.T) (export []byte, pub ed25519.PublicKey) {
+	t.Helper()
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, ed25519.SeedSize))
+	var (
+		head audit.Head
+		b    bytes.Buffer
+	)
+	for _, e := range []*audit.Event{
+		{At: now, Kind: audit.KindTokenCreated, Actor: "curfew", After: &audit.Fields{Token: "admin", Role: "admin"}},
+		{At: now.Add(time.Minute), Kind: audit.KindRestrictionCreated, Actor: "alice", Subject: "person:bob", Restriction: 12, Reason: "exam week",
+			After: &audit.Fields{Mode: curfew.ModeCutoff, Author: "alice", Start: now, End: now.Add(time.Hour), Created: now}},
+	} {
+		data, err := e.Seal(head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head = audit.Head{Seq: e.Seq, Hash: audit.Sum(data)}
+		b.Write(data)
+		b.WriteByte('\n')
+	}
+	c, err := audit.Sign(key, head, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Write(c.Encode())
+	b.WriteByte('\n')
+	return b.Bytes(), key.Public().(ed25519.PublicKey)
+}
+
 func TestAudit(t *testing.T) {
-	report := &curfew.AuditReport{Entries: 4, OK: true}
+	export, pub := testExport(t)
+	report := &curfew.AuditReport{Entries: 4, SignedSeq: 3, SignedAt: now, Unsigned: 1, OK: true}
+	var from int64
 	svc := &apitest.FakeService{
-		AuditFunc: func(ctx context.Context) ([]*curfew.AuditEntry, error) {
-			return []*curfew.AuditEntry{
-				{Seq: 1, At: now, Actor: "admin", Action: curfew.ActionInit},
-				{Seq: 2, At: now.Add(time.Minute), Actor: "alice", Action: curfew.ActionRestrict, Target: "12", Reason: "exam week", PrevHash: "aa", Hash: "bb"},
-			}, nil
+		ExportAuditFunc: func(ctx context.Context, f int64, w io.Writer) error {
+			from = f
+			_, err := w.Write(export)
+			return err
 		},
+		AuditKeyFunc:    func(ctx context.Context) (ed25519.PublicKey, error) { return pub, nil },
 		VerifyAuditFunc: func(ctx context.Context) (*curfew.AuditReport, error) { return report, nil },
 	}
 	h := newHarness(t, svc)
 
 	code, stdout, _ := h.run("audit")
-	want := `SEQ  AT                    ACTOR  ACTION              TARGET  REASON
-1    2026-03-01 21:00 UTC  admin  init                -       -
-2    2026-03-01 21:01 UTC  alice  restriction.create  12      exam week
+	want := `SEQ  AT                    ACTOR   ACTION               TARGET  REASON     DETAIL
+1    2026-03-01 21:00 UTC  curfew  token.created        admin   -          token admin with role admin
+2    2026-03-01 21:01 UTC  alice   restriction.created  12      exam week  cutoff on person:bob from 2026-03-01T21:00:00Z until 2026-03-01T22:00:00Z
 `
 	if code != 0 {
 		t.Fatalf("exit code %d", code)
@@ -640,20 +678,96 @@ func TestAudit(t *testing.T) {
 	}
 	code, stdout, _ = h.run("audit", "-o", "json")
 	var es []api.AuditEntry
-	if err := json.Unmarshal([]byte(stdout), &es); err != nil || code != 0 || len(es) != 2 || es[1].Hash != "bb" || es[1].Action != "restriction.create" {
+	line := bytes.SplitN(export, []byte("\n"), 3)[1]
+	var event bytes.Buffer
+	if err := json.Unmarshal([]byte(stdout), &es); err != nil || code != 0 || len(es) != 2 || es[1].Action != "restriction.created" ||
+		es[1].Hash != audit.Sum(line).String() || json.Compact(&event, es[1].Event) != nil || event.String() != string(line) {
 		t.Errorf("audit -o json = %d %q", code, stdout)
 	}
 
-	code, stdout, stderr := h.run("audit", "verify")
-	if code != 0 || stdout != "audit log intact: 4 entries verified\n" || stderr != "" {
-		t.Errorf("audit verify of an intact log = %d %q %q", code, stdout, stderr)
+	if code, stdout, stderr := h.run("audit", "export", "--from", "2"); code != 0 || stdout != string(export) || from != 2 || stderr != "" {
+		t.Errorf("audit export --from 2 = %d %q %q (from %d), want the export", code, stdout, stderr, from)
 	}
-	*report = curfew.AuditReport{Entries: 4, OK: false, Problem: "entry 3: hash does not match its contents"}
+	code, _, stderr := h.run("audit", "export", "--from", "0")
+	if code != 2 {
+		t.Errorf("audit export --from 0 = %d, want 2", code)
+	}
+	checkOneLine(t, stderr, `curfew: audit export: --from: "0" is not an event's sequence number (1 or more)`)
+	if code, stdout, _ := h.run("audit", "key"); code != 0 || stdout != audit.EncodePublicKey(pub)+"\n" {
+		t.Errorf("audit key = %d %q", code, stdout)
+	}
+
+	code, stdout, stderr = h.run("audit", "verify")
+	if want := "audit log intact: 4 events verified, signed through event 3 at 2026-03-01 21:00:00 UTC (1 newer, signed within a minute)\n"; code != 0 || stdout != want || stderr != "" {
+		t.Errorf("audit verify of an intact log = %d %q %q, want %q", code, stdout, stderr, want)
+	}
+	*report = curfew.AuditReport{Entries: 4, OK: false, Problem: "event 3: broken link", Problems: []string{"event 3: broken link", "event 4: missing"}}
 	code, stdout, stderr = h.run("audit", "verify")
 	if code != 1 || stdout != "" {
 		t.Errorf("audit verify of a broken log = %d %q, want 1 and nothing on stdout", code, stdout)
 	}
-	checkOneLine(t, stderr, "curfew: audit verify: audit log broken: entry 3: hash does not match its contents")
+	checkOneLine(t, stderr, "curfew: audit verify: audit log broken: event 3: broken link (and 1 more problems)")
+}
+
+// The offline verifier needs the export and the key, and nothing else: no
+// server, no token.
+func TestAuditVerifyOffline(t *testing.T) {
+	export, pub := testExport(t)
+	dir := t.TempDir()
+	file, keyFile := filepath.Join(dir, "export.jsonl"), filepath.Join(dir, "key.pub")
+	if err := os.WriteFile(file, export, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(audit.EncodePublicKey(pub)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, &apitest.FakeService{})
+	h.env = map[string]string{"CURFEW_SERVER": "http://127.0.0.1:1"} // nothing there
+
+	for _, key := range []string{keyFile, audit.EncodePublicKey(pub)} {
+		code, stdout, stderr := h.run("audit", "verify", "--file", file, "--key", key)
+		if want := "audit log intact: 2 events verified, signed through event 2 at 2026-03-01 21:01:00 UTC\n"; code != 0 || stdout != want || stderr != "" {
+			t.Errorf("audit verify --file --key %s = %d %q %q, want %q", key, code, stdout, stderr, want)
+		}
+	}
+	code, stdout, _ := h.run("audit", "verify", "--file", file, "--key", keyFile, "-o", "json")
+	if code != 0 || !strings.Contains(stdout, `"ok": true`) || !strings.Contains(stdout, `"signed_seq": 2`) {
+		t.Errorf("audit verify --file --key -o json = %d %q", code, stdout)
+	}
+
+	changed := bytes.Replace(export, []byte("exam week"), []byte("exam weak"), 1)
+	if err := os.WriteFile(file, changed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := h.run("audit", "verify", "--file", file, "--key", keyFile)
+	if code != 1 || stdout != "" {
+		t.Errorf("audit verify of a changed export = %d %q, want 1", code, stdout)
+	}
+	checkOneLine(t, stderr, "curfew: audit verify: audit log broken: event 2: differs from the event the checkpoint signed at 2026-03-01T21:01:00.000Z covers (it was edited or replaced) (and 1 more problems)")
+
+	other := audit.EncodePublicKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, ed25519.SeedSize)).Public().(ed25519.PublicKey))
+	if err := os.WriteFile(file, export, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := h.run("audit", "verify", "--file", file, "--key", other); code != 1 || !strings.Contains(stderr, "does not verify with the key") {
+		t.Errorf("audit verify with another key = %d %q, want 1", code, stderr)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--file", file}, "curfew: audit verify: --file and --key go together: an export is verified with the gateway's public key"},
+		{[]string{"--key", keyFile}, "curfew: audit verify: --file and --key go together: an export is verified with the gateway's public key"},
+		{[]string{"--file", file, "--key", "nonsense"}, `curfew: audit verify: --key: "nonsense" is neither an ed25519 public key in base64 nor a file holding one`},
+		{[]string{"--file", filepath.Join(dir, "missing"), "--key", keyFile}, "curfew: audit verify: --file: open " + filepath.Join(dir, "missing") + ": no such file or directory"},
+	} {
+		code, _, stderr := h.run(append([]string{"audit", "verify"}, tt.args...)...)
+		if code != 2 {
+			t.Errorf("audit verify %q = %d, want 2", tt.args, code)
+		}
+		checkOneLine(t, stderr, tt.want)
+	}
 }
 
 func TestAppeals(t *testing.T) {

@@ -76,8 +76,8 @@ func reportFake() *apitest.FakeService {
 		RestrictionsFunc: func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
 			return []*curfew.Restriction{r}, nil
 		},
-		AuditFunc: func(ctx context.Context) ([]*curfew.AuditEntry, error) {
-			return []*curfew.AuditEntry{{Seq: 4, At: now.Add(-30 * time.Minute), Hash: "c0ffee"}}, nil
+		CheckpointFunc: func(ctx context.Context) (curfew.Checkpoint, error) {
+			return curfew.Checkpoint{Seq: 4, At: now.Add(-30 * time.Minute), Hash: "c0ffee", Signature: "c2ln"}, nil
 		},
 	}
 }

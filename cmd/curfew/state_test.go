@@ -18,7 +18,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/curfew/curfew/internal/access"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
+	"github.com/curfew/curfew/internal/engine"
 )
 
 // testConfig is a daemon configuration for tests. Its addresses are those
@@ -69,15 +71,15 @@ func testLogger(t *testing.T, buf *bytes.Buffer) *slog.Logger {
 // has several pages.
 func addEntries(t *testing.T, dir string, n int) {
 	t.Helper()
-	db, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	db, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	for i := range n {
 		name := fmt.Sprintf("person-with-a-long-name-%d", i)
-		a := &curfew.AuditEntry{Actor: "admin", Action: curfew.ActionPerson, Target: name, Detail: "person " + name}
-		if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, a); err != nil {
+		ev := &audit.Event{Actor: "admin", Kind: audit.KindPersonAdded, Subject: "person:" + name}
+		if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,41 +153,45 @@ var damages = []struct {
 	want   string
 }{
 	{"database deleted", func(t *testing.T, dir string) { removeDB(t, dir) },
-		"curfew.db is missing, but audit.key and audit.head (which records audit entry 1) are there"},
+		"curfew.db is missing, but audit.ed25519 and audit.checkpoint (which signs audit event 1) are there"},
 	{"database truncated to 0 bytes", func(t *testing.T, dir string) {
 		if err := os.Truncate(filepath.Join(dir, dbFile), 0); err != nil {
 			t.Fatal(err)
 		}
-	}, "curfew.db is empty (0 bytes), but audit.key and audit.head (which records audit entry 1) are there"},
+	}, "curfew.db is empty (0 bytes), but audit.ed25519 and audit.checkpoint (which signs audit event 1) are there"},
 	{"database with a corrupt page", func(t *testing.T, dir string) {
 		addEntries(t, dir, 60)
 		corruptPage(t, filepath.Join(dir, dbFile))
 	}, "curfew.db: corrupt: "},
 	{"audit key deleted", func(t *testing.T, dir string) { removeFile(t, dir, keyFile) },
-		"audit.key is missing, but curfew.db is there"},
+		"audit.ed25519 is missing, but curfew.db and audit.checkpoint are there: without its key, the audit log can be neither signed nor continued"},
+	{"audit key and checkpoint deleted", func(t *testing.T, dir string) {
+		removeFile(t, dir, keyFile)
+		removeFile(t, dir, checkpointFile)
+	}, "audit.ed25519 is missing, but curfew.db is there"},
 	{"audit key truncated", func(t *testing.T, dir string) {
 		if err := os.Truncate(filepath.Join(dir, keyFile), 0); err != nil {
 			t.Fatal(err)
 		}
-	}, "audit.key is 0 bytes long, not at least 32: it is damaged"},
-	{"head above zero with an empty audit log", func(t *testing.T, dir string) {
+	}, "audit.ed25519 (0 bytes) is damaged"},
+	{"checkpoint with an empty audit log", func(t *testing.T, dir string) {
 		raw, err := sql.Open("sqlite", filepath.Join(dir, dbFile))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer raw.Close()
-		if _, err := raw.Exec("DROP TRIGGER audit_no_delete; DELETE FROM audit"); err != nil {
+		if _, err := raw.Exec("DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events"); err != nil {
 			t.Fatal(err)
 		}
-	}, "its audit log is empty, but the audit head file " /* …/audit.head records entry 1 */},
-	{"head alone", func(t *testing.T, dir string) {
+	}, "its audit log is empty, but the checkpoint file " /* …/audit.checkpoint signs event 1 */},
+	{"checkpoint alone", func(t *testing.T, dir string) {
 		removeDB(t, dir)
 		removeFile(t, dir, keyFile)
-	}, "audit.head (which records audit entry 1) is there, but audit.key is missing and curfew.db is missing"},
+	}, "curfew.db is missing, but audit.checkpoint (which signs audit event 1) is there"},
 	{"key alone", func(t *testing.T, dir string) {
 		removeDB(t, dir)
-		removeFile(t, dir, headFile)
-	}, "curfew.db is missing, but audit.key is there (if `curfew init` was interrupted, run it again)"},
+		removeFile(t, dir, checkpointFile)
+	}, "curfew.db is missing, but audit.ed25519 is there (if `curfew init` was interrupted, run it again)"},
 }
 
 // TestOpenStateRefusesContradictions checks that the daemon's openState
@@ -198,7 +204,7 @@ func TestOpenStateRefusesContradictions(t *testing.T) {
 			tt.damage(t, dir)
 			before := listing(t, dir)
 
-			db, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+			db, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 			if err == nil {
 				db.Close()
 				t.Fatal("openState succeeded, want a refusal")
@@ -252,7 +258,7 @@ func TestInitTwice(t *testing.T) {
 	if code != 1 || stdout != "" || !strings.Contains(stderr, "is already initialised") {
 		t.Errorf("second curfew init = %d, stdout %q, stderr %q; want 1 and already initialised", code, stdout, stderr)
 	}
-	db, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	db, key, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,12 +267,17 @@ func TestInitTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eng, err := engine.New(&engine.Config{Store: db, Logger: slog.New(slog.DiscardHandler), AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer acc.Close()
 	if a, err := acc.Authenticate(t.Context(), netip.MustParseAddr("127.0.0.1"), token); err != nil || a.Name != "admin" {
 		t.Errorf("Authenticate(first token) after a second init = %+v, %v; want admin", a, err)
 	}
-	if rep, err := db.VerifyAudit(t.Context()); err != nil || !rep.OK || rep.Entries != 1 {
-		t.Errorf("VerifyAudit() after a second init = %+v, %v; want OK with 1 entry", rep, err)
+	ctx := curfew.WithActor(t.Context(), curfew.Actor{Name: "admin", Role: curfew.RoleAdmin})
+	if rep, err := eng.VerifyAudit(ctx); err != nil || !rep.OK || rep.Entries != 1 || rep.SignedSeq != 1 {
+		t.Errorf("VerifyAudit() after a second init = %+v, %v; want OK with 1 event, signed", rep, err)
 	}
 }
 
@@ -279,7 +290,7 @@ func TestInitCarriesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	removeDB(t, dir)
-	removeFile(t, dir, headFile)
+	removeFile(t, dir, checkpointFile)
 	code, stdout, stderr := runCurfew(t, "init", "--config", cfg)
 	if code != 0 || !strings.HasPrefix(stdout, "cft_") || stderr != "" {
 		t.Fatalf("curfew init after an interrupted one = %d, stdout %q, stderr %q", code, stdout, stderr)
@@ -298,7 +309,7 @@ func TestOpenStateNotInitialised(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+			_, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
 			if err == nil || !strings.Contains(err.Error(), "run `curfew init --config FILE` first") {
 				t.Errorf("openState(%s) = %v, want a pointer to curfew init", name, err)
 			}
@@ -344,7 +355,7 @@ func TestStateModes(t *testing.T) {
 		t.Errorf("init stderr = %q, want a warning that the state directory was made private", stderr)
 	}
 	wantMode(t, dir, 0o700)
-	for _, name := range []string{dbFile, keyFile, headFile} {
+	for _, name := range []string{dbFile, keyFile, checkpointFile} {
 		wantMode(t, filepath.Join(dir, name), 0o600)
 	}
 
@@ -353,7 +364,7 @@ func TestStateModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	db, err := openState(t.Context(), dir, testLogger(t, &logs))
+	db, _, err := openState(t.Context(), dir, testLogger(t, &logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +392,7 @@ func TestStateDirOfAnotherUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	db, err := openState(t.Context(), dir, testLogger(t, &logs))
+	db, _, err := openState(t.Context(), dir, testLogger(t, &logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,5 +400,90 @@ func TestStateDirOfAnotherUser(t *testing.T) {
 	wantMode(t, dir, 0o750)
 	if !strings.Contains(logs.String(), "state directory is open to other users") {
 		t.Errorf("log = %q, want a warning that the state directory is open to other users", logs.String())
+	}
+}
+
+// legacyState copies the state directory of the first release that the
+// store's tests keep (eight audit entries, two restrictions, a device)
+// into a new directory, and returns it.
+func legacyState(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{dbFile, legacyKeyFile, legacyHeadFile} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "internal", "sqlite", "testdata", "v1", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestUpgradeState checks that the daemon's openState upgrades the state
+// of the first release: the log is carried over, verified and signed from
+// then on with a new key, and the state is kept.
+func TestUpgradeState(t *testing.T) {
+	dir := legacyState(t)
+	db, key, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("openState(first release's state) = %v", err)
+	}
+	wantMode(t, filepath.Join(dir, keyFile), 0o600)
+	eng, err := engine.New(&engine.Config{Store: db, Logger: slog.New(slog.DiscardHandler), AuditKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := curfew.WithActor(t.Context(), curfew.Actor{Name: "admin", Role: curfew.RoleAdmin})
+	if _, err := eng.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := eng.VerifyAudit(ctx)
+	if err != nil || !rep.OK || rep.Entries != 12 || rep.SignedSeq != 12 {
+		t.Errorf("VerifyAudit() after the upgrade = %+v, %v; want OK with 12 events, signed", rep, err)
+	}
+	if rs, err := eng.Restrictions(ctx, curfew.RestrictionFilter{All: true}); err != nil || len(rs) != 2 {
+		t.Errorf("restrictions after the upgrade = %v, %v; want the 2 of the first release", rs, err)
+	}
+	eng.Close()
+	db.Close()
+
+	// Opened again, it is an ordinary state, with the same key.
+	db, again, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if !again.Equal(key) {
+		t.Error("the key changed after the upgrade")
+	}
+
+	// Its signing key lost afterwards (and the checkpoint file with it):
+	// no new key is made over checkpoints signed with the old one.
+	removeFile(t, dir, keyFile)
+	removeFile(t, dir, checkpointFile)
+	before := listing(t, dir)
+	_, _, err = openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	var se *stateError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "audit.ed25519 is missing, but curfew.db holds checkpoints signed with it") {
+		t.Errorf("openState(upgraded state without its key) = %v, want a refusal", err)
+	}
+	if diff := cmp.Diff(before, listing(t, dir)); diff != "" {
+		t.Errorf("files in the state directory (-before +after):\n%s", diff)
+	}
+}
+
+// The first release's state, damaged, is refused with that release's
+// words.
+func TestOpenStateRefusesDamagedLegacyState(t *testing.T) {
+	dir := legacyState(t)
+	removeDB(t, dir)
+	_, _, err := openState(t.Context(), dir, slog.New(slog.DiscardHandler))
+	if want := "curfew.db is missing, but audit.key and audit.head (which records audit entry 8) are there"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("openState = %v, want it to say %q", err, want)
 	}
 }

@@ -162,7 +162,7 @@ func (r *Registry) record(ctx context.Context, reports []*report) {
 	defer r.recordMu.Unlock()
 	now := r.now().UTC()
 	for _, rep := range reports {
-		if err := r.store.RecordAudit(ctx, authFailures(now, rep)); err != nil {
+		if err := r.store.AppendEvents(ctx, authFailures(now, rep)); err != nil {
 			r.logger.ErrorContext(ctx, "recording failed attempts to authenticate", "source", rep.source, "detail", rep.String(), "err", err)
 			continue
 		}
@@ -346,7 +346,7 @@ func (r *Registry) CreateToken(ctx context.Context, name string, role curfew.Rol
 	if err != nil {
 		return "", err
 	}
-	return r.createToken(ctx, actor.Name, curfew.ActionToken, name, role)
+	return r.createToken(ctx, actor.Name, name, role)
 }
 
 // Bootstrap creates the first admin, named name, with its token, for
@@ -360,10 +360,10 @@ func (r *Registry) Bootstrap(ctx context.Context, name string) (string, error) {
 	if len(ops) > 0 {
 		return "", fmt.Errorf("%w: already initialised: operator %q exists", curfew.ErrConflict, ops[0].Name)
 	}
-	return r.createToken(ctx, curfew.SystemActor, curfew.ActionInit, name, curfew.RoleAdmin)
+	return r.createToken(ctx, curfew.SystemActor, name, curfew.RoleAdmin)
 }
 
-func (r *Registry) createToken(ctx context.Context, actor string, action curfew.Action, name string, role curfew.Role) (string, error) {
+func (r *Registry) createToken(ctx context.Context, actor string, name string, role curfew.Role) (string, error) {
 	if err := checkName(name); err != nil {
 		return "", fmt.Errorf("token name: %w", err)
 	}
@@ -376,7 +376,7 @@ func (r *Registry) createToken(ctx context.Context, actor string, action curfew.
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.secretNotRepeatable(ctx, actor, action,
+	if err := r.secretNotRepeatable(ctx, actor, curfew.ActionToken,
 		"its secret is shown only once: revoke it (`curfew token revoke %s`) and create another"); err != nil {
 		return "", err
 	}
@@ -393,7 +393,7 @@ func (r *Registry) createToken(ctx context.Context, actor string, action curfew.
 		return "", fmt.Errorf("%w: operator %q has role %s; its token cannot have role %s", curfew.ErrConflict, name, op.Role, role)
 	}
 	t := &curfew.Token{Name: name, Role: role, Created: now, CreatedBy: actor}
-	if err := r.store.CreateToken(ctx, t, HashToken(secret), newOp, tokenCreated(now, actor, action, t, newOp != nil)); err != nil {
+	if err := r.store.CreateToken(ctx, t, HashToken(secret), newOp, tokenCreated(now, actor, t, newOp != nil)); err != nil {
 		if errors.Is(err, curfew.ErrConflict) {
 			return "", fmt.Errorf("%w: operator %q has a live token; revoke it first (curfew token revoke %s)", curfew.ErrConflict, name, name)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/curfew/curfew/internal/access"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/sqlite"
 )
@@ -70,7 +72,7 @@ func as(a curfew.Actor) context.Context { return curfew.WithActor(context.Backgr
 // first admin, root, made as `curfew init` makes it.
 func newFixture(t *testing.T, params access.Argon2Params) *fixture {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{AuditKey: bytes.Repeat([]byte{7}, sqlite.MinKeySize)})
+	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,16 +95,42 @@ func newFixtureOn(t *testing.T, db *sqlite.DB, params access.Argon2Params) *fixt
 	return &fixture{reg: reg, db: db, clock: c, root: secret}
 }
 
-// audit returns the audit log as "actor action target" lines.
-func (f *fixture) audit(t *testing.T) []string {
+// events returns the events of the audit log, oldest first.
+func (f *fixture) events(t *testing.T) []*audit.Event {
 	t.Helper()
-	es, err := f.db.Audit(t.Context())
+	var es []*audit.Event
+	err := f.db.ReadAudit(t.Context(), 1, func(_ int64, data []byte, checkpoint bool) error {
+		if checkpoint {
+			return nil
+		}
+		e, err := audit.Decode(data)
+		es = append(es, e)
+		return err
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return es
+}
+
+// audit returns the audit log as "actor kind what" lines, what being the
+// operator, token or source the event is about.
+func (f *fixture) audit(t *testing.T) []string {
+	t.Helper()
 	var out []string
-	for _, e := range es {
-		out = append(out, string(e.Actor)+" "+string(e.Action)+" "+e.Target)
+	for _, e := range f.events(t) {
+		var what string
+		for _, fs := range []*audit.Fields{e.After, e.Before} {
+			if fs == nil {
+				continue
+			}
+			for _, s := range []string{fs.Name, fs.Token, fs.Source} {
+				if what == "" {
+					what = s
+				}
+			}
+		}
+		out = append(out, e.Actor+" "+string(e.Kind)+" "+what)
 	}
 	return out
 }
@@ -135,7 +163,7 @@ func TestBootstrap(t *testing.T) {
 	if _, err := f.reg.Bootstrap(t.Context(), "other"); !errors.Is(err, curfew.ErrConflict) {
 		t.Errorf("a second Bootstrap = %v, want ErrConflict", err)
 	}
-	if diff := cmp.Diff([]string{"curfew init root"}, f.audit(t)); diff != "" {
+	if diff := cmp.Diff([]string{"curfew token.created root"}, f.audit(t)); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
 }
@@ -217,14 +245,14 @@ func TestConsoleLogin(t *testing.T) {
 		t.Errorf("ResetPassword(disabled olga) = %v, want ErrConflict", err)
 	}
 	want := []string{
-		"curfew init root",
-		"root operator.add olga",
-		"curfew auth.failure 198.51.100.9",
-		"curfew auth.failure 192.0.2.7",
-		"olga operator.password olga",
-		"root operator.disable olga",
-		"root operator.add ivan",
-		"root operator.password ivan",
+		"curfew token.created root",
+		"root operator.added olga",
+		"curfew auth.failed 198.51.100.9",
+		"curfew auth.failed 192.0.2.7",
+		"olga operator.password_changed olga",
+		"root operator.disabled olga",
+		"root operator.added ivan",
+		"root operator.password_changed ivan",
 	}
 	if diff := cmp.Diff(want, f.audit(t)); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
@@ -299,7 +327,7 @@ func TestArgon2idHashes(t *testing.T) {
 // token secrets and console passwords are not in them, only their hashes.
 func TestNoSecretInTheDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "curfew.db")
-	db, err := sqlite.Open(t.Context(), path, &sqlite.Config{AuditKey: bytes.Repeat([]byte{7}, sqlite.MinKeySize)})
+	db, err := sqlite.Open(t.Context(), path, &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,8 +599,6 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-var failureDetail = regexp.MustCompile(`^(\d+) failed attempts? to authenticate .*?(?:; (\d+) refused while rate-limited)?$`)
-
 // TestFailuresAuditedInAggregate checks that a brute force writes about
 // one audit entry per source and minute, and that together they count
 // every attempt.
@@ -592,31 +618,24 @@ func TestFailuresAuditedInAggregate(t *testing.T) {
 	failed, refused := 0, 0
 	entries := f.failureEntries(t)
 	for _, e := range entries {
-		m := failureDetail.FindStringSubmatch(e.Detail)
-		if m == nil || e.Target != "192.0.2.7" {
-			t.Fatalf("auth.failure entry %+v", e)
+		if e.After == nil || e.After.Source != "192.0.2.7" || e.After.First.IsZero() || e.After.Last.Before(e.After.First) {
+			t.Fatalf("auth.failed event %s: %s", e, e.Encode())
 		}
-		n, _ := strconv.Atoi(m[1])
-		r, _ := strconv.Atoi(m[2])
-		failed, refused = failed+n, refused+r
+		failed, refused = failed+int(e.After.Failures), refused+int(e.After.Refused)
 	}
 	if len(entries) > 3 || failed+refused != attempts+1 || failed < 10 {
 		t.Errorf("%d entries count %d failed and %d refused, want at most 3 counting all %d attempts", len(entries), failed, refused, attempts+1)
 	}
-	if last := entries[len(entries)-1].Detail; !strings.Contains(last, "unknown token") {
-		t.Errorf("detail %q does not say why", last)
+	if last := entries[len(entries)-1].After; !slices.Contains(last.Causes, "unknown token") {
+		t.Errorf("causes %q do not say why", last.Causes)
 	}
 }
 
-func (f *fixture) failureEntries(t *testing.T) []*curfew.AuditEntry {
+func (f *fixture) failureEntries(t *testing.T) []*audit.Event {
 	t.Helper()
-	es, err := f.db.Audit(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*curfew.AuditEntry
-	for _, e := range es {
-		if e.Action == curfew.ActionAuthFailure {
+	var out []*audit.Event
+	for _, e := range f.events(t) {
+		if e.Kind == audit.KindAuthFailed {
 			out = append(out, e)
 		}
 	}
@@ -648,8 +667,7 @@ func TestCountedFailuresWrittenAtTheEnd(t *testing.T) {
 			<-done
 			failed := 0
 			for _, e := range f.failureEntries(t) {
-				n, _ := strconv.Atoi(failureDetail.FindStringSubmatch(e.Detail)[1])
-				failed += n
+				failed += int(e.After.Failures)
 			}
 			if failed != 3 {
 				t.Errorf("audit counts %d failed logins after %s, want 3", failed, stop)

@@ -202,10 +202,7 @@ func TestAPIRateLimit(t *testing.T) {
 	s.reg.Flush(t.Context())
 	refused := 0
 	for _, e := range s.failureEntries(t) {
-		if m := failureDetail.FindStringSubmatch(e.Detail); m != nil && m[2] != "" {
-			n, _ := strconv.Atoi(m[2])
-			refused += n
-		}
+		refused += int(e.After.Refused)
 	}
 	if refused != 3 {
 		t.Errorf("audit counts %d refused requests, want 3", refused)

@@ -1,49 +1,58 @@
 package access
 
 import (
-	"fmt"
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-// The audit entries the Registry writes, all built here. Each is stored in
+// The audit events the Registry writes, all built here. Each is stored in
 // the same transaction as the change it records, except the reports of
 // failed attempts, which change nothing else.
 
-func operatorAdded(now time.Time, actor string, op *curfew.Operator) *curfew.AuditEntry {
-	return &curfew.AuditEntry{At: now, Actor: actor, Action: curfew.ActionOperator, Target: op.Name,
-		Detail: fmt.Sprintf("operator %s with role %s and a one-time console password", op.Name, op.Role)}
+func operatorAdded(now time.Time, actor string, op *curfew.Operator) *audit.Event {
+	return &audit.Event{At: now, Actor: actor, Kind: audit.KindOperatorAdded,
+		After: &audit.Fields{Name: op.Name, Role: string(op.Role), Created: op.Created, OneTime: true}}
 }
 
-func operatorDisabled(now time.Time, actor string, op *curfew.Operator) *curfew.AuditEntry {
-	return &curfew.AuditEntry{At: now, Actor: actor, Action: curfew.ActionDisableOperator, Target: op.Name,
-		Reason: op.DisableReason, Detail: fmt.Sprintf("operator %s (role %s) disabled with its token and sessions", op.Name, op.Role)}
+func operatorDisabled(now time.Time, actor string, op *curfew.Operator) *audit.Event {
+	return &audit.Event{At: now, Actor: actor, Kind: audit.KindOperatorDisabled, Reason: op.DisableReason,
+		Before: &audit.Fields{Name: op.Name, Role: string(op.Role)},
+		After:  &audit.Fields{Name: op.Name, Role: string(op.Role), Disabled: op.Disabled}}
 }
 
-func passwordSet(now time.Time, actor, name string, oneTime bool) *curfew.AuditEntry {
-	detail := "console password of " + name + " changed by its operator"
-	if oneTime {
-		detail = "console password of " + name + " reset to a one-time password"
-	}
-	return &curfew.AuditEntry{At: now, Actor: actor, Action: curfew.ActionPassword, Target: name, Detail: detail}
+func passwordSet(now time.Time, actor, name string, oneTime bool) *audit.Event {
+	return &audit.Event{At: now, Actor: actor, Kind: audit.KindPasswordChanged,
+		After: &audit.Fields{Name: name, OneTime: oneTime}}
 }
 
-func tokenCreated(now time.Time, actor string, action curfew.Action, t *curfew.Token, newOperator bool) *curfew.AuditEntry {
-	detail := fmt.Sprintf("token %s with role %s", t.Name, t.Role)
+// tokenCreated records t; newOperator says the operator of the same name
+// was created with it, with the token's role.
+func tokenCreated(now time.Time, actor string, t *curfew.Token, newOperator bool) *audit.Event {
+	ev := &audit.Event{At: now, Actor: actor, Kind: audit.KindTokenCreated,
+		After: &audit.Fields{Token: t.Name, Role: string(t.Role), Created: t.Created}}
 	if newOperator {
-		detail += fmt.Sprintf(", for the new operator %s with role %s", t.Name, t.Role)
+		ev.After.Name = t.Name
 	}
-	return &curfew.AuditEntry{At: now, Actor: actor, Action: action, Target: t.Name, Detail: detail}
+	return ev
 }
 
-func tokenRevoked(now time.Time, actor string, t *curfew.Token) *curfew.AuditEntry {
-	return &curfew.AuditEntry{At: now, Actor: actor, Action: curfew.ActionRevokeToken, Target: t.Name,
-		Detail: fmt.Sprintf("token %s with role %s, created %s, revoked", t.Name, t.Role, t.Created.UTC().Format(time.RFC3339))}
+func tokenRevoked(now time.Time, actor string, t *curfew.Token) *audit.Event {
+	return &audit.Event{At: now, Actor: actor, Kind: audit.KindTokenRevoked,
+		Before: &audit.Fields{Token: t.Name, Role: string(t.Role), Created: t.Created}}
 }
 
-// authFailures records r, the failed attempts of one source: the source is
-// the target, and the actor curfew itself, since nobody authenticated.
-func authFailures(now time.Time, r *report) *curfew.AuditEntry {
-	return &curfew.AuditEntry{At: now, Actor: curfew.SystemActor, Action: curfew.ActionAuthFailure, Target: r.source, Detail: r.String()}
+// authFailures records r, the failed attempts of one source. Its actor is
+// curfew itself, since nobody authenticated.
+func authFailures(now time.Time, r *report) *audit.Event {
+	var failed int64
+	for _, n := range r.reasons {
+		failed += int64(n)
+	}
+	return &audit.Event{At: now, Actor: audit.System, Kind: audit.KindAuthFailed,
+		After: &audit.Fields{Source: r.source, Failures: failed, Refused: int64(r.refused),
+			Causes: slices.Sorted(maps.Keys(r.reasons)), First: r.first, Last: r.last}}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -25,6 +27,10 @@ type Client struct {
 	base  *url.URL
 	token string
 	hc    *http.Client
+	// long makes the calls whose answer takes as long as the audit log
+	// is (its export and its verification): hc without its timeout, so
+	// that only the caller's context bounds them.
+	long *http.Client
 }
 
 var (
@@ -37,7 +43,9 @@ const maxResponseBytes = 64 << 20
 
 // NewClient returns a Client for the server at baseURL (such as
 // "http://127.0.0.1:8470") that presents token as its bearer token. A nil
-// hc means an http.Client with a 30-second timeout.
+// hc means an http.Client with a 30-second timeout. ExportAudit and
+// VerifyAudit, whose answers grow with the audit log, use hc without its
+// timeout: their context bounds them.
 func NewClient(baseURL, token string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -48,7 +56,9 @@ func NewClient(baseURL, token string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: u, token: token, hc: hc}, nil
+	long := *hc
+	long.Timeout = 0
+	return &Client{base: u, token: token, hc: hc, long: &long}, nil
 }
 
 // Restrict implements [curfew.Service].
@@ -205,6 +215,53 @@ func (c *Client) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return ps, nil
 }
 
+// ExportAudit implements [curfew.Service]. It copies the server's export
+// to w as it arrives, however long it is.
+func (c *Client) ExportAudit(ctx context.Context, from int64, w io.Writer) error {
+	q := url.Values{}
+	if from > 1 {
+		q.Set("from", strconv.FormatInt(from, 10))
+	}
+	u := *c.base
+	u.Path += "/api/v1/audit/export"
+	u.RawQuery = q.Encode()
+	resp, err := c.open(ctx, c.long, http.MethodGet, u.String(), "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+		return answerError(resp.StatusCode, b)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("reading the audit export: %w", err)
+	}
+	return nil
+}
+
+// AuditCheckpoint implements [curfew.Service].
+func (c *Client) AuditCheckpoint(ctx context.Context) (curfew.Checkpoint, error) {
+	var out Checkpoint
+	if err := c.do(ctx, http.MethodGet, "/api/v1/audit/checkpoint", nil, nil, &out); err != nil {
+		return curfew.Checkpoint{}, err
+	}
+	return CheckpointFromAPI(&out), nil
+}
+
+// AuditKey implements [curfew.Service].
+func (c *Client) AuditKey(ctx context.Context) (ed25519.PublicKey, error) {
+	var out AuditKeyResponse
+	if err := c.do(ctx, http.MethodGet, "/api/v1/audit/key", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	pub, err := audit.ParsePublicKey(out.Key)
+	if err != nil {
+		return nil, fmt.Errorf("decoding answer of GET /api/v1/audit/key: %w", err)
+	}
+	return pub, nil
+}
+
 // AddGroup implements [curfew.Service].
 func (c *Client) AddGroup(ctx context.Context, name string) (*curfew.Group, error) {
 	var out Group
@@ -249,24 +306,20 @@ func (c *Client) Groups(ctx context.Context) ([]*curfew.Group, error) {
 	return gs, nil
 }
 
-// Audit implements [curfew.Service].
-func (c *Client) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	var out []AuditEntry
-	if err := c.do(ctx, http.MethodGet, "/api/v1/audit", nil, nil, &out); err != nil {
-		return nil, err
-	}
-	es := make([]*curfew.AuditEntry, 0, len(out))
-	for i := range out {
-		es = append(es, AuditEntryFromAPI(&out[i]))
-	}
-	return es, nil
-}
-
 // VerifyAudit implements [curfew.Service].
 func (c *Client) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 	var out AuditReport
-	if err := c.do(ctx, http.MethodGet, "/api/v1/audit/verify", nil, nil, &out); err != nil {
+	u := *c.base
+	u.Path += "/api/v1/audit/verify"
+	status, answer, err := c.roundTrip(ctx, c.long, http.MethodGet, u.String(), "", nil)
+	if err != nil {
 		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, answerError(status, answer)
+	}
+	if err := json.Unmarshal(answer, &out); err != nil {
+		return nil, fmt.Errorf("decoding answer of GET /api/v1/audit/verify: %w", err)
 	}
 	return AuditReportFromAPI(&out), nil
 }
@@ -335,7 +388,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, ke
 	}
 	deadline := time.Now().Add(retryFor)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		status, answer, err := c.roundTrip(ctx, method, u.String(), key, b)
+		status, answer, err := c.roundTrip(ctx, c.hc, method, u.String(), key, b)
 		if err != nil {
 			if key == "" || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 				return err
@@ -359,14 +412,29 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, ke
 
 // roundTrip sends one request and reads its answer; err is set only if no
 // whole answer arrived.
-func (c *Client) roundTrip(ctx context.Context, method, url, key string, body []byte) (int, []byte, error) {
+func (c *Client) roundTrip(ctx context.Context, hc *http.Client, method, url, key string, body []byte) (int, []byte, error) {
+	resp, err := c.open(ctx, hc, method, url, key, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading answer of %s %s: %w", method, resp.Request.URL.Path, err)
+	}
+	return resp.StatusCode, b, nil
+}
+
+// open sends one request and returns the answer as it starts to arrive;
+// the caller closes its body.
+func (c *Client) open(ctx context.Context, hc *http.Client, method, url, key string, body []byte) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, r)
 	if err != nil {
-		return 0, nil, fmt.Errorf("building request: %w", err)
+		return nil, fmt.Errorf("building request: %w", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -378,16 +446,11 @@ func (c *Client) roundTrip(ctx context.Context, method, url, key string, body []
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("calling curfew server: %w", err)
+		return nil, fmt.Errorf("calling curfew server: %w", err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return 0, nil, fmt.Errorf("reading answer of %s %s: %w", method, req.URL.Path, err)
-	}
-	return resp.StatusCode, b, nil
+	return resp, nil
 }
 
 // answerError turns an error answer into an *Error.

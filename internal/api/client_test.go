@@ -2,12 +2,15 @@ package api_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,9 +104,11 @@ func TestClientRoundTrip(t *testing.T) {
 		PersonsFunc: func(ctx context.Context) ([]*curfew.Person, error) {
 			return []*curfew.Person{{Name: "bob", Created: now}}, nil
 		},
-		AuditFunc: func(ctx context.Context) ([]*curfew.AuditEntry, error) {
-			return []*curfew.AuditEntry{{Seq: 1, At: now, Actor: "alice", Action: curfew.ActionRestrict, Target: "3", Reason: "exam week", Hash: "ab"}}, nil
+		ExportAuditFunc: func(ctx context.Context, from int64, w io.Writer) error {
+			_, err := fmt.Fprintf(w, "from %d\n", from)
+			return err
 		},
+		AuditKeyFunc: func(ctx context.Context) (ed25519.PublicKey, error) { return auditPub, nil },
 		VerifyAuditFunc: func(ctx context.Context) (*curfew.AuditReport, error) {
 			return &curfew.AuditReport{Entries: 1, OK: true}, nil
 		},
@@ -178,12 +183,12 @@ func TestClientRoundTrip(t *testing.T) {
 	if ps, err := c.Persons(ctx); err != nil || len(ps) != 1 {
 		t.Errorf("Persons = %v, %v", ps, err)
 	}
-	es, err := c.Audit(ctx)
-	if err != nil {
-		t.Fatalf("Audit: %v", err)
+	var export strings.Builder
+	if err := c.ExportAudit(ctx, 7, &export); err != nil || export.String() != "from 7\n" {
+		t.Errorf("ExportAudit(7) = %q, %v; want the server's export", export.String(), err)
 	}
-	if diff := cmp.Diff([]*curfew.AuditEntry{{Seq: 1, At: now, Actor: "alice", Action: curfew.ActionRestrict, Target: "3", Reason: "exam week", Hash: "ab"}}, es); diff != "" {
-		t.Errorf("Audit (-want +got):\n%s", diff)
+	if pub, err := c.AuditKey(ctx); err != nil || !pub.Equal(auditPub) {
+		t.Errorf("AuditKey = %v, %v; want %v", pub, err, auditPub)
 	}
 	if rep, err := c.VerifyAudit(ctx); err != nil || !rep.OK || rep.Entries != 1 {
 		t.Errorf("VerifyAudit = %v, %v", rep, err)

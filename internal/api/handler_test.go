@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/curfew/curfew/internal/api"
 	"github.com/curfew/curfew/internal/api/apitest"
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/google/go-cmp/cmp"
 )
@@ -509,25 +511,101 @@ func TestPersons(t *testing.T) {
 	}
 }
 
+// auditPub is a fixed audit public key.
+var auditPub = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+
+// testExport returns a log of two events and a checkpoint, as an export.
+func testExport(t *testing.T) (events [][]byte, export string) {
+	t.Helper()
+	var head audit.Head
+	var b strings.Builder
+	for _, e := range []*audit.Event{
+		{At: now, Kind: audit.KindPersonAdded, Actor: "alice", Subject: "person:bob"},
+		{At: now, Kind: audit.KindRestrictionLifted, Actor: "alice", Subject: "person:bob", Restriction: 3, Reason: "sorry",
+			Before: &audit.Fields{End: now.Add(time.Hour)}, After: &audit.Fields{Lifted: now, LiftedBy: "alice"}},
+	} {
+		data, err := e.Seal(head)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head = audit.Head{Seq: e.Seq, Hash: audit.Sum(data)}
+		events = append(events, data)
+		b.Write(data)
+		b.WriteByte('\n')
+	}
+	c, err := audit.Sign(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize)), head, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Write(c.Encode())
+	b.WriteByte('\n')
+	return events, b.String()
+}
+
 func TestAudit(t *testing.T) {
+	events, export := testExport(t)
+	var from int64
 	svc := &apitest.FakeService{
-		AuditFunc: func(ctx context.Context) ([]*curfew.AuditEntry, error) {
-			return []*curfew.AuditEntry{{Seq: 1, At: now, Actor: "alice", Action: curfew.ActionPerson, Target: "bob", Hash: "ab"}}, nil
+		ExportAuditFunc: func(ctx context.Context, f int64, w io.Writer) error {
+			from = f
+			_, err := io.WriteString(w, export)
+			return err
 		},
+		AuditKeyFunc: func(ctx context.Context) (ed25519.PublicKey, error) { return auditPub, nil },
 		VerifyAuditFunc: func(ctx context.Context) (*curfew.AuditReport, error) {
-			return &curfew.AuditReport{Entries: 3, OK: false, Problem: "entry 2: hash mismatch"}, nil
+			return &curfew.AuditReport{Entries: 3, Checkpoints: 1, SignedSeq: 2, SignedAt: now, Unsigned: 1, OK: false,
+				Problem: "event 2: broken link", Problems: []string{"event 2: broken link"}}, nil
 		},
 	}
 	h := newHandler(t, svc, nil)
 	status, body := call(t, h, "GET", "/api/v1/audit", "viewer-secret", "")
-	want := `[{"seq":1,"at":"2026-03-01T21:00:00Z","actor":"alice","action":"person.add","target":"bob","reason":"","detail":"","prev_hash":"","hash":"ab"}]`
+	want := `[{"seq":1,"at":"2026-03-01T21:00:00Z","actor":"alice","action":"person.added","target":"person:bob","reason":"",` +
+		`"detail":"person bob","prev_hash":"","hash":"` + audit.Sum(events[0]).String() + `","event":` + string(events[0]) + `},` +
+		`{"seq":2,"at":"2026-03-01T21:00:00Z","actor":"alice","action":"restriction.lifted","target":"3","reason":"sorry",` +
+		`"detail":"lifted; it was to end at 2026-03-01T22:00:00Z","prev_hash":"` + audit.Sum(events[0]).String() + `","hash":"` +
+		audit.Sum(events[1]).String() + `","event":` + string(events[1]) + `}]`
 	if status != 200 || compact(t, body) != want {
 		t.Errorf("GET /api/v1/audit = %d %s, want %s", status, body, want)
 	}
+
+	req := httptest.NewRequest("GET", "/api/v1/audit/export?from=2", nil)
+	req.Header.Set("Authorization", "Bearer viewer-secret")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Body.String() != export || from != 2 || rec.Header().Get("Content-Type") != "application/jsonl" {
+		t.Errorf("GET /api/v1/audit/export?from=2 = %d %q (%s), from %d; want the export as JSON lines from 2",
+			rec.Code, rec.Body.String(), rec.Header().Get("Content-Type"), from)
+	}
+	for _, q := range []string{"0", "x", "-1"} {
+		if status, body := call(t, h, "GET", "/api/v1/audit/export?from="+q, "viewer-secret", ""); status != 400 {
+			t.Errorf("GET /api/v1/audit/export?from=%s = %d %s, want 400", q, status, body)
+		}
+	}
+
+	status, body = call(t, h, "GET", "/api/v1/audit/key", "viewer-secret", "")
+	if want := `{"key":"` + audit.EncodePublicKey(auditPub) + `"}`; status != 200 || compact(t, body) != want {
+		t.Errorf("GET /api/v1/audit/key = %d %s, want %s", status, body, want)
+	}
+
 	status, body = call(t, h, "GET", "/api/v1/audit/verify", "viewer-secret", "")
-	want = `{"entries":3,"ok":false,"problem":"entry 2: hash mismatch"}`
+	want = `{"entries":3,"checkpoints":1,"signed_seq":2,"signed_at":"2026-03-01T21:00:00Z","unsigned":1,"ok":false,` +
+		`"problem":"event 2: broken link","problems":["event 2: broken link"]}`
 	if status != 200 || compact(t, body) != want {
 		t.Errorf("GET /api/v1/audit/verify = %d %s, want %s", status, body, want)
+	}
+}
+
+// An export refused before its first byte gets the error's status.
+func TestAuditExportRefused(t *testing.T) {
+	svc := &apitest.FakeService{
+		ExportAuditFunc: func(ctx context.Context, _ int64, _ io.Writer) error {
+			_, err := curfew.Require(ctx, curfew.RoleAdmin)
+			return err
+		},
+	}
+	h := newHandler(t, svc, nil)
+	if status, body := call(t, h, "GET", "/api/v1/audit/export", "viewer-secret", ""); status != 403 || !strings.Contains(body, "forbidden") {
+		t.Errorf("GET /api/v1/audit/export refused = %d %s, want 403", status, body)
 	}
 }
 

@@ -216,6 +216,7 @@ func TestOpenAPISchemas(t *testing.T) {
 		"PersonRequest":    api.PersonRequest{},
 		"AuditEntry":       api.AuditEntry{},
 		"AuditReport":      api.AuditReport{},
+		"AuditKeyResponse": api.AuditKeyResponse{},
 		"Report":           api.Report{},
 		"Checkpoint":       api.Checkpoint{},
 		"ReportCounts":     api.ReportCounts{},

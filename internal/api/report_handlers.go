@@ -27,8 +27,8 @@ type Report struct {
 	Restrictions     []ReportEntry   `json:"restrictions"`
 }
 
-// Checkpoint is the wire form of a curfew.Checkpoint: the audit entry a
-// report was computed up to.
+// Checkpoint is the wire form of a curfew.Checkpoint: the audit event a
+// report was computed up to, with the gateway's signature over it.
 type Checkpoint struct {
 	Seq       int64      `json:"seq"`
 	Hash      string     `json:"hash"`
@@ -165,18 +165,39 @@ func (h *handler) report(ctx context.Context, from, to time.Time, opts curfew.Re
 	return nil, fmt.Errorf("%w: the audit log kept changing while the report was computed; try again", curfew.ErrConflict)
 }
 
-// auditHead returns the newest entry of the audit log as a checkpoint;
+// auditHead returns the signed checkpoint of the head of the audit log;
 // the zero Checkpoint for an empty log.
 func (h *handler) auditHead(ctx context.Context) (curfew.Checkpoint, error) {
-	es, err := h.svc.Audit(ctx)
+	c, err := h.svc.AuditCheckpoint(ctx)
 	if err != nil {
-		return curfew.Checkpoint{}, fmt.Errorf("reading the audit log: %w", err)
+		return curfew.Checkpoint{}, fmt.Errorf("reading the head of the audit log: %w", err)
 	}
-	if len(es) == 0 {
-		return curfew.Checkpoint{}, nil
+	return c, nil
+}
+
+// getAuditCheckpoint serves GET /api/v1/audit/checkpoint: the signed
+// checkpoint of the head of the log.
+func (h *handler) getAuditCheckpoint(w http.ResponseWriter, r *http.Request) {
+	c, err := h.svc.AuditCheckpoint(r.Context())
+	if err != nil {
+		h.error(w, r, err)
+		return
 	}
-	e := es[len(es)-1]
-	return curfew.Checkpoint{Seq: e.Seq, Hash: e.Hash, At: e.At.UTC()}, nil
+	h.write(w, r, http.StatusOK, CheckpointToAPI(c))
+}
+
+// CheckpointToAPI converts c to its wire form.
+func CheckpointToAPI(c curfew.Checkpoint) Checkpoint {
+	return Checkpoint{Seq: c.Seq, Hash: c.Hash, At: optTime(c.At), Signature: c.Signature}
+}
+
+// CheckpointFromAPI converts a wire checkpoint to the domain's.
+func CheckpointFromAPI(w *Checkpoint) curfew.Checkpoint {
+	c := curfew.Checkpoint{Seq: w.Seq, Hash: w.Hash, Signature: w.Signature}
+	if w.At != nil {
+		c.At = w.At.UTC()
+	}
+	return c
 }
 
 // Report returns the report of the restrictions of [from, to), computed
@@ -204,7 +225,7 @@ func ReportToAPI(r *curfew.Report) Report {
 	out := Report{
 		From: r.From.UTC(), To: r.To.UTC(), ComputedAt: r.At.UTC(),
 		IncludesReasons: r.Options.IncludeReasons, IncludesSubjects: r.Options.IncludeSubjects,
-		Checkpoint: Checkpoint{Seq: r.Checkpoint.Seq, Hash: r.Checkpoint.Hash, At: optTime(r.Checkpoint.At), Signature: r.Checkpoint.Signature},
+		Checkpoint: CheckpointToAPI(r.Checkpoint),
 		Counts: ReportCounts{
 			Total: c.Total, ByMode: map[string]int{},
 			Active: c.Active, Scheduled: c.Scheduled, Pending: c.Pending,
@@ -239,7 +260,7 @@ func ReportFromAPI(w *Report) *curfew.Report {
 	r := &curfew.Report{
 		From: w.From.UTC(), To: w.To.UTC(), At: w.ComputedAt.UTC(),
 		Options:    curfew.ReportOptions{IncludeReasons: w.IncludesReasons, IncludeSubjects: w.IncludesSubjects},
-		Checkpoint: curfew.Checkpoint{Seq: w.Checkpoint.Seq, Hash: w.Checkpoint.Hash, Signature: w.Checkpoint.Signature},
+		Checkpoint: CheckpointFromAPI(&w.Checkpoint),
 		Counts: curfew.ReportCounts{
 			Total: c.Total, ByMode: map[curfew.Mode]int{},
 			Active: c.Active, Scheduled: c.Scheduled, Pending: c.Pending,

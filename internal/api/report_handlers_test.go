@@ -27,11 +27,8 @@ func reportService() *apitest.FakeService {
 			}
 			return []*curfew.Restriction{r}, nil
 		},
-		AuditFunc: func(ctx context.Context) ([]*curfew.AuditEntry, error) {
-			return []*curfew.AuditEntry{
-				{Seq: 8, At: now.Add(-time.Hour), Hash: "aa"},
-				{Seq: 9, At: now.Add(-30 * time.Minute), Hash: "bb"},
-			}, nil
+		CheckpointFunc: func(ctx context.Context) (curfew.Checkpoint, error) {
+			return curfew.Checkpoint{Seq: 9, At: now.Add(-30 * time.Minute), Hash: "bb", Signature: "c2ln"}, nil
 		},
 	}
 }
@@ -53,7 +50,7 @@ func TestReport(t *testing.T) {
 	at := now.Add(-30 * time.Minute)
 	want := api.Report{
 		From: now.Add(-24 * time.Hour), To: now, ComputedAt: now,
-		Checkpoint: api.Checkpoint{Seq: 9, Hash: "bb", At: &at},
+		Checkpoint: api.Checkpoint{Seq: 9, Hash: "bb", At: &at, Signature: "c2ln"},
 		Counts:     api.ReportCounts{Total: 1, LiftedEarly: 1, ByMode: map[string]int{"cutoff": 1, "allowlist": 0, "blocklist": 0}},
 		Durations:  api.ReportDurations{EnforcedSeconds: 1800, MedianSeconds: 1800, LongestSeconds: 1800, PlannedMedianSeconds: 7200, PlannedLongestSeconds: 7200},
 		Restrictions: []api.ReportEntry{{
@@ -116,11 +113,11 @@ func TestReportCheckpointIsConsistent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := reportService()
 			seq, reads := int64(9), 0
-			svc.AuditFunc = func(ctx context.Context) ([]*curfew.AuditEntry, error) {
+			svc.CheckpointFunc = func(ctx context.Context) (curfew.Checkpoint, error) {
 				if reads++; reads > 1 && reads <= tt.moves+1 {
 					seq++
 				}
-				return []*curfew.AuditEntry{{Seq: seq, At: now, Hash: "h"}}, nil
+				return curfew.Checkpoint{Seq: seq, At: now, Hash: "h"}, nil
 			}
 			status, body := call(t, newHandler(t, svc, nil), "GET", reportPath(""), "viewer-secret", "")
 			if status != tt.status {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -73,24 +75,38 @@ type Person struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// AuditEntry is the wire form of a curfew.AuditEntry.
+// AuditEntry is one event of the audit log (an audit.Event) as GET
+// /api/v1/audit lists it: a few fields for a table, Detail rendered from
+// the event for people, and Event, the event itself as it is stored and
+// hashed, for machines.
 type AuditEntry struct {
-	Seq      int64     `json:"seq"`
-	At       time.Time `json:"at"`
-	Actor    string    `json:"actor"`
-	Action   string    `json:"action"`
-	Target   string    `json:"target"`
-	Reason   string    `json:"reason"`
-	Detail   string    `json:"detail"`
-	PrevHash string    `json:"prev_hash"`
-	Hash     string    `json:"hash"`
+	Seq      int64           `json:"seq"`
+	At       time.Time       `json:"at"`
+	Actor    string          `json:"actor"`
+	Action   string          `json:"action"` // the event's kind
+	Target   string          `json:"target"` // the restriction ID, subject or token acted on
+	Reason   string          `json:"reason"`
+	Detail   string          `json:"detail"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+	Event    json.RawMessage `json:"event"`
 }
 
 // AuditReport is the wire form of a curfew.AuditReport.
 type AuditReport struct {
-	Entries int64  `json:"entries"`
-	OK      bool   `json:"ok"`
-	Problem string `json:"problem"`
+	Entries     int64      `json:"entries"`
+	Checkpoints int64      `json:"checkpoints"`
+	SignedSeq   int64      `json:"signed_seq"`
+	SignedAt    *time.Time `json:"signed_at"`
+	Unsigned    int64      `json:"unsigned"`
+	OK          bool       `json:"ok"`
+	Problem     string     `json:"problem"`
+	Problems    []string   `json:"problems"`
+}
+
+// AuditKeyResponse is the answer to GET /api/v1/audit/key.
+type AuditKeyResponse struct {
+	Key string `json:"key"` // the ed25519 public key, standard base64
 }
 
 // RestrictRequest is the body of POST /api/v1/restrictions. Exactly one of
@@ -366,44 +382,39 @@ func PersonFromAPI(w *Person) *curfew.Person {
 	return &curfew.Person{Name: w.Name, Created: w.CreatedAt.UTC()}
 }
 
-// AuditEntryToAPI returns the wire form of e.
-func AuditEntryToAPI(e *curfew.AuditEntry) AuditEntry {
-	return AuditEntry{
-		Seq:      e.Seq,
-		At:       e.At.UTC(),
-		Actor:    e.Actor,
-		Action:   string(e.Action),
-		Target:   e.Target,
-		Reason:   e.Reason,
-		Detail:   e.Detail,
-		PrevHash: e.PrevHash,
-		Hash:     e.Hash,
+// AuditEntryToAPI returns the wire form of e, whose encoding is data.
+func AuditEntryToAPI(e *audit.Event, data []byte) AuditEntry {
+	w := AuditEntry{
+		Seq:    e.Seq,
+		At:     e.At.UTC(),
+		Actor:  e.Actor,
+		Action: string(e.Kind),
+		Target: eventTarget(e),
+		Reason: e.Reason,
+		Detail: DescribeEvent(e),
+		Hash:   audit.Sum(data).String(),
+		Event:  json.RawMessage(data),
 	}
-}
-
-// AuditEntryFromAPI returns the domain form of w.
-func AuditEntryFromAPI(w *AuditEntry) *curfew.AuditEntry {
-	return &curfew.AuditEntry{
-		Seq:      w.Seq,
-		At:       w.At.UTC(),
-		Actor:    w.Actor,
-		Action:   curfew.Action(w.Action),
-		Target:   w.Target,
-		Reason:   w.Reason,
-		Detail:   w.Detail,
-		PrevHash: w.PrevHash,
-		Hash:     w.Hash,
+	if !e.Prev.IsZero() {
+		w.PrevHash = e.Prev.String()
 	}
+	return w
 }
 
 // AuditReportToAPI returns the wire form of r.
 func AuditReportToAPI(r *curfew.AuditReport) AuditReport {
-	return AuditReport{Entries: r.Entries, OK: r.OK, Problem: r.Problem}
+	return AuditReport{Entries: r.Entries, Checkpoints: r.Checkpoints, SignedSeq: r.SignedSeq, SignedAt: optTime(r.SignedAt),
+		Unsigned: r.Unsigned, OK: r.OK, Problem: r.Problem, Problems: nonNil(r.Problems)}
 }
 
 // AuditReportFromAPI returns the domain form of w.
 func AuditReportFromAPI(w *AuditReport) *curfew.AuditReport {
-	return &curfew.AuditReport{Entries: w.Entries, OK: w.OK, Problem: w.Problem}
+	r := &curfew.AuditReport{Entries: w.Entries, Checkpoints: w.Checkpoints, SignedSeq: w.SignedSeq,
+		Unsigned: w.Unsigned, OK: w.OK, Problem: w.Problem, Problems: emptyToNil(w.Problems)}
+	if w.SignedAt != nil {
+		r.SignedAt = w.SignedAt.UTC()
+	}
+	return r
 }
 
 // AppealToAPI returns the wire form of a.

@@ -515,6 +515,15 @@ func FuzzDecode(f *testing.F) {
 		After: &audit.Fields{Mode: curfew.ModeBlocklist, Block: []string{"x.example", ""}, Start: t0, End: t0.Add(time.Hour), Force: true}})
 	l.add(&audit.Event{Kind: audit.KindLegacy, Legacy: &audit.Legacy{Seq: 1, Action: "init", Detail: "token admin", Hash: "ab"}})
 	l.add(&audit.Event{Kind: audit.KindDriftRepaired, Actor: audit.System, After: &audit.Fields{Objects: 12, ConfigSHA256: "ff"}, LastCheckpoint: 9})
+	l.add(&audit.Event{Kind: audit.KindRestrictionApproved, Actor: "bob", Restriction: 3, Reason: "ok",
+		Before: audit.ApprovalFields(t0, curfew.Approval{State: curfew.ApprovalPending, Asker: "olga", ExtendTo: t0.Add(time.Hour)}),
+		After:  audit.ApprovalFields(t0.Add(time.Hour), curfew.Approval{State: curfew.ApprovalApproved, Asker: "olga", ExtendTo: t0.Add(time.Hour), Decided: t0, By: "bob", Reason: "ok"})})
+	l.add(&audit.Event{Kind: audit.KindAppealPosted, Actor: "ip:2001:db8::5", Subject: "ip:2001:db8::5",
+		After: &audit.Fields{Appeal: 4, Message: "why?\n<b>", Restrictions: []string{"3", "7"}, Addrs: []string{"2001:db8::5"}}})
+	l.add(&audit.Event{Kind: audit.KindAuthFailed, Actor: audit.System,
+		After: &audit.Fields{Source: "192.0.2.7", Failures: 3, Refused: 40, Causes: []string{"unknown token"}, First: t0, Last: t0.Add(time.Second)}})
+	l.add(&audit.Event{Kind: audit.KindOperatorDisabled, Actor: "root", Reason: "left",
+		After: &audit.Fields{Name: "ivan", Role: "operator", Disabled: t0, OneTime: true}})
 	for _, e := range l.events {
 		f.Add(e)
 	}
@@ -548,4 +557,25 @@ func TestVerifyLostCheckpoint(t *testing.T) {
 		v.Event(e)
 	}
 	wantProblem(t, v.Report(false), audit.ProblemLost, 6)
+}
+
+// The actions a keyed request records are the kinds of the events of
+// those changes: a retry is told from another request by them.
+func TestActionsAreKinds(t *testing.T) {
+	for action, kind := range map[curfew.Action]audit.Kind{
+		curfew.ActionRestrict: audit.KindRestrictionCreated, curfew.ActionLift: audit.KindRestrictionLifted,
+		curfew.ActionExtend: audit.KindRestrictionExtended, curfew.ActionApprove: audit.KindRestrictionApproved,
+		curfew.ActionReject: audit.KindRestrictionRejected, curfew.ActionDevice: audit.KindDeviceAdded,
+		curfew.ActionPerson: audit.KindPersonAdded, curfew.ActionRemoveDevice: audit.KindDeviceRemoved,
+		curfew.ActionRemovePerson: audit.KindPersonRemoved, curfew.ActionGroup: audit.KindGroupAdded,
+		curfew.ActionGroupMember: audit.KindGroupMemberAdded, curfew.ActionGroupLeave: audit.KindGroupMemberRemoved,
+		curfew.ActionToken: audit.KindTokenCreated, curfew.ActionAnswer: audit.KindAppealAnswered,
+		curfew.ActionAppeal: audit.KindAppealPosted, curfew.ActionOperator: audit.KindOperatorAdded,
+		curfew.ActionDisableOperator: audit.KindOperatorDisabled, curfew.ActionPassword: audit.KindPasswordChanged,
+		curfew.ActionRevokeToken: audit.KindTokenRevoked,
+	} {
+		if string(action) != string(kind) {
+			t.Errorf("action %q is not the kind of its event, %q", action, kind)
+		}
+	}
 }

@@ -22,6 +22,51 @@ const (
 	KindDeviceAdded         Kind = "device.added"
 	KindPersonAdded         Kind = "person.added"
 	KindTokenCreated        Kind = "token.created"
+
+	// KindRestrictionApproved and KindRestrictionRejected record a second
+	// operator's decision on what a restriction waited for (the
+	// restriction itself, or an extension of it): the actor decided, the
+	// event's Reason is theirs, and After holds the restriction's approval
+	// and end as they are after the decision.
+	KindRestrictionApproved Kind = "restriction.approved"
+	KindRestrictionRejected Kind = "restriction.rejected"
+
+	// KindDeviceRemoved records that the device of the subject was
+	// unregistered (Before: its fields); its restrictions by MAC stay.
+	// KindPersonRemoved records that the person of the subject was, its
+	// devices staying registered without owner.
+	KindDeviceRemoved Kind = "device.removed"
+	KindPersonRemoved Kind = "person.removed"
+	// KindGroupAdded records a new, empty group (the subject); the
+	// members come and go with KindGroupMemberAdded and
+	// KindGroupMemberRemoved, whose After.Member is the member
+	// (person:NAME or device:MAC).
+	KindGroupAdded         Kind = "group.added"
+	KindGroupMemberAdded   Kind = "group.member_added"
+	KindGroupMemberRemoved Kind = "group.member_removed"
+
+	// KindAppealPosted records a restricted person's question from the
+	// notice page: the actor and subject are the client (device:MAC or
+	// ip:ADDR), After.Appeal its number, After.Message the text.
+	KindAppealPosted Kind = "appeal.posted"
+	// KindAppealAnswered records an operator's answer to After.Appeal.
+	KindAppealAnswered Kind = "appeal.answered"
+
+	// KindOperatorAdded, KindOperatorDisabled and KindPasswordChanged are
+	// about the operator After.Name; After.OneTime says a password was
+	// set to a one-time one (by an admin) rather than chosen by its
+	// operator.
+	KindOperatorAdded    Kind = "operator.added"
+	KindOperatorDisabled Kind = "operator.disabled"
+	KindPasswordChanged  Kind = "operator.password_changed"
+	// KindTokenRevoked records that the token Before.Token stopped working.
+	KindTokenRevoked Kind = "token.revoked"
+	// KindAuthFailed counts failed attempts to authenticate from one
+	// source (After.Source) between After.First and After.Last, as the
+	// gateway rate-limits them: After.Failures failed, After.Refused were
+	// refused while the source was limited, After.Causes says why they
+	// failed. Its actor is System: nobody authenticated.
+	KindAuthFailed Kind = "auth.failed"
 )
 
 // What the gateway does by itself; their actor is System.
@@ -124,14 +169,40 @@ type Fields struct {
 	Applied    time.Time
 	Force      bool // created with force: an ip: prefix wider than the limit
 
+	// A restriction's approval by a second operator (curfew.Approval).
+	Approval       curfew.ApprovalState
+	Asker          string
+	ExtendTo       time.Time
+	Decided        time.Time
+	DecidedBy      string
+	DecisionReason string // in full records and decisions
+
 	// A device's; its MAC is the event's subject.
 	Name  string
 	Owner string
 	Addrs []string
 
-	// A token's.
-	Token string
-	Role  string
+	// A group's member, in curfew.Subject's written form.
+	Member string
+
+	// A token's, or an operator's (whose name is Name).
+	Token    string
+	Role     string
+	OneTime  bool
+	Disabled time.Time
+
+	// An appeal's.
+	Appeal       int64
+	Message      string
+	Answer       string
+	Restrictions []string // the restrictions that held the client, by ID in decimal
+
+	// Failed authentications'.
+	Source      string
+	Failures    int64
+	Refused     int64
+	Causes      []string
+	First, Last time.Time
 
 	// The gateway's.
 	Objects       int64
@@ -209,7 +280,8 @@ func (f *Fields) truncate() {
 	if f == nil {
 		return
 	}
-	for _, t := range []*time.Time{&f.Start, &f.End, &f.Created, &f.Lifted, &f.Expired, &f.Applied} {
+	for _, t := range []*time.Time{&f.Start, &f.End, &f.Created, &f.Lifted, &f.Expired, &f.Applied,
+		&f.ExtendTo, &f.Decided, &f.Disabled, &f.First, &f.Last} {
 		*t = truncate(*t)
 	}
 }
@@ -254,11 +326,30 @@ func (f *Fields) object() *object {
 	o.time("expired_at", f.Expired)
 	o.time("applied_at", f.Applied)
 	o.bool("force", f.Force)
+	o.str("approval", string(f.Approval))
+	o.str("approval_asker", f.Asker)
+	o.time("extend_to", f.ExtendTo)
+	o.time("decided_at", f.Decided)
+	o.str("decided_by", f.DecidedBy)
+	o.str("decision_reason", f.DecisionReason)
 	o.str("name", f.Name)
 	o.str("owner", f.Owner)
 	o.strings("addrs", f.Addrs)
+	o.str("member", f.Member)
 	o.str("token", f.Token)
 	o.str("role", f.Role)
+	o.bool("one_time", f.OneTime)
+	o.time("disabled_at", f.Disabled)
+	o.int("appeal", f.Appeal)
+	o.str("message", f.Message)
+	o.str("answer", f.Answer)
+	o.strings("restrictions", f.Restrictions)
+	o.str("source", f.Source)
+	o.int("failures", f.Failures)
+	o.int("refused", f.Refused)
+	o.strings("causes", f.Causes)
+	o.time("first_at", f.First)
+	o.time("last_at", f.Last)
 	o.int("objects", f.Objects)
 	o.str("config_sha256", f.ConfigSHA256)
 	o.int("checkpoint", f.Checkpoint)

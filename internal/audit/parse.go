@@ -558,6 +558,47 @@ func (p *parser) fields() (*Fields, error) {
 		case "force":
 			err = p.true()
 			f.Force = true
+		case "approval":
+			var s string
+			s, err = p.text()
+			f.Approval = curfew.ApprovalState(s)
+		case "approval_asker":
+			f.Asker, err = p.text()
+		case "extend_to":
+			f.ExtendTo, err = p.time()
+		case "decided_at":
+			f.Decided, err = p.time()
+		case "decided_by":
+			f.DecidedBy, err = p.text()
+		case "decision_reason":
+			f.DecisionReason, err = p.text()
+		case "one_time":
+			err = p.true()
+			f.OneTime = true
+		case "disabled_at":
+			f.Disabled, err = p.time()
+		case "appeal":
+			f.Appeal, err = p.int()
+		case "message":
+			f.Message, err = p.text()
+		case "answer":
+			f.Answer, err = p.text()
+		case "restrictions":
+			f.Restrictions, err = p.strings()
+		case "source":
+			f.Source, err = p.text()
+		case "failures":
+			f.Failures, err = p.int()
+		case "refused":
+			f.Refused, err = p.int()
+		case "causes":
+			f.Causes, err = p.strings()
+		case "first_at":
+			f.First, err = p.time()
+		case "last_at":
+			f.Last, err = p.time()
+		case "member":
+			f.Member, err = p.text()
 		case "name":
 			f.Name, err = p.text()
 		case "owner":

@@ -15,11 +15,29 @@ import (
 // RestrictionFields returns the fields of r as a full record holds them
 // (restriction.imported, restriction.repaired).
 func RestrictionFields(r *curfew.Restriction) *Fields {
-	return &Fields{
+	return (&Fields{
 		Mode: r.Mode, Allow: r.Allow, Block: r.Block, Reason: r.Reason, Notice: r.Notice, Author: r.Author,
 		Start: r.Start, End: r.End, Created: r.Created,
 		Lifted: r.Lifted, LiftedBy: r.LiftedBy, LiftReason: r.LiftReason, Expired: r.Expired,
-	}
+	}).withApproval(r.Approval)
+}
+
+// ApprovalFields returns the fields of a restriction whose end is end and
+// whose approval is a, as an event that changes them (extended, approved,
+// rejected) records them after the change.
+func ApprovalFields(end time.Time, a curfew.Approval) *Fields {
+	return (&Fields{End: end}).withApproval(a)
+}
+
+func (f *Fields) withApproval(a curfew.Approval) *Fields {
+	f.Approval, f.Asker, f.ExtendTo = a.State, a.Asker, a.ExtendTo
+	f.Decided, f.DecidedBy, f.DecisionReason = a.Decided, a.By, a.Reason
+	return f
+}
+
+func (f *Fields) approval() curfew.Approval {
+	return curfew.Approval{State: f.Approval, Asker: f.Asker, ExtendTo: f.ExtendTo,
+		Decided: f.Decided, By: f.DecidedBy, Reason: f.DecisionReason}
 }
 
 // DeviceFields returns the fields of d, whose MAC is the event's subject.
@@ -46,6 +64,7 @@ func (f *Fields) restriction(id curfew.RestrictionID, subject string) (*curfew.R
 		ID: id, Subject: subj, Mode: f.Mode, Allow: slices.Clone(f.Allow), Block: slices.Clone(f.Block),
 		Reason: f.Reason, Notice: f.Notice, Author: f.Author, Start: f.Start, End: f.End, Created: f.Created,
 		Lifted: f.Lifted, LiftedBy: f.LiftedBy, LiftReason: f.LiftReason, Expired: f.Expired,
+		Approval: f.approval(),
 	}, nil
 }
 
@@ -124,7 +143,9 @@ func (s *State) apply(e *Event) error {
 			r.Reason = e.Reason
 		}
 		if e.Kind == KindRestrictionImported {
-			s.applied[r.ID] = true // the first release enforced what it stored
+			// Earlier releases enforced what they stored, unless it waited for
+			// a second operator or was rejected by one.
+			s.applied[r.ID] = r.Enforceable()
 		}
 		s.set(r)
 		return nil
@@ -143,10 +164,35 @@ func (s *State) apply(e *Event) error {
 		}
 		s.devices[d.MAC.String()] = d
 		return nil
+	case KindDeviceRemoved:
+		subj, err := curfew.ParseSubject(e.Subject)
+		if err != nil {
+			return err
+		}
+		if subj.Kind != curfew.SubjectDevice {
+			return fmt.Errorf("subject %s is not a device", e.Subject)
+		}
+		delete(s.devices, subj.MAC.String())
+		return nil
+	case KindPersonRemoved:
+		subj, err := curfew.ParseSubject(e.Subject)
+		if err != nil {
+			return err
+		}
+		if subj.Kind != curfew.SubjectPerson {
+			return fmt.Errorf("subject %s is not a person", e.Subject)
+		}
+		for _, d := range s.devices {
+			if d.Owner == subj.Name {
+				d.Owner = "" // its devices stay, without owner
+			}
+		}
+		return nil
 	case KindDaemonStarted:
 		s.config = after.ConfigSHA256
 		return nil
-	case KindRestrictionLifted, KindRestrictionExtended, KindRestrictionExpired, KindRestrictionApplied:
+	case KindRestrictionLifted, KindRestrictionExtended, KindRestrictionExpired, KindRestrictionApplied,
+		KindRestrictionApproved, KindRestrictionRejected:
 	default:
 		return nil
 	}
@@ -167,8 +213,13 @@ func (s *State) apply(e *Event) error {
 	switch e.Kind {
 	case KindRestrictionLifted:
 		r.Lifted, r.LiftedBy, r.LiftReason = after.Lifted, after.LiftedBy, e.Reason
-	case KindRestrictionExtended:
-		r.End = after.End
+	case KindRestrictionExtended, KindRestrictionApproved, KindRestrictionRejected:
+		// After holds the end and the approval as the change left them:
+		// an extension that waits for a second operator leaves the end.
+		if !after.End.IsZero() {
+			r.End = after.End
+		}
+		r.Approval = after.approval()
 	case KindRestrictionExpired:
 		r.Expired = after.Expired
 	}
@@ -233,6 +284,13 @@ func pack(b []byte, r *curfew.Restriction) []byte {
 	str(r.LiftedBy)
 	str(r.LiftReason)
 	ms(r.Expired)
+	a := &r.Approval
+	str(string(a.State))
+	str(a.Asker)
+	ms(a.ExtendTo)
+	ms(a.Decided)
+	str(a.By)
+	str(a.Reason)
 	return b
 }
 
@@ -273,6 +331,10 @@ func unpack(b []byte) *curfew.Restriction {
 	r.Start, r.End, r.Created, r.Lifted = ms(), ms(), ms(), ms()
 	r.LiftedBy, r.LiftReason = str(), str()
 	r.Expired = ms()
+	r.Approval.State = curfew.ApprovalState(str())
+	r.Approval.Asker = str()
+	r.Approval.ExtendTo, r.Approval.Decided = ms(), ms()
+	r.Approval.By, r.Approval.Reason = str(), str()
 	return r
 }
 
@@ -501,6 +563,13 @@ func restrictionDiff(a, b *curfew.Restriction) []string {
 	add("lifted_by", a.LiftedBy != b.LiftedBy)
 	add("lift_reason", a.LiftReason != b.LiftReason)
 	add("expired_at", ms(a.Expired, b.Expired))
+	x, y := &a.Approval, &b.Approval
+	add("approval", x.State != y.State)
+	add("approval_asker", x.Asker != y.Asker)
+	add("extend_to", ms(x.ExtendTo, y.ExtendTo))
+	add("decided_at", ms(x.Decided, y.Decided))
+	add("decided_by", x.By != y.By)
+	add("decision_reason", x.Reason != y.Reason)
 	return f
 }
 

@@ -7,6 +7,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -53,9 +55,14 @@ type Config struct {
 	DNS      DNS
 	Notice   Notice
 	Log      Log
+	Audit    Audit
 	// Approvals says which restrictions wait for a second operator; its
 	// zero value (no approvals section) makes none wait.
 	Approvals curfew.ApprovalPolicy
+
+	// Digest is the SHA-256 (hex) of the file as read, which the audit log
+	// records at each start of the daemon.
+	Digest string
 }
 
 // LAN is the side of the gateway where the controlled clients are.
@@ -152,6 +159,16 @@ type Notice struct {
 	TLSCert, TLSKey string
 }
 
+// Audit is where the audit log's checkpoints are published besides the
+// state directory.
+type Audit struct {
+	// SyslogNetwork and SyslogAddr say where every new checkpoint is sent
+	// with log/syslog: both empty for no syslog, SyslogNetwork "local"
+	// for the local syslog daemon, or "udp" or "tcp" and a HOST:PORT.
+	SyslogNetwork string
+	SyslogAddr    string
+}
+
 // Log is the daemon's logging.
 type Log struct {
 	// Level is the least severe level logged; slog.LevelInfo by default.
@@ -170,11 +187,16 @@ type raw struct {
 	Notice        rawNotice     `yaml:"notice"`
 	Log           rawLog        `yaml:"log"`
 	Approvals     *rawApprovals `yaml:"approvals"`
+	Audit         rawAudit      `yaml:"audit"`
 }
 
 type rawApprovals struct {
 	RequiredOver string    `yaml:"required_over"`
 	Modes        *[]string `yaml:"modes"` // nil: every mode; empty is an error
+}
+
+type rawAudit struct {
+	Syslog string `yaml:"syslog"`
 }
 
 type rawLAN struct {
@@ -246,7 +268,13 @@ func Parse(r io.Reader) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rc.validate()
+	c, err := rc.validate()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	c.Digest = hex.EncodeToString(sum[:])
+	return c, nil
 }
 
 // decode decodes b strictly into a raw configuration.
@@ -666,6 +694,20 @@ func (rc *raw) validate() (*Config, error) {
 				}
 			}
 		}
+	}
+
+	// Audit.
+	switch s := rc.Audit.Syslog; {
+	case s == "":
+	case s == "local":
+		c.Audit.SyslogNetwork = "local"
+	default:
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp") || u.Port() == "" || u.Hostname() == "" || u.Path != "" || u.User != nil {
+			bad("audit.syslog", "%q: want local, udp://HOST:PORT or tcp://HOST:PORT", s)
+			break
+		}
+		c.Audit.SyslogNetwork, c.Audit.SyslogAddr = u.Scheme, u.Host
 	}
 
 	if len(errs) > 0 {

@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -62,9 +64,62 @@ func TestReference(t *testing.T) {
 			Enabled: true, RequiredOver: 24 * time.Hour,
 			Modes: []curfew.Mode{curfew.ModeCutoff, curfew.ModeAllowlist},
 		},
+		Audit: config.Audit{SyslogNetwork: "udp", SyslogAddr: "192.168.60.5:514"},
 	}
+	b, err := os.ReadFile("testdata/reference.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	want.Digest = hex.EncodeToString(sum[:])
 	if diff := cmp.Diff(want, c, addrOpts); diff != "" {
 		t.Errorf("reference config (-want +got):\n%s", diff)
+	}
+}
+
+func TestAuditSyslog(t *testing.T) {
+	tests := []struct {
+		syslog, network, addr, err string
+	}{
+		{"", "", "", ""},
+		{"local", "local", "", ""},
+		{"udp://127.0.0.1:514", "udp", "127.0.0.1:514", ""},
+		{"tcp://[::1]:601", "tcp", "[::1]:601", ""},
+		{"udp://logs.example.org:514", "udp", "logs.example.org:514", ""},
+		{"true", "", "", `audit.syslog: "true": want local, udp://HOST:PORT or tcp://HOST:PORT`},
+		{"udp://127.0.0.1", "", "", `audit.syslog: "udp://127.0.0.1": want local`},
+		{"http://127.0.0.1:514", "", "", `audit.syslog: "http://127.0.0.1:514": want local`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.syslog, func(t *testing.T) {
+			c, err := config.Parse(strings.NewReader(minimal + "audit:\n  syslog: \"" + tt.syslog + "\"\n"))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("Parse(audit.syslog %q) = %v, want an error containing %q", tt.syslog, err, tt.err)
+				}
+				return
+			}
+			if err != nil || c.Audit.SyslogNetwork != tt.network || c.Audit.SyslogAddr != tt.addr {
+				t.Errorf("Parse(audit.syslog %q) = %+v, %v; want %q %q", tt.syslog, c, err, tt.network, tt.addr)
+			}
+		})
+	}
+}
+
+// The digest the audit log records changes with the file, whatever the
+// change.
+func TestDigest(t *testing.T) {
+	a, err := config.Parse(strings.NewReader(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := config.Parse(strings.NewReader(minimal + "# a comment\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := config.Parse(strings.NewReader(minimal))
+	if len(a.Digest) != 64 || a.Digest == b.Digest || a.Digest != again.Digest {
+		t.Errorf("digests %q, %q, %q: want 64 hex digits, differing with the file and only with it", a.Digest, b.Digest, again.Digest)
 	}
 }
 
@@ -109,6 +164,8 @@ func TestDefaults(t *testing.T) {
 		Notice:   config.Notice{Listen: netip.MustParseAddrPort("192.168.50.1:8480"), TimeZone: time.UTC, FeedInterval: 30 * time.Minute},
 		Log:      config.Log{Level: slog.LevelInfo},
 	}
+	sum := sha256.Sum256([]byte(minimal))
+	want.Digest = hex.EncodeToString(sum[:])
 	if diff := cmp.Diff(want, c, addrOpts); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}

@@ -2,59 +2,52 @@ package curfew
 
 import "time"
 
-// AuditEntry is one event of the append-only audit log. The store chains
-// entries: Hash covers the entry's fields and PrevHash, so editing or
-// deleting any entry breaks verification.
-type AuditEntry struct {
-	Seq      int64 // 1, 2, 3, …; assigned by the store
-	At       time.Time
-	Actor    string // operator name, or SystemActor
-	Action   Action
-	Target   string // the restriction ID, subject, device or token name acted on
-	Reason   string
-	Detail   string // human-readable summary of the change
-	PrevHash string // hex; empty for the first entry
-	Hash     string // hex
-}
-
 // SystemActor is the actor of events curfew records by itself, such as expiry.
 const SystemActor = "curfew"
 
-// An Action names what an audit entry records.
+// AuditReport is the outcome of verifying the audit log: its chain, the
+// signatures of its checkpoints, the latest checkpoint kept apart from the
+// database, and the stored state held to what the log says.
+type AuditReport struct {
+	Entries     int64     // events checked
+	Checkpoints int64     // checkpoints whose signature verifies
+	SignedSeq   int64     // the newest event a valid checkpoint signs; 0 if none
+	SignedAt    time.Time // when it was signed
+	Unsigned    int64     // events after SignedSeq, not signed yet
+	OK          bool      // nothing is wrong
+	Problem     string    // the first thing wrong, when !OK
+	Problems    []string  // everything wrong found, in order (bounded)
+}
+
+// An Action names the change a request made, as the kind of its audit
+// event names it (package audit holds the kinds, and a test holds these
+// to them). A KeyedRequest records it, so that a retry with the same
+// idempotency key is told from a key reused for another change.
 type Action string
 
-// The audited actions.
+// The actions of changes a request can make.
 const (
-	ActionInit         Action = "init"
-	ActionRestrict     Action = "restriction.create"
-	ActionLift         Action = "restriction.lift"
-	ActionExtend       Action = "restriction.extend"
-	ActionExpire       Action = "restriction.expire"
-	ActionApprove      Action = "restriction.approve"
-	ActionReject       Action = "restriction.reject"
-	ActionDevice       Action = "device.add"
-	ActionPerson       Action = "person.add"
-	ActionRemoveDevice Action = "device.remove"
-	ActionRemovePerson Action = "person.remove"
-	ActionGroup        Action = "group.add"
-	ActionGroupMember  Action = "group.member.add"
-	ActionGroupLeave   Action = "group.member.remove"
-	ActionToken        Action = "token.create"
-	ActionAppeal       Action = "appeal.create" // the actor is the appeal's From
-	ActionAnswer       Action = "appeal.answer"
+	ActionRestrict     Action = "restriction.created"
+	ActionLift         Action = "restriction.lifted"
+	ActionExtend       Action = "restriction.extended"
+	ActionApprove      Action = "restriction.approved"
+	ActionReject       Action = "restriction.rejected"
+	ActionDevice       Action = "device.added"
+	ActionPerson       Action = "person.added"
+	ActionRemoveDevice Action = "device.removed"
+	ActionRemovePerson Action = "person.removed"
+	ActionGroup        Action = "group.added"
+	ActionGroupMember  Action = "group.member_added"
+	ActionGroupLeave   Action = "group.member_removed"
+	ActionToken        Action = "token.created"
+	ActionAnswer       Action = "appeal.answered"
 
-	ActionOperator        Action = "operator.add"
-	ActionDisableOperator Action = "operator.disable"
-	ActionPassword        Action = "operator.password" // reset by an admin or changed by its operator
-	ActionRevokeToken     Action = "token.revoke"
-	// ActionAuthFailure records failed attempts to authenticate from one
-	// source, counted over up to a minute; see access.Registry.
-	ActionAuthFailure Action = "auth.failure"
+	ActionOperator        Action = "operator.added"
+	ActionDisableOperator Action = "operator.disabled"
+	ActionPassword        Action = "operator.password_changed"
+	ActionRevokeToken     Action = "token.revoked"
 )
 
-// AuditReport is the outcome of verifying the audit chain.
-type AuditReport struct {
-	Entries int64  // entries checked
-	OK      bool   // the chain is intact
-	Problem string // what is wrong, with the sequence number, when !OK
-}
+// ActionAppeal names the posting of an appeal, which its client makes
+// without an operator and so without a request key.
+const ActionAppeal Action = "appeal.posted"

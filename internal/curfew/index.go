@@ -105,6 +105,10 @@ func (x *Index) Put(r *Restriction) {
 	}
 }
 
+// Restriction returns the restriction with id if x has it (it is not
+// over), or nil. It must not be modified but through Put.
+func (x *Index) Restriction(id RestrictionID) *Restriction { return x.open[id] }
+
 // Delete removes the restriction with id, if x has it.
 func (x *Index) Delete(id RestrictionID) {
 	r, ok := x.open[id]

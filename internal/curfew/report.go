@@ -22,7 +22,7 @@ type Report struct {
 
 	// Checkpoint is the point of the audit log the report was computed
 	// up to, so that a reader can check it against an export of the log.
-	// NewReport leaves it zero; the caller, which reads the log, sets it.
+	// NewReport leaves it zero; the caller sets it (Service.AuditCheckpoint).
 	Checkpoint Checkpoint
 
 	Counts    ReportCounts
@@ -41,9 +41,11 @@ type ReportOptions struct {
 	IncludeSubjects bool
 }
 
-// A Checkpoint names one point of the audit log: the entry Seq and its
-// Hash, which commits to every entry before it. Signature is empty until
-// the gateway signs its checkpoints; At is when the entry was recorded.
+// A Checkpoint names one point of the audit log: the event Seq and its
+// Hash, which commits to every event before it, with the gateway's ed25519
+// Signature over them, made at At (see package audit). A head the gateway
+// could not sign has no Signature, and At is then when the event was
+// recorded.
 type Checkpoint struct {
 	Seq       int64
 	Hash      string // hex

@@ -2,6 +2,8 @@ package curfew
 
 import (
 	"context"
+	"crypto/ed25519"
+	"io"
 	"net"
 	"time"
 )
@@ -60,10 +62,21 @@ type Service interface {
 	// Groups returns the groups with their members, sorted by name.
 	Groups(ctx context.Context) ([]*Group, error)
 
-	// Audit returns the audit log, oldest first.
-	Audit(ctx context.Context) ([]*AuditEntry, error)
-	// VerifyAudit checks the audit chain.
+	// ExportAudit writes the audit log to w as JSON lines, from event seq
+	// from on (1 or less: all of it): every event, in its canonical
+	// encoding, and every signed checkpoint right after the event it
+	// signs, ending with a checkpoint of the last event. Package audit
+	// reads and verifies it.
+	ExportAudit(ctx context.Context, from int64, w io.Writer) error
+	// AuditKey returns the public key that verifies the checkpoints.
+	AuditKey(ctx context.Context) (ed25519.PublicKey, error)
+	// VerifyAudit checks the audit log and the state against it.
 	VerifyAudit(ctx context.Context) (*AuditReport, error)
+	// AuditCheckpoint returns a signed checkpoint of the head of the
+	// audit log, signing the head first if no checkpoint covers it yet;
+	// the zero Checkpoint if the log is empty. It reads no event but the
+	// newest.
+	AuditCheckpoint(ctx context.Context) (Checkpoint, error)
 
 	// Appeals returns the questions restricted persons sent from the
 	// notice page, with their answers, oldest first.

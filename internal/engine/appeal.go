@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -114,35 +114,23 @@ func (e *Engine) AnswerAppeal(ctx context.Context, id curfew.AppealID, text stri
 	return a, nil
 }
 
-// appealEntry is the audit entry of the new appeal a: its sender is the
-// actor and its message the reason. The store sets the Target.
-func appealEntry(a *curfew.Appeal) *curfew.AuditEntry {
-	return &curfew.AuditEntry{
-		At:     a.Created,
-		Actor:  a.From.String(),
-		Action: curfew.ActionAppeal,
-		Reason: a.Message,
-		Detail: fmt.Sprintf("appeal from %s at %s under restrictions %s", a.From, a.Addr, joinIDs(a.Restrictions)),
+// appealEntry is the audit event of the new appeal a: its sender is the
+// actor and the subject. The store sets After.Appeal.
+func appealEntry(a *curfew.Appeal) *audit.Event {
+	ev := &audit.Event{At: a.Created, Actor: a.From.String(), Kind: audit.KindAppealPosted, Subject: a.From.String(),
+		After: &audit.Fields{Message: a.Message, Addrs: []string{a.Addr.String()}}}
+	for _, id := range a.Restrictions {
+		ev.After.Restrictions = append(ev.After.Restrictions, strconv.FormatInt(int64(id), 10))
 	}
+	if len(a.Restrictions) > 0 {
+		ev.Restriction = a.Restrictions[0]
+	}
+	return ev
 }
 
-// answerEntry is the audit entry of the answer a now carries: the
-// operator who answered is the actor and the answer the reason.
-func answerEntry(a *curfew.Appeal) *curfew.AuditEntry {
-	return &curfew.AuditEntry{
-		At:     a.Answered,
-		Actor:  a.AnsweredBy,
-		Action: curfew.ActionAnswer,
-		Target: strconv.FormatInt(int64(a.ID), 10),
-		Reason: a.Answer,
-		Detail: fmt.Sprintf("answer to appeal %d from %s", a.ID, a.From),
-	}
-}
-
-func joinIDs(ids []curfew.RestrictionID) string {
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = strconv.FormatInt(int64(id), 10)
-	}
-	return strings.Join(s, ", ")
+// answerEntry is the audit event of the answer a now carries: the
+// operator who answered is the actor.
+func answerEntry(a *curfew.Appeal) *audit.Event {
+	return &audit.Event{At: a.Answered, Actor: a.AnsweredBy, Kind: audit.KindAppealAnswered, Subject: a.From.String(),
+		After: &audit.Fields{Appeal: int64(a.ID), Answer: a.Answer}}
 }

@@ -81,21 +81,23 @@ func TestAppealAndAnswer(t *testing.T) {
 	}
 
 	want := []string{
-		"olga restriction.create 1",
-		"olga restriction.create 2",
-		"device:02:00:00:00:00:01 appeal.create 1",
-		"device:02:00:00:00:00:02 appeal.create 2",
-		"olga appeal.answer 1",
+		"olga restriction.created 1",
+		"curfew restriction.applied 1",
+		"olga restriction.created 2",
+		"curfew restriction.applied 2",
+		"device:02:00:00:00:00:01 appeal.posted 1",
+		"device:02:00:00:00:00:02 appeal.posted 2",
+		"olga appeal.answered device:02:00:00:00:00:01",
 	}
 	if got := f.actions(t); !slices.Equal(got, want) {
 		t.Errorf("audit = %q, want %q", got, want)
 	}
-	entries, _ := f.db.Audit(context.Background())
-	if e := entries[2]; e.Reason != a.Message {
-		t.Errorf("appeal audit entry reason = %q, want the message", e.Reason)
+	entries := events(t, f.db)
+	if e := entries[4]; e.After.Message != a.Message || e.After.Appeal != int64(a.ID) {
+		t.Errorf("appeal audit event %s, want the message and the appeal's number", e.Encode())
 	}
-	if e := entries[4]; e.Reason != ans.Answer {
-		t.Errorf("answer audit entry reason = %q, want the answer", e.Reason)
+	if e := entries[6]; e.After.Answer != ans.Answer || e.After.Appeal != int64(a.ID) {
+		t.Errorf("answer audit event %s, want the answer and the appeal's number", e.Encode())
 	}
 	if rep, err := f.eng.VerifyAudit(f.ctx); err != nil || !rep.OK {
 		t.Errorf("VerifyAudit() = %+v, %v", rep, err)
@@ -122,8 +124,8 @@ func TestAppealRefusedWithoutRestriction(t *testing.T) {
 	if err != nil || len(all) != 0 {
 		t.Errorf("Appeals() = %v, %v; want none", all, err)
 	}
-	if got := f.actions(t); len(got) != 2 {
-		t.Errorf("audit = %q, want only the restriction and its lift", got)
+	if got := f.actions(t); len(got) != 3 {
+		t.Errorf("audit = %q, want only the restriction, its application and its lift", got)
 	}
 }
 

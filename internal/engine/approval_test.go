@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
@@ -32,17 +32,9 @@ func (f *fixture) status(t *testing.T, id curfew.RestrictionID) curfew.Status {
 	return r.StatusAt(time.Now())
 }
 
-func (f *fixture) details(t *testing.T) []string {
+func (f *fixture) events(t *testing.T) []*audit.Event {
 	t.Helper()
-	entries, err := f.db.Audit(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Detail)
-	}
-	return got
+	return events(t, f.db)
 }
 
 // The four eyes of the issue, on a fake clock: a long restriction is
@@ -99,13 +91,16 @@ func TestFourEyes(t *testing.T) {
 		if st := f.status(t, r.ID); st != curfew.StatusExpired {
 			t.Errorf("status after its end = %s, want expired", st)
 		}
-		wantAudit := []string{"olga restriction.create 1", "bob restriction.approve 1", "curfew restriction.expire 1"}
+		wantAudit := []string{"olga restriction.created 1", "bob restriction.approved 1", "curfew restriction.applied 1", "curfew restriction.expired 1"}
 		if diff := cmp.Diff(wantAudit, f.actions(t)); diff != "" {
 			t.Errorf("audit (-want +got):\n%s", diff)
 		}
-		d := f.details(t)
-		if !strings.Contains(d[0], "pending: it needs approval by an operator other than olga") {
-			t.Errorf("restrict audit detail = %q, want it to say who must approve", d[0])
+		d := f.events(t)
+		if a := d[0].After; a.Approval != curfew.ApprovalPending || a.Asker != "olga" {
+			t.Errorf("restrict audit event %s, want it to say it waits for an operator other than olga", d[0].Encode())
+		}
+		if a := d[1].After; d[1].Kind != audit.KindRestrictionApproved || a.Approval != curfew.ApprovalApproved || a.DecidedBy != "bob" || d[1].Reason != "proportionate" {
+			t.Errorf("approve audit event %s, want bob's approval with his reason", d[1].Encode())
 		}
 		if rep, err := f.eng.VerifyAudit(f.ctx); err != nil || !rep.OK {
 			t.Errorf("VerifyAudit() = %+v, %v", rep, err)
@@ -152,7 +147,7 @@ func TestReject(t *testing.T) {
 		if err != nil || len(cur) != 0 {
 			t.Errorf("Restrictions() = %v, %v; want none current", cur, err)
 		}
-		wantAudit := []string{"olga restriction.create 1", "bob restriction.reject 1"}
+		wantAudit := []string{"olga restriction.created 1", "bob restriction.rejected 1"}
 		if diff := cmp.Diff(wantAudit, f.actions(t)); diff != "" {
 			t.Errorf("audit (-want +got):\n%s", diff)
 		}
@@ -180,9 +175,9 @@ func TestPendingExpires(t *testing.T) {
 		if _, err := f.eng.Approve(curfew.WithActor(context.Background(), bob), r.ID, "late"); !errors.Is(err, curfew.ErrConflict) {
 			t.Errorf("Approve after its end = %v, want ErrConflict", err)
 		}
-		d := f.details(t)
-		if len(d) != 2 || !strings.Contains(d[1], "without ever having applied: it still needs approval by an operator other than olga") {
-			t.Errorf("audit details = %q, want an expiry that never applied", d)
+		d := f.events(t)
+		if len(d) != 2 || d[1].Kind != audit.KindRestrictionExpired {
+			t.Errorf("audit = %q, want the creation and an expiry, never an application", f.actions(t))
 		}
 	})
 }
@@ -264,8 +259,8 @@ func TestExtendPastRequiredOver(t *testing.T) {
 			t.Errorf("status after a rejected extension = %s, want active", st)
 		}
 		wantAudit := []string{
-			"olga restriction.create 1", "olga restriction.extend 1", "olga restriction.extend 1",
-			"olga restriction.extend 1", "bob restriction.approve 1", "olga restriction.extend 1", "bob restriction.reject 1",
+			"olga restriction.created 1", "curfew restriction.applied 1", "olga restriction.extended 1", "olga restriction.extended 1",
+			"olga restriction.extended 1", "bob restriction.approved 1", "olga restriction.extended 1", "bob restriction.rejected 1",
 		}
 		if diff := cmp.Diff(wantAudit, f.actions(t)); diff != "" {
 			t.Errorf("audit (-want +got):\n%s", diff)

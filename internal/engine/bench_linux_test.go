@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/google/nftables"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
@@ -55,7 +55,7 @@ func benchRestrictBusyHost(b *testing.B, interval time.Duration) {
 	const n = 100_000
 	ns := netnstest.New(b)
 	ctx := curfew.WithActor(context.Background(), operator)
-	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{AuditKey: []byte(strings.Repeat("k", sqlite.MinKeySize))})
+	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func benchRestrictBusyHost(b *testing.B, interval time.Duration) {
 	for i := range n {
 		r := &curfew.Restriction{Subject: curfew.Subject{Kind: curfew.SubjectDevice, MAC: benchMAC(i)}, Mode: curfew.ModeCutoff,
 			Reason: "load", Author: "olga", Start: now, End: now.Add(24 * time.Hour), Created: now}
-		if err := db.CreateRestriction(context.Background(), r, &curfew.AuditEntry{Actor: "olga", Action: curfew.ActionRestrict}); err != nil {
+		if err := db.CreateRestriction(context.Background(), r, &audit.Event{Actor: "olga", Kind: audit.KindRestrictionCreated}); err != nil {
 			b.Fatal(err)
 		}
 	}

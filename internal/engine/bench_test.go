@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
@@ -25,9 +25,8 @@ func BenchmarkRestrict(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000, 100000} {
 		b.Run(fmt.Sprintf("active=%d", n), func(b *testing.B) {
 			ctx := curfew.WithActor(context.Background(), operator)
-			key := []byte(strings.Repeat("k", sqlite.MinKeySize))
 			path := filepath.Join(b.TempDir(), "curfew.db")
-			db, err := sqlite.Open(context.Background(), path, &sqlite.Config{AuditKey: key})
+			db, err := sqlite.Open(context.Background(), path, &sqlite.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -35,14 +34,14 @@ func BenchmarkRestrict(b *testing.B) {
 			for i := range n {
 				r := &curfew.Restriction{Subject: curfew.Subject{Kind: curfew.SubjectDevice, MAC: benchMAC(i)}, Mode: curfew.ModeCutoff,
 					Reason: "load", Author: "olga", Start: now, End: now.Add(24 * time.Hour), Created: now}
-				if err := db.CreateRestriction(context.Background(), r, &curfew.AuditEntry{Actor: "olga", Action: curfew.ActionRestrict}); err != nil {
+				if err := db.CreateRestriction(context.Background(), r, &audit.Event{Actor: "olga", Kind: audit.KindRestrictionCreated}); err != nil {
 					b.Fatal(err)
 				}
 			}
 			// Reopen, as a daemon would after the load: closing checkpoints
 			// the write-ahead log that the load filled.
 			db.Close()
-			db, err = sqlite.Open(context.Background(), path, &sqlite.Config{AuditKey: key})
+			db, err = sqlite.Open(context.Background(), path, &sqlite.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}

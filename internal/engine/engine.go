@@ -8,6 +8,7 @@ package engine
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 )
@@ -63,6 +65,22 @@ type Config struct {
 	// by itself, by MAC (net.HardwareAddr.String); Devices shows it with
 	// each registered device. Nil means nothing is learned.
 	Learned func() map[string]curfew.Learned
+
+	// AuditKey signs the checkpoints of the audit log; its public half
+	// verifies them. Nil signs none and cannot verify (tests of other
+	// parts).
+	AuditKey ed25519.PrivateKey
+	// CheckpointInterval is how often Run signs the head of the log while
+	// there are new events; the default is one minute.
+	CheckpointInterval time.Duration
+	// PublishCheckpoint, if not nil, is given the encoding of every new
+	// checkpoint once it is stored, to send it off the gateway (the daemon
+	// sends it to syslog if configured). Its errors are logged.
+	PublishCheckpoint func(ctx context.Context, checkpoint []byte) error
+	// ConfigDigest is the SHA-256 (hex) of the configuration the daemon
+	// runs with, recorded at each start; a change from the previous start
+	// is recorded as config.changed.
+	ConfigDigest string
 }
 
 // Engine applies commands to the store and keeps the backends enforcing
@@ -90,6 +108,14 @@ type Engine struct {
 	// storing its new one are one step. It is never held with mu.
 	amu sync.Mutex
 
+	key          ed25519.PrivateKey // nil: checkpoints are not signed
+	pub          ed25519.PublicKey  // nil if key is
+	cpInterval   time.Duration
+	publish      func(ctx context.Context, checkpoint []byte) error
+	configDigest string
+
+	signMu sync.Mutex // serialises signing checkpoints; taken before mu, never after
+
 	mu    sync.Mutex    // serialises every write and every apply; guards the fields below
 	timer *time.Timer   // fires at the last snapshot's NextChange; nil if none
 	idx   *curfew.Index // the open restrictions and the devices; nil until loaded from the store
@@ -99,6 +125,9 @@ type Engine struct {
 	last       *curfew.Snapshot // the last snapshot computed
 	applied    bool             // last was applied without error
 	closed     bool             // set by Close; no reconcile runs after it
+	// unapplied are the restrictions not over whose enforcement the audit
+	// log does not record yet (restriction.applied).
+	unapplied map[curfew.RestrictionID]*curfew.Restriction
 }
 
 var _ curfew.Service = (*Engine)(nil)
@@ -126,6 +155,21 @@ func New(c *Config) (*Engine, error) {
 		gateway:  c.GatewayAddrs,
 		approval: c.Approvals,
 		learned:  c.Learned,
+
+		cpInterval:   c.CheckpointInterval,
+		publish:      c.PublishCheckpoint,
+		configDigest: c.ConfigDigest,
+		unapplied:    map[curfew.RestrictionID]*curfew.Restriction{},
+	}
+	if c.AuditKey != nil {
+		if len(c.AuditKey) != ed25519.PrivateKeySize {
+			return nil, errors.New("engine: invalid ed25519 audit key")
+		}
+		e.key = c.AuditKey
+		e.pub = c.AuditKey.Public().(ed25519.PublicKey)
+	}
+	if e.cpInterval <= 0 {
+		e.cpInterval = defaultCheckpointInterval
 	}
 	e.approval.Modes = slices.Clone(c.Approvals.Modes)
 	if e.now == nil {
@@ -151,11 +195,14 @@ func (nopMetrics) Applied(*curfew.Snapshot, time.Duration, error) {}
 func (nopMetrics) Repaired(int)                                   {}
 func (nopMetrics) Expired()                                       {}
 
-// Run reconciles once, then keeps reconciling at every change and checking
-// the backends for drift, until ctx is done or Close is called. It returns
-// the error of the first reconcile if that fails to read the store; apply
-// errors are logged and retried. When Run returns, no timer is left armed
-// and no drift check is running.
+// Run holds the stored state to the audit log and records the start
+// (startAudit), reconciles once, then keeps reconciling at every change,
+// checking the backends for drift and signing the audit log (in a
+// goroutine, runCheckpoints), until ctx is done or Close is called; then
+// it records the stop and signs the log once more. It returns the error of
+// the first reconcile if that fails to read the store; apply errors are
+// logged and retried. When Run returns, no timer is left armed, no drift
+// check is running and the signing has stopped.
 //
 // The drift check runs on Run's goroutine without the engine's lock, so a
 // command never waits for a comparison of the installed state (a good
@@ -165,12 +212,28 @@ func (nopMetrics) Expired()                                       {}
 // change by someone else, so a firewall reload that deleted curfew's
 // table is repaired at once rather than at the next tick.
 func (e *Engine) Run(ctx context.Context) error {
-	if err := e.Reconcile(ctx); err != nil && !isApplyError(err) {
+	if err := e.startAudit(ctx); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(e.ctx, cancel)()
+	signing := make(chan struct{})
+	go func() {
+		defer close(signing)
+		e.runCheckpoints(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-signing
+		e.stopAudit(ctx)
+	}()
+	if _, err := e.Checkpoint(ctx); err != nil {
+		e.logger.ErrorContext(ctx, "signing the audit log", "err", err)
+	}
+	if err := e.Reconcile(ctx); err != nil && !isApplyError(err) {
+		return err
+	}
 	defer func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -237,6 +300,10 @@ func (e *Engine) checkDrift(ctx context.Context) {
 	if n > 0 {
 		e.metrics.Repaired(n)
 		e.logger.WarnContext(ctx, "repaired enforcement drift", "objects", n)
+		ev := &audit.Event{At: e.now(), Kind: audit.KindDriftRepaired, Actor: audit.System, After: &audit.Fields{Objects: int64(n)}}
+		if err := e.store.AppendEvents(ctx, ev); err != nil {
+			e.logger.ErrorContext(ctx, "recording repaired drift", "err", err)
+		}
 	}
 	if err != nil && ctx.Err() == nil {
 		e.logger.ErrorContext(ctx, "checking enforcement drift", "err", err)
@@ -336,6 +403,7 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 		return &applyError{err}
 	}
 	e.applied = true
+	e.recordAppliedLocked(ctx, now)
 	e.logger.DebugContext(ctx, "applied snapshot",
 		"restricted_devices", len(snap.Devices), "restricted_prefixes", len(snap.Prefixes),
 		"next_change", snap.NextChange, "took", took)
@@ -354,22 +422,11 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 
 // expire records that r ended at its End. e.mu must be held.
 func (e *Engine) expire(ctx context.Context, r *curfew.Restriction, now time.Time) error {
-	detail := fmt.Sprintf("%s on %s ended at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339))
-	switch a := r.Approval; {
-	case a.Pending() && !a.Extension():
-		detail += " without ever having applied: it still " + a.Waiting()
-	case a.Pending():
-		detail += "; its " + a.Waiting() + " was never decided"
-	}
+	prev := *r
 	r.Expired = now
-	a := &curfew.AuditEntry{
-		At:     now,
-		Actor:  curfew.SystemActor,
-		Action: curfew.ActionExpire,
-		Target: fmt.Sprint(r.ID),
-		Detail: detail,
-	}
-	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
+	ev := &audit.Event{At: now, Kind: audit.KindRestrictionExpired, Actor: audit.System,
+		Subject: r.Subject.String(), Restriction: r.ID, After: &audit.Fields{Expired: now}}
+	if err := e.updateRestriction(ctx, &prev, r, ev); err != nil {
 		r.Expired = time.Time{}
 		return err
 	}

@@ -1,8 +1,11 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +16,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/engine"
@@ -21,6 +25,9 @@ import (
 )
 
 var _ engine.Store = (*sqlite.DB)(nil)
+
+// testKey signs the tests' audit checkpoints.
+var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
 
 var (
 	operator = curfew.Actor{Name: "olga", Role: curfew.RoleOperator}
@@ -47,8 +54,7 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureWith is newFixture with the approval policy p.
 func newFixtureWith(t *testing.T, p curfew.ApprovalPolicy) *fixture {
 	t.Helper()
-	key := []byte(strings.Repeat("k", sqlite.MinKeySize))
-	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{AuditKey: key})
+	db, err := sqlite.Open(context.Background(), ":memory:", &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +66,7 @@ func newFixtureWith(t *testing.T, p curfew.ApprovalPolicy) *fixture {
 		VerifyInterval: -1,
 		GatewayAddrs:   func() ([]netip.Addr, error) { return gatewayAddrs, nil },
 		Approvals:      p,
+		AuditKey:       testKey,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -87,15 +94,40 @@ func (f *fixture) wantEnforced(t *testing.T, want string) {
 	}
 }
 
-func (f *fixture) actions(t *testing.T) []string {
+// events returns the audit log, decoded.
+func events(t *testing.T, db *sqlite.DB) []*audit.Event {
 	t.Helper()
-	entries, err := f.db.Audit(context.Background())
+	var es []*audit.Event
+	err := db.ReadAudit(context.Background(), 1, func(_ int64, data []byte, checkpoint bool) error {
+		if checkpoint {
+			return nil
+		}
+		e, err := audit.Decode(data)
+		es = append(es, e)
+		return err
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return es
+}
+
+// actions describes the audit log, one "ACTOR KIND [RESTRICTION|SUBJECT]"
+// per event.
+func (f *fixture) actions(t *testing.T) []string { return actions(t, f.db) }
+
+func actions(t *testing.T, db *sqlite.DB) []string {
+	t.Helper()
 	var got []string
-	for _, e := range entries {
-		got = append(got, e.Actor+" "+string(e.Action)+" "+e.Target)
+	for _, e := range events(t, db) {
+		s := e.Actor + " " + string(e.Kind)
+		switch {
+		case e.Restriction != 0:
+			s += fmt.Sprintf(" %d", e.Restriction)
+		case e.Subject != "":
+			s += " " + e.Subject
+		}
+		got = append(got, s)
 	}
 	return got
 }
@@ -135,7 +167,7 @@ func TestRestrictionLifecycle(t *testing.T) {
 		if got.Expired.IsZero() || got.StatusAt(time.Now()) != curfew.StatusExpired {
 			t.Errorf("after its end, restriction = %+v; want recorded as expired", got)
 		}
-		want := []string{"olga restriction.create 1", "olga restriction.extend 1", "curfew restriction.expire 1"}
+		want := []string{"olga restriction.created 1", "curfew restriction.applied 1", "olga restriction.extended 1", "curfew restriction.expired 1"}
 		if diff := cmp.Diff(want, f.actions(t)); diff != "" {
 			t.Errorf("audit mismatch (-want +got):\n%s", diff)
 		}
@@ -240,16 +272,16 @@ func TestRestrictWidePrefix(t *testing.T) {
 	if _, err := f.eng.Restrict(f.ctx, req); err != nil {
 		t.Fatalf("forced Restrict(%s) = %v", req.Subject, err)
 	}
-	entries, err := f.db.Audit(f.ctx)
-	if err != nil || len(entries) != 1 || !strings.Contains(entries[0].Detail, "forced") {
-		t.Errorf("audit after a forced restriction = %+v, %v; want one entry saying it was forced", entries, err)
+	es := events(t, f.db)
+	if len(es) != 2 || es[0].Kind != audit.KindRestrictionCreated || !es[0].After.Force {
+		t.Errorf("audit after a forced restriction = %+v; want its creation, saying it was forced, and its enforcement", es)
 	}
 }
 
 // A gateway whose addresses cannot be read refuses ip: subjects (they
 // might hold one) and nothing else.
 func TestRestrictGatewayAddrsFail(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{AuditKey: []byte(strings.Repeat("k", sqlite.MinKeySize))})
+	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +402,8 @@ func TestStartupReconcile(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.wantEnforced(t, "device 02:00:00:00:00:02 cutoff until="+long.End.Format(time.RFC3339)+" ids=[2]\n")
-		want := []string{"olga restriction.create 1", "olga restriction.create 2", "curfew restriction.expire 1"}
+		want := []string{"olga restriction.created 1", "curfew restriction.applied 1", "olga restriction.created 2", "curfew restriction.applied 2",
+			"curfew restriction.expired 1"}
 		if diff := cmp.Diff(want, f.actions(t)); diff != "" {
 			t.Errorf("audit mismatch (-want +got):\n%s", diff)
 		}
@@ -385,7 +418,7 @@ type hangUpStore struct {
 	hangUp context.CancelFunc
 }
 
-func (s *hangUpStore) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
+func (s *hangUpStore) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *audit.Event) error {
 	err := s.DB.CreateRestriction(ctx, r, a)
 	s.hangUp()
 	return err
@@ -457,7 +490,7 @@ func newSlowVerifier() *slowVerifier {
 
 // waitFor fails t unless ch is closed within a deadline far beyond what it
 // takes when nothing is wrong.
-func waitFor(t *testing.T, ch <-chan struct{}, what string) {
+func waitChan(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
@@ -490,7 +523,7 @@ func TestDriftCheckDoesNotHoldCommands(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	waitFor(t, v.started, "first drift check")
+	waitChan(t, v.started, "first drift check")
 
 	restricted := make(chan struct{})
 	go func() {
@@ -499,7 +532,7 @@ func TestDriftCheckDoesNotHoldCommands(t *testing.T) {
 			t.Errorf("Restrict: %v", err)
 		}
 	}()
-	waitFor(t, restricted, "Restrict during a drift check")
+	waitChan(t, restricted, "Restrict during a drift check")
 	if !strings.Contains(v.String(), "02:00:00:00:00:01") {
 		t.Errorf("enforced after Restrict = %q, want the device", v.String())
 	}
@@ -509,8 +542,8 @@ func TestDriftCheckDoesNotHoldCommands(t *testing.T) {
 		defer close(closed)
 		eng.Close()
 	}()
-	waitFor(t, closed, "Close during a drift check")
-	waitFor(t, ran, "Run after Close")
+	waitChan(t, closed, "Close during a drift check")
+	waitChan(t, ran, "Run after Close")
 }
 
 // slowLoadStore is a store whose first loading of the restrictions takes
@@ -613,6 +646,6 @@ func TestWatcherTriggersDriftCheck(t *testing.T) {
 		}
 	}
 	cancel()
-	waitFor(t, ran, "Run after its context is done")
+	waitChan(t, ran, "Run after its context is done")
 	eng.Close()
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -39,15 +40,9 @@ func (e *Engine) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason 
 		return nil, err
 	}
 	now := e.now().UTC()
-	detail := "device " + d.MAC.String()
-	if d.Name != "" {
-		detail += fmt.Sprintf(" name %q", d.Name)
-	}
-	if d.Owner != "" {
-		detail += " owner " + d.Owner
-	}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionRemoveDevice, Target: d.MAC.String(), Reason: reason, Detail: detail}
-	if err := e.store.DeleteDevice(ctx, d.MAC, a); err != nil {
+	ev := &audit.Event{At: now, Actor: actor.Name, Kind: audit.KindDeviceRemoved, Subject: audit.DeviceSubject(d), Reason: reason,
+		Before: audit.DeviceFields(d)}
+	if err := e.store.DeleteDevice(ctx, d.MAC, ev); err != nil {
 		return nil, fmt.Errorf("removing device: %w", err)
 	}
 	e.logger.InfoContext(ctx, "device removed", "mac", d.MAC.String(), "owner", d.Owner, "actor", actor.Name)
@@ -111,21 +106,14 @@ func (e *Engine) RemovePerson(ctx context.Context, name, reason string) (*curfew
 		return nil, fmt.Errorf("loading devices: %w", err)
 	}
 	var owned []*curfew.Device
-	detail := "person " + name
 	for _, d := range devices {
 		if d.Owner == name {
 			owned = append(owned, d)
 		}
 	}
-	if len(owned) > 0 {
-		macs := make([]string, len(owned))
-		for i, d := range owned {
-			macs[i] = d.MAC.String()
-		}
-		detail += "; its devices stay registered without owner: " + strings.Join(macs, ", ")
-	}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionRemovePerson, Target: name, Reason: reason, Detail: detail}
-	if err := e.store.DeletePerson(ctx, name, a); err != nil {
+	ev := &audit.Event{At: now, Actor: actor.Name, Kind: audit.KindPersonRemoved, Reason: reason,
+		Subject: curfew.Subject{Kind: curfew.SubjectPerson, Name: name}.String(), Before: &audit.Fields{Name: name}}
+	if err := e.store.DeletePerson(ctx, name, ev); err != nil {
 		return nil, fmt.Errorf("removing person: %w", err)
 	}
 	e.logger.InfoContext(ctx, "person removed", "person", name, "devices", len(owned), "actor", actor.Name)
@@ -204,8 +192,9 @@ func (e *Engine) AddGroup(ctx context.Context, name string) (*curfew.Group, erro
 	}
 	now := e.now().UTC()
 	g := &curfew.Group{Name: name, Created: now}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionGroup, Target: "group:" + name, Detail: "group " + name}
-	if err := e.store.CreateGroup(ctx, g, a); err != nil {
+	ev := &audit.Event{At: now, Actor: actor.Name, Kind: audit.KindGroupAdded,
+		Subject: curfew.Subject{Kind: curfew.SubjectGroup, Name: name}.String(), After: &audit.Fields{Name: name, Created: now}}
+	if err := e.store.CreateGroup(ctx, g, ev); err != nil {
 		return nil, fmt.Errorf("storing group: %w", err)
 	}
 	e.logger.InfoContext(ctx, "group added", "group", name, "actor", actor.Name)
@@ -256,18 +245,19 @@ func (e *Engine) changeGroup(ctx context.Context, name string, member curfew.Sub
 		return nil, err
 	}
 	now := e.now().UTC()
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Target: "group:" + name}
+	ev := &audit.Event{At: now, Actor: actor.Name, Subject: curfew.Subject{Kind: curfew.SubjectGroup, Name: name}.String(),
+		After: &audit.Fields{Member: member.String()}}
 	if add {
 		if member.Kind == curfew.SubjectPerson {
 			if _, err := e.store.Person(ctx, member.Name); errors.Is(err, curfew.ErrNotFound) {
 				return nil, fmt.Errorf("%w: member %s: no such person (add it with `curfew person add %s`)", curfew.ErrNotFound, member, member.Name)
 			}
 		}
-		a.Action, a.Detail = curfew.ActionGroupMember, fmt.Sprintf("group %s member %s added", name, member)
-		err = e.store.AddGroupMember(ctx, name, member, now, a)
+		ev.Kind = audit.KindGroupMemberAdded
+		err = e.store.AddGroupMember(ctx, name, member, now, ev)
 	} else {
-		a.Action, a.Detail = curfew.ActionGroupLeave, fmt.Sprintf("group %s member %s removed", name, member)
-		err = e.store.RemoveGroupMember(ctx, name, member, a)
+		ev.Kind = audit.KindGroupMemberRemoved
+		err = e.store.RemoveGroupMember(ctx, name, member, ev)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storing group %s: %w", name, err)

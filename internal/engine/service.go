@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -65,23 +66,16 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 			return nil, fmt.Errorf("looking up person: %w", err)
 		}
 	}
-	a := &curfew.AuditEntry{
-		At:     now,
-		Actor:  actor.Name,
-		Action: curfew.ActionRestrict,
-		Reason: r.Reason,
-		Detail: fmt.Sprintf("%s on %s from %s until %s", r.Mode, r.Subject, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339)),
-	}
-	if r.Subject.Wide() {
-		a.Detail += " (forced: a prefix that wide needs it)"
-	}
 	if e.approval.Requires(r.Mode, r.Start, r.End) {
 		r.Approval = curfew.Approval{State: curfew.ApprovalPending, Asker: actor.Name}
-		a.Detail += "; pending: it " + r.Approval.Waiting()
 	}
-	if err := e.store.CreateRestriction(ctx, r, a); err != nil {
+	after := audit.RestrictionFields(r)
+	after.Reason, after.Force = "", r.Subject.Wide() // the reason is the event's; a prefix that wide needs force
+	ev := &audit.Event{At: now, Kind: audit.KindRestrictionCreated, Actor: actor.Name, Subject: r.Subject.String(), Reason: r.Reason, After: after}
+	if err := e.store.CreateRestriction(ctx, r, ev); err != nil {
 		return nil, fmt.Errorf("storing restriction: %w", err)
 	}
+	e.unapplied[r.ID] = r
 	e.logger.InfoContext(ctx, "restriction created", "restriction_id", r.ID, "subject", r.Subject.String(),
 		"mode", r.Mode, "ends_at", r.End, "actor", actor.Name, "pending", r.Approval.Pending())
 	return r, e.enforceLocked(r)
@@ -127,12 +121,12 @@ func (e *Engine) enforceLocked(changed any) error {
 
 // Lift implements [curfew.Service].
 func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, curfew.OpLift, id, reason, curfew.ActionLift, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, curfew.OpLift, id, reason, audit.KindRestrictionLifted, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (before, after *audit.Fields, err error) {
 		if st := r.StatusAt(now); st == curfew.StatusLifted || st == curfew.StatusExpired || st == curfew.StatusRejected {
-			return "", fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
+			return nil, nil, fmt.Errorf("%w: restriction %d is already %s", curfew.ErrConflict, id, st)
 		}
 		r.Lifted, r.LiftedBy, r.LiftReason = now, actor.Name, strings.TrimSpace(reason)
-		return fmt.Sprintf("%s on %s lifted; it was to end at %s", r.Mode, r.Subject, r.End.Format(time.RFC3339)), nil
+		return &audit.Fields{End: r.End}, &audit.Fields{Lifted: r.Lifted, LiftedBy: r.LiftedBy}, nil
 	})
 }
 
@@ -144,24 +138,21 @@ func (e *Engine) Lift(ctx context.Context, id curfew.RestrictionID, reason strin
 // replaces one that waits. A restriction that itself waits cannot be
 // extended.
 func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.Time, d time.Duration, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, curfew.OpExtend, id, reason, curfew.ActionExtend, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
+	return e.change(ctx, curfew.OpExtend, id, reason, audit.KindRestrictionExtended, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (before, after *audit.Fields, err error) {
 		newEnd, err := r.ExtendedEnd(now, end, d)
 		if err != nil {
-			return "", err
+			return nil, nil, err
 		}
-		old := r.End
-		var superseded string
+		before = audit.ApprovalFields(r.End, r.Approval)
 		if r.Approval.Pending() && r.Approval.Extension() {
-			superseded = fmt.Sprintf("; it replaces the waiting extension to %s asked for by %s", r.Approval.ExtendTo.Format(time.RFC3339), r.Approval.Asker)
-			r.Approval = curfew.Approval{}
+			r.Approval = curfew.Approval{} // replaced by this one
 		}
-		if newEnd.After(old) && e.approval.Requires(r.Mode, r.Start, newEnd) {
-			r.RequestExtension(actor.Name, newEnd)
-			return fmt.Sprintf("%s on %s: asks to move the end from %s to %s; pending: the %s; until then it ends at %s%s",
-				r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339), r.Approval.Waiting(), old.Format(time.RFC3339), superseded), nil
+		if newEnd.After(r.End) && e.approval.Requires(r.Mode, r.Start, newEnd) {
+			r.RequestExtension(actor.Name, newEnd) // the end stays until a second operator approves
+		} else {
+			r.End = newEnd
 		}
-		r.End = newEnd
-		return fmt.Sprintf("%s on %s: end moved from %s to %s%s", r.Mode, r.Subject, old.Format(time.RFC3339), newEnd.Format(time.RFC3339), superseded), nil
+		return before, audit.ApprovalFields(r.End, r.Approval), nil
 	})
 }
 
@@ -169,43 +160,33 @@ func (e *Engine) Extend(ctx context.Context, id curfew.RestrictionID, end time.T
 // enforces it before Approve returns (from its start, if that is still to
 // come); approving an extension moves the end.
 func (e *Engine) Approve(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, curfew.OpApprove, id, reason, curfew.ActionApprove, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
-		old := r.End
-		if err := r.Decide(now, actor.Name, true, reason); err != nil {
-			return "", err
-		}
-		if r.Approval.Extension() {
-			return fmt.Sprintf("%s on %s: extension asked for by %s approved; end moved from %s to %s",
-				r.Mode, r.Subject, r.Approval.Asker, old.Format(time.RFC3339), r.End.Format(time.RFC3339)), nil
-		}
-		from := "now on"
-		if now.Before(r.Start) {
-			from = "its start"
-		}
-		return fmt.Sprintf("%s on %s from %s until %s, asked for by %s, approved; enforced from %s",
-			r.Mode, r.Subject, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.Approval.Asker, from), nil
-	})
+	return e.change(ctx, curfew.OpApprove, id, reason, audit.KindRestrictionApproved, e.decide(true, reason))
 }
 
 // Reject implements [curfew.Service].
 func (e *Engine) Reject(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
-	return e.change(ctx, curfew.OpReject, id, reason, curfew.ActionReject, func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (string, error) {
-		if err := r.Decide(now, actor.Name, false, reason); err != nil {
-			return "", err
+	return e.change(ctx, curfew.OpReject, id, reason, audit.KindRestrictionRejected, e.decide(false, reason))
+}
+
+// decide returns the edit of a second operator's decision for change: the
+// event records the end and the approval before and after it.
+func (e *Engine) decide(approve bool, reason string) func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (before, after *audit.Fields, err error) {
+	return func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (before, after *audit.Fields, err error) {
+		before = audit.ApprovalFields(r.End, r.Approval)
+		if err := r.Decide(now, actor.Name, approve, reason); err != nil {
+			return nil, nil, err
 		}
-		if r.Approval.Extension() {
-			return fmt.Sprintf("%s on %s: extension to %s asked for by %s rejected; it still ends at %s",
-				r.Mode, r.Subject, r.Approval.ExtendTo.Format(time.RFC3339), r.Approval.Asker, r.End.Format(time.RFC3339)), nil
-		}
-		return fmt.Sprintf("%s on %s, asked for by %s, rejected; it was never enforced", r.Mode, r.Subject, r.Approval.Asker), nil
-	})
+		return before, audit.ApprovalFields(r.End, r.Approval), nil
+	}
 }
 
 // change applies edit to restriction id on behalf of the operator in ctx,
-// if op permits it, stores it with an audit entry of action carrying
-// reason and the detail edit returns, and enforces the result.
-func (e *Engine) change(ctx context.Context, op curfew.Op, id curfew.RestrictionID, reason string, action curfew.Action,
-	edit func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (detail string, err error)) (*curfew.Restriction, error) {
+// if op permits it, stores it with an audit event of kind carrying reason
+// and the fields edit returns, and enforces the result. It edits the
+// restriction as the engine enforces it, never a row changed behind its
+// back.
+func (e *Engine) change(ctx context.Context, op curfew.Op, id curfew.RestrictionID, reason string, kind audit.Kind,
+	edit func(r *curfew.Restriction, actor curfew.Actor, now time.Time) (before, after *audit.Fields, err error)) (*curfew.Restriction, error) {
 	actor, err := curfew.Permit(ctx, op)
 	if err != nil {
 		return nil, err
@@ -216,26 +197,29 @@ func (e *Engine) change(ctx context.Context, op curfew.Op, id curfew.Restriction
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, action); err != nil || prev != nil {
+	if prev, err := curfew.Repeated(ctx, e.store.Request, actor.Name, curfew.Action(kind)); err != nil || prev != nil {
 		return e.repeatedRestriction(ctx, prev, err)
 	}
-	r, err := e.store.Restriction(ctx, id)
+	r, prev, err := e.openRestrictionLocked(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	now := e.now().UTC()
-	detail, err := edit(r, actor, now)
+	before, after, err := edit(r, actor, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: action, Target: fmt.Sprint(id), Reason: reason, Detail: detail}
-	if err := e.store.UpdateRestriction(ctx, r, a); err != nil {
-		return nil, fmt.Errorf("storing %s: %w", action, err)
+	ev := &audit.Event{At: now, Kind: kind, Actor: actor.Name, Subject: r.Subject.String(), Restriction: id, Reason: reason, Before: before, After: after}
+	if err := e.updateRestriction(ctx, prev, r, ev); err != nil {
+		return nil, fmt.Errorf("storing %s: %w", kind, err)
 	}
-	e.logger.InfoContext(ctx, "restriction changed", "action", action, "restriction_id", id,
+	if _, waiting := e.unapplied[id]; waiting || kind == audit.KindRestrictionApproved && !r.Approval.Extension() {
+		e.unapplied[id] = r // its enforcement is recorded as this version of it
+	}
+	e.logger.InfoContext(ctx, "restriction changed", "kind", kind, "restriction_id", id,
 		"ends_at", r.EffectiveEnd(), "actor", actor.Name)
 	return r, e.enforceLocked(r)
 }
@@ -302,18 +286,8 @@ func (e *Engine) AddDevice(ctx context.Context, d *curfew.Device) (*curfew.Devic
 			return nil, fmt.Errorf("looking up owner: %w", err)
 		}
 	}
-	detail := "device " + dev.MAC.String()
-	if dev.Name != "" {
-		detail += fmt.Sprintf(" name %q", dev.Name)
-	}
-	if dev.Owner != "" {
-		detail += " owner " + dev.Owner
-	}
-	if len(dev.Addrs) > 0 {
-		detail += fmt.Sprintf(" addresses %v", dev.Addrs)
-	}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionDevice, Target: dev.MAC.String(), Detail: detail}
-	if err := e.store.CreateDevice(ctx, &dev, a); err != nil {
+	ev := &audit.Event{At: now, Kind: audit.KindDeviceAdded, Actor: actor.Name, Subject: audit.DeviceSubject(&dev), After: audit.DeviceFields(&dev)}
+	if err := e.store.CreateDevice(ctx, &dev, ev); err != nil {
 		return nil, fmt.Errorf("storing device: %w", err)
 	}
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
@@ -356,8 +330,8 @@ func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, er
 	}
 	now := e.now().UTC()
 	p := &curfew.Person{Name: name, Created: now}
-	a := &curfew.AuditEntry{At: now, Actor: actor.Name, Action: curfew.ActionPerson, Target: name, Detail: "person " + name}
-	if err := e.store.CreatePerson(ctx, p, a); err != nil {
+	ev := &audit.Event{At: now, Kind: audit.KindPersonAdded, Actor: actor.Name, Subject: curfew.Subject{Kind: curfew.SubjectPerson, Name: name}.String()}
+	if err := e.store.CreatePerson(ctx, p, ev); err != nil {
 		return nil, fmt.Errorf("storing person: %w", err)
 	}
 	e.logger.InfoContext(ctx, "person added", "person", name, "actor", actor.Name)
@@ -370,20 +344,4 @@ func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
 		return nil, err
 	}
 	return e.store.Persons(ctx)
-}
-
-// Audit implements [curfew.Service].
-func (e *Engine) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
-		return nil, err
-	}
-	return e.store.Audit(ctx)
-}
-
-// VerifyAudit implements [curfew.Service].
-func (e *Engine) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
-	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
-		return nil, err
-	}
-	return e.store.VerifyAudit(ctx)
 }

@@ -140,20 +140,23 @@ type Backend struct {
 	// fmu serialises batches: AllowDestination's and those of Apply,
 	// Verify and Close, all sent on one socket, which owns the table
 	// where the kernel lets it (see claim).
-	fmu     sync.Mutex           // guards the fields below
-	gen     uint32               // the ruleset generation after curfew's last batch or check
-	genOK   bool                 // gen is known
-	graw    *rawConn             // for the generation; nil until first needed
-	batches int                  // batches sent, for tests
-	wconn   *nftables.Conn       // the lasting connection every batch is sent on; nil until first needed
-	wsock   *mdnetlink.Conn      // wconn's socket, for the batches google/nftables cannot encode
-	owned   bool                 // wsock owns the table (NFT_TABLE_F_OWNER)
-	noOwner bool                 // build the table without owner flags: Config.Unowned, or the kernel has none
-	dyn     map[dynKey]time.Time // destinations AllowDestination added, with their ends
-	pruned  int                  // len(dyn) after it was last pruned
-	allowed map[uint64]time.Time // allowlist-mode devices of the last Apply, with their Until
-	ready   bool                 // the table was built: AllowDestination may add to it
-	done    bool                 // Close was called
+	fmu     sync.Mutex      // guards the fields below
+	gen     uint32          // the ruleset generation after curfew's last batch or check
+	genOK   bool            // gen is known
+	graw    *rawConn        // for the generation; nil until first needed
+	batches int             // batches sent, for tests
+	wconn   *nftables.Conn  // the lasting connection every batch is sent on; nil until first needed
+	wsock   *mdnetlink.Conn // wconn's socket, for the batches google/nftables cannot encode
+	owned   bool            // wsock owns the table (NFT_TABLE_F_OWNER)
+	noOwner bool            // build the table without owner flags: Config.Unowned, or the kernel has none
+	// tableFlags are the flags claim asks for: ownerFlags (a test adds
+	// one the kernel does not know, to play an older kernel).
+	tableFlags uint32
+	dyn        map[dynKey]time.Time // destinations AllowDestination added, with their ends
+	pruned     int                  // len(dyn) after it was last pruned
+	allowed    map[uint64]time.Time // allowlist-mode devices of the last Apply, with their Until
+	ready      bool                 // the table was built: AllowDestination may add to it
+	done       bool                 // Close was called
 }
 
 var (
@@ -203,12 +206,13 @@ func New(c *Config) (*Backend, error) {
 		return nil, err
 	}
 	return &Backend{
-		logger:  c.Logger,
-		netns:   ns,
-		rs:      newRuleset(table, slices.Clone(c.LANInterfaces), rd),
-		doh:     doh,
-		dyn:     map[dynKey]time.Time{},
-		noOwner: c.Unowned,
+		logger:     c.Logger,
+		netns:      ns,
+		rs:         newRuleset(table, slices.Clone(c.LANInterfaces), rd),
+		doh:        doh,
+		dyn:        map[dynKey]time.Time{},
+		noOwner:    c.Unowned,
+		tableFlags: ownerFlags,
 	}, nil
 }
 

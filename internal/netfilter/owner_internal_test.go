@@ -69,3 +69,34 @@ func TestAdoptOrphanedTable(t *testing.T) {
 		t.Error("another process deleted the adopted table")
 	}
 }
+
+// TestOlderKernelFallsBack plays a kernel without the persist flag (Linux
+// before 6.9 refuses a flag it does not know, as this one refuses 0x80):
+// the Backend builds the table without flags, as before, and carries on.
+func TestOlderKernelFallsBack(t *testing.T) {
+	ns := netnstest.New(t)
+	b, err := New(&Config{Logger: slog.New(slog.DiscardHandler), NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.tableFlags |= 0x80
+	now := time.Now()
+	snap := &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
+		{MAC: []byte{2, 0, 0, 0, 1, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}}}}
+	if err := b.Apply(t.Context(), snap); err != nil {
+		t.Fatalf("Apply on a kernel without the flags: %v", err)
+	}
+	if !b.noOwner || b.owned {
+		t.Errorf("noOwner = %v, owned = %v; want the Backend to build without flags", b.noOwner, b.owned)
+	}
+	got := netnstest.Run(t, ns, "nft", "list", "table", "inet", "curfew")
+	if strings.Contains(got, "flags owner") || !strings.Contains(got, "02:00:00:00:01:01") {
+		t.Errorf("the table is\n%s\nwant it without flags, with the device", got)
+	}
+	// Another process may change it, and Verify puts it back.
+	netnstest.Run(t, ns, "nft", "delete", "table", "inet", "curfew")
+	if n, err := b.Verify(t.Context()); err != nil || n == 0 {
+		t.Errorf("Verify after the table was deleted = %d, %v; want it rebuilt", n, err)
+	}
+}

@@ -189,13 +189,13 @@ func (b *Backend) deleteTable() error {
 }
 
 // tableMsg returns a NEWTABLE or DELTABLE message for the table, with
-// ownerFlags if flags is set.
+// b.tableFlags if flags is set.
 func (b *Backend) tableMsg(typ uint16, flags bool) mdnetlink.Message {
 	ae := mdnetlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.BigEndian
 	ae.String(unix.NFTA_TABLE_NAME, b.rs.table.Name)
 	if flags {
-		ae.Uint32(unix.NFTA_TABLE_FLAGS, ownerFlags)
+		ae.Uint32(unix.NFTA_TABLE_FLAGS, b.tableFlags)
 	}
 	attrs, _ := ae.Encode() // encoding a string and a uint32 cannot fail
 	hf := mdnetlink.Request | mdnetlink.Acknowledge

@@ -38,7 +38,7 @@ type appealFixture struct {
 
 func newAppealFixture(t *testing.T, cfg notice.Config) *appealFixture {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{AuditKey: bytes.Repeat([]byte{7}, sqlite.MinKeySize)})
+	db, err := sqlite.Open(t.Context(), ":memory:", &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

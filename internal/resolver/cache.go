@@ -98,7 +98,7 @@ type ttlPos struct {
 	ttl uint32
 }
 
-func (e *cacheEntry) size() int { return len(e.wire) + len(e.key.name) + 6*len(e.ttls) + entryOverhead }
+func (e *cacheEntry) size() int { return len(e.wire) + len(e.key.name) + 8*len(e.ttls) + entryOverhead }
 
 // newCache returns a cache of about size bytes.
 func newCache(size int) *cache {

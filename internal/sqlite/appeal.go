@@ -7,17 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
 const appealColumns = `id, sender, addr, restrictions, message, created_at, answer, answered_at, answered_by`
 
-// CreateAppeal stores a, assigns a.ID, sets the Target of e to the decimal
-// ID and records e, in one transaction. It implements the engine's Store.
-func (db *DB) CreateAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.AuditEntry) error {
+// CreateAppeal stores a, assigns a.ID, sets the After.Appeal of ev to it
+// and records ev, in one transaction. It implements the engine's Store.
+func (db *DB) CreateAppeal(ctx context.Context, a *curfew.Appeal, ev *audit.Event) error {
 	if a == nil || a.From.IsZero() || !a.Addr.IsValid() {
 		return fmt.Errorf("%w: appeal without a sender", curfew.ErrInvalid)
 	}
@@ -30,7 +30,7 @@ func (db *DB) CreateAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.Audi
 		return fmt.Errorf("encoding restriction ids: %w", err)
 	}
 	var id int64
-	err = db.write(ctx, e, func(tx *sql.Tx, entry *curfew.AuditEntry) error {
+	err = db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, evs []*audit.Event) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO appeals
 			(sender, addr, restrictions, message, created_at, answer, answered_at, answered_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -40,7 +40,12 @@ func (db *DB) CreateAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.Audi
 		if err != nil {
 			return classify(err, "appeal")
 		}
-		entry.Target = strconv.FormatInt(id, 10)
+		var after audit.Fields
+		if evs[0].After != nil {
+			after = *evs[0].After
+		}
+		after.Appeal = id
+		evs[0].After = &after
 		return nil
 	})
 	if err != nil {
@@ -51,13 +56,13 @@ func (db *DB) CreateAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.Audi
 }
 
 // AnswerAppeal stores the answer of a (Answer, Answered, AnsweredBy) and
-// records e, in one transaction. An unknown ID is curfew.ErrNotFound. It
+// records ev, in one transaction. An unknown ID is curfew.ErrNotFound. It
 // implements the engine's Store.
-func (db *DB) AnswerAppeal(ctx context.Context, a *curfew.Appeal, e *curfew.AuditEntry) error {
+func (db *DB) AnswerAppeal(ctx context.Context, a *curfew.Appeal, ev *audit.Event) error {
 	if a == nil {
 		return fmt.Errorf("%w: missing appeal", curfew.ErrInvalid)
 	}
-	return db.write(ctx, e, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		res, err := tx.ExecContext(ctx, "UPDATE appeals SET answer = ?, answered_at = ?, answered_by = ? WHERE id = ?",
 			a.Answer, nullMillis(a.Answered), a.AnsweredBy, int64(a.ID))
 		if err != nil {

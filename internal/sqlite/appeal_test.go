@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -21,12 +22,12 @@ func TestAppealRoundTrip(t *testing.T) {
 		Message:      "Why?\n<script>alert(1)</script> & ü",
 		Created:      t0,
 	}
-	e := entry(curfew.ActionAppeal, "")
+	e := entry(audit.KindAppealPosted, "")
 	if err := db.CreateAppeal(ctx, a, e); err != nil {
 		t.Fatal(err)
 	}
-	if a.ID != 1 || e.Target != "1" || e.Seq != 1 {
-		t.Errorf("after CreateAppeal: ID %d, audit target %q, seq %d; want 1, \"1\", 1", a.ID, e.Target, e.Seq)
+	if a.ID != 1 || e.After == nil || e.After.Appeal != 1 || e.Seq != 1 {
+		t.Errorf("after CreateAppeal: ID %d, audit event %s; want appeal 1 in event 1", a.ID, e.Encode())
 	}
 	got, err := db.Appeal(ctx, a.ID)
 	if err != nil {
@@ -37,7 +38,7 @@ func TestAppealRoundTrip(t *testing.T) {
 	}
 
 	a.Answer, a.Answered, a.AnsweredBy = "Until Friday.", t0.Add(time.Hour), "olga"
-	if err := db.AnswerAppeal(ctx, a, entry(curfew.ActionAnswer, "1")); err != nil {
+	if err := db.AnswerAppeal(ctx, a, entry(audit.KindAppealAnswered, "1")); err != nil {
 		t.Fatal(err)
 	}
 	got, err = db.Appeal(ctx, a.ID)
@@ -49,7 +50,7 @@ func TestAppealRoundTrip(t *testing.T) {
 	}
 
 	missing := &curfew.Appeal{ID: 9, Answer: "x"}
-	if err := db.AnswerAppeal(ctx, missing, entry(curfew.ActionAnswer, "9")); !errors.Is(err, curfew.ErrNotFound) {
+	if err := db.AnswerAppeal(ctx, missing, entry(audit.KindAppealAnswered, "9")); !errors.Is(err, curfew.ErrNotFound) {
 		t.Errorf("AnswerAppeal(9) = %v, want ErrNotFound", err)
 	}
 	if _, err := db.Appeal(ctx, 9); !errors.Is(err, curfew.ErrNotFound) {
@@ -58,7 +59,7 @@ func TestAppealRoundTrip(t *testing.T) {
 	if n := auditLen(t, db); n != 2 {
 		t.Errorf("audit has %d entries, want 2 (the failed answer records none)", n)
 	}
-	if rep := verify(t, db); !rep.OK {
+	if rep := verify(t, db); !rep.OK() {
 		t.Errorf("VerifyAudit() = %+v", rep)
 	}
 }
@@ -71,7 +72,7 @@ func TestAppealFilter(t *testing.T) {
 	for i, from := range []curfew.Subject{dev, ip, dev, dev} {
 		a := &curfew.Appeal{From: from, Addr: netip.MustParseAddr("2001:db8:7::5"), Message: "m",
 			Restrictions: []curfew.RestrictionID{1}, Created: t0.Add(time.Duration(i) * time.Minute)}
-		if err := db.CreateAppeal(ctx, a, entry(curfew.ActionAppeal, "")); err != nil {
+		if err := db.CreateAppeal(ctx, a, entry(audit.KindAppealPosted, "")); err != nil {
 			t.Fatal(err)
 		}
 	}

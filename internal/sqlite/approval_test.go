@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -22,7 +23,7 @@ func TestApprovalRoundTrip(t *testing.T) {
 			Subject: mustSubject(t, subject), Mode: curfew.ModeCutoff, Reason: "r", Author: "alice",
 			Start: t0, End: t0.Add(48 * time.Hour), Created: t0, Approval: a,
 		}
-		if err := db.CreateRestriction(ctx, r, entry(curfew.ActionRestrict, "")); err != nil {
+		if err := db.CreateRestriction(ctx, r, entry(audit.KindRestrictionCreated, "")); err != nil {
 			t.Fatalf("CreateRestriction() = %v", err)
 		}
 		return r
@@ -61,7 +62,7 @@ func TestApprovalRoundTrip(t *testing.T) {
 	if err := p.Decide(decided, "bob", true, "agreed"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.UpdateRestriction(ctx, p, entry(curfew.ActionApprove, "2")); err != nil {
+	if err := db.UpdateRestriction(ctx, p, entry(audit.KindRestrictionApproved, "2")); err != nil {
 		t.Fatalf("UpdateRestriction() = %v", err)
 	}
 	back, err := db.Restriction(ctx, p.ID)
@@ -81,7 +82,7 @@ func TestApprovalStateChecked(t *testing.T) {
 		Subject: mustSubject(t, "person:x"), Mode: curfew.ModeCutoff, Reason: "r", Author: "alice",
 		Start: t0, End: t0.Add(time.Hour), Created: t0, Approval: curfew.Approval{State: "maybe", Asker: "alice"},
 	}
-	if err := db.CreateRestriction(t.Context(), r, entry(curfew.ActionRestrict, "")); err == nil {
+	if err := db.CreateRestriction(t.Context(), r, entry(audit.KindRestrictionCreated, "")); err == nil {
 		t.Error("CreateRestriction() with approval state \"maybe\" succeeded, want the CHECK constraint to refuse it")
 	}
 }
@@ -112,7 +113,7 @@ func TestMigrateFromFirstSchema(t *testing.T) {
 	}
 	raw.Close()
 
-	db := f.open(t, testKey)
+	db := f.open(t)
 	r, err := db.Restriction(t.Context(), 1)
 	if err != nil {
 		t.Fatalf("Restriction(1) after migrating = %v", err)

@@ -2,261 +2,376 @@ package sqlite
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-// GenerateKey returns a new random audit key of MinKeySize bytes. The
-// daemon creates one at init, stores it in its state directory (mode 0600)
-// and passes it to Open as Config.AuditKey ever after: entries hashed with
-// another key do not verify.
-func GenerateKey() ([]byte, error) {
-	k := make([]byte, MinKeySize)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("generating audit key: %w", err)
-	}
-	return k, nil
-}
-
-// entryHash returns the hex HMAC-SHA256, under key, of the fields of an
-// audit entry and the previous entry's hash. Each field is encoded with
-// its length first, so no two different entries encode alike.
-func entryHash(key []byte, seq, atMillis int64, actor, action, target, reason, detail, prevHash string) string {
-	m := hmac.New(sha256.New, key)
-	putString(m, "curfew audit v1")
-	putInt(m, seq)
-	putInt(m, atMillis)
-	for _, s := range []string{actor, action, target, reason, detail, prevHash} {
-		putString(m, s)
-	}
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-func putInt(h hash.Hash, v int64) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(v))
-	h.Write(b[:])
-}
-
-func putString(h hash.Hash, s string) {
-	putInt(h, int64(len(s)))
-	h.Write([]byte(s))
-}
-
-// appendAudit fills in e's Seq, At (if zero), PrevHash and Hash and inserts
-// it in tx. head is what the head file records: if the database's newest
-// entry is older than the head, entries were deleted from its end, and the
-// new entry is chained to the head instead, so that the deletion stays
-// visible as a gap rather than being papered over.
-func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, e *curfew.AuditEntry, head auditHead) error {
-	var last auditHead
-	err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").Scan(&last.Seq, &last.Hash)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("reading the last audit entry: %w", err)
-	}
-	if head.Seq > last.Seq {
-		last = head
-	}
-	if e.At.IsZero() {
-		e.At = db.now()
-	}
-	at := e.At.UnixMilli()
-	e.At = fromMillis(at)
-	e.Seq = last.Seq + 1
-	e.PrevHash = last.Hash
-	e.Hash = entryHash(db.key, e.Seq, at, e.Actor, string(e.Action), e.Target, e.Reason, e.Detail, e.PrevHash)
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit (seq, at, actor, action, target, reason, detail, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, at, e.Actor, string(e.Action), e.Target, e.Reason, e.Detail, e.PrevHash, e.Hash)
+// appendEvents seals evs after the head of the log and inserts them in tx.
+// The head is the
+// newest event, or the latest checkpoint if that signs a newer one: events
+// were then dropped from the end of the database, and the log goes on
+// from the checkpoint, so that the loss stays visible as a gap instead of
+// being papered over.
+func (db *DB) appendEvents(ctx context.Context, tx *sql.Tx, evs []*audit.Event) error {
+	head, err := lastEvent(ctx, tx)
 	if err != nil {
-		return fmt.Errorf("recording audit entry: %w", err)
+		return err
+	}
+	var named int64
+	if c := db.latest; c != nil {
+		named = c.Seq
+		if c.Seq > head.Seq {
+			head = audit.Head{Seq: c.Seq, Hash: c.Head}
+		}
+	}
+	for _, e := range evs {
+		if e.At.IsZero() {
+			e.At = db.now()
+		}
+		e.LastCheckpoint = named
+		data, err := e.Seal(head)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO audit_events (seq, data) VALUES (?, ?)", e.Seq, string(data)); err != nil {
+			return fmt.Errorf("recording audit event: %w", err)
+		}
+		head = audit.Head{Seq: e.Seq, Hash: audit.Sum(data)}
 	}
 	return nil
 }
 
-const auditColumns = "seq, at, actor, action, target, reason, detail, prev_hash, hash"
-
-func scanAudit(rows *sql.Rows) (*curfew.AuditEntry, int64, error) {
-	var (
-		e      curfew.AuditEntry
-		at     int64
-		action string
-	)
-	if err := rows.Scan(&e.Seq, &at, &e.Actor, &action, &e.Target, &e.Reason, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
-		return nil, 0, fmt.Errorf("reading audit entry: %w", err)
-	}
-	e.Action = curfew.Action(action)
-	e.At = fromMillis(at)
-	return &e, at, nil
+// querier is a *sql.Tx, *sql.Conn or *sql.DB.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Audit returns the audit log, by ascending Seq. It implements the engine's
-// Store.
-func (db *DB) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	rows, err := db.sql.QueryContext(ctx, "SELECT "+auditColumns+" FROM audit ORDER BY seq")
-	if err != nil {
-		return nil, fmt.Errorf("listing audit entries: %w", err)
+// lastEvent returns the head of the events in the database: the zero Head
+// if there is none.
+func lastEvent(ctx context.Context, q querier) (audit.Head, error) {
+	var (
+		seq  int64
+		data []byte
+	)
+	err := q.QueryRowContext(ctx, "SELECT seq, data FROM audit_events ORDER BY seq DESC LIMIT 1").Scan(&seq, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Head{}, nil
 	}
-	defer rows.Close()
-	var es []*curfew.AuditEntry
-	for rows.Next() {
-		e, _, err := scanAudit(rows)
-		if err != nil {
+	if err != nil {
+		return audit.Head{}, fmt.Errorf("reading the last audit event: %w", err)
+	}
+	return audit.Head{Seq: seq, Hash: audit.Sum(data)}, nil
+}
+
+// AppendEvents records evs, which change no stored state (the gateway's
+// own events), in one transaction. It implements the engine's Store.
+func (db *DB) AppendEvents(ctx context.Context, evs ...*audit.Event) error {
+	return db.write(ctx, evs, nil)
+}
+
+// AuditHead returns the newest event in the database (not the latest
+// checkpoint's, if the database lost events after it): the zero Head if
+// there is none. It implements the engine's Store.
+func (db *DB) AuditHead(ctx context.Context) (audit.Head, error) {
+	return lastEvent(ctx, db.sql)
+}
+
+// AuditEvent returns the encoding of event seq, or an error wrapping
+// curfew.ErrNotFound. It implements the engine's Store.
+func (db *DB) AuditEvent(ctx context.Context, seq int64) ([]byte, error) {
+	var data []byte
+	err := db.sql.QueryRowContext(ctx, "SELECT data FROM audit_events WHERE seq = ?", seq).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: audit event %d", curfew.ErrNotFound, seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading audit event %d: %w", seq, err)
+	}
+	return data, nil
+}
+
+// NewestCheckpoint returns the newest checkpoint in the database, or nil.
+// It implements the engine's Store.
+func (db *DB) NewestCheckpoint(ctx context.Context) (*audit.Checkpoint, error) {
+	return newestCheckpoint(ctx, db.sql)
+}
+
+func newestCheckpoint(ctx context.Context, q querier) (*audit.Checkpoint, error) {
+	var data []byte
+	err := q.QueryRowContext(ctx, "SELECT data FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the newest checkpoint: %w", err)
+	}
+	c, err := audit.ParseCheckpoint(data)
+	if err != nil {
+		return nil, fmt.Errorf("reading the newest checkpoint: %w", err)
+	}
+	return c, nil
+}
+
+// CheckpointFile returns the content of the checkpoint file as it is now
+// on disk, or nil if there is none. Without a CheckpointPath, the
+// database is the only place checkpoints are kept, and it returns the
+// newest stored one. It implements the engine's Store.
+func (db *DB) CheckpointFile() ([]byte, error) {
+	if db.checkpointPath == "" {
+		c, err := newestCheckpoint(context.Background(), db.sql)
+		if c == nil || err != nil {
 			return nil, err
 		}
-		es = append(es, e)
+		return c.Encode(), nil
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing audit entries: %w", err)
+	b, err := os.ReadFile(db.checkpointPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
-	return es, nil
+	if err != nil {
+		return nil, fmt.Errorf("reading the checkpoint file: %w", err)
+	}
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	return b, nil
 }
 
-// VerifyAudit walks the whole audit chain and reports the first break: an
-// entry whose hash does not match its fields (it was edited, or the key is
-// wrong), one whose PrevHash is not its predecessor's hash, a gap in the
-// sequence numbers, or, against the head file, entries missing from the
-// end or a different newest entry. Entries in the report counts the entries
-// found intact before the first break. A database ahead of the head file
-// (a crash between a commit and the file rewrite) is intact, and the file
-// is brought up to date. It implements the engine's Store.
-//
-// The error is for failures to read; a broken chain is a report with OK
-// false.
-func (db *DB) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
+// SaveCheckpoint stores c, which must be newer than every checkpoint
+// stored before (curfew.ErrConflict otherwise): first in the checkpoint
+// file, replaced atomically, then in the database. A crash between the two
+// leaves the file ahead of the database, never behind it. It does not hold
+// up the writes of changes while it syncs the file. It implements the
+// engine's Store.
+func (db *DB) SaveCheckpoint(ctx context.Context, c *audit.Checkpoint) error {
+	db.cpmu.Lock()
+	defer db.cpmu.Unlock()
 	db.wmu.Lock()
-	defer db.wmu.Unlock()
-
-	head, err := db.readHead()
-	if err != nil {
-		return nil, err
+	latest := db.latest
+	db.wmu.Unlock()
+	if latest != nil && c.Seq <= latest.Seq {
+		return fmt.Errorf("%w: checkpoint of event %d: not newer than the latest, of event %d", curfew.ErrConflict, c.Seq, latest.Seq)
 	}
-	rows, err := db.sql.QueryContext(ctx, "SELECT "+auditColumns+" FROM audit ORDER BY seq")
+	data := c.Encode()
+	if err := writeFileAtomic(db.checkpointPath, append(data, '\n')); err != nil {
+		return fmt.Errorf("writing the checkpoint file: %w", err)
+	}
+	db.wmu.Lock()
+	db.latest = c
+	db.wmu.Unlock()
+	if _, err := db.sql.ExecContext(ctx, "INSERT INTO audit_checkpoints (seq, data) VALUES (?, ?)", c.Seq, string(data)); err != nil {
+		return fmt.Errorf("storing checkpoint of event %d: %w", c.Seq, err)
+	}
+	return nil
+}
+
+// ReadAudit reads the log from one consistent view of the database,
+// without holding up writers: it calls line for each event from seq from
+// on and each stored checkpoint of those, in log order (a checkpoint right
+// after the event it signs; one of an event the database lacks where that
+// event would be), and then, if row is not nil, calls it for each
+// restriction (d nil) and then each device (r nil) of the same view, one
+// at a time, so that holding every row to the log takes no memory for the
+// rows. seq is the event's, or the signed event's; data is valid only
+// during the call. It implements the engine's Store.
+func (db *DB) ReadAudit(ctx context.Context, from int64, line func(seq int64, data []byte, checkpoint bool) error,
+	row func(r *curfew.Restriction, d *curfew.Device) error) error {
+	v, err := db.readView(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading audit entries: %w", err)
+		return err
+	}
+	defer v.close()
+	if err := readLog(ctx, v.conn, from, line); err != nil {
+		return err
+	}
+	if row == nil {
+		return nil
+	}
+	if err := eachRestriction(ctx, v.conn, func(r *curfew.Restriction) error { return row(r, nil) }); err != nil {
+		return err
+	}
+	ds, err := devices(ctx, v.conn, "")
+	if err != nil {
+		return fmt.Errorf("listing devices: %w", err)
+	}
+	for _, d := range ds {
+		if err := row(nil, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// view is a connection in a read transaction: one snapshot of the WAL
+// database, which holds up no writer.
+type view struct {
+	conn *sql.Conn
+}
+
+// readView returns a connection in a deferred read transaction, whose
+// snapshot is taken at its first read (or start).
+func (db *DB) readView(ctx context.Context) (*view, error) {
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the audit log: %w", err)
+	}
+	// Reading the whole log through a memory map saves a system call per
+	// page; the connection keeps the setting, which only makes reads
+	// faster.
+	for _, q := range []string{"PRAGMA mmap_size = 1073741824", "BEGIN DEFERRED"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("reading the audit log: %w", err)
+		}
+	}
+	return &view{conn: conn}, nil
+}
+
+func (v *view) close() {
+	v.conn.ExecContext(context.Background(), "ROLLBACK")
+	v.conn.Close()
+}
+
+// readLog calls line for each event from seq from on and each stored
+// checkpoint of those, in log order.
+func readLog(ctx context.Context, conn *sql.Conn, from int64, line func(seq int64, data []byte, checkpoint bool) error) error {
+	type stored struct {
+		seq  int64
+		data []byte
+	}
+	var cps []stored
+	rows, err := conn.QueryContext(ctx, "SELECT seq, data FROM audit_checkpoints WHERE seq >= ? ORDER BY seq", from)
+	if err != nil {
+		return fmt.Errorf("reading checkpoints: %w", err)
+	}
+	for rows.Next() {
+		var c stored
+		if err := rows.Scan(&c.seq, &c.data); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading checkpoints: %w", err)
+		}
+		cps = append(cps, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading checkpoints: %w", err)
+	}
+	rows.Close()
+
+	rows, err = conn.QueryContext(ctx, "SELECT seq, data FROM audit_events WHERE seq >= ? ORDER BY seq", from)
+	if err != nil {
+		return fmt.Errorf("reading audit events: %w", err)
 	}
 	defer rows.Close()
-
-	rep := &curfew.AuditReport{}
-	var (
-		prev    auditHead // the last entry checked
-		atHead  string    // hash of the entry at head.Seq, if seen
-		problem string
-	)
-	for rows.Next() && problem == "" {
-		e, at, err := scanAudit(rows)
-		if err != nil {
-			return nil, err
+	for rows.Next() {
+		var (
+			seq  int64
+			data sql.RawBytes
+		)
+		if err := rows.Scan(&seq, &data); err != nil {
+			return fmt.Errorf("reading audit events: %w", err)
 		}
-		want := entryHash(db.key, e.Seq, at, e.Actor, string(e.Action), e.Target, e.Reason, e.Detail, e.PrevHash)
-		switch {
-		case e.Seq > prev.Seq+1:
-			problem = fmt.Sprintf("entry %d: missing (gap in sequence: entry %d follows entry %d)", prev.Seq+1, e.Seq, prev.Seq)
-		case e.Seq != prev.Seq+1:
-			problem = fmt.Sprintf("entry %d: unexpected sequence number after entry %d", e.Seq, prev.Seq)
-		case !hmac.Equal([]byte(want), []byte(e.Hash)):
-			problem = fmt.Sprintf("entry %d: hash does not match its contents (the entry was edited, or the audit key is wrong)", e.Seq)
-		case e.PrevHash != prev.Hash:
-			problem = fmt.Sprintf("entry %d: broken link: its previous hash is not the hash of entry %d", e.Seq, prev.Seq)
-		default:
-			rep.Entries++
-			prev = auditHead{Seq: e.Seq, Hash: e.Hash}
-			if e.Seq == head.Seq {
-				atHead = e.Hash
+		for len(cps) > 0 && cps[0].seq < seq {
+			// Signs an event that is missing: it goes where that event was.
+			if err := line(cps[0].seq, cps[0].data, true); err != nil {
+				return err
 			}
+			cps = cps[1:]
+		}
+		if err := line(seq, data, false); err != nil {
+			return err
+		}
+		for len(cps) > 0 && cps[0].seq == seq {
+			if err := line(cps[0].seq, cps[0].data, true); err != nil {
+				return err
+			}
+			cps = cps[1:]
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading audit entries: %w", err)
+		return fmt.Errorf("reading audit events: %w", err)
 	}
-	switch {
-	case problem != "":
-	case head.Seq > prev.Seq:
-		problem = fmt.Sprintf("entry %d: missing (truncated: the log ends at entry %d but the head file records entry %d)", prev.Seq+1, prev.Seq, head.Seq)
-	case head.Seq > 0 && atHead != head.Hash:
-		problem = fmt.Sprintf("entry %d: hash differs from the one the head file records", head.Seq)
-		rep.Entries = head.Seq - 1
-	}
-	if problem != "" {
-		rep.Problem = problem
-		return rep, nil
-	}
-	rep.OK = true
-	if prev.Seq > head.Seq {
-		if err := db.writeHead(prev); err != nil {
-			return nil, err
+	rows.Close()
+	for _, c := range cps {
+		if err := line(c.seq, c.data, true); err != nil {
+			return err
 		}
 	}
-	return rep, nil
+	return nil
 }
 
-// auditHead is the newest audit entry, as recorded in the head file.
-type auditHead struct {
-	Seq  int64
-	Hash string
-}
-
-// readHead reads the head file. A missing file (no HeadPath, no entry
-// yet, or a crash before the first rewrite) is the zero head.
-func (db *DB) readHead() (auditHead, error) {
-	return readHeadFile(db.headPath)
-}
-
-// readHeadFile reads the head file at path, as readHead does; an empty
-// path is the zero head.
-func readHeadFile(path string) (auditHead, error) {
+// readCheckpointFile reads and decodes the checkpoint file at path: nil if
+// path is empty or there is no file yet. It does not check the signature,
+// which the store cannot: the key is not its to hold.
+func readCheckpointFile(path string) (*audit.Checkpoint, error) {
 	if path == "" {
-		return auditHead{}, nil
+		return nil, nil
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return auditHead{}, nil
+		return nil, nil
 	}
 	if err != nil {
-		return auditHead{}, fmt.Errorf("reading audit head: %w", err)
+		return nil, fmt.Errorf("reading the checkpoint file: %w", err)
 	}
-	f := strings.Fields(string(b))
-	var h auditHead
-	if len(f) == 2 {
-		h.Seq, err = strconv.ParseInt(f[0], 10, 64)
-		h.Hash = f[1]
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
 	}
-	if len(f) != 2 || err != nil || h.Seq < 1 || len(h.Hash) != 2*sha256.Size {
-		return auditHead{}, fmt.Errorf("reading audit head %s: malformed content %q", path, b)
+	c, err := audit.ParseCheckpoint(b)
+	if err != nil {
+		return nil, fmt.Errorf("reading the checkpoint file %s: %w", path, err)
 	}
-	if _, err := hex.DecodeString(h.Hash); err != nil {
-		return auditHead{}, fmt.Errorf("reading audit head %s: malformed content %q", path, b)
-	}
-	return h, nil
+	return c, nil
 }
 
-// writeHead replaces the head file with h atomically: a reader sees the old
-// content or the new, never a mix.
-func (db *DB) writeHead(h auditHead) error {
-	if db.headPath == "" {
+// loadCheckpoint sets db.latest to the newest of file (the checkpoint
+// file's content) and the database's checkpoints, and refuses a database
+// whose log is empty while the file signs events: a new or emptied
+// database in place of the one the file belongs to.
+func (db *DB) loadCheckpoint(ctx context.Context, file *audit.Checkpoint) error {
+	stored, err := newestCheckpoint(ctx, db.sql)
+	if err != nil {
+		return err
+	}
+	db.latest = file
+	if stored != nil && (file == nil || stored.Seq > file.Seq) {
+		db.latest = stored
+	}
+	if file == nil {
 		return nil
 	}
-	dir := filepath.Dir(db.headPath)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(db.headPath)+".*")
+	head, err := lastEvent(ctx, db.sql)
 	if err != nil {
-		return fmt.Errorf("writing audit head: %w", err)
+		return err
+	}
+	if head.Seq == 0 {
+		return fmt.Errorf("%w: its audit log is empty, but the checkpoint file %s signs event %d: it is a new or emptied database, not the one the checkpoint belongs to",
+			ErrCorrupt, db.checkpointPath, file.Seq)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces the file at path with data, mode 0600: a reader
+// sees the old content or the new, never a mix, and the new content is on
+// disk when it returns. An empty path writes nothing.
+func writeFileAtomic(path string, data []byte) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
 	}
 	tmp := f.Name()
-	_, err = fmt.Fprintf(f, "%d %s\n", h.Seq, h.Hash)
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -264,11 +379,11 @@ func (db *DB) writeHead(h auditHead) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, db.headPath)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("writing audit head: %w", err)
+		return err
 	}
 	// Make the rename itself durable.
 	if d, err := os.Open(dir); err == nil {

@@ -12,12 +12,12 @@ import (
 // that can be closed and opened again.
 type conformant struct {
 	*sqlite.DB
-	path, head string
+	path, head string // the database and its checkpoint file
 }
 
 func openConformant(t *testing.T, path, head string) *conformant {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), path, &sqlite.Config{AuditKey: testKey, HeadPath: head})
+	db, err := sqlite.Open(t.Context(), path, &sqlite.Config{CheckpointPath: head})
 	if err != nil {
 		t.Fatalf("Open(%s) = %v", path, err)
 	}
@@ -39,6 +39,6 @@ func (c *conformant) Reopen(t *testing.T) storetest.Store {
 func TestStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store {
 		dir := t.TempDir()
-		return openConformant(t, filepath.Join(dir, "curfew.db"), filepath.Join(dir, "audit.head"))
+		return openConformant(t, filepath.Join(dir, "curfew.db"), filepath.Join(dir, "audit.checkpoint"))
 	})
 }

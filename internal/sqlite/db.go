@@ -18,11 +18,9 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
-
-// MinKeySize is the shortest audit key Open accepts, in bytes.
-const MinKeySize = 32
 
 // busyTimeout is how long a statement waits for another connection's write
 // lock before failing with SQLITE_BUSY.
@@ -30,20 +28,21 @@ const busyTimeout = 5 * time.Second
 
 // Config configures Open.
 type Config struct {
-	// AuditKey is the HMAC-SHA256 key of the audit chain; required, at
-	// least MinKeySize bytes. The daemon keeps it outside the database
-	// (in its state directory), so that someone who can edit only the
-	// database cannot recompute the chain. GenerateKey makes one.
-	AuditKey []byte
+	// CheckpointPath is a file in which the store keeps the newest signed
+	// checkpoint of the audit log, besides the database, so that events
+	// dropped from the end of the database are detected (package audit).
+	// The daemon keeps it in its state directory. Empty disables that
+	// (tests of other packages).
+	CheckpointPath string
 
-	// HeadPath is a file in which the store records the sequence number
-	// and hash of the newest audit entry after every committed audit
-	// write, so that deleting the newest entries from the database is
-	// detected. The daemon keeps it beside the key. Empty disables that
-	// check (tests of other packages).
-	HeadPath string
+	// LegacyKey and LegacyHeadPath are the HMAC key and the head file of
+	// the first release's audit log. They are needed only to upgrade a
+	// database that holds that log: the upgrade verifies it with them,
+	// once, and carries it into the new log (see legacy.go).
+	LegacyKey      []byte
+	LegacyHeadPath string
 
-	// Now returns the time given to audit entries whose At is zero.
+	// Now returns the time given to audit events whose At is zero.
 	// Nil means time.Now.
 	Now func() time.Time
 
@@ -53,28 +52,29 @@ type Config struct {
 	// disappeared must be restored, not silently replaced by an empty one.
 	MustExist bool
 
-	// Logger receives what the store cannot return: a head file that
-	// could not be rewritten after a change was committed, and the
+	// Logger receives what the store cannot return, such as the
 	// tightening of a database file's mode. Nil discards.
 	Logger *slog.Logger
 }
 
 // DB is a curfew database. It implements the engine's Store. It is safe for
 // concurrent use; writes are serialised. One process, the daemon, is the
-// single writer of a database file: the head file is rewritten after each
-// write by the handle that made it, so two writing processes could leave it
-// behind the database (which verification tolerates, but which weakens the
-// detection of deleted entries).
+// single writer of a database file and of its checkpoint file.
 type DB struct {
-	sql      *sql.DB
-	key      []byte
-	headPath string
-	now      func() time.Time
-	logger   *slog.Logger
+	sql            *sql.DB
+	checkpointPath string
+	legacyKey      []byte
+	legacyHeadPath string
+	now            func() time.Time
+	logger         *slog.Logger
 
-	// wmu serialises write transactions with the head file rewrite that
-	// follows each of them, so the file never goes backwards.
-	wmu sync.Mutex
+	cpmu sync.Mutex // serialises checkpoint saves; taken before wmu, never after
+
+	wmu sync.Mutex // serialises write transactions; guards latest
+	// latest is the newest checkpoint known, of the file or the database;
+	// nil if none. New events name it, and after events lost from the end
+	// of the database the log goes on from it.
+	latest *audit.Checkpoint
 }
 
 // Open opens the database at path, which is a file name or ":memory:",
@@ -89,8 +89,8 @@ type DB struct {
 // and -shm files SQLite creates beside it, which take its mode; an
 // existing one readable by others is made private.
 func Open(ctx context.Context, path string, c *Config) (*DB, error) {
-	if c == nil || len(c.AuditKey) < MinKeySize {
-		return nil, fmt.Errorf("%w: opening database: the audit key must be at least %d bytes", curfew.ErrInvalid, MinKeySize)
+	if c == nil {
+		c = &Config{}
 	}
 	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("%w: database path %q: want a file name, or :memory: for a private database in memory", curfew.ErrInvalid, path)
@@ -100,12 +100,16 @@ func Open(ctx context.Context, path string, c *Config) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	head, err := readHeadFile(c.HeadPath)
+	file, err := readCheckpointFile(c.CheckpointPath)
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
 	if !memory {
-		if err := prepareFile(path, c.MustExist, head, c.HeadPath, logger); err != nil {
+		var signed int64
+		if file != nil {
+			signed = file.Seq
+		}
+		if err := prepareFile(path, c.MustExist, signed, c.CheckpointPath, logger); err != nil {
 			return nil, fmt.Errorf("opening database %s: %w", path, err)
 		}
 	}
@@ -113,7 +117,7 @@ func Open(ctx context.Context, path string, c *Config) (*DB, error) {
 	q := []string{
 		"_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")",
 		"_pragma=foreign_keys(1)",
-		"_pragma=synchronous(FULL)", // the head file is fsynced; the database must not lag it after a power cut
+		"_pragma=synchronous(FULL)", // the checkpoint file is fsynced; the database must not lag it after a power cut
 		"_txlock=immediate",         // a write transaction takes the write lock at BEGIN, never by upgrading
 	}
 	if !memory {
@@ -132,11 +136,12 @@ func Open(ctx context.Context, path string, c *Config) (*DB, error) {
 		sdb.SetConnMaxIdleTime(0)
 	}
 	db := &DB{
-		sql:      sdb,
-		key:      slices.Clone(c.AuditKey),
-		headPath: c.HeadPath,
-		now:      c.Now,
-		logger:   logger,
+		sql:            sdb,
+		checkpointPath: c.CheckpointPath,
+		legacyKey:      slices.Clone(c.LegacyKey),
+		legacyHeadPath: c.LegacyHeadPath,
+		now:            c.Now,
+		logger:         logger,
 	}
 	if db.now == nil {
 		db.now = time.Now
@@ -153,7 +158,7 @@ func Open(ctx context.Context, path string, c *Config) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("migrating database %s: %w", path, corruption(err))
 	}
-	if err := db.checkHead(ctx, head); err != nil {
+	if err := db.loadCheckpoint(ctx, file); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("opening database %s: %w", path, corruption(err))
 	}
@@ -249,6 +254,23 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if slices.ContainsFunc(todo, func(m migration) bool { return m.version == legacyMigration }) && len(db.legacyKey) == 0 {
+		// Refuse before any migration, so that the database stays as it
+		// was until it is opened with the old log's key.
+		var n int
+		if err := db.sql.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'audit'").Scan(&n); err != nil {
+			return fmt.Errorf("looking for the first release's audit log: %w", err)
+		}
+		if n > 0 {
+			if err := db.sql.QueryRowContext(ctx, "SELECT count(*) FROM audit").Scan(&n); err != nil {
+				return fmt.Errorf("reading the first release's audit log: %w", err)
+			}
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: the database holds the audit log of curfew's first release (%d entries): its key (audit.key) is needed to carry it over",
+				curfew.ErrInvalid, n)
+		}
+	}
 	for _, m := range todo {
 		if err := db.apply(ctx, m); err != nil {
 			return fmt.Errorf("applying %s: %w", m.name, err)
@@ -318,6 +340,11 @@ func (db *DB) apply(ctx context.Context, m migration) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return err
 	}
+	if m.version == legacyMigration {
+		if err := db.upgradeLegacy(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
 		m.version, m.name, time.Now().UnixMilli()); err != nil {
 		return err
@@ -325,50 +352,48 @@ func (db *DB) apply(ctx context.Context, m migration) error {
 	return tx.Commit()
 }
 
-// write runs change and records a in one transaction. change sees the
-// entry the store will record (a copy of a), so it may set Target. If ctx
-// carries a request key (curfew.WithRequestKey), it is recorded in the
-// same transaction with a's actor, action and target. Only when the
-// transaction commits is *a updated with Seq, At, PrevHash and Hash and
-// the head file rewritten.
-func (db *DB) write(ctx context.Context, a *curfew.AuditEntry, change func(tx *sql.Tx, e *curfew.AuditEntry) error) error {
-	if a == nil {
-		return fmt.Errorf("%w: missing audit entry", curfew.ErrInvalid)
+// write runs change and records evs after it, in one transaction. change
+// (which may be nil) gets copies of the events and may fill them in, as
+// CreateRestriction sets the new restriction's ID. If ctx carries a
+// request key (curfew.WithRequestKey), a change (change not nil) records
+// it in the same transaction with the first event's actor, kind and
+// target. Only when the transaction commits is each event updated, with
+// its Seq, Prev and At.
+func (db *DB) write(ctx context.Context, evs []*audit.Event, change func(tx *sql.Tx, evs []*audit.Event) error) error {
+	if len(evs) == 0 || slices.Contains(evs, nil) {
+		return fmt.Errorf("%w: missing audit event", curfew.ErrInvalid)
 	}
-	if a.Actor == "" || a.Action == "" {
-		return fmt.Errorf("%w: audit entry without actor or action", curfew.ErrInvalid)
+	copies := make([]*audit.Event, len(evs))
+	for i, e := range evs {
+		c := *e
+		copies[i] = &c
 	}
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 
-	head, err := db.readHead()
-	if err != nil {
-		return err
-	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
 	defer tx.Rollback()
-
-	e := *a
-	if err := change(tx, &e); err != nil {
+	if change != nil {
+		if err := change(tx, copies); err != nil {
+			return err
+		}
+	}
+	if err := db.appendEvents(ctx, tx, copies); err != nil {
 		return err
 	}
-	if err := db.appendAudit(ctx, tx, &e, head); err != nil {
-		return err
-	}
-	if err := recordRequestKey(ctx, tx, &e); err != nil {
-		return err
+	if change != nil {
+		if err := recordRequestKey(ctx, tx, copies[0]); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
-	*a = e
-	if err := db.writeHead(auditHead{Seq: e.Seq, Hash: e.Hash}); err != nil {
-		// The change is stored; failing now would tell the caller it was
-		// not. The next write or verification rewrites the file.
-		db.logger.ErrorContext(ctx, "audit head file not updated", "seq", e.Seq, "err", err)
+	for i, e := range evs {
+		*e = *copies[i]
 	}
 	return nil
 }

@@ -8,13 +8,14 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
 // Devices returns every device, sorted by MAC. It implements the engine's
 // Store.
 func (db *DB) Devices(ctx context.Context) ([]*curfew.Device, error) {
-	ds, err := db.devices(ctx, "")
+	ds, err := devices(ctx, db.sql, "")
 	if err != nil {
 		return nil, fmt.Errorf("listing devices: %w", err)
 	}
@@ -27,7 +28,7 @@ func (db *DB) Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device,
 	if len(mac) != 6 {
 		return nil, fmt.Errorf("%w: MAC address %q: want six octets", curfew.ErrInvalid, mac)
 	}
-	ds, err := db.devices(ctx, mac.String())
+	ds, err := devices(ctx, db.sql, mac.String())
 	if err != nil {
 		return nil, fmt.Errorf("reading device %s: %w", mac, err)
 	}
@@ -39,7 +40,7 @@ func (db *DB) Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device,
 
 // devices reads the device with MAC mac, or every device if mac is empty,
 // with their addresses in one query, so the result is one consistent view.
-func (db *DB) devices(ctx context.Context, mac string) ([]*curfew.Device, error) {
+func devices(ctx context.Context, qr querier, mac string) ([]*curfew.Device, error) {
 	q := `SELECT d.mac, d.name, d.owner, d.created_at, a.addr
 		FROM devices d LEFT JOIN device_addrs a ON a.mac = d.mac`
 	var args []any
@@ -48,7 +49,7 @@ func (db *DB) devices(ctx context.Context, mac string) ([]*curfew.Device, error)
 		args = append(args, mac)
 	}
 	q += " ORDER BY d.mac, a.pos"
-	rows, err := db.sql.QueryContext(ctx, q, args...)
+	rows, err := qr.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,16 +88,16 @@ func (db *DB) devices(ctx context.Context, mac string) ([]*curfew.Device, error)
 	return ds, rows.Err()
 }
 
-// CreateDevice stores d and records a, in one transaction. A duplicate MAC
+// CreateDevice stores d and records ev, in one transaction. A duplicate MAC
 // is curfew.ErrConflict, an unknown owner curfew.ErrNotFound. It implements
 // the engine's Store.
-func (db *DB) CreateDevice(ctx context.Context, d *curfew.Device, a *curfew.AuditEntry) error {
+func (db *DB) CreateDevice(ctx context.Context, d *curfew.Device, ev *audit.Event) error {
 	if d == nil || len(d.MAC) != 6 {
 		return fmt.Errorf("%w: device without a six-octet MAC address", curfew.ErrInvalid)
 	}
 	mac := d.MAC.String()
 	owner := sql.NullString{String: d.Owner, Valid: d.Owner != ""}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		if owner.Valid {
 			var n int
 			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM persons WHERE name = ?", d.Owner).Scan(&n); err != nil {
@@ -106,21 +107,44 @@ func (db *DB) CreateDevice(ctx context.Context, d *curfew.Device, a *curfew.Audi
 				return fmt.Errorf("%w: owner %q of device %s: no such person", curfew.ErrNotFound, d.Owner, mac)
 			}
 		}
-		_, err := tx.ExecContext(ctx, "INSERT INTO devices (mac, name, owner, created_at) VALUES (?, ?, ?, ?)",
-			mac, d.Name, owner, millis(d.Created))
+		return insertDevice(ctx, tx, d)
+	})
+}
+
+// insertDevice inserts d and its addresses in tx.
+func insertDevice(ctx context.Context, tx *sql.Tx, d *curfew.Device) error {
+	mac := d.MAC.String()
+	owner := sql.NullString{String: d.Owner, Valid: d.Owner != ""}
+	_, err := tx.ExecContext(ctx, "INSERT INTO devices (mac, name, owner, created_at) VALUES (?, ?, ?, ?)",
+		mac, d.Name, owner, millis(d.Created))
+	if err != nil {
+		return classify(err, "device "+mac)
+	}
+	for i, addr := range d.Addrs {
+		if !addr.IsValid() {
+			return fmt.Errorf("%w: device %s: invalid address", curfew.ErrInvalid, mac)
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO device_addrs (mac, pos, addr) VALUES (?, ?, ?)", mac, i, addr.String())
 		if err != nil {
-			return classify(err, "device "+mac)
+			return classify(err, "address "+addr.String()+" of device "+mac)
 		}
-		for i, addr := range d.Addrs {
-			if !addr.IsValid() {
-				return fmt.Errorf("%w: device %s: invalid address", curfew.ErrInvalid, mac)
-			}
-			_, err := tx.ExecContext(ctx, "INSERT INTO device_addrs (mac, pos, addr) VALUES (?, ?, ?)", mac, i, addr.String())
-			if err != nil {
-				return classify(err, "address "+addr.String()+" of device "+mac)
-			}
+	}
+	return nil
+}
+
+// RepairDevice makes the row of the device with mac what the log says, d,
+// and records ev, in one transaction: it replaces the row, adds it if it
+// was deleted, or, if d is nil (the log never recorded it), removes it. It
+// implements the engine's Store.
+func (db *DB) RepairDevice(ctx context.Context, mac net.HardwareAddr, d *curfew.Device, ev *audit.Event) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE mac = ?", mac.String()); err != nil {
+			return fmt.Errorf("repairing device %s: %w", mac, err)
 		}
-		return nil
+		if d == nil {
+			return nil
+		}
+		return insertDevice(ctx, tx, d)
 	})
 }
 
@@ -164,13 +188,13 @@ func (db *DB) Person(ctx context.Context, name string) (*curfew.Person, error) {
 	return &curfew.Person{Name: name, Created: fromMillis(created)}, nil
 }
 
-// CreatePerson stores p and records a, in one transaction. A duplicate name
+// CreatePerson stores p and records ev, in one transaction. A duplicate name
 // is curfew.ErrConflict. It implements the engine's Store.
-func (db *DB) CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.AuditEntry) error {
+func (db *DB) CreatePerson(ctx context.Context, p *curfew.Person, ev *audit.Event) error {
 	if p == nil || p.Name == "" {
 		return fmt.Errorf("%w: person without a name", curfew.ErrInvalid)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO persons (name, created_at) VALUES (?, ?)", p.Name, millis(p.Created))
 		if err != nil {
 			return classify(err, fmt.Sprintf("person %q", p.Name))
@@ -180,13 +204,13 @@ func (db *DB) CreatePerson(ctx context.Context, p *curfew.Person, a *curfew.Audi
 }
 
 // DeleteDevice removes the device with mac, its addresses and its group
-// memberships and records a, in one transaction. An unknown MAC is curfew.ErrNotFound. It
+// memberships and records ev, in one transaction. An unknown MAC is curfew.ErrNotFound. It
 // implements the engine's Store.
-func (db *DB) DeleteDevice(ctx context.Context, mac net.HardwareAddr, a *curfew.AuditEntry) error {
+func (db *DB) DeleteDevice(ctx context.Context, mac net.HardwareAddr, ev *audit.Event) error {
 	if len(mac) != 6 {
 		return fmt.Errorf("%w: MAC address %q: want six octets", curfew.ErrInvalid, mac)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE mac = ?", mac.String())
 		if err != nil {
 			return fmt.Errorf("deleting device %s: %w", mac, err)
@@ -202,10 +226,10 @@ func (db *DB) DeleteDevice(ctx context.Context, mac net.HardwareAddr, a *curfew.
 }
 
 // DeletePerson removes person name and its group memberships and records
-// a, in one transaction. The person's devices stay, without owner. An unknown name is
+// ev, in one transaction. The person's devices stay, without owner. An unknown name is
 // curfew.ErrNotFound. It implements the engine's Store.
-func (db *DB) DeletePerson(ctx context.Context, name string, a *curfew.AuditEntry) error {
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+func (db *DB) DeletePerson(ctx context.Context, name string, ev *audit.Event) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		if _, err := tx.ExecContext(ctx, "UPDATE devices SET owner = NULL WHERE owner = ?", name); err != nil {
 			return fmt.Errorf("disowning the devices of person %q: %w", name, err)
 		}

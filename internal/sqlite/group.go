@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -73,14 +74,14 @@ func (db *DB) groups(ctx context.Context, name string) ([]*curfew.Group, error) 
 	return gs, rows.Err()
 }
 
-// CreateGroup stores g (without members) and records a, in one
+// CreateGroup stores g (without members) and records ev, in one
 // transaction. A duplicate name is curfew.ErrConflict. It implements the
 // engine's Store.
-func (db *DB) CreateGroup(ctx context.Context, g *curfew.Group, a *curfew.AuditEntry) error {
+func (db *DB) CreateGroup(ctx context.Context, g *curfew.Group, ev *audit.Event) error {
 	if g == nil || g.Name == "" {
 		return fmt.Errorf("%w: group without a name", curfew.ErrInvalid)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO groups (name, created_at) VALUES (?, ?)", g.Name, millis(g.Created)); err != nil {
 			return classify(err, fmt.Sprintf("group %q", g.Name))
 		}
@@ -88,15 +89,15 @@ func (db *DB) CreateGroup(ctx context.Context, g *curfew.Group, a *curfew.AuditE
 	})
 }
 
-// AddGroupMember adds member to group name at at and records a, in one
+// AddGroupMember adds member to group name at at and records ev, in one
 // transaction. An unknown group or person is curfew.ErrNotFound, a member
 // already in the group curfew.ErrConflict. It implements the engine's
 // Store.
-func (db *DB) AddGroupMember(ctx context.Context, name string, member curfew.Subject, at time.Time, a *curfew.AuditEntry) error {
+func (db *DB) AddGroupMember(ctx context.Context, name string, member curfew.Subject, at time.Time, ev *audit.Event) error {
 	if err := curfew.CheckMember(member); err != nil {
 		return err
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		if err := exists(ctx, tx, "group "+name, "SELECT count(*) FROM groups WHERE name = ?", name); err != nil {
 			return err
 		}
@@ -116,11 +117,11 @@ func (db *DB) AddGroupMember(ctx context.Context, name string, member curfew.Sub
 	})
 }
 
-// RemoveGroupMember removes member from group name and records a, in one
+// RemoveGroupMember removes member from group name and records ev, in one
 // transaction. An unknown group, or a member it does not hold, is
 // curfew.ErrNotFound. It implements the engine's Store.
-func (db *DB) RemoveGroupMember(ctx context.Context, name string, member curfew.Subject, a *curfew.AuditEntry) error {
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+func (db *DB) RemoveGroupMember(ctx context.Context, name string, member curfew.Subject, ev *audit.Event) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		if err := exists(ctx, tx, "group "+name, "SELECT count(*) FROM groups WHERE name = ?", name); err != nil {
 			return err
 		}

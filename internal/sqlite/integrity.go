@@ -15,14 +15,14 @@ import (
 
 var (
 	// ErrNoDatabase marks a database file that is missing or empty where
-	// a database is required: Config.MustExist is set, or an audit head
-	// file records entries that must be in it.
+	// a database is required: Config.MustExist is set, or the checkpoint
+	// file signs events that must be in it.
 	ErrNoDatabase = errors.New("no database")
 
 	// ErrCorrupt marks a database that cannot be trusted: SQLite finds it
 	// damaged or not a database at all, or its audit log is empty while
-	// the head file records entries (a new or emptied database in place
-	// of the one the head belongs to). It must be restored from a backup,
+	// the checkpoint file signs events (a new or emptied database in place
+	// of the one the checkpoint belongs to). It must be restored from a backup,
 	// not used.
 	ErrCorrupt = errors.New("corrupt")
 )
@@ -31,12 +31,13 @@ var (
 const quickCheckLimit = 5
 
 // prepareFile makes path ready for SQLite to open. A missing file is an
-// error if mustExist is set or head records entries; otherwise it is
+// error if mustExist is set or signed, the event the checkpoint file at
+// cpPath signs, is above zero; otherwise it is
 // created empty with mode 0600 (SQLite creates -wal and -shm with the mode
 // of the database file, so they are private too). An empty file counts as
 // missing when a database is required. An existing file, and its -wal and
 // -shm, readable or writable by others are made private.
-func prepareFile(path string, mustExist bool, head auditHead, headPath string, logger *slog.Logger) error {
+func prepareFile(path string, mustExist bool, signed int64, cpPath string, logger *slog.Logger) error {
 	fi, err := os.Stat(path)
 	missing := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !missing {
@@ -53,8 +54,8 @@ func prepareFile(path string, mustExist bool, head auditHead, headPath string, l
 		what = "the file is empty (0 bytes)"
 	}
 	switch {
-	case head.Seq > 0:
-		return fmt.Errorf("%w: %s, but the audit head file %s records entry %d", ErrNoDatabase, what, headPath, head.Seq)
+	case signed > 0:
+		return fmt.Errorf("%w: %s, but the checkpoint file %s signs audit event %d", ErrNoDatabase, what, cpPath, signed)
 	case mustExist:
 		return fmt.Errorf("%w: %s", ErrNoDatabase, what)
 	case !missing:
@@ -117,23 +118,6 @@ func (db *DB) quickCheck(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("%w: PRAGMA quick_check reports: %s", ErrCorrupt, strings.Join(problems, "; "))
-}
-
-// checkHead refuses a database whose audit log is empty although head, the
-// head file's content, records entries.
-func (db *DB) checkHead(ctx context.Context, head auditHead) error {
-	if head.Seq == 0 {
-		return nil
-	}
-	var has bool
-	if err := db.sql.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM audit)").Scan(&has); err != nil {
-		return fmt.Errorf("reading the audit log: %w", err)
-	}
-	if !has {
-		return fmt.Errorf("%w: its audit log is empty, but the audit head file %s records entry %d: it is a new or emptied database, not the one the head file belongs to",
-			ErrCorrupt, db.headPath, head.Seq)
-	}
-	return nil
 }
 
 // corruption marks err with ErrCorrupt if SQLite reported the file

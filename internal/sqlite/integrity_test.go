@@ -8,16 +8,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/sqlite"
 )
 
 // closedDB returns a database file holding n audited changes, closed, so
-// that everything is in the main file and its head file records entry n.
+// that everything is in the main file and its checkpoint file signs
+// event n.
 func closedDB(t *testing.T, n int) fileDB {
 	t.Helper()
 	f := newFileDB(t)
-	db := f.open(t, testKey)
+	db := f.open(t)
 	writeEntries(t, db, "person-with-a-long-name-", n)
+	sign(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -27,11 +30,10 @@ func closedDB(t *testing.T, n int) fileDB {
 	return f
 }
 
-// wantOpenError opens f with c (AuditKey is filled in) and checks the
-// error wraps kind and mentions each of want.
+// wantOpenError opens f with c and checks the error wraps kind and
+// mentions each of want.
 func wantOpenError(t *testing.T, f fileDB, c sqlite.Config, kind error, want ...string) {
 	t.Helper()
-	c.AuditKey = testKey
 	db, err := sqlite.Open(t.Context(), f.path, &c)
 	if err == nil {
 		db.Close()
@@ -74,9 +76,9 @@ func TestOpenRefusesMissingDatabase(t *testing.T) {
 
 			// The daemon's case: a database is required.
 			wantOpenError(t, f, sqlite.Config{MustExist: true}, sqlite.ErrNoDatabase, f.path, tt.what)
-			// Without MustExist, a head file recording entries still
+			// Without MustExist, a checkpoint file signing events still
 			// says a database belongs here.
-			wantOpenError(t, f, sqlite.Config{HeadPath: f.head}, sqlite.ErrNoDatabase, f.path, tt.what, f.head, "records entry 3")
+			wantOpenError(t, f, sqlite.Config{CheckpointPath: f.checkpoint}, sqlite.ErrNoDatabase, f.path, tt.what, f.checkpoint, "signs audit event 3")
 
 			after, afterErr := os.Stat(f.path)
 			switch {
@@ -92,10 +94,10 @@ func TestOpenRefusesMissingDatabase(t *testing.T) {
 // A new file is still created where nothing says a database should be.
 func TestOpenCreatesNewDatabase(t *testing.T) {
 	f := newFileDB(t)
-	db := f.open(t, testKey)
+	db := f.open(t)
 	writeEntries(t, db, "p", 1)
-	if rep := verify(t, db); !rep.OK || rep.Entries != 1 {
-		t.Errorf("VerifyAudit() of a new database = %+v, want OK with 1 entry", rep)
+	if rep := verify(t, db); !rep.OK() || rep.Events != 1 {
+		t.Errorf("verify() of a new database = %+v, want OK with 1 event", rep)
 	}
 }
 
@@ -136,7 +138,7 @@ func TestOpenRefusesCorruptPage(t *testing.T) {
 	if err := os.WriteFile(f.path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	wantOpenError(t, f, sqlite.Config{HeadPath: f.head, MustExist: true}, sqlite.ErrCorrupt, f.path, "quick_check")
+	wantOpenError(t, f, sqlite.Config{CheckpointPath: f.checkpoint, MustExist: true}, sqlite.ErrCorrupt, f.path, "quick_check")
 }
 
 func TestOpenRefusesFileThatIsNoDatabase(t *testing.T) {
@@ -147,15 +149,15 @@ func TestOpenRefusesFileThatIsNoDatabase(t *testing.T) {
 	wantOpenError(t, f, sqlite.Config{MustExist: true}, sqlite.ErrCorrupt, f.path, "not a database")
 }
 
-// A head file recording entries beside a database with none is a new or
-// emptied database in place of the real one.
-func TestOpenRefusesHeadWithoutAudit(t *testing.T) {
+// A checkpoint file signing events beside a database with none is a new
+// or emptied database in place of the real one.
+func TestOpenRefusesCheckpointWithoutAudit(t *testing.T) {
 	tests := []struct {
 		name    string
 		replace func(t *testing.T, f fileDB)
 	}{
 		{"audit table emptied", func(t *testing.T, f fileDB) {
-			f.exec(t, dropGuards, "DELETE FROM audit")
+			f.exec(t, dropGuards, "DELETE FROM audit_events")
 		}},
 		{"database replaced by a new one", func(t *testing.T, f fileDB) {
 			for _, p := range []string{f.path, f.path + "-wal", f.path + "-shm"} {
@@ -163,7 +165,7 @@ func TestOpenRefusesHeadWithoutAudit(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			db, err := sqlite.Open(t.Context(), f.path, &sqlite.Config{AuditKey: testKey})
+			db, err := sqlite.Open(t.Context(), f.path, &sqlite.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,16 +176,32 @@ func TestOpenRefusesHeadWithoutAudit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := closedDB(t, 3)
 			tt.replace(t, f)
-			wantOpenError(t, f, sqlite.Config{HeadPath: f.head, MustExist: true}, sqlite.ErrCorrupt, f.path, f.head, "records entry 3", "audit log is empty")
+			wantOpenError(t, f, sqlite.Config{CheckpointPath: f.checkpoint, MustExist: true}, sqlite.ErrCorrupt, f.path, f.checkpoint, "signs event 3", "audit log is empty")
 		})
 	}
 }
 
-// Entries missing from the end only (a database restored from an older
-// backup beside a newer head file) still open: VerifyAudit reports the gap.
+// Events missing from the end only (a database restored from an older
+// backup beside a newer checkpoint file) still open: verification reports
+// the loss.
 func TestOpenAcceptsTruncatedAudit(t *testing.T) {
 	f := closedDB(t, 5)
-	f.exec(t, dropGuards, "DELETE FROM audit WHERE seq > 2")
-	db := f.open(t, testKey)
-	wantBroken(t, verify(t, db), 3, "truncated")
+	f.exec(t, dropGuards, "DELETE FROM audit_events WHERE seq > 2")
+	db := f.open(t)
+	rep := verify(t, db)
+	if rep.OK() || rep.Problems[0].Kind != audit.ProblemTruncated || rep.Problems[0].Seq != 5 {
+		t.Errorf("verify() = %q, want the log truncated after event 2 of 5", problems(rep))
+	}
+}
+
+// A checkpoint file that is not a checkpoint is refused, not ignored.
+func TestOpenRefusesMalformedCheckpointFile(t *testing.T) {
+	f := closedDB(t, 1)
+	if err := os.WriteFile(f.checkpoint, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if db, err := sqlite.Open(t.Context(), f.path, &sqlite.Config{CheckpointPath: f.checkpoint}); err == nil {
+		db.Close()
+		t.Error("Open() with a malformed checkpoint file succeeded")
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/sqlite"
 )
@@ -15,7 +16,7 @@ import (
 func TestMigrationsAppliedOnce(t *testing.T) {
 	f := newFileDB(t)
 	for i := range 3 {
-		db := f.open(t, testKey)
+		db := f.open(t)
 		addPerson(t, db, fmt.Sprintf("p%d", i))
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
@@ -41,7 +42,7 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 		t.Errorf("journal_mode = %q, want wal", mode)
 	}
 
-	db := f.open(t, testKey)
+	db := f.open(t)
 	ps, err := db.Persons(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +50,8 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 	if len(ps) != 3 {
 		t.Errorf("Persons() after reopening = %d persons, want 3", len(ps))
 	}
-	if rep := verify(t, db); !rep.OK || rep.Entries != 3 {
-		t.Errorf("VerifyAudit() after reopening = %+v, want OK with 3 entries", rep)
+	if rep := verify(t, db); !rep.OK() || rep.Events != 3 {
+		t.Errorf("verify() after reopening = %+v, want OK with 3 events", rep)
 	}
 }
 
@@ -59,8 +60,8 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 func TestWriterAndReaderOnOneFile(t *testing.T) {
 	ctx := t.Context()
 	f := newFileDB(t)
-	writer := f.open(t, testKey)
-	reader := f.open(t, testKey)
+	writer := f.open(t)
+	reader := f.open(t)
 	const n = 50
 
 	var wg sync.WaitGroup
@@ -72,7 +73,7 @@ func TestWriterAndReaderOnOneFile(t *testing.T) {
 				Subject: mustSubject(t, fmt.Sprintf("person:p%d", i)), Mode: curfew.ModeCutoff,
 				Reason: "r", Author: "alice", Start: t0, End: t0.Add(time.Hour), Created: t0,
 			}
-			if err := writer.CreateRestriction(ctx, r, entry(curfew.ActionRestrict, "")); err != nil {
+			if err := writer.CreateRestriction(ctx, r, entry(audit.KindRestrictionCreated, r.Subject.String())); err != nil {
 				t.Errorf("CreateRestriction() = %v", err)
 				return
 			}
@@ -95,8 +96,8 @@ func TestWriterAndReaderOnOneFile(t *testing.T) {
 				t.Errorf("reader saw %d restrictions after %d", len(rs), last)
 			}
 			last = len(rs)
-			if _, err := reader.Audit(ctx); err != nil {
-				t.Errorf("Audit() = %v", err)
+			if err := reader.ReadAudit(ctx, 1, func(int64, []byte, bool) error { return nil }, nil); err != nil {
+				t.Errorf("ReadAudit() = %v", err)
 				return
 			}
 		}
@@ -110,8 +111,8 @@ func TestWriterAndReaderOnOneFile(t *testing.T) {
 	if len(rs) != n {
 		t.Errorf("reader sees %d restrictions, want %d", len(rs), n)
 	}
-	if rep := verify(t, reader); !rep.OK || rep.Entries != n {
-		t.Errorf("VerifyAudit() from the reader = %+v, want OK with %d entries", rep, n)
+	if rep := verify(t, reader); !rep.OK() || rep.Events != n {
+		t.Errorf("verify() from the reader = %+v, want OK with %d events", rep, n)
 	}
 }
 
@@ -122,14 +123,14 @@ func TestConcurrentWrites(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			name := fmt.Sprintf("p%d", i)
-			if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, entry(curfew.ActionPerson, name)); err != nil {
+			if err := db.CreatePerson(t.Context(), &curfew.Person{Name: name}, entry(audit.KindPersonAdded, "person:"+name)); err != nil {
 				t.Errorf("CreatePerson(%q) = %v", name, err)
 			}
 		})
 	}
 	wg.Wait()
-	if rep := verify(t, db); !rep.OK || rep.Entries != 20 {
-		t.Errorf("VerifyAudit() = %+v, want OK with 20 entries", rep)
+	if rep := verify(t, db); !rep.OK() || rep.Events != 20 {
+		t.Errorf("verify() = %+v, want OK with 20 events", rep)
 	}
 }
 
@@ -138,19 +139,19 @@ func TestConcurrentWrites(t *testing.T) {
 // curfew does not know is refused.
 func TestMigrationsFillGaps(t *testing.T) {
 	f := newFileDB(t)
-	db := f.open(t, testKey)
+	db := f.open(t)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	f.exec(t, "DROP TABLE appeals", "DELETE FROM schema_migrations WHERE name = '0005_appeals.sql'")
-	db = f.open(t, testKey)
+	db = f.open(t)
 	if _, err := db.Appeals(t.Context(), curfew.AppealFilter{}); err != nil {
 		t.Errorf("Appeals() after reopening = %v, want the appeals table back", err)
 	}
 	db.Close()
 
 	f.exec(t, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (4000, '4000_future.sql', 0)")
-	if db, err := sqlite.Open(t.Context(), f.path, &sqlite.Config{AuditKey: testKey, HeadPath: f.head}); err == nil {
+	if db, err := sqlite.Open(t.Context(), f.path, &sqlite.Config{CheckpointPath: f.checkpoint}); err == nil {
 		db.Close()
 		t.Error("Open() of a database with an unknown schema version succeeded")
 	} else if !strings.Contains(err.Error(), "schema version 4000") {

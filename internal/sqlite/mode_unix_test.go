@@ -31,9 +31,10 @@ func wantMode(t *testing.T, path string, want os.FileMode) {
 func TestOpenCreatesPrivateFiles(t *testing.T) {
 	withUmask022(t)
 	f := newFileDB(t)
-	db := f.open(t, testKey)
+	db := f.open(t)
 	writeEntries(t, db, "p", 2) // the WAL and its index exist while open
-	for _, p := range []string{f.path, f.path + "-wal", f.path + "-shm", f.head} {
+	sign(t, db)
+	for _, p := range []string{f.path, f.path + "-wal", f.path + "-shm", f.checkpoint} {
 		wantMode(t, p, 0o600)
 	}
 }
@@ -44,7 +45,7 @@ func TestOpenMakesExistingFilesPrivate(t *testing.T) {
 	if err := os.Chmod(f.path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	db := f.open(t, testKey)
+	db := f.open(t)
 	wantMode(t, f.path, 0o600)
 	writeEntries(t, db, "q", 1)
 	for _, p := range []string{f.path + "-wal", f.path + "-shm"} {

@@ -6,22 +6,23 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
 // CreateOperator stores op with password, its console password in the
-// PHC string form of its hash (empty: none), and records a, in one
+// PHC string form of its hash (empty: none), and records ev, in one
 // transaction. op.Password is set from password (one-time if not empty).
 // A duplicate name is curfew.ErrConflict. It implements the access
 // component's Store.
-func (db *DB) CreateOperator(ctx context.Context, op *curfew.Operator, password string, a *curfew.AuditEntry) error {
+func (db *DB) CreateOperator(ctx context.Context, op *curfew.Operator, password string, ev *audit.Event) error {
 	if op == nil || op.Name == "" {
 		return fmt.Errorf("%w: operator without a name", curfew.ErrInvalid)
 	}
 	if err := checkRole(fmt.Sprintf("operator %q", op.Name), op.Role); err != nil {
 		return err
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		return insertOperator(ctx, tx, op, password)
 	})
 }
@@ -106,14 +107,14 @@ func (db *DB) Operator(ctx context.Context, name string) (*curfew.Operator, erro
 }
 
 // DisableOperator stores that op is disabled (Disabled, DisabledBy,
-// DisableReason) and records a, in one transaction. An unknown or already
+// DisableReason) and records ev, in one transaction. An unknown or already
 // disabled operator is curfew.ErrNotFound or curfew.ErrConflict. It
 // implements the access component's Store.
-func (db *DB) DisableOperator(ctx context.Context, op *curfew.Operator, a *curfew.AuditEntry) error {
+func (db *DB) DisableOperator(ctx context.Context, op *curfew.Operator, ev *audit.Event) error {
 	if op == nil || op.Disabled.IsZero() {
 		return fmt.Errorf("%w: disabling an operator without a time", curfew.ErrInvalid)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		res, err := tx.ExecContext(ctx, `UPDATE operators SET disabled_at = ?, disabled_by = ?, disable_reason = ?
 			WHERE name = ? AND disabled_at IS NULL`, millis(op.Disabled), op.DisabledBy, op.DisableReason, op.Name)
 		if err != nil {
@@ -135,13 +136,13 @@ func (db *DB) DisableOperator(ctx context.Context, op *curfew.Operator, a *curfe
 
 // SetPassword stores password, the PHC string form of the hash of name's
 // new console password, and whether it is a one-time password, and records
-// a, in one transaction. An unknown operator is curfew.ErrNotFound. It
+// ev, in one transaction. An unknown operator is curfew.ErrNotFound. It
 // implements the access component's Store.
-func (db *DB) SetPassword(ctx context.Context, name, password string, oneTime bool, a *curfew.AuditEntry) error {
+func (db *DB) SetPassword(ctx context.Context, name, password string, oneTime bool, ev *audit.Event) error {
 	if password == "" {
 		return fmt.Errorf("%w: empty password hash", curfew.ErrInvalid)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		res, err := tx.ExecContext(ctx, "UPDATE operators SET password = ?, password_temporary = ? WHERE name = ?", password, oneTime, name)
 		if err != nil {
 			return fmt.Errorf("storing the password of %q: %w", name, err)
@@ -166,11 +167,4 @@ func (db *DB) Password(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("reading the password of %q: %w", name, err)
 	}
 	return hash.String, nil
-}
-
-// RecordAudit records a, an event that changes nothing else (such as
-// failed attempts to authenticate). It implements the access component's
-// Store.
-func (db *DB) RecordAudit(ctx context.Context, a *curfew.AuditEntry) error {
-	return db.write(ctx, a, func(*sql.Tx, *curfew.AuditEntry) error { return nil })
 }

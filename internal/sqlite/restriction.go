@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -28,6 +28,27 @@ const openRestrictions = `lifted_at IS NULL AND expired_at IS NULL
 // recorded as expired nor rejected, All drops that condition, Subject and ID narrow the
 // result further. It implements the engine's Store.
 func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	return restrictions(ctx, db.sql, f)
+}
+
+// restrictions is Restrictions on q.
+func restrictions(ctx context.Context, q querier, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	var rs []*curfew.Restriction
+	err := queryRestrictions(ctx, q, f, func(r *curfew.Restriction) error {
+		rs = append(rs, r)
+		return nil
+	})
+	return rs, err
+}
+
+// eachRestriction calls fn for every restriction, by ascending ID.
+func eachRestriction(ctx context.Context, q querier, fn func(r *curfew.Restriction) error) error {
+	return queryRestrictions(ctx, q, curfew.RestrictionFilter{All: true}, fn)
+}
+
+// queryRestrictions calls fn for each restriction f selects, by ascending
+// ID.
+func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilter, fn func(r *curfew.Restriction) error) error {
 	var (
 		where []string
 		args  []any
@@ -43,29 +64,30 @@ func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*
 		where = append(where, "id = ?")
 		args = append(args, int64(*f.ID))
 	}
-	q := "SELECT " + restrictionColumns + " FROM restrictions"
+	query := "SELECT " + restrictionColumns + " FROM restrictions"
 	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id"
+	query += " ORDER BY id"
 
-	rows, err := db.sql.QueryContext(ctx, q, args...)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("listing restrictions: %w", err)
+		return fmt.Errorf("listing restrictions: %w", err)
 	}
 	defer rows.Close()
-	var rs []*curfew.Restriction
 	for rows.Next() {
 		r, err := scanRestriction(rows)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rs = append(rs, r)
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing restrictions: %w", err)
+		return fmt.Errorf("listing restrictions: %w", err)
 	}
-	return rs, nil
+	return nil
 }
 
 // Restriction returns one restriction or an error wrapping
@@ -82,10 +104,10 @@ func (db *DB) Restriction(ctx context.Context, id curfew.RestrictionID) (*curfew
 	return r, nil
 }
 
-// CreateRestriction stores r, assigns r.ID, sets the Target of a to the
-// decimal ID and records a, in one transaction. It implements the engine's
-// Store. Empty allow and block lists read back as nil.
-func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
+// CreateRestriction stores r, assigns r.ID, sets the Restriction of ev to
+// it and records ev, in one transaction. It implements the engine's Store.
+// Empty allow and block lists read back as nil.
+func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, ev *audit.Event) error {
 	if r == nil || r.Subject.IsZero() {
 		return fmt.Errorf("%w: restriction without subject", curfew.ErrInvalid)
 	}
@@ -102,7 +124,7 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 		return err
 	}
 	var id int64
-	err = db.write(ctx, a, func(tx *sql.Tx, e *curfew.AuditEntry) error {
+	err = db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, evs []*audit.Event) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO restrictions
 			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
 			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
@@ -116,7 +138,7 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 		if err != nil {
 			return classify(err, "restriction")
 		}
-		e.Target = strconv.FormatInt(id, 10)
+		evs[0].Restriction = curfew.RestrictionID(id)
 		return nil
 	})
 	if err != nil {
@@ -127,13 +149,13 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 }
 
 // UpdateRestriction stores the mutable fields of r (End, Lifted, LiftedBy,
-// LiftReason, Expired, Approval) and records a, in one transaction. An unknown ID is
+// LiftReason, Expired, Approval) and records ev, in one transaction. An unknown ID is
 // curfew.ErrNotFound. It implements the engine's Store.
-func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *curfew.AuditEntry) error {
+func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, ev *audit.Event) error {
 	if r == nil {
 		return fmt.Errorf("%w: missing restriction", curfew.ErrInvalid)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		res, err := tx.ExecContext(ctx, `UPDATE restrictions
 			SET ends_at = ?, lifted_at = ?, lifted_by = ?, lift_reason = ?, expired_at = ?,
 				approval = ?, approval_asker = ?, approval_extend_to = ?,
@@ -150,6 +172,52 @@ func (db *DB) UpdateRestriction(ctx context.Context, r *curfew.Restriction, a *c
 			return fmt.Errorf("updating restriction %d: %w", r.ID, err)
 		} else if n == 0 {
 			return fmt.Errorf("%w: restriction %d", curfew.ErrNotFound, r.ID)
+		}
+		return nil
+	})
+}
+
+// RepairRestriction makes the row of restriction id what the log says,
+// r, and records ev, in one transaction: it replaces the row, adds it if
+// it was deleted, or, if r is nil (the log never recorded the row),
+// removes it. It implements the engine's Store.
+func (db *DB) RepairRestriction(ctx context.Context, id curfew.RestrictionID, r *curfew.Restriction, ev *audit.Event) error {
+	var allow, block string
+	if r != nil {
+		var err error
+		if allow, err = encodeList(r.Allow); err != nil {
+			return err
+		}
+		if block, err = encodeList(r.Block); err != nil {
+			return err
+		}
+	}
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
+		if r == nil {
+			// The log never had it.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM restrictions WHERE id = ?", int64(id)); err != nil {
+				return fmt.Errorf("repairing restriction %d: %w", id, err)
+			}
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO restrictions
+			(id, subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET subject = excluded.subject, mode = excluded.mode, allow = excluded.allow,
+				block = excluded.block, reason = excluded.reason, notice = excluded.notice, author = excluded.author,
+				starts_at = excluded.starts_at, ends_at = excluded.ends_at, created_at = excluded.created_at,
+				lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by, lift_reason = excluded.lift_reason,
+				expired_at = excluded.expired_at, approval = excluded.approval, approval_asker = excluded.approval_asker,
+				approval_extend_to = excluded.approval_extend_to, approval_decided_at = excluded.approval_decided_at,
+				approval_decided_by = excluded.approval_decided_by, approval_reason = excluded.approval_reason`,
+			int64(id), r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
+			millis(r.Start), millis(r.End), millis(r.Created),
+			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
+			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason)
+		if err != nil {
+			return fmt.Errorf("repairing restriction %d: %w", id, err)
 		}
 		return nil
 	})
@@ -215,6 +283,9 @@ func encodeList(l []string) (string, error) {
 
 // decodeList reads a JSON array; an empty one is nil.
 func decodeList(s string) ([]string, error) {
+	if s == "[]" {
+		return nil, nil // most lists: no need to decode
+	}
 	var l []string
 	if err := json.Unmarshal([]byte(s), &l); err != nil {
 		return nil, err

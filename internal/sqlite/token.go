@@ -7,16 +7,17 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-// CreateToken stores t with hash, the SHA-256 of its secret, and records a,
+// CreateToken stores t with hash, the SHA-256 of its secret, and records ev,
 // in one transaction. If op is not nil, the operator is created first in
 // the same transaction (a duplicate name is curfew.ErrConflict); otherwise
 // operator t.Name must exist (curfew.ErrNotFound). A live token by the same
 // name, or the same hash, is curfew.ErrConflict. It implements the access
 // component's Store.
-func (db *DB) CreateToken(ctx context.Context, t *curfew.Token, hash []byte, op *curfew.Operator, a *curfew.AuditEntry) error {
+func (db *DB) CreateToken(ctx context.Context, t *curfew.Token, hash []byte, op *curfew.Operator, ev *audit.Event) error {
 	if t == nil || t.Name == "" {
 		return fmt.Errorf("%w: token without a name", curfew.ErrInvalid)
 	}
@@ -34,7 +35,7 @@ func (db *DB) CreateToken(ctx context.Context, t *curfew.Token, hash []byte, op 
 	if op != nil && op.Name != t.Name {
 		return fmt.Errorf("%w: token %q for operator %q", curfew.ErrInvalid, t.Name, op.Name)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		if op != nil {
 			if err := insertOperator(ctx, tx, op, ""); err != nil {
 				return err
@@ -109,14 +110,14 @@ func (db *DB) Tokens(ctx context.Context) ([]*curfew.Token, error) {
 }
 
 // RevokeToken marks the live token named t.Name revoked at t.Revoked by
-// t.RevokedBy and records a, in one transaction. Without a live token by
+// t.RevokedBy and records ev, in one transaction. Without a live token by
 // that name it is curfew.ErrNotFound. It implements the access component's
 // Store.
-func (db *DB) RevokeToken(ctx context.Context, t *curfew.Token, a *curfew.AuditEntry) error {
+func (db *DB) RevokeToken(ctx context.Context, t *curfew.Token, ev *audit.Event) error {
 	if t == nil || t.Revoked.IsZero() {
 		return fmt.Errorf("%w: revoking a token without a time", curfew.ErrInvalid)
 	}
-	return db.write(ctx, a, func(tx *sql.Tx, _ *curfew.AuditEntry) error {
+	return db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, _ []*audit.Event) error {
 		res, err := tx.ExecContext(ctx, "UPDATE tokens SET revoked_at = ?, revoked_by = ? WHERE name = ? AND revoked_at IS NULL",
 			millis(t.Revoked), t.RevokedBy, t.Name)
 		if err != nil {

@@ -28,8 +28,8 @@ func addAppeal(t *testing.T, s Store, a *curfew.Appeal) *curfew.Appeal {
 	if err := s.CreateAppeal(t.Context(), a, e); err != nil {
 		t.Fatalf("CreateAppeal(%s) = %v", a.From, err)
 	}
-	if want := strconv.FormatInt(int64(a.ID), 10); e.Target != want {
-		t.Errorf("audit entry Target = %q, want the new ID %q", e.Target, want)
+	if e.After == nil || e.After.Appeal != int64(a.ID) {
+		t.Errorf("audit event %s, want the new ID %d as its appeal", e.Encode(), a.ID)
 	}
 	return a
 }

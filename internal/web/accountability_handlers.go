@@ -6,12 +6,12 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -29,7 +29,7 @@ type accountabilityData struct {
 	Checkpoint curfew.Checkpoint // the newest entry of the log
 
 	Filter  auditFilter
-	Entries []*curfew.AuditEntry // newest first, one page
+	Entries []auditRow // newest first, one page
 	Matched int
 	Page    int
 	Pages   int
@@ -74,7 +74,7 @@ func (con *Console) accountabilityPage(w http.ResponseWriter, r *http.Request, p
 		Subject: strings.TrimSpace(q.Get("subject")), Operator: strings.TrimSpace(q.Get("operator")),
 		From: q.Get("from"), To: q.Get("to"),
 	}}
-	entries, err := con.svc.Audit(ctx)
+	entries, err := con.readAudit(ctx)
 	if err != nil {
 		con.internal(w, r, err)
 		return
@@ -83,9 +83,9 @@ func (con *Console) accountabilityPage(w http.ResponseWriter, r *http.Request, p
 		con.internal(w, r, err)
 		return
 	}
-	if n := len(entries); n > 0 {
-		e := entries[n-1]
-		d.Checkpoint = curfew.Checkpoint{Seq: e.Seq, Hash: e.Hash, At: e.At}
+	if d.Checkpoint, err = con.svc.AuditCheckpoint(ctx); err != nil {
+		con.internal(w, r, err)
+		return
 	}
 	from, err1 := dayOrTime(d.Filter.From, p.zone)
 	to, err2 := endOfDay(d.Filter.To, p.zone)
@@ -94,12 +94,13 @@ func (con *Console) accountabilityPage(w http.ResponseWriter, r *http.Request, p
 		d.Error = fmt.Sprint("from/to: ", firstErr(err1, err2))
 		status = http.StatusBadRequest
 	}
-	var match []*curfew.AuditEntry
+	var match []*audit.Event
+	subject := strings.ToLower(d.Filter.Subject)
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		switch {
 		case d.Filter.Operator != "" && !strings.EqualFold(e.Actor, d.Filter.Operator),
-			d.Filter.Subject != "" && !strings.Contains(strings.ToLower(e.Target), strings.ToLower(d.Filter.Subject)),
+			subject != "" && !strings.Contains(strings.ToLower(eventTarget(e)), subject) && !strings.Contains(strings.ToLower(e.Subject), subject),
 			!from.IsZero() && e.At.Before(from),
 			!to.IsZero() && !e.At.Before(to):
 			continue
@@ -110,7 +111,9 @@ func (con *Console) accountabilityPage(w http.ResponseWriter, r *http.Request, p
 	d.Pages = max(1, (len(match)+pageSize-1)/pageSize)
 	d.Page, _ = strconv.Atoi(q.Get("page"))
 	d.Page = min(max(d.Page, 1), d.Pages)
-	d.Entries = match[min((d.Page-1)*pageSize, len(match)):min(d.Page*pageSize, len(match))]
+	for _, e := range match[min((d.Page-1)*pageSize, len(match)):min(d.Page*pageSize, len(match))] {
+		d.Entries = append(d.Entries, auditRowOf(e, p.zone))
+	}
 	pageURL := func(n int) string {
 		v := url.Values{}
 		for k, s := range map[string]string{"subject": d.Filter.Subject, "operator": d.Filter.Operator, "from": d.Filter.From, "to": d.Filter.To} {
@@ -287,47 +290,42 @@ func (con *Console) reportPage(w http.ResponseWriter, r *http.Request, p *page) 
 	con.render(w, r, http.StatusOK, "report", v)
 }
 
-// reportAttempts bounds how often report reads again because the
-// restrictions changed while it read.
+// reportAttempts bounds how often report reads again because the audit
+// log moved while it read.
 const reportAttempts = 5
 
 // report computes the report of [from, to) from what the service says,
-// with the audit log's head as its checkpoint. It reads the restrictions
-// before and after the head and uses them only if both reads agree: no
-// restriction changed meanwhile, so the report is exactly the state at
-// its checkpoint. (Reading the restrictions twice costs less than reading
-// the whole log twice, as the API does.)
+// as the API does: with the audit log's signed head before and after the
+// restrictions, used only when both are the same, so that the report's
+// checkpoint is exactly the state it was computed from.
 func (con *Console) report(ctx context.Context, now, from, to time.Time, opts curfew.ReportOptions) (*curfew.Report, error) {
 	if _, err := curfew.NewReport(now, from, to, nil, opts); err != nil {
 		return nil, err
 	}
 	for range reportAttempts {
-		before, err := con.svc.Restrictions(ctx, curfew.RestrictionFilter{All: true})
+		before, err := con.svc.AuditCheckpoint(ctx)
 		if err != nil {
 			return nil, err
 		}
-		es, err := con.svc.Audit(ctx)
+		rs, err := con.svc.Restrictions(ctx, curfew.RestrictionFilter{All: true})
 		if err != nil {
 			return nil, err
 		}
-		after, err := con.svc.Restrictions(ctx, curfew.RestrictionFilter{All: true})
+		after, err := con.svc.AuditCheckpoint(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if !reflect.DeepEqual(before, after) {
+		if before.Seq != after.Seq || before.Hash != after.Hash {
 			continue
 		}
-		rep, err := curfew.NewReport(now, from, to, after, opts)
+		rep, err := curfew.NewReport(now, from, to, rs, opts)
 		if err != nil {
 			return nil, err
 		}
-		if n := len(es); n > 0 {
-			e := es[n-1]
-			rep.Checkpoint = curfew.Checkpoint{Seq: e.Seq, Hash: e.Hash, At: e.At.UTC()}
-		}
+		rep.Checkpoint = after
 		return rep, nil
 	}
-	return nil, fmt.Errorf("%w: the restrictions kept changing while the report was computed; try again", curfew.ErrConflict)
+	return nil, fmt.Errorf("%w: the audit log kept changing while the report was computed; try again", curfew.ErrConflict)
 }
 
 func (con *Console) addOperator(w http.ResponseWriter, r *http.Request, p *page) {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io"
 	"log/slog"
 	"net/http"
@@ -38,8 +39,7 @@ var cheap = access.Argon2Params{Time: 1, Memory: 64, Threads: 1}
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	key := []byte(strings.Repeat("k", sqlite.MinKeySize))
-	db, err := sqlite.Open(ctx, ":memory:", &sqlite.Config{AuditKey: key})
+	db, err := sqlite.Open(ctx, ":memory:", &sqlite.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +48,7 @@ func newFixture(t testing.TB) *fixture {
 	eng, err := engine.New(&engine.Config{
 		Store: db, Backends: []enforce.Backend{mem}, Logger: logger, VerifyInterval: -1,
 		GatewayAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.168.50.1")}, nil },
+		AuditKey:     ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)),
 	})
 	if err != nil {
 		t.Fatal(err)

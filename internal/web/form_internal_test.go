@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -65,6 +66,27 @@ func TestEndOrDuration(t *testing.T) {
 		}
 		if err != nil || !end.Equal(tt.end) || d != tt.d {
 			t.Errorf("endOrDuration(%q, %q) = %v, %v, %v; want %v, %v", tt.forValue, tt.until, end, d, err, tt.end, tt.d)
+		}
+	}
+}
+
+// TestEventDetail renders events from their typed fields.
+func TestEventDetail(t *testing.T) {
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		e    *audit.Event
+		want string
+	}{
+		{&audit.Event{Kind: audit.KindRestrictionExtended, Before: &audit.Fields{End: at}, After: &audit.Fields{End: at.Add(time.Hour)}},
+			"end: 2026-03-01 09:00:00 UTC → 2026-03-01 10:00:00 UTC"},
+		{&audit.Event{Kind: audit.KindRestrictionLifted, Before: &audit.Fields{End: at}, After: &audit.Fields{Lifted: at, LiftedBy: "olga"}},
+			"end: 2026-03-01 09:00:00 UTC; lifted: 2026-03-01 09:00:00 UTC; lifted by: olga"},
+		{&audit.Event{Kind: audit.KindGroupMemberAdded, After: &audit.Fields{Member: "person:alice"}}, "member: person:alice"},
+		{&audit.Event{Kind: audit.KindDaemonStarted, After: &audit.Fields{ConfigSHA256: "ab"}}, "config sha256: ab"},
+		{&audit.Event{Kind: audit.KindLegacy, Legacy: &audit.Legacy{Detail: "old text"}}, "old text"},
+	} {
+		if got := eventDetail(tt.e, time.UTC); got != tt.want {
+			t.Errorf("eventDetail(%s) = %q, want %q", tt.e.Kind, got, tt.want)
 		}
 	}
 }

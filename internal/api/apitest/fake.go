@@ -5,6 +5,8 @@ package apitest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -34,8 +36,10 @@ type FakeService struct {
 	AddGroupMemberFunc    func(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error)
 	RemoveGroupMemberFunc func(ctx context.Context, name string, member curfew.Subject) (*curfew.Group, error)
 	GroupsFunc            func(ctx context.Context) ([]*curfew.Group, error)
-	AuditFunc             func(ctx context.Context) ([]*curfew.AuditEntry, error)
+	ExportAuditFunc       func(ctx context.Context, from int64, w io.Writer) error
+	AuditKeyFunc          func(ctx context.Context) (ed25519.PublicKey, error)
 	VerifyAuditFunc       func(ctx context.Context) (*curfew.AuditReport, error)
+	CheckpointFunc        func(ctx context.Context) (curfew.Checkpoint, error)
 	AppealsFunc           func(ctx context.Context) ([]*curfew.Appeal, error)
 	AnswerAppealFunc      func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error)
 
@@ -124,6 +128,18 @@ func (f *FakeService) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return f.PersonsFunc(ctx)
 }
 
+// ExportAudit implements [curfew.Service].
+func (f *FakeService) ExportAudit(ctx context.Context, from int64, w io.Writer) error {
+	f.record("ExportAudit")
+	return f.ExportAuditFunc(ctx, from, w)
+}
+
+// AuditKey implements [curfew.Service].
+func (f *FakeService) AuditKey(ctx context.Context) (ed25519.PublicKey, error) {
+	f.record("AuditKey")
+	return f.AuditKeyFunc(ctx)
+}
+
 // RemoveDevice implements [curfew.Service].
 func (f *FakeService) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error) {
 	f.record("RemoveDevice")
@@ -160,16 +176,16 @@ func (f *FakeService) Groups(ctx context.Context) ([]*curfew.Group, error) {
 	return f.GroupsFunc(ctx)
 }
 
-// Audit implements [curfew.Service].
-func (f *FakeService) Audit(ctx context.Context) ([]*curfew.AuditEntry, error) {
-	f.record("Audit")
-	return f.AuditFunc(ctx)
-}
-
 // VerifyAudit implements [curfew.Service].
 func (f *FakeService) VerifyAudit(ctx context.Context) (*curfew.AuditReport, error) {
 	f.record("VerifyAudit")
 	return f.VerifyAuditFunc(ctx)
+}
+
+// AuditCheckpoint implements [curfew.Service].
+func (f *FakeService) AuditCheckpoint(ctx context.Context) (curfew.Checkpoint, error) {
+	f.record("AuditCheckpoint")
+	return f.CheckpointFunc(ctx)
 }
 
 // Appeals implements [curfew.Service].
