@@ -74,11 +74,7 @@ func (con *Console) accountabilityPage(w http.ResponseWriter, r *http.Request, p
 		Subject: strings.TrimSpace(q.Get("subject")), Operator: strings.TrimSpace(q.Get("operator")),
 		From: q.Get("from"), To: q.Get("to"),
 	}}
-	entries, err := con.readAudit(ctx)
-	if err != nil {
-		con.internal(w, r, err)
-		return
-	}
+	var err error
 	if d.Verify, d.VerifiedAt, err = con.verify(ctx, p.now); err != nil {
 		con.internal(w, r, err)
 		return
@@ -87,32 +83,21 @@ func (con *Console) accountabilityPage(w http.ResponseWriter, r *http.Request, p
 		con.internal(w, r, err)
 		return
 	}
-	from, err1 := dayOrTime(d.Filter.From, p.zone)
-	to, err2 := endOfDay(d.Filter.To, p.zone)
-	status := http.StatusOK
-	if err1 != nil || err2 != nil {
-		d.Error = fmt.Sprint("from/to: ", firstErr(err1, err2))
-		status = http.StatusBadRequest
-	}
-	var match []*audit.Event
-	subject := strings.ToLower(d.Filter.Subject)
-	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		switch {
-		case d.Filter.Operator != "" && !strings.EqualFold(e.Actor, d.Filter.Operator),
-			subject != "" && !strings.Contains(strings.ToLower(eventTarget(e)), subject) && !strings.Contains(strings.ToLower(e.Subject), subject),
-			!from.IsZero() && e.At.Before(from),
-			!to.IsZero() && !e.At.Before(to):
-			continue
-		}
-		match = append(match, e)
-	}
-	d.Matched = len(match)
-	d.Pages = max(1, (len(match)+pageSize-1)/pageSize)
 	d.Page, _ = strconv.Atoi(q.Get("page"))
-	d.Page = min(max(d.Page, 1), d.Pages)
-	for _, e := range match[min((d.Page-1)*pageSize, len(match)):min(d.Page*pageSize, len(match))] {
-		d.Entries = append(d.Entries, auditRowOf(e, p.zone))
+	d.Page = max(d.Page, 1)
+	code := http.StatusOK
+	if d.Filter == (auditFilter{}) {
+		err = con.auditPage(ctx, p, &d)
+	} else {
+		err = con.auditFiltered(ctx, p, &d)
+	}
+	if err != nil {
+		st, known := status(err)
+		if !known {
+			con.internal(w, r, err)
+			return
+		}
+		d.Error, code = err.Error(), st
 	}
 	pageURL := func(n int) string {
 		v := url.Values{}
@@ -151,7 +136,7 @@ func (con *Console) accountabilityPage(w http.ResponseWriter, r *http.Request, p
 		con.internal(w, r, err)
 		return
 	}
-	con.render(w, r, status, "accountability", con.newView(p, "Accountability", "accountability", d))
+	con.render(w, r, code, "accountability", con.newView(p, "Accountability", "accountability", d))
 }
 
 // verifyEvery is how long the console shows a verification of the audit
@@ -178,11 +163,64 @@ func (con *Console) verify(ctx context.Context, now time.Time) (*curfew.AuditRep
 	return rep, now, nil
 }
 
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
+// auditPage fills in page d.Page of the whole log, newest first. It
+// reads only the events from that page on: the newest page costs the same
+// however long the log is.
+func (con *Console) auditPage(ctx context.Context, p *page, d *accountabilityData) error {
+	from := max(1, d.Checkpoint.Seq-int64(d.Page)*pageSize+1)
+	es, err := con.readAudit(ctx, from)
+	if err != nil {
+		return err
+	}
+	total := d.Checkpoint.Seq
+	if n := len(es); n > 0 {
+		total = max(total, es[n-1].Seq) // events written since the checkpoint was read
+	}
+	d.Matched = int(total)
+	d.Pages = max(1, (d.Matched+pageSize-1)/pageSize)
+	d.Page = min(d.Page, d.Pages)
+	newest, oldest := total-int64(d.Page-1)*pageSize, total-int64(d.Page)*pageSize
+	for i := len(es) - 1; i >= 0; i-- {
+		if e := es[i]; e.Seq <= newest && e.Seq > oldest {
+			d.Entries = append(d.Entries, auditRowOf(e, p.zone))
 		}
+	}
+	return nil
+}
+
+// auditFiltered fills in page d.Page of the events d.Filter selects,
+// newest first.
+func (con *Console) auditFiltered(ctx context.Context, p *page, d *accountabilityData) error {
+	from, err := dayOrTime(d.Filter.From, p.zone)
+	if err != nil {
+		return fmt.Errorf("from: %w", err)
+	}
+	to, err := endOfDay(d.Filter.To, p.zone)
+	if err != nil {
+		return fmt.Errorf("to: %w", err)
+	}
+	es, err := con.readAudit(ctx, 1)
+	if err != nil {
+		return err
+	}
+	var match []*audit.Event
+	subject := strings.ToLower(d.Filter.Subject)
+	for i := len(es) - 1; i >= 0; i-- {
+		e := es[i]
+		switch {
+		case d.Filter.Operator != "" && !strings.EqualFold(e.Actor, d.Filter.Operator),
+			subject != "" && !strings.Contains(strings.ToLower(eventTarget(e)), subject) && !strings.Contains(strings.ToLower(e.Subject), subject),
+			!from.IsZero() && e.At.Before(from),
+			!to.IsZero() && !e.At.Before(to):
+			continue
+		}
+		match = append(match, e)
+	}
+	d.Matched = len(match)
+	d.Pages = max(1, (len(match)+pageSize-1)/pageSize)
+	d.Page = min(d.Page, d.Pages)
+	for _, e := range match[min((d.Page-1)*pageSize, len(match)):min(d.Page*pageSize, len(match))] {
+		d.Entries = append(d.Entries, auditRowOf(e, p.zone))
 	}
 	return nil
 }

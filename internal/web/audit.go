@@ -13,11 +13,11 @@ import (
 	"github.com/curfew/curfew/internal/audit"
 )
 
-// readAudit returns every event of the audit log, oldest first, as the
-// service exports it.
-func (con *Console) readAudit(ctx context.Context) ([]*audit.Event, error) {
+// readAudit returns the events of the audit log from seq from on, oldest
+// first, as the service exports them.
+func (con *Console) readAudit(ctx context.Context, from int64) ([]*audit.Event, error) {
 	var b bytes.Buffer
-	if err := con.svc.ExportAudit(ctx, 1, &b); err != nil {
+	if err := con.svc.ExportAudit(ctx, from, &b); err != nil {
 		return nil, err
 	}
 	var out []*audit.Event

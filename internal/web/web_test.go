@@ -1,9 +1,11 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -246,5 +248,52 @@ func TestRestrictPreview(t *testing.T) {
 	a = b.post("/restrict/preview", form)
 	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "missing duration or end time") {
 		t.Errorf("preview without a duration = %d, want 400 saying what is missing", a.status)
+	}
+}
+
+// TestAuditView pages through the audit log, newest first, and filters
+// it by operator and subject.
+func TestAuditView(t *testing.T) {
+	f := newFixture(t)
+	for i := range 150 {
+		if _, err := f.eng.AddPerson(f.admin, fmt.Sprintf("p%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := f.browser(t)
+	b.signIn("olga", f.operator(t, "olga", curfew.RoleOperator), password)
+	rows := regexp.MustCompile(`<tr><td data-label="#">(\d+)</td>`)
+	seqs := func(path string) []string {
+		t.Helper()
+		a := b.get(path)
+		if a.status != http.StatusOK {
+			t.Fatalf("GET %s = %d", path, a.status)
+		}
+		var out []string
+		for _, m := range rows.FindAllStringSubmatch(a.body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	first, second := seqs("/accountability"), seqs("/accountability?page=2")
+	cp, err := f.eng.AuditCheckpoint(f.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 100 || first[0] != strconv.FormatInt(cp.Seq, 10) || first[99] != strconv.FormatInt(cp.Seq-99, 10) {
+		t.Errorf("page 1 = %d events, %v … %v; want 100, newest (%d) first", len(first), first[:1], first[len(first)-1:], cp.Seq)
+	}
+	if len(second) != int(cp.Seq)-100 || second[len(second)-1] != "1" {
+		t.Errorf("page 2 = %d events ending %v, want %d ending with event 1", len(second), second[len(second)-1:], cp.Seq-100)
+	}
+	mine := seqs("/accountability?operator=olga")
+	if len(mine) != 1 {
+		t.Errorf("olga's events = %v, want her password change alone", mine)
+	}
+	if a := b.get("/accountability?subject=p007"); !strings.Contains(a.body, "p007") || strings.Contains(a.body, "p008") {
+		t.Errorf("filtering by subject p007 shows other events")
+	}
+	if a := b.get("/accountability?from=yesterday"); a.status != http.StatusBadRequest || !strings.Contains(a.body, "from: ") {
+		t.Errorf("a malformed from = %d, want 400 saying what is wrong", a.status)
 	}
 }
