@@ -42,7 +42,11 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	removeStaleLabs()
-	return m.Run()
+	code := m.Run()
+	if debDir != "" {
+		os.RemoveAll(debDir)
+	}
+	return code
 }
 
 // staleLab matches the namespaces of labs made by this package (see

@@ -4,10 +4,12 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +18,55 @@ import (
 	"github.com/curfew/curfew/internal/netnstest"
 )
 
-// buildDeb builds the Debian package as `make deb` does and returns its
-// path.
-func buildDeb(t *testing.T, version string) string {
-	t.Helper()
-	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		t.Fatalf("dpkg-deb is needed to build the package (Debian package dpkg): %v", err)
+// debOnce builds the package once for the tests that install it.
+var debOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "curfew-deb-")
+	if err != nil {
+		return "", err
 	}
-	deb := filepath.Join(t.TempDir(), "curfew.deb")
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	debDir = dir
+	deb := filepath.Join(dir, "curfew.deb")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "deploy/debian/build", deb, version)
+	// What `make deb` runs (TestMakeDebRunsTheBuildScript holds it to that).
+	cmd := exec.CommandContext(ctx, "deploy/debian/build", deb, "1.0.0")
 	cmd.Dir = ".."
 	cmd.Env = os.Environ()
 	if goroot := os.Getenv("GOROOT"); goroot != "" {
 		cmd.Env = append(cmd.Env, "GO="+filepath.Join(goroot, "bin", "go"))
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the package: %v\n%s", err, out)
+		return "", fmt.Errorf("building the package: %v\n%s", err, out)
+	}
+	return deb, nil
+})
+
+// debDir holds the package debOnce built; TestMain removes it.
+var debDir string
+
+// buildDeb returns the package built as `make deb` builds it.
+func buildDeb(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Fatalf("dpkg-deb is needed to build the package (Debian package dpkg): %v", err)
+	}
+	deb, err := debOnce()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return deb
+}
+
+// TestMakeDebRunsTheBuildScript checks that `make deb` is the build script
+// the package tests run.
+func TestMakeDebRunsTheBuildScript(t *testing.T) {
+	out, err := exec.Command("make", "--no-print-directory", "-C", "..", "-n", "deb").Output()
+	if err != nil {
+		t.Fatalf("make -n deb: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); !strings.HasPrefix(got, "deploy/debian/build curfew.deb") {
+		t.Errorf("make deb runs %q, want deploy/debian/build curfew.deb", got)
+	}
 }
 
 // scratchRoot returns an empty directory laid out for `dpkg --root`: a
@@ -93,7 +124,7 @@ func unitValue(t *testing.T, path, key string) string {
 func TestDebianPackage(t *testing.T) {
 	t.Parallel()
 	netnstest.New(t)
-	deb := buildDeb(t, "1.0.0")
+	deb := buildDeb(t)
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

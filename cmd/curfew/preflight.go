@@ -91,7 +91,7 @@ func describeListenError(err error, proto, key string, ap netip.AddrPort) string
 	taken := fmt.Sprintf("port %d/%s is taken by %s", ap.Port(), proto, who)
 	switch {
 	case ap.Port() == 53 && name == "dnsmasq":
-		return taken + `; leave DNS to curfew: put port=0 in dnsmasq's configuration (it keeps serving DHCP), or make dnsmasq listen on 127.0.0.1 only (listen-address=127.0.0.1, bind-interfaces) and set dns.upstreams: ["127.0.0.1"] so local names keep resolving; then restart dnsmasq (see "Beside dnsmasq" in docs/operation.md)`
+		return taken + `; leave DNS to curfew: put port=0 in dnsmasq's configuration (it keeps serving DHCP), or make dnsmasq listen on 127.0.0.1 only (listen-address=127.0.0.1, bind-interfaces) and set dns.upstreams: ["127.0.0.1"] so local names keep resolving; then restart dnsmasq (see docs/dnsmasq.md)`
 	case ap.Port() == 53 && (name == "systemd-resolve" || name == "systemd-resolved"): // comm is cut to 15 bytes
 		return taken + `; its stub listener covers this address: set DNSStubListener=no (or remove the DNSStubListenerExtra= line naming it) in /etc/systemd/resolved.conf and run systemctl restart systemd-resolved (see "Beside systemd-resolved" in docs/operation.md)`
 	case name == "curfew":

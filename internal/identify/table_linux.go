@@ -93,6 +93,7 @@ type Table struct {
 	failed    map[netip.Addr]time.Time // until when a failed probe is trusted
 
 	leaseMod map[string]time.Time // modification time of each lease file as last read; used by New, then by run alone
+	leaseErr map[string]string    // the last error logged for each lease file; as leaseMod
 }
 
 var _ Identifier = (*Table)(nil)
@@ -111,6 +112,7 @@ func New(c *Config) (*Table, error) {
 		waiters:   map[netip.Addr]chan struct{}{},
 		failed:    map[netip.Addr]time.Time{},
 		leaseMod:  map[string]time.Time{},
+		leaseErr:  map[string]string{},
 	}
 	if t.logger == nil {
 		t.logger = slog.New(slog.DiscardHandler)
@@ -464,9 +466,15 @@ func (t *Table) readLeases() {
 	for _, path := range t.leases {
 		fi, err := os.Stat(path)
 		if err != nil {
-			t.logger.Warn("reading leases", "err", err)
+			// Once, not every second: a DHCP server writes its lease
+			// file only when it gives the first lease.
+			if t.leaseErr[path] != err.Error() {
+				t.leaseErr[path] = err.Error()
+				t.logger.Warn("reading leases", "err", err)
+			}
 			continue
 		}
+		delete(t.leaseErr, path)
 		if fi.ModTime().Equal(t.leaseMod[path]) {
 			continue
 		}

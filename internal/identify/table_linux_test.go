@@ -229,6 +229,36 @@ func TestIdentifyLeases(t *testing.T) {
 	}
 }
 
+// A lease file that is not there yet (the DHCP server has given no lease)
+// is warned about once, not at every check, and read once it appears; its
+// hostnames and addresses are what Learned reports.
+func TestLeaseFileAppears(t *testing.T) {
+	gw, _ := newPair(t)
+	leases := filepath.Join(t.TempDir(), "dnsmasq.leases")
+	var logs syncBuffer
+	tab := newTable(t, &identify.Config{NetNS: gw, Interfaces: []string{"lan0"}, Leases: []string{leases}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	eventually(t, 3*time.Second, "a warning about the missing file", func() bool {
+		return strings.Contains(logs.String(), "reading leases")
+	})
+	// Not warning again is the absence of an event: let the table check
+	// the file twice more (it checks every second), then count.
+	warned := time.Now()
+	eventually(t, 5*time.Second, "two more checks", func() bool {
+		time.Sleep(50 * time.Millisecond)
+		return time.Since(warned) > 2500*time.Millisecond
+	})
+	if n := strings.Count(logs.String(), "reading leases"); n != 1 {
+		t.Errorf("a missing lease file was warned about %d times, want once:\n%s", n, logs.String())
+	}
+	if err := os.WriteFile(leases, []byte("1795000000 02:00:00:00:09:34 10.9.0.52 laptop *\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "the new lease file is read", func() bool {
+		l := tab.Learned()["02:00:00:00:09:34"]
+		return l.Hostname == "laptop" && len(l.Addrs) == 1 && l.Addrs[0] == netip.MustParseAddr("10.9.0.52")
+	})
+}
+
 // A LAN interface that does not exist is refused at start, and one that
 // disappears later is reported.
 func TestInterfaces(t *testing.T) {
