@@ -97,7 +97,7 @@ var allowed = map[string][]string{
 	"internal/storetest":           {"internal/curfew", "internal/audit", "internal/engine", "internal/access", "github.com/google/go-cmp"},
 	"internal/api":                 {"internal/curfew", "internal/audit"},
 	"internal/api/apitest":         {"internal/curfew"},
-	"internal/web":                 {"internal/curfew"},
+	"internal/web":                 {"internal/curfew", "internal/audit", "golang.org/x/text/language"},
 	"internal/config":              {"internal/curfew", "go.yaml.in/yaml/v3"},
 	"internal/netnstest":           {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/google/go-cmp"},
 	"internal/golden":              {"github.com/google/go-cmp"},

@@ -28,6 +28,7 @@ import (
 	"github.com/curfew/curfew/internal/netfilter"
 	"github.com/curfew/curfew/internal/notice"
 	"github.com/curfew/curfew/internal/resolver"
+	"github.com/curfew/curfew/internal/web"
 )
 
 // runDaemon runs `curfew daemon --config FILE` until SIGINT or SIGTERM.
@@ -86,7 +87,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		logger.Info("forwarding to the system's resolvers", "upstreams", cfg.DNS.Upstreams)
 	}
 
-	nf, err := netfilter.New(&netfilter.Config{
+	started := time.Now()
+	nft, err := netfilter.New(&netfilter.Config{
 		Logger:        logger.With("component", "netfilter"),
 		LANInterfaces: cfg.LAN.Interfaces,
 		DNS4:          cfg.DNS.Listen,
@@ -102,6 +104,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	if err != nil {
 		return err
 	}
+	nf := &checkedFirewall{Backend: nft}
 
 	ident, err := identify.New(&identify.Config{
 		Logger:     logger.With("component", "identify"),
@@ -119,6 +122,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	}
 
 	m := newMetrics()
+	m.upstreams = newUpstreamLog(cfg.DNS.Upstreams)
 	res, err := resolver.New(&resolver.Config{
 		Logger:      logger.With("component", "resolver"),
 		Listen:      dnsListen(cfg),
@@ -249,7 +253,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	defer acc.Close()
 	go acc.Run(ctx) // returns when ctx is done or at acc.Close
 
-	handler, err := api.NewHandler(&api.HandlerConfig{
+	apiHandler, err := api.NewHandler(&api.HandlerConfig{
 		Service:    eng,
 		Auth:       acc,
 		Accounts:   acc,
@@ -261,6 +265,23 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	if err != nil {
 		return err
 	}
+	console, err := web.New(&web.Config{
+		Service:  eng,
+		Accounts: acc,
+		Login:    acc,
+		Logger:   logger.With("component", "web"),
+		Zone:     cfg.Notice.TimeZone,
+		Health:   consoleHealth(started, nf, res, m.upstreams),
+	})
+	if err != nil {
+		return err
+	}
+	// The API (bearer tokens only) under /api/v1/ and /metrics; the
+	// console (sessions) everywhere else.
+	handler := http.NewServeMux()
+	handler.Handle("/api/", apiHandler)
+	handler.Handle("/metrics", apiHandler)
+	handler.Handle("/", console)
 	ln, err := net.Listen("tcp", cfg.API.Listen.String())
 	if err != nil {
 		return fmt.Errorf("listening for the API: %w", err)
@@ -275,7 +296,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("curfew daemon started", "api", ln.Addr().String(), "lan_interfaces", cfg.LAN.Interfaces, "state_dir", cfg.StateDir)
+	logger.Info("curfew daemon started", "api", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "lan_interfaces", cfg.LAN.Interfaces, "state_dir", cfg.StateDir)
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()

@@ -110,11 +110,22 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		return 0
 	}
+	// A console operator to sign in as; its one-time password is asked
+	// for at the first sign-in.
+	_, password, err := client.AddOperator(ctx, labConsoleOperator, curfew.RoleAdmin)
+	if err != nil {
+		return fail(fmt.Errorf("adding the console's operator: %w", err))
+	}
+	fmt.Fprintf(out, "\nThe web console: open %s/ and sign in as %s with the one-time password\n  %s\nthen choose your own. Restrict a client from its Restrict page, watch the\ncountdown on Now, lift it there, and find it all under Accountability.\n",
+		l.APIURL(), labConsoleOperator, password)
 	printTryIt(out, l, token, commandName(self))
 	<-ctx.Done()
 	fmt.Fprintln(out)
 	return 0
 }
+
+// labConsoleOperator is the admin the lab makes for the web console.
+const labConsoleOperator = "lab"
 
 const labUsage = `usage: curfew lab [--demo] [--prefix NAME] [--api ADDR]
 

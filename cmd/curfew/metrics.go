@@ -27,6 +27,8 @@ type metrics struct {
 	dnsQueries  *prometheus.CounterVec
 	dnsUpstream *prometheus.HistogramVec
 	dnsErrors   *prometheus.CounterVec
+
+	upstreams *upstreamLog // the last exchange with each upstream, for the console; nil: not kept
 }
 
 var _ engine.Metrics = (*metrics)(nil)
@@ -146,6 +148,9 @@ func (r resolverMetrics) Query(res resolver.Result) {
 // Upstream implements [resolver.Metrics].
 func (r resolverMetrics) Upstream(server netip.AddrPort, d time.Duration, err error) {
 	r.m.dnsUpstream.WithLabelValues(server.String()).Observe(d.Seconds())
+	if r.m.upstreams != nil {
+		r.m.upstreams.seen(server, d, err)
+	}
 	if err != nil {
 		r.m.dnsErrors.WithLabelValues(server.String()).Inc()
 	}

@@ -1,0 +1,87 @@
+package web_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// Sizes of the store BenchmarkPages renders from.
+const (
+	benchPersons      = 1000
+	benchDevices      = 10000 // ten per person
+	benchRestrictions = 1000
+)
+
+// seed fills f's store through the engine, as operators would: persons,
+// their devices, and restrictions on devices, persons and addresses.
+func seed(b *testing.B, f *fixture) {
+	b.Helper()
+	start := time.Now()
+	for p := range benchPersons {
+		if _, err := f.eng.AddPerson(f.admin, fmt.Sprintf("person%04d", p)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for d := range benchDevices {
+		mac := net.HardwareAddr{0x02, 0, 0, byte(d >> 16), byte(d >> 8), byte(d)}
+		dev := &curfew.Device{MAC: mac, Name: fmt.Sprintf("device %d", d), Owner: fmt.Sprintf("person%04d", d%benchPersons)}
+		if _, err := f.eng.AddDevice(f.admin, dev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for r := range benchRestrictions {
+		req := curfew.RestrictRequest{Reason: fmt.Sprintf("benchmark %d", r), Notice: "Back soon.", For: time.Duration(1+r%72) * time.Hour}
+		switch r % 10 {
+		case 0:
+			req.Subject = fmt.Sprintf("ip:198.51.%d.%d", r/250, r%250+1)
+		case 1, 2, 3:
+			req.Subject = fmt.Sprintf("person:person%04d", r)
+		default:
+			req.Subject = fmt.Sprintf("device:02:00:00:00:%02x:%02x", byte(r>>8), byte(r))
+		}
+		if _, err := f.eng.Restrict(f.admin, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("seeded %d persons, %d devices, %d restrictions in %v", benchPersons, benchDevices, benchRestrictions, time.Since(start).Round(time.Millisecond))
+}
+
+// cpuTime returns the CPU time the process has used, user and system:
+// on a loaded machine it says what a page costs better than the time it
+// took. It counts the benchmark's client too, so it is an upper bound.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPages renders every page of the console, server-side, from a
+// SQLite store holding 1,000 restrictions and 10,000 devices: one
+// operation is one GET of the page, signed in, over loopback. Besides the
+// time per page it reports the CPU time per page (cpu-ms/op).
+func BenchmarkPages(b *testing.B) {
+	f := newFixture(b)
+	seed(b, f)
+	br := f.browser(b)
+	br.signIn("ada", f.operator(b, "ada", curfew.RoleAdmin), password)
+	for _, path := range []string{"/", "/restrict", "/people", "/accountability", "/report", "/health"} {
+		b.Run(url.PathEscape(path), func(b *testing.B) {
+			cpu := cpuTime(b)
+			for b.Loop() {
+				if a := br.get(path); a.status != http.StatusOK {
+					b.Fatalf("GET %s = %d", path, a.status)
+				}
+			}
+			b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}

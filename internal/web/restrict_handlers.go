@@ -1,0 +1,238 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
+
+// restrictForm is the Restrict form as sent, to fill it in again.
+type restrictForm struct {
+	Subject, Mode, For, From, Until, Reason, Notice, Allow, Block string
+}
+
+func readRestrictForm(f url.Values) restrictForm {
+	return restrictForm{
+		Subject: strings.TrimSpace(f.Get("subject")), Mode: f.Get("mode"), For: f.Get("for"),
+		From: f.Get("from"), Until: f.Get("until"),
+		Reason: f.Get("reason"), Notice: f.Get("notice"), Allow: f.Get("allow"), Block: f.Get("block"),
+	}
+}
+
+// request turns the form into the request the service takes.
+func (f *restrictForm) request(zone *time.Location) (curfew.RestrictRequest, error) {
+	req := curfew.RestrictRequest{
+		Subject: f.Subject, Mode: curfew.Mode(f.Mode), Reason: f.Reason, Notice: f.Notice,
+		Allow: splitList(f.Allow), Block: splitList(f.Block),
+	}
+	if req.Subject == "" {
+		return req, curfewInvalid("missing subject: pick a person, a device or a group")
+	}
+	if !strings.Contains(req.Subject, ":") {
+		return req, curfewInvalid("subject %q: pick one from the list, or write device:MAC, person:NAME, group:NAME or ip:ADDR", req.Subject)
+	}
+	var err error
+	if req.End, req.For, err = endOrDuration(f.For, f.Until, zone); err != nil {
+		return req, err
+	}
+	if s := strings.TrimSpace(f.From); s != "" {
+		if req.Start, err = parseLocal(s, zone); err != nil {
+			return req, fmt.Errorf("start: %w", err)
+		}
+	}
+	// Lists the mode does not use are ignored, as the form hides them.
+	switch req.Mode {
+	case curfew.ModeAllowlist:
+		req.Block = nil
+	case curfew.ModeBlocklist:
+		req.Allow = nil
+	default:
+		req.Allow, req.Block = nil, nil
+	}
+	return req, nil
+}
+
+// splitList splits a list of domains and prefixes written one per line
+// or separated by commas or spaces.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+}
+
+// subjectOption is one entry of the subject picker.
+type subjectOption struct {
+	Value, Label string
+}
+
+// coveredDevice is one device a restriction would cover.
+type coveredDevice struct {
+	MAC    string
+	Name   string
+	Owner  string
+	Addrs  []string
+	Random bool
+}
+
+// preview is what a restriction would do if applied now.
+type preview struct {
+	R        *curfew.Restriction
+	Devices  []coveredDevice
+	Prefixes []string
+	// Later says the subject may cover devices registered later (a
+	// person or a group).
+	Later bool
+}
+
+// restrictData is what the Restrict page shows.
+type restrictData struct {
+	Form     restrictForm
+	Subjects []subjectOption
+	Preview  *preview
+	Error    string
+}
+
+func (con *Console) restrictPage(w http.ResponseWriter, r *http.Request, p *page) {
+	d := restrictData{Form: restrictForm{Subject: r.URL.Query().Get("subject"), Mode: "cutoff", For: "1h"}}
+	con.restrictRender(w, r, p, http.StatusOK, &d)
+}
+
+func (con *Console) restrictRender(w http.ResponseWriter, r *http.Request, p *page, status int, d *restrictData) {
+	var err error
+	if d.Subjects, err = con.subjects(r.Context()); err != nil {
+		con.internal(w, r, err)
+		return
+	}
+	con.render(w, r, status, "restrict", con.newView(p, "Restrict", "restrict", d))
+}
+
+// maxSubjects bounds the picker's list; any other subject can be typed
+// out (device:MAC), or picked from the People page.
+const maxSubjects = 1000
+
+// subjects lists what the picker offers: persons, groups, then devices,
+// at most maxSubjects.
+func (con *Console) subjects(ctx context.Context) ([]subjectOption, error) {
+	persons, err := con.svc.Persons(ctx)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := con.svc.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	devices, err := con.svc.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]subjectOption, 0, len(persons)+len(groups)+len(devices))
+	for _, ps := range persons {
+		out = append(out, subjectOption{"person:" + ps.Name, "person " + ps.Name})
+	}
+	for _, g := range groups {
+		out = append(out, subjectOption{"group:" + g.Name, fmt.Sprintf("group %s (%d)", g.Name, len(g.Members))})
+	}
+	for _, dv := range devices {
+		label := "device " + dv.MAC.String()
+		if dv.Name != "" {
+			label += " " + dv.Name
+		}
+		if dv.Owner != "" {
+			label += " (" + dv.Owner + ")"
+		}
+		out = append(out, subjectOption{"device:" + dv.MAC.String(), label})
+	}
+	return out[:min(len(out), maxSubjects)], nil
+}
+
+// restrictPreview shows, before anything is applied, which devices and
+// addresses the restriction would cover and what their notice page would
+// say. It changes nothing.
+func (con *Console) restrictPreview(w http.ResponseWriter, r *http.Request, p *page) {
+	d := restrictData{Form: readRestrictForm(r.PostForm)}
+	pv, err := con.preview(r.Context(), p, &d.Form)
+	if err != nil {
+		st, known := status(err)
+		if !known {
+			con.internal(w, r, err)
+			return
+		}
+		d.Error = err.Error()
+		con.restrictRender(w, r, p, st, &d)
+		return
+	}
+	d.Preview = pv
+	con.restrictRender(w, r, p, http.StatusOK, &d)
+}
+
+func (con *Console) preview(ctx context.Context, p *page, f *restrictForm) (*preview, error) {
+	req, err := f.request(p.zone)
+	if err != nil {
+		return nil, err
+	}
+	res, err := req.Restriction(p.now, p.actor.Name)
+	if err != nil {
+		return nil, err
+	}
+	devices, err := con.svc.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := con.svc.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pv := &preview{R: res, Later: res.Subject.Kind == curfew.SubjectPerson || res.Subject.Kind == curfew.SubjectGroup}
+	snap := curfew.Compute(res.Start, []*curfew.Restriction{res}, devices, groups...)
+	known := map[string]*curfew.Device{}
+	for _, dv := range devices {
+		known[dv.MAC.String()] = dv
+	}
+	for _, rule := range snap.Devices {
+		cd := coveredDevice{MAC: rule.MAC.String(), Random: curfew.RandomMAC(rule.MAC)}
+		if dv := known[cd.MAC]; dv != nil {
+			cd.Name, cd.Owner = dv.Name, dv.Owner
+		}
+		for _, a := range rule.Addrs {
+			cd.Addrs = append(cd.Addrs, a.String())
+		}
+		pv.Devices = append(pv.Devices, cd)
+	}
+	for _, pr := range snap.Prefixes {
+		pv.Prefixes = append(pv.Prefixes, pr.Prefix.String())
+	}
+	return pv, nil
+}
+
+// restrictSubmit applies the Restrict form.
+func (con *Console) restrictSubmit(w http.ResponseWriter, r *http.Request, p *page) {
+	d := restrictData{Form: readRestrictForm(r.PostForm)}
+	req, err := d.Form.request(p.zone)
+	var res *curfew.Restriction
+	if err == nil {
+		res, err = con.svc.Restrict(r.Context(), req)
+	}
+	if err != nil {
+		st, known := status(err)
+		if !known {
+			con.internal(w, r, err)
+			return
+		}
+		d.Error = err.Error()
+		con.restrictRender(w, r, p, st, &d)
+		return
+	}
+	msg := fmt.Sprintf("%s %d: %s, %s %s", p.lang.T("Restriction"), res.ID, res.Subject, p.lang.T("until"),
+		res.End.In(p.zone).Format("2006-01-02 15:04 MST"))
+	switch res.StatusAt(p.now) {
+	case curfew.StatusPending:
+		msg += " — " + p.lang.T("waits for a second operator; not enforced yet")
+	case curfew.StatusScheduled:
+		msg += " — " + p.lang.T("starts at") + " " + res.Start.In(p.zone).Format("2006-01-02 15:04 MST")
+	}
+	p.sess.setFlash(&flash{OK: true, Text: msg})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
