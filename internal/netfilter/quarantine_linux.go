@@ -153,31 +153,7 @@ func (q *Quarantine) build(name string, c *QuarantineConfig) {
 	add(refuse, l4proto(unix.IPPROTO_TCP), []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_TCP_RST}})
 	add(refuse, []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}})
 
-	udp, tcp := l4proto(unix.IPPROTO_UDP), l4proto(unix.IPPROTO_TCP)
-	add(gateway, nfproto(unix.NFPROTO_IPV4), udp, dport(portDHCP), verdict(expr.VerdictReturn))
-	add(gateway, nfproto(unix.NFPROTO_IPV6), udp, dport(portDHCPv6), verdict(expr.VerdictReturn))
-	for _, f := range families {
-		dns, notice := c.DNS4, c.Notice4
-		if f.proto == unix.NFPROTO_IPV6 {
-			dns, notice = c.DNS6, c.Notice6
-		}
-		to := func(ap netip.AddrPort) []expr.Any {
-			return slices.Concat(nfproto(f.proto), addr(f, true, 1), cmpReg(expr.CmpOpEq, ap.Addr().AsSlice()))
-		}
-		if dns.IsValid() {
-			add(gateway, to(dns), udp, dport(dns.Port()), verdict(expr.VerdictReturn))
-			add(gateway, to(dns), tcp, dport(dns.Port()), verdict(expr.VerdictReturn))
-		}
-		if notice.IsValid() {
-			add(gateway, to(notice), tcp, dport(notice.Port()), verdict(expr.VerdictReturn))
-		}
-	}
-	for _, typ := range []byte{icmpUnreach, icmpTimeExc, icmpParam} {
-		add(gateway, nfproto(unix.NFPROTO_IPV4), l4proto(unix.IPPROTO_ICMP), icmpType(typ), verdict(expr.VerdictReturn))
-	}
-	for _, typ := range icmp6Gateway {
-		add(gateway, nfproto(unix.NFPROTO_IPV6), l4proto(unix.IPPROTO_ICMPV6), icmpType(typ), verdict(expr.VerdictReturn))
-	}
+	gatewayServices(add, gateway, c.DNS4, c.DNS6, c.Notice4, c.Notice6)
 	add(gateway, jump(chainQRefuse))
 
 	// Plain HTTP of unregistered devices, to any address, goes to the
@@ -189,7 +165,7 @@ func (q *Quarantine) build(name string, c *QuarantineConfig) {
 			to = c.Notice6
 		}
 		if to.IsValid() {
-			onLAN(intercept, nfproto(f.proto), unregistered, tcp, dport(portHTTP), dnat(f, to))
+			onLAN(intercept, nfproto(f.proto), unregistered, l4proto(unix.IPPROTO_TCP), dport(portHTTP), dnat(f, to))
 		}
 	}
 }

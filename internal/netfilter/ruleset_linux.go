@@ -242,32 +242,7 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	// neighbour discovery a link needs; everything else is refused.
 	// Returning lets the packet go on to the host's own input chains,
 	// which may still drop it.
-	udp := l4proto(unix.IPPROTO_UDP)
-	tcp := l4proto(unix.IPPROTO_TCP)
-	add(gateway, nfproto(unix.NFPROTO_IPV4), udp, dport(portDHCP), verdict(expr.VerdictReturn))
-	add(gateway, nfproto(unix.NFPROTO_IPV6), udp, dport(portDHCPv6), verdict(expr.VerdictReturn))
-	for _, f := range families {
-		dns, notice := rd.dns4, rd.notice4
-		if f.proto == unix.NFPROTO_IPV6 {
-			dns, notice = rd.dns6, rd.notice6
-		}
-		to := func(ap netip.AddrPort) []expr.Any {
-			return slices.Concat(nfproto(f.proto), addr(f, true, 1), cmpReg(expr.CmpOpEq, ap.Addr().AsSlice()))
-		}
-		if dns.IsValid() {
-			add(gateway, to(dns), udp, dport(dns.Port()), verdict(expr.VerdictReturn))
-			add(gateway, to(dns), tcp, dport(dns.Port()), verdict(expr.VerdictReturn))
-		}
-		if notice.IsValid() {
-			add(gateway, to(notice), tcp, dport(notice.Port()), verdict(expr.VerdictReturn))
-		}
-	}
-	for _, typ := range []byte{icmpUnreach, icmpTimeExc, icmpParam} {
-		add(gateway, nfproto(unix.NFPROTO_IPV4), l4proto(unix.IPPROTO_ICMP), icmpType(typ), verdict(expr.VerdictReturn))
-	}
-	for _, typ := range icmp6Gateway {
-		add(gateway, nfproto(unix.NFPROTO_IPV6), l4proto(unix.IPPROTO_ICMPV6), icmpType(typ), verdict(expr.VerdictReturn))
-	}
+	gatewayServices(add, gateway, rd.dns4, rd.dns6, rd.notice4, rd.notice6)
 	add(gateway, jump(chainRefuse))
 
 	if redirect == nil {
@@ -573,4 +548,38 @@ func exprString(e expr.Any) string {
 		return fmt.Sprintf("%T%+v", &c, c)
 	}
 	return fmt.Sprintf("%T%+v", e, e)
+}
+
+// gatewayServices adds to the chain gateway, with add, the rules that
+// return (let on) what a restricted or quarantined client may reach on the
+// gateway itself: DHCP, curfew's resolver dns4/dns6 and notice server
+// notice4/notice6 (those that are valid), the ICMP(v4) errors and the
+// ICMPv6 a link needs. The caller ends the chain with its refusal.
+func gatewayServices(add func(*nftables.Chain, ...[]expr.Any), gateway *nftables.Chain, dns4, dns6, notice4, notice6 netip.AddrPort) {
+	udp := l4proto(unix.IPPROTO_UDP)
+	tcp := l4proto(unix.IPPROTO_TCP)
+	add(gateway, nfproto(unix.NFPROTO_IPV4), udp, dport(portDHCP), verdict(expr.VerdictReturn))
+	add(gateway, nfproto(unix.NFPROTO_IPV6), udp, dport(portDHCPv6), verdict(expr.VerdictReturn))
+	for _, f := range families {
+		dns, notice := dns4, notice4
+		if f.proto == unix.NFPROTO_IPV6 {
+			dns, notice = dns6, notice6
+		}
+		to := func(ap netip.AddrPort) []expr.Any {
+			return slices.Concat(nfproto(f.proto), addr(f, true, 1), cmpReg(expr.CmpOpEq, ap.Addr().AsSlice()))
+		}
+		if dns.IsValid() {
+			add(gateway, to(dns), udp, dport(dns.Port()), verdict(expr.VerdictReturn))
+			add(gateway, to(dns), tcp, dport(dns.Port()), verdict(expr.VerdictReturn))
+		}
+		if notice.IsValid() {
+			add(gateway, to(notice), tcp, dport(notice.Port()), verdict(expr.VerdictReturn))
+		}
+	}
+	for _, typ := range []byte{icmpUnreach, icmpTimeExc, icmpParam} {
+		add(gateway, nfproto(unix.NFPROTO_IPV4), l4proto(unix.IPPROTO_ICMP), icmpType(typ), verdict(expr.VerdictReturn))
+	}
+	for _, typ := range icmp6Gateway {
+		add(gateway, nfproto(unix.NFPROTO_IPV6), l4proto(unix.IPPROTO_ICMPV6), icmpType(typ), verdict(expr.VerdictReturn))
+	}
 }

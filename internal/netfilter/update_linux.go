@@ -62,6 +62,7 @@ func (b *Backend) update(s *curfew.Snapshot) (macs [numModes][]macElem, ranges e
 	d = &delta{}
 	was, now := &d.was, &d.now
 	netsChanged := false
+	var allowed []*curfew.DeviceRule // the changed devices now in allowlist mode
 	for _, c := range changes {
 		if c.old != nil {
 			if mode, m, ok := macOf(c.old, last.At); ok {
@@ -72,10 +73,13 @@ func (b *Backend) update(s *curfew.Snapshot) (macs [numModes][]macElem, ranges e
 		if c.new != nil {
 			if mode, m, ok := macOf(c.new, s.At); ok {
 				now[mode] = append(now[mode], m)
-				netsChanged = netsChanged || mode == modeAllowlist
+				if mode == modeAllowlist {
+					allowed = append(allowed, c.new)
+				}
 			}
 		}
 	}
+	netsChanged = netsChanged || len(allowed) > 0
 	for mode := range numModes {
 		macs[mode] = b.macs[mode]
 		if len(was[mode])+len(now[mode]) > 0 {
@@ -100,13 +104,8 @@ func (b *Backend) update(s *curfew.Snapshot) (macs [numModes][]macElem, ranges e
 				delete(ranges, k)
 			}
 		}
-		for _, c := range changes {
-			if c.new == nil {
-				continue
-			}
-			if mode, m, ok := macOf(c.new, s.At); ok && mode == modeAllowlist {
-				allowedNets(ranges, m.mac, c.new.Allow, c.new.Until)
-			}
+		for _, d := range allowed {
+			allowedNets(ranges, macUint(d.MAC), d.Allow, d.Until)
 		}
 	}
 	if prefixesChanged {
