@@ -101,6 +101,7 @@ var allowed = map[string][]string{
 	"internal/config":              {"internal/curfew", "go.yaml.in/yaml/v3"},
 	"internal/netnstest":           {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/google/go-cmp"},
 	"internal/golden":              {"github.com/google/go-cmp"},
+	"internal/browsertest":         {"github.com/chromedp/chromedp"},
 	"internal/identify":            {"internal/curfew", "github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix"},
 	"internal/lab":                 {"golang.org/x/sys/unix", "github.com/vishvananda/netns", "github.com/vishvananda/netlink", "github.com/miekg/dns"},
 	"integration":                  {"internal/netnstest", "internal/golden", "internal/api", "internal/curfew", "internal/audit", "internal/lab"},

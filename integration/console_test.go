@@ -12,7 +12,6 @@ import (
 	"image/draw"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,51 +22,19 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/curfew/curfew/internal/browsertest"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/lab"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the console's screenshots into ../docs/console from TestConsole")
 
-// chromiumPath finds Debian's chromium. Without it the test skips, unless
-// CURFEW_REQUIRE_NETNS=1 (CI, which installs it) makes that a failure.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CURFEW_REQUIRE_NETNS") == "1" {
-		t.Fatal("chromium is not installed, and CURFEW_REQUIRE_NETNS=1 requires the browser test (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium); skipping the browser test")
-	return ""
-}
-
 // chromium starts one headless Chromium for the test and returns a
 // function that opens a tab in a browser context of its own: its own
 // cookies, as another person's browser has.
 func chromium(t *testing.T, path string) func() context.Context {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 900),
-	)
-	t.Cleanup(cancelAlloc)
+	allocCtx := browsertest.Allocator(t, path, 1100, 900)
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancelBrowser)
 	if err := chromedp.Do(browser); err != nil {
@@ -249,7 +216,7 @@ var restrictionMsg = regexp.MustCompile(`Restriction (\d+): `)
 // nothing.
 func TestConsole(t *testing.T) {
 	t.Parallel()
-	path := chromiumPath(t)
+	path := browsertest.Path(t)
 	g := newGatewayWith(t, lab.Config{Approvals: lab.Approvals{RequiredOver: "24h"}})
 	c1, c2, c3 := g.Clients[0], g.Clients[1], g.Clients[2]
 	online(t, c1, c2, c3)

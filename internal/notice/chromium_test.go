@@ -9,34 +9,18 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/curfew/curfew/internal/browsertest"
 	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/notice"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "write ../../docs/notice.png from TestChromium")
-
-// chromiumPath finds Debian's chromium. Without it the test skips, unless
-// CURFEW_REQUIRE_NETNS=1 (CI, which installs it) makes that a failure.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CURFEW_REQUIRE_NETNS") == "1" {
-		t.Fatal("chromium is not installed, and CURFEW_REQUIRE_NETNS=1 requires the browser test (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium); skipping the browser test")
-	return ""
-}
 
 // TestChromium renders the notice for a restricted client in headless
 // Chromium: the page is served on 127.0.0.1 and the neighbour table maps
@@ -44,7 +28,7 @@ func chromiumPath(t *testing.T) string {
 // page fits a 320 px screen, and with -update-screenshot writes the PNG the
 // README shows.
 func TestChromium(t *testing.T) {
-	path := chromiumPath(t)
+	path := browsertest.Path(t)
 
 	fs := newFeedServer(t)
 	b := testBulletin(t, fs.URL+"/rss", fs.URL+"/atom", fs.URL+"/500")
@@ -149,24 +133,7 @@ func TestChromium(t *testing.T) {
 // after 90 seconds.
 func chromiumContext(t *testing.T, path string) context.Context {
 	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(800, 900),
-	)
-	t.Cleanup(cancelAlloc)
+	allocCtx := browsertest.Allocator(t, path, 800, 900)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	t.Cleanup(cancelCtx)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
@@ -179,7 +146,7 @@ func chromiumContext(t *testing.T, path string) context.Context {
 // A page of another origin that posts the same form gets 403, and nothing
 // is stored.
 func TestChromiumAppeal(t *testing.T) {
-	path := chromiumPath(t)
+	path := browsertest.Path(t)
 	f := newAppealFixture(t, notice.Config{
 		PortalURL: "http://127.0.0.1/", // not this port: the page must work where it is served
 		Identify: identify.Func(func(a netip.Addr) (net.HardwareAddr, bool) {
