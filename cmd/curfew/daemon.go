@@ -190,6 +190,16 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		// every unregistered device out.
 		return fmt.Errorf("removing the quarantine table: %w", err)
 	}
+	// The schedules' windows, which the kernel opens and closes by itself
+	// while the daemon is down; left in place when it stops.
+	windows, err := netfilter.NewWindows(&netfilter.WindowsConfig{
+		Logger:        logger.With("component", "windows"),
+		LANInterfaces: cfg.LAN.Interfaces,
+	})
+	if err != nil {
+		return err
+	}
+	backends = append([]enforce.Backend{windows}, backends...)
 	var pages []*notice.Server
 	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
 		if !listen.IsValid() {

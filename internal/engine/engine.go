@@ -84,6 +84,15 @@ type Config struct {
 	// Quarantine makes every Snapshot quarantine unknown devices
 	// (lan.unknown_devices: quarantine).
 	Quarantine bool
+	// Schedules returns the stored schedules as the kernel needs them:
+	// each with its subjects' devices and prefixes, and its windows that
+	// open before to, as absolute instants (the expansion follows each
+	// schedule's zone and its DST changes). The engine calls it at the
+	// first reconcile, after SchedulesChanged, once a day, and at the
+	// first instant any schedule's zone changes its UTC offset, and hands
+	// the backends the next curfew.KernelWindowsHorizon of windows in
+	// every Snapshot. Nil: no schedules.
+	Schedules func(ctx context.Context, from, to time.Time) ([]curfew.KernelSchedule, error)
 	// Seen bounds the devices seen on the LAN that RecordSeen keeps;
 	// zero fields take curfew.DefaultMaxUnregistered and
 	// curfew.DefaultSeenMaxAge.
@@ -112,6 +121,7 @@ type Engine struct {
 
 	seenLimits curfew.SeenLimits
 	quarantine bool
+	schedules  func(ctx context.Context, from, to time.Time) ([]curfew.KernelSchedule, error) // nil: none
 
 	smu        sync.Mutex // guards seenBudget; never held with mu
 	seenBudget seenBudget
@@ -141,6 +151,10 @@ type Engine struct {
 	// unapplied are the restrictions not over whose enforcement the audit
 	// log does not record yet (restriction.applied).
 	unapplied map[curfew.RestrictionID]*curfew.Restriction
+	// windows are the schedules' windows handed to the kernel; nil until
+	// computed. windowsStale asks the next reconcile to compute them again.
+	windows      *curfew.KernelWindows
+	windowsStale bool
 }
 
 var _ curfew.Service = (*Engine)(nil)
@@ -176,6 +190,7 @@ func New(c *Config) (*Engine, error) {
 
 		seenLimits: c.Seen,
 		quarantine: c.Quarantine,
+		schedules:  c.Schedules,
 	}
 	if c.AuditKey != nil {
 		if len(c.AuditKey) != ed25519.PrivateKeySize {
@@ -414,6 +429,16 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 		}
 	}
 	retry := len(e.unrecorded) > 0
+	if e.schedules != nil {
+		if e.windows == nil || e.windowsStale || !now.Before(e.windows.Recompute) {
+			if err := e.planWindowsLocked(ctx, now); err != nil {
+				// The kernel keeps the windows it was last given.
+				e.logger.ErrorContext(ctx, "computing the schedules' windows for the kernel", "err", err)
+				retry = true
+			}
+		}
+		snap.Windows = e.windows
+	}
 	e.last = snap
 
 	start := time.Now()
@@ -436,11 +461,42 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 	if next.IsZero() || next.Sub(now) > time.Minute {
 		next = now.Add(time.Minute)
 	}
+	if e.windows != nil && e.windows.Recompute.Before(next) {
+		next = e.windows.Recompute
+	}
 	if retry && next.Sub(now) > e.retry {
 		next = now.Add(e.retry)
 	}
 	e.arm(next)
 	return nil
+}
+
+// planWindowsLocked computes the schedules' windows the kernel keeps from
+// now on. e.mu must be held.
+func (e *Engine) planWindowsLocked(ctx context.Context, now time.Time) error {
+	ss, err := e.schedules(ctx, now, now.Add(curfew.KernelWindowsHorizon))
+	if err != nil {
+		return fmt.Errorf("loading schedules: %w", err)
+	}
+	kw, err := curfew.PlanKernelWindows(now, curfew.KernelWindowsHorizon, ss)
+	if err != nil {
+		return err
+	}
+	e.windows, e.windowsStale = kw, false
+	return nil
+}
+
+// SchedulesChanged computes the schedules' windows again and hands them
+// to the backends at once. Commands that add, change or remove a schedule
+// call it after storing the change.
+func (e *Engine) SchedulesChanged(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.windowsStale = true
+	return e.reconcileLocked(curfew.Targets{})
 }
 
 // expire records that r ended at its End. e.mu must be held.
