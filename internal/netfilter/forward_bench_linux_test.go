@@ -109,6 +109,13 @@ func BenchmarkForward(b *testing.B) {
 		{"prefixes", func(n *fwdNet, b *testing.B) func() { return n.curfew(b, true) }},
 		{"quarantine", (*fwdNet).quarantine},
 	}
+	runForward(b, n, cases)
+}
+
+// runForward runs the rounds of a forwarding benchmark over cases, the
+// first of which is the baseline the others' ratios are taken to, and
+// reports the medians.
+func runForward(b *testing.B, n *fwdNet, cases []fwdCase) {
 	samples := map[string][]float64{} // by case/test
 	round := 0
 	for b.Loop() {
@@ -139,11 +146,11 @@ func BenchmarkForward(b *testing.B) {
 		round++
 	}
 	for _, t := range fwdTests {
-		base := samples["none/"+t.name]
+		base := samples[cases[0].name+"/"+t.name]
 		for _, c := range cases {
 			xs := samples[c.name+"/"+t.name]
 			b.ReportMetric(median(xs), t.unit()+"-"+t.name+"-"+c.name)
-			if c.name != "none" {
+			if c.name != cases[0].name {
 				// The median of each round's ratio, so that a change
 				// in the machine's load between rounds cancels out.
 				var ratios []float64
