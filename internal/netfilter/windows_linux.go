@@ -109,7 +109,10 @@ type WindowsChange struct {
 	Elements int  // map elements added or deleted
 }
 
-var _ enforce.Backend = (*Windows)(nil)
+var (
+	_ enforce.Backend  = (*Windows)(nil)
+	_ enforce.Verifier = (*Windows)(nil)
+)
 
 // NewWindows validates c and returns a Windows. It does not touch the
 // kernel until the first Apply.
@@ -807,6 +810,67 @@ func sameElements(a, b []nftables.SetElement) bool {
 	return slices.EqualFunc(a, b, func(x, y nftables.SetElement) bool {
 		return x.IntervalEnd == y.IntervalEnd && string(x.Key) == string(y.Key)
 	})
+}
+
+// Verify implements [enforce.Verifier]: if the table is missing (a reload
+// of the host's firewall that begins with `flush ruleset` deletes it), or
+// holds other chains or sets than the last Apply left, it rebuilds the
+// table and reports 1. It holds the Windows' lock, as Quarantine's does:
+// listing chains and sets is milliseconds even with 10,000 schedules.
+func (w *Windows) Verify(ctx context.Context) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.built {
+		return 0, nil
+	}
+	ok, err := w.intactLocked()
+	if err != nil || ok {
+		return 0, err
+	}
+	w.logger.WarnContext(ctx, "windows table changed behind curfew's back; rebuilding", "table", w.table.Name)
+	if err := w.rebuildLocked(w.have); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// intactLocked reports whether the kernel holds the table with the chains
+// and sets w put in it.
+func (w *Windows) intactLocked() (bool, error) {
+	c, err := w.connLocked()
+	if err != nil {
+		return false, err
+	}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		w.dropConnLocked()
+		return false, fmt.Errorf("netfilter: listing tables: %w", err)
+	}
+	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == w.table.Name }) {
+		return false, nil
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		w.dropConnLocked()
+		return false, fmt.Errorf("netfilter: listing chains: %w", err)
+	}
+	n := 0
+	for _, ch := range chains {
+		if ch.Table.Name == w.table.Name {
+			if _, ok := w.have.chains[ch.Name]; !ok && !slices.ContainsFunc(w.chains, func(b *nftables.Chain) bool { return b.Name == ch.Name }) {
+				return false, nil
+			}
+			n++
+		}
+	}
+	if n != len(w.chains)+len(w.have.chains) {
+		return false, nil
+	}
+	sets, err := c.GetSets(w.table)
+	if err != nil {
+		return false, nil
+	}
+	return len(sets) == len(w.maps)+len(w.have.sets), nil
 }
 
 // Close implements [enforce.Backend]: it deletes the table, whether this

@@ -196,6 +196,17 @@ func TestWindowsAllowlist(t *testing.T) {
 		mustBeRefused(t, "allowlisted client "+f.name, l.client1, other[i])
 		mustConnect(t, "other client "+f.name, l.client2, other[i])
 	}
+	// A reload of the host's firewall deletes the table; the drift check
+	// builds it again.
+	netnstest.Run(t, l.gw, "nft", "flush", "ruleset")
+	mustConnect(t, "allowlisted client after a flush", l.client1, other[0])
+	if n, err := w.Verify(t.Context()); n != 1 || err != nil {
+		t.Fatalf("Verify after a flush = %d, %v; want 1 repair", n, err)
+	}
+	mustBeRefused(t, "allowlisted client after the repair", l.client1, other[0])
+	if n, err := w.Verify(t.Context()); n != 0 || err != nil {
+		t.Errorf("Verify of an intact table = %d, %v; want nothing to repair", n, err)
+	}
 	// The window over: everything again.
 	if err := w.Apply(t.Context(), plan(t, now)); err != nil {
 		t.Fatal(err)
