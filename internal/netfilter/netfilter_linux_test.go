@@ -151,7 +151,7 @@ var (
 )
 
 func cut(until time.Time, ids ...curfew.RestrictionID) curfew.Enforcement {
-	return curfew.Enforcement{Mode: curfew.ModeCutoff, Until: until, RestrictedUntil: until, Restrictions: ids}
+	return curfew.Enforcement{Reach: curfew.ReachCutoff, Until: until, RestrictedUntil: until, Restrictions: ids}
 }
 
 // goldenSnapshot has two devices and overlapping v4 and v6 prefixes, with
@@ -171,7 +171,7 @@ func goldenSnapshot() *curfew.Snapshot {
 			{Prefix: netip.MustParsePrefix("2001:db8:99::/64"), Enforcement: cut(now.Add(time.Hour), 6)},
 			{Prefix: netip.MustParsePrefix("2001:db8:aa::7/128"), Enforcement: cut(now.Add(30*time.Minute), 7)},
 			// Other modes get only the anti-bypass rules here.
-			{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour)}},
+			{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: now.Add(time.Hour)}},
 		},
 	}
 }
@@ -215,13 +215,13 @@ func everySnapshot() *curfew.Snapshot {
 	s := goldenSnapshot()
 	until := s.At.Add(3 * time.Hour)
 	s.Devices = append(s.Devices,
-		&curfew.DeviceRule{MAC: macC, Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: until, Restrictions: []curfew.RestrictionID{8},
-			Allow: []string{"news.example", "198.51.100.0/24", "198.51.100.9", "2001:db8:5::/48"}}},
-		&curfew.DeviceRule{MAC: macD, Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: until, Restrictions: []curfew.RestrictionID{9},
-			Block: []string{"games.example"}}},
+		&curfew.DeviceRule{MAC: macC, Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: until, Restrictions: []curfew.RestrictionID{8},
+			AllowNames: []string{"news.example"}, AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("198.51.100.9/32"), netip.MustParsePrefix("2001:db8:5::/48")}}},
+		&curfew.DeviceRule{MAC: macD, Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: until, Restrictions: []curfew.RestrictionID{9},
+			BlockNames: []string{"games.example"}}},
 	)
 	s.Prefixes = append(s.Prefixes, curfew.PrefixRule{Prefix: netip.MustParsePrefix("2001:db8:77::/64"),
-		Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: until, Allow: []string{"news.example"}}})
+		Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: until, AllowNames: []string{"news.example"}}})
 	return s
 }
 

@@ -16,12 +16,13 @@ type captiveState struct {
 }
 
 // captive serves the captive-portal API: captive is true while the client
-// is restricted in any mode, with the seconds until its last restriction
+// cannot reach some of the internet (any reach but open: a throttled
+// client is not captive), with the seconds until its last restriction
 // ends (rounded up, so a client never re-checks a moment too early).
 func (s *Server) captive(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	var st captiveState
-	if e := s.client(r, now); e != nil {
+	if e := s.client(r, now); e != nil && captive(e) {
 		left := restrictedUntil(e).Sub(now)
 		secs := int64((left + time.Second - 1) / time.Second)
 		st = captiveState{Captive: true, UserPortalURL: s.cfg.PortalURL, SecondsRemaining: &secs}

@@ -46,22 +46,23 @@ func snapshot() *curfew.Snapshot {
 		At: now,
 		Devices: []*curfew.DeviceRule{
 			{MAC: cutMAC, Enforcement: curfew.Enforcement{
-				Mode: curfew.ModeCutoff, Since: now.Add(-2 * time.Hour),
+				Reach: curfew.ReachCutoff, Since: now.Add(-2 * time.Hour),
 				Until: now.Add(26 * time.Hour), RestrictedUntil: now.Add(26 * time.Hour),
 				Restrictions: []curfew.RestrictionID{1}, Notice: noticeText,
 			}},
 			{MAC: allowMAC, Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.20")}, Enforcement: curfew.Enforcement{
-				Mode: curfew.ModeAllowlist, Since: now.Add(-time.Hour),
+				Reach: curfew.ReachAllowlist, Since: now.Add(-time.Hour),
 				Until: now.Add(3 * time.Hour), RestrictedUntil: now.Add(3 * time.Hour),
-				Restrictions: []curfew.RestrictionID{2},
-				Allow:        []string{"10.20.0.0/16", "mail.example.org", "wikipedia.org"},
+				Restrictions:  []curfew.RestrictionID{2},
+				AllowNames:    []string{"mail.example.org", "wikipedia.org"},
+				AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16")},
 			}},
 		},
 		Prefixes: []curfew.PrefixRule{
 			{Prefix: netip.MustParsePrefix("2001:db8:7::/64"), Enforcement: curfew.Enforcement{
-				Mode: curfew.ModeBlocklist, Since: now.Add(-time.Hour),
+				Reach: curfew.ReachBlocklist, Since: now.Add(-time.Hour),
 				Until: now.Add(45 * time.Minute), RestrictedUntil: now.Add(45 * time.Minute),
-				Restrictions: []curfew.RestrictionID{3}, Block: []string{"video.example"},
+				Restrictions: []curfew.RestrictionID{3}, BlockNames: []string{"video.example"},
 			}},
 		},
 	}
@@ -331,7 +332,7 @@ func TestPageEscapesOperatorText(t *testing.T) {
 	}
 	snap := snapshot()
 	snap.Devices[0].Notice = `</blockquote><script>alert(3)</script><img src=x onerror="alert(4)"> & more`
-	snap.Devices[1].Allow = []string{`"><script>alert(5)</script>`, "javascript:alert(6)"}
+	snap.Devices[1].AllowNames = []string{`"><script>alert(5)</script>`, "javascript:alert(6)"}
 	s.Apply(t.Context(), snap)
 	for _, client := range []string{cutClient, allowClient} {
 		_, body := request(t, s.Handler(), "GET", "http://notice.test/", client)
@@ -351,7 +352,7 @@ func TestPageSize(t *testing.T) {
 	snap := snapshot()
 	snap.Devices[1].Notice = strings.Repeat("A long explanation of the measure. ", 20)
 	for i := range 10 {
-		snap.Devices[1].Allow = append(snap.Devices[1].Allow, strings.Repeat("x", 20)+string(rune('a'+i))+".example.org")
+		snap.Devices[1].AllowNames = append(snap.Devices[1].AllowNames, strings.Repeat("x", 20)+string(rune('a'+i))+".example.org")
 	}
 	s.Apply(t.Context(), snap)
 	_, body := request(t, s.Handler(), "GET", "http://notice.test/?tz=Asia/Tokyo", allowClient, "Accept-Language", "es")
@@ -554,9 +555,9 @@ func TestOverlappingRules(t *testing.T) {
 	snap.Prefixes = append(snap.Prefixes, curfew.PrefixRule{
 		Prefix: netip.MustParsePrefix("192.168.50.0/28"),
 		Enforcement: curfew.Enforcement{
-			Mode: curfew.ModeBlocklist, Since: now.Add(-72 * time.Hour),
+			Reach: curfew.ReachBlocklist, Since: now.Add(-72 * time.Hour),
 			Until: now.Add(60 * time.Hour), RestrictedUntil: now.Add(60 * time.Hour),
-			Restrictions: []curfew.RestrictionID{9}, Block: []string{"video.example"},
+			Restrictions: []curfew.RestrictionID{9}, BlockNames: []string{"video.example"},
 		},
 	})
 	s.Apply(t.Context(), snap)

@@ -37,17 +37,18 @@ func mustMAC(s string) net.HardwareAddr {
 //   - 127.0.0.3 is a device in blocklist mode, found through Neighbors;
 //   - 127.0.0.4 is an ip: subject in allowlist mode.
 func policySnapshot() *curfew.Snapshot {
-	e := func(m curfew.Mode) curfew.Enforcement {
-		return curfew.Enforcement{Mode: m, Since: t0, Until: until, RestrictedUntil: until, Restrictions: []curfew.RestrictionID{1}}
+	e := func(m curfew.Reach) curfew.Enforcement {
+		return curfew.Enforcement{Reach: m, Since: t0, Until: until, RestrictedUntil: until, Restrictions: []curfew.RestrictionID{1}}
 	}
-	block := e(curfew.ModeBlocklist)
-	block.Block = []string{"blocked.example"}
-	allow := e(curfew.ModeAllowlist)
-	allow.Allow = []string{"news.example", "198.51.100.0/24"}
+	block := e(curfew.ReachBlocklist)
+	block.BlockNames = []string{"blocked.example"}
+	allow := e(curfew.ReachAllowlist)
+	allow.AllowNames = []string{"news.example"}
+	allow.AllowPrefixes = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
 	return &curfew.Snapshot{
 		At: t0,
 		Devices: []*curfew.DeviceRule{
-			{MAC: macCut, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.2")}, Enforcement: e(curfew.ModeCutoff)},
+			{MAC: macCut, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.2")}, Enforcement: e(curfew.ReachCutoff)},
 			{MAC: macBlock, Enforcement: block},
 		},
 		Prefixes: []curfew.PrefixRule{{Prefix: netip.MustParsePrefix("127.0.0.4/32"), Enforcement: allow}},
@@ -236,17 +237,17 @@ func TestLookup(t *testing.T) {
 	env := newPolicyEnv(t)
 	for _, tt := range []struct {
 		client string
-		want   curfew.Mode
+		want   curfew.Reach
 	}{
 		{"127.0.0.1", ""},
-		{"127.0.0.2", curfew.ModeCutoff},
-		{"::ffff:127.0.0.2", curfew.ModeCutoff},
-		{"127.0.0.3", curfew.ModeBlocklist},
-		{"127.0.0.4", curfew.ModeAllowlist},
+		{"127.0.0.2", curfew.ReachCutoff},
+		{"::ffff:127.0.0.2", curfew.ReachCutoff},
+		{"127.0.0.3", curfew.ReachBlocklist},
+		{"127.0.0.4", curfew.ReachAllowlist},
 	} {
 		e, _ := env.r.Lookup(netip.MustParseAddr(tt.client))
-		if e.Mode != tt.want {
-			t.Errorf("Lookup(%s) mode = %q, want %q", tt.client, e.Mode, tt.want)
+		if e.Reach != tt.want {
+			t.Errorf("Lookup(%s) reach = %q, want %q", tt.client, e.Reach, tt.want)
 		}
 	}
 }
