@@ -45,6 +45,11 @@ type Enforcement struct {
 	// The kernel is told to end the reach by itself at Until. Zero when
 	// Reach is ReachOpen.
 	Until time.Time
+	// ReachUntil is when the target can reach everything again if nothing
+	// changes: the end of the unbroken run of restrictions that limit its
+	// reach in any way (every mode but throttle). It is Until or later;
+	// zero when Reach is ReachOpen.
+	ReachUntil time.Time
 
 	// AllowNames and AllowPrefixes are, under ReachAllowlist, the domains
 	// and the prefixes allowed by every allowlist restriction; sorted.
@@ -135,6 +140,7 @@ func combine(now time.Time, rs []*Restriction) (e Enforcement, ok bool) {
 	}
 	if e.Reach.Restricted() {
 		e.Until, _ = coverage(now, rs, func(r *Restriction) bool { return !e.Reach.Stricter(r.Mode.Reach()) })
+		e.ReachUntil, _ = coverage(now, rs, func(r *Restriction) bool { return r.Mode.Reach().Restricted() })
 	}
 	if e.Rate > 0 {
 		e.RateUntil, _ = coverage(now, rs, func(r *Restriction) bool { return r.Mode == ModeThrottle && r.Rate <= e.Rate })

@@ -198,12 +198,12 @@ func TestCombineAxes(t *testing.T) {
 		{
 			"blocklist and throttle both apply, each to its own end",
 			[]*curfew.Restriction{block(1, 0, 30, "games.example"), throttle(2, 0, 90, 1_000_000)},
-			curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: at(30), BlockNames: []string{"games.example"}, Rate: 1_000_000, RateUntil: at(90)},
+			curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: at(30), ReachUntil: at(30), BlockNames: []string{"games.example"}, Rate: 1_000_000, RateUntil: at(90)},
 		},
 		{
 			"cutoff and throttle: cutoff's reach, the rate kept but moot",
 			[]*curfew.Restriction{rs(1, dev, 0, 30), throttle(2, 0, 90, 1_000_000)},
-			curfew.Enforcement{Reach: curfew.ReachCutoff, Until: at(30), Rate: 1_000_000, RateUntil: at(90)},
+			curfew.Enforcement{Reach: curfew.ReachCutoff, Until: at(30), ReachUntil: at(30), Rate: 1_000_000, RateUntil: at(90)},
 		},
 		{
 			"the lowest rate wins, until the run of throttles at it or lower ends",
@@ -213,7 +213,7 @@ func TestCombineAxes(t *testing.T) {
 		{
 			"blocklists combine to the union",
 			[]*curfew.Restriction{block(1, 0, 60, "b.example", "a.example"), block(2, 0, 30, "c.example", "a.example")},
-			curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: at(60), BlockNames: []string{"a.example", "b.example", "c.example"}},
+			curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: at(60), ReachUntil: at(60), BlockNames: []string{"a.example", "b.example", "c.example"}},
 		},
 		{
 			"allowlists combine to the intersection, names and prefixes apart, v4 and v6",
@@ -221,17 +221,17 @@ func TestCombineAxes(t *testing.T) {
 				allow(1, 0, 60, "news.example", "198.51.100.0/24", "2001:db8::/32", "mail.example"),
 				allow(2, 0, 30, "2001:db8::/32", "news.example", "198.51.100.0/24", "192.0.2.1/32"),
 			},
-			curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: at(60), AllowNames: []string{"news.example"}, AllowPrefixes: pfx("198.51.100.0/24", "2001:db8::/32")},
+			curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: at(60), ReachUntil: at(60), AllowNames: []string{"news.example"}, AllowPrefixes: pfx("198.51.100.0/24", "2001:db8::/32")},
 		},
 		{
 			"an allowlist is stricter than a blocklist, whose names are dropped",
 			[]*curfew.Restriction{block(1, 0, 90, "games.example"), allow(2, 0, 30, "news.example")},
-			curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: at(30), AllowNames: []string{"news.example"}},
+			curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: at(30), ReachUntil: at(90), AllowNames: []string{"news.example"}},
 		},
 		{
 			"reach ends when the run of restrictions at least as strict ends; a throttle does not extend it",
 			[]*curfew.Restriction{block(1, 0, 30, "games.example"), throttle(2, 0, 90, 1_000_000), rs(3, dev, 0, 20)},
-			curfew.Enforcement{Reach: curfew.ReachCutoff, Until: at(20), Rate: 1_000_000, RateUntil: at(90)},
+			curfew.Enforcement{Reach: curfew.ReachCutoff, Until: at(20), ReachUntil: at(30), Rate: 1_000_000, RateUntil: at(90)},
 		},
 	}
 	for _, tt := range tests {

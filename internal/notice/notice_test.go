@@ -574,3 +574,54 @@ func TestOverlappingRules(t *testing.T) {
 		"2 days 12 hours",
 	)
 }
+
+// TestThrottledPage checks what a throttled person is told: that their
+// connection is slowed to the rate until the throttle ends, not that they
+// are cut off; and that the captive-portal API does not call a throttled
+// client captive, while a blocklisted and throttled one is both.
+func TestThrottledPage(t *testing.T) {
+	slowMAC, bothMAC := mustMAC("02:00:00:00:00:03"), mustMAC("02:00:00:00:00:04")
+	const slowClient, bothClient = "192.168.50.30:51000", "[fd00:50::40]:51000"
+	s := newServer(t, notice.Config{})
+	snap := snapshot()
+	snap.Devices = append(snap.Devices,
+		&curfew.DeviceRule{MAC: slowMAC, Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.30")}, Enforcement: curfew.Enforcement{
+			Reach: curfew.ReachOpen, Rate: 2_000_000, RateUntil: now.Add(4 * time.Hour),
+			Since: now.Add(-time.Hour), RestrictedUntil: now.Add(4 * time.Hour), Restrictions: []curfew.RestrictionID{5},
+		}},
+		&curfew.DeviceRule{MAC: bothMAC, Addrs: []netip.Addr{netip.MustParseAddr("fd00:50::40")}, Enforcement: curfew.Enforcement{
+			Reach: curfew.ReachBlocklist, Until: now.Add(time.Hour), ReachUntil: now.Add(time.Hour), BlockNames: []string{"games.example"},
+			Rate: 512_000, RateUntil: now.Add(3 * time.Hour),
+			Since: now.Add(-time.Hour), RestrictedUntil: now.Add(3 * time.Hour), Restrictions: []curfew.RestrictionID{6, 7},
+		}},
+	)
+	s.Apply(t.Context(), snap)
+
+	_, body := request(t, s.Handler(), "GET", "http://notice.test/", slowClient)
+	wantContains(t, body,
+		"Until then this device can reach the whole internet, but its connection is slowed.",
+		"Its connection is slowed to 2 Mbit/s in each direction.",
+		`<time datetime="2026-03-02T22:00:00Z">2026-03-02 22:00 UTC</time>`, // until
+	)
+	wantLacks(t, body, "cannot reach the internet", "some services are blocked", "At the current level until")
+
+	_, body = request(t, s.Handler(), "GET", "http://notice.test/", bothClient)
+	wantContains(t, body,
+		"Until then some services are blocked for this device; the rest of the internet works.",
+		"Its connection is slowed to 512 kbit/s in each direction.",
+		`<time datetime="2026-03-02T21:00:00Z">2026-03-02 21:00 UTC</time>`, // until
+		`<time datetime="2026-03-02T19:00:00Z">2026-03-02 19:00 UTC</time>`, // the blocklist eases
+	)
+
+	_, body = request(t, s.Handler(), "GET", "http://notice.test/", cutClient)
+	wantLacks(t, body, "slowed")
+
+	for client, want := range map[string]string{
+		slowClient: `{"captive":false}`,
+		bothClient: `{"captive":true,"user-portal-url":"http://notice.test/","seconds-remaining":3600}`, // until the blocklist ends
+	} {
+		if _, body := request(t, s.Handler(), "GET", "http://notice.test/captive-portal/api", client); strings.TrimSpace(body) != want {
+			t.Errorf("captive-portal API for %s = %s, want %s", client, strings.TrimSpace(body), want)
+		}
+	}
+}

@@ -24,6 +24,7 @@ func combine(found []*curfew.Enforcement, now time.Time) *curfew.Enforcement {
 	var best *curfew.Enforcement
 	var until, since time.Time
 	var rate curfew.Rate
+	var reachUntil time.Time
 	for _, e := range found {
 		end := restrictedUntil(e)
 		if !end.After(now) {
@@ -34,6 +35,9 @@ func combine(found []*curfew.Enforcement, now time.Time) *curfew.Enforcement {
 		}
 		if e.Rate > 0 && (rate == 0 || e.Rate < rate) {
 			rate = e.Rate
+		}
+		if e.ReachUntil.After(reachUntil) {
+			reachUntil = e.ReachUntil
 		}
 		if end.After(until) {
 			until = end
@@ -52,6 +56,7 @@ func combine(found []*curfew.Enforcement, now time.Time) *curfew.Enforcement {
 	merged.RestrictedUntil = until
 	merged.Since = since
 	merged.Rate = rate
+	merged.ReachUntil = reachUntil
 	return &merged
 }
 
@@ -63,8 +68,17 @@ func restrictedUntil(e *curfew.Enforcement) time.Time {
 	return e.Until
 }
 
-// captive reports whether e keeps its client from the internet, as the
-// captive-portal API means it: a throttled client has the internet, slowly.
-func captive(e *curfew.Enforcement) bool {
-	return e.Unregistered || e.Reach.Restricted()
+// captiveUntil reports whether e keeps its client from some of the
+// internet, as the captive-portal API means it (a throttled client has the
+// internet, slowly), and until when.
+func captiveUntil(e *curfew.Enforcement) (time.Time, bool) {
+	switch {
+	case e.Unregistered:
+		return restrictedUntil(e), true
+	case !e.Reach.Restricted():
+		return time.Time{}, false
+	case e.ReachUntil.IsZero():
+		return restrictedUntil(e), true // from a snapshot that does not say
+	}
+	return e.ReachUntil, true
 }
