@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -214,7 +213,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v vi
 				d.Allow = append(d.Allow, allowLink(a))
 			}
 			for _, p := range e.AllowPrefixes {
-				d.Allow = append(d.Allow, allowLink(p.String()))
+				d.Allow = append(d.Allow, allowItem{Text: p.String()})
 			}
 		}
 		d.Contact = strings.TrimSpace(s.cfg.Contact)
@@ -366,8 +365,6 @@ func duration(c *catalog, d time.Duration) string {
 	return strings.Join(parts, " ")
 }
 
-// allowLink turns an allowlist entry into a link when it is a domain
-// name; addresses and prefixes are shown as text.
 // humanRate renders a throttle's rate for the notice page: 2 Mbit/s.
 func humanRate(r curfew.Rate) string {
 	for _, u := range []struct {
@@ -381,13 +378,9 @@ func humanRate(r curfew.Rate) string {
 	return strconv.FormatInt(int64(r), 10) + " bit/s"
 }
 
+// allowLink turns an allowlisted domain name into a link to it; a name
+// that is not a valid host name is shown as text.
 func allowLink(a string) allowItem {
-	if _, err := netip.ParsePrefix(a); err == nil {
-		return allowItem{Text: a}
-	}
-	if _, err := netip.ParseAddr(a); err == nil {
-		return allowItem{Text: a}
-	}
 	name := strings.TrimPrefix(strings.TrimSuffix(a, "."), "*.")
 	if !validHostname(name) {
 		return allowItem{Text: a}
