@@ -42,7 +42,12 @@ func compile(s *curfew.Snapshot) *policy {
 
 func newRule(e curfew.Enforcement, who string) *rule {
 	r := &rule{Enforcement: e, ttl: noticeTTL}
-	until := e.RestrictedUntil
+	// The answers change until the reach is open again; a throttle that
+	// lasts longer changes none.
+	until := e.ReachUntil
+	if until.IsZero() {
+		until = e.RestrictedUntil
+	}
 	if until.IsZero() {
 		until = e.Until
 	}
