@@ -47,11 +47,14 @@ type KernelSchedule struct {
 	// Zone is the zone the schedule's times are local to; nil is UTC.
 	// The daemon recomputes when its UTC offset changes.
 	Zone *time.Location
-	// Mode is what an open window leaves: ModeCutoff nothing; ModeAllowlist
-	// the AllowPrefixes (names need the resolver, which the kernel alone
-	// does not have); ModeBlocklist needs the resolver, so the kernel
-	// enforces nothing of it alone.
-	Mode          Mode
+	// Reach is what an open window leaves, combined per axis as a
+	// restriction's is: ReachCutoff nothing; ReachAllowlist the
+	// AllowPrefixes (names need the resolver, which the kernel alone does
+	// not have); ReachBlocklist needs the resolver, so the kernel enforces
+	// nothing of it alone; ReachOpen everything, slowed to Rate.
+	Reach Reach
+	// Rate, if not zero, is the throttle of an open window.
+	Rate          Rate
 	AllowPrefixes []netip.Prefix
 	Devices       []KernelDevice
 	Prefixes      []netip.Prefix // ip: subjects, as sources
@@ -68,11 +71,16 @@ func (k *KernelSchedule) Validate() error {
 			return fmt.Errorf("%w: schedule id %q: only letters, digits, '-' and '_'", ErrInvalid, k.ID)
 		}
 	}
-	if _, err := ParseMode(string(k.Mode)); err != nil || k.Mode == "" {
-		return fmt.Errorf("%w: schedule %s: mode %q", ErrInvalid, k.ID, k.Mode)
+	switch k.Reach {
+	case ReachCutoff, ReachAllowlist, ReachBlocklist, ReachOpen:
+	default:
+		return fmt.Errorf("%w: schedule %s: reach %q", ErrInvalid, k.ID, k.Reach)
 	}
-	if k.Mode != ModeAllowlist && len(k.AllowPrefixes) > 0 {
-		return fmt.Errorf("%w: schedule %s: allowed prefixes with mode %s", ErrInvalid, k.ID, k.Mode)
+	if k.Rate < 0 || k.Reach == ReachOpen && k.Rate == 0 {
+		return fmt.Errorf("%w: schedule %s: rate %d with reach %s", ErrInvalid, k.ID, k.Rate, k.Reach)
+	}
+	if k.Reach != ReachAllowlist && len(k.AllowPrefixes) > 0 {
+		return fmt.Errorf("%w: schedule %s: allowed prefixes with reach %s", ErrInvalid, k.ID, k.Reach)
 	}
 	for _, p := range slices.Concat(k.AllowPrefixes, k.Prefixes) {
 		if !p.IsValid() || p != p.Masked() {

@@ -65,7 +65,7 @@ func TestPlanKernelWindows(t *testing.T) {
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	r := func(a, b string) curfew.TimeRange { return curfew.TimeRange{Start: utc(a), End: utc(b)} }
 	in := []curfew.KernelSchedule{{
-		ID: "b", Mode: curfew.ModeCutoff, Zone: london, Devices: []curfew.KernelDevice{{MAC: mac}},
+		ID: "b", Reach: curfew.ReachCutoff, Zone: london, Devices: []curfew.KernelDevice{{MAC: mac}},
 		Windows: []curfew.TimeRange{
 			r("2026-11-05T21:00:00Z", "2026-11-06T07:00:00Z"), // after the horizon: dropped
 			r("2026-10-22T21:00:00Z", "2026-10-23T06:00:00Z"),
@@ -74,7 +74,7 @@ func TestPlanKernelWindows(t *testing.T) {
 			r("2026-10-23T07:00:00Z", "2026-10-23T08:00:00Z"), // touches: merged
 			r("2026-10-22T11:00:00Z", "2026-10-22T13:00:00Z"), // open now: kept
 		},
-	}, {ID: "a", Mode: curfew.ModeAllowlist, AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+	}, {ID: "a", Reach: curfew.ReachAllowlist, AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}}
 	got, err := curfew.PlanKernelWindows(now, curfew.KernelWindowsHorizon, in)
 	if err != nil {
@@ -110,7 +110,7 @@ func TestPlanKernelWindows(t *testing.T) {
 func TestPlanKernelWindowsRefuses(t *testing.T) {
 	now := utc("2026-12-02T00:00:00Z")
 	ok := func() curfew.KernelSchedule {
-		return curfew.KernelSchedule{ID: "s1", Mode: curfew.ModeCutoff,
+		return curfew.KernelSchedule{ID: "s1", Reach: curfew.ReachCutoff,
 			Windows: []curfew.TimeRange{{Start: now.Add(time.Hour), End: now.Add(2 * time.Hour)}}}
 	}
 	for _, c := range []struct {
@@ -120,10 +120,12 @@ func TestPlanKernelWindowsRefuses(t *testing.T) {
 	}{
 		{"empty id", func(s *curfew.KernelSchedule) { s.ID = "" }, `schedule id ""`},
 		{"id with a space", func(s *curfew.KernelSchedule) { s.ID = "a b" }, `schedule id "a b"`},
-		{"no mode", func(s *curfew.KernelSchedule) { s.Mode = "" }, `mode ""`},
+		{"no reach", func(s *curfew.KernelSchedule) { s.Reach = "" }, `reach ""`},
+		{"open without a rate", func(s *curfew.KernelSchedule) { s.Reach = curfew.ReachOpen }, "rate 0 with reach open"},
+		{"negative rate", func(s *curfew.KernelSchedule) { s.Rate = -1 }, "rate -1 with reach cutoff"},
 		{"allow on cutoff", func(s *curfew.KernelSchedule) {
 			s.AllowPrefixes = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
-		}, "allowed prefixes with mode cutoff"},
+		}, "allowed prefixes with reach cutoff"},
 		{"unmasked prefix", func(s *curfew.KernelSchedule) { s.Prefixes = []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")} }, "10.0.0.1/24 is not a masked prefix"},
 		{"short MAC", func(s *curfew.KernelSchedule) { s.Devices = []curfew.KernelDevice{{MAC: net.HardwareAddr{1, 2}}} }, "not a 6-byte MAC"},
 		{"empty window", func(s *curfew.KernelSchedule) { s.Windows[0].End = s.Windows[0].Start }, "is empty"},

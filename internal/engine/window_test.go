@@ -59,7 +59,7 @@ func TestKernelWindowsRecomputed(t *testing.T) {
 				t.Errorf("schedules asked for [%s, %s), want %s", f, to, curfew.KernelWindowsHorizon)
 			}
 			from = append(from, f)
-			return []curfew.KernelSchedule{{ID: "s1", Mode: curfew.ModeCutoff, Zone: london,
+			return []curfew.KernelSchedule{{ID: "s1", Reach: curfew.ReachCutoff, Zone: london,
 				Windows: []curfew.TimeRange{{Start: f.Add(time.Hour), End: f.Add(2 * time.Hour)}}}}, nil
 		}
 		calls := func() []time.Time {

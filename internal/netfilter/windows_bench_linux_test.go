@@ -182,7 +182,7 @@ func BenchmarkForwardWindows(b *testing.B) {
 			now := time.Now()
 			ss := manySchedules(now, windowsBenchSize)
 			if client {
-				ss = append(ss, curfew.KernelSchedule{ID: "client", Mode: curfew.ModeCutoff,
+				ss = append(ss, curfew.KernelSchedule{ID: "client", Reach: curfew.ReachCutoff,
 					Devices: []curfew.KernelDevice{{MAC: n.clientMAC, Addrs: []netip.Addr{netip.MustParseAddr("10.71.1.2"), netip.MustParseAddr("fd00:71:1::2")}}},
 					Windows: []curfew.TimeRange{{Start: now.Add(time.Hour), End: now.Add(2 * time.Hour)}, {Start: now.Add(-2 * time.Hour), End: now.Add(-time.Minute)}}})
 			}

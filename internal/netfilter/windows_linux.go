@@ -99,7 +99,15 @@ type Windows struct {
 	have  *winState
 	// sent counts what the last Apply changed in the kernel.
 	sent WindowsChange
+	// checks counts Verify calls: the chains and sets are compared every
+	// windowsFullCheck-th, the table's presence every time.
+	checks int
 }
+
+// windowsFullCheck is how many Verify calls (one a second) pass between
+// two comparisons of the table's chains and sets, which with 10,000
+// schedules is a dump of tens of thousands of objects.
+const windowsFullCheck = 30
 
 // WindowsChange counts what one Apply sent to the kernel.
 type WindowsChange struct {
@@ -197,13 +205,13 @@ type winSet struct {
 type winChain struct {
 	members []winMember // sorted: cutoff first, then by ID
 	out     bool
-	sig     string // members' IDs, modes and sets: equal sig, equal rules
+	sig     string // members' IDs, reaches and sets: equal sig, equal rules
 }
 
 // winMember is what a chain needs to know of one of its schedules.
 type winMember struct {
 	id    string
-	mode  curfew.Mode
+	reach curfew.Reach
 	times string // the set of its windows
 }
 
@@ -286,10 +294,10 @@ func desiredWindows(kw *curfew.KernelWindows) (*winState, error) {
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("netfilter: %w", err)
 		}
-		if s.Mode != curfew.ModeCutoff && s.Mode != curfew.ModeAllowlist {
-			// TODO(windows): a throttle window sets the shaper's packet
-			// mark here once the shaper's marks are known; blocklist
-			// needs the resolver.
+		if s.Reach != curfew.ReachCutoff && s.Reach != curfew.ReachAllowlist {
+			// Blocklist needs the resolver. A window's Rate is not
+			// kept by the kernel alone yet: this is where its rule
+			// would set the packet mark the shaper's tc classes match.
 			continue
 		}
 		times := &winSet{key: nftables.TypeTimeDate}
@@ -303,8 +311,8 @@ func desiredWindows(kw *curfew.KernelWindows) (*winState, error) {
 		// table, not with the number of chains.
 		tname := timesSet(times.els)
 		st.sets[tname] = times
-		members[i] = winMember{id: s.ID, mode: s.Mode, times: tname}
-		if s.Mode == curfew.ModeAllowlist {
+		members[i] = winMember{id: s.ID, reach: s.Reach, times: tname}
+		if s.Reach == curfew.ReachAllowlist {
 			for j, f := range families {
 				var es []rangeEntry
 				for _, p := range s.AllowPrefixes {
@@ -340,11 +348,11 @@ func desiredWindows(kw *curfew.KernelWindows) (*winState, error) {
 		cutoff := true
 		for j, i := range ids {
 			ms[j] = members[i]
-			cutoff = cutoff && ms[j].mode == curfew.ModeCutoff
+			cutoff = cutoff && ms[j].reach == curfew.ReachCutoff
 		}
 		slices.SortFunc(ms, func(a, b winMember) int {
-			if (a.mode == curfew.ModeCutoff) != (b.mode == curfew.ModeCutoff) {
-				if a.mode == curfew.ModeCutoff {
+			if (a.reach == curfew.ReachCutoff) != (b.reach == curfew.ReachCutoff) {
+				if a.reach == curfew.ReachCutoff {
 					return -1
 				}
 				return 1
@@ -353,7 +361,7 @@ func desiredWindows(kw *curfew.KernelWindows) (*winState, error) {
 		})
 		var sig strings.Builder
 		for _, m := range ms {
-			fmt.Fprintf(&sig, "%s:%s:%s,", m.id, m.mode, m.times)
+			fmt.Fprintf(&sig, "%s:%s:%s,", m.id, m.reach, m.times)
 		}
 		// Cutoff refuses both ways alike: one chain for both.
 		name := chainName(ms, out, cutoff)
@@ -422,7 +430,7 @@ func chainName(members []winMember, out, cutoff bool) string {
 }
 
 // rules returns the rules of the chain: for each schedule, a match of the
-// packet's time against its windows, then what its mode refuses.
+// packet's time against its windows, then what its reach refuses.
 func (c *winChain) rules() [][]expr.Any {
 	var rs [][]expr.Any
 	for _, m := range c.members {
@@ -433,10 +441,10 @@ func (c *winChain) rules() [][]expr.Any {
 			&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 8, Size: 8},
 			&expr.Lookup{SourceRegister: 1, SetName: m.times},
 		}
-		switch m.mode {
-		case curfew.ModeCutoff:
+		switch m.reach {
+		case curfew.ReachCutoff:
 			rs = append(rs, slices.Concat(open, jump(chainWRefuse)))
-		case curfew.ModeAllowlist:
+		case curfew.ReachAllowlist:
 			// The other end of the flow: the destination of what the
 			// client sends, the source of what it is sent.
 			for _, f := range families {
@@ -815,8 +823,9 @@ func sameElements(a, b []nftables.SetElement) bool {
 // Verify implements [enforce.Verifier]: if the table is missing (a reload
 // of the host's firewall that begins with `flush ruleset` deletes it), or
 // holds other chains or sets than the last Apply left, it rebuilds the
-// table and reports 1. It holds the Windows' lock, as Quarantine's does:
-// listing chains and sets is milliseconds even with 10,000 schedules.
+// table and reports 1. The table's presence is checked at every call, its
+// chains and sets at one call in windowsFullCheck (and at the first). It
+// holds the Windows' lock, as Quarantine's does.
 func (w *Windows) Verify(ctx context.Context) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -848,6 +857,10 @@ func (w *Windows) intactLocked() (bool, error) {
 	}
 	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == w.table.Name }) {
 		return false, nil
+	}
+	w.checks++
+	if w.checks%windowsFullCheck != 1 {
+		return true, nil
 	}
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {

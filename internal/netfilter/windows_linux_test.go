@@ -140,9 +140,9 @@ func TestWindowsKeptByKernel(t *testing.T) {
 	end := start.Add(2 * time.Second)
 	win := []curfew.TimeRange{{Start: start, End: end}, {Start: end.Add(time.Hour), End: end.Add(2 * time.Hour)}}
 	s := plan(t, now,
-		curfew.KernelSchedule{ID: "device", Mode: curfew.ModeCutoff, Windows: win,
+		curfew.KernelSchedule{ID: "device", Reach: curfew.ReachCutoff, Windows: win,
 			Devices: []curfew.KernelDevice{{MAC: l.mac1, Addrs: []netip.Addr{families[0].client1, families[1].client1}}}},
-		curfew.KernelSchedule{ID: "routed", Mode: curfew.ModeCutoff, Windows: win,
+		curfew.KernelSchedule{ID: "routed", Reach: curfew.ReachCutoff, Windows: win,
 			Prefixes: []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("fd00:1:2::/64")}},
 	)
 	if err := w.Apply(t.Context(), s); err != nil {
@@ -184,7 +184,7 @@ func TestWindowsAllowlist(t *testing.T) {
 	other := []netip.Addr{netip.MustParseAddr("10.2.0.3"), netip.MustParseAddr("fd00:2::4")}
 	w := newWindows(t, l.gw, "lan1", "lan2")
 	now := time.Now()
-	s := plan(t, now, curfew.KernelSchedule{ID: "garden", Mode: curfew.ModeAllowlist,
+	s := plan(t, now, curfew.KernelSchedule{ID: "garden", Reach: curfew.ReachAllowlist,
 		AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("10.2.0.2/32"), netip.MustParsePrefix("fd00:2::/126")},
 		Devices:       []curfew.KernelDevice{{MAC: l.mac1, Addrs: []netip.Addr{families[0].client1, families[1].client1}}},
 		Windows:       []curfew.TimeRange{{Start: now.Add(-time.Minute), End: now.Add(time.Hour)}}})
@@ -223,13 +223,13 @@ func manySchedules(now time.Time, n int) []curfew.KernelSchedule {
 	ss := make([]curfew.KernelSchedule, n)
 	for i := range ss {
 		mac := net.HardwareAddr{0x02, 0x77, byte(i >> 16), byte(i >> 8), byte(i), 0x01}
-		s := curfew.KernelSchedule{ID: fmt.Sprintf("s%d", i), Mode: curfew.ModeCutoff,
+		s := curfew.KernelSchedule{ID: fmt.Sprintf("s%d", i), Reach: curfew.ReachCutoff,
 			Devices: []curfew.KernelDevice{{MAC: mac, Addrs: []netip.Addr{
 				netip.AddrFrom4([4]byte{10, 100 + byte(i>>16), byte(i >> 8), byte(i)}),
 				netip.AddrFrom16([16]byte{0xfd, 0, 0x77, 0, 12: byte(i >> 16), 13: byte(i >> 8), 14: byte(i), 15: 1}),
 			}}}}
 		if i%10 == 0 {
-			s.Mode = curfew.ModeAllowlist
+			s.Reach = curfew.ReachAllowlist
 			s.AllowPrefixes = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")}
 		}
 		if i%7 == 0 {
@@ -294,7 +294,7 @@ func TestWindowsDiff(t *testing.T) {
 		t.Errorf("after one schedule's windows changed: %+v, want %+v (its new windows' set, its chain)", got, want)
 	}
 
-	ss[4321].Mode = curfew.ModeAllowlist
+	ss[4321].Reach = curfew.ReachAllowlist
 	ss[4321].AllowPrefixes = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
 	if err := w.Apply(t.Context(), plan(t, now, ss...)); err != nil {
 		t.Fatal(err)
