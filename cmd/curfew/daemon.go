@@ -261,6 +261,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Metrics:    promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
 		DNS:        dnsLog{res},
 		Quarantine: cfg.LAN.Quarantine,
+		TimeZone:   cfg.Location(),
 	})
 	if err != nil {
 		return err

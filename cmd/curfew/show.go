@@ -39,8 +39,8 @@ func (c *cli) show(args []string) int {
 		row("block", strings.Join(r.Block, ", "))
 	}
 	row("status", string(r.StatusAt(now)))
-	row("starts", c.formatTime(r.Start))
-	row("ends", c.formatTime(r.End))
+	row("starts", c.formatTimeUTC(r.Start))
+	row("ends", c.formatTimeUTC(r.End))
 	row("reason", r.Reason)
 	if r.Notice != "" {
 		row("notice", r.Notice)
