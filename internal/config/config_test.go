@@ -301,7 +301,7 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, seed := range []string{string(ref), minimal, "", "lan: [", "a: &a [*a]", "schema_version: 99999999999999999999", "---\n---\n", "lan:\n  interfaces: !!binary aGk="} {
+	for _, seed := range []string{string(ref), minimal, "", "lan: [", "a: &a [*a]", "schema_version: 99999999999999999999", "---\n---\n", "lan:\n  interfaces: !!binary aGk=", minimal + "timezone: America/New_York\n", minimal + "timezone: ../zoneinfo/UTC\n", minimal + "timezone: \"Europe/London\\x00\"\n"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, file string) {

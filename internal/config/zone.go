@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,8 +31,16 @@ func LoadZone(name string) (*time.Location, error) {
 		strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }):
 		return nil, errors.New("not a time zone name")
 	}
+	if slices.Contains(utcNames, name) {
+		return time.UTC, nil
+	}
 	return time.LoadLocation(name)
 }
+
+// utcNames are the tz database's other names of UTC, which LoadZone
+// reads as UTC itself, so that a gateway set to Etc/UTC shows times in
+// UTC alone rather than beside themselves.
+var utcNames = []string{"Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Universal", "Zulu"}
 
 // LocalZone returns the machine's own zone, by its IANA name where the
 // machine tells it: TZ if set (empty TZ is UTC, as for every program),

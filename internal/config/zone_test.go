@@ -20,6 +20,8 @@ func TestTimeZone(t *testing.T) {
 		{"empty TZ is UTC", "", "", "UTC", "UTC"},
 		{"the file's zone over the machine's", "America/New_York", "timezone: Europe/London\n", "Europe/London", "Europe/London"},
 		{"UTC by name", "America/New_York", "timezone: UTC\n", "UTC", "UTC"},
+		{"the machine's Etc/UTC is UTC", "Etc/UTC", "", "UTC", "UTC"},
+		{"Zulu is UTC", "America/New_York", "timezone: Zulu\n", "UTC", "UTC"},
 		{"the page in another zone", "UTC", "timezone: Europe/London\nnotice: {time_zone: Asia/Tokyo}\n", "Europe/London", "Asia/Tokyo"},
 	}
 	for _, tt := range tests {
