@@ -262,3 +262,41 @@ func TestCLIUsesGatewayZone(t *testing.T) {
 		t.Errorf("show prints\n%s\nwant the end in the gateway's zone and UTC", stdout)
 	}
 }
+
+// FuzzParseUntil checks what every accepted --until promises, in zones
+// with daylight saving on both sides of the equator: it is in the future,
+// and an "HH:MM" is that reading of the zone's clocks within a day and a
+// half (today or tomorrow, a 25-hour day included).
+func FuzzParseUntil(f *testing.F) {
+	zones := []string{"Europe/London", "America/New_York", "America/Santiago", "Australia/Lord_Howe", "UTC"}
+	for _, s := range []string{"18:00", "01:30", "02:30:15", "2026-03-29 01:30", "2026-10-25T01:30", "2026-11-01T01:30:00-05:00", "24:00", ""} {
+		f.Add(s, int64(1774735200), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, s string, unix int64, zone uint8) {
+		loc, err := time.LoadLocation(zones[int(zone)%len(zones)])
+		if err != nil {
+			t.Skip(err)
+		}
+		now := time.Unix(unix%(100*365*86400), 0)
+		got, err := parseUntil(s, now, loc)
+		if err != nil {
+			return
+		}
+		if !got.After(now) {
+			t.Errorf("parseUntil(%q) at %v = %v, not in the future", s, now, got)
+		}
+		for _, layout := range []string{"15:04", "15:04:05"} {
+			clock, err := time.Parse(layout, s)
+			if err != nil {
+				continue
+			}
+			h, m, sec := got.In(loc).Clock()
+			if h != clock.Hour() || m != clock.Minute() || sec != clock.Second() {
+				t.Errorf("parseUntil(%q) in %s = %v, whose clock reads otherwise", s, loc, got.In(loc))
+			}
+			if got.Sub(now) > 50*time.Hour {
+				t.Errorf("parseUntil(%q) at %v = %v, more than tomorrow", s, now.In(loc), got.In(loc))
+			}
+		}
+	})
+}
