@@ -607,7 +607,7 @@ func TestThrottledPage(t *testing.T) {
 	wantContains(t, body,
 		"Until then this device can reach the whole internet, but its connection is slowed.",
 		"Its connection is slowed to 2 Mbit/s in each direction.",
-		`<time datetime="2026-03-02T22:00:00Z">2026-03-02 22:00 UTC</time>`, // until
+		`<time datetime="2026-03-02T22:00:00Z">22:00 (Monday 2 March)</time>`, // until
 	)
 	wantLacks(t, body, "cannot reach the internet", "some services are blocked", "At the current level until")
 
@@ -615,8 +615,8 @@ func TestThrottledPage(t *testing.T) {
 	wantContains(t, body,
 		"Until then some services are blocked for this device; the rest of the internet works.",
 		"Its connection is slowed to 512 kbit/s in each direction.",
-		`<time datetime="2026-03-02T21:00:00Z">2026-03-02 21:00 UTC</time>`, // until
-		`<time datetime="2026-03-02T19:00:00Z">2026-03-02 19:00 UTC</time>`, // the blocklist eases
+		`<time datetime="2026-03-02T21:00:00Z">21:00 (Monday 2 March)</time>`, // until
+		`<time datetime="2026-03-02T19:00:00Z">19:00 (Monday 2 March)</time>`, // the blocklist eases
 	)
 
 	_, body = request(t, s.Handler(), "GET", "http://notice.test/", cutClient)
