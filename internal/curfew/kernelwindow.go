@@ -118,6 +118,10 @@ type KernelWindows struct {
 	// or earlier at the first instant any schedule's zone changes its
 	// UTC offset.
 	Recompute time.Time
+	// Keep asks the backends to leave the windows they hold as they are:
+	// the schedules could not be read (at a start, the kernel goes on
+	// with the windows the last run gave it). Schedules is then empty.
+	Keep bool
 }
 
 // PlanKernelWindows returns the kernel's windows of ss as of now for the

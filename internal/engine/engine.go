@@ -438,6 +438,10 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 			}
 		}
 		snap.Windows = e.windows
+		if snap.Windows == nil {
+			// Not read yet: the kernel keeps what it holds.
+			snap.Windows = &curfew.KernelWindows{Keep: true}
+		}
 	}
 	e.last = snap
 

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -106,6 +107,44 @@ func TestKernelWindowsRecomputed(t *testing.T) {
 		}
 		if n := len(calls()); n != 4 {
 			t.Errorf("%d computations in a day and a half, want 4 (start, change, DST, daily)", n)
+		}
+	})
+}
+
+// TestKernelWindowsKeptWhileUnread: while the schedules cannot be read,
+// the backends are told to keep the windows they hold (the kernel's from
+// the last run), not to drop them; once read, they get them.
+func TestKernelWindowsKeptWhileUnread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		fail := true
+		schedules := func(_ context.Context, f, to time.Time) ([]curfew.KernelSchedule, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if fail {
+				return nil, errors.New("database is locked")
+			}
+			return []curfew.KernelSchedule{{ID: "s1", Reach: curfew.ReachCutoff,
+				Windows: []curfew.TimeRange{{Start: f.Add(time.Hour), End: f.Add(2 * time.Hour)}}}}, nil
+		}
+		rec := &windowsBackend{}
+		f := newFixtureConfig(t, func(c *engine.Config) {
+			c.Backends = []enforce.Backend{rec}
+			c.Schedules = schedules
+		})
+		if err := f.eng.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.last(); got == nil || !got.Keep {
+			t.Fatalf("with the schedules unreadable the backends got %+v, want Keep", got)
+		}
+		mu.Lock()
+		fail = false
+		mu.Unlock()
+		time.Sleep(2 * time.Second) // the engine retries within a second
+		synctest.Wait()
+		if got := rec.last(); got == nil || got.Keep || len(got.Schedules) != 1 {
+			t.Errorf("once readable the backends got %+v, want schedule s1", got)
 		}
 	})
 }

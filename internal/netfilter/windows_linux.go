@@ -239,7 +239,9 @@ func newWinState() *winState {
 
 // Apply implements [enforce.Backend]: it makes the table hold exactly the
 // windows of s.Windows (none if nil). The same KernelWindows as the last
-// Apply sends nothing; another sends only what differs.
+// Apply sends nothing; another sends only what differs; one that says
+// Keep leaves the table, built by this Windows or an earlier run's, as it
+// is.
 func (w *Windows) Apply(ctx context.Context, s *curfew.Snapshot) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -250,6 +252,10 @@ func (w *Windows) Apply(ctx context.Context, s *curfew.Snapshot) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if kw != nil && kw.Keep {
+		w.sent = WindowsChange{}
+		return nil // whatever the kernel holds, as the last run left it
+	}
 	if w.built && kw == w.last && kw != nil {
 		w.sent = WindowsChange{}
 		return nil

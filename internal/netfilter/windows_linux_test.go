@@ -207,6 +207,12 @@ func TestWindowsAllowlist(t *testing.T) {
 	if n, err := w.Verify(t.Context()); n != 0 || err != nil {
 		t.Errorf("Verify of an intact table = %d, %v; want nothing to repair", n, err)
 	}
+	// A daemon that starts and cannot read its schedules yet leaves the
+	// windows as the last run left them.
+	if err := newWindows(t, l.gw, "lan1", "lan2").Apply(t.Context(), &curfew.Snapshot{Windows: &curfew.KernelWindows{Keep: true}}); err != nil {
+		t.Fatal(err)
+	}
+	mustBeRefused(t, "allowlisted client after a start that keeps", l.client1, other[0])
 	// The window over: everything again.
 	if err := w.Apply(t.Context(), plan(t, now)); err != nil {
 		t.Fatal(err)
