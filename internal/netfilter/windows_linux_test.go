@@ -5,6 +5,7 @@ package netfilter_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -55,29 +56,40 @@ func plan(t testing.TB, now time.Time, ss ...curfew.KernelSchedule) *curfew.Snap
 	return &curfew.Snapshot{At: now, Windows: kw}
 }
 
+// slack is how late after a window's start or end the kernel may cut or
+// let back a client.
+const slack = time.Second
+
 // probe is what one client saw of one upstream address while a window
-// came and went: each attempt's start and whether it got through.
+// came and went: each attempt's start and end and whether it got through.
 type probe struct {
-	who     string
-	at      []time.Time
-	through []bool
-	cut     time.Time // when an established stream broke; zero if never
+	who       string
+	at, done  []time.Time
+	through   []bool
+	cut       time.Time // when an established stream broke; zero if never
+	surprises []string  // attempts that failed other than by a reset, away from the window's edges
 }
 
 // watch connects from ns to a every 50 ms until until, and holds a stream
-// opened at once, and reports what it saw.
-func watch(t *testing.T, who string, ns int, a netip.Addr, until time.Time) *probe {
+// opened at once, and reports what it saw. An attempt that straddles the
+// window's start or end may fail any way (its handshake passed, its first
+// byte was refused); any other must pass or get a reset.
+func watch(t *testing.T, who string, ns int, a netip.Addr, start, end, until time.Time) *probe {
 	p := &probe{who: who}
 	broke := stream(t, ns, a)
 	for time.Now().Before(until) {
 		at := time.Now()
-		c, _, err := dial(ns, a)
+		c, err := dialQuick(ns, netip.AddrPortFrom(a, 9000))
+		done := time.Now()
 		if err == nil {
 			c.Close()
 		} else if !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Errorf("%s connecting to %s: %v, want a pass or a reset", who, a, err)
+			edge := func(e time.Time) bool { return !at.After(e.Add(slack)) && !done.Before(e) }
+			if !edge(start) && !edge(end) {
+				p.surprises = append(p.surprises, fmt.Sprintf("at %s: %v", at.Format("15:04:05.000"), err))
+			}
 		}
-		p.at, p.through = append(p.at, at), append(p.through, err == nil)
+		p.at, p.done, p.through = append(p.at, at), append(p.done, done), append(p.through, err == nil)
 		select {
 		case b := <-broke:
 			p.cut = b
@@ -88,31 +100,54 @@ func watch(t *testing.T, who string, ns int, a netip.Addr, until time.Time) *pro
 	return p
 }
 
+// dialQuick is dialPort with deadlines short enough that an attempt cut
+// by a window's start fails within a third of a second.
+func dialQuick(ns int, ap netip.AddrPort) (net.Conn, error) {
+	var c net.Conn
+	if err := netnstest.Do(ns, func() (err error) {
+		c, err = net.DialTimeout("tcp", ap.String(), 300*time.Millisecond)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("reading first byte: %w", err)
+	}
+	return c, nil
+}
+
 // check asserts that p got through before start, was refused from within
 // a second of start until end, and got through again within a second of
 // end; and that its stream opened before start broke within a second of it.
 func (p *probe) check(t *testing.T, start, end time.Time) {
 	t.Helper()
-	const slack = time.Second
+	for _, s := range p.surprises {
+		t.Errorf("%s: %s, want a pass or a reset", p.who, s)
+	}
 	var firstCut, firstBack time.Time
 	for i, at := range p.at {
 		switch {
-		case at.Before(start.Add(-20*time.Millisecond)) && !p.through[i]:
-			t.Errorf("%s: refused at %s, %s before the window opens", p.who, at.Format("15:04:05.000"), start.Sub(at))
+		case p.done[i].Before(start) && !p.through[i]:
+			t.Errorf("%s: refused at %s, %s before the window opens", p.who, p.done[i].Format("15:04:05.000"), start.Sub(p.done[i]))
 		case at.After(start.Add(slack)) && at.Before(end) && p.through[i]:
 			t.Errorf("%s: got through at %s, %s into the window", p.who, at.Format("15:04:05.000"), at.Sub(start))
 		case at.After(end.Add(slack)) && !p.through[i]:
 			t.Errorf("%s: refused at %s, %s after the window closed", p.who, at.Format("15:04:05.000"), at.Sub(end))
 		}
 		if !p.through[i] && firstCut.IsZero() {
-			firstCut = at
+			firstCut = p.done[i]
 		}
 		if p.through[i] && !firstCut.IsZero() && firstBack.IsZero() && at.After(start) {
 			firstBack = at
 		}
 	}
-	if firstCut.IsZero() {
+	switch {
+	case firstCut.IsZero():
 		t.Errorf("%s: never refused during the window [%s, %s)", p.who, start.Format("15:04:05.000"), end.Format("15:04:05.000"))
+	case firstCut.After(start.Add(slack)):
+		t.Errorf("%s: first refused at %s, %s after the window opened", p.who, firstCut.Format("15:04:05.000"), firstCut.Sub(start))
 	}
 	if firstBack.IsZero() {
 		t.Errorf("%s: never got through again after the window closed at %s", p.who, end.Format("15:04:05.000"))
@@ -162,7 +197,7 @@ func TestWindowsKeptByKernel(t *testing.T) {
 			ns  int
 		}{{"device " + f.name, l.client1}, {"routed " + f.name, l.client2}} {
 			wg.Go(func() {
-				p := watch(t, c.who, c.ns, f.upstream, end.Add(2*time.Second))
+				p := watch(t, c.who, c.ns, f.upstream, start, end, end.Add(2*time.Second))
 				mu.Lock()
 				probes = append(probes, p)
 				mu.Unlock()
