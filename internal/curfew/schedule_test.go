@@ -172,13 +172,13 @@ func TestScheduleNext(t *testing.T) {
 			}},
 		{name: "end in the skipped hour ends at the change", days: "sun", from: "00:30", to: "01:30", zone: london,
 			after: "2026-03-28T12:00:00Z",
-			want: []window{{"2026-03-29T00:30:00Z", "2026-03-29T01:00:00Z"}}},
+			want:  []window{{"2026-03-29T00:30:00Z", "2026-03-29T01:00:00Z"}}},
 		{name: "start in the repeated hour takes its first occurrence", days: "sun", from: "01:30", to: "03:00", zone: newYork,
 			after: "2026-10-31T12:00:00Z",
-			want: []window{{"2026-11-01T05:30:00Z", "2026-11-01T08:00:00Z"}}}, // 01:30 EDT to 03:00 EST
+			want:  []window{{"2026-11-01T05:30:00Z", "2026-11-01T08:00:00Z"}}}, // 01:30 EDT to 03:00 EST
 		{name: "end in the repeated hour takes its first occurrence", days: "sat", from: "23:00", to: "01:30", zone: london,
 			after: "2026-10-24T12:00:00Z",
-			want: []window{{"2026-10-24T22:00:00Z", "2026-10-25T00:30:00Z"}}}, // 01:30 BST
+			want:  []window{{"2026-10-24T22:00:00Z", "2026-10-25T00:30:00Z"}}}, // 01:30 BST
 		{name: "until inside a window cuts it", days: "daily", from: "22:00", to: "07:00", zone: time.UTC,
 			until: "2026-12-05T03:00:00Z", after: "2026-12-03T12:00:00Z",
 			want: []window{{"2026-12-03T22:00:00Z", "2026-12-04T07:00:00Z"}, {"2026-12-04T22:00:00Z", "2026-12-05T03:00:00Z"}}},
