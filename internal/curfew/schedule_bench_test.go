@@ -24,7 +24,7 @@ func BenchmarkIndexSchedules(b *testing.B) {
 		b.Run(fmt.Sprintf("added_%dd_ago", age), func(b *testing.B) {
 			schedules := make([]*curfew.Schedule, 10000)
 			for i := range schedules {
-				schedules[i] = &curfew.Schedule{ID: curfew.ScheduleID(i + 1), Days: curfew.Daily &^ curfew.Weekends | 1<<time.Sunday,
+				schedules[i] = &curfew.Schedule{ID: curfew.ScheduleID(i + 1), Days: curfew.Daily&^curfew.Weekends | 1<<time.Sunday,
 					From: 22 * 60, To: 7 * 60, Zone: london, Mode: curfew.ModeCutoff, Reason: "school nights",
 					Subject: curfew.Subject{Kind: curfew.SubjectDevice, MAC: net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}},
 					Created: now.Add(-time.Duration(age) * 24 * time.Hour), Until: now.Add(60 * 24 * time.Hour)}
