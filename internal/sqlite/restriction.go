@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
@@ -14,7 +15,8 @@ import (
 
 const restrictionColumns = `id, subject, mode, allow, block, reason, notice, author,
 	starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason`
+	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason,
+	schedule_id`
 
 // openRestrictions selects the restrictions that can still apply: neither
 // lifted, nor recorded as expired, nor rejected by a second operator (a
@@ -33,8 +35,18 @@ func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*
 
 // restrictions is Restrictions on q.
 func restrictions(ctx context.Context, q querier, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	return restrictionsFrom(ctx, q, f, restrictionColumns)
+}
+
+// restrictionsBefore0012 is restrictions on a table from before schedules
+// (migration 0012): a migration before it reads the rows with it.
+func restrictionsBefore0012(ctx context.Context, q querier, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
+	return restrictionsFrom(ctx, q, f, strings.Replace(restrictionColumns, "schedule_id", "NULL", 1))
+}
+
+func restrictionsFrom(ctx context.Context, q querier, f curfew.RestrictionFilter, columns string) ([]*curfew.Restriction, error) {
 	var rs []*curfew.Restriction
-	err := queryRestrictions(ctx, q, f, func(r *curfew.Restriction) error {
+	err := queryRestrictions(ctx, q, f, columns, func(r *curfew.Restriction) error {
 		rs = append(rs, r)
 		return nil
 	})
@@ -43,12 +55,12 @@ func restrictions(ctx context.Context, q querier, f curfew.RestrictionFilter) ([
 
 // eachRestriction calls fn for every restriction, by ascending ID.
 func eachRestriction(ctx context.Context, q querier, fn func(r *curfew.Restriction) error) error {
-	return queryRestrictions(ctx, q, curfew.RestrictionFilter{All: true}, fn)
+	return queryRestrictions(ctx, q, curfew.RestrictionFilter{All: true}, restrictionColumns, fn)
 }
 
 // queryRestrictions calls fn for each restriction f selects, by ascending
 // ID.
-func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilter, fn func(r *curfew.Restriction) error) error {
+func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilter, columns string, fn func(r *curfew.Restriction) error) error {
 	var (
 		where []string
 		args  []any
@@ -64,7 +76,7 @@ func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilte
 		where = append(where, "id = ?")
 		args = append(args, int64(*f.ID))
 	}
-	query := "SELECT " + restrictionColumns + " FROM restrictions"
+	query := "SELECT " + columns + " FROM restrictions"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -127,15 +139,18 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, ev *
 	err = db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, evs []*audit.Event) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO restrictions
 			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			subject, string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
-			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason,
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, nullID(int64(r.Schedule)),
 		).Scan(&id)
 		if err != nil {
+			if r.Schedule != 0 {
+				return classify(err, fmt.Sprintf("window of schedule %d from %s", r.Schedule, r.Start.UTC().Format(time.RFC3339)))
+			}
 			return classify(err, "restriction")
 		}
 		evs[0].Restriction = curfew.RestrictionID(id)
@@ -202,20 +217,21 @@ func (db *DB) RepairRestriction(ctx context.Context, id curfew.RestrictionID, r 
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO restrictions
 			(id, subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET subject = excluded.subject, mode = excluded.mode, allow = excluded.allow,
 				block = excluded.block, reason = excluded.reason, notice = excluded.notice, author = excluded.author,
 				starts_at = excluded.starts_at, ends_at = excluded.ends_at, created_at = excluded.created_at,
 				lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by, lift_reason = excluded.lift_reason,
 				expired_at = excluded.expired_at, approval = excluded.approval, approval_asker = excluded.approval_asker,
 				approval_extend_to = excluded.approval_extend_to, approval_decided_at = excluded.approval_decided_at,
-				approval_decided_by = excluded.approval_decided_by, approval_reason = excluded.approval_reason`,
+				approval_decided_by = excluded.approval_decided_by, approval_reason = excluded.approval_reason,
+				schedule_id = excluded.schedule_id`,
 			int64(id), r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
-			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason)
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, nullID(int64(r.Schedule)))
 		if err != nil {
 			return fmt.Errorf("repairing restriction %d: %w", id, err)
 		}
@@ -237,10 +253,11 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 		lifted, expired             sql.NullInt64
 		approval                    string
 		extendTo, decided           sql.NullInt64
+		schedule                    sql.NullInt64
 	)
 	err := s.Scan(&id, &subject, &mode, &allow, &block, &r.Reason, &r.Notice, &r.Author,
 		&start, &end, &created, &lifted, &r.LiftedBy, &r.LiftReason, &expired,
-		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason)
+		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason, &schedule)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
@@ -266,6 +283,7 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 	r.Approval.State = curfew.ApprovalState(approval)
 	r.Approval.ExtendTo = fromNullMillis(extendTo)
 	r.Approval.Decided = fromNullMillis(decided)
+	r.Schedule = curfew.ScheduleID(schedule.Int64)
 	return &r, nil
 }
 
