@@ -235,6 +235,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		GatewayAddrs: gatewayAddrs(cfg),
 		Approvals:    cfg.Approvals,
 		Learned:      ident.Learned,
+		// Schedules added without --tz take the gateway's local zone.
+		Zone: time.Local,
 
 		AuditKey:          auditKey,
 		ConfigDigest:      cfg.Digest,

@@ -48,6 +48,9 @@ type Index struct {
 	schedules map[ScheduleID]*Schedule
 	due       dueHeap
 	sgens     map[ScheduleID]uint64
+	// windows holds the newest window put of each schedule, until it is
+	// deleted.
+	windows map[ScheduleID]*Restriction
 }
 
 // Due is a window of a schedule that has started: the caller stores it as
@@ -112,6 +115,7 @@ func NewIndex(rs []*Restriction, devices []*Device, groups ...*Group) *Index {
 
 		schedules: map[ScheduleID]*Schedule{},
 		sgens:     map[ScheduleID]uint64{},
+		windows:   map[ScheduleID]*Restriction{},
 	}
 	for _, d := range devices {
 		x.PutDevice(d)
@@ -134,6 +138,11 @@ func (x *Index) Put(r *Restriction) {
 	x.gens[r.ID] = x.gen
 	heap.Push(&x.events, event{at: r.Start, r: r, gen: x.gen})
 	heap.Push(&x.events, event{at: r.EffectiveEnd(), r: r, gen: x.gen, end: true})
+	if r.Schedule != 0 {
+		if w := x.windows[r.Schedule]; w == nil || !w.Start.After(r.Start) {
+			x.windows[r.Schedule] = r
+		}
+	}
 	switch r.Subject.Kind {
 	case SubjectDevice:
 		k := string(r.Subject.MAC)
@@ -169,6 +178,10 @@ func (x *Index) DeleteSchedule(id ScheduleID) {
 	delete(x.schedules, id)
 	delete(x.sgens, id)
 }
+
+// Window returns the newest window of schedule id that x has (it is not
+// over), or nil. It must not be modified but through Put.
+func (x *Index) Window(id ScheduleID) *Restriction { return x.windows[id] }
 
 // Schedule returns the schedule with id if x has it, or nil.
 func (x *Index) Schedule(id ScheduleID) *Schedule { return x.schedules[id] }
@@ -206,6 +219,9 @@ func (x *Index) Delete(id RestrictionID) {
 	}
 	delete(x.open, id)
 	delete(x.gens, id)
+	if r.Schedule != 0 && x.windows[r.Schedule] == r {
+		delete(x.windows, r.Schedule)
+	}
 	drop := func(l []*Restriction) []*Restriction {
 		return slices.DeleteFunc(l, func(o *Restriction) bool { return o.ID == id })
 	}

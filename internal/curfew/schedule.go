@@ -289,6 +289,16 @@ func (s *Schedule) Windows(from, to time.Time) []Window {
 	return ws
 }
 
+// LongestWindow returns the length of the longest window s makes: a
+// window is longer by the hour the clocks go back in it.
+func (s *Schedule) LongestWindow() time.Duration {
+	var longest time.Duration
+	for _, w := range s.Windows(s.Created, s.end()) {
+		longest = max(longest, w.End.Sub(w.Start))
+	}
+	return longest
+}
+
 // Window returns the restriction that enforces w, one window of s: s's
 // subject, mode, lists and notice, from w.Start to w.End. The caller
 // gives it an ID when it stores it.
