@@ -290,3 +290,47 @@ func TestScheduleRequest(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseDays holds ParseDays, which reads what the API is sent, to its
+// contract: an error is one line of ErrInvalid, and days that parse read
+// back as themselves from their written form.
+func FuzzParseDays(f *testing.F) {
+	for _, s := range []string{"daily", "weekdays", "weekends", "mon-thu,sun", "fri-mon", "Monday,TUE", "sun-sun", "mon,,tue", "-", ",", "mon-", "ſun", "mon\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := curfew.ParseDays(s)
+		if err != nil {
+			if !errors.Is(err, curfew.ErrInvalid) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("ParseDays(%q) = %v; want one line of ErrInvalid", s, err)
+			}
+			return
+		}
+		if d == 0 || d&^curfew.Daily != 0 {
+			t.Fatalf("ParseDays(%q) = %b, want a non-empty set of weekdays", s, d)
+		}
+		if back, err := curfew.ParseDays(d.String()); err != nil || back != d {
+			t.Fatalf("ParseDays(%q) = %v; its form %q reads back as %v, %v", s, d, d.String(), back, err)
+		}
+	})
+}
+
+// FuzzParseClock holds ParseClock to its contract: only HH:MM from 00:00
+// to 23:59 parses, and reads back as itself.
+func FuzzParseClock(f *testing.F) {
+	for _, s := range []string{"00:00", "23:59", "24:00", "7:30", "07:3x", "+1:00", " 7:00", "07:00 ", "٠٧:٠٠"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := curfew.ParseClock(s)
+		if err != nil {
+			if !errors.Is(err, curfew.ErrInvalid) {
+				t.Fatalf("ParseClock(%q) = %v; want ErrInvalid", s, err)
+			}
+			return
+		}
+		if c < 0 || c >= 24*60 || c.String() != s {
+			t.Fatalf("ParseClock(%q) = %d, which reads as %q", s, c, c.String())
+		}
+	})
+}
