@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -236,7 +237,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Approvals:    cfg.Approvals,
 		Learned:      ident.Learned,
 		// Schedules added without --tz take the gateway's local zone.
-		Zone: time.Local,
+		Zone: localZone(),
 
 		AuditKey:          auditKey,
 		ConfigDigest:      cfg.Digest,
@@ -443,4 +444,19 @@ func (l dnsLog) Clients() []curfew.DNSClient {
 		out = append(out, curfew.DNSClient{Client: c.Client, Queries: c.Queries, Refused: c.Refused, Last: c.Last})
 	}
 	return out
+}
+
+// localZone returns the gateway's own time zone by its IANA name, from TZ
+// or /etc/localtime, or time.Local if it has none.
+func localZone() *time.Location {
+	name := strings.TrimPrefix(os.Getenv("TZ"), ":")
+	if name == "" {
+		if target, err := filepath.EvalSymlinks("/etc/localtime"); err == nil {
+			_, name, _ = strings.Cut(target, "zoneinfo/")
+		}
+	}
+	if loc, err := curfew.LoadZone(name); err == nil {
+		return loc
+	}
+	return time.Local
 }

@@ -89,7 +89,13 @@ func (c *cli) scheduleAdd(args []string) int {
 	}
 	req := curfew.ScheduleRequest{Subject: pos[0], Days: *days, From: *from, To: *to, Zone: *tz, Until: until,
 		Mode: m, Allow: allow, Block: block, Reason: *reason, Notice: *notice, Force: *force}
-	if _, err := req.Schedule(now, "cli", loc); err != nil {
+	// Without --tz the gateway's zone applies, which the server knows:
+	// the check here needs only a zone with a name.
+	check := loc
+	if check.String() == "Local" {
+		check = time.UTC
+	}
+	if _, err := req.Schedule(now, "cli", check); err != nil {
 		return cmd.usage(err)
 	}
 	client, code, ok := cmd.client()

@@ -394,6 +394,9 @@ func (req *ScheduleRequest) Schedule(now time.Time, author string, def *time.Loc
 	if zone == nil {
 		zone = time.UTC
 	}
+	if zone.String() == "Local" {
+		return nil, fmt.Errorf("%w: the gateway's time zone has no IANA name (set timezone in its configuration): give --tz ZONE", ErrInvalid)
+	}
 	switch {
 	case req.Until.IsZero():
 		return nil, fmt.Errorf("%w: missing until: every schedule must end", ErrInvalid)
