@@ -55,7 +55,7 @@ func TestScheduleWindow(t *testing.T) {
 	end := start.Add(time.Minute)
 	out := g.mustCurfew("schedule", "add", device(c1), "--days", "daily", "--tz", "UTC",
 		"--from", start.Format("15:04"), "--to", end.Format("15:04"),
-		"--until", start.Add(24*time.Hour).Format(time.RFC3339), "--reason", "integration: a window")
+		"--until", start.Add(24*time.Hour).Format(time.RFC3339), "--reason", "integration: a window", "--notice", "Bedtime: back at the end of the window.")
 	sid, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 	if err != nil {
 		t.Fatalf("curfew schedule add printed %q, want the schedule id alone", out)
@@ -99,6 +99,26 @@ func TestScheduleWindow(t *testing.T) {
 	}
 	if windowID == 0 {
 		t.Errorf("curfew list shows no window of schedule %d ending %s: %+v", sid, end, g.restrictions(false))
+	}
+	// The notice page and the captive-portal API tell the client, with the
+	// window's end.
+	for _, url := range outsideURLs[:2] {
+		p := get(t, c1, url)
+		for _, want := range []string{"Bedtime: back at the end of the window.", end.Format(time.RFC3339)} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("client 1 in the window: GET %s: the notice page does not say %q", url, want)
+			}
+		}
+	}
+	for _, a := range gatewayDNS {
+		st, at, ok := captive(t, c1, a)
+		if !ok {
+			continue
+		}
+		want := end.Sub(at).Seconds()
+		if !st.Captive || st.SecondsRemaining == nil || float64(*st.SecondsRemaining) < want-2 || float64(*st.SecondsRemaining) > want+2 {
+			t.Errorf("client 1 in the window @%s: captive-portal API %+v, want captive with %.0f ± 2 seconds remaining", a, st, want)
+		}
 	}
 
 	back := waitReach(ctx, c1, true, end.Add(5*time.Second))
