@@ -38,7 +38,7 @@ func (c *cli) list(args []string) int {
 			// A window of a schedule: lifting it ends this window alone.
 			reason = fmt.Sprintf("[schedule %d] %s", r.Schedule, short(r.Reason, 38))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, r.Mode, r.StatusAt(now), c.formatTime(r.EffectiveEnd()), reason)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, modeText(r), r.StatusAt(now), c.formatTime(r.EffectiveEnd()), reason)
 	}
 	tw.Flush()
 	var waits []string
@@ -56,4 +56,13 @@ func (c *cli) list(args []string) int {
 		tw.Flush()
 	}
 	return 0
+}
+
+// modeText is a restriction's mode as the table shows it: a throttle with
+// its rate, such as "throttle 2mbit".
+func modeText(r *curfew.Restriction) string {
+	if r.Mode == curfew.ModeThrottle {
+		return string(r.Mode) + " " + r.Rate.String()
+	}
+	return string(r.Mode)
 }

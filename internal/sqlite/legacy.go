@@ -72,7 +72,7 @@ func (db *DB) upgradeLegacy(ctx context.Context, tx *sql.Tx) error {
 		}
 		evs = append(evs, &audit.Event{At: now, Kind: audit.KindAuditUpgraded, Actor: audit.System,
 			After: &audit.Fields{LegacyEntries: total, LegacyIntact: intact}})
-		rs, err := restrictionsBefore0012(ctx, tx, curfew.RestrictionFilter{All: true})
+		rs, err := restrictions(ctx, tx, curfew.RestrictionFilter{All: true})
 		if err != nil {
 			return err
 		}

@@ -15,8 +15,23 @@ import (
 
 const restrictionColumns = `id, subject, mode, allow, block, reason, notice, author,
 	starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason,
+	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate,
 	schedule_id`
+
+// restrictionColumnsBefore reads a restrictions table that migrations
+// before 0011 (a throttle's rate) or 0012 (a schedule's windows) left, as
+// an earlier migration's code does: every restriction then was no throttle
+// and no window. hasRate and hasSchedule say which columns the table has.
+func restrictionColumnsBefore(hasRate, hasSchedule bool) string {
+	cols := restrictionColumns
+	if !hasSchedule {
+		cols = strings.TrimSuffix(cols, "schedule_id") + "NULL"
+	}
+	if !hasRate {
+		cols = strings.Replace(cols, "approval_reason, rate,", "approval_reason, 0,", 1)
+	}
+	return cols
+}
 
 // openRestrictions selects the restrictions that can still apply: neither
 // lifted, nor recorded as expired, nor rejected by a second operator (a
@@ -35,18 +50,8 @@ func (db *DB) Restrictions(ctx context.Context, f curfew.RestrictionFilter) ([]*
 
 // restrictions is Restrictions on q.
 func restrictions(ctx context.Context, q querier, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
-	return restrictionsFrom(ctx, q, f, restrictionColumns)
-}
-
-// restrictionsBefore0012 is restrictions on a table from before schedules
-// (migration 0012): a migration before it reads the rows with it.
-func restrictionsBefore0012(ctx context.Context, q querier, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
-	return restrictionsFrom(ctx, q, f, strings.Replace(restrictionColumns, "schedule_id", "NULL", 1))
-}
-
-func restrictionsFrom(ctx context.Context, q querier, f curfew.RestrictionFilter, columns string) ([]*curfew.Restriction, error) {
 	var rs []*curfew.Restriction
-	err := queryRestrictions(ctx, q, f, columns, func(r *curfew.Restriction) error {
+	err := queryRestrictions(ctx, q, f, func(r *curfew.Restriction) error {
 		rs = append(rs, r)
 		return nil
 	})
@@ -55,12 +60,12 @@ func restrictionsFrom(ctx context.Context, q querier, f curfew.RestrictionFilter
 
 // eachRestriction calls fn for every restriction, by ascending ID.
 func eachRestriction(ctx context.Context, q querier, fn func(r *curfew.Restriction) error) error {
-	return queryRestrictions(ctx, q, curfew.RestrictionFilter{All: true}, restrictionColumns, fn)
+	return queryRestrictions(ctx, q, curfew.RestrictionFilter{All: true}, fn)
 }
 
 // queryRestrictions calls fn for each restriction f selects, by ascending
 // ID.
-func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilter, columns string, fn func(r *curfew.Restriction) error) error {
+func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilter, fn func(r *curfew.Restriction) error) error {
 	var (
 		where []string
 		args  []any
@@ -75,6 +80,15 @@ func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilte
 	if f.ID != nil {
 		where = append(where, "id = ?")
 		args = append(args, int64(*f.ID))
+	}
+	columns := restrictionColumns
+	var hasRate, hasSchedule bool
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE name = 'rate') > 0, count(*) FILTER (WHERE name = 'schedule_id') > 0
+		FROM pragma_table_info('restrictions')`).Scan(&hasRate, &hasSchedule); err != nil {
+		return fmt.Errorf("listing restrictions: %w", err)
+	}
+	if !hasRate || !hasSchedule {
+		columns = restrictionColumnsBefore(hasRate, hasSchedule)
 	}
 	query := "SELECT " + columns + " FROM restrictions"
 	if len(where) > 0 {
@@ -139,13 +153,13 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, ev *
 	err = db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, evs []*audit.Event) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO restrictions
 			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, schedule_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate, schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			subject, string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
-			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, nullID(int64(r.Schedule)),
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, int64(r.Rate), nullID(int64(r.Schedule)),
 		).Scan(&id)
 		if err != nil {
 			if r.Schedule != 0 {
@@ -217,8 +231,8 @@ func (db *DB) RepairRestriction(ctx context.Context, id curfew.RestrictionID, r 
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO restrictions
 			(id, subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, schedule_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate, schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET subject = excluded.subject, mode = excluded.mode, allow = excluded.allow,
 				block = excluded.block, reason = excluded.reason, notice = excluded.notice, author = excluded.author,
 				starts_at = excluded.starts_at, ends_at = excluded.ends_at, created_at = excluded.created_at,
@@ -226,12 +240,12 @@ func (db *DB) RepairRestriction(ctx context.Context, id curfew.RestrictionID, r 
 				expired_at = excluded.expired_at, approval = excluded.approval, approval_asker = excluded.approval_asker,
 				approval_extend_to = excluded.approval_extend_to, approval_decided_at = excluded.approval_decided_at,
 				approval_decided_by = excluded.approval_decided_by, approval_reason = excluded.approval_reason,
-				schedule_id = excluded.schedule_id`,
+				rate = excluded.rate, schedule_id = excluded.schedule_id`,
 			int64(id), r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
-			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, nullID(int64(r.Schedule)))
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, int64(r.Rate), nullID(int64(r.Schedule)))
 		if err != nil {
 			return fmt.Errorf("repairing restriction %d: %w", id, err)
 		}
@@ -253,11 +267,12 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 		lifted, expired             sql.NullInt64
 		approval                    string
 		extendTo, decided           sql.NullInt64
+		rate                        int64
 		schedule                    sql.NullInt64
 	)
 	err := s.Scan(&id, &subject, &mode, &allow, &block, &r.Reason, &r.Notice, &r.Author,
 		&start, &end, &created, &lifted, &r.LiftedBy, &r.LiftReason, &expired,
-		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason, &schedule)
+		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason, &rate, &schedule)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
@@ -269,6 +284,7 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 		return nil, fmt.Errorf("reading restriction %d: %w", id, err)
 	}
 	r.Mode = curfew.Mode(mode)
+	r.Rate = curfew.Rate(rate)
 	if r.Allow, err = decodeList(allow); err != nil {
 		return nil, fmt.Errorf("reading restriction %d: allow list: %w", id, err)
 	}
