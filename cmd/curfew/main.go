@@ -31,7 +31,7 @@ Restrictions:
 
 Schedules (recurring windows, such as school nights):
   schedule add SUBJECT --days DAYS --from HH:MM --to HH:MM --until DATE --reason TEXT
-               [--tz ZONE] [--mode M] [--allow D,..] [--block D,..] [--notice TEXT]
+               [--tz ZONE] [--mode M] [--allow D,..] [--block D,..] [--rate R] [--notice TEXT]
                                                    prints the new schedule's id
   schedule remove ID --reason TEXT                 no window opens again; the open one is lifted
   schedules [--all] [-o json]                      each with its next window, local and UTC

@@ -13,7 +13,7 @@ import (
 )
 
 const scheduleUsage = `usage: curfew schedule add SUBJECT --days DAYS --from HH:MM --to HH:MM --until DATE --reason TEXT
-                           [--tz ZONE] [--mode M] [--allow D,..] [--block D,..] [--notice TEXT]
+                           [--tz ZONE] [--mode M] [--allow D,..] [--block D,..] [--rate R] [--notice TEXT]
        curfew schedule remove ID --reason TEXT`
 
 var errScheduleSubcommand = errors.New("want a subcommand: schedule add SUBJECT ... or schedule remove ID --reason TEXT")
@@ -36,7 +36,7 @@ func (c *cli) schedule(args []string) int {
 
 // scheduleAdd runs `curfew schedule add SUBJECT --days DAYS --from HH:MM
 // --to HH:MM --until DATE --reason TEXT [--tz ZONE] [--mode M] [--allow
-// D,..] [--block D,..] [--notice TEXT]` and prints the new schedule's id
+// D,..] [--block D,..] [--rate R] [--notice TEXT]` and prints the new schedule's id
 // alone.
 func (c *cli) scheduleAdd(args []string) int {
 	cmd := c.newCommand("schedule add", "SUBJECT --days DAYS --from HH:MM --to HH:MM --until DATE --reason TEXT [flags]")
@@ -46,7 +46,8 @@ func (c *cli) scheduleAdd(args []string) int {
 	untilS := cmd.fs.String("until", "", `when the schedule ends: "YYYY-MM-DD" (the end of that day in --tz) or as for restrict (required)`)
 	tz := cmd.fs.String("tz", "", "IANA time zone of --from and --to, such as Europe/London (default: the gateway's timezone)")
 	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
-	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist or blocklist")
+	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist, blocklist or throttle")
+	rateS := cmd.fs.String("rate", "", "throttle mode: the limit each way, such as 512kbit, 2mbit or 1mbyte")
 	notice := cmd.fs.String("notice", "", "text shown to the restricted person during a window")
 	force := cmd.fs.Bool("force", false, "allow an ip: prefix wider than /16 (IPv4) or /48 (IPv6)")
 	var allow, block stringList
@@ -74,7 +75,11 @@ func (c *cli) scheduleAdd(args []string) int {
 	}
 	m, err := curfew.ParseMode(*mode)
 	if err != nil {
-		return cmd.usage(fmt.Errorf("--mode: %q is not cutoff, allowlist or blocklist", *mode))
+		return cmd.usage(fmt.Errorf("--mode: %q is not cutoff, allowlist, blocklist or throttle", *mode))
+	}
+	rate, err := rateFlag(m, *rateS, allow, block)
+	if err != nil {
+		return cmd.usage(err)
 	}
 	loc := c.loc
 	if *tz != "" {
@@ -88,7 +93,7 @@ func (c *cli) scheduleAdd(args []string) int {
 		return cmd.usage(err)
 	}
 	req := curfew.ScheduleRequest{Subject: pos[0], Days: *days, From: *from, To: *to, Zone: *tz, Until: until,
-		Mode: m, Allow: allow, Block: block, Reason: *reason, Notice: *notice, Force: *force}
+		Mode: m, Allow: allow, Block: block, Rate: rate, Reason: *reason, Notice: *notice, Force: *force}
 	// Without --tz the gateway's zone applies, which the server knows:
 	// the check here needs only a zone with a name.
 	check := loc

@@ -20,6 +20,7 @@ type Schedule struct {
 	Mode         string     `json:"mode"`
 	Allow        []string   `json:"allow"`
 	Block        []string   `json:"block"`
+	Rate         int64      `json:"rate"` // throttle: bits per second each way; 0 for every other mode
 	Reason       string     `json:"reason"`
 	Notice       string     `json:"notice"`
 	Author       string     `json:"author"`
@@ -54,6 +55,7 @@ type ScheduleRequest struct {
 	Mode    string   `json:"mode,omitempty"`
 	Allow   []string `json:"allow,omitempty"`
 	Block   []string `json:"block,omitempty"`
+	Rate    int64    `json:"rate,omitempty"` // throttle: bits per second each way
 	Reason  string   `json:"reason"`
 	Notice  string   `json:"notice,omitempty"`
 	Force   bool     `json:"force,omitempty"`
@@ -68,7 +70,7 @@ type RemoveScheduleRequest struct {
 func ScheduleToAPI(s *curfew.Schedule, now time.Time) Schedule {
 	w := Schedule{
 		ID: int64(s.ID), Subject: s.Subject.String(), Days: s.Days.String(), From: s.From.String(), To: s.To.String(),
-		Zone: s.Zone.String(), Until: s.Until.UTC(), Mode: string(s.Mode), Allow: nonNil(s.Allow), Block: nonNil(s.Block),
+		Zone: s.Zone.String(), Until: s.Until.UTC(), Mode: string(s.Mode), Allow: nonNil(s.Allow), Block: nonNil(s.Block), Rate: int64(s.Rate),
 		Reason: s.Reason, Notice: s.Notice, Author: s.Author, CreatedAt: s.Created.UTC(),
 		RemovedAt: optTime(s.Removed), RemovedBy: s.RemovedBy, RemoveReason: s.RemoveReason,
 	}
@@ -86,7 +88,7 @@ func ScheduleToAPI(s *curfew.Schedule, now time.Time) Schedule {
 // domain computes it.
 func ScheduleFromAPI(w *Schedule) (*curfew.Schedule, error) {
 	s := &curfew.Schedule{ID: curfew.ScheduleID(w.ID), Until: w.Until.UTC(), Mode: curfew.Mode(w.Mode),
-		Allow: emptyToNil(w.Allow), Block: emptyToNil(w.Block), Reason: w.Reason, Notice: w.Notice, Author: w.Author,
+		Allow: emptyToNil(w.Allow), Block: emptyToNil(w.Block), Rate: curfew.Rate(w.Rate), Reason: w.Reason, Notice: w.Notice, Author: w.Author,
 		Created: w.CreatedAt.UTC(), RemovedBy: w.RemovedBy, RemoveReason: w.RemoveReason}
 	var err error
 	bad := func(err error) (*curfew.Schedule, error) {
@@ -115,7 +117,7 @@ func ScheduleFromAPI(w *Schedule) (*curfew.Schedule, error) {
 
 func scheduleRequestToAPI(req *curfew.ScheduleRequest) ScheduleRequest {
 	return ScheduleRequest{Subject: req.Subject, Days: req.Days, From: req.From, To: req.To, Zone: req.Zone,
-		Until: formatTime(req.Until), Mode: string(req.Mode), Allow: req.Allow, Block: req.Block,
+		Until: formatTime(req.Until), Mode: string(req.Mode), Allow: req.Allow, Block: req.Block, Rate: int64(req.Rate),
 		Reason: req.Reason, Notice: req.Notice, Force: req.Force}
 }
 
@@ -123,7 +125,7 @@ func scheduleRequestToAPI(req *curfew.ScheduleRequest) ScheduleRequest {
 // offending field.
 func (w *ScheduleRequest) fromAPI() (curfew.ScheduleRequest, error) {
 	req := curfew.ScheduleRequest{Subject: w.Subject, Days: w.Days, From: w.From, To: w.To, Zone: w.Zone,
-		Mode: curfew.Mode(w.Mode), Allow: w.Allow, Block: w.Block, Reason: w.Reason, Notice: w.Notice, Force: w.Force}
+		Mode: curfew.Mode(w.Mode), Allow: w.Allow, Block: w.Block, Rate: curfew.Rate(w.Rate), Reason: w.Reason, Notice: w.Notice, Force: w.Force}
 	var err error
 	if req.Until, err = parseTime("until", w.Until); err != nil {
 		return curfew.ScheduleRequest{}, err

@@ -28,7 +28,7 @@ func RestrictionFields(r *curfew.Restriction) *Fields {
 func ScheduleFields(s *curfew.Schedule) *Fields {
 	return &Fields{
 		Schedule: int64(s.ID), Days: s.Days.String(), From: s.From.String(), To: s.To.String(), Zone: s.Zone.String(),
-		Until: s.Until, Mode: s.Mode, Allow: s.Allow, Block: s.Block, Notice: s.Notice, Author: s.Author, Created: s.Created,
+		Until: s.Until, Mode: s.Mode, Allow: s.Allow, Block: s.Block, Rate: s.Rate, Notice: s.Notice, Author: s.Author, Created: s.Created,
 	}
 }
 

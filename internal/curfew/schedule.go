@@ -163,6 +163,7 @@ type Schedule struct {
 	Mode   Mode
 	Allow  []string
 	Block  []string
+	Rate   Rate   // ModeThrottle: the limit each way
 	Reason string // internal; required
 	Notice string // shown to the restricted person; optional
 	Author string
@@ -308,6 +309,7 @@ func (s *Schedule) Window(w Window) *Restriction {
 		Mode:     s.Mode,
 		Allow:    s.Allow,
 		Block:    s.Block,
+		Rate:     s.Rate,
 		Reason:   s.Reason,
 		Notice:   s.Notice,
 		Author:   s.Author,
@@ -358,6 +360,7 @@ type ScheduleRequest struct {
 	Mode    Mode
 	Allow   []string
 	Block   []string
+	Rate    Rate // ModeThrottle only
 	Reason  string
 	Notice  string
 	Force   bool // as for RestrictRequest
@@ -427,6 +430,7 @@ func (req *ScheduleRequest) Schedule(now time.Time, author string, def *time.Loc
 		Mode:    mode,
 		Allow:   allow,
 		Block:   block,
+		Rate:    req.Rate,
 		Reason:  strings.TrimSpace(req.Reason),
 		Notice:  strings.TrimSpace(req.Notice),
 		Author:  author,

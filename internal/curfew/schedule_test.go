@@ -256,6 +256,11 @@ func TestScheduleRequest(t *testing.T) {
 	if s.Mode != curfew.ModeCutoff || s.Zone.String() != "Europe/London" || s.Days.String() != "mon-thu,sun" {
 		t.Errorf("Schedule = %+v", s)
 	}
+	slow := ok
+	slow.Mode, slow.Rate = curfew.ModeThrottle, 1_000_000
+	if s, err := slow.Schedule(now, "op", time.UTC); err != nil || s.Rate != 1_000_000 || s.Window(curfew.Window{Start: now, End: now.Add(time.Hour)}).Rate != 1_000_000 {
+		t.Errorf("a throttle schedule = %+v, %v; want its rate on it and on its windows", s, err)
+	}
 	noZone := ok
 	noZone.Zone = ""
 	if s, err := noZone.Schedule(now, "op", time.UTC); err != nil || s.Zone != time.UTC {
@@ -278,6 +283,11 @@ func TestScheduleRequest(t *testing.T) {
 		{"allowlist without a list", func(r *curfew.ScheduleRequest) { r.Mode = curfew.ModeAllowlist }, "needs at least one"},
 		{"cutoff with a list", func(r *curfew.ScheduleRequest) { r.Block = []string{"example.org"} }, "takes no allow or block list"},
 		{"unknown mode", func(r *curfew.ScheduleRequest) { r.Mode = "sometimes" }, `mode "sometimes"`},
+		{"throttle without a rate", func(r *curfew.ScheduleRequest) { r.Mode = curfew.ModeThrottle }, "mode throttle needs a rate"},
+		{"throttle with an allow list", func(r *curfew.ScheduleRequest) {
+			r.Mode, r.Rate, r.Allow = curfew.ModeThrottle, 2_000_000, []string{"example.org"}
+		}, "mode throttle takes no allow or block list"},
+		{"a rate without throttle", func(r *curfew.ScheduleRequest) { r.Rate = 2_000_000 }, "a rate applies to mode throttle only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

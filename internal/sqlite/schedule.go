@@ -12,7 +12,7 @@ import (
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-const scheduleColumns = `id, subject, days, from_clock, to_clock, zone, until_at, mode, allow, block,
+const scheduleColumns = `id, subject, days, from_clock, to_clock, zone, until_at, mode, allow, block, rate,
 	reason, notice, author, created_at, removed_at, removed_by, remove_reason`
 
 // Schedules returns the schedules f selects, by ascending ID: by default
@@ -92,10 +92,10 @@ func (db *DB) CreateSchedule(ctx context.Context, s *curfew.Schedule, ev *audit.
 	var id int64
 	err = db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, evs []*audit.Event) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO schedules
-			(subject, days, from_clock, to_clock, zone, until_at, mode, allow, block, reason, notice, author, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			(subject, days, from_clock, to_clock, zone, until_at, mode, allow, block, rate, reason, notice, author, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			subject, s.Days.String(), s.From.String(), s.To.String(), s.Zone.String(), millis(s.Until),
-			string(s.Mode), allow, block, s.Reason, s.Notice, s.Author, millis(s.Created)).Scan(&id)
+			string(s.Mode), allow, block, int64(s.Rate), s.Reason, s.Notice, s.Author, millis(s.Created)).Scan(&id)
 		if err != nil {
 			return classify(err, "schedule")
 		}
@@ -175,12 +175,12 @@ func (db *DB) LastWindows(ctx context.Context) (map[curfew.ScheduleID]time.Time,
 func scanSchedule(sc scanner) (*curfew.Schedule, error) {
 	var (
 		s                             curfew.Schedule
-		id, until, created            int64
+		id, until, created, rate      int64
 		subject, days, from, to, zone string
 		mode, allow, block            string
 		removed                       sql.NullInt64
 	)
-	err := sc.Scan(&id, &subject, &days, &from, &to, &zone, &until, &mode, &allow, &block,
+	err := sc.Scan(&id, &subject, &days, &from, &to, &zone, &until, &mode, &allow, &block, &rate,
 		&s.Reason, &s.Notice, &s.Author, &created, &removed, &s.RemovedBy, &s.RemoveReason)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
@@ -212,6 +212,7 @@ func scanSchedule(sc scanner) (*curfew.Schedule, error) {
 	if s.Block, err = decodeList(block); err != nil {
 		return nil, bad("block list", err)
 	}
+	s.Rate = curfew.Rate(rate)
 	s.Until = fromMillis(until)
 	s.Created = fromMillis(created)
 	s.Removed = fromNullMillis(removed)

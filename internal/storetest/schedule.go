@@ -45,19 +45,25 @@ func testSchedules(t *testing.T, newStore func(t *testing.T) Store) {
 		b.Mode, b.Block, b.Notice = curfew.ModeBlocklist, []string{"games.example", "video.example"}, "Homework first."
 		b.Days, b.From, b.To, b.Zone = curfew.Weekends, 9*60+30, 12*60, time.UTC
 		addSchedule(t, s, b)
+		c := schedule(t, "group:residents")
+		c.Mode, c.Rate = curfew.ModeThrottle, 2_000_000
+		addSchedule(t, s, c)
 		if a.ID <= 0 || b.ID <= a.ID {
 			t.Fatalf("schedule IDs %d, %d: want positive and ascending", a.ID, b.ID)
 		}
 		es, _ := events(t, s)
-		if last := es[len(es)-1]; last.After.Schedule != int64(b.ID) || last.After.Days != "weekends" || last.After.Zone != "UTC" {
+		if last := es[len(es)-2]; last.After.Schedule != int64(b.ID) || last.After.Days != "weekends" || last.After.Zone != "UTC" {
 			t.Errorf("schedule.added records %+v, want schedule %d, weekends, UTC", last.After, b.ID)
+		}
+		if last := es[len(es)-1]; last.After.Rate != 2_000_000 || last.After.Mode != curfew.ModeThrottle {
+			t.Errorf("schedule.added of a throttle records %+v, want its rate", last.After)
 		}
 		got, err := s.Schedules(t.Context(), curfew.ScheduleFilter{}, t0)
 		if err != nil {
 			t.Fatalf("Schedules() = %v", err)
 		}
 		zone := cmp.Comparer(func(x, y *time.Location) bool { return x.String() == y.String() })
-		if diff := cmp.Diff([]*curfew.Schedule{a, b}, got, cmpOpts, zone); diff != "" {
+		if diff := cmp.Diff([]*curfew.Schedule{a, b, c}, got, cmpOpts, zone); diff != "" {
 			t.Errorf("Schedules() (-want +got):\n%s", diff)
 		}
 		one, err := s.Schedule(t.Context(), b.ID)

@@ -13,6 +13,7 @@ CREATE TABLE schedules (
 	mode          TEXT NOT NULL,
 	allow         TEXT NOT NULL DEFAULT '[]',        -- JSON array of strings
 	block         TEXT NOT NULL DEFAULT '[]',        -- JSON array of strings
+	rate          INTEGER NOT NULL DEFAULT 0,        -- throttle: bits per second each way
 	reason        TEXT NOT NULL,
 	notice        TEXT NOT NULL DEFAULT '',
 	author        TEXT NOT NULL,
