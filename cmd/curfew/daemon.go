@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -236,8 +235,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		GatewayAddrs: gatewayAddrs(cfg),
 		Approvals:    cfg.Approvals,
 		Learned:      ident.Learned,
-		// Schedules added without --tz take the gateway's local zone.
-		Zone: localZone(),
+		// Schedules added without --tz take the gateway's timezone.
+		Zone: cfg.Location(),
 
 		AuditKey:          auditKey,
 		ConfigDigest:      cfg.Digest,
@@ -264,6 +263,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Metrics:    promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
 		DNS:        dnsLog{res},
 		Quarantine: cfg.LAN.Quarantine,
+		TimeZone:   cfg.Location(),
 	})
 	if err != nil {
 		return err
@@ -273,7 +273,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Accounts: acc,
 		Login:    acc,
 		Logger:   logger.With("component", "web"),
-		Zone:     cfg.Notice.TimeZone,
+		Zone:     cfg.Location(),
 		Health:   consoleHealth(started, nf, res, m.upstreams),
 	})
 	if err != nil {
@@ -444,19 +444,4 @@ func (l dnsLog) Clients() []curfew.DNSClient {
 		out = append(out, curfew.DNSClient{Client: c.Client, Queries: c.Queries, Refused: c.Refused, Last: c.Last})
 	}
 	return out
-}
-
-// localZone returns the gateway's own time zone by its IANA name, from TZ
-// or /etc/localtime, or time.Local if it has none.
-func localZone() *time.Location {
-	name := strings.TrimPrefix(os.Getenv("TZ"), ":")
-	if name == "" {
-		if target, err := filepath.EvalSymlinks("/etc/localtime"); err == nil {
-			_, name, _ = strings.Cut(target, "zoneinfo/")
-		}
-	}
-	if loc, err := curfew.LoadZone(name); err == nil {
-		return loc
-	}
-	return time.Local
 }

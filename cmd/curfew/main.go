@@ -80,7 +80,8 @@ Gateway:
 SUBJECT is device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX].
 DURATION is such as 90m, 2h30m or 3d. TIME is RFC 3339, "HH:MM" (the next
 such time, local) or "YYYY-MM-DD HH:MM" (local); --from also takes
-"YYYY-MM-DD" (the start of that local day). Local is this machine's zone.
+"YYYY-MM-DD" (the start of that local day). Local is the gateway's zone,
+its config's timezone, which the daemon reports; times print in it too.
 DAYS is daily, weekdays, weekends or days and ranges such as mon-thu,sun;
 a --to before --from runs past midnight. A schedule's --until DATE is
 "YYYY-MM-DD" (the end of that day) or a TIME; ZONE is an IANA name. An open
@@ -104,7 +105,7 @@ func main() {
 // the exit code. Client verbs read only the given streams and env; daemon,
 // init and lab use the process's own environment as well.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now, loc: time.Local}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now}
 	return c.main(args)
 }
 

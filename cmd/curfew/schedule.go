@@ -81,7 +81,7 @@ func (c *cli) scheduleAdd(args []string) int {
 	if err != nil {
 		return cmd.usage(err)
 	}
-	loc := c.loc
+	loc := cmd.zone() // the gateway's, which --until DATE and the default --tz mean
 	if *tz != "" {
 		if loc, err = curfew.LoadZone(*tz); err != nil {
 			return cmd.usage(fmt.Errorf("--tz: %w", err))
