@@ -55,6 +55,10 @@ type Store interface {
 	// CreateRestriction refuses a second window of a schedule with the
 	// same Start with curfew.ErrConflict.
 	LastWindows(ctx context.Context) (map[curfew.ScheduleID]time.Time, error)
+	// LiftedWindows returns, by schedule, the starts of the stored windows
+	// that end after from and were lifted: windows the kernel must not
+	// open.
+	LiftedWindows(ctx context.Context, from time.Time) (map[curfew.ScheduleID][]time.Time, error)
 
 	// Devices returns every device, sorted by MAC.
 	Devices(ctx context.Context) ([]*curfew.Device, error)

@@ -172,6 +172,26 @@ func (db *DB) LastWindows(ctx context.Context) (map[curfew.ScheduleID]time.Time,
 	return last, rows.Err()
 }
 
+// LiftedWindows returns, by schedule, the starts of the stored windows
+// that end after from and were lifted. It implements the engine's Store.
+func (db *DB) LiftedWindows(ctx context.Context, from time.Time) (map[curfew.ScheduleID][]time.Time, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT schedule_id, starts_at FROM restrictions
+		WHERE schedule_id IS NOT NULL AND lifted_at IS NOT NULL AND ends_at > ? ORDER BY schedule_id, starts_at`, millis(from))
+	if err != nil {
+		return nil, fmt.Errorf("reading the schedules' lifted windows: %w", err)
+	}
+	defer rows.Close()
+	lifted := map[curfew.ScheduleID][]time.Time{}
+	for rows.Next() {
+		var id, start int64
+		if err := rows.Scan(&id, &start); err != nil {
+			return nil, fmt.Errorf("reading the schedules' lifted windows: %w", err)
+		}
+		lifted[curfew.ScheduleID(id)] = append(lifted[curfew.ScheduleID(id)], fromMillis(start))
+	}
+	return lifted, rows.Err()
+}
+
 func scanSchedule(sc scanner) (*curfew.Schedule, error) {
 	var (
 		s                             curfew.Schedule

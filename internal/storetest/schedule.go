@@ -166,5 +166,12 @@ func testSchedules(t *testing.T, newStore func(t *testing.T) Store) {
 		if !back.Lifted.Equal(removed.Removed) || back.LiftedBy != "bob" {
 			t.Errorf("the open window after removal = %+v, want lifted by bob", back)
 		}
+		lw, err := s.LiftedWindows(t.Context(), w.Start)
+		if err != nil || len(lw) != 1 || len(lw[sc.ID]) != 1 || !lw[sc.ID][0].Equal(w.Start) {
+			t.Errorf("LiftedWindows() = %v, %v; want the lifted window of schedule %d from %s", lw, err, sc.ID, w.Start)
+		}
+		if lw, err := s.LiftedWindows(t.Context(), w.End); err != nil || len(lw) != 0 {
+			t.Errorf("LiftedWindows(after its end) = %v, %v; want none", lw, err)
+		}
 	})
 }
