@@ -233,7 +233,12 @@ func localAt(y int, m time.Month, d int, c Clock, loc *time.Location) time.Time 
 		return start
 	}
 	// In a repeated stretch the same wall clock shows twice: take the
-	// first. Offsets change by at most a few hours, in steps of 15 minutes.
+	// first. Offsets change by at most a few hours, in steps of 15
+	// minutes, so an earlier occurrence lies within 3 hours after the
+	// start of t's zone period, or there is none.
+	if start, _ := t.ZoneBounds(); start.IsZero() || t.Sub(start) > 3*time.Hour {
+		return t
+	}
 	for back := 15 * time.Minute; back <= 3*time.Hour; back += 15 * time.Minute {
 		if u := t.Add(-back); wall(u) == want {
 			t = u
