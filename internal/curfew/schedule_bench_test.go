@@ -65,3 +65,34 @@ func BenchmarkIndexSchedules(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScheduleWindows measures expanding 10,000 schedules into their
+// windows of the next eight days, as the kernel is handed them at every
+// recompute: school nights in Europe/London, and the same in UTC, which
+// has no daylight saving to look for.
+func BenchmarkScheduleWindows(b *testing.B) {
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	days, _ := curfew.ParseDays("mon-thu,sun")
+	for _, zone := range []*time.Location{london, time.UTC} {
+		b.Run(zone.String(), func(b *testing.B) {
+			schedules := make([]*curfew.Schedule, 10000)
+			for i := range schedules {
+				schedules[i] = &curfew.Schedule{ID: curfew.ScheduleID(i + 1), Days: days, From: 22 * 60, To: 7 * 60, Zone: zone,
+					Mode: curfew.ModeCutoff, Created: now.Add(-24 * time.Hour), Until: now.Add(90 * 24 * time.Hour)}
+			}
+			for b.Loop() {
+				n := 0
+				for _, s := range schedules {
+					n += len(s.Windows(now, now.Add(8*24*time.Hour)))
+				}
+				if n != 6*len(schedules) {
+					b.Fatalf("%d windows, want 6 a schedule", n)
+				}
+			}
+		})
+	}
+}
