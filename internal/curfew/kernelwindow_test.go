@@ -13,7 +13,7 @@ import (
 	"github.com/curfew/curfew/internal/curfew"
 )
 
-func utc(s string) time.Time {
+func instant(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		panic(err)
@@ -42,14 +42,14 @@ func TestNextOffsetChange(t *testing.T) {
 		{"the change at the end counts", london, "2026-03-28T01:00:00Z", "2026-03-29T01:00:00Z", "2026-03-29T01:00:00Z"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, ok := curfew.NextOffsetChange(c.loc, utc(c.after), utc(c.until))
+			got, ok := curfew.NextOffsetChange(c.loc, instant(c.after), instant(c.until))
 			if c.want == "" {
 				if ok {
 					t.Errorf("got a change at %s, want none", got)
 				}
 				return
 			}
-			if !ok || !got.Equal(utc(c.want)) {
+			if !ok || !got.Equal(instant(c.want)) {
 				t.Errorf("got %s, %v; want %s", got, ok, c.want)
 			}
 		})
@@ -61,9 +61,9 @@ func TestPlanKernelWindows(t *testing.T) {
 	if err != nil {
 		t.Skipf("no zone database: %v", err)
 	}
-	now := utc("2026-10-22T12:00:00Z")
+	now := instant("2026-10-22T12:00:00Z")
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	r := func(a, b string) curfew.TimeRange { return curfew.TimeRange{Start: utc(a), End: utc(b)} }
+	r := func(a, b string) curfew.TimeRange { return curfew.TimeRange{Start: instant(a), End: instant(b)} }
 	in := []curfew.KernelSchedule{{
 		ID: "b", Reach: curfew.ReachCutoff, Zone: london, Devices: []curfew.KernelDevice{{MAC: mac}},
 		Windows: []curfew.TimeRange{
@@ -95,20 +95,20 @@ func TestPlanKernelWindows(t *testing.T) {
 	if want := now.Add(24 * time.Hour); !got.Recompute.Equal(want) {
 		t.Errorf("Recompute = %s, want %s", got.Recompute, want)
 	}
-	got, err = curfew.PlanKernelWindows(utc("2026-10-24T12:00:00Z"), curfew.KernelWindowsHorizon, in)
+	got, err = curfew.PlanKernelWindows(instant("2026-10-24T12:00:00Z"), curfew.KernelWindowsHorizon, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := utc("2026-10-25T01:00:00Z"); !got.Recompute.Equal(want) {
+	if want := instant("2026-10-25T01:00:00Z"); !got.Recompute.Equal(want) {
 		t.Errorf("Recompute before London's change = %s, want %s", got.Recompute, want)
 	}
-	if want := utc("2026-11-01T12:00:00Z"); !got.Until.Equal(want) {
+	if want := instant("2026-11-01T12:00:00Z"); !got.Until.Equal(want) {
 		t.Errorf("Until = %s, want %s (eight days)", got.Until, want)
 	}
 }
 
 func TestPlanKernelWindowsRefuses(t *testing.T) {
-	now := utc("2026-12-02T00:00:00Z")
+	now := instant("2026-12-02T00:00:00Z")
 	ok := func() curfew.KernelSchedule {
 		return curfew.KernelSchedule{ID: "s1", Reach: curfew.ReachCutoff,
 			Windows: []curfew.TimeRange{{Start: now.Add(time.Hour), End: now.Add(2 * time.Hour)}}}
