@@ -205,3 +205,68 @@ func NextOffsetChange(loc *time.Location, after, until time.Time) (time.Time, bo
 	}
 	return time.Time{}, false
 }
+
+// KernelSchedules returns the schedules of x as the kernel needs them for
+// [from, to): each with the windows that overlap it, its subject's devices
+// (with their registered addresses and those learned, keyed by
+// net.HardwareAddr.String) and prefixes. A window the operator lifted is
+// left out, so that the kernel does not open it again; so are schedules
+// with no window in the span.
+func (x *Index) KernelSchedules(from, to time.Time, learned map[string]Learned) []KernelSchedule {
+	ids := make([]ScheduleID, 0, len(x.schedules))
+	for id := range x.schedules {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var out []KernelSchedule
+	for _, id := range ids {
+		s := x.schedules[id]
+		lifted := time.Time{}
+		if r := x.windows[id]; r != nil && !r.Lifted.IsZero() {
+			lifted = r.Start
+		}
+		var ws []TimeRange
+		for _, w := range s.Windows(from, to) {
+			if !w.Start.Equal(lifted) {
+				ws = append(ws, TimeRange(w))
+			}
+		}
+		if len(ws) == 0 {
+			continue
+		}
+		k := KernelSchedule{ID: fmt.Sprint(int64(id)), Zone: s.Zone, Reach: s.Mode.Reach(), Windows: ws}
+		if s.Mode == ModeThrottle {
+			k.Rate = s.Rate
+		}
+		if k.Reach == ReachAllowlist {
+			_, k.AllowPrefixes = splitAllow(s.Allow)
+		}
+		var t Targets
+		x.Add(&t, &Restriction{Subject: s.Subject})
+		macs := make([]string, 0, len(t.MACs))
+		for mac := range t.MACs {
+			macs = append(macs, mac)
+		}
+		slices.Sort(macs)
+		for _, mac := range macs {
+			d := KernelDevice{MAC: net.HardwareAddr(mac)}
+			var addrs []netip.Addr
+			if dev := x.devices[mac]; dev != nil {
+				addrs = append(addrs, dev.Addrs...)
+			}
+			for _, a := range append(addrs, learned[d.MAC.String()].Addrs...) {
+				// Nothing to a link-local address is forwarded.
+				if a = a.Unmap(); a.IsValid() && a.Zone() == "" && !a.IsLinkLocalUnicast() && !slices.Contains(d.Addrs, a) {
+					d.Addrs = append(d.Addrs, a)
+				}
+			}
+			k.Devices = append(k.Devices, d)
+		}
+		for p := range t.Prefixes {
+			k.Prefixes = append(k.Prefixes, p)
+		}
+		slices.SortFunc(k.Prefixes, comparePrefix)
+		out = append(out, k)
+	}
+	return out
+}

@@ -88,14 +88,16 @@ type Config struct {
 	// The daemon passes the configuration's timezone, else the gateway's
 	// local zone.
 	Zone *time.Location
-	// Schedules returns the stored schedules as the kernel needs them:
+	// Schedules, if not nil, replaces the engine's own schedules (its
+	// store's) as the source of the kernel's windows, for tests. It
+	// returns the schedules as the kernel needs them:
 	// each with its subjects' devices and prefixes, and its windows that
 	// open before to, as absolute instants (the expansion follows each
 	// schedule's zone and its DST changes). The engine calls it at the
 	// first reconcile, after SchedulesChanged, once a day, and at the
 	// first instant any schedule's zone changes its UTC offset, and hands
 	// the backends the next curfew.KernelWindowsHorizon of windows in
-	// every Snapshot. Nil: no schedules.
+	// every Snapshot.
 	Schedules func(ctx context.Context, from, to time.Time) ([]curfew.KernelSchedule, error)
 	// Seen bounds the devices seen on the LAN that RecordSeen keeps;
 	// zero fields take curfew.DefaultMaxUnregistered and
@@ -126,7 +128,7 @@ type Engine struct {
 
 	seenLimits curfew.SeenLimits
 	quarantine bool
-	schedules  func(ctx context.Context, from, to time.Time) ([]curfew.KernelSchedule, error) // nil: none
+	schedules  func(ctx context.Context, from, to time.Time) ([]curfew.KernelSchedule, error) // nil: the index's
 
 	smu        sync.Mutex // guards seenBudget; never held with mu
 	seenBudget seenBudget
@@ -441,7 +443,7 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 	}
 	e.recordOverLocked(ctx, over, now)
 	retry := len(e.unrecorded) > 0 || len(e.undue) > 0
-	if e.schedules != nil {
+	{
 		if e.windows == nil || e.windowsStale || !now.Before(e.windows.Recompute) {
 			if err := e.planWindowsLocked(ctx, now); err != nil {
 				// The kernel keeps the windows it was last given.
@@ -490,9 +492,19 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 // planWindowsLocked computes the schedules' windows the kernel keeps from
 // now on. e.mu must be held.
 func (e *Engine) planWindowsLocked(ctx context.Context, now time.Time) error {
-	ss, err := e.schedules(ctx, now, now.Add(curfew.KernelWindowsHorizon))
-	if err != nil {
-		return fmt.Errorf("loading schedules: %w", err)
+	to := now.Add(curfew.KernelWindowsHorizon)
+	var ss []curfew.KernelSchedule
+	if e.schedules != nil {
+		var err error
+		if ss, err = e.schedules(ctx, now, to); err != nil {
+			return fmt.Errorf("loading schedules: %w", err)
+		}
+	} else {
+		var learned map[string]curfew.Learned
+		if e.learned != nil {
+			learned = e.learned()
+		}
+		ss = e.idx.KernelSchedules(now, to, learned)
 	}
 	kw, err := curfew.PlanKernelWindows(now, curfew.KernelWindowsHorizon, ss)
 	if err != nil {

@@ -57,6 +57,7 @@ func (e *Engine) AddSchedule(ctx context.Context, req curfew.ScheduleRequest) (*
 	if e.idx != nil {
 		e.idx.PutSchedule(s, s.Created)
 	}
+	e.windowsStale = true // the kernel's windows, for while the daemon is down
 	if err := e.reconcileLocked(curfew.Targets{}); err != nil {
 		return s, fmt.Errorf("stored, but enforcing: %w", err)
 	}
@@ -151,6 +152,7 @@ func (e *Engine) RemoveSchedule(ctx context.Context, id curfew.ScheduleID, reaso
 			e.idx.Add(&touched, window)
 		}
 	}
+	e.windowsStale = true
 	if err := e.reconcileLocked(touched); err != nil {
 		return s, fmt.Errorf("stored, but enforcing: %w", err)
 	}

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -145,6 +146,47 @@ func TestKernelWindowsKeptWhileUnread(t *testing.T) {
 		synctest.Wait()
 		if got := rec.last(); got == nil || got.Keep || len(got.Schedules) != 1 {
 			t.Errorf("once readable the backends got %+v, want schedule s1", got)
+		}
+	})
+}
+
+// TestKernelWindowsOfStoredSchedules: a schedule added through the engine
+// reaches the backends as kernel windows at once: its subject's device,
+// the next eight days of its windows; removing it takes them away.
+func TestKernelWindowsOfStoredSchedules(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &windowsBackend{}
+		f := newFixtureConfig(t, func(c *engine.Config) { c.Backends = []enforce.Backend{rec} })
+		if err := f.eng.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.last(); got == nil || got.Keep || len(got.Schedules) != 0 {
+			t.Fatalf("with no schedules the backends got %+v, want none", got)
+		}
+		s, err := f.eng.AddSchedule(f.ctx, curfew.ScheduleRequest{Subject: "device:02:00:00:00:00:01", Days: "daily",
+			From: "22:00", To: "07:00", Zone: "UTC", Until: time.Now().Add(30 * 24 * time.Hour), Reason: "nights"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rec.last()
+		if got == nil || len(got.Schedules) != 1 {
+			t.Fatalf("after AddSchedule the backends got %+v, want the schedule", got)
+		}
+		k := got.Schedules[0]
+		if k.ID != fmt.Sprint(int64(s.ID)) || k.Reach != curfew.ReachCutoff || len(k.Devices) != 1 || k.Devices[0].MAC.String() != "02:00:00:00:00:01" {
+			t.Errorf("kernel schedule = %+v", k)
+		}
+		// Now (00:00 UTC) is inside last night's window, which opens at
+		// the schedule's creation; then eight nights start within eight
+		// days.
+		if n := len(k.Windows); n != 9 || !k.Windows[0].Start.Equal(time.Now()) {
+			t.Errorf("%d windows for the next eight days, want the open one from now and 8 more: %v", n, k.Windows)
+		}
+		if _, err := f.eng.RemoveSchedule(f.ctx, s.ID, "done"); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.last(); got == nil || len(got.Schedules) != 0 {
+			t.Errorf("after RemoveSchedule the backends got %+v, want none", got)
 		}
 	})
 }
