@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -199,7 +200,10 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	if err != nil {
 		return err
 	}
-	backends = append([]enforce.Backend{windows}, backends...)
+	// Right after the restrictions' table: when a window opens, the
+	// daemon adds it there before taking it from the kernel's windows.
+	i := slices.Index(backends, enforce.Backend(nf))
+	backends = slices.Insert(backends, i+1, enforce.Backend(windows))
 	var pages []*notice.Server
 	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
 		if !listen.IsValid() {

@@ -209,9 +209,10 @@ func NextOffsetChange(loc *time.Location, after, until time.Time) (time.Time, bo
 // KernelSchedules returns the schedules of x as the kernel needs them for
 // [from, to): each with the windows that overlap it, its subject's devices
 // (with their registered addresses and those learned, keyed by
-// net.HardwareAddr.String) and prefixes. A window the operator lifted is
-// left out, so that the kernel does not open it again; so are schedules
-// with no window in the span.
+// net.HardwareAddr.String) and prefixes. The window the daemon opened
+// last is left out (it is a restriction, or was lifted, and the kernel
+// must not open it again), and so are schedules with no window in the
+// span.
 func (x *Index) KernelSchedules(from, to time.Time, learned map[string]Learned) []KernelSchedule {
 	ids := make([]ScheduleID, 0, len(x.schedules))
 	for id := range x.schedules {
@@ -221,13 +222,18 @@ func (x *Index) KernelSchedules(from, to time.Time, learned map[string]Learned) 
 	var out []KernelSchedule
 	for _, id := range ids {
 		s := x.schedules[id]
-		lifted := time.Time{}
-		if r := x.windows[id]; r != nil && !r.Lifted.IsZero() {
-			lifted = r.Start
+		// The window the daemon opened (or the operator lifted) is a
+		// restriction: the restrictions' table holds it to its end, even
+		// with the daemon down, with what only the daemon can add (an
+		// allowlist's names); the kernel's windows are for those that
+		// open later.
+		opened := time.Time{}
+		if r := x.windows[id]; r != nil {
+			opened = r.Start
 		}
 		var ws []TimeRange
 		for _, w := range s.Windows(from, to) {
-			if !w.Start.Equal(lifted) {
+			if !w.Start.Equal(opened) {
 				ws = append(ws, TimeRange(w))
 			}
 		}

@@ -220,5 +220,9 @@ func (e *Engine) openWindowsLocked(ctx context.Context, now time.Time, touched *
 		e.unapplied[r.ID] = r
 		e.idx.Put(r)
 		e.idx.Add(touched, r)
+		// The restrictions' table holds the window from now on; the
+		// kernel's windows hand it over (the restrictions' table is
+		// applied first, so no moment is left unenforced).
+		e.windowsStale = true
 	}
 }

@@ -156,7 +156,7 @@ func TestKernelWindowsKeptWhileUnread(t *testing.T) {
 func TestKernelWindowsOfStoredSchedules(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := &windowsBackend{}
-		f := newFixtureConfig(t, func(c *engine.Config) { c.Backends = []enforce.Backend{rec} })
+		f := newFixtureConfig(t, func(c *engine.Config) { c.Backends = append(c.Backends, rec) })
 		if err := f.eng.Reconcile(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -177,10 +177,13 @@ func TestKernelWindowsOfStoredSchedules(t *testing.T) {
 			t.Errorf("kernel schedule = %+v", k)
 		}
 		// Now (00:00 UTC) is inside last night's window, which opens at
-		// the schedule's creation; then eight nights start within eight
-		// days.
-		if n := len(k.Windows); n != 9 || !k.Windows[0].Start.Equal(time.Now()) {
-			t.Errorf("%d windows for the next eight days, want the open one from now and 8 more: %v", n, k.Windows)
+		// the schedule's creation as a restriction, so the kernel is not
+		// given it; then eight nights start within eight days.
+		if n := len(k.Windows); n != 8 || !k.Windows[0].Start.Equal(time.Now().Add(22*time.Hour)) {
+			t.Errorf("%d windows for the next eight days, want 8 from 22:00: %v", n, k.Windows)
+		}
+		if len(f.mem.Last().Devices) != 1 {
+			t.Errorf("the open window is not enforced as a restriction")
 		}
 		if _, err := f.eng.RemoveSchedule(f.ctx, s.ID, "done"); err != nil {
 			t.Fatal(err)
