@@ -1,6 +1,10 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/curfew/curfew/internal/curfew"
+)
 
 // createPerson serves POST /api/v1/persons.
 func (h *handler) createPerson(w http.ResponseWriter, r *http.Request) {
@@ -27,6 +31,32 @@ func (h *handler) listPersons(w http.ResponseWriter, r *http.Request) {
 	out := make([]Person, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, PersonToAPI(p))
+	}
+	h.write(w, r, http.StatusOK, out)
+}
+
+// findPersons serves GET /api/v1/persons/search. Query parameters: q,
+// the text to search for in names; offset; limit (default 100).
+func (h *handler) findPersons(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	if err := onlyParams(v, "q", "offset", "limit"); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	q := curfew.PersonQuery{Search: v.Get("q")}
+	var err error
+	if q.Offset, q.Limit, err = pageParams(v); err != nil {
+		h.error(w, r, err)
+		return
+	}
+	page, err := h.svc.FindPersons(r.Context(), q)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	out := PersonPage{Persons: make([]Person, 0, len(page.Persons)), Total: page.Total}
+	for _, p := range page.Persons {
+		out.Persons = append(out.Persons, PersonToAPI(p))
 	}
 	h.write(w, r, http.StatusOK, out)
 }

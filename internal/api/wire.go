@@ -97,6 +97,19 @@ type SeenDevice struct {
 	Resembles   []string  `json:"resembles"`
 }
 
+// DevicePage is one page of GET /api/v1/devices/search: the devices of
+// the page and how many the search matches in all.
+type DevicePage struct {
+	Devices []Device `json:"devices"`
+	Total   int      `json:"total"`
+}
+
+// PersonPage is one page of GET /api/v1/persons/search.
+type PersonPage struct {
+	Persons []Person `json:"persons"`
+	Total   int      `json:"total"`
+}
+
 // Person is the wire form of a curfew.Person.
 type Person struct {
 	Name      string    `json:"name"`

@@ -327,6 +327,23 @@ func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
 	return ds, nil
 }
 
+// FindDevices implements [curfew.Service]. Each device carries what the
+// gateway has learned of it (Config.Learned).
+func (e *Engine) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error) {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
+		return nil, err
+	}
+	page, err := e.store.FindDevices(ctx, q)
+	if err != nil || e.learned == nil {
+		return page, err
+	}
+	learned := e.learned()
+	for _, d := range page.Devices {
+		d.Learned = learned[d.MAC.String()]
+	}
+	return page, nil
+}
+
 // AddPerson implements [curfew.Service].
 func (e *Engine) AddPerson(ctx context.Context, name string) (*curfew.Person, error) {
 	actor, err := curfew.Permit(ctx, curfew.OpAddPerson)
@@ -360,4 +377,12 @@ func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
 		return nil, err
 	}
 	return e.store.Persons(ctx)
+}
+
+// FindPersons implements [curfew.Service].
+func (e *Engine) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error) {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
+		return nil, err
+	}
+	return e.store.FindPersons(ctx, q)
 }
