@@ -121,6 +121,9 @@ func (e *Engine) SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error) 
 		return nil, err
 	}
 	hints(seen, devices)
+	for _, s := range seen {
+		s.Quarantined = e.quarantine && !s.Registered
+	}
 	return seen, nil
 }
 
