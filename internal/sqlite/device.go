@@ -41,8 +41,9 @@ func (db *DB) Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device,
 
 // FindDevices returns the page of devices q selects, sorted by MAC, and
 // how many it matches, from one consistent view. It reads the page's rows
-// only: the MAC's primary key orders them and devices_owner finds an
-// owner's. It implements the engine's Store.
+// only: the MAC's primary key orders them, devices_owner finds an owner's
+// and the trigram index of device_search (migration 0011) a search's. It
+// implements the engine's Store.
 func (db *DB) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -56,10 +57,17 @@ func (db *DB) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.De
 		args = append(args, q.Owner)
 	}
 	if q.Search != "" {
-		pat := likePattern(q.Search)
-		conds = append(conds, `(d.mac LIKE ? ESCAPE '\' OR d.name LIKE ? ESCAPE '\' OR d.owner LIKE ? ESCAPE '\'
-			OR EXISTS (SELECT 1 FROM device_addrs s WHERE s.mac = d.mac AND s.addr LIKE ? ESCAPE '\'))`)
-		args = append(args, pat, pat, pat, pat)
+		// device_search holds each device's MAC, name, owner and
+		// addresses; its trigram index
+		// answers the LIKE; with an ESCAPE clause it reads every row, so
+		// it has one only when the search holds a wildcard character.
+		pat, escaped := likePattern(q.Search)
+		like := "text LIKE ?"
+		if escaped {
+			like += ` ESCAPE '\'`
+		}
+		conds = append(conds, "d.mac IN (SELECT mac FROM device_search WHERE "+like+")")
+		args = append(args, pat)
 	}
 	where := ""
 	if len(conds) > 0 {
@@ -83,10 +91,14 @@ func (db *DB) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.De
 	return page, nil
 }
 
-// likePattern returns the LIKE pattern (escaped with \) that matches any
-// text holding s.
-func likePattern(s string) string {
-	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s) + "%"
+// likePattern returns the LIKE pattern that matches any text holding s,
+// and whether it escapes a wildcard of s (with a backslash), which the LIKE must
+// then say.
+func likePattern(s string) (string, bool) {
+	if !strings.ContainsAny(s, `%_\`) {
+		return "%" + s + "%", false
+	}
+	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s) + "%", true
 }
 
 // devices reads the device with MAC mac, or every device if mac is empty,
@@ -239,8 +251,12 @@ func (db *DB) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.Pe
 	where := ""
 	var args []any
 	if q.Search != "" {
-		where = ` WHERE name LIKE ? ESCAPE '\'`
-		args = append(args, likePattern(q.Search))
+		pat, escaped := likePattern(q.Search)
+		where = " WHERE name LIKE ?"
+		if escaped {
+			where += ` ESCAPE '\'`
+		}
+		args = append(args, pat)
 	}
 	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {

@@ -118,6 +118,65 @@ func testPages(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("a search follows the devices as they change", func(t *testing.T) {
+		s := newStore(t)
+		addPerson(t, s, "erin")
+		mac := mustMAC("02:00:00:00:00:0e")
+		dev := &curfew.Device{MAC: mac, Name: "kitchen tablet", Owner: "erin", Created: t0, Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.77")}}
+		if err := s.CreateDevice(t.Context(), dev, entry("alice", curfew.ActionDevice, mac.String())); err != nil {
+			t.Fatal(err)
+		}
+		found := func(search string) int {
+			t.Helper()
+			page, err := s.FindDevices(t.Context(), curfew.DeviceQuery{Search: search, Limit: 10})
+			if err != nil {
+				t.Fatalf("FindDevices(%q) = %v", search, err)
+			}
+			return page.Total
+		}
+		for _, search := range []string{"kitchen", "erin", "50.77", "00:0E"} {
+			if n := found(search); n != 1 {
+				t.Errorf("FindDevices(%q) after CreateDevice finds %d, want 1", search, n)
+			}
+		}
+		// Across fields is not a match: "tablet erin" is in no field.
+		if n := found("tablet" + "erin"); n != 0 {
+			t.Errorf("a search across the name and the owner finds %d, want 0", n)
+		}
+		repaired := &curfew.Device{MAC: mac, Name: "hall tv", Created: t0, Addrs: []netip.Addr{netip.MustParseAddr("fd00:50::88")}}
+		if err := s.RepairDevice(t.Context(), mac, repaired, entry("curfew", curfew.ActionDevice, mac.String())); err != nil {
+			t.Fatal(err)
+		}
+		for search, want := range map[string]int{"kitchen": 0, "50.77": 0, "hall tv": 1, "fd00:50::88": 1} {
+			if n := found(search); n != want {
+				t.Errorf("FindDevices(%q) after RepairDevice finds %d, want %d", search, n, want)
+			}
+		}
+		other := mustMAC("02:00:00:00:00:0f")
+		if err := s.CreateDevice(t.Context(), &curfew.Device{MAC: other, Owner: "erin", Created: t0}, entry("alice", curfew.ActionDevice, other.String())); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeletePerson(t.Context(), "erin", entry("alice", curfew.ActionRemovePerson, "erin")); err != nil {
+			t.Fatal(err)
+		}
+		if n := found("erin"); n != 0 {
+			t.Errorf("FindDevices(erin) after erin is removed finds %d, want 0: her devices have no owner now", n)
+		}
+		if err := s.DeleteDevice(t.Context(), mac, entry("alice", curfew.ActionRemoveDevice, mac.String())); err != nil {
+			t.Fatal(err)
+		}
+		if n, m := found("hall tv"), found("00:0f"); n != 0 || m != 1 {
+			t.Errorf("after DeleteDevice the removed device is found %d times and the other %d, want 0 and 1", n, m)
+		}
+		// Registered again under another name, it is found by that one only.
+		if err := s.CreateDevice(t.Context(), &curfew.Device{MAC: mac, Name: "garage", Created: t0}, entry("alice", curfew.ActionDevice, mac.String())); err != nil {
+			t.Fatal(err)
+		}
+		if n, m := found("hall tv"), found("garage"); n != 0 || m != 1 {
+			t.Errorf("a device registered again is found by its old name %d times and by its new one %d, want 0 and 1", n, m)
+		}
+	})
+
 	t.Run("a malformed query is invalid", func(t *testing.T) {
 		for _, q := range []curfew.DeviceQuery{{}, {Limit: curfew.MaxPageSize + 1}, {Offset: -1, Limit: 1}, {Owner: "no spaces allowed", Limit: 1}, {Search: "\x00", Limit: 1}} {
 			if _, err := s.FindDevices(t.Context(), q); !errors.Is(err, curfew.ErrInvalid) {
