@@ -116,7 +116,7 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(fmt.Errorf("adding the console's operator: %w", err))
 	}
-	fmt.Fprintf(out, "\nThe web console: open %s/ and sign in as %s with the one-time password\n  %s\nthen choose your own. Restrict a client from its Restrict page, watch the\ncountdown on Now, lift it there, and find it all under Accountability.\n",
+	fmt.Fprintf(out, "\nThe web console: open %s/ and sign in as %s with the one-time password\n  %s\nthen choose your own. Restrict a client from its Restrict page (type part\nof its MAC into Who: the gateway finds it among any number of devices),\nwatch the countdown on Now, lift it there, and find it all under\nAccountability. Seen lists the clients the gateway saw that nobody\nregistered; Approve gives one to a person.\n",
 		l.APIURL(), labConsoleOperator, password)
 	printTryIt(out, l, token, commandName(self))
 	<-ctx.Done()
@@ -313,7 +313,7 @@ it is approved, and a restricted device that changes its MAC stays off:
 
   ip netns exec %[5]s ip link set eth0 address 06:c0:ff:ee:00:99
   ip netns exec %[5]s curl -m 3 %[6]s      # the "Device not registered" page
-  %[3]s device approve 06:c0:ff:ee:00:99 --owner alice
+  %[3]s device approve 06:c0:ff:ee:00:99 --owner alice   # or Approve on the console's Seen page
 
 The public report of today: counts, durations and notices, no reasons
 and no identities:
