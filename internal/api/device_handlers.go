@@ -49,14 +49,8 @@ func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 // findDevices serves GET /api/v1/devices/search. Query parameters: q, the
 // text to search for; owner, a person; offset; limit (default 100).
 func (h *handler) findDevices(w http.ResponseWriter, r *http.Request) {
-	v := r.URL.Query()
-	if err := onlyParams(v, "q", "owner", "offset", "limit"); err != nil {
-		h.error(w, r, err)
-		return
-	}
-	q := curfew.DeviceQuery{Search: v.Get("q"), Owner: v.Get("owner")}
-	var err error
-	if q.Offset, q.Limit, err = pageParams(v); err != nil {
+	q, err := deviceQuery(r.URL.Query())
+	if err != nil {
 		h.error(w, r, err)
 		return
 	}
@@ -70,6 +64,33 @@ func (h *handler) findDevices(w http.ResponseWriter, r *http.Request) {
 		out.Devices = append(out.Devices, DeviceToAPI(d))
 	}
 	h.write(w, r, http.StatusOK, out)
+}
+
+// deviceQuery reads the query parameters of GET /api/v1/devices/search;
+// every error wraps curfew.ErrInvalid and names the parameter.
+func deviceQuery(v url.Values) (curfew.DeviceQuery, error) {
+	if err := onlyParams(v, "q", "owner", "offset", "limit"); err != nil {
+		return curfew.DeviceQuery{}, err
+	}
+	q := curfew.DeviceQuery{Search: v.Get("q"), Owner: v.Get("owner")}
+	var err error
+	if q.Offset, q.Limit, err = pageParams(v); err != nil {
+		return curfew.DeviceQuery{}, err
+	}
+	return q, q.Validate()
+}
+
+// personQuery reads the query parameters of GET /api/v1/persons/search.
+func personQuery(v url.Values) (curfew.PersonQuery, error) {
+	if err := onlyParams(v, "q", "offset", "limit"); err != nil {
+		return curfew.PersonQuery{}, err
+	}
+	q := curfew.PersonQuery{Search: v.Get("q")}
+	var err error
+	if q.Offset, q.Limit, err = pageParams(v); err != nil {
+		return curfew.PersonQuery{}, err
+	}
+	return q, q.Validate()
 }
 
 // defaultPageSize is the limit of a search that gives none.

@@ -1,10 +1,6 @@
 package api
 
-import (
-	"net/http"
-
-	"github.com/curfew/curfew/internal/curfew"
-)
+import "net/http"
 
 // createPerson serves POST /api/v1/persons.
 func (h *handler) createPerson(w http.ResponseWriter, r *http.Request) {
@@ -38,14 +34,8 @@ func (h *handler) listPersons(w http.ResponseWriter, r *http.Request) {
 // findPersons serves GET /api/v1/persons/search. Query parameters: q,
 // the text to search for in names; offset; limit (default 100).
 func (h *handler) findPersons(w http.ResponseWriter, r *http.Request) {
-	v := r.URL.Query()
-	if err := onlyParams(v, "q", "offset", "limit"); err != nil {
-		h.error(w, r, err)
-		return
-	}
-	q := curfew.PersonQuery{Search: v.Get("q")}
-	var err error
-	if q.Offset, q.Limit, err = pageParams(v); err != nil {
+	q, err := personQuery(r.URL.Query())
+	if err != nil {
 		h.error(w, r, err)
 		return
 	}
