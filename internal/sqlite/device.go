@@ -42,7 +42,7 @@ func (db *DB) Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device,
 // FindDevices returns the page of devices q selects, sorted by MAC, and
 // how many it matches, from one consistent view. It reads the page's rows
 // only: the MAC's primary key orders them, devices_owner finds an owner's
-// and the trigram index of device_search (migration 0011) a search's. It
+// and the trigram index of device_search (migration 0013) a search's. It
 // implements the engine's Store.
 func (db *DB) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error) {
 	if err := q.Validate(); err != nil {
