@@ -145,6 +145,32 @@ func TestConsoleDevicesInChromium(t *testing.T) {
 	if !contains(found, wanted) || len(found) != 1 {
 		t.Errorf("after typing \"device 7777\" the picker offers %v, want only %s", found, wanted)
 	}
+	// She throttles it from the form: a rate without a unit is refused
+	// with the reason, and nothing applied; 2mbit is applied.
+	olga.do("picking device 7777 and a throttle without a unit",
+		chromedp.SetValue(chromedp.CSS(`input[name="subject"]`), wanted),
+		chromedp.Click(chromedp.CSS(`input[name="mode"][value="throttle"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="rate"]`), "2"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="reason"]`), "console: streaming all night"),
+		discard(chromedp.Evaluate[any](`document.body.dataset.old = "1", null`)),
+		chromedp.Click(chromedp.CSS(`.restrict-form button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`body:not([data-old]) .problem`)))
+	if got := olga.text(".problem"); !strings.Contains(got, "rate") || !strings.Contains(got, "has no unit") {
+		t.Errorf("a throttle at rate 2 says %q, want why the rate is refused", got)
+	}
+	if rs, err := f.eng.Restrictions(f.admin, curfew.RestrictionFilter{Subject: ptr(mustSubject(t, wanted))}); err != nil || len(rs) != 0 {
+		t.Fatalf("a refused throttle applied %v (%v)", rs, err)
+	}
+	olga.do("giving the rate a unit",
+		chromedp.Clear(chromedp.CSS(`input[name="rate"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="rate"]`), "2mbit"))
+	if msg, ok := olga.submit(`.restrict-form button.primary`); !ok || !strings.Contains(msg, wanted[len("device:"):]) {
+		t.Fatalf("throttling device 7777 says %q (ok %v)", msg, ok)
+	}
+	if rs, err := f.eng.Restrictions(f.admin, curfew.RestrictionFilter{Subject: ptr(mustSubject(t, wanted))}); err != nil || len(rs) != 1 || rs[0].Mode != curfew.ModeThrottle || rs[0].Rate != 2_000_000 {
+		t.Errorf("after the throttle from the form: %v (%v), want one throttle at 2 Mbit/s", rs, err)
+	}
+
 	// Without JavaScript, the Find form does the same.
 	olga.open("/restrict?find=" + url.QueryEscape("device 7777"))
 	if got := olga.text(".found"); !strings.Contains(got, "device 02:00:00:00:1e:61 device 7777 (person0777)") {
@@ -218,6 +244,17 @@ func discard[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 		_, err := a(ctx, t)
 		return chromedp.Void{}, err
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func mustSubject(t *testing.T, s string) curfew.Subject {
+	t.Helper()
+	subj, err := curfew.ParseSubject(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return subj
 }
 
 func contains(list []string, s string) bool {
