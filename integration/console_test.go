@@ -432,11 +432,11 @@ func TestConsoleQuarantine(t *testing.T) {
 	if n := evalIn[int](vera, `document.querySelectorAll("form[action$='/approve']").length`); n != 0 {
 		t.Errorf("the viewer's Seen page has %d Approve forms", n)
 	}
-	vera.shoot("seen")
 
 	olga := &consoleTab{t: t, ctx: newTab(), base: g.APIURL()}
 	olga.signIn("olga", pw["olga"])
 	olga.open("/seen")
+	olga.shoot("seen")
 	olga.do("naming the owner", chromedp.SendKeys(chromedp.CSS(row+` input[name="owner"]`), "alice"))
 	if msg, ok := olga.submit(row + " button"); !ok || !strings.Contains(msg, "Approved device "+c1.MAC.String()) {
 		t.Fatalf("approving client 1 from the console: %q", msg)
