@@ -224,6 +224,11 @@ func TestConsole(t *testing.T) {
 	g.mustCurfew("device", "add", c3.MAC.String(), "--name", "alice laptop", "--owner", "alice")
 	g.mustCurfew("group", "add", "residents")
 	g.mustCurfew("group", "member", "add", "residents", "person:alice")
+	// A schedule whose windows are hours away, so that nothing of it is
+	// enforced while the test runs.
+	later := time.Now().UTC().Add(3 * time.Hour)
+	g.mustCurfew("schedule", "add", "person:alice", "--days", "daily", "--from", later.Format("15:04"), "--to", later.Add(time.Hour).Format("15:04"),
+		"--until", later.AddDate(0, 2, 0).Format("2006-01-02"), "--tz", "UTC", "--reason", "console: homework hours", "--notice", "Homework first.")
 	pw := map[string]string{}
 	for _, op := range []struct{ name, role string }{{"olga", "operator"}, {"bob", "operator"}, {"vera", "viewer"}} {
 		pw[op.name] = strings.TrimSpace(g.mustCurfew("operator", "add", op.name, "--role", op.role))
@@ -382,6 +387,7 @@ func TestConsole(t *testing.T) {
 		{"/", "", device(c2)},
 		{"/restrict", "", "see everything but change nothing"},
 		{"/people", "people", "alice laptop"},
+		{"/schedules", "schedules", "Next window"},
 		{"/accountability", "", "Until the review on Friday."},
 		{"/report", "report", "Transparency report"},
 		{"/health", "health", "in sync with the store"},

@@ -117,7 +117,7 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(fmt.Errorf("adding the console's operator: %w", err))
 	}
-	fmt.Fprintf(out, "\nThe web console: open %s/ and sign in as %s with the one-time password\n  %s\nthen choose your own. Restrict a client from its Restrict page (type part\nof its MAC into Who: the gateway finds it among any number of devices),\nwatch the countdown on Now, lift it there, and find it all under\nAccountability. Seen lists the clients the gateway saw that nobody\nregistered; Approve gives one to a person.\n",
+	fmt.Fprintf(out, "\nThe web console: open %s/ and sign in as %s with the one-time password\n  %s\nthen choose your own. Restrict a client from its Restrict page (type part\nof its MAC into Who: the gateway finds it among any number of devices),\nwatch the countdown on Now, lift it there, and find it all under\nAccountability. Seen lists the clients the gateway saw that nobody\nregistered; Approve gives one to a person. Schedules shows each\nschedule's next window, and adds or removes one.\n",
 		l.APIURL(), labConsoleOperator, password)
 	printTryIt(out, l, token, commandName(self))
 	<-ctx.Done()
