@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -86,6 +87,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	if cfg.DNS.SystemResolvers {
 		logger.Info("forwarding to the system's resolvers", "upstreams", cfg.DNS.Upstreams)
 	}
+
+	setMemoryLimit(cfg, logger)
 
 	started := time.Now()
 	nft, err := netfilter.New(&netfilter.Config{
@@ -338,6 +341,19 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		logger.Info("curfew daemon stopped; the kernel keeps enforcing until restart")
 	}
 	return err2
+}
+
+// setMemoryLimit sets the daemon's soft memory limit: memory_limit, or,
+// if the file does not set it, the default for the cache size unless the
+// environment's GOMEMLIMIT set one already.
+func setMemoryLimit(cfg *config.Config, logger *slog.Logger) {
+	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") != "" {
+		logger.Info("memory limit from GOMEMLIMIT", "bytes", debug.SetMemoryLimit(-1))
+		return
+	}
+	n := cfg.MemoryLimitOrDefault()
+	debug.SetMemoryLimit(n)
+	logger.Info("memory limit", "bytes", n)
 }
 
 // recordSeen hands what the identify table saw on the LAN to the engine

@@ -49,13 +49,17 @@ const maxFileBytes = 1 << 20
 type Config struct {
 	// StateDir holds the database and keys. Absolute and clean.
 	StateDir string
-	LAN      LAN
-	WAN      WAN
-	API      API
-	DNS      DNS
-	Notice   Notice
-	Log      Log
-	Audit    Audit
+	// MemoryLimit is the soft limit on the daemon's memory, in bytes, set
+	// with debug.SetMemoryLimit; 0 if the file does not set it (see
+	// MemoryLimitOrDefault).
+	MemoryLimit int64
+	LAN         LAN
+	WAN         WAN
+	API         API
+	DNS         DNS
+	Notice      Notice
+	Log         Log
+	Audit       Audit
 	// Approvals says which restrictions wait for a second operator; its
 	// zero value (no approvals section) makes none wait.
 	Approvals curfew.ApprovalPolicy
@@ -184,6 +188,7 @@ type Log struct {
 type raw struct {
 	SchemaVersion *int          `yaml:"schema_version"`
 	StateDir      string        `yaml:"state_dir"`
+	MemoryLimit   string        `yaml:"memory_limit"`
 	LAN           rawLAN        `yaml:"lan"`
 	WAN           rawWAN        `yaml:"wan"`
 	API           rawAPI        `yaml:"api"`
@@ -432,6 +437,16 @@ func (rc *raw) validate() (*Config, error) {
 			bad("state_dir", "%q is not an absolute path", rc.StateDir)
 		}
 		c.StateDir = filepath.Clean(rc.StateDir)
+	}
+
+	if v := rc.MemoryLimit; v != "" {
+		if n, err := parseByteSize(v); err != nil {
+			bad("memory_limit", "%q %s", v, err)
+		} else if n < minMemoryLimit || n > maxMemoryLimit {
+			bad("memory_limit", "%q is outside 32MiB to 64GiB", v)
+		} else {
+			c.MemoryLimit = n
+		}
 	}
 
 	// LAN.
@@ -799,6 +814,37 @@ const (
 	minCacheSize = 1 << 20
 	maxCacheSize = 16 << 30
 )
+
+// Bounds of memory_limit.
+const (
+	minMemoryLimit = 32 << 20
+	maxMemoryLimit = 64 << 30
+)
+
+// DefaultCacheSize is the resolver's cache size when dns.cache_size is
+// not set.
+const DefaultCacheSize = 32 << 20
+
+// DefaultMemoryLimit is the daemon's soft memory limit for a resolver
+// cache of cacheSize bytes (DefaultCacheSize if 0): room for the cache
+// twice over (its entries, and the answers on their way in and out) and
+// 24 MiB for the rest of the daemon and a blocklist of a million names;
+// 88 MiB for the default cache.
+func DefaultMemoryLimit(cacheSize int64) int64 {
+	if cacheSize <= 0 {
+		cacheSize = DefaultCacheSize
+	}
+	return 2*cacheSize + 24<<20
+}
+
+// MemoryLimitOrDefault returns memory_limit if the file sets it, else
+// DefaultMemoryLimit for dns.cache_size.
+func (c *Config) MemoryLimitOrDefault() int64 {
+	if c.MemoryLimit > 0 {
+		return c.MemoryLimit
+	}
+	return DefaultMemoryLimit(c.DNS.CacheSize)
+}
 
 // byteUnits are the units parseByteSize takes, longest first.
 var byteUnits = []struct {
