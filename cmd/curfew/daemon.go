@@ -133,6 +133,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		NoticeAddr4: cfg.LAN.Address,
 		NoticeAddr6: cfg.LAN.Address6,
 		Identify:    ident,
+		Seen:        ident.Saw,
 		OnAllowed: func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration) {
 			if mac == nil {
 				return // an ip: subject: allowlists bind to devices

@@ -91,12 +91,16 @@ func acceptAll(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }
 func (r *Resolver) serveUDP(c *net.UDPConn) {
 	o := new(outbox)
 	out := make([]byte, 0, 2*ednsSize)
+	var seen seenFilter
 	_ = readBatches(c, maxUDPQuery, func(pkt []byte, from netip.AddrPort, cut bool) {
 		client := from.Addr().Unmap().WithZone("")
 		who := r.ident.Identify(client)
 		if who.Kind == identify.Foreign {
 			r.metrics.Query(ResultDropped)
 			return
+		}
+		if who.Kind == identify.Known && r.cfg.Seen != nil && seen.first(client) {
+			r.cfg.Seen(who)
 		}
 		if !cut {
 			var q wireQuery
@@ -119,7 +123,49 @@ func (r *Resolver) serveUDP(c *net.UDPConn) {
 				_, _ = c.WriteToUDPAddrPort(ans, from)
 			}
 		})
-	}, o.flush, func(error) bool { return r.ctx.Err() != nil })
+	}, func() {
+		o.flush()
+		seen.tick(time.Now())
+	}, func(error) bool { return r.ctx.Err() != nil })
+}
+
+// seenEvery is how often the resolver tells Config.Seen of each client at
+// most, and maxSeen how many clients it remembers telling of in one such
+// span on one socket; past that, it tells of none more until the span
+// ends. Only clients with a MAC in the neighbour table are told of, so a
+// flood from made-up addresses does not reach it.
+const (
+	seenEvery = time.Second
+	maxSeen   = 4096
+)
+
+// A seenFilter remembers the clients told of since the span began. It is
+// used by one goroutine.
+type seenFilter struct {
+	since time.Time
+	told  map[netip.Addr]struct{}
+}
+
+// first reports whether a is to be told of: the first time in the span.
+func (f *seenFilter) first(a netip.Addr) bool {
+	if f.told == nil {
+		f.told = map[netip.Addr]struct{}{}
+	}
+	if _, ok := f.told[a]; ok || len(f.told) >= maxSeen {
+		return false
+	}
+	f.told[a] = struct{}{}
+	return true
+}
+
+// tick starts a new span if the last began seenEvery before now.
+func (f *seenFilter) tick(now time.Time) {
+	if f.since.IsZero() {
+		f.since = now // the first span
+	} else if now.Sub(f.since) >= seenEvery {
+		clear(f.told)
+		f.since = now
+	}
 }
 
 // serveTCP answers one query that came over TCP.
@@ -133,6 +179,9 @@ func (r *Resolver) serveTCP(w dns.ResponseWriter, req *dns.Msg) {
 		r.metrics.Query(ResultDropped)
 		_ = w.Close()
 		return
+	}
+	if c.Kind == identify.Known && r.cfg.Seen != nil {
+		r.cfg.Seen(c) // a TCP query costs more than this
 	}
 	resp := r.serve(r.ctx, req, c, true)
 	if resp == nil {
