@@ -305,6 +305,8 @@ added later, and stops covering a member taken out at once:
   %[3]s restrict group:residents --for 10m --reason "quiet hours"
   %[3]s group member remove residents person:alice    # client 2 is back
   %[3]s devices --seen                                 # every MAC the gateway saw
+  ip netns exec %[5]s dig +short @%[10]s example.org  # a client that only asks for names
+  %[3]s devices --seen -o json                         # is seen too: its last_seen_at moves
 
 Unknown devices: with lan.unknown_devices: quarantine in %[11]s (restart
 the lab's daemon, or write it before starting a gateway of your own), a
