@@ -546,7 +546,10 @@ func (s *upSocket) closeLocked() {
 // packQuery returns the query for k in wire form, ID zero, with an OPT
 // record offering ednsSize, and the length of its question section.
 func packQuery(k cacheKey) ([]byte, int, error) {
-	buf := make([]byte, 12+maxNameLen+4+11)
+	// A name in wire form is at most two bytes longer than in
+	// presentation form (one for a fully qualified one); escapes only
+	// shorten it.
+	buf := make([]byte, 12+len(k.name)+2+4+11)
 	flags := uint16(0x0100) // RD
 	if k.cd {
 		flags |= 0x0010
