@@ -88,7 +88,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		logger.Info("forwarding to the system's resolvers", "upstreams", cfg.DNS.Upstreams)
 	}
 
-	setMemoryLimit(cfg, logger)
+	memLimit := setMemoryLimit(cfg)
 
 	started := time.Now()
 	nft, err := netfilter.New(&netfilter.Config{
@@ -300,7 +300,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("curfew daemon started", "api", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "lan_interfaces", cfg.LAN.Interfaces, "state_dir", cfg.StateDir)
+	logger.Info("curfew daemon started", "api", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "lan_interfaces", cfg.LAN.Interfaces, "state_dir", cfg.StateDir, "memory_limit", memLimit)
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()
@@ -344,17 +344,16 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	return err2
 }
 
-// setMemoryLimit sets the daemon's soft memory limit: memory_limit, or,
-// if the file does not set it, the default for the cache size unless the
-// environment's GOMEMLIMIT set one already.
-func setMemoryLimit(cfg *config.Config, logger *slog.Logger) {
+// setMemoryLimit sets the daemon's soft memory limit and returns it:
+// memory_limit, or, if the file does not set it, the default for the
+// cache size unless the environment's GOMEMLIMIT set one already.
+func setMemoryLimit(cfg *config.Config) int64 {
 	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") != "" {
-		logger.Info("memory limit from GOMEMLIMIT", "bytes", debug.SetMemoryLimit(-1))
-		return
+		return debug.SetMemoryLimit(-1)
 	}
 	n := cfg.MemoryLimitOrDefault()
 	debug.SetMemoryLimit(n)
-	logger.Info("memory limit", "bytes", n)
+	return n
 }
 
 // recordSeen hands what the identify table saw on the LAN to the engine
