@@ -53,13 +53,16 @@ type Config struct {
 	// with debug.SetMemoryLimit; 0 if the file does not set it (see
 	// MemoryLimitOrDefault).
 	MemoryLimit int64
-	LAN         LAN
-	WAN         WAN
-	API         API
-	DNS         DNS
-	Notice      Notice
-	Log         Log
-	Audit       Audit
+	// TimeZone is the gateway's zone, the file's timezone or the machine's
+	// own (LocalZone). Read it with Location.
+	TimeZone *time.Location
+	LAN      LAN
+	WAN      WAN
+	API      API
+	DNS      DNS
+	Notice   Notice
+	Log      Log
+	Audit    Audit
 	// Approvals says which restrictions wait for a second operator; its
 	// zero value (no approvals section) makes none wait.
 	Approvals curfew.ApprovalPolicy
@@ -151,7 +154,8 @@ type Notice struct {
 	// PortalURL is the address browsers are redirected to and the
 	// captive-portal API announces; empty serves the page in place.
 	PortalURL string
-	// TimeZone is the zone the page shows times in, besides UTC.
+	// TimeZone is the zone the page shows times in first, before UTC;
+	// the gateway's (Config.Location) unless notice.time_zone sets another.
 	TimeZone *time.Location
 	// Feeds are RSS or Atom feeds whose headlines the page shows (the
 	// bulletin); empty shows none.
@@ -189,6 +193,7 @@ type raw struct {
 	SchemaVersion *int          `yaml:"schema_version"`
 	StateDir      string        `yaml:"state_dir"`
 	MemoryLimit   string        `yaml:"memory_limit"`
+	TimeZone      *string       `yaml:"timezone"`
 	LAN           rawLAN        `yaml:"lan"`
 	WAN           rawWAN        `yaml:"wan"`
 	API           rawAPI        `yaml:"api"`
@@ -449,6 +454,15 @@ func (rc *raw) validate() (*Config, error) {
 		}
 	}
 
+	c.TimeZone = LocalZone()
+	if z := rc.TimeZone; z != nil {
+		if loc, err := LoadZone(*z); err != nil {
+			bad("timezone", "%q is not an IANA time zone name such as Europe/Madrid; leave the key out for the gateway's own zone", *z)
+		} else {
+			c.TimeZone = loc
+		}
+	}
+
 	// LAN.
 	c.LAN.Interfaces = interfaces(rc.LAN.Interfaces, "lan.interfaces", bad)
 	switch a, err := hostAddr(rc.LAN.Address); {
@@ -622,9 +636,9 @@ func (rc *raw) validate() (*Config, error) {
 			c.Notice.PortalURL = u
 		}
 	}
-	c.Notice.TimeZone = time.UTC
+	c.Notice.TimeZone = c.TimeZone
 	if z := rc.Notice.TimeZone; z != "" {
-		if loc, err := time.LoadLocation(z); err != nil || strings.HasPrefix(z, "/") || strings.Contains(z, "..") {
+		if loc, err := LoadZone(z); err != nil {
 			bad("notice.time_zone", "%q is not a time zone name such as Europe/Madrid", z)
 		} else {
 			c.Notice.TimeZone = loc
