@@ -8,9 +8,6 @@ import (
 	"net/netip"
 )
 
-// batchSize is how many datagrams are handled before the answers are sent.
-const batchSize = 1
-
 // readBatches reads datagrams from c one system call each, calling each
 // for every one and then done, until c is closed, when it returns nil, or
 // stop reports true for a read error. The packet given to each is valid
