@@ -264,6 +264,9 @@ func commandName(self string) string {
 // printTryIt tells the user how to drive the running lab by hand.
 func printTryIt(w io.Writer, l *lab.Lab, token, curfewCmd string) {
 	c2 := l.Clients[1]
+	// The schedule's window opens at a whole minute far enough ahead to
+	// type the command.
+	from := time.Now().Add(90 * time.Second).Truncate(time.Minute)
 	fmt.Fprintf(w, `
 The lab keeps running; try it by hand in another shell (as root):
 
@@ -290,6 +293,16 @@ enforced, until an operator other than its author approves it:
   %[3]s approve ID --reason "mine"         # refused (exit 1): you asked for it
   export CURFEW_TOKEN=$(%[3]s token create --name bob --role operator)
   %[3]s approve ID --reason "agreed"       # bob's approval: enforced at once
+
+A schedule restricts in a window that comes back on some days: this one
+opens at the next minute on this machine's clock and lasts two, and its
+window shows in the list as a restriction that can be lifted alone:
+
+  %[3]s schedule add device:%[4]s --days daily --from %[17]s --to %[18]s --until $(date -d tomorrow +%%F) --reason "trying schedules"
+  %[3]s schedules                          # the next window, local and UTC
+  ip netns exec %[5]s curl -m 3 %[6]s      # from %[17]s: the notice page, until %[18]s
+  %[3]s list                               # the window, marked [schedule ID]
+  %[3]s schedule remove ID --reason "done"
 
 A restricted person can ask the operator from the notice page (the form
 "Ask the operator"), and the answer shows there:
@@ -370,7 +383,8 @@ Answer, RFC 8767), once their own TTL (%[12]d s here) has run out:
 Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
 		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4, l.ConfigPath(),
-		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1, labTimeZone())
+		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1, labTimeZone(),
+		from.Format("15:04"), from.Add(2*time.Minute).Format("15:04"))
 }
 
 // labTimeZone is the lab gateway's timezone: this machine's own, written
