@@ -5,9 +5,11 @@ package shaper
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	mdnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -84,8 +87,10 @@ type Shaper struct {
 	have    map[string]class
 	spans   []span // the routed subjects' runs in the interval maps
 	free    []uint16
-	next    uint16 // the lowest minor never handed out
-	noFQ    bool   // the kernel cannot make fq_codel leaves
+	next    uint16         // the lowest minor never handed out
+	noFQ    bool           // the kernel cannot make fq_codel leaves
+	links   []netlink.Link // the interfaces as the last build found them
+	orphans []uint16       // adopted classes no element leads to, deleted after the next update
 }
 
 // class is one throttled subject as installed.
@@ -174,6 +179,17 @@ func (s *Shaper) Set(ctx context.Context, at time.Time, want []Throttle) error {
 		}
 		return nil
 	}
+	if !s.built && !s.cleaned {
+		// The first Set since the daemon started: what the last run
+		// installed keeps throttling while it is brought up to date.
+		ok, err := s.adoptLocked(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return s.updateLocked(ctx, at, byKey)
+		}
+	}
 	if !s.built {
 		if err := s.buildLocked(ctx, at, byKey); err != nil {
 			s.built = false
@@ -205,6 +221,7 @@ func (s *Shaper) buildLocked(ctx context.Context, at time.Time, want map[string]
 		}
 		links = append(links, l)
 	}
+	s.links = links
 	for _, l := range links {
 		qlen := uint32(cmp.Or(l.Attrs().TxQLen, 1000))
 		q := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(Major, 0), Parent: netlink.HANDLE_ROOT})
@@ -260,6 +277,98 @@ func (s *Shaper) buildLocked(ctx context.Context, at time.Time, want map[string]
 	}
 	s.logger.InfoContext(ctx, "applied throttles", "table", s.table.Name, "throttled", len(want), "interfaces", s.ifaces)
 	return nil
+}
+
+// adoptLocked takes over the table and the qdiscs an earlier run left, if
+// they are whole: the HTB qdisc on every interface with the same classes,
+// and the table with its chain and rules. The throttled devices are read
+// back from throttle_mac, with an unknown end so that updateLocked sends
+// each again with its timeout; classes no element leads to are deleted
+// after that update. It reports false, having changed nothing, if there
+// is nothing whole to adopt.
+func (s *Shaper) adoptLocked(ctx context.Context) (bool, error) {
+	h, err := s.tcLocked()
+	if err != nil {
+		return false, err
+	}
+	links := make([]netlink.Link, 0, len(s.ifaces))
+	var rates map[uint16]uint64
+	for _, name := range s.ifaces {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			return false, nil
+		}
+		q, err := root(h, l)
+		if err != nil || q == nil || q.Attrs().Handle != netlink.MakeHandle(Major, 0) || q.Type() != "htb" {
+			return false, err
+		}
+		cs, err := h.ClassList(l, netlink.MakeHandle(Major, 0))
+		if err != nil {
+			return false, fmt.Errorf("shaper: listing classes of %s: %w", name, err)
+		}
+		got := map[uint16]uint64{}
+		for _, c := range cs {
+			// The kernel reports a class under the qdisc itself as a root class.
+			if hc, ok := c.(*netlink.HtbClass); ok && hc.Attrs().Handle>>16 == Major && uint16(hc.Attrs().Handle) != 0 {
+				got[uint16(hc.Attrs().Handle)] = hc.Rate * 8
+			}
+		}
+		if rates == nil {
+			rates = got
+		} else if !maps.Equal(rates, got) {
+			return false, nil
+		}
+		links = append(links, l)
+	}
+	c, err := s.connLocked()
+	if err != nil {
+		return false, err
+	}
+	chains, err := c.ListChainsOfTableFamily(s.table.Family)
+	if err != nil {
+		return false, fmt.Errorf("shaper: listing chains: %w", err)
+	}
+	if !slices.ContainsFunc(chains, func(ch *nftables.Chain) bool { return ch.Table.Name == s.table.Name && ch.Name == s.chain.Name }) {
+		return false, nil
+	}
+	rules, err := c.GetRules(s.table, s.chain)
+	if err != nil || len(rules) != len(s.rules()) {
+		return false, nil
+	}
+	sets, err := c.GetSets(s.table)
+	if err != nil || len(sets) != len(s.maps) {
+		return false, nil
+	}
+	els, err := c.GetSetElements(s.maps[0])
+	if err != nil {
+		return false, nil
+	}
+	s.links, s.have, s.free, s.next = links, map[string]class{}, nil, 1
+	used := map[uint16]bool{}
+	for _, e := range els {
+		if len(e.Key) != 6 || len(e.Val) != 4 {
+			continue
+		}
+		id := binary.BigEndian.Uint32(e.Val)
+		minor := uint16(id)
+		rate, ok := rates[minor]
+		if id&classMask != classTag || !ok || used[minor] {
+			continue // updateLocked's batch replaces it
+		}
+		used[minor] = true
+		mac := net.HardwareAddr(slices.Clone(e.Key))
+		s.have[mac.String()] = class{minor: minor, rate: rate, mac: mac}
+	}
+	for m := range rates {
+		s.next = max(s.next, m+1)
+		if !used[m] {
+			s.orphans = append(s.orphans, m)
+		}
+	}
+	s.spans = []span{{key: "adopted"}} // never equal: the interval maps are written again
+	s.built, s.cleaned = true, true
+	s.logger.InfoContext(ctx, "adopted throttles of the last run", "table", s.table.Name, "devices", len(s.have), "classes", len(rates))
+	return true, nil
 }
 
 // updateLocked sends only what changed since the last Set: new, changed
@@ -336,6 +445,10 @@ func (s *Shaper) updateLocked(ctx context.Context, at time.Time, want map[string
 		s.spans = sp
 	}
 	// Classes go once no element leads to them any more.
+	for _, m := range s.orphans {
+		gone = append(gone, class{minor: m})
+	}
+	s.orphans = nil
 	for _, cl := range gone {
 		if err := s.deleteClassLocked(cl); err != nil {
 			return s.rebuildLocked(ctx, at, want, err)
@@ -410,7 +523,7 @@ func (s *Shaper) removeLocked() error {
 		}
 	}
 	s.built, s.cleaned = false, true
-	s.have, s.spans, s.free, s.next = map[string]class{}, nil, nil, 1
+	s.have, s.spans, s.free, s.next, s.orphans = map[string]class{}, nil, nil, 1, nil
 	return nil
 }
 
@@ -450,11 +563,8 @@ func (s *Shaper) classLocked(cl class, replace bool) error {
 	}
 	burst := Burst(cl.rate)
 	quantum := uint32(min(max(cl.rate/8/10, 1514), 200_000))
-	for _, name := range s.ifaces {
-		l, err := h.LinkByName(name)
-		if err != nil {
-			return fmt.Errorf("shaper: finding interface %s: %w", name, err)
-		}
+	for _, l := range s.links {
+		name := l.Attrs().Name
 		hc := netlink.NewHtbClass(netlink.ClassAttrs{
 			LinkIndex: l.Attrs().Index,
 			Parent:    netlink.MakeHandle(Major, 0),
@@ -511,11 +621,8 @@ func (s *Shaper) deleteClassLocked(cl class) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range s.ifaces {
-		l, err := h.LinkByName(name)
-		if err != nil {
-			return fmt.Errorf("shaper: finding interface %s: %w", name, err)
-		}
+	for _, l := range s.links {
+		name := l.Attrs().Name
 		hc := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: l.Attrs().Index, Parent: netlink.MakeHandle(Major, 0),
 			Handle: netlink.MakeHandle(Major, cl.minor)}, netlink.HtbClassAttrs{Rate: cl.rate})
 		if err := h.ClassDel(hc); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -671,7 +778,10 @@ func (s *Shaper) connLocked() (*nftables.Conn, error) {
 	if s.conn != nil {
 		return s.conn, nil
 	}
-	opts := []nftables.ConnOption{nftables.AsLasting()}
+	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
+		// Installing 10,000 throttles is one batch of about a megabyte.
+		return c.SetWriteBuffer(16 << 20)
+	})}
 	if s.netns >= 0 {
 		opts = append(opts, nftables.WithNetNSFd(s.netns))
 	}

@@ -554,3 +554,56 @@ func TestSetRefusesBadThrottles(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartAdopts checks that a new Shaper, as after a restart of the
+// daemon, takes over what the last one installed instead of building it
+// again: the throttled device's class keeps its counters (it was not
+// deleted, so the device was never unthrottled), and the update still
+// applies.
+func TestRestartAdopts(t *testing.T) {
+	l := newLab(t)
+	now := time.Now()
+	mustSet(t, l.s, now, shaper.Throttle{MAC: l.mac1, Rate: rate, Until: now.Add(time.Hour)},
+		shaper.Throttle{Prefix: families[0].client1Net, Rate: rate, Until: now.Add(time.Hour)})
+	if _, err := download(l.client1, families[1].upstream, 500*time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	el := regexp.MustCompile(regexp.QuoteMeta(l.mac1.String()) + ` [^:]*: (cf:\w+)`).FindStringSubmatch(
+		netnstest.Run(t, l.gw, "nft", "list", "map", "inet", shaper.DefaultTable, "throttle_mac"))
+	if el == nil {
+		t.Fatalf("no class for %s in throttle_mac", l.mac1)
+	}
+	sent := regexp.MustCompile(`class htb ` + el[1] + ` .*\n Sent ([1-9][0-9]*) bytes`)
+	before := sent.FindStringSubmatch(netnstest.Run(t, l.gw, "tc", "-s", "class", "show", "dev", "lan1"))
+	if before == nil {
+		t.Fatalf("class %s on lan1 sent nothing:\n%s", el[1], netnstest.Run(t, l.gw, "tc", "-s", "class", "show", "dev", "lan1"))
+	}
+	next, err := shaper.New(&shaper.Config{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), NetNS: l.gw,
+		LANInterfaces: []string{"lan1", "lan2"}, WANInterfaces: []string{"wan"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Minute)
+	mustSet(t, next, later, shaper.Throttle{MAC: l.mac1, Rate: rate, Until: now.Add(2 * time.Hour)},
+		shaper.Throttle{MAC: l.mac2, Rate: rate, Until: now.Add(2 * time.Hour)})
+	classes := netnstest.Run(t, l.gw, "tc", "-s", "class", "show", "dev", "lan1")
+	after := sent.FindStringSubmatch(classes)
+	if after == nil || len(after[1]) < len(before[1]) || (len(after[1]) == len(before[1]) && after[1] < before[1]) {
+		t.Errorf("class %s after the restart:\n%s\nwant it kept, with at least the %s bytes it had sent", el[1], classes, before[1])
+	}
+	if n := strings.Count(classes, "class htb"); n != 2 {
+		t.Errorf("%d classes on lan1 after the restart, want 2 (the prefix's gone, mac2's added):\n%s", n, classes)
+	}
+	m := netnstest.Run(t, l.gw, "nft", "list", "map", "inet", shaper.DefaultTable, "throttle_mac")
+	for _, mac := range []net.HardwareAddr{l.mac1, l.mac2} {
+		if !strings.Contains(m, mac.String()+" timeout 1h59m") {
+			t.Errorf("map throttle_mac:\n%s\nwant %s with its new end", m, mac)
+		}
+	}
+	if v4 := netnstest.Run(t, l.gw, "nft", "list", "map", "inet", shaper.DefaultTable, "throttle_v4"); strings.Contains(v4, "10.1.1.0") {
+		t.Errorf("map throttle_v4 still holds the prefix no longer throttled:\n%s", v4)
+	}
+	if err := next.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
