@@ -22,6 +22,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/curfew/curfew/internal/enforce"
 )
 
 // Names of what the Shaper installs; docs/firewall.md describes them.
@@ -87,10 +89,85 @@ type Shaper struct {
 	have    map[string]class
 	spans   []span // the routed subjects' runs in the interval maps
 	free    []uint16
-	next    uint16         // the lowest minor never handed out
-	noFQ    bool           // the kernel cannot make fq_codel leaves
-	links   []netlink.Link // the interfaces as the last build found them
-	orphans []uint16       // adopted classes no element leads to, deleted after the next update
+	next    uint16              // the lowest minor never handed out
+	noFQ    bool                // the kernel cannot make fq_codel leaves
+	links   []netlink.Link      // the interfaces as the last build found them
+	orphans []uint16            // adopted classes no element leads to, deleted after the next update
+	last    map[string]Throttle // what the last Set asked for, for Verify's repairs
+}
+
+var _ enforce.Verifier = (*Shaper)(nil)
+
+// Verify implements [enforce.Verifier]: if the table, its chain or rules,
+// or an interface's HTB qdisc is gone or changed (another firewall
+// manager flushed the ruleset, an interface was deleted and made again),
+// it removes what is left and installs everything the last Set asked for
+// again, with the time left to each throttle, and reports 1.
+func (s *Shaper) Verify(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.built {
+		return 0, nil
+	}
+	ok, err := s.intactLocked()
+	if err != nil || ok {
+		return 0, err
+	}
+	now := time.Now()
+	want := make(map[string]Throttle, len(s.last))
+	for k, t := range s.last {
+		if t.Until.After(now) {
+			want[k] = t
+		}
+	}
+	s.logger.WarnContext(ctx, "throttles changed behind curfew's back; installing them again", "table", s.table.Name)
+	if len(want) == 0 {
+		return 1, s.removeLocked()
+	}
+	if err := s.buildLocked(ctx, now, want); err != nil {
+		s.built = false
+		return 0, err
+	}
+	return 1, nil
+}
+
+// intactLocked reports whether the kernel holds the table's chain and
+// rules, and an HTB qdisc of curfew's at the root of each interface as
+// the last build found it.
+func (s *Shaper) intactLocked() (bool, error) {
+	c, err := s.connLocked()
+	if err != nil {
+		return false, err
+	}
+	chains, err := c.ListChainsOfTableFamily(s.table.Family)
+	if err != nil {
+		s.dropConnLocked()
+		return false, fmt.Errorf("shaper: listing chains: %w", err)
+	}
+	if !slices.ContainsFunc(chains, func(ch *nftables.Chain) bool { return ch.Table.Name == s.table.Name && ch.Name == s.chain.Name }) {
+		return false, nil
+	}
+	if rules, err := c.GetRules(s.table, s.chain); err != nil || len(rules) != len(s.rules()) {
+		return false, nil
+	}
+	h, err := s.tcLocked()
+	if err != nil {
+		return false, err
+	}
+	for _, l := range s.links {
+		got, err := h.LinkByName(l.Attrs().Name)
+		if err != nil || got.Attrs().Index != l.Attrs().Index {
+			return false, nil
+		}
+		q, err := root(h, got)
+		if err != nil {
+			return false, err
+		}
+		if q == nil || q.Attrs().Handle != netlink.MakeHandle(Major, 0) || q.Type() != "htb" {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // class is one throttled subject as installed.
@@ -170,6 +247,7 @@ func (s *Shaper) Set(ctx context.Context, at time.Time, want []Throttle) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.last = byKey
 	if len(byKey) == 0 {
 		if s.built || !s.cleaned {
 			if err := s.removeLocked(); err != nil {

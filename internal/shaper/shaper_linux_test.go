@@ -607,3 +607,33 @@ func TestRestartAdopts(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyRepairs removes the table and a qdisc behind the Shaper's back
+// and checks that Verify installs them again, and then finds nothing to
+// repair.
+func TestVerifyRepairs(t *testing.T) {
+	l := newLab(t)
+	now := time.Now()
+	mustSet(t, l.s, now, shaper.Throttle{MAC: l.mac1, Rate: rate, Until: now.Add(time.Hour)})
+	if n, err := l.s.Verify(t.Context()); n != 0 || err != nil {
+		t.Fatalf("Verify right after Set = %d, %v; want 0, nil", n, err)
+	}
+	for _, breakIt := range [][]string{
+		{"nft", "flush", "ruleset"},
+		{"tc", "qdisc", "del", "dev", "wan", "root"},
+	} {
+		netnstest.Run(t, l.gw, breakIt[0], breakIt[1:]...)
+		if n, err := l.s.Verify(t.Context()); n != 1 || err != nil {
+			t.Fatalf("Verify after %v = %d, %v; want 1, nil", breakIt, n, err)
+		}
+		if got := netnstest.Run(t, l.gw, "nft", "list", "map", "inet", shaper.DefaultTable, "throttle_mac"); !strings.Contains(got, l.mac1.String()+" timeout 59m") {
+			t.Errorf("after %v and Verify, map throttle_mac:\n%s\nwant %s with the time it has left", breakIt, got, l.mac1)
+		}
+		if got := netnstest.Run(t, l.gw, "tc", "class", "show", "dev", "wan"); !strings.Contains(got, "rate 2Mbit") {
+			t.Errorf("after %v and Verify, tc class show dev wan = %q, want the 2Mbit class", breakIt, got)
+		}
+		if n, err := l.s.Verify(t.Context()); n != 0 || err != nil {
+			t.Errorf("second Verify after %v = %d, %v; want 0, nil", breakIt, n, err)
+		}
+	}
+}
