@@ -154,6 +154,13 @@ func (s *Shaper) intactLocked() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	for _, name := range s.ifaces {
+		if !slices.ContainsFunc(s.links, func(l netlink.Link) bool { return l.Attrs().Name == name }) {
+			if _, err := h.LinkByName(name); err == nil {
+				return false, nil // it has appeared since the build
+			}
+		}
+	}
 	for _, l := range s.links {
 		got, err := h.LinkByName(l.Attrs().Name)
 		if err != nil || got.Attrs().Index != l.Attrs().Index {
@@ -291,6 +298,13 @@ func (s *Shaper) buildLocked(ctx context.Context, at time.Time, want map[string]
 	links := make([]netlink.Link, 0, len(s.ifaces))
 	for _, name := range s.ifaces {
 		l, err := h.LinkByName(name)
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			// A WAN link that is down (a PPP session, say); Verify
+			// builds again when it appears.
+			s.logger.WarnContext(ctx, "interface does not exist; throttled traffic through it is not held until it does", "interface", name)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("shaper: finding interface %s: %w", name, err)
 		}

@@ -637,3 +637,31 @@ func TestVerifyRepairs(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingInterface checks that a WAN interface that does not exist yet
+// (a PPP link that is down) does not hold up the throttles on the others,
+// and that Verify shapes on it once it appears.
+func TestMissingInterface(t *testing.T) {
+	l := newLab(t)
+	s, err := shaper.New(&shaper.Config{Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError})),
+		NetNS: l.gw, Table: "curfew_shaper_2", LANInterfaces: []string{"lan1"}, WANInterfaces: []string{"ppp0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	mustSet(t, s, now, shaper.Throttle{MAC: l.mac1, Rate: rate, Until: now.Add(time.Hour)})
+	if got := netnstest.Run(t, l.gw, "tc", "class", "show", "dev", "lan1"); !strings.Contains(got, "rate 2Mbit") {
+		t.Errorf("tc class show dev lan1 = %q, want the 2Mbit class", got)
+	}
+	if n, err := s.Verify(t.Context()); n != 0 || err != nil {
+		t.Fatalf("Verify with ppp0 still missing = %d, %v; want 0, nil", n, err)
+	}
+	netnstest.Veth(t, l.gw, "ppp0", l.upstream, "ppp0peer")
+	if n, err := s.Verify(t.Context()); n != 1 || err != nil {
+		t.Fatalf("Verify once ppp0 exists = %d, %v; want 1, nil", n, err)
+	}
+	if got := netnstest.Run(t, l.gw, "tc", "class", "show", "dev", "ppp0"); !strings.Contains(got, "rate 2Mbit") {
+		t.Errorf("tc class show dev ppp0 = %q, want the 2Mbit class", got)
+	}
+}
