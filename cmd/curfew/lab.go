@@ -282,6 +282,15 @@ which begins with flush ruleset, leaves it in place:
   ip netns exec %[5]s curl -m 3 %[6]s        # still the notice page
   ip netns exec %[8]s nft delete table inet curfew   # Operation not permitted
 
+A slow lane instead of a cut: a throttle holds the client to a rate each
+way, v4 and v6, kept by the kernel's HTB classes on the gateway:
+
+  %[3]s restrict device:%[4]s --mode throttle --rate 2mbit --for 10m --reason "trying a slow lane"
+  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[16]s   # about 240000
+  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[17]s
+  ip netns exec %[8]s tc -s class show dev %[18]s     # its class, and what it sent
+  ip netns exec %[8]s nft list table inet curfew_shaper
+
 Four eyes: this gateway makes a restriction longer than %[9]s wait, not
 enforced, until an operator other than its author approves it:
 
@@ -347,5 +356,6 @@ Answer, RFC 8767), once their own TTL (%[12]d s here) has run out:
 Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
 		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4, l.ConfigPath(),
-		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1)
+		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1,
+		lab.UpstreamURL(lab.UpstreamV4, lab.AltPort, "/download"), lab.UpstreamURL(lab.UpstreamV6, lab.AltPort, "/download"), lab.LANInterface)
 }

@@ -92,7 +92,6 @@ type Shaper struct {
 	next    uint16              // the lowest minor never handed out
 	noFQ    bool                // the kernel cannot make fq_codel leaves
 	links   []netlink.Link      // the interfaces as the last build found them
-	orphans []uint16            // adopted classes no element leads to, deleted after the next update
 	last    map[string]Throttle // what the last Set asked for, for Verify's repairs
 }
 
@@ -327,7 +326,8 @@ func (s *Shaper) buildLocked(ctx context.Context, at time.Time, want map[string]
 	keys := sortedKeys(want)
 	for _, k := range keys {
 		t := want[k]
-		c := class{minor: s.allocLocked(), rate: t.Rate, until: t.Until, mac: t.MAC}
+		minor, _ := s.allocLocked() // none is spare after removeLocked
+		c := class{minor: minor, rate: t.Rate, until: t.Until, mac: t.MAC}
 		if err := s.classLocked(c, false); err != nil {
 			return err
 		}
@@ -375,8 +375,8 @@ func (s *Shaper) buildLocked(ctx context.Context, at time.Time, want map[string]
 // they are whole: the HTB qdisc on every interface with the same classes,
 // and the table with its chain and rules. The throttled devices are read
 // back from throttle_mac, with an unknown end so that updateLocked sends
-// each again with its timeout; classes no element leads to are deleted
-// after that update. It reports false, having changed nothing, if there
+// each again with its timeout; classes no element leads to become spares.
+// It reports false, having changed nothing, if there
 // is nothing whole to adopt.
 func (s *Shaper) adoptLocked(ctx context.Context) (bool, error) {
 	h, err := s.tcLocked()
@@ -454,7 +454,7 @@ func (s *Shaper) adoptLocked(ctx context.Context) (bool, error) {
 	for m := range rates {
 		s.next = max(s.next, m+1)
 		if !used[m] {
-			s.orphans = append(s.orphans, m)
+			s.free = append(s.free, m) // a spare, as in updateLocked
 		}
 	}
 	s.spans = []span{{key: "adopted"}} // never equal: the interval maps are written again
@@ -484,8 +484,9 @@ func (s *Shaper) updateLocked(ctx context.Context, at time.Time, want map[string
 		cl, ok := s.have[k]
 		switch {
 		case !ok:
-			cl = class{minor: s.allocLocked(), rate: t.Rate, until: t.Until, mac: t.MAC}
-			if err := s.classLocked(cl, false); err != nil {
+			minor, spare := s.allocLocked()
+			cl = class{minor: minor, rate: t.Rate, until: t.Until, mac: t.MAC}
+			if err := s.classLocked(cl, spare); err != nil {
 				return s.rebuildLocked(ctx, at, want, err)
 			}
 			if cl.mac != nil {
@@ -536,15 +537,11 @@ func (s *Shaper) updateLocked(ctx context.Context, at time.Time, want map[string
 		}
 		s.spans = sp
 	}
-	// Classes go once no element leads to them any more.
-	for _, m := range s.orphans {
-		gone = append(gone, class{minor: m})
-	}
-	s.orphans = nil
+	// The classes of subjects no longer throttled stay, unused, as
+	// spares for the next ones: creating an HTB class costs the kernel a
+	// walk of every class of the qdisc (tc_bind_class_walker), changing
+	// one does not.
 	for _, cl := range gone {
-		if err := s.deleteClassLocked(cl); err != nil {
-			return s.rebuildLocked(ctx, at, want, err)
-		}
 		s.free = append(s.free, cl.minor)
 	}
 	if changed+len(gone) > 0 {
@@ -615,7 +612,7 @@ func (s *Shaper) removeLocked() error {
 		}
 	}
 	s.built, s.cleaned = false, true
-	s.have, s.spans, s.free, s.next, s.orphans = map[string]class{}, nil, nil, 1, nil
+	s.have, s.spans, s.free, s.next = map[string]class{}, nil, nil, 1
 	return nil
 }
 
@@ -646,8 +643,8 @@ func root(h *netlink.Handle, l netlink.Link) (netlink.Qdisc, error) {
 	return nil, nil
 }
 
-// classLocked adds (or, if replace, changes) cl's HTB class on every
-// interface.
+// classLocked adds (or, if replace, changes) cl's HTB class and its leaf
+// on every interface.
 func (s *Shaper) classLocked(cl class, replace bool) error {
 	h, err := s.tcLocked()
 	if err != nil {
@@ -670,13 +667,14 @@ func (s *Shaper) classLocked(cl class, replace bool) error {
 		if err != nil {
 			return fmt.Errorf("shaper: setting class %x:%x on %s: %w", Major, cl.minor, name, err)
 		}
-		if replace {
-			continue // the leaf stays; its target was for a rate of the same order
-		}
 		if s.noFQ {
 			continue
 		}
-		err = h.QdiscAdd(leaf(l, cl))
+		if replace {
+			err = h.QdiscReplace(leaf(l, cl)) // CoDel's target follows the rate
+		} else {
+			err = h.QdiscAdd(leaf(l, cl))
+		}
 		if errors.Is(err, unix.ENOENT) {
 			// The kernel has no fq_codel (CONFIG_NET_SCH_FQ_CODEL).
 			s.noFQ = true
@@ -708,30 +706,16 @@ func leaf(l netlink.Link, cl class) *netlink.FqCodel {
 	return q
 }
 
-func (s *Shaper) deleteClassLocked(cl class) error {
-	h, err := s.tcLocked()
-	if err != nil {
-		return err
-	}
-	for _, l := range s.links {
-		name := l.Attrs().Name
-		hc := netlink.NewHtbClass(netlink.ClassAttrs{LinkIndex: l.Attrs().Index, Parent: netlink.MakeHandle(Major, 0),
-			Handle: netlink.MakeHandle(Major, cl.minor)}, netlink.HtbClassAttrs{Rate: cl.rate})
-		if err := h.ClassDel(hc); err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("shaper: deleting class %x:%x on %s: %w", Major, cl.minor, name, err)
-		}
-	}
-	return nil
-}
-
-func (s *Shaper) allocLocked() uint16 {
+// allocLocked returns the minor for a new subject's class: a spare's,
+// whose class exists (spare is true), or one never used.
+func (s *Shaper) allocLocked() (minor uint16, spare bool) {
 	if n := len(s.free); n > 0 {
 		m := s.free[n-1]
 		s.free = s.free[:n-1]
-		return m
+		return m, true
 	}
 	s.next++
-	return s.next - 1
+	return s.next - 1, false
 }
 
 // classid is a map's value for minor: the classid in network byte order,
