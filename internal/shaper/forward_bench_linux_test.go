@@ -76,21 +76,23 @@ type fwdCase struct {
 // The reported figures are the medians over the rounds (-benchtime=Nx for
 // N rounds) of Gbit/s of TCP, thousands of 64-byte UDP datagrams received
 // per second, and each configuration's ratio to none in the same round.
-// It also reports how long installing the 10,000 throttles took, and one
-// change (a throttle added) after them. It skips if iperf3 is not
+// It also reports how long installing the 10,000 throttles took, one
+// throttle added after them (a class made), and one added after another
+// ended (its spare class reused). It skips if iperf3 is not
 // installed.
 func BenchmarkForwardThrottled(b *testing.B) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Skip("skipping: iperf3 is not installed (Debian: apt-get install iperf3)")
 	}
 	n := newFwdNet(b)
-	var builds, changes []float64
+	var builds, changes, spares []float64
 	cases := []fwdCase{
 		{"none", func(*fwdNet, *testing.B) func() { return func() {} }},
 		{"conntrack", (*fwdNet).conntrackOnly},
 		{"throttled", func(n *fwdNet, b *testing.B) func() {
-			teardown, build, change := n.throttled(b)
+			teardown, build, change, spare := n.throttled(b)
 			builds, changes = append(builds, build.Seconds()), append(changes, change.Seconds()*1e3)
+			spares = append(spares, spare.Seconds()*1e3)
 			return teardown
 		}},
 	}
@@ -131,6 +133,7 @@ func BenchmarkForwardThrottled(b *testing.B) {
 	}
 	b.ReportMetric(median(builds), "s-install-10k")
 	b.ReportMetric(median(changes), "ms-change-1")
+	b.ReportMetric(median(spares), "ms-change-1-spare")
 }
 
 func (t fwdTest) unit() string {
@@ -221,7 +224,7 @@ func newFwdNet(b *testing.B) *fwdNet {
 // throttled installs fwdThrottled throttled devices, none of them the
 // client, and then one more; it returns the teardown and how long both
 // took.
-func (n *fwdNet) throttled(b *testing.B) (teardown func(), build, change time.Duration) {
+func (n *fwdNet) throttled(b *testing.B) (teardown func(), build, change, spare time.Duration) {
 	s, err := shaper.New(&shaper.Config{Logger: slog.New(slog.DiscardHandler), NetNS: n.gw,
 		LANInterfaces: []string{"flan"}, WANInterfaces: []string{"fwan"}})
 	if err != nil {
@@ -248,12 +251,26 @@ func (n *fwdNet) throttled(b *testing.B) (teardown func(), build, change time.Du
 		b.Fatalf("Set: %v", err)
 	}
 	change = time.Since(start)
-	b.Logf("installing %d throttles took %s, one more %s", fwdThrottled, build.Round(time.Millisecond), change.Round(time.Microsecond))
+	// One ends, and another device takes its class.
+	want[0] = shaper.Throttle{MAC: net.HardwareAddr{0x0a, 0x72, 1, 0, 0, 1}, Rate: 1_000_000, Until: now.Add(time.Hour)}
+	want = want[:len(want)-1]
+	if err := s.Set(b.Context(), now, want); err != nil {
+		s.Close()
+		b.Fatalf("Set: %v", err)
+	}
+	want = append(want, shaper.Throttle{MAC: net.HardwareAddr{0x0a, 0x72, 1, 0, 0, 2}, Rate: 1_000_000, Until: now.Add(time.Hour)})
+	start = time.Now()
+	if err := s.Set(b.Context(), now, want); err != nil {
+		s.Close()
+		b.Fatalf("Set: %v", err)
+	}
+	spare = time.Since(start)
+	b.Logf("installing %d throttles took %s, one more %s, one more on a spare class %s", fwdThrottled, build.Round(time.Millisecond), change.Round(time.Microsecond), spare.Round(time.Microsecond))
 	return func() {
 		if err := s.Close(); err != nil {
 			b.Errorf("Close: %v", err)
 		}
-	}, build, change
+	}, build, change, spare
 }
 
 func (n *fwdNet) conntrackOnly(b *testing.B) func() {
