@@ -315,6 +315,17 @@ added later, and stops covering a member taken out at once:
   %[3]s group member remove residents person:alice    # client 2 is back
   %[3]s devices --seen                                 # every MAC the gateway saw
 
+A slow lane instead of a cut: a throttle leaves the device everything at a
+rate, and combines with a blocklist on the same device (both apply). Its
+notice page says how slow and until when; DNS answers are unchanged, and
+the captive-portal API does not call it captive:
+
+  %[3]s restrict device:%[4]s --mode throttle --rate 2mbit --for 10m --reason "slow lane"
+  %[3]s restrict device:%[4]s --mode blocklist --block example.org --for 5m --reason "no games"
+  %[3]s list                                           # throttle 2mbit, and the blocklist
+  ip netns exec %[5]s curl -m 3 http://%[10]s:8480/    # "slowed to 2 Mbit/s"
+  ip netns exec %[5]s curl -m 3 http://%[10]s:8480/captive-portal/api   # "captive": true while the blocklist lasts, then false
+
 Unknown devices: with lan.unknown_devices: quarantine in %[11]s (restart
 the lab's daemon, or write it before starting a gateway of your own), a
 MAC that is not registered reaches only curfew's DNS and notice page until

@@ -33,7 +33,7 @@ func (c *cli) list(args []string) int {
 	tw := c.table()
 	fmt.Fprintln(tw, "ID\tSUBJECT\tMODE\tSTATUS\tENDS\tREASON")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, r.Mode, r.StatusAt(now), c.formatTime(r.EffectiveEnd()), short(r.Reason, 50))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, modeText(r), r.StatusAt(now), c.formatTime(r.EffectiveEnd()), short(r.Reason, 50))
 	}
 	tw.Flush()
 	var waits []string
@@ -51,4 +51,13 @@ func (c *cli) list(args []string) int {
 		tw.Flush()
 	}
 	return 0
+}
+
+// modeText is a restriction's mode as the table shows it: a throttle with
+// its rate, such as "throttle 2mbit".
+func modeText(r *curfew.Restriction) string {
+	if r.Mode == curfew.ModeThrottle {
+		return string(r.Mode) + " " + r.Rate.String()
+	}
+	return string(r.Mode)
 }

@@ -133,7 +133,17 @@ func TestUsageErrorsSendNothing(t *testing.T) {
 		{[]string{"restrict", "device:zz", "--for", "1h", "--reason", "x"}, `curfew: restrict: subject "device:zz": MAC address "zz": want six hex octets such as 02:00:00:00:00:01`},
 		{[]string{"restrict", "bob", "--for", "1h", "--reason", "x"}, `curfew: restrict: subject "bob": want device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX]`},
 		{[]string{"restrict", "person:bob", "extra", "--for", "1h", "--reason", "x"}, `curfew: restrict: unexpected argument "extra" after the subject`},
-		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "nope"}, `curfew: restrict: --mode: "nope" is not cutoff, allowlist or blocklist`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "nope"}, `curfew: restrict: --mode: "nope" is not cutoff, allowlist, blocklist or throttle`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "throttle"}, "curfew: restrict: --mode throttle needs --rate R, such as 2mbit"},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "throttle", "--rate", "0mbit"}, `curfew: restrict: --rate: rate "0mbit" is zero: a throttle needs a rate (to cut access, use mode cutoff)`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "throttle", "--rate", "2"}, `curfew: restrict: --rate: rate "2" has no unit: add bit, kbit, mbit, gbit, byte, kbyte, mbyte or gbyte`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "throttle", "--rate", "-2mbit"}, `curfew: restrict: --rate: rate "-2mbit": want a whole number and a unit, such as 512kbit, 2mbit or 1mbyte`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "throttle", "--rate", "2mbps"}, `curfew: restrict: --rate: rate "2mbps": unknown unit "mbps": want bit, kbit, mbit, gbit, byte, kbyte, mbyte or gbyte`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "throttle", "--rate", "99999999999gbit"}, `curfew: restrict: --rate: rate "99999999999gbit" is more than the maximum of 1000gbit`},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "throttle", "--rate", "2mbit", "--allow", "a.org"}, "curfew: restrict: --mode throttle takes no --allow or --block: restrict again with --mode allowlist or blocklist for those; both apply"},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "throttle", "--rate", "2mbit", "--block", "a.org"}, "curfew: restrict: --mode throttle takes no --allow or --block: restrict again with --mode allowlist or blocklist for those; both apply"},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--rate", "2mbit"}, "curfew: restrict: --rate applies to --mode throttle only, not cutoff"},
+		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "blocklist", "--block", "a.org", "--rate", "2mbit"}, "curfew: restrict: --rate applies to --mode throttle only, not blocklist"},
 		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--mode", "allowlist"}, "curfew: restrict: mode allowlist needs at least one allowed domain or prefix"},
 		{[]string{"restrict", "person:bob", "--for", "1h", "--reason", "x", "--allow", "a.org"}, "curfew: restrict: mode cutoff takes no allow or block list"},
 		{[]string{"restrict", "person:bob", "--for", "400d", "--reason", "x"}, "curfew: restrict: restriction lasts 9600h0m0s, longer than the maximum of 8784h0m0s"},
@@ -290,6 +300,11 @@ func TestRestrict(t *testing.T) {
 			curfew.RestrictRequest{Subject: "ip:192.0.2.7", Mode: curfew.ModeAllowlist, Allow: []string{"wikipedia.org", "khanacademy.org", "192.0.2.0/24"}, Reason: "homework", End: time.Date(2026, 3, 1, 23, 30, 0, 0, time.UTC)},
 		},
 		{
+			"a throttle",
+			[]string{"restrict", "person:bob", "--mode", "throttle", "--rate", "2mbit", "--for", "2h", "--reason", "school night"},
+			curfew.RestrictRequest{Subject: "person:bob", Mode: curfew.ModeThrottle, Rate: 2_000_000, Reason: "school night", For: 2 * time.Hour},
+		},
+		{
 			"a wide prefix, forced",
 			[]string{"restrict", "ip:10.0.0.0/8", "--force", "--for", "1h", "--reason", "routed lab"},
 			curfew.RestrictRequest{Subject: "ip:10.0.0.0/8", Mode: curfew.ModeCutoff, Reason: "routed lab", For: time.Hour, Force: true},
@@ -407,11 +422,14 @@ func TestList(t *testing.T) {
 	lifted.Mode, lifted.Allow = curfew.ModeAllowlist, []string{"wikipedia.org"}
 	lifted.Reason = "a long reason that goes on and on and on, far past the width of any table column\nand a second line"
 	lifted.Lifted, lifted.LiftedBy, lifted.LiftReason = now.Add(-time.Minute), "alice", "done"
+	throttled := sampleRestriction()
+	throttled.ID, throttled.Subject = 14, curfew.Subject{Kind: curfew.SubjectGroup, Name: "teens"}
+	throttled.Mode, throttled.Rate = curfew.ModeThrottle, 512_000
 	var gotFilter curfew.RestrictionFilter
 	svc := &apitest.FakeService{
 		RestrictionsFunc: func(ctx context.Context, f curfew.RestrictionFilter) ([]*curfew.Restriction, error) {
 			gotFilter = f
-			return []*curfew.Restriction{sampleRestriction(), lifted}, nil
+			return []*curfew.Restriction{sampleRestriction(), lifted, throttled}, nil
 		},
 	}
 	h := newHarness(t, svc)
@@ -423,9 +441,10 @@ func TestList(t *testing.T) {
 	if !gotFilter.All {
 		t.Errorf("--all did not reach the service: filter %+v", gotFilter)
 	}
-	want := `ID  SUBJECT                   MODE       STATUS  ENDS                  REASON
-12  device:02:00:00:00:00:01  cutoff     active  2026-03-01 22:30 UTC  exam week
-13  person:bob                allowlist  lifted  2026-03-01 20:59 UTC  a long reason that goes on and on and on, far pas…
+	want := `ID  SUBJECT                   MODE              STATUS  ENDS                  REASON
+12  device:02:00:00:00:00:01  cutoff            active  2026-03-01 22:30 UTC  exam week
+13  person:bob                allowlist         lifted  2026-03-01 20:59 UTC  a long reason that goes on and on and on, far pas…
+14  group:teens               throttle 512kbit  active  2026-03-01 22:30 UTC  exam week
 `
 	if diff := cmp.Diff(want, stdout); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)
@@ -442,7 +461,7 @@ func TestList(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
 		t.Fatalf("-o json output %q is not a JSON array: %v", stdout, err)
 	}
-	wantKeys := []string{"allow", "approval", "author", "block", "created_at", "ends_at", "expired_at", "id", "lift_reason", "lifted_at", "lifted_by", "mode", "notice", "reason", "starts_at", "status", "subject"}
+	wantKeys := []string{"allow", "approval", "author", "block", "created_at", "ends_at", "expired_at", "id", "lift_reason", "lifted_at", "lifted_by", "mode", "notice", "rate", "reason", "starts_at", "status", "subject"}
 	for i, row := range rows {
 		var keys []string
 		for k := range row {
@@ -453,7 +472,8 @@ func TestList(t *testing.T) {
 			t.Errorf("row %d keys (-want +got):\n%s", i, diff)
 		}
 	}
-	if len(rows) != 2 || rows[0]["status"] != "active" || rows[1]["status"] != "lifted" || rows[1]["lifted_at"] != "2026-03-01T20:59:00Z" {
+	if len(rows) != 3 || rows[0]["status"] != "active" || rows[1]["status"] != "lifted" || rows[1]["lifted_at"] != "2026-03-01T20:59:00Z" ||
+		rows[0]["rate"] != 0.0 || rows[2]["mode"] != "throttle" || rows[2]["rate"] != 512000.0 {
 		t.Errorf("rows = %v", rows)
 	}
 
@@ -475,7 +495,23 @@ func TestShow(t *testing.T) {
 		},
 	}
 	h := newHarness(t, svc)
-	code, stdout, _ := h.run("show", "12")
+	svcThrottled := &apitest.FakeService{
+		RestrictionFunc: func(ctx context.Context, id curfew.RestrictionID) (*curfew.Restriction, error) {
+			r := sampleRestriction()
+			r.Mode, r.Rate = curfew.ModeThrottle, 2_000_000
+			return r, nil
+		},
+	}
+	code, stdout, _ := newHarness(t, svcThrottled).run("show", "12")
+	if code != 0 || !strings.Contains(stdout, "mode:     throttle\nrate:     2mbit (2000000 bit/s each way)\n") {
+		t.Errorf("show of a throttle = %d\n%s\nwant its mode and rate", code, stdout)
+	}
+	code, stdout, _ = newHarness(t, svcThrottled).run("show", "-o", "json", "12")
+	if code != 0 || !strings.Contains(stdout, `"rate": 2000000`) {
+		t.Errorf("show -o json of a throttle = %d\n%s\nwant \"rate\": 2000000", code, stdout)
+	}
+
+	code, stdout, _ = h.run("show", "12")
 	want := `id:       12
 subject:  device:02:00:00:00:00:01
 mode:     cutoff

@@ -143,6 +143,7 @@ func (c *cli) reportView(rep *curfew.Report) *reportView {
 		{"Full cut-off", fmt.Sprint(n.ByMode[curfew.ModeCutoff])},
 		{"Allowlist (walled garden)", fmt.Sprint(n.ByMode[curfew.ModeAllowlist])},
 		{"Blocklist", fmt.Sprint(n.ByMode[curfew.ModeBlocklist])},
+		{"Throttle (slowed down)", fmt.Sprint(n.ByMode[curfew.ModeThrottle])},
 		{"Still in force", fmt.Sprint(n.Active)},
 		{"Lifted early", fmt.Sprint(n.LiftedEarly)},
 		{"Expired", fmt.Sprint(n.Expired)},

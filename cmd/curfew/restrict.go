@@ -12,8 +12,8 @@ import (
 )
 
 // restrict runs `curfew restrict SUBJECT (--for D | --until T) --reason TEXT
-// [--from T] [--mode M] [--allow D,..] [--block D,..] [--notice TEXT]
-// [--force]` and prints the new restriction's id alone. If it waits for a
+// [--from T] [--mode M] [--allow D,..] [--block D,..] [--rate R]
+// [--notice TEXT] [--force]` and prints the new restriction's id alone. If it waits for a
 // second operator, a line on stderr says who must approve it.
 func (c *cli) restrict(args []string) int {
 	cmd := c.newCommand("restrict", "SUBJECT (--for DURATION | --until TIME) --reason TEXT [--from TIME] [flags]")
@@ -21,7 +21,8 @@ func (c *cli) restrict(args []string) int {
 	untilS := cmd.fs.String("until", "", `when it ends: RFC 3339, "HH:MM" or "YYYY-MM-DD HH:MM" (local)`)
 	fromS := cmd.fs.String("from", "", `when it starts, if later than now: as --until, or "YYYY-MM-DD" (the start of that local day)`)
 	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
-	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist or blocklist")
+	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist, blocklist or throttle")
+	rateS := cmd.fs.String("rate", "", "throttle mode: the limit each way, such as 512kbit, 2mbit or 1mbyte")
 	notice := cmd.fs.String("notice", "", "text shown to the restricted person")
 	force := cmd.fs.Bool("force", false, "allow an ip: prefix wider than /16 (IPv4) or /48 (IPv6)")
 	var allow, block stringList
@@ -44,7 +45,20 @@ func (c *cli) restrict(args []string) int {
 	}
 	m, err := curfew.ParseMode(*mode)
 	if err != nil {
-		return cmd.usage(fmt.Errorf("--mode: %q is not cutoff, allowlist or blocklist", *mode))
+		return cmd.usage(fmt.Errorf("--mode: %q is not cutoff, allowlist, blocklist or throttle", *mode))
+	}
+	var rate curfew.Rate
+	switch {
+	case m == curfew.ModeThrottle && *rateS == "":
+		return cmd.usage(errors.New("--mode throttle needs --rate R, such as 2mbit"))
+	case m != curfew.ModeThrottle && *rateS != "":
+		return cmd.usage(fmt.Errorf("--rate applies to --mode throttle only, not %s", m))
+	case m == curfew.ModeThrottle && (len(allow) > 0 || len(block) > 0):
+		return cmd.usage(errors.New("--mode throttle takes no --allow or --block: restrict again with --mode allowlist or blocklist for those; both apply"))
+	case *rateS != "":
+		if rate, err = curfew.ParseRate(*rateS); err != nil {
+			return cmd.usage(fmt.Errorf("--rate: %w", err))
+		}
 	}
 	now := c.now()
 	req := curfew.RestrictRequest{
@@ -52,6 +66,7 @@ func (c *cli) restrict(args []string) int {
 		Mode:    m,
 		Allow:   allow,
 		Block:   block,
+		Rate:    rate,
 		Reason:  *reason,
 		Notice:  *notice,
 		Force:   *force,

@@ -38,6 +38,9 @@ func (c *cli) show(args []string) int {
 	if len(r.Block) > 0 {
 		row("block", strings.Join(r.Block, ", "))
 	}
+	if r.Rate > 0 {
+		row("rate", fmt.Sprintf("%s (%d bit/s each way)", r.Rate, int64(r.Rate)))
+	}
 	row("status", string(r.StatusAt(now)))
 	row("starts", c.formatTime(r.Start))
 	row("ends", c.formatTime(r.End))

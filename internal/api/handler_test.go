@@ -303,7 +303,7 @@ func TestCreateRestriction(t *testing.T) {
 	}
 	wantRes := map[string]any{
 		"id": 7.0, "subject": "device:02:00:00:00:00:01", "mode": "cutoff",
-		"allow": []any{}, "block": []any{}, "reason": "exam week", "notice": "back at nine",
+		"allow": []any{}, "block": []any{}, "rate": 0.0, "reason": "exam week", "notice": "back at nine",
 		"author": "alice", "starts_at": "2026-03-01T20:00:00Z", "ends_at": "2026-03-01T22:00:00Z",
 		"created_at": "2026-03-01T20:00:00Z", "lifted_at": nil, "lifted_by": "", "lift_reason": "",
 		"expired_at": nil, "status": "active", "approval": nil,

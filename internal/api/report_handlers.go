@@ -238,7 +238,7 @@ func ReportToAPI(r *curfew.Report) Report {
 		},
 		Restrictions: make([]ReportEntry, 0, len(r.Entries)),
 	}
-	for _, m := range []curfew.Mode{curfew.ModeCutoff, curfew.ModeAllowlist, curfew.ModeBlocklist} {
+	for _, m := range curfew.Modes {
 		out.Counts.ByMode[string(m)] = c.ByMode[m]
 	}
 	for _, e := range r.Entries {

@@ -51,7 +51,7 @@ func TestReport(t *testing.T) {
 	want := api.Report{
 		From: now.Add(-24 * time.Hour), To: now, ComputedAt: now,
 		Checkpoint: api.Checkpoint{Seq: 9, Hash: "bb", At: &at, Signature: "c2ln"},
-		Counts:     api.ReportCounts{Total: 1, LiftedEarly: 1, ByMode: map[string]int{"cutoff": 1, "allowlist": 0, "blocklist": 0}},
+		Counts:     api.ReportCounts{Total: 1, LiftedEarly: 1, ByMode: map[string]int{"cutoff": 1, "allowlist": 0, "blocklist": 0, "throttle": 0}},
 		Durations:  api.ReportDurations{EnforcedSeconds: 1800, MedianSeconds: 1800, LongestSeconds: 1800, PlannedMedianSeconds: 7200, PlannedLongestSeconds: 7200},
 		Restrictions: []api.ReportEntry{{
 			ID: 7, Mode: "cutoff", Outcome: "lifted_early",

@@ -19,6 +19,7 @@ type Restriction struct {
 	Mode       string     `json:"mode"`
 	Allow      []string   `json:"allow"`
 	Block      []string   `json:"block"`
+	Rate       int64      `json:"rate"` // throttle: bits per second each way; 0 for every other mode
 	Reason     string     `json:"reason"`
 	Notice     string     `json:"notice"`
 	Author     string     `json:"author"`
@@ -144,6 +145,7 @@ type RestrictRequest struct {
 	Mode     string   `json:"mode,omitempty"`
 	Allow    []string `json:"allow,omitempty"`
 	Block    []string `json:"block,omitempty"`
+	Rate     int64    `json:"rate,omitempty"` // throttle: bits per second each way
 	Reason   string   `json:"reason"`
 	Notice   string   `json:"notice,omitempty"`
 	StartsAt string   `json:"starts_at,omitempty"`
@@ -263,6 +265,7 @@ func RestrictionToAPI(r *curfew.Restriction, now time.Time) Restriction {
 		Mode:       string(r.Mode),
 		Allow:      nonNil(r.Allow),
 		Block:      nonNil(r.Block),
+		Rate:       int64(r.Rate),
 		Reason:     r.Reason,
 		Notice:     r.Notice,
 		Author:     r.Author,
@@ -321,6 +324,7 @@ func RestrictionFromAPI(w *Restriction) (*curfew.Restriction, error) {
 		Mode:       curfew.Mode(w.Mode),
 		Allow:      emptyToNil(w.Allow),
 		Block:      emptyToNil(w.Block),
+		Rate:       curfew.Rate(w.Rate),
 		Reason:     w.Reason,
 		Notice:     w.Notice,
 		Author:     w.Author,
@@ -553,6 +557,7 @@ func restrictRequestToAPI(req *curfew.RestrictRequest) RestrictRequest {
 		Mode:    string(req.Mode),
 		Allow:   req.Allow,
 		Block:   req.Block,
+		Rate:    int64(req.Rate),
 		Reason:  req.Reason,
 		Notice:  req.Notice,
 		Force:   req.Force,
@@ -577,6 +582,7 @@ func (w *RestrictRequest) fromAPI() (curfew.RestrictRequest, error) {
 		Mode:    curfew.Mode(w.Mode),
 		Allow:   w.Allow,
 		Block:   w.Block,
+		Rate:    curfew.Rate(w.Rate),
 		Reason:  w.Reason,
 		Notice:  w.Notice,
 		Force:   w.Force,

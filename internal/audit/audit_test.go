@@ -583,3 +583,51 @@ func TestActionsAreKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottleRate checks that the log records a throttle's rate, in the
+// event that creates it and in the one that says it is applied, that a
+// replay of the log gives it back, and that a row whose rate was edited
+// differs from the log there, whether the restriction is open or ended
+// (then packed).
+func TestThrottleRate(t *testing.T) {
+	r := &curfew.Restriction{ID: 1, Subject: curfew.Subject{Kind: curfew.SubjectGroup, Name: "teens"}, Mode: curfew.ModeThrottle, Rate: 2_000_000,
+		Reason: "school night", Author: "olga", Start: t0, End: t0.Add(8 * time.Hour), Created: t0}
+	ended := *r
+	ended.ID, ended.Lifted, ended.LiftedBy = 2, t0.Add(time.Hour), "olga"
+	l := newLog(t)
+	var events []*audit.Event
+	for _, r := range []*curfew.Restriction{r, &ended} {
+		f := audit.RestrictionFields(r)
+		f.Reason = ""
+		events = append(events, l.add(&audit.Event{Kind: audit.KindRestrictionCreated, Subject: r.Subject.String(), Restriction: r.ID, Reason: r.Reason, After: f}))
+	}
+	events = append(events,
+		l.add(&audit.Event{Kind: audit.KindRestrictionApplied, Actor: audit.System, Restriction: 1, After: &audit.Fields{Applied: t0, Mode: r.Mode, Rate: r.Rate}}),
+		l.add(&audit.Event{Kind: audit.KindRestrictionLifted, Restriction: 2, After: &audit.Fields{Lifted: ended.Lifted, LiftedBy: "olga"}}))
+	for _, i := range []int{0, 2} {
+		if raw := string(l.events[events[i].Seq-1]); !strings.Contains(raw, `"mode":"throttle"`) || !strings.Contains(raw, `"rate":2000000`) {
+			t.Errorf("event %d = %s, want its mode and rate", i, raw)
+		}
+	}
+	s := audit.NewState()
+	for _, e := range events {
+		dec, err := audit.Decode(l.events[e.Seq-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Apply(dec)
+	}
+	if o := s.Open(); len(o) != 1 || o[0].Rate != 2_000_000 {
+		t.Fatalf("Open() = %v, want restriction 1 with its rate", o)
+	}
+	slower, slowerEnded := *r, ended
+	slower.Rate, slowerEnded.Rate = 1_000_000, 1_000_000
+	var desc []string
+	for _, d := range s.Compare([]*curfew.Restriction{&slower, &slowerEnded}, nil) {
+		desc = append(desc, d.Problem().String())
+	}
+	want := []string{"restriction 1: its row differs from the log in rate", "restriction 2: its row differs from the log in rate"}
+	if diff := cmp.Diff(want, desc); diff != "" {
+		t.Errorf("Compare(rows with another rate) (-want +got):\n%s", diff)
+	}
+}

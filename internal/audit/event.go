@@ -171,7 +171,8 @@ type Fields struct {
 	Mode       curfew.Mode
 	Allow      []string
 	Block      []string
-	Reason     string // in full records (imported, repaired) only: elsewhere it is the event's
+	Rate       curfew.Rate // a throttle's, in bits per second
+	Reason     string      // in full records (imported, repaired) only: elsewhere it is the event's
 	Notice     string
 	Author     string
 	Start      time.Time
@@ -336,6 +337,7 @@ func (f *Fields) object() *object {
 	o.str("mode", string(f.Mode))
 	o.strings("allow", f.Allow)
 	o.strings("block", f.Block)
+	o.int("rate", int64(f.Rate))
 	o.str("reason", f.Reason)
 	o.str("notice", f.Notice)
 	o.str("author", f.Author)

@@ -533,6 +533,10 @@ func (p *parser) fields() (*Fields, error) {
 			f.Allow, err = p.strings()
 		case "block":
 			f.Block, err = p.strings()
+		case "rate":
+			var n int64
+			n, err = p.int()
+			f.Rate = curfew.Rate(n)
 		case "reason":
 			f.Reason, err = p.text()
 		case "notice":

@@ -16,7 +16,7 @@ import (
 // (restriction.imported, restriction.repaired).
 func RestrictionFields(r *curfew.Restriction) *Fields {
 	return (&Fields{
-		Mode: r.Mode, Allow: r.Allow, Block: r.Block, Reason: r.Reason, Notice: r.Notice, Author: r.Author,
+		Mode: r.Mode, Allow: r.Allow, Block: r.Block, Rate: r.Rate, Reason: r.Reason, Notice: r.Notice, Author: r.Author,
 		Start: r.Start, End: r.End, Created: r.Created,
 		Lifted: r.Lifted, LiftedBy: r.LiftedBy, LiftReason: r.LiftReason, Expired: r.Expired,
 	}).withApproval(r.Approval)
@@ -61,7 +61,7 @@ func (f *Fields) restriction(id curfew.RestrictionID, subject string) (*curfew.R
 		return nil, err
 	}
 	return &curfew.Restriction{
-		ID: id, Subject: subj, Mode: f.Mode, Allow: slices.Clone(f.Allow), Block: slices.Clone(f.Block),
+		ID: id, Subject: subj, Mode: f.Mode, Allow: slices.Clone(f.Allow), Block: slices.Clone(f.Block), Rate: f.Rate,
 		Reason: f.Reason, Notice: f.Notice, Author: f.Author, Start: f.Start, End: f.End, Created: f.Created,
 		Lifted: f.Lifted, LiftedBy: f.LiftedBy, LiftReason: f.LiftReason, Expired: f.Expired,
 		Approval: f.approval(),
@@ -291,6 +291,7 @@ func pack(b []byte, r *curfew.Restriction) []byte {
 	ms(a.Decided)
 	str(a.By)
 	str(a.Reason)
+	b = binary.AppendVarint(b, int64(r.Rate))
 	return b
 }
 
@@ -335,6 +336,8 @@ func unpack(b []byte) *curfew.Restriction {
 	r.Approval.Asker = str()
 	r.Approval.ExtendTo, r.Approval.Decided = ms(), ms()
 	r.Approval.By, r.Approval.Reason = str(), str()
+	rate, _ := binary.Varint(b)
+	r.Rate = curfew.Rate(rate)
 	return r
 }
 
@@ -553,6 +556,7 @@ func restrictionDiff(a, b *curfew.Restriction) []string {
 	add("mode", a.Mode != b.Mode)
 	add("allow", !slices.Equal(a.Allow, b.Allow))
 	add("block", !slices.Equal(a.Block, b.Block))
+	add("rate", a.Rate != b.Rate)
 	add("reason", a.Reason != b.Reason)
 	add("notice", a.Notice != b.Notice)
 	add("author", a.Author != b.Author)

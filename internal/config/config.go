@@ -699,7 +699,7 @@ func (rc *raw) validate() (*Config, error) {
 				mode, err := curfew.ParseMode(m)
 				switch {
 				case err != nil || m == "":
-					bad(field, "%q is not cutoff, allowlist or blocklist", m)
+					bad(field, "%q is not cutoff, allowlist, blocklist or throttle", m)
 				case slices.Contains(c.Approvals.Modes, mode):
 					bad(field, "%q is listed twice", m)
 				default:

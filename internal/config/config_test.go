@@ -386,8 +386,8 @@ func TestApprovalsErrors(t *testing.T) {
 		{"{required_over: -1h}", `approvals.required_over: "-1h" is negative`},
 		{"{required_over: 8784h}", `approvals.required_over: "8784h" is at least the longest a restriction may last (8784h0m0s), so none would wait`},
 		{"{required_over: 24h, modes: []}", "approvals.modes: empty: list the modes that need approval, or leave the key out for every mode"},
-		{"{required_over: 24h, modes: [cutoff, throttle]}", `approvals.modes[1]: "throttle" is not cutoff, allowlist or blocklist`},
-		{`{required_over: 24h, modes: [""]}`, `approvals.modes[0]: "" is not cutoff, allowlist or blocklist`},
+		{"{required_over: 24h, modes: [cutoff, slow]}", `approvals.modes[1]: "slow" is not cutoff, allowlist, blocklist or throttle`},
+		{`{required_over: 24h, modes: [""]}`, `approvals.modes[0]: "" is not cutoff, allowlist, blocklist or throttle`},
 		{"{required_over: 24h, modes: [cutoff, cutoff]}", `approvals.modes[1]: "cutoff" is listed twice`},
 		{"{required_over: 24h, mode: [cutoff]}", `line 7: unknown key "approvals.mode"`},
 	}

@@ -21,27 +21,34 @@ const (
 	ModeAllowlist Mode = "allowlist"
 	// ModeBlocklist leaves everything but the listed domains.
 	ModeBlocklist Mode = "blocklist"
+	// ModeThrottle leaves everything, slowed to the restriction's Rate.
+	ModeThrottle Mode = "throttle"
 )
+
+// Modes lists the modes, from the strictest.
+var Modes = []Mode{ModeCutoff, ModeAllowlist, ModeBlocklist, ModeThrottle}
 
 // ParseMode parses a mode name. The empty string is ModeCutoff.
 func ParseMode(s string) (Mode, error) {
 	switch Mode(s) {
 	case "", ModeCutoff:
 		return ModeCutoff, nil
-	case ModeAllowlist, ModeBlocklist:
+	case ModeAllowlist, ModeBlocklist, ModeThrottle:
 		return Mode(s), nil
 	}
-	return "", fmt.Errorf("%w: mode %q: want cutoff, allowlist or blocklist", ErrInvalid, s)
+	return "", fmt.Errorf("%w: mode %q: want cutoff, allowlist, blocklist or throttle", ErrInvalid, s)
 }
 
 // strictness orders modes: a higher value leaves less access.
 func (m Mode) strictness() int {
 	switch m {
 	case ModeCutoff:
-		return 3
+		return 4
 	case ModeAllowlist:
-		return 2
+		return 3
 	case ModeBlocklist:
+		return 2
+	case ModeThrottle:
 		return 1
 	}
 	return 0
@@ -49,6 +56,39 @@ func (m Mode) strictness() int {
 
 // Stricter reports whether m leaves less access than o.
 func (m Mode) Stricter(o Mode) bool { return m.strictness() > o.strictness() }
+
+// Reach is what a mode leaves reachable, one axis of an Enforcement.
+// ModeThrottle leaves everything reachable: it limits the Rate axis only.
+func (m Mode) Reach() Reach {
+	switch m {
+	case ModeCutoff:
+		return ReachCutoff
+	case ModeAllowlist:
+		return ReachAllowlist
+	case ModeBlocklist:
+		return ReachBlocklist
+	}
+	return ReachOpen
+}
+
+// A Reach is what of the internet a target can reach: one axis of an
+// Enforcement, the other being its Rate.
+type Reach string
+
+// The reaches, from the strictest.
+const (
+	ReachCutoff    Reach = "cutoff"    // nothing
+	ReachAllowlist Reach = "allowlist" // only AllowNames and AllowPrefixes
+	ReachBlocklist Reach = "blocklist" // everything but BlockNames
+	ReachOpen      Reach = "open"      // everything
+)
+
+// Stricter reports whether r leaves less reachable than o. The zero Reach
+// counts as ReachOpen.
+func (r Reach) Stricter(o Reach) bool { return Mode(r).strictness() > Mode(o).strictness() }
+
+// Restricted reports whether r leaves less than everything reachable.
+func (r Reach) Restricted() bool { return r.Stricter(ReachOpen) }
 
 // Limits on free text, so a restriction always fits a notice page and a log line.
 const (
@@ -67,6 +107,7 @@ type Restriction struct {
 	Mode    Mode
 	Allow   []string // ModeAllowlist: domains and prefixes still reachable
 	Block   []string // ModeBlocklist: domains refused
+	Rate    Rate     // ModeThrottle: the limit, in bits per second each way
 	Reason  string   // internal; required
 	Notice  string   // shown to the restricted person; optional
 	Author  string   // operator who created it
@@ -144,7 +185,10 @@ func (r *Restriction) Validate() error {
 		return fmt.Errorf("%w: missing subject", ErrInvalid)
 	}
 	if _, err := ParseMode(string(r.Mode)); err != nil || r.Mode == "" {
-		return fmt.Errorf("%w: mode %q: want cutoff, allowlist or blocklist", ErrInvalid, r.Mode)
+		return fmt.Errorf("%w: mode %q: want cutoff, allowlist, blocklist or throttle", ErrInvalid, r.Mode)
+	}
+	if r.Mode != ModeThrottle && r.Rate != 0 {
+		return fmt.Errorf("%w: a rate applies to mode throttle only, not %s", ErrInvalid, r.Mode)
 	}
 	if err := checkText("reason", r.Reason, MaxReasonLen, true); err != nil {
 		return err
@@ -183,6 +227,16 @@ func (r *Restriction) Validate() error {
 		if len(r.Allow) > 0 {
 			return fmt.Errorf("%w: mode blocklist takes no allow list", ErrInvalid)
 		}
+	case ModeThrottle:
+		if len(r.Allow) > 0 || len(r.Block) > 0 {
+			return fmt.Errorf("%w: mode throttle takes no allow or block list (restrict again with mode allowlist or blocklist for those)", ErrInvalid)
+		}
+		if r.Rate == 0 {
+			return fmt.Errorf("%w: mode throttle needs a rate, such as 2mbit", ErrInvalid)
+		}
+		if err := r.Rate.check(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -218,6 +272,7 @@ type RestrictRequest struct {
 	Mode    Mode
 	Allow   []string
 	Block   []string
+	Rate    Rate // ModeThrottle only
 	Reason  string
 	Notice  string
 	Start   time.Time
@@ -264,6 +319,7 @@ func (req *RestrictRequest) Restriction(now time.Time, author string) (*Restrict
 		Mode:    mode,
 		Allow:   allow,
 		Block:   block,
+		Rate:    req.Rate,
 		Reason:  strings.TrimSpace(req.Reason),
 		Notice:  strings.TrimSpace(req.Notice),
 		Author:  author,

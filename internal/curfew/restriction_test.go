@@ -56,7 +56,19 @@ func TestRestrictRequest(t *testing.T) {
 		{"both", func(r *curfew.RestrictRequest) { r.End = t0.Add(time.Hour) }, "not both"},
 		{"end in the past", func(r *curfew.RestrictRequest) { r.For = 0; r.End = t0.Add(-time.Hour) }, "not in the future"},
 		{"too long", func(r *curfew.RestrictRequest) { r.For = 400 * 24 * time.Hour }, "longer than the maximum"},
-		{"unknown mode", func(r *curfew.RestrictRequest) { r.Mode = "throttle" }, "mode \"throttle\""},
+		{"unknown mode", func(r *curfew.RestrictRequest) { r.Mode = "slow" }, "mode \"slow\""},
+		{"throttle without rate", func(r *curfew.RestrictRequest) { r.Mode = curfew.ModeThrottle }, "needs a rate"},
+		{"throttle with allow", func(r *curfew.RestrictRequest) {
+			r.Mode, r.Rate, r.Allow = curfew.ModeThrottle, 2_000_000, []string{"example.org"}
+		}, "takes no allow or block"},
+		{"throttle with block", func(r *curfew.RestrictRequest) {
+			r.Mode, r.Rate, r.Block = curfew.ModeThrottle, 2_000_000, []string{"example.org"}
+		}, "takes no allow or block"},
+		{"throttle below the minimum rate", func(r *curfew.RestrictRequest) { r.Mode, r.Rate = curfew.ModeThrottle, 100 }, "want between"},
+		{"rate without throttle", func(r *curfew.RestrictRequest) { r.Rate = 2_000_000 }, "applies to mode throttle only"},
+		{"blocklist with rate", func(r *curfew.RestrictRequest) {
+			r.Mode, r.Rate, r.Block = curfew.ModeBlocklist, 2_000_000, []string{"example.org"}
+		}, "applies to mode throttle only"},
 		{"bad subject", func(r *curfew.RestrictRequest) { r.Subject = "device:nope" }, "MAC address"},
 		{"cutoff with allow", func(r *curfew.RestrictRequest) { r.Allow = []string{"example.org"} }, "takes no allow"},
 		{"allowlist without allow", func(r *curfew.RestrictRequest) { r.Mode = curfew.ModeAllowlist }, "at least one"},

@@ -29,14 +29,43 @@ type Snapshot struct {
 	Registered *Registry
 }
 
-// Enforcement is the combined effect of the restrictions on one target.
+// Enforcement is the combined effect of the restrictions on one target,
+// axis by axis: what it can reach (Reach and its lists) and how fast
+// (Rate). Each axis is combined to its strictest over the target's active
+// restrictions, and each has its own end, so that the kernel ends each on
+// time: a throttle that outlasts a blocklist leaves the target throttled
+// and open once the blocklist ends (Until), until the throttle ends too
+// (RateUntil).
 type Enforcement struct {
-	Mode Mode // the strictest active mode
-
-	// Until is when Mode stops applying if nothing changes: the end of the
-	// unbroken run of restrictions at least as strict as Mode. The kernel
-	// is told to end the restriction by itself at Until.
+	// Reach is the strictest reach of the active restrictions; ReachOpen
+	// if only throttles are active.
+	Reach Reach
+	// Until is when Reach stops applying if nothing changes: the end of
+	// the unbroken run of restrictions whose reach is at least as strict.
+	// The kernel is told to end the reach by itself at Until. Zero when
+	// Reach is ReachOpen.
 	Until time.Time
+	// ReachUntil is when the target can reach everything again if nothing
+	// changes: the end of the unbroken run of restrictions that limit its
+	// reach in any way (every mode but throttle). It is Until or later;
+	// zero when Reach is ReachOpen.
+	ReachUntil time.Time
+
+	// AllowNames and AllowPrefixes are, under ReachAllowlist, the domains
+	// and the prefixes allowed by every allowlist restriction; sorted.
+	AllowNames    []string
+	AllowPrefixes []netip.Prefix
+	// BlockNames are, under ReachBlocklist, the domains blocked by any
+	// restriction; sorted.
+	BlockNames []string
+
+	// Rate is the lowest rate of the active throttles; zero if none. It
+	// is kept under every reach, though under ReachCutoff it is moot.
+	Rate Rate
+	// RateUntil is when Rate stops applying if nothing changes: the end
+	// of the unbroken run of throttles at Rate or lower. Zero when Rate is.
+	RateUntil time.Time
+
 	// RestrictedUntil is when every restriction of the target has ended.
 	RestrictedUntil time.Time
 	// Since is when the unbroken run of restrictions began.
@@ -44,14 +73,16 @@ type Enforcement struct {
 
 	Restrictions []RestrictionID // active, sorted
 	Notice       string          // the notice of the newest active restriction that has one
-	Allow        []string        // ModeAllowlist: allowed by every allowlist restriction
-	Block        []string        // ModeBlocklist: blocked by any restriction
 
 	// Unregistered is set on the Enforcement identify.Policy gives a
-	// device that a quarantining LAN does not admit: mode cutoff, no end,
-	// no restriction behind it.
+	// device that a quarantining LAN does not admit: reach cutoff, no
+	// end, no restriction behind it.
 	Unregistered bool
 }
+
+// Throttled reports whether e limits the target's rate while leaving it
+// something to reach.
+func (e *Enforcement) Throttled() bool { return e.Rate > 0 && e.Reach != ReachCutoff }
 
 // DeviceRule restricts one device, bound by MAC.
 type DeviceRule struct {
@@ -87,23 +118,34 @@ func comparePrefix(a, b netip.Prefix) int {
 	return a.Bits() - b.Bits()
 }
 
-// combine merges the restrictions of one target; ok is false if none is
-// active at now.
+// combine merges the restrictions of one target, axis by axis; ok is
+// false if none is active at now.
 func combine(now time.Time, rs []*Restriction) (e Enforcement, ok bool) {
 	var active []*Restriction
+	e.Reach = ReachOpen
 	for _, r := range rs {
-		if r.ActiveAt(now) {
-			active = append(active, r)
-			if r.Mode.Stricter(e.Mode) {
-				e.Mode = r.Mode
-			}
+		if !r.ActiveAt(now) {
+			continue
+		}
+		active = append(active, r)
+		if reach := r.Mode.Reach(); reach.Stricter(e.Reach) {
+			e.Reach = reach
+		}
+		if r.Mode == ModeThrottle && r.Rate > 0 && (e.Rate == 0 || r.Rate < e.Rate) {
+			e.Rate = r.Rate
 		}
 	}
 	if len(active) == 0 {
 		return Enforcement{}, false
 	}
-	e.Until, _ = coverage(now, rs, e.Mode)
-	e.RestrictedUntil, e.Since = coverage(now, rs, ModeBlocklist)
+	if e.Reach.Restricted() {
+		e.Until, _ = coverage(now, rs, func(r *Restriction) bool { return !e.Reach.Stricter(r.Mode.Reach()) })
+		e.ReachUntil, _ = coverage(now, rs, func(r *Restriction) bool { return r.Mode.Reach().Restricted() })
+	}
+	if e.Rate > 0 {
+		e.RateUntil, _ = coverage(now, rs, func(r *Restriction) bool { return r.Mode == ModeThrottle && r.Rate <= e.Rate })
+	}
+	e.RestrictedUntil, e.Since = coverage(now, rs, func(*Restriction) bool { return true })
 
 	slices.SortFunc(active, func(a, b *Restriction) int { return int(a.ID - b.ID) })
 	var allow []string
@@ -122,26 +164,45 @@ func combine(now time.Time, rs []*Restriction) (e Enforcement, ok bool) {
 				allow = slices.DeleteFunc(allow, func(a string) bool { return !slices.Contains(r.Allow, a) })
 			}
 		case ModeBlocklist:
-			e.Block = append(e.Block, r.Block...)
+			e.BlockNames = append(e.BlockNames, r.Block...)
 		}
 	}
-	switch e.Mode {
-	case ModeAllowlist:
-		e.Allow = sortedUnique(allow)
-	case ModeBlocklist:
-		e.Block = sortedUnique(e.Block)
+	switch e.Reach {
+	case ReachAllowlist:
+		e.AllowNames, e.AllowPrefixes = splitAllow(allow)
+		e.BlockNames = nil
+	case ReachBlocklist:
+		e.BlockNames = sortedUnique(e.BlockNames)
 	default:
-		e.Block = nil
+		e.BlockNames = nil
 	}
 	return e, true
 }
 
+// splitAllow parses a combined allow list once, for every backend: the
+// names, sorted, and the prefixes (an address is its one-address prefix),
+// masked and sorted. Entries were checked when stored; one that no longer
+// parses is dropped rather than widening the list.
+func splitAllow(allow []string) (names []string, prefixes []netip.Prefix) {
+	for _, a := range allow {
+		if _, err := netip.ParseAddr(strings.Split(a, "/")[0]); err != nil {
+			names = append(names, a)
+			continue
+		}
+		if p, err := ParsePrefix(a); err == nil {
+			prefixes = append(prefixes, p.Masked())
+		}
+	}
+	slices.SortFunc(prefixes, comparePrefix)
+	return sortedUnique(names), slices.Compact(prefixes)
+}
+
 // coverage returns the end and start of the unbroken run, through now, of
-// enforceable restrictions at least as strict as min.
-func coverage(now time.Time, rs []*Restriction, min Mode) (until, since time.Time) {
+// enforceable restrictions for which counts holds.
+func coverage(now time.Time, rs []*Restriction, counts func(*Restriction) bool) (until, since time.Time) {
 	var ivs [][2]time.Time
 	for _, r := range rs {
-		if r.Enforceable() && (r.Mode == min || r.Mode.Stricter(min)) {
+		if r.Enforceable() && counts(r) {
 			ivs = append(ivs, [2]time.Time{r.Start, r.EffectiveEnd()})
 		}
 	}
@@ -191,12 +252,24 @@ func (s *Snapshot) String() string {
 
 // String renders e for Snapshot.String.
 func (e Enforcement) String() string {
-	s := fmt.Sprintf("%s until=%s ids=%v", e.Mode, e.Until.UTC().Format(time.RFC3339), e.Restrictions)
-	if len(e.Allow) > 0 {
-		s += fmt.Sprintf(" allow=%v", e.Allow)
+	var s string
+	if e.Reach.Restricted() {
+		s = fmt.Sprintf("%s until=%s ", e.Reach, e.Until.UTC().Format(time.RFC3339))
+	} else {
+		s = "open "
 	}
-	if len(e.Block) > 0 {
-		s += fmt.Sprintf(" block=%v", e.Block)
+	if e.Rate > 0 {
+		s += fmt.Sprintf("rate=%s rate_until=%s ", e.Rate, e.RateUntil.UTC().Format(time.RFC3339))
+	}
+	s += fmt.Sprintf("ids=%v", e.Restrictions)
+	if len(e.AllowNames) > 0 {
+		s += fmt.Sprintf(" allow=%v", e.AllowNames)
+	}
+	if len(e.AllowPrefixes) > 0 {
+		s += fmt.Sprintf(" allow_prefixes=%v", e.AllowPrefixes)
+	}
+	if len(e.BlockNames) > 0 {
+		s += fmt.Sprintf(" block=%v", e.BlockNames)
 	}
 	return s
 }

@@ -3,6 +3,7 @@ package curfew_test
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -153,5 +154,118 @@ next 2026-03-01T22:00:00Z
 `
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Compute with a group (-want +got):\n%s", diff)
+	}
+}
+
+// TestCombineAxes checks that each axis of a device's restrictions is
+// combined to its strictest, and ends on its own.
+func TestCombineAxes(t *testing.T) {
+	const dev = "device:02:00:00:00:00:07"
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	with := func(r *curfew.Restriction, mode curfew.Mode, edit func(*curfew.Restriction)) *curfew.Restriction {
+		r.Mode = mode
+		if edit != nil {
+			edit(r)
+		}
+		return r
+	}
+	throttle := func(id int64, start, end int, rate curfew.Rate) *curfew.Restriction {
+		return with(rs(id, dev, start, end), curfew.ModeThrottle, func(r *curfew.Restriction) { r.Rate = rate })
+	}
+	block := func(id int64, start, end int, names ...string) *curfew.Restriction {
+		return with(rs(id, dev, start, end), curfew.ModeBlocklist, func(r *curfew.Restriction) { r.Block = names })
+	}
+	allow := func(id int64, start, end int, entries ...string) *curfew.Restriction {
+		return with(rs(id, dev, start, end), curfew.ModeAllowlist, func(r *curfew.Restriction) { r.Allow = entries })
+	}
+	pfx := func(s ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, p := range s {
+			out = append(out, netip.MustParsePrefix(p))
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		rs   []*curfew.Restriction
+		want curfew.Enforcement
+	}{
+		{
+			"a throttle alone leaves reach open",
+			[]*curfew.Restriction{throttle(1, 0, 60, 2_000_000)},
+			curfew.Enforcement{Reach: curfew.ReachOpen, Rate: 2_000_000, RateUntil: at(60)},
+		},
+		{
+			"blocklist and throttle both apply, each to its own end",
+			[]*curfew.Restriction{block(1, 0, 30, "games.example"), throttle(2, 0, 90, 1_000_000)},
+			curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: at(30), ReachUntil: at(30), BlockNames: []string{"games.example"}, Rate: 1_000_000, RateUntil: at(90)},
+		},
+		{
+			"cutoff and throttle: cutoff's reach, the rate kept but moot",
+			[]*curfew.Restriction{rs(1, dev, 0, 30), throttle(2, 0, 90, 1_000_000)},
+			curfew.Enforcement{Reach: curfew.ReachCutoff, Until: at(30), ReachUntil: at(30), Rate: 1_000_000, RateUntil: at(90)},
+		},
+		{
+			"the lowest rate wins, until the run of throttles at it or lower ends",
+			[]*curfew.Restriction{throttle(1, 0, 60, 4_000_000), throttle(2, 0, 20, 1_000_000), throttle(3, 20, 40, 512_000)},
+			curfew.Enforcement{Reach: curfew.ReachOpen, Rate: 1_000_000, RateUntil: at(40)},
+		},
+		{
+			"blocklists combine to the union",
+			[]*curfew.Restriction{block(1, 0, 60, "b.example", "a.example"), block(2, 0, 30, "c.example", "a.example")},
+			curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: at(60), ReachUntil: at(60), BlockNames: []string{"a.example", "b.example", "c.example"}},
+		},
+		{
+			"allowlists combine to the intersection, names and prefixes apart, v4 and v6",
+			[]*curfew.Restriction{
+				allow(1, 0, 60, "news.example", "198.51.100.0/24", "2001:db8::/32", "mail.example"),
+				allow(2, 0, 30, "2001:db8::/32", "news.example", "198.51.100.0/24", "192.0.2.1/32"),
+			},
+			curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: at(60), ReachUntil: at(60), AllowNames: []string{"news.example"}, AllowPrefixes: pfx("198.51.100.0/24", "2001:db8::/32")},
+		},
+		{
+			"an allowlist is stricter than a blocklist, whose names are dropped",
+			[]*curfew.Restriction{block(1, 0, 90, "games.example"), allow(2, 0, 30, "news.example")},
+			curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: at(30), ReachUntil: at(90), AllowNames: []string{"news.example"}},
+		},
+		{
+			"reach ends when the run of restrictions at least as strict ends; a throttle does not extend it",
+			[]*curfew.Restriction{block(1, 0, 30, "games.example"), throttle(2, 0, 90, 1_000_000), rs(3, dev, 0, 20)},
+			curfew.Enforcement{Reach: curfew.ReachCutoff, Until: at(20), ReachUntil: at(30), Rate: 1_000_000, RateUntil: at(90)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := curfew.Compute(at(10), tt.rs, nil)
+			if len(s.Devices) != 1 {
+				t.Fatalf("Compute() = %v, want one device", s)
+			}
+			got := s.Devices[0].Enforcement
+			want := tt.want
+			want.Since = t0
+			want.Restrictions = got.Restrictions
+			want.RestrictedUntil = got.RestrictedUntil
+			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("Enforcement (-want +got):\n%s", diff)
+			}
+			end := t0
+			for _, r := range tt.rs {
+				if r.End.After(end) {
+					end = r.End
+				}
+			}
+			if !got.RestrictedUntil.Equal(end) {
+				t.Errorf("RestrictedUntil = %s, want the last end %s", got.RestrictedUntil, end)
+			}
+			var active []curfew.RestrictionID
+			for _, r := range tt.rs {
+				if r.ActiveAt(at(10)) {
+					active = append(active, r.ID)
+				}
+			}
+			if !slices.Equal(got.Restrictions, active) {
+				t.Errorf("Restrictions = %v, want the active %v", got.Restrictions, active)
+			}
+		})
 	}
 }

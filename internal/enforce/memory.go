@@ -83,7 +83,7 @@ func (m *Memory) LookupMAC(mac net.HardwareAddr) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	for _, d := range m.last.Devices {
-		if d.MAC.String() == mac.String() && d.Mode == curfew.ModeCutoff {
+		if d.MAC.String() == mac.String() && d.Reach == curfew.ReachCutoff {
 			return d.Until, true
 		}
 	}
@@ -101,7 +101,7 @@ func (m *Memory) LookupAddr(a netip.Addr) (time.Time, bool) {
 		return until, false
 	}
 	for _, p := range m.last.Prefixes {
-		if p.Prefix.Contains(a) && p.Mode == curfew.ModeCutoff {
+		if p.Prefix.Contains(a) && p.Reach == curfew.ReachCutoff {
 			ok = true
 			if p.Until.After(until) {
 				until = p.Until
@@ -109,4 +109,55 @@ func (m *Memory) LookupAddr(a netip.Addr) (time.Time, bool) {
 		}
 	}
 	return until, ok
+}
+
+// device returns the rule of mac in the last snapshot, or nil.
+func (m *Memory) device(mac net.HardwareAddr) *curfew.DeviceRule {
+	if m.last == nil {
+		return nil
+	}
+	for _, d := range m.last.Devices {
+		if d.MAC.String() == mac.String() {
+			return d
+		}
+	}
+	return nil
+}
+
+// LookupReach reports what mac can reach and until when: ReachOpen, with
+// no end, if nothing holds its reach.
+func (m *Memory) LookupReach(mac net.HardwareAddr) (curfew.Reach, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d := m.device(mac); d != nil && d.Reach.Restricted() {
+		return d.Reach, d.Until
+	}
+	return curfew.ReachOpen, time.Time{}
+}
+
+// LookupAllowed reports whether the allowlist of mac names a prefix that
+// holds a.
+func (m *Memory) LookupAllowed(mac net.HardwareAddr, a netip.Addr) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := m.device(mac)
+	if d == nil || d.Reach != curfew.ReachAllowlist {
+		return false
+	}
+	for _, p := range d.AllowPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// LookupRate reports the rate mac is held to; zero if none.
+func (m *Memory) LookupRate(mac net.HardwareAddr) curfew.Rate {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d := m.device(mac); d != nil {
+		return d.Rate
+	}
+	return 0
 }

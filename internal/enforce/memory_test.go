@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
 	"github.com/curfew/curfew/internal/enforce/enforcetest"
 )
@@ -23,6 +24,16 @@ func TestMemoryConformance(t *testing.T) {
 			LookupAddr: func(_ context.Context, a netip.Addr) (time.Time, bool, error) {
 				u, ok := m.LookupAddr(a)
 				return u, ok, nil
+			},
+			LookupReach: func(_ context.Context, mac net.HardwareAddr) (curfew.Reach, time.Time, error) {
+				r, u := m.LookupReach(mac)
+				return r, u, nil
+			},
+			LookupAllowed: func(_ context.Context, mac net.HardwareAddr, a netip.Addr) (bool, error) {
+				return m.LookupAllowed(mac, a), nil
+			},
+			LookupRate: func(_ context.Context, mac net.HardwareAddr) (curfew.Rate, error) {
+				return m.LookupRate(mac), nil
 			},
 		}
 	})

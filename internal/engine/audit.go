@@ -560,7 +560,7 @@ func (e *Engine) recordAppliedLocked(ctx context.Context, now time.Time) {
 			delete(e.unapplied, id)
 		case r.ActiveAt(now):
 			evs = append(evs, &audit.Event{At: now, Kind: audit.KindRestrictionApplied, Actor: audit.System,
-				Subject: r.Subject.String(), Restriction: id, After: &audit.Fields{Applied: now}})
+				Subject: r.Subject.String(), Restriction: id, After: &audit.Fields{Applied: now, Mode: r.Mode, Rate: r.Rate}})
 		}
 	}
 	if len(evs) == 0 {

@@ -29,7 +29,7 @@ type Policy[T comparable] struct {
 // not admit: no internet until the device is registered, however long
 // that takes.
 var unregistered = curfew.Enforcement{
-	Mode:         curfew.ModeCutoff,
+	Reach:        curfew.ReachCutoff,
 	Until:        forever,
 	Unregistered: true,
 }

@@ -30,21 +30,21 @@ func TestPolicyMatch(t *testing.T) {
 		At: now,
 		Devices: []*curfew.DeviceRule{
 			{MAC: dev, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.9")},
-				Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: until}},
+				Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: until}},
 			{MAC: mustMAC("02:00:00:00:00:02"),
-				Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now}}, // over at now
+				Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now}}, // over at now
 		},
 		Prefixes: []curfew.PrefixRule{
-			{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: until}},
-			{Prefix: netip.MustParsePrefix("10.1.2.0/24"), Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: until}},
-			{Prefix: netip.MustParsePrefix("::ffff:10.2.0.0/112"), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: until}},
+			{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: until}},
+			{Prefix: netip.MustParsePrefix("10.1.2.0/24"), Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: until}},
+			{Prefix: netip.MustParsePrefix("::ffff:10.2.0.0/112"), Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: until}},
 		},
 	}
 	p := identify.Compile(snap, func(e *curfew.Enforcement, mac net.HardwareAddr) string {
 		if mac != nil {
 			return "device " + mac.String()
 		}
-		return "ip " + string(e.Mode)
+		return "ip " + string(e.Reach)
 	})
 	tests := []struct {
 		name     string
@@ -75,7 +75,7 @@ func TestPolicyMatch(t *testing.T) {
 
 	// With only ip: prefixes restricted, who a client is does not
 	// matter: an Unknown one is not unplaced.
-	prefixesOnly := identify.Compile(&curfew.Snapshot{Prefixes: snap.Prefixes}, func(e *curfew.Enforcement, _ net.HardwareAddr) string { return string(e.Mode) })
+	prefixesOnly := identify.Compile(&curfew.Snapshot{Prefixes: snap.Prefixes}, func(e *curfew.Enforcement, _ net.HardwareAddr) string { return string(e.Reach) })
 	if got, unplaced := prefixesOnly.Match(identify.Client{Addr: netip.MustParseAddr("10.0.0.8"), Kind: identify.Unknown}, now, nil); len(got) != 0 || unplaced {
 		t.Errorf("Match(unknown client, prefixes only) = %q, %v; want nothing, placed", got, unplaced)
 	}
@@ -108,10 +108,10 @@ func TestPolicyQuarantine(t *testing.T) {
 	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
 	registered, stranger := mustMAC("02:00:00:00:00:01"), mustMAC("06:00:00:00:00:09")
 	snap := &curfew.Snapshot{At: now, Quarantine: true, Registered: curfew.NewRegistry([]net.HardwareAddr{registered}),
-		Devices: []*curfew.DeviceRule{{MAC: stranger, Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour)}}}}
+		Devices: []*curfew.DeviceRule{{MAC: stranger, Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: now.Add(time.Hour)}}}}
 	p := identify.Compile(snap, func(e *curfew.Enforcement, mac net.HardwareAddr) string {
 		if e.Unregistered {
-			return "unregistered " + string(e.Mode)
+			return "unregistered " + string(e.Reach)
 		}
 		return "device " + mac.String()
 	})

@@ -18,7 +18,7 @@ import (
 
 func allowlisted(at time.Time, mac net.HardwareAddr, d time.Duration) *curfew.Snapshot {
 	return &curfew.Snapshot{At: at, Devices: []*curfew.DeviceRule{{MAC: mac,
-		Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: at.Add(d), Allow: []string{"news.example"}}}}}
+		Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: at.Add(d), AllowNames: []string{"news.example"}}}}}
 }
 
 // timeoutOf returns the timeout nft lists for the element of mac and a in

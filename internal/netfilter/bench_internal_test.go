@@ -26,7 +26,7 @@ func BenchmarkVerify(b *testing.B) {
 		s := &curfew.Snapshot{Devices: make([]*curfew.DeviceRule, n)}
 		for i := range n {
 			s.Devices[i] = &curfew.DeviceRule{MAC: net.HardwareAddr{2, 0xbe, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}}
-			s.Devices[i].Mode = curfew.ModeCutoff
+			s.Devices[i].Reach = curfew.ReachCutoff
 		}
 		s.At = time.Now() // timeouts count from here: set it just before Apply
 		for i := range s.Devices {

@@ -159,7 +159,7 @@ func BenchmarkAllowDestination(b *testing.B) {
 	mac := benchMAC(1)
 	at := time.Now()
 	mustApply(b, be, &curfew.Snapshot{At: at, Devices: []*curfew.DeviceRule{{MAC: mac,
-		Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: at.Add(24 * time.Hour), Allow: []string{"news.example"}}}}})
+		Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: at.Add(24 * time.Hour), AllowNames: []string{"news.example"}}}}})
 	addr := func(i int) netip.Addr {
 		if i%2 == 1 {
 			return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 24), 15: byte(i)}).Next()

@@ -69,16 +69,20 @@ const (
 	numModes
 )
 
-func modeOf(m curfew.Mode) (macMode, bool) {
-	switch m {
-	case curfew.ModeCutoff:
-		return modeCutoff, true
-	case curfew.ModeAllowlist:
-		return modeAllowlist, true
-	case curfew.ModeBlocklist:
-		return modeBlocklist, true
-	}
-	return 0, false
+// needs is what one reach needs of the table.
+type needs struct {
+	mode      macMode // the device list, and so the set of macKinds, its devices go in
+	v4, v6    setKind // the interval sets its ip: prefixes go in
+	allowNets bool    // its devices' AllowPrefixes go in setNetV4 and setNetV6
+}
+
+// reachNeeds is what each reach needs of the table. A reach that is not
+// in it, ReachOpen (a throttle alone), needs nothing of the table: the
+// Rate axis is kept by tc, outside it.
+var reachNeeds = map[curfew.Reach]needs{
+	curfew.ReachCutoff:    {mode: modeCutoff, v4: setV4, v6: setV6},
+	curfew.ReachAllowlist: {mode: modeAllowlist, v4: setRestrictV4, v6: setRestrictV6, allowNets: true},
+	curfew.ReachBlocklist: {mode: modeBlocklist, v4: setRestrictV4, v6: setRestrictV6},
 }
 
 // elemKey identifies one element as the kernel sees it: a MAC or an
@@ -164,17 +168,17 @@ func desired(s *curfew.Snapshot, doh []netip.Addr) ([numModes][]macElem, element
 	macs[modeCutoff] = make([]macElem, 0, len(s.Devices))
 	sorted := [numModes]bool{true, true, true}
 	for _, d := range s.Devices {
-		mode, ok := modeOf(d.Mode)
-		if !ok || !d.Until.After(s.At) || len(d.MAC) != 6 {
+		n, m, ok := macOf(d, s.At)
+		if !ok {
 			continue
 		}
-		m := macElem{mac: macUint(d.MAC), until: d.Until, addrs: d.Addrs}
-		if n := len(macs[mode]); n > 0 && macs[mode][n-1].mac >= m.mac {
+		mode := n.mode
+		if k := len(macs[mode]); k > 0 && macs[mode][k-1].mac >= m.mac {
 			sorted[mode] = false
 		}
 		macs[mode] = append(macs[mode], m)
-		if mode == modeAllowlist {
-			allowedNets(ranges, m.mac, d.Allow, d.Until)
+		if n.allowNets {
+			allowedNets(ranges, m.mac, d.AllowPrefixes, d.Until)
 		}
 	}
 	for mode := range macs {
@@ -191,31 +195,22 @@ func desired(s *curfew.Snapshot, doh []netip.Addr) ([numModes][]macElem, element
 // and otherwise restricted prefixes turned into disjoint intervals, each
 // ending at the latest Until of the prefixes covering it.
 func prefixRanges(ranges elements, s *curfew.Snapshot) {
-	var v4, v6, r4, r6 []prefixUntil
+	var sets [numSets][]prefixUntil
 	for _, p := range s.Prefixes {
-		mode, ok := modeOf(p.Mode)
+		n, ok := reachNeeds[p.Reach]
 		if !ok || !p.Until.After(s.At) || !p.Prefix.IsValid() {
 			continue
 		}
 		pu := prefixUntil{p.Prefix.Masked(), p.Until}
-		is4 := pu.p.Addr().Is4()
-		switch {
-		case mode == modeCutoff && is4:
-			v4 = append(v4, pu)
-		case mode == modeCutoff:
-			v6 = append(v6, pu)
-		case is4:
-			r4 = append(r4, pu)
-		default:
-			r6 = append(r6, pu)
+		set := n.v6
+		if pu.p.Addr().Is4() {
+			set = n.v4
 		}
+		sets[set] = append(sets[set], pu)
 	}
-	for _, l := range []struct {
-		set setKind
-		ps  []prefixUntil
-	}{{setV4, v4}, {setV6, v6}, {setRestrictV4, r4}, {setRestrictV6, r6}} {
-		for _, sp := range spans(l.ps) {
-			ranges[sp.key(l.set)] = sp.until
+	for set, ps := range sets {
+		for _, sp := range spans(ps) {
+			ranges[sp.key(setKind(set))] = sp.until
 		}
 	}
 }
@@ -238,14 +233,14 @@ func dedupMACs(macs []macElem) []macElem {
 	return out
 }
 
-// allowedNets adds to ranges the entries of allow that are addresses or
-// prefixes (the others are domains, the resolver's business), as ranges of
-// the device mac, merged so that they do not overlap: the kernel refuses
-// overlapping ranges in a concatenated set.
-func allowedNets(ranges elements, mac uint64, allow []string, until time.Time) {
+// allowedNets adds to ranges the prefixes an allowlist leaves the device
+// mac (its domains are the resolver's business), as ranges merged so that
+// they do not overlap: the kernel refuses overlapping ranges in a
+// concatenated set.
+func allowedNets(ranges elements, mac uint64, allow []netip.Prefix, until time.Time) {
 	var v4, v6 []prefixUntil
 	for _, a := range allow {
-		p, ok := parseAllowed(a)
+		p, ok := kernelPrefix(a)
 		if !ok {
 			continue
 		}
@@ -270,22 +265,20 @@ func allowedNets(ranges elements, mac uint64, allow []string, until time.Time) {
 	}
 }
 
-// parseAllowed parses an allowlist entry that is an address or a prefix.
-func parseAllowed(s string) (netip.Prefix, bool) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		if p.Addr().Is4In6() {
-			if p.Bits() < 96 {
-				return netip.Prefix{}, false
-			}
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+// kernelPrefix returns p as the kernel's sets hold it: masked, an
+// IPv4-mapped IPv6 prefix as the IPv4 prefix it maps; false if p is not
+// valid or maps less than all of IPv4's address bits.
+func kernelPrefix(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.IsValid() || p.Addr().Zone() != "" {
+		return netip.Prefix{}, false
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, false
 		}
-		return p.Masked(), true
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
-	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), true
-	}
-	return netip.Prefix{}, false
+	return p.Masked(), true
 }
 
 func lastAddr(bits int) netip.Addr {

@@ -51,11 +51,11 @@ func restrictedCases(l *lab, f family) []struct {
 		name string
 		snap func() *curfew.Snapshot
 	}{
-		{"cut-off device", device(curfew.Enforcement{Mode: curfew.ModeCutoff})},
-		{"allowlist device", device(curfew.Enforcement{Mode: curfew.ModeAllowlist, Allow: []string{"news.example"}})},
-		{"blocklist device", device(curfew.Enforcement{Mode: curfew.ModeBlocklist, Block: []string{"games.example"}})},
-		{"cut-off prefix", prefix(curfew.Enforcement{Mode: curfew.ModeCutoff})},
-		{"blocklist prefix", prefix(curfew.Enforcement{Mode: curfew.ModeBlocklist, Block: []string{"games.example"}})},
+		{"cut-off device", device(curfew.Enforcement{Reach: curfew.ReachCutoff})},
+		{"allowlist device", device(curfew.Enforcement{Reach: curfew.ReachAllowlist, AllowNames: []string{"news.example"}})},
+		{"blocklist device", device(curfew.Enforcement{Reach: curfew.ReachBlocklist, BlockNames: []string{"games.example"}})},
+		{"cut-off prefix", prefix(curfew.Enforcement{Reach: curfew.ReachCutoff})},
+		{"blocklist prefix", prefix(curfew.Enforcement{Reach: curfew.ReachBlocklist, BlockNames: []string{"games.example"}})},
 	}
 }
 

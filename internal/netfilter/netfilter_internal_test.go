@@ -70,16 +70,20 @@ func TestDesiredByMode(t *testing.T) {
 	mac := func(i byte) []byte { return []byte{2, 0, 0, 0, 0, i} }
 	s := &curfew.Snapshot{At: now,
 		Devices: []*curfew.DeviceRule{
-			{MAC: mac(1), Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: hour,
-				Allow: []string{"news.example", "198.51.100.0/24", "198.51.100.7", "2001:db8::/32", "::ffff:192.0.2.1", "fe80::1%eth0"}}},
-			{MAC: mac(2), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now}}, // ended
-			{MAC: mac(3), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: hour}},
-			{MAC: mac(4), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: hour}},
-			{MAC: mac(5), Enforcement: curfew.Enforcement{Mode: "unknown", Until: hour}},
+			{MAC: mac(1), Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: hour,
+				AllowNames: []string{"news.example"}, AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("198.51.100.7/32"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("::ffff:192.0.2.1/128"), {}}}},
+			{MAC: mac(2), Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now}}, // ended
+			{MAC: mac(3), Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: hour}},
+			{MAC: mac(4), Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: hour}},
+			{MAC: mac(5), Enforcement: curfew.Enforcement{Reach: "unknown", Until: hour}},
+			// A throttle alone is the shaper's: nothing of the table.
+			{MAC: mac(6), Enforcement: curfew.Enforcement{Reach: curfew.ReachOpen, Rate: 2_000_000, RateUntil: hour}},
+			// A throttle under a blocklist: the blocklist's set, as without it.
+			{MAC: mac(7), Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: hour, Rate: 2_000_000, RateUntil: hour}},
 		},
 		Prefixes: []curfew.PrefixRule{
-			{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: hour}},
-			{Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: hour}},
+			{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: hour}},
+			{Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: hour}},
 		},
 	}
 	macs, ranges := desired(s, []netip.Addr{netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("2620:fe::fe")})
@@ -99,6 +103,7 @@ func TestDesiredByMode(t *testing.T) {
 		"allow_net_v6 020000000001.2001:db8::-020000000001.2001:db8:ffff:ffff:ffff:ffff:ffff:ffff true",
 		"allowlist_mac 20000000001",
 		"blocklist_mac 20000000004",
+		"blocklist_mac 20000000007",
 		"cutoff_mac 20000000003",
 		"doh_v4 9.9.9.9 false",
 		"doh_v6 2620:fe::fe false",
@@ -139,11 +144,11 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 	now := time.Now()
 	mac := func(i byte) []byte { return []byte{2, 0, 0, 0, 1, i} }
 	s1 := &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
-		{MAC: mac(1), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
+		{MAC: mac(1), Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(time.Hour)}},
 	}}
 	s2 := &curfew.Snapshot{At: now.Add(time.Second), Devices: []*curfew.DeviceRule{
-		{MAC: mac(1), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
-		{MAC: mac(2), Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}},
+		{MAC: mac(1), Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(time.Hour)}},
+		{MAC: mac(2), Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(time.Hour)}},
 	}}
 	steps := []struct {
 		s           *curfew.Snapshot
@@ -186,7 +191,7 @@ func TestGenerationIgnoresExpiry(t *testing.T) {
 	defer b.Close()
 	now := time.Now()
 	s := &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
-		{MAC: []byte{2, 0, 0, 0, 0, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(200 * time.Millisecond)}},
+		{MAC: []byte{2, 0, 0, 0, 0, 1}, Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(200 * time.Millisecond)}},
 	}}
 	if err := b.Apply(t.Context(), s); err != nil {
 		t.Fatal(err)
@@ -223,7 +228,7 @@ func TestApplyOverExpiredInterval(t *testing.T) {
 	rule := func(p string, d time.Duration) curfew.PrefixRule {
 		now := time.Now()
 		return curfew.PrefixRule{Prefix: netip.MustParsePrefix(p),
-			Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(d)}}
+			Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(d)}}
 	}
 	now := time.Now()
 	steps := []*curfew.Snapshot{

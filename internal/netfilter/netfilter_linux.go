@@ -276,7 +276,7 @@ func (b *Backend) Table() string { return b.rs.table.Name }
 // Devices and ip: subjects are enforced by mode: cutoff refuses all the
 // forwarded traffic of a device, and the flows an ip: subject opens (both
 // ways), never those others open to it; allowlist (devices only) lets through only
-// destinations allowed by AllowDestination or listed in Enforcement.Allow
+// destinations allowed by AllowDestination or listed in Enforcement.AllowPrefixes
 // as addresses or prefixes; every mode refuses DNS that bypasses curfew's
 // resolver, and every service of the gateway itself but the resolver, the
 // notice server and DHCP. ip: subjects in allowlist mode get only the anti-bypass rules:

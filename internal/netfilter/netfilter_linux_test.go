@@ -5,6 +5,7 @@ package netfilter_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -87,6 +88,51 @@ func (k *kernel) lookupMAC(_ context.Context, mac net.HardwareAddr) (time.Time, 
 	return time.Time{}, false, nil
 }
 
+// lookupReach finds mac in the device sets of each reach: ReachOpen if in
+// none, an error if in more than one.
+func (k *kernel) lookupReach(_ context.Context, mac net.HardwareAddr) (curfew.Reach, time.Time, error) {
+	reach, until := curfew.ReachOpen, time.Time{}
+	for _, set := range []struct {
+		name  string
+		reach curfew.Reach
+	}{{"cutoff_mac", curfew.ReachCutoff}, {"allowlist_mac", curfew.ReachAllowlist}, {"blocklist_mac", curfew.ReachBlocklist}} {
+		els, err := k.elements(set.name)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		for _, e := range els {
+			if !bytes.Equal(e.Key, mac) {
+				continue
+			}
+			if reach != curfew.ReachOpen {
+				return "", time.Time{}, fmt.Errorf("%s is in the sets of %s and %s", mac, reach, set.reach)
+			}
+			reach, until = set.reach, time.Now().Add(e.Expires)
+		}
+	}
+	return reach, until, nil
+}
+
+// lookupAllowed reports whether a range of the allowed-nets set of a's
+// family, keyed by mac, holds a.
+func (k *kernel) lookupAllowed(_ context.Context, mac net.HardwareAddr, a netip.Addr) (bool, error) {
+	name := "allow_net_v4"
+	if a.Is6() {
+		name = "allow_net_v6"
+	}
+	els, err := k.elements(name)
+	if err != nil {
+		return false, err
+	}
+	key := append(append(append([]byte{}, mac...), 0, 0), a.AsSlice()...)
+	for _, e := range els {
+		if len(e.Key) == len(key) && bytes.Compare(e.Key, key) <= 0 && bytes.Compare(key, e.KeyEnd) <= 0 && bytes.Equal(e.Key[:6], mac) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // lookupAddr finds the interval holding a: the start element with the
 // greatest key not above a, if the next element after it is its end and
 // lies above a.
@@ -132,9 +178,11 @@ func TestConformance(t *testing.T) {
 		b := newBackendConfig(t, &netfilter.Config{NetNS: ns, Unowned: true})
 		k := newKernel(t, ns)
 		return &enforcetest.Harness{
-			Backend:    b,
-			LookupMAC:  k.lookupMAC,
-			LookupAddr: k.lookupAddr,
+			Backend:       b,
+			LookupMAC:     k.lookupMAC,
+			LookupAddr:    k.lookupAddr,
+			LookupReach:   k.lookupReach,
+			LookupAllowed: k.lookupAllowed,
 			Tamper: func(context.Context) error {
 				k.conn.DelTable(k.table)
 				return k.conn.Flush()
@@ -151,7 +199,7 @@ var (
 )
 
 func cut(until time.Time, ids ...curfew.RestrictionID) curfew.Enforcement {
-	return curfew.Enforcement{Mode: curfew.ModeCutoff, Until: until, RestrictedUntil: until, Restrictions: ids}
+	return curfew.Enforcement{Reach: curfew.ReachCutoff, Until: until, RestrictedUntil: until, Restrictions: ids}
 }
 
 // goldenSnapshot has two devices and overlapping v4 and v6 prefixes, with
@@ -171,7 +219,7 @@ func goldenSnapshot() *curfew.Snapshot {
 			{Prefix: netip.MustParsePrefix("2001:db8:99::/64"), Enforcement: cut(now.Add(time.Hour), 6)},
 			{Prefix: netip.MustParsePrefix("2001:db8:aa::7/128"), Enforcement: cut(now.Add(30*time.Minute), 7)},
 			// Other modes get only the anti-bypass rules here.
-			{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour)}},
+			{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: now.Add(time.Hour)}},
 		},
 	}
 }
@@ -215,13 +263,13 @@ func everySnapshot() *curfew.Snapshot {
 	s := goldenSnapshot()
 	until := s.At.Add(3 * time.Hour)
 	s.Devices = append(s.Devices,
-		&curfew.DeviceRule{MAC: macC, Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: until, Restrictions: []curfew.RestrictionID{8},
-			Allow: []string{"news.example", "198.51.100.0/24", "198.51.100.9", "2001:db8:5::/48"}}},
-		&curfew.DeviceRule{MAC: macD, Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: until, Restrictions: []curfew.RestrictionID{9},
-			Block: []string{"games.example"}}},
+		&curfew.DeviceRule{MAC: macC, Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: until, Restrictions: []curfew.RestrictionID{8},
+			AllowNames: []string{"news.example"}, AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("198.51.100.9/32"), netip.MustParsePrefix("2001:db8:5::/48")}}},
+		&curfew.DeviceRule{MAC: macD, Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: until, Restrictions: []curfew.RestrictionID{9},
+			BlockNames: []string{"games.example"}}},
 	)
 	s.Prefixes = append(s.Prefixes, curfew.PrefixRule{Prefix: netip.MustParsePrefix("2001:db8:77::/64"),
-		Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: until, Allow: []string{"news.example"}}})
+		Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: until, AllowNames: []string{"news.example"}}})
 	return s
 }
 

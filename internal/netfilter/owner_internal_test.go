@@ -26,7 +26,7 @@ func TestAdoptOrphanedTable(t *testing.T) {
 	defer first.Close() // last: the table is gone by then
 	now := time.Now()
 	snap := &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
-		{MAC: []byte{2, 0, 0, 0, 1, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}}}}
+		{MAC: []byte{2, 0, 0, 0, 1, 1}, Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(time.Hour)}}}}
 	if err := first.Apply(t.Context(), snap); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestOlderKernelFallsBack(t *testing.T) {
 	b.tableFlags |= 0x80
 	now := time.Now()
 	snap := &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
-		{MAC: []byte{2, 0, 0, 0, 1, 1}, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(time.Hour)}}}}
+		{MAC: []byte{2, 0, 0, 0, 1, 1}, Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(time.Hour)}}}}
 	if err := b.Apply(t.Context(), snap); err != nil {
 		t.Fatalf("Apply on a kernel without the flags: %v", err)
 	}

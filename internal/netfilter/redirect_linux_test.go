@@ -335,7 +335,7 @@ func TestTrafficPrefixRedirect(t *testing.T) {
 	for _, f := range families {
 		s.Prefixes = append(s.Prefixes, curfew.PrefixRule{Prefix: f.client1Net, Enforcement: cut(now.Add(time.Hour), 1)})
 		s.Prefixes = append(s.Prefixes, curfew.PrefixRule{Prefix: netip.PrefixFrom(f.client2, f.client2.BitLen()),
-			Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour), Block: []string{"games.example"}}})
+			Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: now.Add(time.Hour), BlockNames: []string{"games.example"}}})
 	}
 	mustApply(t, l.b, s)
 	for _, f := range families {
@@ -356,7 +356,7 @@ func TestTrafficDoH(t *testing.T) {
 			r := f.redirect()
 			now := time.Now()
 			mustApply(t, l.b, &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{{MAC: l.mac1,
-				Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: now.Add(time.Hour), Block: []string{"games.example"}}}}})
+				Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: now.Add(time.Hour), BlockNames: []string{"games.example"}}}}})
 
 			doh := netip.AddrPortFrom(r.doh, 443)
 			mustBeRefusedPort(t, "blocklist client1 on DoH", l.client1, doh)
@@ -382,8 +382,8 @@ func TestTrafficAllowlist(t *testing.T) {
 			r := f.redirect()
 			now := time.Now()
 			mustApply(t, l.b, &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{{MAC: l.mac1,
-				Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: now.Add(time.Hour),
-					Allow: []string{"news.example", r.listedNet}}}}})
+				Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: now.Add(time.Hour),
+					AllowNames: []string{"news.example"}, AllowPrefixes: []netip.Prefix{netip.MustParsePrefix(r.listedNet)}}}}})
 			allowed := netip.AddrPortFrom(f.upstream, 9000)
 
 			// Nothing answered yet: the destination is refused, its web

@@ -30,8 +30,12 @@ func checkUpdate(t *testing.T, seed uint64) {
 	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
 	doh := []netip.Addr{netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("2620:fe::fe")}
 	mac := func(i int) net.HardwareAddr { return net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)} }
-	modes := []curfew.Mode{curfew.ModeCutoff, curfew.ModeAllowlist, curfew.ModeBlocklist}
-	allows := [][]string{nil, {"news.example"}, {"198.51.100.0/24", "2001:db8::/32"}, {"192.0.2.7", "198.51.100.128/25"}}
+	// Every mode, throttle among them: a device can be throttled and
+	// under another reach at once, and a throttle alone ending or
+	// starting must change no set.
+	modes := curfew.Modes
+	allows := [][]string{{"news.example"}, {"198.51.100.0/24", "2001:db8::/32"}, {"192.0.2.7/32", "198.51.100.128/25"}}
+	rates := []curfew.Rate{512_000, 2_000_000}
 	prefixes := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.1.2.0/24"), netip.MustParsePrefix("2001:db8:5::/48")}
 
 	x := curfew.NewIndex(nil, nil)
@@ -54,8 +58,13 @@ func checkUpdate(t *testing.T, seed uint64) {
 			} else {
 				r.Subject = curfew.Subject{Kind: curfew.SubjectDevice, MAC: mac(rnd.IntN(40))}
 			}
-			if r.Mode == curfew.ModeAllowlist {
+			switch r.Mode {
+			case curfew.ModeAllowlist:
 				r.Allow = allows[rnd.IntN(len(allows))]
+			case curfew.ModeBlocklist:
+				r.Block = []string{"games.example"}
+			case curfew.ModeThrottle:
+				r.Rate = rates[rnd.IntN(len(rates))]
 			}
 			x.Put(r)
 			x.Add(&tg, r)

@@ -65,15 +65,15 @@ func (b *Backend) update(s *curfew.Snapshot) (macs [numModes][]macElem, ranges e
 	var allowed []*curfew.DeviceRule // the changed devices now in allowlist mode
 	for _, c := range changes {
 		if c.old != nil {
-			if mode, m, ok := macOf(c.old, last.At); ok {
-				was[mode] = append(was[mode], m)
-				netsChanged = netsChanged || mode == modeAllowlist
+			if n, m, ok := macOf(c.old, last.At); ok {
+				was[n.mode] = append(was[n.mode], m)
+				netsChanged = netsChanged || n.allowNets
 			}
 		}
 		if c.new != nil {
-			if mode, m, ok := macOf(c.new, s.At); ok {
-				now[mode] = append(now[mode], m)
-				if mode == modeAllowlist {
+			if n, m, ok := macOf(c.new, s.At); ok {
+				now[n.mode] = append(now[n.mode], m)
+				if n.allowNets {
 					allowed = append(allowed, c.new)
 				}
 			}
@@ -94,10 +94,15 @@ func (b *Backend) update(s *curfew.Snapshot) (macs [numModes][]macElem, ranges e
 	ranges = maps.Clone(b.ranges)
 	if netsChanged {
 		// The allowed nets of a device are keyed by its MAC: drop the old
-		// ones of every changed allowlist-mode device, then add the new.
+		// ones of every changed device whose reach had them, then add the
+		// new.
 		gone := make(map[uint64]bool)
-		for _, m := range was[modeAllowlist] {
-			gone[m.mac] = true
+		for mode, n := range modeNeeds() {
+			if n.allowNets {
+				for _, m := range was[mode] {
+					gone[m.mac] = true
+				}
+			}
 		}
 		for k := range ranges {
 			if (k.set == setNetV4 || k.set == setNetV6) && gone[concatMAC(k.start)] {
@@ -105,7 +110,7 @@ func (b *Backend) update(s *curfew.Snapshot) (macs [numModes][]macElem, ranges e
 			}
 		}
 		for _, d := range allowed {
-			allowedNets(ranges, macUint(d.MAC), d.Allow, d.Until)
+			allowedNets(ranges, macUint(d.MAC), d.AllowPrefixes, d.Until)
 		}
 	}
 	if prefixesChanged {
@@ -179,14 +184,24 @@ func sortedAround(l []*curfew.DeviceRule, j int) bool {
 	return j+1 == len(l) || m < macUint(l[j+1].MAC)
 }
 
-// macOf returns the element that enforces d at the instant at, and its
-// mode; false if d enforces nothing there (see desired).
-func macOf(d *curfew.DeviceRule, at time.Time) (macMode, macElem, bool) {
-	mode, ok := modeOf(d.Mode)
+// macOf returns the element that enforces d's reach at the instant at,
+// and what that reach needs of the table; false if d's reach needs nothing
+// there (see desired): open, or ended.
+func macOf(d *curfew.DeviceRule, at time.Time) (needs, macElem, bool) {
+	n, ok := reachNeeds[d.Reach]
 	if !ok || !d.Until.After(at) || len(d.MAC) != 6 {
-		return 0, macElem{}, false
+		return needs{}, macElem{}, false
 	}
-	return mode, macElem{mac: macUint(d.MAC), until: d.Until, addrs: d.Addrs}, true
+	return n, macElem{mac: macUint(d.MAC), until: d.Until, addrs: d.Addrs}, true
+}
+
+// modeNeeds returns reachNeeds indexed by device list.
+func modeNeeds() [numModes]needs {
+	var by [numModes]needs
+	for _, n := range reachNeeds {
+		by[n.mode] = n
+	}
+	return by
 }
 
 // patchMACs returns a copy of the sorted list have in which the elements
@@ -224,10 +239,10 @@ func patchMACs(have, was, now []macElem) []macElem {
 }
 
 // samePrefixes reports whether two prefix rule lists enforce the same
-// elements: the same prefixes, modes and ends, in the same order.
+// elements: the same prefixes, reaches and ends, in the same order.
 func samePrefixes(a, b []curfew.PrefixRule) bool {
 	return slices.EqualFunc(a, b, func(x, y curfew.PrefixRule) bool {
-		return x.Prefix == y.Prefix && x.Mode == y.Mode && x.Until.Equal(y.Until)
+		return x.Prefix == y.Prefix && x.Reach == y.Reach && x.Until.Equal(y.Until)
 	})
 }
 

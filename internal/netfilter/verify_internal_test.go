@@ -19,7 +19,7 @@ func cutoff(at time.Time, macs ...net.HardwareAddr) *curfew.Snapshot {
 	s := &curfew.Snapshot{At: at}
 	for _, m := range macs {
 		s.Devices = append(s.Devices, &curfew.DeviceRule{MAC: m,
-			Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: at.Add(time.Hour)}})
+			Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: at.Add(time.Hour)}})
 	}
 	return s
 }

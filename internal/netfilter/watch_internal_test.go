@@ -58,7 +58,7 @@ func TestWatchTellsBatchesApart(t *testing.T) {
 	mac := []byte{2, 0, 0, 0, 1, 1}
 	snap := func(d time.Duration) *curfew.Snapshot {
 		return &curfew.Snapshot{At: now, Devices: []*curfew.DeviceRule{
-			{MAC: mac, Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: now.Add(d)}}}}
+			{MAC: mac, Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(d)}}}}
 	}
 	steps := []struct {
 		what string

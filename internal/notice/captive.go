@@ -16,13 +16,15 @@ type captiveState struct {
 }
 
 // captive serves the captive-portal API: captive is true while the client
-// is restricted in any mode, with the seconds until its last restriction
-// ends (rounded up, so a client never re-checks a moment too early).
+// cannot reach some of the internet (any reach but open: a throttled
+// client is not captive), with the seconds until its last restriction
+// ends, or, for one throttled beyond, until its reach is open again
+// (rounded up, so a client never re-checks a moment too early).
 func (s *Server) captive(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	var st captiveState
-	if e := s.client(r, now); e != nil {
-		left := restrictedUntil(e).Sub(now)
+	if until, ok := s.captiveUntil(r, now); ok {
+		left := until.Sub(now)
 		secs := int64((left + time.Second - 1) / time.Second)
 		st = captiveState{Captive: true, UserPortalURL: s.cfg.PortalURL, SecondsRemaining: &secs}
 	}
@@ -35,4 +37,15 @@ func (s *Server) captive(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
 	w.Header().Set("Content-Type", "application/captive+json")
 	w.Write(append(b, '\n'))
+}
+
+// captiveUntil reports whether the client of r is captive at now, and
+// until when.
+func (s *Server) captiveUntil(r *http.Request, now time.Time) (time.Time, bool) {
+	e := s.client(r, now)
+	if e == nil {
+		return time.Time{}, false
+	}
+	until, ok := captiveUntil(e)
+	return until, ok && until.After(now)
 }

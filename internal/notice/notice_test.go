@@ -46,22 +46,23 @@ func snapshot() *curfew.Snapshot {
 		At: now,
 		Devices: []*curfew.DeviceRule{
 			{MAC: cutMAC, Enforcement: curfew.Enforcement{
-				Mode: curfew.ModeCutoff, Since: now.Add(-2 * time.Hour),
+				Reach: curfew.ReachCutoff, Since: now.Add(-2 * time.Hour),
 				Until: now.Add(26 * time.Hour), RestrictedUntil: now.Add(26 * time.Hour),
 				Restrictions: []curfew.RestrictionID{1}, Notice: noticeText,
 			}},
 			{MAC: allowMAC, Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.20")}, Enforcement: curfew.Enforcement{
-				Mode: curfew.ModeAllowlist, Since: now.Add(-time.Hour),
+				Reach: curfew.ReachAllowlist, Since: now.Add(-time.Hour),
 				Until: now.Add(3 * time.Hour), RestrictedUntil: now.Add(3 * time.Hour),
-				Restrictions: []curfew.RestrictionID{2},
-				Allow:        []string{"10.20.0.0/16", "mail.example.org", "wikipedia.org"},
+				Restrictions:  []curfew.RestrictionID{2},
+				AllowNames:    []string{"mail.example.org", "wikipedia.org"},
+				AllowPrefixes: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16")},
 			}},
 		},
 		Prefixes: []curfew.PrefixRule{
 			{Prefix: netip.MustParsePrefix("2001:db8:7::/64"), Enforcement: curfew.Enforcement{
-				Mode: curfew.ModeBlocklist, Since: now.Add(-time.Hour),
+				Reach: curfew.ReachBlocklist, Since: now.Add(-time.Hour),
 				Until: now.Add(45 * time.Minute), RestrictedUntil: now.Add(45 * time.Minute),
-				Restrictions: []curfew.RestrictionID{3}, Block: []string{"video.example"},
+				Restrictions: []curfew.RestrictionID{3}, BlockNames: []string{"video.example"},
 			}},
 		},
 	}
@@ -331,7 +332,7 @@ func TestPageEscapesOperatorText(t *testing.T) {
 	}
 	snap := snapshot()
 	snap.Devices[0].Notice = `</blockquote><script>alert(3)</script><img src=x onerror="alert(4)"> & more`
-	snap.Devices[1].Allow = []string{`"><script>alert(5)</script>`, "javascript:alert(6)"}
+	snap.Devices[1].AllowNames = []string{`"><script>alert(5)</script>`, "javascript:alert(6)"}
 	s.Apply(t.Context(), snap)
 	for _, client := range []string{cutClient, allowClient} {
 		_, body := request(t, s.Handler(), "GET", "http://notice.test/", client)
@@ -351,7 +352,7 @@ func TestPageSize(t *testing.T) {
 	snap := snapshot()
 	snap.Devices[1].Notice = strings.Repeat("A long explanation of the measure. ", 20)
 	for i := range 10 {
-		snap.Devices[1].Allow = append(snap.Devices[1].Allow, strings.Repeat("x", 20)+string(rune('a'+i))+".example.org")
+		snap.Devices[1].AllowNames = append(snap.Devices[1].AllowNames, strings.Repeat("x", 20)+string(rune('a'+i))+".example.org")
 	}
 	s.Apply(t.Context(), snap)
 	_, body := request(t, s.Handler(), "GET", "http://notice.test/?tz=Asia/Tokyo", allowClient, "Accept-Language", "es")
@@ -554,9 +555,9 @@ func TestOverlappingRules(t *testing.T) {
 	snap.Prefixes = append(snap.Prefixes, curfew.PrefixRule{
 		Prefix: netip.MustParsePrefix("192.168.50.0/28"),
 		Enforcement: curfew.Enforcement{
-			Mode: curfew.ModeBlocklist, Since: now.Add(-72 * time.Hour),
+			Reach: curfew.ReachBlocklist, Since: now.Add(-72 * time.Hour),
 			Until: now.Add(60 * time.Hour), RestrictedUntil: now.Add(60 * time.Hour),
-			Restrictions: []curfew.RestrictionID{9}, Block: []string{"video.example"},
+			Restrictions: []curfew.RestrictionID{9}, BlockNames: []string{"video.example"},
 		},
 	})
 	s.Apply(t.Context(), snap)
@@ -572,4 +573,55 @@ func TestOverlappingRules(t *testing.T) {
 		"2026-03-05 06:00 UTC", // until, 60 h on
 		"2 days 12 hours",
 	)
+}
+
+// TestThrottledPage checks what a throttled person is told: that their
+// connection is slowed to the rate until the throttle ends, not that they
+// are cut off; and that the captive-portal API does not call a throttled
+// client captive, while a blocklisted and throttled one is both.
+func TestThrottledPage(t *testing.T) {
+	slowMAC, bothMAC := mustMAC("02:00:00:00:00:03"), mustMAC("02:00:00:00:00:04")
+	const slowClient, bothClient = "192.168.50.30:51000", "[fd00:50::40]:51000"
+	s := newServer(t, notice.Config{})
+	snap := snapshot()
+	snap.Devices = append(snap.Devices,
+		&curfew.DeviceRule{MAC: slowMAC, Addrs: []netip.Addr{netip.MustParseAddr("192.168.50.30")}, Enforcement: curfew.Enforcement{
+			Reach: curfew.ReachOpen, Rate: 2_000_000, RateUntil: now.Add(4 * time.Hour),
+			Since: now.Add(-time.Hour), RestrictedUntil: now.Add(4 * time.Hour), Restrictions: []curfew.RestrictionID{5},
+		}},
+		&curfew.DeviceRule{MAC: bothMAC, Addrs: []netip.Addr{netip.MustParseAddr("fd00:50::40")}, Enforcement: curfew.Enforcement{
+			Reach: curfew.ReachBlocklist, Until: now.Add(time.Hour), ReachUntil: now.Add(time.Hour), BlockNames: []string{"games.example"},
+			Rate: 512_000, RateUntil: now.Add(3 * time.Hour),
+			Since: now.Add(-time.Hour), RestrictedUntil: now.Add(3 * time.Hour), Restrictions: []curfew.RestrictionID{6, 7},
+		}},
+	)
+	s.Apply(t.Context(), snap)
+
+	_, body := request(t, s.Handler(), "GET", "http://notice.test/", slowClient)
+	wantContains(t, body,
+		"Until then this device can reach the whole internet, but its connection is slowed.",
+		"Its connection is slowed to 2 Mbit/s in each direction.",
+		`<time datetime="2026-03-02T22:00:00Z">2026-03-02 22:00 UTC</time>`, // until
+	)
+	wantLacks(t, body, "cannot reach the internet", "some services are blocked", "At the current level until")
+
+	_, body = request(t, s.Handler(), "GET", "http://notice.test/", bothClient)
+	wantContains(t, body,
+		"Until then some services are blocked for this device; the rest of the internet works.",
+		"Its connection is slowed to 512 kbit/s in each direction.",
+		`<time datetime="2026-03-02T21:00:00Z">2026-03-02 21:00 UTC</time>`, // until
+		`<time datetime="2026-03-02T19:00:00Z">2026-03-02 19:00 UTC</time>`, // the blocklist eases
+	)
+
+	_, body = request(t, s.Handler(), "GET", "http://notice.test/", cutClient)
+	wantLacks(t, body, "slowed")
+
+	for client, want := range map[string]string{
+		slowClient: `{"captive":false}`,
+		bothClient: `{"captive":true,"user-portal-url":"http://notice.test/","seconds-remaining":3600}`, // until the blocklist ends
+	} {
+		if _, body := request(t, s.Handler(), "GET", "http://notice.test/captive-portal/api", client); strings.TrimSpace(body) != want {
+			t.Errorf("captive-portal API for %s = %s, want %s", client, strings.TrimSpace(body), want)
+		}
+	}
 }

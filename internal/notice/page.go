@@ -7,9 +7,9 @@ import (
 	"html/template"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // zone names must resolve on a gateway without tzdata
@@ -61,6 +61,7 @@ type pageData struct {
 	Until        timeView
 	Left         string
 	ModeKey      string
+	Rate         string // what a throttle slows the connection to, for people; empty if none
 	Notice       string
 	Allow        []allowItem
 	Zones        []zoneOption
@@ -195,14 +196,24 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v vi
 			d.Eases = &tv
 		}
 		d.Left = duration(cat, until.Sub(now))
-		d.ModeKey = "mode." + string(e.Mode)
-		if e.Mode != curfew.ModeAllowlist && e.Mode != curfew.ModeBlocklist {
+		switch e.Reach {
+		case curfew.ReachAllowlist, curfew.ReachBlocklist:
+			d.ModeKey = "mode." + string(e.Reach)
+		case curfew.ReachOpen:
+			d.ModeKey = "mode.throttle"
+		default:
 			d.ModeKey = "mode.cutoff"
 		}
+		if e.Throttled() {
+			d.Rate = humanRate(e.Rate)
+		}
 		d.Notice = e.Notice
-		if e.Mode == curfew.ModeAllowlist {
-			for _, a := range e.Allow {
+		if e.Reach == curfew.ReachAllowlist {
+			for _, a := range e.AllowNames {
 				d.Allow = append(d.Allow, allowLink(a))
+			}
+			for _, p := range e.AllowPrefixes {
+				d.Allow = append(d.Allow, allowItem{Text: p.String()})
 			}
 		}
 		d.Contact = strings.TrimSpace(s.cfg.Contact)
@@ -354,15 +365,22 @@ func duration(c *catalog, d time.Duration) string {
 	return strings.Join(parts, " ")
 }
 
-// allowLink turns an allowlist entry into a link when it is a domain
-// name; addresses and prefixes are shown as text.
+// humanRate renders a throttle's rate for the notice page: 2 Mbit/s.
+func humanRate(r curfew.Rate) string {
+	for _, u := range []struct {
+		bits int64
+		name string
+	}{{1e9, "Gbit/s"}, {1e6, "Mbit/s"}, {1e3, "kbit/s"}} {
+		if int64(r) >= u.bits {
+			return strconv.FormatFloat(float64(r)/float64(u.bits), 'f', -1, 64) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(int64(r), 10) + " bit/s"
+}
+
+// allowLink turns an allowlisted domain name into a link to it; a name
+// that is not a valid host name is shown as text.
 func allowLink(a string) allowItem {
-	if _, err := netip.ParsePrefix(a); err == nil {
-		return allowItem{Text: a}
-	}
-	if _, err := netip.ParseAddr(a); err == nil {
-		return allowItem{Text: a}
-	}
 	name := strings.TrimPrefix(strings.TrimSuffix(a, "."), "*.")
 	if !validHostname(name) {
 		return allowItem{Text: a}

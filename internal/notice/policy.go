@@ -18,18 +18,26 @@ func compile(s *curfew.Snapshot) *policy {
 // combine returns what restricts a client matched by found, or nil. A
 // client can be matched by its device and by several ip: prefixes at once;
 // the kernel enforces all of them, so the answer has the strictest mode
-// among them (and that rule's notice and allowlist), and lasts until the
-// last of them ends.
+// among them (and that rule's notice and allowlist), the lowest rate, and
+// lasts until the last of them ends.
 func combine(found []*curfew.Enforcement, now time.Time) *curfew.Enforcement {
 	var best *curfew.Enforcement
 	var until, since time.Time
+	var rate curfew.Rate
+	var reachUntil time.Time
 	for _, e := range found {
 		end := restrictedUntil(e)
 		if !end.After(now) {
 			continue
 		}
-		if best == nil || e.Mode.Stricter(best.Mode) {
+		if best == nil || e.Reach.Stricter(best.Reach) {
 			best = e
+		}
+		if e.Rate > 0 && (rate == 0 || e.Rate < rate) {
+			rate = e.Rate
+		}
+		if e.ReachUntil.After(reachUntil) {
+			reachUntil = e.ReachUntil
 		}
 		if end.After(until) {
 			until = end
@@ -47,6 +55,8 @@ func combine(found []*curfew.Enforcement, now time.Time) *curfew.Enforcement {
 	merged := *best
 	merged.RestrictedUntil = until
 	merged.Since = since
+	merged.Rate = rate
+	merged.ReachUntil = reachUntil
 	return &merged
 }
 
@@ -56,4 +66,19 @@ func restrictedUntil(e *curfew.Enforcement) time.Time {
 		return e.RestrictedUntil
 	}
 	return e.Until
+}
+
+// captiveUntil reports whether e keeps its client from some of the
+// internet, as the captive-portal API means it (a throttled client has the
+// internet, slowly), and until when.
+func captiveUntil(e *curfew.Enforcement) (time.Time, bool) {
+	switch {
+	case e.Unregistered:
+		return restrictedUntil(e), true
+	case !e.Reach.Restricted():
+		return time.Time{}, false
+	case e.ReachUntil.IsZero():
+		return restrictedUntil(e), true // from a snapshot that does not say
+	}
+	return e.ReachUntil, true
 }

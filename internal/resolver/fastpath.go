@@ -297,7 +297,7 @@ func (r *Resolver) appendRefused(out []byte, q *wireQuery, rule *rule) []byte {
 	}
 	if q.edns {
 		code := dns.ExtendedErrorCodeProhibited // refused because of who the client is
-		if rule.Mode == curfew.ModeBlocklist {
+		if rule.Reach == curfew.ReachBlocklist {
 			code = dns.ExtendedErrorCodeBlocked // refused because of the name
 		}
 		out = appendOPTText(out, start, q.do, code, rule.text)

@@ -287,7 +287,7 @@ func (h *restrict) serveDNS(ctx context.Context, q *request) (*dns.Msg, error) {
 	v := judge(q.rules, []byte(q.name))
 	if v.refuse != nil {
 		code := dns.ExtendedErrorCodeProhibited // refused because of who the client is
-		if v.refuse.Mode == curfew.ModeBlocklist {
+		if v.refuse.Reach == curfew.ReachBlocklist {
 			code = dns.ExtendedErrorCodeBlocked // refused because of the name
 		}
 		q.result = ResultRestricted

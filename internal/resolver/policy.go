@@ -29,7 +29,7 @@ type rule struct {
 const maxRules = 4
 
 func compile(s *curfew.Snapshot) *policy {
-	return identify.Compile(s, func(e *curfew.Enforcement, mac net.HardwareAddr) *rule {
+	return identify.Compile(withReach(s), func(e *curfew.Enforcement, mac net.HardwareAddr) *rule {
 		who := "this address"
 		if mac != nil {
 			who = "this device"
@@ -42,7 +42,12 @@ func compile(s *curfew.Snapshot) *policy {
 
 func newRule(e curfew.Enforcement, who string) *rule {
 	r := &rule{Enforcement: e, ttl: noticeTTL}
-	until := e.RestrictedUntil
+	// The answers change until the reach is open again; a throttle that
+	// lasts longer changes none.
+	until := e.ReachUntil
+	if until.IsZero() {
+		until = e.RestrictedUntil
+	}
 	if until.IsZero() {
 		until = e.Until
 	}
@@ -51,13 +56,52 @@ func newRule(e curfew.Enforcement, who string) *rule {
 	if e.Unregistered {
 		r.text = "curfew: this network admits registered devices only, and this device is not registered; its internet access starts once the operator registers it"
 	}
-	switch e.Mode {
-	case curfew.ModeAllowlist:
-		r.allow = newDomainSet(e.Allow) // prefixes in Allow are the firewall's business
-	case curfew.ModeBlocklist:
-		r.block = newDomainSet(e.Block)
+	switch e.Reach {
+	case curfew.ReachAllowlist:
+		r.allow = newDomainSet(e.AllowNames) // AllowPrefixes are the firewall's business
+	case curfew.ReachBlocklist:
+		r.block = newDomainSet(e.BlockNames)
 	}
 	return r
+}
+
+// withReach returns s without the targets whose reach is open: a throttle
+// slows a client down but changes none of its answers, so the resolver
+// treats a throttled client as unrestricted. s itself is returned when it
+// has no such target.
+func withReach(s *curfew.Snapshot) *curfew.Snapshot {
+	if s == nil {
+		return nil
+	}
+	open := func(e *curfew.Enforcement) bool { return !e.Reach.Restricted() && !e.Unregistered }
+	n := 0
+	for _, d := range s.Devices {
+		if open(&d.Enforcement) {
+			n++
+		}
+	}
+	for i := range s.Prefixes {
+		if open(&s.Prefixes[i].Enforcement) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	c := *s
+	c.Devices = make([]*curfew.DeviceRule, 0, len(s.Devices))
+	for _, d := range s.Devices {
+		if !open(&d.Enforcement) {
+			c.Devices = append(c.Devices, d)
+		}
+	}
+	c.Prefixes = make([]curfew.PrefixRule, 0, len(s.Prefixes))
+	for _, p := range s.Prefixes {
+		if !open(&p.Enforcement) {
+			c.Prefixes = append(c.Prefixes, p)
+		}
+	}
+	return &c
 }
 
 // newUnplacedRule returns the rule for a client that may be a restricted
@@ -65,18 +109,18 @@ func newRule(e curfew.Enforcement, who string) *rule {
 // TTL 0 so that its next query, once it is placed, gets what it is due.
 func newUnplacedRule() *rule {
 	return &rule{
-		Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff},
+		Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff},
 		text:        "curfew: the gateway does not know this device yet and answers it as restricted until it does; ask again",
 	}
 }
 
-// strictest returns the rule among rules whose mode is strictest, the one
+// strictest returns the rule among rules whose reach is strictest, the one
 // restricted longest among equals.
 func strictest(rules []*rule) *rule {
 	var best *rule
 	for _, r := range rules {
-		if best == nil || r.Mode.Stricter(best.Mode) ||
-			r.Mode == best.Mode && r.RestrictedUntil.After(best.RestrictedUntil) {
+		if best == nil || r.Reach.Stricter(best.Reach) ||
+			r.Reach == best.Reach && r.RestrictedUntil.After(best.RestrictedUntil) {
 			best = r
 		}
 	}
@@ -95,19 +139,19 @@ type verdict struct {
 func judge(rules []*rule, name []byte) verdict {
 	var v verdict
 	for _, r := range rules {
-		switch r.Mode {
-		case curfew.ModeBlocklist:
+		switch r.Reach {
+		case curfew.ReachBlocklist:
 			if _, ok := r.block.matchBytes(name); ok {
 				return verdict{refuse: r}
 			}
-		case curfew.ModeAllowlist:
+		case curfew.ReachAllowlist:
 			if _, ok := r.allow.matchBytes(name); !ok {
 				return verdict{refuse: r}
 			}
 			if v.allowlist == nil || v.allowlist.mac == nil {
 				v.allowlist = r
 			}
-		default: // cutoff, and any mode this version does not know
+		default: // cutoff, and any reach this version does not know
 			return verdict{refuse: r}
 		}
 	}

@@ -35,22 +35,32 @@ func mustMAC(s string) net.HardwareAddr {
 //   - 127.0.0.1 is not restricted;
 //   - 127.0.0.2 is a cut-off device known by its static address;
 //   - 127.0.0.3 is a device in blocklist mode, found through Neighbors;
-//   - 127.0.0.4 is an ip: subject in allowlist mode.
+//   - 127.0.0.4 is an ip: subject in allowlist mode;
+//   - 127.0.0.5 is an ip: subject throttled, nothing else.
+//
+// The blocklisted device is throttled too: the rate changes no answer.
 func policySnapshot() *curfew.Snapshot {
-	e := func(m curfew.Mode) curfew.Enforcement {
-		return curfew.Enforcement{Mode: m, Since: t0, Until: until, RestrictedUntil: until, Restrictions: []curfew.RestrictionID{1}}
+	e := func(m curfew.Reach) curfew.Enforcement {
+		return curfew.Enforcement{Reach: m, Since: t0, Until: until, RestrictedUntil: until, Restrictions: []curfew.RestrictionID{1}}
 	}
-	block := e(curfew.ModeBlocklist)
-	block.Block = []string{"blocked.example"}
-	allow := e(curfew.ModeAllowlist)
-	allow.Allow = []string{"news.example", "198.51.100.0/24"}
+	block := e(curfew.ReachBlocklist)
+	block.BlockNames = []string{"blocked.example"}
+	block.Rate, block.RateUntil = 2_000_000, until
+	slow := e(curfew.ReachOpen)
+	slow.Until, slow.Rate, slow.RateUntil = time.Time{}, 512_000, until
+	allow := e(curfew.ReachAllowlist)
+	allow.AllowNames = []string{"news.example"}
+	allow.AllowPrefixes = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
 	return &curfew.Snapshot{
 		At: t0,
 		Devices: []*curfew.DeviceRule{
-			{MAC: macCut, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.2")}, Enforcement: e(curfew.ModeCutoff)},
+			{MAC: macCut, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.2")}, Enforcement: e(curfew.ReachCutoff)},
 			{MAC: macBlock, Enforcement: block},
 		},
-		Prefixes: []curfew.PrefixRule{{Prefix: netip.MustParsePrefix("127.0.0.4/32"), Enforcement: allow}},
+		Prefixes: []curfew.PrefixRule{
+			{Prefix: netip.MustParsePrefix("127.0.0.4/32"), Enforcement: allow},
+			{Prefix: netip.MustParsePrefix("127.0.0.5/32"), Enforcement: slow},
+		},
 	}
 }
 
@@ -122,6 +132,8 @@ func TestPolicy(t *testing.T) {
 		{"allowlist resolves subdomains", "127.0.0.4", "cdn.news.example", dns.TypeAAAA, []string{upAAAA}, forwarded},
 		{"allowlist refuses other names", "127.0.0.4", "other.example", dns.TypeA, []string{notice4.String()}, int(dns.ExtendedErrorCodeProhibited)},
 		{"allowlist refuses parents", "127.0.0.4", "example", dns.TypeA, []string{notice4.String()}, int(dns.ExtendedErrorCodeProhibited)},
+		{"throttle changes no answer", "127.0.0.5", "blocked.example", dns.TypeA, []string{upA}, forwarded},
+		{"throttle changes no answer, v6", "127.0.0.5", "www.example.org", dns.TypeAAAA, []string{upAAAA}, forwarded},
 	}
 	env := newPolicyEnv(t)
 	for _, tt := range tests {
@@ -236,17 +248,18 @@ func TestLookup(t *testing.T) {
 	env := newPolicyEnv(t)
 	for _, tt := range []struct {
 		client string
-		want   curfew.Mode
+		want   curfew.Reach
 	}{
 		{"127.0.0.1", ""},
-		{"127.0.0.2", curfew.ModeCutoff},
-		{"::ffff:127.0.0.2", curfew.ModeCutoff},
-		{"127.0.0.3", curfew.ModeBlocklist},
-		{"127.0.0.4", curfew.ModeAllowlist},
+		{"127.0.0.2", curfew.ReachCutoff},
+		{"::ffff:127.0.0.2", curfew.ReachCutoff},
+		{"127.0.0.3", curfew.ReachBlocklist},
+		{"127.0.0.4", curfew.ReachAllowlist},
+		{"127.0.0.5", ""}, // throttled: nothing the resolver holds it to
 	} {
 		e, _ := env.r.Lookup(netip.MustParseAddr(tt.client))
-		if e.Mode != tt.want {
-			t.Errorf("Lookup(%s) mode = %q, want %q", tt.client, e.Mode, tt.want)
+		if e.Reach != tt.want {
+			t.Errorf("Lookup(%s) reach = %q, want %q", tt.client, e.Reach, tt.want)
 		}
 	}
 }

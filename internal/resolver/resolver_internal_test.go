@@ -66,15 +66,15 @@ func fastPathResolverLog(t testing.TB) (*Resolver, *allowedLog) {
 	r.blocklist.Store(b.build())
 	err = r.Apply(t.Context(), &curfew.Snapshot{Prefixes: []curfew.PrefixRule{{
 		Prefix:      netip.MustParsePrefix("127.0.0.9/32"),
-		Enforcement: curfew.Enforcement{Mode: curfew.ModeCutoff, Until: t0.Add(time.Hour)},
+		Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: t0.Add(time.Hour)},
 	}, {
 		Prefix: netip.MustParsePrefix("127.0.0.8/32"),
-		Enforcement: curfew.Enforcement{Mode: curfew.ModeAllowlist, Until: t0.Add(time.Hour),
-			Allow: []string{"cached.example", "big.example", "glue.example", "ads.example"}},
+		Enforcement: curfew.Enforcement{Reach: curfew.ReachAllowlist, Until: t0.Add(time.Hour),
+			AllowNames: []string{"cached.example", "big.example", "glue.example", "ads.example"}},
 	}, {
 		Prefix: netip.MustParsePrefix("127.0.0.7/32"),
-		Enforcement: curfew.Enforcement{Mode: curfew.ModeBlocklist, Until: t0.Add(2 * time.Hour),
-			Block: []string{"nx.example", "big.example"}},
+		Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: t0.Add(2 * time.Hour),
+			BlockNames: []string{"nx.example", "big.example"}},
 	}}})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,12 @@ import (
 
 const restrictionColumns = `id, subject, mode, allow, block, reason, notice, author,
 	starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason`
+	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate`
+
+// restrictionColumnsBefore0011 reads a restrictions table that migrations
+// before 0011 (a throttle's rate) left, as an earlier migration's code
+// does: every restriction then was no throttle.
+var restrictionColumnsBefore0011 = strings.TrimSuffix(restrictionColumns, "rate") + "0"
 
 // openRestrictions selects the restrictions that can still apply: neither
 // lifted, nor recorded as expired, nor rejected by a second operator (a
@@ -64,7 +69,15 @@ func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilte
 		where = append(where, "id = ?")
 		args = append(args, int64(*f.ID))
 	}
-	query := "SELECT " + restrictionColumns + " FROM restrictions"
+	columns := restrictionColumns
+	var hasRate bool
+	if err := q.QueryRowContext(ctx, "SELECT count(*) > 0 FROM pragma_table_info('restrictions') WHERE name = 'rate'").Scan(&hasRate); err != nil {
+		return fmt.Errorf("listing restrictions: %w", err)
+	}
+	if !hasRate {
+		columns = restrictionColumnsBefore0011
+	}
+	query := "SELECT " + columns + " FROM restrictions"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -127,13 +140,13 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, ev *
 	err = db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, evs []*audit.Event) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO restrictions
 			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			subject, string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
-			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason,
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, int64(r.Rate),
 		).Scan(&id)
 		if err != nil {
 			return classify(err, "restriction")
@@ -202,20 +215,21 @@ func (db *DB) RepairRestriction(ctx context.Context, id curfew.RestrictionID, r 
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO restrictions
 			(id, subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET subject = excluded.subject, mode = excluded.mode, allow = excluded.allow,
 				block = excluded.block, reason = excluded.reason, notice = excluded.notice, author = excluded.author,
 				starts_at = excluded.starts_at, ends_at = excluded.ends_at, created_at = excluded.created_at,
 				lifted_at = excluded.lifted_at, lifted_by = excluded.lifted_by, lift_reason = excluded.lift_reason,
 				expired_at = excluded.expired_at, approval = excluded.approval, approval_asker = excluded.approval_asker,
 				approval_extend_to = excluded.approval_extend_to, approval_decided_at = excluded.approval_decided_at,
-				approval_decided_by = excluded.approval_decided_by, approval_reason = excluded.approval_reason`,
+				approval_decided_by = excluded.approval_decided_by, approval_reason = excluded.approval_reason,
+				rate = excluded.rate`,
 			int64(id), r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
-			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason)
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, int64(r.Rate))
 		if err != nil {
 			return fmt.Errorf("repairing restriction %d: %w", id, err)
 		}
@@ -237,10 +251,11 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 		lifted, expired             sql.NullInt64
 		approval                    string
 		extendTo, decided           sql.NullInt64
+		rate                        int64
 	)
 	err := s.Scan(&id, &subject, &mode, &allow, &block, &r.Reason, &r.Notice, &r.Author,
 		&start, &end, &created, &lifted, &r.LiftedBy, &r.LiftReason, &expired,
-		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason)
+		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason, &rate)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
@@ -252,6 +267,7 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 		return nil, fmt.Errorf("reading restriction %d: %w", id, err)
 	}
 	r.Mode = curfew.Mode(mode)
+	r.Rate = curfew.Rate(rate)
 	if r.Allow, err = decodeList(allow); err != nil {
 		return nil, fmt.Errorf("reading restriction %d: allow list: %w", id, err)
 	}

@@ -61,6 +61,11 @@ func testRestrictions(t *testing.T, newStore func(t *testing.T) Store) {
 				Approval: curfew.Approval{State: curfew.ApprovalPending, Asker: "alice", ExtendTo: t0.Add(48 * time.Hour)},
 			},
 			{
+				Subject: mustSubject("group:teens"), Mode: curfew.ModeThrottle, Rate: 2_000_000,
+				Reason: "school nights", Notice: "Slowed down until the morning.", Author: "alice",
+				Start: t0, End: t0.Add(8 * time.Hour), Created: t0,
+			},
+			{
 				Subject: mustSubject("ip:192.0.2.7/32"), Mode: curfew.ModeCutoff,
 				Reason: "one host", Author: "alice",
 				Start: t0, End: t0.Add(time.Hour), Created: t0,
@@ -116,6 +121,7 @@ func testRestrictions(t *testing.T, newStore func(t *testing.T) Store) {
 		changed.Subject = mustSubject("device:02:00:00:00:00:99")
 		changed.Mode = curfew.ModeBlocklist
 		changed.Block = []string{"x.example"}
+		changed.Rate = 1_000_000
 		changed.Reason, changed.Notice, changed.Author = "rewritten", "rewritten", "mallory"
 		changed.Start, changed.Created = t0.Add(-time.Hour), t0.Add(-time.Hour)
 		update(t, s, &changed, curfew.ActionLift)

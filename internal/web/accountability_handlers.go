@@ -283,7 +283,7 @@ func (d *reportData) Modes() []struct {
 		Name  string
 		Count int
 	}
-	for _, m := range []curfew.Mode{curfew.ModeCutoff, curfew.ModeAllowlist, curfew.ModeBlocklist} {
+	for _, m := range curfew.Modes {
 		out = append(out, struct {
 			Name  string
 			Count int

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,17 +16,19 @@ import (
 // never panic, and what it refuses it refuses as bad input, so the page
 // says what is wrong instead of failing.
 func FuzzRestrictForm(f *testing.F) {
-	f.Add("device:02:00:00:00:00:01", "cutoff", "1h", "", "", "reason", "notice", "", "")
-	f.Add("person:alice", "allowlist", "until", "2026-03-01T10:00", "2026-03-02T10:00", "r", "", "school.example,198.51.100.0/24", "")
-	f.Add("group:g", "blocklist", "90m", "", "2026-03-02T10:00:00Z", "r", "", "", "video.example\nads.example")
-	f.Add("ip:2001:db8::/64", "", "", "x", "", "", "", "", "")
-	f.Add("alice", "throttle", "-1h", "2026-13-40T99:99", "yesterday", "\x00", "", ",,,", " \t")
+	f.Add("device:02:00:00:00:00:01", "cutoff", "1h", "", "", "reason", "notice", "", "", "")
+	f.Add("person:alice", "allowlist", "until", "2026-03-01T10:00", "2026-03-02T10:00", "r", "", "school.example,198.51.100.0/24", "", "")
+	f.Add("group:g", "blocklist", "90m", "", "2026-03-02T10:00:00Z", "r", "", "", "video.example\nads.example", "2mbit")
+	f.Add("group:g", "throttle", "1h", "", "", "r", "", "", "", "2mbit")
+	f.Add("group:g", "throttle", "1h", "", "", "r", "", "", "", "0")
+	f.Add("ip:2001:db8::/64", "", "", "x", "", "", "", "", "", "")
+	f.Add("alice", "slow", "-1h", "2026-13-40T99:99", "yesterday", "\x00", "", ",,,", " \t", "-1gbyte")
 	zone, _ := time.LoadLocation("Europe/Madrid")
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, subject, mode, forValue, from, until, reason, notice, allow, block string) {
+	f.Fuzz(func(t *testing.T, subject, mode, forValue, from, until, reason, notice, allow, block, rate string) {
 		form := readRestrictForm(url.Values{
 			"subject": {subject}, "mode": {mode}, "for": {forValue}, "from": {from}, "until": {until},
-			"reason": {reason}, "notice": {notice}, "allow": {allow}, "block": {block},
+			"reason": {reason}, "notice": {notice}, "allow": {allow}, "block": {block}, "rate": {rate},
 		})
 		req, err := form.request(zone)
 		if err == nil {
@@ -87,6 +90,33 @@ func TestEventDetail(t *testing.T) {
 	} {
 		if got := eventDetail(tt.e, time.UTC); got != tt.want {
 			t.Errorf("eventDetail(%s) = %q, want %q", tt.e.Kind, got, tt.want)
+		}
+	}
+}
+
+// TestRestrictFormThrottle checks the form's rate: read for a throttle
+// alone, required there, and refused as bad input when it does not parse.
+func TestRestrictFormThrottle(t *testing.T) {
+	zone := time.UTC
+	for _, tt := range []struct {
+		mode, rate string
+		want       curfew.Rate
+		bad        string
+	}{
+		{"throttle", "2mbit", 2_000_000, ""},
+		{"throttle", " 512kbit ", 512_000, ""},
+		{"throttle", "", 0, "missing rate"},
+		{"throttle", "0mbit", 0, "is zero"},
+		{"throttle", "2", 0, "has no unit"},
+		{"blocklist", "2mbit", 0, ""}, // hidden by the form for other modes: ignored
+	} {
+		form := readRestrictForm(url.Values{"subject": {"person:alice"}, "mode": {tt.mode}, "for": {"1h"}, "reason": {"r"}, "rate": {tt.rate}, "block": {"games.example"}})
+		req, err := form.request(zone)
+		switch {
+		case tt.bad != "" && (err == nil || !errors.Is(err, curfew.ErrInvalid) || !strings.Contains(err.Error(), tt.bad)):
+			t.Errorf("mode %s rate %q: error %v, want ErrInvalid saying %q", tt.mode, tt.rate, err, tt.bad)
+		case tt.bad == "" && (err != nil || req.Rate != tt.want):
+			t.Errorf("mode %s rate %q: rate %d, %v; want %d", tt.mode, tt.rate, req.Rate, err, tt.want)
 		}
 	}
 }

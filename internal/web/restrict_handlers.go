@@ -13,7 +13,7 @@ import (
 
 // restrictForm is the Restrict form as sent, to fill it in again.
 type restrictForm struct {
-	Subject, Mode, For, From, Until, Reason, Notice, Allow, Block string
+	Subject, Mode, For, From, Until, Reason, Notice, Allow, Block, Rate string
 }
 
 func readRestrictForm(f url.Values) restrictForm {
@@ -21,6 +21,7 @@ func readRestrictForm(f url.Values) restrictForm {
 		Subject: strings.TrimSpace(f.Get("subject")), Mode: f.Get("mode"), For: f.Get("for"),
 		From: f.Get("from"), Until: f.Get("until"),
 		Reason: f.Get("reason"), Notice: f.Get("notice"), Allow: f.Get("allow"), Block: f.Get("block"),
+		Rate: strings.TrimSpace(f.Get("rate")),
 	}
 }
 
@@ -45,7 +46,8 @@ func (f *restrictForm) request(zone *time.Location) (curfew.RestrictRequest, err
 			return req, fmt.Errorf("start: %w", err)
 		}
 	}
-	// Lists the mode does not use are ignored, as the form hides them.
+	// Lists and a rate the mode does not use are ignored, as the form
+	// hides them.
 	switch req.Mode {
 	case curfew.ModeAllowlist:
 		req.Block = nil
@@ -53,6 +55,14 @@ func (f *restrictForm) request(zone *time.Location) (curfew.RestrictRequest, err
 		req.Allow = nil
 	default:
 		req.Allow, req.Block = nil, nil
+	}
+	if req.Mode == curfew.ModeThrottle {
+		if f.Rate == "" {
+			return req, curfewInvalid("missing rate: a throttle needs one, such as 2mbit")
+		}
+		if req.Rate, err = curfew.ParseRate(f.Rate); err != nil {
+			return req, fmt.Errorf("rate: %w", err)
+		}
 	}
 	return req, nil
 }

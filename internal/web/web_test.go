@@ -297,3 +297,31 @@ func TestAuditView(t *testing.T) {
 		t.Errorf("a malformed from = %d, want 400 saying what is wrong", a.status)
 	}
 }
+
+// TestRestrictThrottle restricts a device to a rate from the console: the
+// restriction is made with the rate and the Now page shows it; a form
+// without a rate is refused with what is missing, and makes nothing.
+func TestRestrictThrottle(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	b.signIn("olga", f.operator(t, "olga", curfew.RoleOperator), password)
+	form := url.Values{"csrf": {b.csrf("/restrict")}, "subject": {"device:02:00:00:00:00:0b"}, "mode": {"throttle"}, "for": {"1h"},
+		"reason": {"slow lane"}}
+	a := b.post("/restrict", form)
+	if a.status != http.StatusBadRequest || !strings.Contains(a.body, "missing rate") {
+		t.Errorf("throttle without a rate = %d, want 400 saying the rate is missing", a.status)
+	}
+	if rs, _ := f.eng.Restrictions(f.admin, curfew.RestrictionFilter{All: true}); len(rs) != 0 {
+		t.Fatalf("a refused form made %d restrictions", len(rs))
+	}
+	form.Set("csrf", b.csrf("/restrict"))
+	form.Set("rate", "2mbit")
+	b.post("/restrict", form)
+	rs, _ := f.eng.Restrictions(f.admin, curfew.RestrictionFilter{All: true})
+	if len(rs) != 1 || rs[0].Mode != curfew.ModeThrottle || rs[0].Rate != 2_000_000 {
+		t.Fatalf("restrictions = %v, want one throttle at 2mbit", rs)
+	}
+	if a := b.get("/"); !strings.Contains(a.body, "throttle 2mbit</span>") {
+		t.Errorf("Now page lacks the throttle and its rate")
+	}
+}

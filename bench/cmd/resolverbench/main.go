@@ -92,14 +92,14 @@ func run(listen, upstreams, blocklists, cpuprofile, restrict string, verbose boo
 	}
 	logger.Info("loaded", "duration", time.Since(start))
 	if restrict != "" {
-		e := curfew.Enforcement{Mode: curfew.Mode(restrict), Until: time.Now().Add(24 * time.Hour)}
-		switch e.Mode {
-		case curfew.ModeBlocklist:
-			e.Block = []string{"restricted.example"}
-		case curfew.ModeAllowlist:
+		e := curfew.Enforcement{Reach: curfew.Reach(restrict), Until: time.Now().Add(24 * time.Hour)}
+		switch e.Reach {
+		case curfew.ReachBlocklist:
+			e.BlockNames = []string{"restricted.example"}
+		case curfew.ReachAllowlist:
 			// Every name the benchmark asks for: the forwarded ones
 			// and the blocklist's (genlist's TLDs).
-			e.Allow = []string{"test", "com", "net", "org", "info", "io", "biz", "xyz", "top", "de", "ru", "uk", "online", "site"}
+			e.AllowNames = []string{"test", "com", "net", "org", "info", "io", "biz", "xyz", "top", "de", "ru", "uk", "online", "site"}
 		default:
 			return fmt.Errorf("-restrict %q: want blocklist or allowlist", restrict)
 		}
