@@ -95,7 +95,10 @@ type Shaper struct {
 	last    map[string]Throttle // what the last Set asked for, for Verify's repairs
 }
 
-var _ enforce.Verifier = (*Shaper)(nil)
+var (
+	_ enforce.Backend  = (*Shaper)(nil)
+	_ enforce.Verifier = (*Shaper)(nil)
+)
 
 // Verify implements [enforce.Verifier]: if the table, its chain or rules,
 // or an interface's HTB qdisc is gone or changed (another firewall

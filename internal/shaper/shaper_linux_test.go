@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/netnstest"
 	"github.com/curfew/curfew/internal/shaper"
 )
@@ -671,4 +672,48 @@ func TestMissingInterface(t *testing.T) {
 	if got := netnstest.Run(t, l.gw, "tc", "class", "show", "dev", "ppp0"); !strings.Contains(got, "rate 2Mbit") {
 		t.Errorf("tc class show dev ppp0 = %q, want the 2Mbit class", got)
 	}
+}
+
+// TestApplySnapshot applies Snapshots as the engine does: a throttled
+// device and prefix are held, a throttle under cutoff is moot, a blocklist
+// with a throttle is throttled, and the zero Snapshot removes everything.
+func TestApplySnapshot(t *testing.T) {
+	l := newLab(t)
+	now := time.Now()
+	other := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x43}
+	blocked := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x44}
+	snap := &curfew.Snapshot{At: now,
+		Devices: []*curfew.DeviceRule{
+			{MAC: other, Enforcement: curfew.Enforcement{Reach: curfew.ReachCutoff, Until: now.Add(time.Hour), Rate: rate, RateUntil: now.Add(time.Hour)}},
+			{MAC: blocked, Enforcement: curfew.Enforcement{Reach: curfew.ReachBlocklist, Until: now.Add(time.Hour), Rate: 2 * rate, RateUntil: now.Add(3 * time.Hour)}},
+			{MAC: l.mac1, Enforcement: curfew.Enforcement{Reach: curfew.ReachOpen, Rate: rate, RateUntil: now.Add(2 * time.Hour)}},
+		},
+		Prefixes: []curfew.PrefixRule{
+			{Prefix: netip.MustParsePrefix("fd00:1:2::/64"), Enforcement: curfew.Enforcement{Reach: curfew.ReachOpen, Rate: rate, RateUntil: now.Add(time.Hour)}},
+		},
+	}
+	if err := l.s.Apply(t.Context(), snap); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	macs := netnstest.Run(t, l.gw, "nft", "list", "map", "inet", shaper.DefaultTable, "throttle_mac")
+	for _, want := range []string{l.mac1.String() + " timeout 2h", blocked.String() + " timeout 3h"} {
+		if !strings.Contains(macs, want) {
+			t.Errorf("map throttle_mac:\n%s\nwant %q", macs, want)
+		}
+	}
+	if strings.Contains(macs, other.String()) {
+		t.Errorf("map throttle_mac holds the cut-off device %s, whose rate is moot:\n%s", other, macs)
+	}
+	if v6 := netnstest.Run(t, l.gw, "nft", "list", "map", "inet", shaper.DefaultTable, "throttle_v6"); !strings.Contains(v6, "fd00:1:2::/64 timeout 1h") {
+		t.Errorf("map throttle_v6:\n%s\nwant the throttled prefix", v6)
+	}
+	got, err := download(l.client1, families[0].upstream, 2*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, "download of the device throttled through a Snapshot", got, rate)
+	if err := l.s.Apply(t.Context(), &curfew.Snapshot{}); err != nil {
+		t.Fatalf("Apply of the zero Snapshot: %v", err)
+	}
+	assertClean(t, l)
 }
