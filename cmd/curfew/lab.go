@@ -202,7 +202,29 @@ func labDemo(ctx context.Context, w io.Writer, l *lab.Lab, svc curfew.Service) e
 		return err
 	}
 
-	fmt.Fprintln(w, "\n4. curfew audit verify")
+	fmt.Fprintf(w, "\n4. curfew restrict %s --mode throttle --rate %s --for 2m --reason \"lab demo: slow lane\"\n", subject, labRate)
+	if err := timedDownload(ctx, w, c1, lab.UpstreamV4, 0); err != nil {
+		return err
+	}
+	r, err = svc.Restrict(ctx, curfew.RestrictRequest{Subject: subject, Mode: curfew.ModeThrottle, Rate: labRate, For: 2 * time.Minute, Reason: "lab demo: slow lane"})
+	if err != nil {
+		return fmt.Errorf("throttling client 1: %w", err)
+	}
+	fmt.Fprintf(w, "   → restriction %d; client 1 is held to %s each way, v4 and v6, by the kernel; client 2 is not:\n", r.ID, labRate)
+	for _, a := range []netip.Addr{lab.UpstreamV4, lab.UpstreamV6} {
+		if err := timedDownload(ctx, w, c1, a, labRate); err != nil {
+			return err
+		}
+	}
+	if err := timedDownload(ctx, w, c2, lab.UpstreamV4, 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   curfew lift %d --reason \"lab demo: slow lane over\"\n", r.ID)
+	if _, err := svc.Lift(ctx, r.ID, "lab demo: slow lane over"); err != nil {
+		return fmt.Errorf("lifting restriction %d: %w", r.ID, err)
+	}
+
+	fmt.Fprintln(w, "\n5. curfew audit verify")
 	rep, err := svc.VerifyAudit(ctx)
 	if err != nil {
 		return fmt.Errorf("verifying the audit log: %w", err)
@@ -212,6 +234,32 @@ func labDemo(ctx context.Context, w io.Writer, l *lab.Lab, svc curfew.Service) e
 	}
 	fmt.Fprintf(w, "   → %d events, signed through event %d by the gateway's key; the rows match the log\n", rep.Entries, rep.SignedSeq)
 	fmt.Fprintln(w, "\nDemo done.")
+	return nil
+}
+
+// labRate is the demo's throttle.
+const labRate = curfew.Rate(2_000_000)
+
+// labDownload is the size of the demo's timed download: 2 s at labRate.
+const labDownload = 500_000
+
+// timedDownload downloads labDownload bytes from the upstream at a to c,
+// prints how long it took, and fails if the rate does not show what it
+// should: held to about limit, or, with limit 0, far faster than the
+// demo's throttle.
+func timedDownload(ctx context.Context, w io.Writer, c *lab.Client, a netip.Addr, limit curfew.Rate) error {
+	url := lab.UpstreamURL(a, lab.AltPort, "/download?bytes="+strconv.Itoa(labDownload))
+	t, err := c.Download(ctx, url, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("client %d downloading %s: %w", c.Index, url, err)
+	}
+	fmt.Fprintf(w, "   client %d  GET %-44s %d kB in %s: %.1f Mbit/s\n", c.Index, url, labDownload/1000, ms(t.Elapsed), t.Rate()/1e6)
+	switch {
+	case limit > 0 && t.Rate() > 1.3*float64(limit):
+		return fmt.Errorf("client %d downloads at %.1f Mbit/s, above its throttle of %s", c.Index, t.Rate()/1e6, limit)
+	case limit == 0 && t.Rate() < 5*float64(labRate):
+		return fmt.Errorf("client %d downloads at only %.1f Mbit/s without a throttle", c.Index, t.Rate()/1e6)
+	}
 	return nil
 }
 
