@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -482,8 +483,7 @@ func (s *Shaper) updateLocked(ctx context.Context, at time.Time, want map[string
 		}
 	}
 	changed := 0
-	for _, k := range sortedKeys(want) {
-		t := want[k]
+	for k, t := range want {
 		cl, ok := s.have[k]
 		switch {
 		case !ok:
@@ -897,13 +897,15 @@ func (s *Shaper) tcLocked() (*netlink.Handle, error) {
 	return h, nil
 }
 
+// routed returns the routed subjects of want, sorted by prefix.
 func routed(want map[string]Throttle) []Throttle {
 	var out []Throttle
-	for _, k := range sortedKeys(want) {
-		if t := want[k]; t.MAC == nil {
+	for _, t := range want {
+		if t.MAC == nil {
 			out = append(out, t)
 		}
 	}
+	slices.SortFunc(out, func(a, b Throttle) int { return strings.Compare(a.key(), b.key()) })
 	return out
 }
 
