@@ -268,6 +268,9 @@ func TestLabCleansUpOnHangup(t *testing.T) {
 	if m, _ := filepath.Glob("/run/netns/" + prefix + "-*"); len(m) == 0 {
 		t.Fatalf("curfew lab made no namespace named %s-*", prefix)
 	}
+	if !strings.Contains(out.String(), "Time zone: a clock time or a day means the gateway's timezone") || !strings.Contains(out.String(), "--until 18:00") {
+		t.Errorf("curfew lab does not tell how to try the gateway's time zone:\n%s", out.String())
+	}
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

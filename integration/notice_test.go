@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/config"
 	"github.com/curfew/curfew/internal/lab"
 )
 
@@ -156,7 +157,7 @@ func TestNoticePage(t *testing.T) {
 	online(t, c1, c2, c3)
 	r := g.restrictWith(device(c1), "--notice", text)
 	r3 := g.restrictWith(device(c3), "--mode", "allowlist", "--allow", lab.NewsName)
-	untilUTC := r.EndsAt.UTC().Format("2006-01-02 15:04") + " UTC"
+	untilUTC := pageTime(r.EndsAt)
 	untilISO := r.EndsAt.UTC().Format(time.RFC3339)
 
 	for _, url := range outsideURLs {
@@ -229,7 +230,7 @@ func TestNoticePage(t *testing.T) {
 	// what is still reachable as links.
 	for _, url := range []string{outsideURLs[2], outsideURLs[3]} {
 		p := get(t, c3, url)
-		until3 := r3.EndsAt.UTC().Format("2006-01-02 15:04") + " UTC"
+		until3 := pageTime(r3.EndsAt)
 		link := `href="http://` + lab.NewsName
 		if p.err != nil || p.status != http.StatusOK || !strings.Contains(p.body, reachableEN) || !strings.Contains(p.body, link) || !strings.Contains(p.body, until3) {
 			t.Errorf("client 3 (allowlist): GET %s = %s, want the notice page with the expiry %s and a link to %s under %q", url, p, until3, lab.NewsName, reachableEN)
@@ -282,7 +283,7 @@ func TestNoticePortalURL(t *testing.T) {
 		}
 	}
 	p := get(t, c1, portal)
-	until := r.EndsAt.UTC().Format("2006-01-02 15:04") + " UTC"
+	until := pageTime(r.EndsAt)
 	if p.err != nil || p.status != http.StatusOK || !strings.Contains(p.body, restrictedEN) || !strings.Contains(p.body, until) {
 		t.Errorf("client 1 (restricted): GET %s = %s, want the notice page with the expiry %s", portal, p, until)
 	}
@@ -305,7 +306,7 @@ func TestNoticePortalURL(t *testing.T) {
 		}
 	}
 	p = get(t, c3, portal)
-	until3 := r3.EndsAt.UTC().Format("2006-01-02 15:04") + " UTC"
+	until3 := pageTime(r3.EndsAt)
 	if p.err != nil || p.status != http.StatusOK || !strings.Contains(p.body, restrictedEN) || !strings.Contains(p.body, until3) || !strings.Contains(p.body, blocklistEN) {
 		t.Errorf("client 3 (blocklist): GET %s = %s, want the notice page saying %q with the expiry %s", portal, p, blocklistEN, until3)
 	}
@@ -313,4 +314,10 @@ func TestNoticePortalURL(t *testing.T) {
 	if p := get(t, c3, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/")); p.err != nil || !strings.HasPrefix(p.body, lab.Hello) {
 		t.Errorf("client 3 (blocklist): GET another site over plain HTTP = %s, want the site's page", p)
 	}
+}
+
+// pageTime is how the notice page writes t: on the gateway's clocks first
+// (the lab's gateway is in this machine's zone), then its day.
+func pageTime(t time.Time) string {
+	return `<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + t.In(config.LocalZone()).Format("15:04") + " ("
 }

@@ -8,12 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/lab"
 	"github.com/curfew/curfew/internal/netnstest"
 )
@@ -238,5 +241,182 @@ func TestDebianPackage(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(root, f)); !os.IsNotExist(err) {
 			t.Errorf("after purge /%s is still there (%v)", f, err)
 		}
+	}
+}
+
+// TestDebianPurgeDeletesTables checks the promise of `dpkg --purge
+// curfew` on a running gateway: every table curfew owns goes, so that a
+// restricted client and a quarantined one both reach the internet again,
+// over IPv4 and IPv6. The daemon is stopped first, as dpkg's prerm does,
+// and its tables stay in the kernel then, still enforcing. dpkg runs the
+// package's postrm twice here: with --root, where it must leave the
+// kernel alone (the root is not the running system), and then as on the
+// gateway itself, in a root of its own holding only a shell and nft.
+func TestDebianPurgeDeletesTables(t *testing.T) {
+	t.Parallel()
+	netnstest.New(t)
+	deb := buildDeb(t)
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	l, err := lab.New(ctx, lab.Config{Prefix: labPrefix(), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("end of the daemon log:\n%s", l.LogTail(40))
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("closing lab: %v", err)
+		}
+	})
+
+	root := scratchRoot(t)
+	dpkg(t, l, root, "-i", deb)
+	// The shipped configuration with unknown devices quarantined, so that
+	// the gateway holds both of curfew's tables.
+	conf := filepath.Join(root, "etc/curfew/curfew.yaml")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quarantined := strings.Replace(string(b), "lan:\n", "lan:\n  unknown_devices: quarantine\n", 1)
+	if quarantined == string(b) {
+		t.Fatal("the shipped configuration has no lan: section to add unknown_devices to")
+	}
+	if err := os.WriteFile(conf, []byte(quarantined), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver "+lab.UpstreamV4.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	token, err := os.ReadFile(filepath.Join(root, "etc/curfew/admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	execStart := strings.Fields(unitValue(t, filepath.Join(root, "usr/lib/systemd/system/curfew.service"), "ExecStart"))
+	if err := l.StartDaemonCommand(ctx, "chroot", append([]string{root}, execStart...)...); err != nil {
+		t.Fatal(err)
+	}
+	c, err := api.NewClient(l.APIURL(), strings.TrimSpace(string(token)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{Lab: l, t: t, token: strings.TrimSpace(string(token)), api: c}
+	c1, c2 := l.Clients[0], l.Clients[1]
+	// Client 1 is registered and restricted; client 2 is unknown, so
+	// quarantined.
+	if _, err := c.AddDevice(ctx, &curfew.Device{MAC: c1.MAC, Name: "client 1"}); err != nil {
+		t.Fatal(err)
+	}
+	g.restrict(device(c1), "1h", "integration: purge")
+	checkReach(t, false, c1, c2)
+
+	// prerm stops the daemon; the tables stay and still enforce.
+	if err := l.StopDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	tables := func() []string {
+		var out []string
+		for _, line := range strings.Split(g.nft("list", "tables"), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[1] == "inet" && strings.HasPrefix(f[2], "curfew") {
+				out = append(out, f[2])
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := tables(); !slices.Equal(got, []string{"curfew", "curfew_quarantine"}) {
+		t.Fatalf("with the daemon stopped the gateway has the tables %v, want curfew and curfew_quarantine", got)
+	}
+	checkReach(t, false, c1, c2)
+
+	// Keep the postrm before dpkg purges it with the rest of the package.
+	postrm, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/info/curfew.postrm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dpkg(t, l, root, "--purge", "curfew")
+	if got := tables(); len(got) != 2 {
+		t.Errorf("dpkg --root --purge changed the kernel's tables to %v; a root that is not the running system's must leave them", got)
+	}
+
+	// The postrm as dpkg runs it on the gateway: no DPKG_ROOT, with nft on
+	// the PATH, in a root where it can delete only its own files.
+	live := t.TempDir()
+	toolbox(t, live, "/usr/bin/sh", "/usr/bin/rm", "/usr/bin/rmdir", "/usr/bin/grep", "/usr/sbin/nft")
+	for _, d := range []string{"var/lib/curfew", "etc/curfew"} {
+		if err := os.MkdirAll(filepath.Join(live, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(live, "postrm"), postrm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.Gateway.Command(ctx, "chroot", live, "/usr/bin/sh", "-c", "unset DPKG_ROOT; PATH=/usr/sbin:/usr/bin exec /usr/bin/sh /postrm purge").CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("postrm purge: %v, output %q; want it quiet", err, out)
+	}
+	if got := tables(); len(got) != 0 {
+		t.Errorf("after purge the gateway still has the tables %v", got)
+	}
+	checkReach(t, true, c1, c2)
+	if _, err := os.Stat(filepath.Join(live, "var/lib/curfew")); !os.IsNotExist(err) {
+		t.Errorf("postrm purge left /var/lib/curfew (%v)", err)
+	}
+}
+
+// toolbox copies the programs progs, and the shared libraries ldd says
+// they load, to the same paths under root, so that they run in it with
+// chroot.
+func toolbox(t *testing.T, root string, progs ...string) {
+	t.Helper()
+	files := map[string]bool{}
+	for _, p := range progs {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[real] = true
+		copyFile(t, real, filepath.Join(root, p))
+		out, err := exec.Command("ldd", real).Output()
+		if err != nil {
+			t.Fatalf("ldd %s: %v", real, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			for _, f := range strings.Fields(line) {
+				if strings.HasPrefix(f, "/") {
+					files[f] = true
+				}
+			}
+		}
+	}
+	for f := range files {
+		copyFile(t, f, filepath.Join(root, f))
+	}
+	// The shell's redirections need /dev/null: character device 1, 3.
+	if err := os.MkdirAll(filepath.Join(root, "dev"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mknod(filepath.Join(root, "dev/null"), syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/config"
 	"github.com/curfew/curfew/internal/curfew"
 )
 
@@ -29,9 +30,12 @@ type cli struct {
 	stdout, stderr io.Writer
 	env            func(string) string
 	now            func() time.Time
-	loc            *time.Location // for reading and printing local times
-	server         string         // from the global --server flag; may be empty
-	hc             *http.Client   // nil: api.NewClient's default
+	// loc is the gateway's zone, for reading and printing local times;
+	// nil until the verb's command asks the daemon for it (command.zone).
+	loc    *time.Location
+	server string       // from the global --server flag; may be empty
+	hc     *http.Client // nil: api.NewClient's default
+	cmd    *command     // the verb's command line, once parsing starts
 }
 
 // command is the parsed command line of one verb.
@@ -59,6 +63,7 @@ func (c *cli) newCommand(verb, synopsis string) *command {
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cmd := &command{c: c, verb: verb, fs: fs}
+	c.cmd = cmd
 	cmd.server = fs.String("server", "", "API `URL` (default $CURFEW_SERVER or "+defaultServer+")")
 	cmd.synopsis = synopsis
 	fs.Usage = func() {} // errors are reported on one line; -h prints help
@@ -264,14 +269,19 @@ func parseFor(s string) (time.Duration, error) {
 
 // parseUntil parses an --until time: RFC 3339, "YYYY-MM-DD HH:MM[:SS]"
 // (also with a T) in loc, or "HH:MM" meaning the next such time in loc
-// after now. The time must be after now.
+// after now: today's, or tomorrow's if today's is past. A local time the
+// clocks show twice (autumn) is the first of the two; one they skip
+// (spring) is refused. The time must be after now.
 func parseUntil(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		t, err = parseLocal(s, now, loc)
 	}
-	if err != nil {
+	if errors.Is(err, errNoLayout) {
 		return time.Time{}, fmt.Errorf(`--until: %q is not a time (want RFC 3339, "HH:MM" or "YYYY-MM-DD HH:MM")`, s)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--until: %w", err)
 	}
 	if !t.After(now) {
 		return time.Time{}, fmt.Errorf("--until: %s is not in the future", t.In(loc).Format("2006-01-02 15:04:05 MST"))
@@ -282,14 +292,21 @@ func parseUntil(s string, now time.Time, loc *time.Location) (time.Time, error) 
 // parseFrom parses a --from time: what parseUntil takes, or "YYYY-MM-DD",
 // the start of that day in loc. The time must be after now.
 func parseFrom(s string, now time.Time, loc *time.Location) (time.Time, error) {
-	t, err := time.ParseInLocation("2006-01-02", s, loc)
-	if err != nil {
+	var t time.Time
+	d, err := time.Parse("2006-01-02", s)
+	switch {
+	case err == nil:
+		t = startOfDay(d.Year(), d.Month(), d.Day(), loc)
+	default:
 		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
 			t, err = parseLocal(s, now, loc)
 		}
 	}
-	if err != nil {
+	if errors.Is(err, errNoLayout) {
 		return time.Time{}, fmt.Errorf(`--from: %q is not a time (want RFC 3339, "HH:MM", "YYYY-MM-DD HH:MM" or "YYYY-MM-DD")`, s)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--from: %w", err)
 	}
 	if !t.After(now) {
 		return time.Time{}, fmt.Errorf("--from: %s is not in the future (leave --from out to start now)", t.In(loc).Format("2006-01-02 15:04:05 MST"))
@@ -299,8 +316,8 @@ func parseFrom(s string, now time.Time, loc *time.Location) (time.Time, error) {
 
 func parseLocal(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02T15:04:05"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
+		if t, err := time.Parse(layout, s); err == nil {
+			return wallOf(t).at(loc)
 		}
 	}
 	for _, layout := range []string{"15:04", "15:04:05"} {
@@ -308,22 +325,72 @@ func parseLocal(s string, now time.Time, loc *time.Location) (time.Time, error) 
 		if err != nil {
 			continue
 		}
+		// The next time the clocks show it: today (the second time, in
+		// an hour they repeat, if the first is past), or else tomorrow.
+		// Today's skipped by the clocks is refused rather than taken as
+		// tomorrow's, a day later than meant.
 		n := now.In(loc)
-		t := time.Date(n.Year(), n.Month(), n.Day(), clock.Hour(), clock.Minute(), clock.Second(), 0, loc)
-		if !t.After(now) {
-			t = time.Date(n.Year(), n.Month(), n.Day()+1, clock.Hour(), clock.Minute(), clock.Second(), 0, loc)
+		w := wallClock{n.Year(), n.Month(), n.Day(), clock.Hour(), clock.Minute(), clock.Second()}
+		t, err := w.atOrAfter(loc, now)
+		if err == nil {
+			return t, nil
 		}
-		return t, nil
+		if skipped := (*skippedError)(nil); errors.As(err, &skipped) && !w.before(n) {
+			return time.Time{}, err
+		}
+		next := n.AddDate(0, 0, 1)
+		w.year, w.month, w.day = next.Year(), next.Month(), next.Day()
+		return w.at(loc)
 	}
-	return time.Time{}, errors.New("no layout matched")
+	return time.Time{}, errNoLayout
 }
 
-// formatTime prints t for people, in loc.
+// errNoLayout is parseLocal's error for text that is no local time.
+var errNoLayout = errors.New("no layout matched")
+
+// wallOf returns the wall clock reading of t, dropping its zone.
+func wallOf(t time.Time) wallClock {
+	y, mo, d := t.Date()
+	h, mi, sec := t.Clock()
+	return wallClock{y, mo, d, h, mi, sec}
+}
+
+// formatTime prints t for people, in the gateway's zone.
 func (c *cli) formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.In(c.loc).Format("2006-01-02 15:04 MST")
+	return t.In(c.zone()).Format("2006-01-02 15:04 MST")
+}
+
+// formatTimeUTC is formatTime followed by the time in UTC when the
+// gateway's zone is not UTC, for a restriction's start and end, which an
+// operator may compare with logs elsewhere.
+func (c *cli) formatTimeUTC(t time.Time) string {
+	local := c.formatTime(t)
+	if t.IsZero() {
+		return local
+	}
+	if _, offset := t.In(c.zone()).Zone(); offset == 0 {
+		return local
+	}
+	u, l := t.UTC(), t.In(c.zone())
+	if u.YearDay() == l.YearDay() {
+		return local + " (" + u.Format("15:04") + " UTC)"
+	}
+	return local + " (" + u.Format("2006-01-02 15:04") + " UTC)"
+}
+
+// zone returns the gateway's zone (see command.zone).
+func (c *cli) zone() *time.Location {
+	switch {
+	case c.loc != nil:
+		return c.loc
+	case c.cmd != nil:
+		return c.cmd.zone()
+	}
+	c.loc = config.LocalZone()
+	return c.loc
 }
 
 // short returns the first line of s, cut to n characters.

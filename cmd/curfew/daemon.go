@@ -272,6 +272,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Metrics:    promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
 		DNS:        dnsLog{res},
 		Quarantine: cfg.LAN.Quarantine,
+		TimeZone:   cfg.Location(),
 	})
 	if err != nil {
 		return err
@@ -281,7 +282,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		Accounts: acc,
 		Login:    acc,
 		Logger:   logger.With("component", "web"),
-		Zone:     cfg.Notice.TimeZone,
+		Zone:     cfg.Location(),
 		Health:   consoleHealth(started, nf, res, m.upstreams),
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/curfew/curfew/internal/api"
+	"github.com/curfew/curfew/internal/config"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/lab"
 )
@@ -73,7 +74,7 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	}
 	out := stdout
 	fmt.Fprintf(out, "Building the lab network (namespaces %s-*)…\n", *prefix)
-	l, err := lab.New(ctx, lab.Config{Prefix: *prefix, Binary: self, APIListen: addr, Approvals: lab.Approvals{RequiredOver: labRequiredOver}})
+	l, err := lab.New(ctx, lab.Config{Prefix: *prefix, Binary: self, APIListen: addr, Approvals: lab.Approvals{RequiredOver: labRequiredOver}, TimeZone: labTimeZone()})
 	if err != nil {
 		return fail(err)
 	}
@@ -334,9 +335,9 @@ A slow lane instead of a cut: a throttle holds the client to a rate each
 way, v4 and v6, kept by the kernel's HTB classes on the gateway:
 
   %[3]s restrict device:%[4]s --mode throttle --rate 2mbit --for 10m --reason "trying a slow lane"
-  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[16]s   # about 240000
-  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[17]s
-  ip netns exec %[8]s tc -s class show dev %[18]s     # its class, and what it sent
+  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[17]s   # about 240000
+  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[18]s
+  ip netns exec %[8]s tc -s class show dev %[19]s     # its class, and what it sent
   ip netns exec %[8]s nft list table inet curfew_shaper
 
 Four eyes: this gateway makes a restriction longer than %[9]s wait, not
@@ -383,6 +384,15 @@ it is approved, and a restricted device that changes its MAC stays off:
   ip netns exec %[5]s curl -m 3 %[6]s      # the "Device not registered" page
   %[3]s device approve 06:c0:ff:ee:00:99 --owner alice
 
+Time zone: a clock time or a day means the gateway's timezone (%[16]s
+in %[11]s, this machine's own zone): --until 18:00 is the next 18:00
+there, show prints the end there and in UTC, and the notice page shows
+times there first, in the visitor's language:
+
+  %[3]s restrict device:%[4]s --until 18:00 --reason "until dinner"
+  %[3]s show ID
+  ip netns exec %[5]s curl -s -m 3 -H "Accept-Language: es" http://%[10]s:8480/ | grep -o '<time[^<]*</time>'
+
 The public report of today: counts, durations and notices, no reasons
 and no identities:
 
@@ -415,6 +425,15 @@ Answer, RFC 8767), once their own TTL (%[12]d s here) has run out:
 Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
 		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4, l.ConfigPath(),
-		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1,
+		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1, labTimeZone(),
 		lab.UpstreamURL(lab.UpstreamV4, lab.AltPort, "/download"), lab.UpstreamURL(lab.UpstreamV6, lab.AltPort, "/download"), lab.LANInterface)
+}
+
+// labTimeZone is the lab gateway's timezone: this machine's own, written
+// out so that the configuration shows the key.
+func labTimeZone() string {
+	if z := config.LocalZone().String(); z != "Local" {
+		return z
+	}
+	return "UTC"
 }

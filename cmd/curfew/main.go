@@ -73,7 +73,8 @@ Gateway:
 SUBJECT is device:MAC, person:NAME, group:NAME or ip:ADDR[/PREFIX].
 DURATION is such as 90m, 2h30m or 3d. TIME is RFC 3339, "HH:MM" (the next
 such time, local) or "YYYY-MM-DD HH:MM" (local); --from also takes
-"YYYY-MM-DD" (the start of that local day). Local is this machine's zone.
+"YYYY-MM-DD" (the start of that local day). Local is the gateway's zone,
+its config's timezone, which the daemon reports; times print in it too.
 A report's DATE is "YYYY-MM-DD" (a local day; --to runs through its end) or
 RFC 3339.
 With approvals configured, a restriction longer than approvals.required_over
@@ -93,7 +94,7 @@ func main() {
 // the exit code. Client verbs read only the given streams and env; daemon,
 // init and lab use the process's own environment as well.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now, loc: time.Local}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now}
 	return c.main(args)
 }
 

@@ -37,11 +37,11 @@ func (c *cli) report(args []string) int {
 	if *fromS == "" || *toS == "" {
 		return cmd.usage(fmt.Errorf("--from and --to are required"))
 	}
-	from, err := parseReportDate("--from", *fromS, c.loc, false)
+	from, err := parseReportDate("--from", *fromS, cmd.zone(), false)
 	if err != nil {
 		return cmd.usage(err)
 	}
-	to, err := parseReportDate("--to", *toS, c.loc, true)
+	to, err := parseReportDate("--to", *toS, cmd.zone(), true)
 	if err != nil {
 		return cmd.usage(err)
 	}
@@ -75,11 +75,11 @@ func (c *cli) report(args []string) int {
 // loc, or an RFC 3339 instant. As an end, a day means the end of that day
 // (the start of the next, which is right across a DST change).
 func parseReportDate(flag, s string, loc *time.Location, end bool) (time.Time, error) {
-	if d, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+	if d, err := time.Parse("2006-01-02", s); err == nil {
 		if end {
 			d = d.AddDate(0, 0, 1)
 		}
-		return d, nil
+		return startOfDay(d.Year(), d.Month(), d.Day(), loc), nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -125,7 +125,7 @@ var outcomeText = map[curfew.Outcome]string{
 func (c *cli) reportView(rep *curfew.Report) *reportView {
 	last := rep.To.Add(-time.Nanosecond)
 	v := &reportView{
-		Title:      fmt.Sprintf("Internet access restrictions, %s to %s", rep.From.In(c.loc).Format("2006-01-02"), last.In(c.loc).Format("2006-01-02")),
+		Title:      fmt.Sprintf("Internet access restrictions, %s to %s", rep.From.In(c.zone()).Format("2006-01-02"), last.In(c.zone()).Format("2006-01-02")),
 		From:       c.formatTime(rep.From),
 		To:         c.formatTime(rep.To),
 		At:         c.formatTime(rep.At),

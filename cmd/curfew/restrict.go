@@ -72,7 +72,7 @@ func (c *cli) restrict(args []string) int {
 		Force:   *force,
 	}
 	if *fromS != "" {
-		if req.Start, err = parseFrom(*fromS, now, c.loc); err != nil {
+		if req.Start, err = parseFrom(*fromS, now, cmd.zone()); err != nil {
 			return cmd.usage(err)
 		}
 	}
@@ -120,6 +120,6 @@ func (c *cli) endFlags(forS, untilS string, now time.Time) (time.Duration, time.
 		d, err := parseFor(forS)
 		return d, time.Time{}, err
 	}
-	t, err := parseUntil(untilS, now, c.loc)
+	t, err := parseUntil(untilS, now, c.zone())
 	return 0, t, err
 }

@@ -42,8 +42,8 @@ func (c *cli) show(args []string) int {
 		row("rate", fmt.Sprintf("%s (%d bit/s each way)", r.Rate, int64(r.Rate)))
 	}
 	row("status", string(r.StatusAt(now)))
-	row("starts", c.formatTime(r.Start))
-	row("ends", c.formatTime(r.End))
+	row("starts", c.formatTimeUTC(r.Start))
+	row("ends", c.formatTimeUTC(r.End))
 	row("reason", r.Reason)
 	if r.Notice != "" {
 		row("notice", r.Notice)

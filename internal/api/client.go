@@ -195,6 +195,17 @@ func (c *Client) UnknownDevices(ctx context.Context) (string, error) {
 	return out["unknown_devices"], nil
 }
 
+// TimeZone returns the name of the gateway's zone (the config's timezone,
+// such as Europe/Madrid), from GET /api/v1/health; "" from a server too
+// old to say. It needs no token.
+func (c *Client) TimeZone(ctx context.Context) (string, error) {
+	var out map[string]string
+	if err := c.do(ctx, http.MethodGet, "/api/v1/health", nil, nil, &out); err != nil {
+		return "", err
+	}
+	return out["timezone"], nil
+}
+
 // SeenDevices implements [curfew.Service].
 func (c *Client) SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error) {
 	var out []SeenDevice

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -277,4 +278,36 @@ func TestClientErrorKinds(t *testing.T) {
 			t.Errorf("error = %v, want a transport error", err)
 		}
 	})
+}
+
+// TestClientTimeZone checks that the CLI learns the gateway's zone from the
+// health route, without a token, and that a server configured without
+// one says nothing rather than a zone of its own.
+func TestClientTimeZone(t *testing.T) {
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Skipf("no time zone database: %v", err)
+	}
+	for _, tt := range []struct {
+		zone *time.Location
+		want string
+	}{{london, "Europe/London"}, {time.UTC, "UTC"}, {nil, ""}} {
+		h, err := api.NewHandler(&api.HandlerConfig{
+			Service: &apitest.FakeService{}, Auth: tokens, Accounts: &apitest.FakeAccounts{},
+			Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), TimeZone: tt.zone,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		c, err := api.NewClient(srv.URL, "", srv.Client())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.TimeZone(context.Background())
+		srv.Close()
+		if err != nil || got != tt.want {
+			t.Errorf("TimeZone() with %v configured = %q, %v, want %q", tt.zone, got, err, tt.want)
+		}
+	}
 }

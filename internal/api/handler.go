@@ -64,6 +64,12 @@ type HandlerConfig struct {
 	// CLI can warn when a restriction by MAC can be walked around.
 	Quarantine bool
 
+	// TimeZone is the gateway's zone (the config's timezone); GET
+	// /api/v1/health reports its name, so that the CLI reads a local day
+	// or a clock time such as --until 18:00 as the gateway does. Nil
+	// reports none.
+	TimeZone *time.Location
+
 	// Metrics, if not nil, is served without authentication at GET
 	// /metrics, so the daemon can expose its metrics on the API listener
 	// without building a mux of its own.
@@ -83,6 +89,8 @@ type handler struct {
 	dns    DNSLog // nil if the daemon runs no resolver
 	// unknown is lan.unknown_devices: "allow" or "quarantine".
 	unknown string
+	// zone is the gateway's zone name; "" if not configured.
+	zone string
 }
 
 // NewHandler validates c and returns the API handler. It serves:
@@ -109,6 +117,9 @@ func NewHandler(c *HandlerConfig) (http.Handler, error) {
 	h := &handler{svc: c.Service, auth: c.Auth, acc: c.Accounts, logger: c.Logger, now: c.Now, dns: c.DNS, unknown: "allow"}
 	if c.Quarantine {
 		h.unknown = "quarantine"
+	}
+	if c.TimeZone != nil {
+		h.zone = c.TimeZone.String()
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -239,7 +250,11 @@ func bearer(header string) (string, bool) {
 }
 
 func (h *handler) health(w http.ResponseWriter, r *http.Request) {
-	h.write(w, r, http.StatusOK, map[string]string{"status": "ok", "unknown_devices": h.unknown})
+	out := map[string]string{"status": "ok", "unknown_devices": h.unknown}
+	if h.zone != "" {
+		out["timezone"] = h.zone
+	}
+	h.write(w, r, http.StatusOK, out)
 }
 
 func (h *handler) noRoute(w http.ResponseWriter, r *http.Request) {

@@ -49,6 +49,9 @@ const maxFileBytes = 1 << 20
 type Config struct {
 	// StateDir holds the database and keys. Absolute and clean.
 	StateDir string
+	// TimeZone is the gateway's zone, the file's timezone or the machine's
+	// own (LocalZone). Read it with Location.
+	TimeZone *time.Location
 	LAN      LAN
 	WAN      WAN
 	API      API
@@ -147,7 +150,8 @@ type Notice struct {
 	// PortalURL is the address browsers are redirected to and the
 	// captive-portal API announces; empty serves the page in place.
 	PortalURL string
-	// TimeZone is the zone the page shows times in, besides UTC.
+	// TimeZone is the zone the page shows times in first, before UTC;
+	// the gateway's (Config.Location) unless notice.time_zone sets another.
 	TimeZone *time.Location
 	// Feeds are RSS or Atom feeds whose headlines the page shows (the
 	// bulletin); empty shows none.
@@ -184,6 +188,7 @@ type Log struct {
 type raw struct {
 	SchemaVersion *int          `yaml:"schema_version"`
 	StateDir      string        `yaml:"state_dir"`
+	TimeZone      *string       `yaml:"timezone"`
 	LAN           rawLAN        `yaml:"lan"`
 	WAN           rawWAN        `yaml:"wan"`
 	API           rawAPI        `yaml:"api"`
@@ -434,6 +439,15 @@ func (rc *raw) validate() (*Config, error) {
 		c.StateDir = filepath.Clean(rc.StateDir)
 	}
 
+	c.TimeZone = LocalZone()
+	if z := rc.TimeZone; z != nil {
+		if loc, err := LoadZone(*z); err != nil {
+			bad("timezone", "%q is not an IANA time zone name such as Europe/Madrid; leave the key out for the gateway's own zone", *z)
+		} else {
+			c.TimeZone = loc
+		}
+	}
+
 	// LAN.
 	c.LAN.Interfaces = interfaces(rc.LAN.Interfaces, "lan.interfaces", bad)
 	switch a, err := hostAddr(rc.LAN.Address); {
@@ -607,9 +621,9 @@ func (rc *raw) validate() (*Config, error) {
 			c.Notice.PortalURL = u
 		}
 	}
-	c.Notice.TimeZone = time.UTC
+	c.Notice.TimeZone = c.TimeZone
 	if z := rc.Notice.TimeZone; z != "" {
-		if loc, err := time.LoadLocation(z); err != nil || strings.HasPrefix(z, "/") || strings.Contains(z, "..") {
+		if loc, err := LoadZone(z); err != nil {
 			bad("notice.time_zone", "%q is not a time zone name such as Europe/Madrid", z)
 		} else {
 			c.Notice.TimeZone = loc

@@ -30,6 +30,7 @@ func TestReference(t *testing.T) {
 	}
 	want := &config.Config{
 		StateDir: "/var/lib/curfew",
+		TimeZone: mustZone("Europe/Madrid"),
 		LAN: config.LAN{
 			Interfaces: []string{"br-lan"},
 			Address:    netip.MustParseAddr("192.168.50.1"),
@@ -158,11 +159,12 @@ func TestDefaults(t *testing.T) {
 	}
 	want := &config.Config{
 		StateDir: "/var/lib/curfew",
+		TimeZone: config.LocalZone(),
 		LAN:      config.LAN{Interfaces: []string{"br-lan"}, Address: netip.MustParseAddr("192.168.50.1")},
 		WAN:      config.WAN{Interfaces: []string{"eth0"}},
 		API:      config.API{Listen: netip.MustParseAddrPort("127.0.0.1:8470")},
 		DNS:      config.DNS{Listen: netip.MustParseAddrPort("192.168.50.1:53")},
-		Notice:   config.Notice{Listen: netip.MustParseAddrPort("192.168.50.1:8480"), TimeZone: time.UTC, FeedInterval: 30 * time.Minute},
+		Notice:   config.Notice{Listen: netip.MustParseAddrPort("192.168.50.1:8480"), TimeZone: config.LocalZone(), FeedInterval: 30 * time.Minute},
 		Log:      config.Log{Level: slog.LevelInfo},
 	}
 	sum := sha256.Sum256([]byte(minimal))
@@ -299,7 +301,7 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, seed := range []string{string(ref), minimal, "", "lan: [", "a: &a [*a]", "schema_version: 99999999999999999999", "---\n---\n", "lan:\n  interfaces: !!binary aGk="} {
+	for _, seed := range []string{string(ref), minimal, "", "lan: [", "a: &a [*a]", "schema_version: 99999999999999999999", "---\n---\n", "lan:\n  interfaces: !!binary aGk=", minimal + "timezone: America/New_York\n", minimal + "timezone: ../zoneinfo/UTC\n", minimal + "timezone: \"Europe/London\\x00\"\n"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, file string) {

@@ -64,6 +64,9 @@ dns:
 	if u := l.conf.UnknownDevices; u != "" {
 		conf = strings.Replace(conf, "wan:\n", "  unknown_devices: "+yamlString(u)+"\nwan:\n", 1)
 	}
+	if z := l.conf.TimeZone; z != "" {
+		conf = strings.Replace(conf, "state_dir:", "timezone: "+yamlString(z)+"\nstate_dir:", 1)
+	}
 	if len(l.conf.Blocklists) > 0 {
 		conf += "  blocklists: " + yamlList(l.conf.Blocklists) + "\n"
 	}

@@ -96,6 +96,9 @@ type Config struct {
 	// UnknownDevices is the gateway's lan.unknown_devices ("allow" or
 	// "quarantine"); empty leaves curfew's default, allow.
 	UnknownDevices string
+	// TimeZone is the gateway's timezone, an IANA name; empty leaves
+	// curfew's default, the machine's own zone.
+	TimeZone string
 }
 
 // Approvals holds the gateway's approvals section (four eyes). Empty

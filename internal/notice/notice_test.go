@@ -160,8 +160,8 @@ func TestRestrictedPage(t *testing.T) {
 		"<h1>Internet access restricted</h1>",
 		"The operator of Embassy guest Wi-Fi has restricted this device&#39;s internet access on purpose.",
 		"Access is paused while the council reviews the incident of 1 March.",
-		`<time datetime="2026-03-02T16:00:00Z">2026-03-02 16:00 UTC</time>`, // since
-		`<time datetime="2026-03-03T20:00:00Z">2026-03-03 20:00 UTC</time>`, // until
+		`<time datetime="2026-03-02T16:00:00Z">16:00 (Monday 2 March)</time><span class="local">UTC</span>`,  // since
+		`<time datetime="2026-03-03T20:00:00Z">20:00 (Tuesday 3 March)</time><span class="local">UTC</span>`, // until
 		"1 day 2 hours",
 		"Until then this device cannot reach the internet.",
 		`<a href="mailto:it-desk@embassy.example">it-desk@embassy.example</a>`,
@@ -177,14 +177,20 @@ func TestPageTimeZone(t *testing.T) {
 	s := newServer(t, notice.Config{Zone: madrid})
 
 	_, body := request(t, s.Handler(), "GET", "http://notice.test/", cutClient)
+	// The gateway's zone first, then UTC.
 	wantContains(t, body,
-		"2026-03-03 20:00 UTC",
-		"2026-03-03 21:00 Europe/Madrid (UTC&#43;01:00)",
+		`<time datetime="2026-03-03T20:00:00Z">21:00 (Tuesday 3 March)</time><span class="local">Europe/Madrid (UTC&#43;01:00) · 20:00 UTC</span>`,
 		`<option value="Europe/Madrid" selected>`,
 	)
+	// In the page's language.
+	_, body = request(t, s.Handler(), "GET", "http://notice.test/", cutClient, "Accept-Language", "es")
+	wantContains(t, body, `21:00 (martes 3 de marzo)</time><span class="local">Europe/Madrid (UTC&#43;01:00) · 20:00 UTC</span>`)
+	// A zone where it is already the next day: UTC's day is named too.
+	_, body = request(t, s.Handler(), "GET", "http://notice.test/?tz=Asia/Tokyo", cutClient, "Cookie", "curfew_tz=UTC")
+	wantContains(t, body, `05:00 (Wednesday 4 March)</time><span class="local">Asia/Tokyo (UTC&#43;09:00) · 20:00 UTC (Tuesday 3 March)</span>`)
 
 	resp, body := request(t, s.Handler(), "GET", "http://notice.test/?tz=America/Mexico_City", cutClient)
-	wantContains(t, body, "2026-03-03 20:00 UTC", "2026-03-03 14:00 America/Mexico City (UTC−06:00)")
+	wantContains(t, body, `14:00 (Tuesday 3 March)</time><span class="local">America/Mexico City (UTC−06:00) · 20:00 UTC</span>`)
 	wantLacks(t, body, "Europe/Madrid (UTC&#43;01:00)</span>")
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
@@ -198,13 +204,13 @@ func TestPageTimeZone(t *testing.T) {
 
 	// The cookie keeps the choice on the next visit.
 	_, body = request(t, s.Handler(), "GET", "http://notice.test/", cutClient, "Cookie", cookie.String())
-	wantContains(t, body, "2026-03-03 14:00 America/Mexico City (UTC−06:00)")
+	wantContains(t, body, "14:00 (Tuesday 3 March)</time><span class=\"local\">America/Mexico City (UTC−06:00)")
 
 	// UTC alone, and a zone name that is not one, show only UTC.
 	for _, q := range []string{"UTC", "Local", "../../etc/passwd", "Mars/Olympus_Mons"} {
 		_, body = request(t, s.Handler(), "GET", "http://notice.test/?tz="+q, cutClient, "Cookie", "curfew_tz=UTC")
-		wantContains(t, body, "2026-03-03 20:00 UTC</time>")
-		wantLacks(t, body, `class="local"`)
+		wantContains(t, body, `20:00 (Tuesday 3 March)</time><span class="local">UTC</span>`)
+		wantLacks(t, body, "· 20:00 UTC")
 	}
 }
 
@@ -570,7 +576,7 @@ func TestOverlappingRules(t *testing.T) {
 		"Until then this device cannot reach the internet.", // the device's cut-off is stricter
 		"<dt>Since</dt>\n<dd><time datetime=\"2026-02-27T18:00:00Z\">",
 		"<dt>At the current level until</dt>\n<dd><time datetime=\"2026-03-03T20:00:00Z\">",
-		"2026-03-05 06:00 UTC", // until, 60 h on
+		"06:00 (Thursday 5 March)", // until, 60 h on
 		"2 days 12 hours",
 	)
 }
@@ -601,7 +607,7 @@ func TestThrottledPage(t *testing.T) {
 	wantContains(t, body,
 		"Until then this device can reach the whole internet, but its connection is slowed.",
 		"Its connection is slowed to 2 Mbit/s in each direction.",
-		`<time datetime="2026-03-02T22:00:00Z">2026-03-02 22:00 UTC</time>`, // until
+		`<time datetime="2026-03-02T22:00:00Z">22:00 (Monday 2 March)</time>`, // until
 	)
 	wantLacks(t, body, "cannot reach the internet", "some services are blocked", "At the current level until")
 
@@ -609,8 +615,8 @@ func TestThrottledPage(t *testing.T) {
 	wantContains(t, body,
 		"Until then some services are blocked for this device; the rest of the internet works.",
 		"Its connection is slowed to 512 kbit/s in each direction.",
-		`<time datetime="2026-03-02T21:00:00Z">2026-03-02 21:00 UTC</time>`, // until
-		`<time datetime="2026-03-02T19:00:00Z">2026-03-02 19:00 UTC</time>`, // the blocklist eases
+		`<time datetime="2026-03-02T21:00:00Z">21:00 (Monday 2 March)</time>`, // until
+		`<time datetime="2026-03-02T19:00:00Z">19:00 (Monday 2 March)</time>`, // the blocklist eases
 	)
 
 	_, body = request(t, s.Handler(), "GET", "http://notice.test/", cutClient)

@@ -83,10 +83,14 @@ type pageData struct {
 // T returns the string for key in the page's language.
 func (d *pageData) T(key string) string { return d.cat.text(key) }
 
+// timeView is a time as the page shows it: first on the clocks of the
+// zone shown (the gateway's, unless the visitor picked another), with its
+// day in the page's language, then the zone and the same time in UTC.
 type timeView struct {
 	ISO   string // RFC 3339, for the datetime attribute
-	UTC   string // "2026-03-02 21:00 UTC"
-	Local string // in the client's zone; empty when that is UTC or unknown
+	Local string // "18:00 (Tuesday 2 December)", in the zone shown
+	Zone  string // "Europe/Madrid (UTC+01:00)", or "UTC"
+	UTC   string // "17:00 UTC", with its day if another; empty when the zone is UTC
 }
 
 type allowItem struct{ Text, Href string }
@@ -186,13 +190,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v vi
 		d.ContactHref = contactHref(d.Contact)
 	} else if e != nil {
 		until := restrictedUntil(e)
-		d.Until = newTimeView(until, zone)
+		d.Until = newTimeView(cat, until, now, zone)
 		if !e.Since.IsZero() {
-			tv := newTimeView(e.Since, zone)
+			tv := newTimeView(cat, e.Since, now, zone)
 			d.Since = &tv
 		}
 		if !e.Until.IsZero() && e.Until.Before(until) && e.Until.After(now) {
-			tv := newTimeView(e.Until, zone)
+			tv := newTimeView(cat, e.Until, now, zone)
 			d.Eases = &tv
 		}
 		d.Left = duration(cat, until.Sub(now))
@@ -230,7 +234,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v vi
 			if st != nil {
 				d.AppealNote, d.AppealOK, d.Draft = st.note, st.ok, st.draft
 			}
-			d.Appeals = s.appealViews(r, v, zone)
+			d.Appeals = s.appealViews(r, v, cat, now, zone)
 		}
 	}
 
@@ -254,7 +258,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, v vi
 // appealViews returns the latest appeals of the client of v since its
 // restriction began, newest first, for the page. A failure to read them
 // is logged, and the page shown without them.
-func (s *Server) appealViews(r *http.Request, v visit, zone *time.Location) []appealView {
+func (s *Server) appealViews(r *http.Request, v visit, cat *catalog, now time.Time, zone *time.Location) []appealView {
 	if s.cfg.Appeals == nil || !v.client.Addr.IsValid() {
 		return nil
 	}
@@ -270,9 +274,9 @@ func (s *Server) appealViews(r *http.Request, v visit, zone *time.Location) []ap
 	var out []appealView
 	for i := len(as) - 1; i >= 0 && len(out) < shownAppeals; i-- {
 		a := as[i]
-		av := appealView{At: newTimeView(a.Created, zone), Message: a.Message, Answer: a.Answer}
+		av := appealView{At: newTimeView(cat, a.Created, now, zone), Message: a.Message, Answer: a.Answer}
 		if a.Answer != "" && !a.Answered.IsZero() {
-			tv := newTimeView(a.Answered, zone)
+			tv := newTimeView(cat, a.Answered, now, zone)
 			av.Answered = &tv
 		}
 		out = append(out, av)
@@ -298,15 +302,32 @@ func loadZone(name string) (*time.Location, bool) {
 	return loc, true
 }
 
-func newTimeView(t time.Time, zone *time.Location) timeView {
+func newTimeView(c *catalog, t, now time.Time, zone *time.Location) timeView {
+	local := t.In(zone)
 	tv := timeView{
-		ISO: t.UTC().Format(time.RFC3339),
-		UTC: t.UTC().Format("2006-01-02 15:04") + " UTC",
+		ISO:   t.UTC().Format(time.RFC3339),
+		Local: local.Format("15:04") + " (" + dayName(c, local, now.In(zone)) + ")",
+		Zone:  "UTC",
 	}
-	if zone != time.UTC && zone.String() != "UTC" {
-		tv.Local = t.In(zone).Format("2006-01-02 15:04") + " " + zoneLabel(zone, t)
+	if _, off := local.Zone(); off != 0 || zone.String() != "UTC" {
+		tv.Zone = zoneLabel(zone, t)
+		u := t.UTC()
+		tv.UTC = u.Format("15:04") + " UTC"
+		if u.YearDay() != local.YearDay() {
+			tv.UTC += " (" + dayName(c, u, now.UTC()) + ")"
+		}
 	}
 	return tv
+}
+
+// dayName names t's day in c's language, "Tuesday 2 December", with the
+// year when it is not now's.
+func dayName(c *catalog, t, now time.Time) string {
+	weekday, month := c.text(fmt.Sprintf("weekday.%d", t.Weekday())), c.text(fmt.Sprintf("month.%d", t.Month()))
+	if t.Year() != now.Year() {
+		return fmt.Sprintf(c.text("date.dayyear"), weekday, t.Day(), month, t.Year())
+	}
+	return fmt.Sprintf(c.text("date.day"), weekday, t.Day(), month)
 }
 
 // zoneLabel names zone for people: "America/New York (UTC−05:00)" with the
