@@ -371,7 +371,11 @@ func (s *Shaper) buildLocked(ctx context.Context, at time.Time, want map[string]
 		s.dropConnLocked()
 		return fmt.Errorf("shaper: building table %s: %w", s.table.Name, err)
 	}
-	s.logger.InfoContext(ctx, "applied throttles", "table", s.table.Name, "throttled", len(want), "interfaces", s.ifaces)
+	names := make([]string, len(s.links))
+	for i, l := range s.links {
+		names[i] = l.Attrs().Name
+	}
+	s.logger.InfoContext(ctx, "applied throttles", "table", s.table.Name, "throttled", len(want), "interfaces", names)
 	return nil
 }
 
