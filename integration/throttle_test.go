@@ -113,3 +113,32 @@ func TestThrottleEndsWithDaemonDead(t *testing.T) {
 	}
 	t.Logf("full speed again %v after the throttle's end, with the daemon dead (%v of polling)", time.Since(r.End).Round(time.Millisecond), took.Round(time.Millisecond))
 }
+
+// TestThrottleBesideOperatorQdisc puts a qdisc of the operator's own at
+// the root of the gateway's WAN interface: curfew leaves it alone, still
+// holds the throttled client's downloads (shaped on the LAN side), and
+// every restriction still applies.
+func TestThrottleBesideOperatorQdisc(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t)
+	c1, c2 := g.Clients[0], g.Clients[1]
+	if out, err := g.Gateway.Command(t.Context(), "tc", "qdisc", "add", "dev", lab.WANInterface, "root", "handle", "1:",
+		"tbf", "rate", "1gbit", "burst", "64k", "latency", "50ms").CombinedOutput(); err != nil {
+		t.Fatalf("tc qdisc add: %v: %s", err, out)
+	}
+	g.throttle(device(c1), "10m", "integration: slow lane beside the operator's qdisc")
+	g.restrict(device(c2), "10m", "integration: cut beside it")
+	checkReach(t, false, c2)
+	base := lab.UpstreamURL(lab.UpstreamV4, lab.AltPort, "")
+	got, err := download(t, c1, base, throttleRate*3/8) // 3 s at the rate
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Rate(); r < 0.8*throttleRate || r > 1.2*throttleRate {
+		t.Errorf("throttled client downloads at %.0f kbit/s, want within 20%% of %d kbit/s", r/1000, throttleRate/1000)
+	}
+	out, err := g.Gateway.Command(t.Context(), "tc", "qdisc", "show", "dev", lab.WANInterface).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "tbf 1:") || strings.Contains(string(out), "htb") {
+		t.Errorf("tc qdisc show dev %s = %q (%v), want the operator's tbf alone", lab.WANInterface, out, err)
+	}
+}

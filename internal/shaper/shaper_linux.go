@@ -159,8 +159,10 @@ func (s *Shaper) intactLocked() (bool, error) {
 	}
 	for _, name := range s.ifaces {
 		if !slices.ContainsFunc(s.links, func(l netlink.Link) bool { return l.Attrs().Name == name }) {
-			if _, err := h.LinkByName(name); err == nil {
-				return false, nil // it has appeared since the build
+			// Left out of the build: missing, or an operator's qdisc at
+			// its root. Built again once it exists and is free.
+			if l, err := h.LinkByName(name); err == nil && checkRoot(h, l) == nil {
+				return false, nil
 			}
 		}
 	}
@@ -312,7 +314,15 @@ func (s *Shaper) buildLocked(ctx context.Context, at time.Time, want map[string]
 			return fmt.Errorf("shaper: finding interface %s: %w", name, err)
 		}
 		if err := checkRoot(h, l); err != nil {
-			return err
+			var oq *operatorQdiscError
+			if !errors.As(err, &oq) {
+				return err
+			}
+			// Left alone, and the other interfaces shaped: one refused
+			// interface must not fail every restriction's apply.
+			s.logger.WarnContext(ctx, "not shaping on an interface whose root qdisc curfew did not install; throttled traffic through it is not held",
+				"interface", name, "qdisc", oq.kind, "fix", "tc qdisc del dev "+name+" root")
+			continue
 		}
 		links = append(links, l)
 	}
@@ -623,7 +633,16 @@ func (s *Shaper) removeLocked() error {
 	return nil
 }
 
-// checkRoot refuses an interface whose root qdisc an operator chose.
+// An operatorQdiscError is an interface whose root qdisc an operator
+// chose, which a Shaper leaves alone.
+type operatorQdiscError struct{ iface, kind string }
+
+func (e *operatorQdiscError) Error() string {
+	return fmt.Sprintf("shaper: interface %s has a %s qdisc at its root, which curfew did not install", e.iface, e.kind)
+}
+
+// checkRoot returns an *operatorQdiscError for an interface whose root
+// qdisc an operator chose.
 func checkRoot(h *netlink.Handle, l netlink.Link) error {
 	q, err := root(h, l)
 	if err != nil || q == nil {
@@ -632,8 +651,7 @@ func checkRoot(h *netlink.Handle, l netlink.Link) error {
 	if q.Attrs().Handle == netlink.MakeHandle(Major, 0) || slices.Contains(replaceable, q.Type()) {
 		return nil
 	}
-	return fmt.Errorf("shaper: interface %s has a %s qdisc at its root, which curfew did not install; throttling needs the root of the interface's egress (remove it with `tc qdisc del dev %s root`, or shape on another interface)",
-		l.Attrs().Name, q.Type(), l.Attrs().Name)
+	return &operatorQdiscError{iface: l.Attrs().Name, kind: q.Type()}
 }
 
 // root returns the root qdisc of l, nil if it has none.

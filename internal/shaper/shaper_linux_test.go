@@ -505,24 +505,32 @@ func TestSetTwiceChangesNothing(t *testing.T) {
 	}
 }
 
-// TestRefusesOperatorQdisc checks that a root qdisc that curfew did not
-// install and that is not a kernel default is left alone, and nothing is
-// installed.
-func TestRefusesOperatorQdisc(t *testing.T) {
+// TestLeavesOperatorQdisc checks that a root qdisc that curfew did not
+// install and that is not a kernel default is left alone, the other
+// interfaces shaped all the same, and that Verify shapes on the interface
+// once the operator removes theirs.
+func TestLeavesOperatorQdisc(t *testing.T) {
 	l := newLab(t)
 	netnstest.Run(t, l.gw, "tc", "qdisc", "add", "dev", "wan", "root", "handle", "1:", "tbf", "rate", "1gbit", "burst", "64k", "latency", "50ms")
 	now := time.Now()
-	err := l.s.Set(t.Context(), now, []shaper.Throttle{{MAC: l.mac1, Rate: rate, Until: now.Add(time.Hour)}})
-	if err == nil || !strings.Contains(err.Error(), "wan has a tbf qdisc") {
-		t.Fatalf("Set = %v, want an error naming wan's tbf qdisc", err)
-	}
-	if got := netnstest.Run(t, l.gw, "tc", "qdisc", "show", "dev", "wan"); !strings.Contains(got, "tbf 1:") {
-		t.Errorf("tc qdisc show dev wan = %q, want the operator's tbf", got)
+	mustSet(t, l.s, now, shaper.Throttle{MAC: l.mac1, Rate: rate, Until: now.Add(time.Hour)})
+	if got := netnstest.Run(t, l.gw, "tc", "qdisc", "show", "dev", "wan"); !strings.Contains(got, "tbf 1:") || strings.Contains(got, "htb") {
+		t.Errorf("tc qdisc show dev wan = %q, want the operator's tbf alone", got)
 	}
 	for _, dev := range []string{"lan1", "lan2"} {
-		if got := netnstest.Run(t, l.gw, "tc", "qdisc", "show", "dev", dev); strings.Contains(got, "htb") {
-			t.Errorf("tc qdisc show dev %s = %q, want no htb: nothing half-applied", dev, got)
+		if got := netnstest.Run(t, l.gw, "tc", "class", "show", "dev", dev); !strings.Contains(got, "rate 2Mbit") {
+			t.Errorf("tc class show dev %s = %q, want the throttle's class", dev, got)
 		}
+	}
+	if n, err := l.s.Verify(t.Context()); n != 0 || err != nil {
+		t.Fatalf("Verify with the operator's qdisc in place = %d, %v; want 0, nil", n, err)
+	}
+	netnstest.Run(t, l.gw, "tc", "qdisc", "del", "dev", "wan", "root")
+	if n, err := l.s.Verify(t.Context()); n != 1 || err != nil {
+		t.Fatalf("Verify once the operator's qdisc is gone = %d, %v; want 1, nil", n, err)
+	}
+	if got := netnstest.Run(t, l.gw, "tc", "class", "show", "dev", "wan"); !strings.Contains(got, "rate 2Mbit") {
+		t.Errorf("tc class show dev wan = %q, want the throttle's class", got)
 	}
 }
 
