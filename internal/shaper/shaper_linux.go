@@ -231,8 +231,8 @@ func (s *Shaper) Table() string { return s.table.Name }
 // Set makes the kernel hold exactly the subjects of want to their rates,
 // each until its Until, measured from at. A throttle already over at at
 // is left out. It may be called again with the same arguments and then
-// changes nothing; with none, it removes everything it installed. Two
-// throttles of the same subject are refused.
+// changes nothing; with none, it removes everything it installed. Of two
+// throttles of the same subject, the lower rate holds.
 func (s *Shaper) Set(ctx context.Context, at time.Time, want []Throttle) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -246,11 +246,13 @@ func (s *Shaper) Set(ctx context.Context, at time.Time, want []Throttle) error {
 			continue
 		}
 		k := t.key()
-		if _, dup := byKey[k]; dup {
-			return fmt.Errorf("shaper: %s is throttled twice", k)
-		}
 		if t.MAC == nil {
 			t.Prefix = t.Prefix.Masked()
+		}
+		// Two subjects of the same addresses (ip:10.0.0.1/24 and
+		// ip:10.0.0.0/24): the stricter holds, as restrictions combine.
+		if o, dup := byKey[k]; dup && (o.Rate < t.Rate || (o.Rate == t.Rate && !t.Until.After(o.Until))) {
+			continue
 		}
 		byKey[k] = t
 	}
