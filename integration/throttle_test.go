@@ -142,3 +142,24 @@ func TestThrottleBesideOperatorQdisc(t *testing.T) {
 		t.Errorf("tc qdisc show dev %s = %q (%v), want the operator's tbf alone", lab.WANInterface, out, err)
 	}
 }
+
+// TestThrottleRoutedSubject throttles a client by its addresses, as for a
+// client behind another router (ip: subjects, one per family): its
+// downloads over each family are held to the rate.
+func TestThrottleRoutedSubject(t *testing.T) {
+	t.Parallel()
+	g := newGateway(t)
+	c1 := g.Clients[0]
+	g.throttle("ip:"+c1.V4.String()+"/32", "10m", "integration: routed slow lane")
+	g.throttle("ip:"+c1.V6.String()+"/128", "10m", "integration: routed slow lane")
+	for _, f := range families {
+		got, err := download(t, c1, lab.UpstreamURL(f.upstream, lab.AltPort, ""), throttleRate*3/8) // 3 s at the rate
+		if err != nil {
+			t.Fatalf("over %s: %v", f.name, err)
+		}
+		t.Logf("over %s: %.0f kbit/s", f.name, got.Rate()/1000)
+		if r := got.Rate(); r < 0.8*throttleRate || r > 1.2*throttleRate {
+			t.Errorf("over %s: the throttled addresses download at %.0f kbit/s, want within 20%% of %d kbit/s", f.name, r/1000, throttleRate/1000)
+		}
+	}
+}
