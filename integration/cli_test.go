@@ -271,6 +271,7 @@ func TestLabCleansUpOnHangup(t *testing.T) {
 	if !strings.Contains(out.String(), "Time zone: a clock time or a day means the gateway's timezone") || !strings.Contains(out.String(), "--until 18:00") {
 		t.Errorf("curfew lab does not tell how to try the gateway's time zone:\n%s", out.String())
 	}
+	tryPrinted(t, out.String())
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +283,37 @@ func TestLabCleansUpOnHangup(t *testing.T) {
 	}
 	if m, _ := filepath.Glob("/run/netns/" + prefix + "-*"); len(m) != 0 {
 		t.Errorf("namespaces left behind after SIGHUP: %v", m)
+	}
+}
+
+// tryPrinted runs, against the running lab, the schedule command that
+// `curfew lab` prints for the user to try: it must be accepted as printed.
+func tryPrinted(t *testing.T, out string) {
+	t.Helper()
+	var server, token, add string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(l, "export CURFEW_SERVER="); ok {
+			server, token, _ = strings.Cut(rest, " CURFEW_TOKEN=")
+		}
+		if strings.Contains(l, " schedule add ") {
+			add = l
+		}
+	}
+	if server == "" || add == "" {
+		t.Fatalf("curfew lab prints no server and token, or no schedule to try:\n%s", out)
+	}
+	add = strings.ReplaceAll(add, "$(date -d tomorrow +%F)", time.Now().AddDate(0, 0, 1).Format("2006-01-02"))
+	args := strings.Fields(add)[1:]
+	for i, a := range args { // the quoted reason
+		if strings.HasPrefix(a, `"`) {
+			args = append(args[:i], strings.Trim(strings.Join(args[i:], " "), `"`))
+			break
+		}
+	}
+	stdout, stderr, code := runCurfew(t, server, token, args...)
+	if code != 0 || strings.TrimSpace(stdout) == "" {
+		t.Errorf("the lab's schedule to try (curfew %s) = exit %d, stdout %q, stderr %q; want it accepted", strings.Join(args, " "), code, stdout, stderr)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,16 @@ import (
 	"github.com/curfew/curfew/internal/netnstest"
 	"github.com/curfew/curfew/internal/sqlite"
 )
+
+// docsText returns docs/audit.md.
+func docsText(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "audit.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // docsScript returns the Python verifier that docs/audit.md shows.
 func docsScript(t *testing.T) string {
@@ -73,9 +84,13 @@ func realExport(t *testing.T, from int64) ([]byte, ed25519.PublicKey) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	// The engine's clock can be moved on, past the end of a schedule's
+	// window.
+	var ahead atomic.Int64
 	eng, err := engine.New(&engine.Config{Store: db, Backends: []enforce.Backend{&enforce.Memory{}},
 		Logger: slog.New(slog.DiscardHandler), VerifyInterval: -1, AuditKey: key, ConfigDigest: strings.Repeat("ab", 32),
-		Approvals: curfew.ApprovalPolicy{Enabled: true, RequiredOver: 24 * time.Hour}})
+		Approvals: curfew.ApprovalPolicy{Enabled: true, RequiredOver: 24 * time.Hour},
+		Now:       func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +149,17 @@ func realExport(t *testing.T, from int64) ([]byte, ed25519.PublicKey) {
 	must(acc.RevokeToken(op, "victor"))
 	acc.Authenticate(ctx, netip.MustParseAddr("192.0.2.7"), "cft_guess")
 	acc.Flush(ctx)
+	// A schedule whose window is open now, then closes two hours on; the
+	// schedule is removed the day after.
+	now := time.Now().UTC()
+	s, err := eng.AddSchedule(op, curfew.ScheduleRequest{Subject: "person:bob", Days: "daily", Zone: "UTC",
+		From: now.Add(-time.Hour).Format("15:04"), To: now.Add(time.Hour).Format("15:04"),
+		Until: now.Add(10 * 24 * time.Hour), Reason: "school nights", Notice: "Sleep well."})
+	must(s, err)
+	ahead.Store(int64(2 * time.Hour))
+	must(nil, eng.Reconcile(ctx))
+	ahead.Store(int64(25 * time.Hour))
+	must(eng.RemoveSchedule(op, s.ID, "holidays"))
 	var b bytes.Buffer
 	if err := eng.ExportAudit(op, from, &b); err != nil {
 		t.Fatal(err)
@@ -206,6 +232,15 @@ func TestDocsPythonVerifier(t *testing.T) {
 
 	export, pub := realExport(t, 1)
 	partial, pub2 := realExport(t, 4)
+	docs := docsText(t)
+	for _, k := range []audit.Kind{audit.KindScheduleAdded, audit.KindScheduleRemoved, audit.KindWindowOpened, audit.KindWindowClosed} {
+		if !bytes.Contains(export, []byte(`"kind":"`+string(k)+`"`)) {
+			t.Errorf("the export holds no %s event", k)
+		}
+		if !strings.Contains(docs, "| `"+string(k)+"` |") {
+			t.Errorf("docs/audit.md does not describe %s", k)
+		}
+	}
 	if ok := verify(pub, export); !ok[0] {
 		t.Fatalf("the docs' verifier refuses a real export:\n%s", export)
 	}

@@ -246,6 +246,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		GatewayAddrs: gatewayAddrs(cfg),
 		Approvals:    cfg.Approvals,
 		Learned:      ident.Learned,
+		// Schedules added without --tz take the gateway's timezone.
+		Zone: cfg.Location(),
 
 		AuditKey:          auditKey,
 		ConfigDigest:      cfg.Digest,

@@ -53,7 +53,7 @@ func TestEveryVerbHasHelp(t *testing.T) {
 func TestEveryListingTakesJSON(t *testing.T) {
 	h := newHarness(t, &apitest.FakeService{})
 	printers := []string{"list", "show", "devices", "persons", "audit", "report", "appeals",
-		"operator list", "token list", "queries"}
+		"operator list", "token list", "queries", "schedules"}
 	listed := map[string]bool{}
 	for _, line := range strings.Split(usage, "\n") {
 		if m := usageVerb.FindStringSubmatch(line); m != nil && strings.Contains(line, "-o ") {

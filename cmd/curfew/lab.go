@@ -312,6 +312,9 @@ func commandName(self string) string {
 // printTryIt tells the user how to drive the running lab by hand.
 func printTryIt(w io.Writer, l *lab.Lab, token, curfewCmd string) {
 	c2 := l.Clients[1]
+	// The schedule's window opens at a whole minute far enough ahead to
+	// type the command.
+	from := time.Now().Add(90 * time.Second).Truncate(time.Minute)
 	fmt.Fprintf(w, `
 The lab keeps running; try it by hand in another shell (as root):
 
@@ -335,9 +338,9 @@ A slow lane instead of a cut: a throttle holds the client to a rate each
 way, v4 and v6, kept by the kernel's HTB classes on the gateway:
 
   %[3]s restrict device:%[4]s --mode throttle --rate 2mbit --for 10m --reason "trying a slow lane"
-  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[17]s   # about 240000
-  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[18]s
-  ip netns exec %[8]s tc -s class show dev %[19]s     # its class, and what it sent
+  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[19]s   # about 240000
+  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[20]s
+  ip netns exec %[8]s tc -s class show dev %[21]s     # its class, and what it sent
   ip netns exec %[8]s nft list table inet curfew_shaper
 
 Four eyes: this gateway makes a restriction longer than %[9]s wait, not
@@ -347,6 +350,16 @@ enforced, until an operator other than its author approves it:
   %[3]s approve ID --reason "mine"         # refused (exit 1): you asked for it
   export CURFEW_TOKEN=$(%[3]s token create --name bob --role operator)
   %[3]s approve ID --reason "agreed"       # bob's approval: enforced at once
+
+A schedule restricts in a window that comes back on some days: this one
+opens at the next minute on this machine's clock and lasts two, and its
+window shows in the list as a restriction that can be lifted alone:
+
+  %[3]s schedule add device:%[4]s --days daily --from %[17]s --to %[18]s --until $(date -d tomorrow +%%F) --reason "trying schedules"
+  %[3]s schedules                          # the next window, local and UTC
+  ip netns exec %[5]s curl -m 3 %[6]s      # from %[17]s: the notice page, until %[18]s
+  %[3]s list                               # the window, marked [schedule ID]
+  %[3]s schedule remove ID --reason "done"
 
 A restricted person can ask the operator from the notice page (the form
 "Ask the operator"), and the answer shows there:
@@ -426,6 +439,7 @@ Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
 		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4, l.ConfigPath(),
 		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1, labTimeZone(),
+		from.Format("15:04"), from.Add(2*time.Minute).Format("15:04"),
 		lab.UpstreamURL(lab.UpstreamV4, lab.AltPort, "/download"), lab.UpstreamURL(lab.UpstreamV6, lab.AltPort, "/download"), lab.LANInterface)
 }
 

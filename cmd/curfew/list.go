@@ -33,7 +33,12 @@ func (c *cli) list(args []string) int {
 	tw := c.table()
 	fmt.Fprintln(tw, "ID\tSUBJECT\tMODE\tSTATUS\tENDS\tREASON")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, modeText(r), r.StatusAt(now), c.formatTime(r.EffectiveEnd()), short(r.Reason, 50))
+		reason := short(r.Reason, 50)
+		if r.Schedule != 0 {
+			// A window of a schedule: lifting it ends this window alone.
+			reason = fmt.Sprintf("[schedule %d] %s", r.Schedule, short(r.Reason, 38))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, modeText(r), r.StatusAt(now), c.formatTime(r.EffectiveEnd()), reason)
 	}
 	tw.Flush()
 	var waits []string

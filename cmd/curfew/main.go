@@ -29,6 +29,13 @@ Restrictions:
   list [--all] [-o json]
   show ID [-o json]
 
+Schedules (recurring windows, such as school nights):
+  schedule add SUBJECT --days DAYS --from HH:MM --to HH:MM --until DATE --reason TEXT
+               [--tz ZONE] [--mode M] [--allow D,..] [--block D,..] [--rate R] [--notice TEXT]
+                                                   prints the new schedule's id
+  schedule remove ID --reason TEXT                 no window opens again; the open one is lifted
+  schedules [--all] [-o json]                      each with its next window, local and UTC
+
 Devices and persons:
   device add MAC [--name N] [--owner PERSON] [--ip ADDR]...
   device approve MAC --owner PERSON [--name N]     registers a seen or quarantined device
@@ -75,6 +82,10 @@ DURATION is such as 90m, 2h30m or 3d. TIME is RFC 3339, "HH:MM" (the next
 such time, local) or "YYYY-MM-DD HH:MM" (local); --from also takes
 "YYYY-MM-DD" (the start of that local day). Local is the gateway's zone,
 its config's timezone, which the daemon reports; times print in it too.
+DAYS is daily, weekdays, weekends or days and ranges such as mon-thu,sun;
+a --to before --from runs past midnight. A schedule's --until DATE is
+"YYYY-MM-DD" (the end of that day) or a TIME; ZONE is an IANA name. An open
+window is listed as a restriction: lifting it ends that window alone.
 A report's DATE is "YYYY-MM-DD" (a local day; --to runs through its end) or
 RFC 3339.
 With approvals configured, a restriction longer than approvals.required_over
@@ -166,6 +177,9 @@ var commands = map[string]func(c *cli, args []string) int{
 	"appeals":  (*cli).appeals,
 	"appeal":   (*cli).appeal,
 	"report":   (*cli).report,
+
+	"schedule":  (*cli).schedule,
+	"schedules": (*cli).schedules,
 }
 
 // flagError reports err from parsing the flags of verb, a command that

@@ -461,7 +461,7 @@ func TestList(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
 		t.Fatalf("-o json output %q is not a JSON array: %v", stdout, err)
 	}
-	wantKeys := []string{"allow", "approval", "author", "block", "created_at", "ends_at", "expired_at", "id", "lift_reason", "lifted_at", "lifted_by", "mode", "notice", "rate", "reason", "starts_at", "status", "subject"}
+	wantKeys := []string{"allow", "approval", "author", "block", "created_at", "ends_at", "expired_at", "id", "lift_reason", "lifted_at", "lifted_by", "mode", "notice", "rate", "reason", "schedule_id", "starts_at", "status", "subject"}
 	for i, row := range rows {
 		var keys []string
 		for k := range row {

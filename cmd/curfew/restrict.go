@@ -47,18 +47,9 @@ func (c *cli) restrict(args []string) int {
 	if err != nil {
 		return cmd.usage(fmt.Errorf("--mode: %q is not cutoff, allowlist, blocklist or throttle", *mode))
 	}
-	var rate curfew.Rate
-	switch {
-	case m == curfew.ModeThrottle && *rateS == "":
-		return cmd.usage(errors.New("--mode throttle needs --rate R, such as 2mbit"))
-	case m != curfew.ModeThrottle && *rateS != "":
-		return cmd.usage(fmt.Errorf("--rate applies to --mode throttle only, not %s", m))
-	case m == curfew.ModeThrottle && (len(allow) > 0 || len(block) > 0):
-		return cmd.usage(errors.New("--mode throttle takes no --allow or --block: restrict again with --mode allowlist or blocklist for those; both apply"))
-	case *rateS != "":
-		if rate, err = curfew.ParseRate(*rateS); err != nil {
-			return cmd.usage(fmt.Errorf("--rate: %w", err))
-		}
+	rate, err := rateFlag(m, *rateS, allow, block)
+	if err != nil {
+		return cmd.usage(err)
 	}
 	now := c.now()
 	req := curfew.RestrictRequest{
@@ -122,4 +113,24 @@ func (c *cli) endFlags(forS, untilS string, now time.Time) (time.Duration, time.
 	}
 	t, err := parseUntil(untilS, now, c.zone())
 	return 0, t, err
+}
+
+// rateFlag checks --rate against --mode m and the lists, as restrict and
+// schedule add take them, and parses it.
+func rateFlag(m curfew.Mode, rateS string, allow, block []string) (curfew.Rate, error) {
+	switch {
+	case m == curfew.ModeThrottle && rateS == "":
+		return 0, errors.New("--mode throttle needs --rate R, such as 2mbit")
+	case m != curfew.ModeThrottle && rateS != "":
+		return 0, fmt.Errorf("--rate applies to --mode throttle only, not %s", m)
+	case m == curfew.ModeThrottle && (len(allow) > 0 || len(block) > 0):
+		return 0, errors.New("--mode throttle takes no --allow or --block: restrict again with --mode allowlist or blocklist for those; both apply")
+	case rateS == "":
+		return 0, nil
+	}
+	rate, err := curfew.ParseRate(rateS)
+	if err != nil {
+		return 0, fmt.Errorf("--rate: %w", err)
+	}
+	return rate, nil
 }

@@ -42,6 +42,9 @@ func (c *cli) show(args []string) int {
 		row("rate", fmt.Sprintf("%s (%d bit/s each way)", r.Rate, int64(r.Rate)))
 	}
 	row("status", string(r.StatusAt(now)))
+	if r.Schedule != 0 {
+		row("schedule", fmt.Sprintf("a window of schedule %d (lifting it ends this window alone)", r.Schedule))
+	}
 	row("starts", c.formatTimeUTC(r.Start))
 	row("ends", c.formatTimeUTC(r.End))
 	row("reason", r.Reason)

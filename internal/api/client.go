@@ -70,6 +70,45 @@ func (c *Client) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	return RestrictionFromAPI(&out)
 }
 
+// AddSchedule implements [curfew.Service].
+func (c *Client) AddSchedule(ctx context.Context, req curfew.ScheduleRequest) (*curfew.Schedule, error) {
+	var out Schedule
+	if err := c.do(ctx, http.MethodPost, "/api/v1/schedules", nil, scheduleRequestToAPI(&req), &out); err != nil {
+		return nil, err
+	}
+	return ScheduleFromAPI(&out)
+}
+
+// RemoveSchedule implements [curfew.Service].
+func (c *Client) RemoveSchedule(ctx context.Context, id curfew.ScheduleID, reason string) (*curfew.Schedule, error) {
+	var out Schedule
+	if err := c.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/schedules/%d/remove", id), nil, RemoveScheduleRequest{Reason: reason}, &out); err != nil {
+		return nil, err
+	}
+	return ScheduleFromAPI(&out)
+}
+
+// Schedules implements [curfew.Service].
+func (c *Client) Schedules(ctx context.Context, f curfew.ScheduleFilter) ([]*curfew.Schedule, error) {
+	q := url.Values{}
+	if f.All {
+		q.Set("all", "true")
+	}
+	var out []Schedule
+	if err := c.do(ctx, http.MethodGet, "/api/v1/schedules", q, nil, &out); err != nil {
+		return nil, err
+	}
+	ss := make([]*curfew.Schedule, 0, len(out))
+	for i := range out {
+		s, err := ScheduleFromAPI(&out[i])
+		if err != nil {
+			return nil, err
+		}
+		ss = append(ss, s)
+	}
+	return ss, nil
+}
+
 // Lift implements [curfew.Service].
 func (c *Client) Lift(ctx context.Context, id curfew.RestrictionID, reason string) (*curfew.Restriction, error) {
 	var out Restriction

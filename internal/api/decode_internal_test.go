@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/curfew/curfew/internal/curfew"
 )
@@ -57,5 +58,52 @@ func FuzzDecodeRestrict(f *testing.F) {
 		}
 		// The domain must cope with whatever the decoder lets through.
 		_, _ = req.Restriction(req.Start, "fuzz")
+	})
+}
+
+// decodeSchedule runs the whole decoding path of POST /api/v1/schedules
+// up to the call of the service.
+func decodeSchedule(body string) (curfew.ScheduleRequest, error) {
+	var w ScheduleRequest
+	if err := decodeJSON(strings.NewReader(body), &w); err != nil {
+		return curfew.ScheduleRequest{}, err
+	}
+	return w.fromAPI()
+}
+
+// FuzzDecodeSchedule holds the decoding of a schedule sent over the API,
+// and the domain's reading of it, to answering ErrInvalid for anything
+// wrong, whatever the bytes.
+func FuzzDecodeSchedule(f *testing.F) {
+	for _, seed := range []string{
+		`{"subject":"person:bob","days":"mon-thu,sun","from":"22:00","to":"07:00","zone":"Europe/London","until":"2026-06-30T23:00:00Z","reason":"school nights"}`,
+		`{"subject":"device:02:00:00:00:00:01","days":"weekends","from":"09:00","to":"12:00","until":"2026-04-01T00:00:00+02:00","mode":"throttle","rate":1000000,"reason":"r"}`,
+		`{"subject":"ip:192.0.2.0/24","days":"fri-mon","from":"24:00","to":"07:00","until":"x","reason":"r"}`,
+		`{"days":"funday","zone":"../../etc/passwd"}`,
+		`{"zone":"Local","rate":-1}`,
+		`{"until":1}`,
+		"",
+	} {
+		f.Add(seed)
+	}
+	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := decodeSchedule(body)
+		if err != nil {
+			if !errors.Is(err, curfew.ErrInvalid) {
+				t.Errorf("decodeSchedule(%q) error %v does not wrap ErrInvalid", body, err)
+			}
+			return
+		}
+		s, err := req.Schedule(now, "fuzz", time.UTC)
+		if err != nil {
+			if !errors.Is(err, curfew.ErrInvalid) {
+				t.Errorf("Schedule(%q) error %v does not wrap ErrInvalid", body, err)
+			}
+			return
+		}
+		if s.From == s.To || s.Zone == nil || !s.Until.After(now) {
+			t.Errorf("Schedule(%q) accepted %+v", body, s)
+		}
 	})
 }

@@ -56,6 +56,22 @@ func DescribeEvent(e *audit.Event) string {
 		return "ended; recorded at " + when(after.Expired)
 	case audit.KindRestrictionImported:
 		return "carried over from the first release: " + describeRestriction(e.Subject, after)
+	case audit.KindScheduleAdded:
+		s := fmt.Sprintf("schedule %d: %s on %s, %s from %s to %s %s, until %s",
+			after.Schedule, after.Mode, e.Subject, after.Days, after.From, after.To, after.Zone, when(after.Until))
+		if len(after.Allow) > 0 {
+			s += " allowing " + strings.Join(after.Allow, ", ")
+		}
+		if len(after.Block) > 0 {
+			s += " blocking " + strings.Join(after.Block, ", ")
+		}
+		return s
+	case audit.KindScheduleRemoved:
+		return fmt.Sprintf("schedule %d of %s removed; no window of it opens again", before.Schedule, e.Subject)
+	case audit.KindWindowOpened:
+		return fmt.Sprintf("window of schedule %d opened: %s", after.Schedule, describeRestriction(e.Subject, after))
+	case audit.KindWindowClosed:
+		return "window ended; recorded at " + when(after.Expired)
 	case audit.KindRestrictionRepaired, audit.KindDeviceRepaired:
 		switch {
 		case e.Before == nil:

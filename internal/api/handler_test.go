@@ -306,7 +306,7 @@ func TestCreateRestriction(t *testing.T) {
 		"allow": []any{}, "block": []any{}, "rate": 0.0, "reason": "exam week", "notice": "back at nine",
 		"author": "alice", "starts_at": "2026-03-01T20:00:00Z", "ends_at": "2026-03-01T22:00:00Z",
 		"created_at": "2026-03-01T20:00:00Z", "lifted_at": nil, "lifted_by": "", "lift_reason": "",
-		"expired_at": nil, "status": "active", "approval": nil,
+		"expired_at": nil, "status": "active", "approval": nil, "schedule_id": nil,
 	}
 	if diff := cmp.Diff(wantRes, res); diff != "" {
 		t.Errorf("response (-want +got):\n%s", diff)

@@ -34,6 +34,9 @@ type Restriction struct {
 	// Approval is null unless the restriction, or an extension of it,
 	// needed a second operator.
 	Approval *Approval `json:"approval"`
+	// ScheduleID names the schedule the restriction is a window of; null
+	// for a one-off restriction.
+	ScheduleID *int64 `json:"schedule_id"`
 }
 
 // Approval is the wire form of a curfew.Approval: the second operator's
@@ -278,7 +281,15 @@ func RestrictionToAPI(r *curfew.Restriction, now time.Time) Restriction {
 		ExpiredAt:  optTime(r.Expired),
 		Status:     string(r.StatusAt(now)),
 		Approval:   approvalToAPI(&r.Approval),
+		ScheduleID: optID(int64(r.Schedule)),
 	}
+}
+
+func optID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
 }
 
 // approvalToAPI returns the wire form of a, or nil for the zero Approval.
@@ -334,6 +345,9 @@ func RestrictionFromAPI(w *Restriction) (*curfew.Restriction, error) {
 		LiftedBy:   w.LiftedBy,
 		LiftReason: w.LiftReason,
 		Approval:   approvalFromAPI(w.Approval),
+	}
+	if w.ScheduleID != nil {
+		r.Schedule = curfew.ScheduleID(*w.ScheduleID)
 	}
 	if w.LiftedAt != nil {
 		r.Lifted = w.LiftedAt.UTC()

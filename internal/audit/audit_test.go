@@ -527,6 +527,11 @@ func FuzzDecode(f *testing.F) {
 	l.add(&audit.Event{Kind: audit.KindDeviceSeen, Actor: audit.System, Subject: "device:06:00:00:00:00:09",
 		After: &audit.Fields{Addrs: []string{"192.168.50.9", "fd00:50::9"}, Hostname: "Zoë's-tablet", RandomMAC: true}})
 	l.add(&audit.Event{Kind: audit.KindDeviceSeenSummary, Actor: audit.System, After: &audit.Fields{Unaudited: 2907}})
+	l.add(&audit.Event{Kind: audit.KindScheduleAdded, Actor: "olga", Subject: "person:bob", Reason: "school nights",
+		After: &audit.Fields{Schedule: 2, Days: "mon-thu,sun", From: "22:00", To: "07:00", Zone: "Europe/London", Until: t0.Add(90 * 24 * time.Hour), Mode: curfew.ModeCutoff}})
+	l.add(&audit.Event{Kind: audit.KindWindowOpened, Actor: audit.System, Subject: "person:bob", Restriction: 9, Reason: "school nights",
+		After: &audit.Fields{Schedule: 2, Mode: curfew.ModeCutoff, Start: t0, End: t0.Add(9 * time.Hour)}})
+	l.add(&audit.Event{Kind: audit.KindWindowClosed, Actor: audit.System, Subject: "person:bob", Restriction: 9, After: &audit.Fields{Expired: t0.Add(9 * time.Hour)}})
 	for _, e := range l.events {
 		f.Add(e)
 	}

@@ -71,6 +71,14 @@ const (
 	// refused while the source was limited, After.Causes says why they
 	// failed. Its actor is System: nobody authenticated.
 	KindAuthFailed Kind = "auth.failed"
+
+	// KindScheduleAdded records a new schedule (After.Schedule): its
+	// subject is the event's, After holds its days, from, to, zone,
+	// until, mode, lists and notice; the reason is the event's.
+	// KindScheduleRemoved records its removal (Before.Schedule); a
+	// window open then is lifted with it (KindRestrictionLifted).
+	KindScheduleAdded   Kind = "schedule.added"
+	KindScheduleRemoved Kind = "schedule.removed"
 )
 
 // What the gateway does by itself; their actor is System.
@@ -115,6 +123,16 @@ const (
 	// it found), or no longer matched the log. A log that holds one never
 	// verifies again: the evidence is kept, not laundered.
 	KindAuditBroken Kind = "audit.broken"
+	// KindWindowOpened records that a window of schedule After.Schedule
+	// opened: the gateway made it the restriction of the event, whose
+	// fields After holds as restriction.created does. It is recorded
+	// once a window, when the gateway sees the window start, or at its
+	// next start if it was down then.
+	KindWindowOpened Kind = "schedule.window_opened"
+	// KindWindowClosed records that the window of the event's
+	// restriction reached its end (After.Expired), as restriction.expired
+	// does for a one-off restriction.
+	KindWindowClosed Kind = "schedule.window_closed"
 )
 
 // What the upgrade from the first release's log records.
@@ -192,6 +210,14 @@ type Fields struct {
 	Decided        time.Time
 	DecidedBy      string
 	DecisionReason string // in full records and decisions
+
+	// A schedule's (or, with Start and End, a window's schedule).
+	Schedule int64
+	Days     string // curfew.Days in written form
+	From     string // HH:MM local
+	To       string
+	Zone     string // IANA name
+	Until    time.Time
 
 	// A device's; its MAC is the event's subject.
 	Name  string
@@ -304,7 +330,7 @@ func (f *Fields) truncate() {
 		return
 	}
 	for _, t := range []*time.Time{&f.Start, &f.End, &f.Created, &f.Lifted, &f.Expired, &f.Applied,
-		&f.ExtendTo, &f.Decided, &f.Disabled, &f.First, &f.Last} {
+		&f.ExtendTo, &f.Decided, &f.Disabled, &f.First, &f.Last, &f.Until} {
 		*t = truncate(*t)
 	}
 }
@@ -356,6 +382,12 @@ func (f *Fields) object() *object {
 	o.time("decided_at", f.Decided)
 	o.str("decided_by", f.DecidedBy)
 	o.str("decision_reason", f.DecisionReason)
+	o.int("schedule", f.Schedule)
+	o.str("days", f.Days)
+	o.str("from", f.From)
+	o.str("to", f.To)
+	o.str("zone", f.Zone)
+	o.time("until", f.Until)
 	o.str("name", f.Name)
 	o.str("owner", f.Owner)
 	o.strings("addrs", f.Addrs)

@@ -603,6 +603,18 @@ func (p *parser) fields() (*Fields, error) {
 			f.Last, err = p.time()
 		case "member":
 			f.Member, err = p.text()
+		case "schedule":
+			f.Schedule, err = p.int()
+		case "days":
+			f.Days, err = p.text()
+		case "from":
+			f.From, err = p.text()
+		case "to":
+			f.To, err = p.text()
+		case "zone":
+			f.Zone, err = p.text()
+		case "until":
+			f.Until, err = p.time()
 		case "name":
 			f.Name, err = p.text()
 		case "owner":

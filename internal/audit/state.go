@@ -19,7 +19,17 @@ func RestrictionFields(r *curfew.Restriction) *Fields {
 		Mode: r.Mode, Allow: r.Allow, Block: r.Block, Rate: r.Rate, Reason: r.Reason, Notice: r.Notice, Author: r.Author,
 		Start: r.Start, End: r.End, Created: r.Created,
 		Lifted: r.Lifted, LiftedBy: r.LiftedBy, LiftReason: r.LiftReason, Expired: r.Expired,
+		Schedule: int64(r.Schedule),
 	}).withApproval(r.Approval)
+}
+
+// ScheduleFields returns the fields of s as schedule.added records them;
+// its subject and reason are the event's.
+func ScheduleFields(s *curfew.Schedule) *Fields {
+	return &Fields{
+		Schedule: int64(s.ID), Days: s.Days.String(), From: s.From.String(), To: s.To.String(), Zone: s.Zone.String(),
+		Until: s.Until, Mode: s.Mode, Allow: s.Allow, Block: s.Block, Rate: s.Rate, Notice: s.Notice, Author: s.Author, Created: s.Created,
+	}
 }
 
 // ApprovalFields returns the fields of a restriction whose end is end and
@@ -64,7 +74,7 @@ func (f *Fields) restriction(id curfew.RestrictionID, subject string) (*curfew.R
 		ID: id, Subject: subj, Mode: f.Mode, Allow: slices.Clone(f.Allow), Block: slices.Clone(f.Block), Rate: f.Rate,
 		Reason: f.Reason, Notice: f.Notice, Author: f.Author, Start: f.Start, End: f.End, Created: f.Created,
 		Lifted: f.Lifted, LiftedBy: f.LiftedBy, LiftReason: f.LiftReason, Expired: f.Expired,
-		Approval: f.approval(),
+		Approval: f.approval(), Schedule: curfew.ScheduleID(f.Schedule),
 	}, nil
 }
 
@@ -128,7 +138,7 @@ func (s *State) apply(e *Event) error {
 		after = &Fields{}
 	}
 	switch e.Kind {
-	case KindRestrictionCreated, KindRestrictionImported, KindRestrictionRepaired:
+	case KindRestrictionCreated, KindRestrictionImported, KindRestrictionRepaired, KindWindowOpened:
 		if e.Kind == KindRestrictionRepaired && e.After == nil {
 			delete(s.restrictions, e.Restriction)
 			delete(s.closed, e.Restriction)
@@ -139,7 +149,7 @@ func (s *State) apply(e *Event) error {
 		if err != nil {
 			return err
 		}
-		if e.Kind == KindRestrictionCreated {
+		if e.Kind == KindRestrictionCreated || e.Kind == KindWindowOpened {
 			r.Reason = e.Reason
 		}
 		if e.Kind == KindRestrictionImported {
@@ -192,7 +202,7 @@ func (s *State) apply(e *Event) error {
 		s.config = after.ConfigSHA256
 		return nil
 	case KindRestrictionLifted, KindRestrictionExtended, KindRestrictionExpired, KindRestrictionApplied,
-		KindRestrictionApproved, KindRestrictionRejected:
+		KindRestrictionApproved, KindRestrictionRejected, KindWindowClosed:
 	default:
 		return nil
 	}
@@ -220,7 +230,7 @@ func (s *State) apply(e *Event) error {
 			r.End = after.End
 		}
 		r.Approval = after.approval()
-	case KindRestrictionExpired:
+	case KindRestrictionExpired, KindWindowClosed:
 		r.Expired = after.Expired
 	}
 	s.set(r)
@@ -284,6 +294,7 @@ func pack(b []byte, r *curfew.Restriction) []byte {
 	str(r.LiftedBy)
 	str(r.LiftReason)
 	ms(r.Expired)
+	b = binary.AppendVarint(b, int64(r.Schedule))
 	a := &r.Approval
 	str(string(a.State))
 	str(a.Asker)
@@ -332,6 +343,9 @@ func unpack(b []byte) *curfew.Restriction {
 	r.Start, r.End, r.Created, r.Lifted = ms(), ms(), ms(), ms()
 	r.LiftedBy, r.LiftReason = str(), str()
 	r.Expired = ms()
+	sched, k := binary.Varint(b)
+	b = b[k:]
+	r.Schedule = curfew.ScheduleID(sched)
 	r.Approval.State = curfew.ApprovalState(str())
 	r.Approval.Asker = str()
 	r.Approval.ExtendTo, r.Approval.Decided = ms(), ms()
@@ -567,6 +581,7 @@ func restrictionDiff(a, b *curfew.Restriction) []string {
 	add("lifted_by", a.LiftedBy != b.LiftedBy)
 	add("lift_reason", a.LiftReason != b.LiftReason)
 	add("expired_at", ms(a.Expired, b.Expired))
+	add("schedule", a.Schedule != b.Schedule)
 	x, y := &a.Approval, &b.Approval
 	add("approval", x.State != y.State)
 	add("approval_asker", x.Asker != y.Asker)

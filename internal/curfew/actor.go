@@ -78,21 +78,23 @@ type Op string
 // The operations. Every state-changing call of Service is its own Op;
 // reading anything is OpRead.
 const (
-	OpRead          Op = "read"
-	OpRestrict      Op = "restrict"
-	OpLift          Op = "lift"
-	OpExtend        Op = "extend"
-	OpApprove       Op = "approve" // a second operator's yes to what waits for one
-	OpReject        Op = "reject"  // a second operator's no
-	OpAddDevice     Op = "device.add"
-	OpAddPerson     Op = "person.add"
-	OpRemoveDevice  Op = "device.remove"
-	OpApproveDevice Op = "device.approve"
-	OpRemovePerson  Op = "person.remove"
-	OpAddGroup      Op = "group.add"
-	OpGroupMember   Op = "group.member" // add or remove a member
-	OpCreateToken   Op = "token.create"
-	OpAnswer        Op = "appeal.answer"
+	OpRead           Op = "read"
+	OpRestrict       Op = "restrict"
+	OpLift           Op = "lift"
+	OpExtend         Op = "extend"
+	OpApprove        Op = "approve" // a second operator's yes to what waits for one
+	OpReject         Op = "reject"  // a second operator's no
+	OpAddDevice      Op = "device.add"
+	OpAddPerson      Op = "person.add"
+	OpRemoveDevice   Op = "device.remove"
+	OpApproveDevice  Op = "device.approve"
+	OpRemovePerson   Op = "person.remove"
+	OpAddGroup       Op = "group.add"
+	OpGroupMember    Op = "group.member" // add or remove a member
+	OpCreateToken    Op = "token.create"
+	OpAnswer         Op = "appeal.answer"
+	OpAddSchedule    Op = "schedule.add"
+	OpRemoveSchedule Op = "schedule.remove"
 
 	OpAddOperator     Op = "operator.add"
 	OpDisableOperator Op = "operator.disable"
@@ -110,7 +112,7 @@ func (op Op) LeastRole() Role {
 	case OpRead:
 		return RoleViewer
 	case OpRestrict, OpLift, OpExtend, OpApprove, OpReject, OpAddDevice, OpAddPerson, OpAnswer,
-		OpRemoveDevice, OpApproveDevice, OpRemovePerson, OpAddGroup, OpGroupMember:
+		OpRemoveDevice, OpApproveDevice, OpRemovePerson, OpAddGroup, OpGroupMember, OpAddSchedule, OpRemoveSchedule:
 		return RoleOperator
 	case OpCreateToken, OpAddOperator, OpDisableOperator, OpResetPassword, OpRevokeToken:
 		return RoleAdmin

@@ -42,6 +42,8 @@ const (
 	ActionGroupLeave    Action = "group.member_removed"
 	ActionToken         Action = "token.created"
 	ActionAnswer        Action = "appeal.answered"
+	ActionSchedule      Action = "schedule.added"
+	ActionUnschedule    Action = "schedule.removed"
 
 	ActionOperator        Action = "operator.added"
 	ActionDisableOperator Action = "operator.disabled"

@@ -39,6 +39,43 @@ type Index struct {
 	events eventHeap
 	gens   map[RestrictionID]uint64
 	gen    uint64
+
+	// schedules are those not removed; due holds the start of the next
+	// window of each, one entry a schedule, earliest first, so that the
+	// cost of finding the windows that open does not grow with the
+	// windows that have passed. An entry whose gen differs from
+	// sgens[id] is stale.
+	schedules map[ScheduleID]*Schedule
+	due       dueHeap
+	sgens     map[ScheduleID]uint64
+	// windows holds the newest window put of each schedule, until it is
+	// deleted.
+	windows map[ScheduleID]*Restriction
+}
+
+// Due is a window of a schedule that has started: the caller stores it as
+// a restriction (Schedule.Window) and Puts it.
+type Due struct {
+	Schedule *Schedule
+	Window   Window
+}
+
+type dueEntry struct {
+	Due
+	gen uint64
+}
+
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].Window.Start.Before(h[j].Window.Start) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 // event is a start or end of a restriction.
@@ -75,6 +112,10 @@ func NewIndex(rs []*Restriction, devices []*Device, groups ...*Group) *Index {
 		groups:   map[string]*Group{},
 		memberOf: map[string][]string{},
 		gens:     make(map[RestrictionID]uint64, len(rs)),
+
+		schedules: map[ScheduleID]*Schedule{},
+		sgens:     map[ScheduleID]uint64{},
+		windows:   map[ScheduleID]*Restriction{},
 	}
 	for _, d := range devices {
 		x.PutDevice(d)
@@ -97,6 +138,11 @@ func (x *Index) Put(r *Restriction) {
 	x.gens[r.ID] = x.gen
 	heap.Push(&x.events, event{at: r.Start, r: r, gen: x.gen})
 	heap.Push(&x.events, event{at: r.EffectiveEnd(), r: r, gen: x.gen, end: true})
+	if r.Schedule != 0 {
+		if w := x.windows[r.Schedule]; w == nil || !w.Start.After(r.Start) {
+			x.windows[r.Schedule] = r
+		}
+	}
 	switch r.Subject.Kind {
 	case SubjectDevice:
 		k := string(r.Subject.MAC)
@@ -108,6 +154,57 @@ func (x *Index) Put(r *Restriction) {
 	case SubjectIP:
 		x.byPrefix[r.Subject.Prefix] = append(x.byPrefix[r.Subject.Prefix], r)
 	}
+}
+
+// PutSchedule adds s, or replaces the schedule with s's ID: its windows
+// that end after after (the end of the last window of s the caller has
+// stored, or s.Created) will be Due in turn. s must not be modified
+// afterwards except through another PutSchedule. A window of s already
+// open stays as the caller stored it, a restriction: PutSchedule changes
+// no restriction.
+func (x *Index) PutSchedule(s *Schedule, after time.Time) {
+	x.DeleteSchedule(s.ID)
+	x.schedules[s.ID] = s
+	x.gen++
+	x.sgens[s.ID] = x.gen
+	if w, ok := s.Next(after); ok {
+		heap.Push(&x.due, dueEntry{Due: Due{Schedule: s, Window: w}, gen: x.gen})
+	}
+}
+
+// DeleteSchedule removes the schedule with id, if x has it: no more of its
+// windows will be Due.
+func (x *Index) DeleteSchedule(id ScheduleID) {
+	delete(x.schedules, id)
+	delete(x.sgens, id)
+}
+
+// Window returns the newest window of schedule id that x has (it is not
+// over), or nil. It must not be modified but through Put.
+func (x *Index) Window(id ScheduleID) *Restriction { return x.windows[id] }
+
+// Schedule returns the schedule with id if x has it, or nil.
+func (x *Index) Schedule(id ScheduleID) *Schedule { return x.schedules[id] }
+
+// Due returns the windows that start at or before now and were not
+// returned before, in order of start, and moves each schedule on to its
+// next window. A window that also ended by now (the gateway was down
+// through all of it) is among them: the caller records it whole. Its cost
+// is that of the windows returned, not of the schedules nor of the
+// windows before them.
+func (x *Index) Due(now time.Time) []Due {
+	var due []Due
+	for len(x.due) > 0 && !x.due[0].Window.Start.After(now) {
+		e := heap.Pop(&x.due).(dueEntry)
+		if x.sgens[e.Schedule.ID] != e.gen {
+			continue
+		}
+		due = append(due, e.Due)
+		if w, ok := e.Schedule.Next(e.Window.End); ok {
+			heap.Push(&x.due, dueEntry{Due: Due{Schedule: e.Schedule, Window: w}, gen: e.gen})
+		}
+	}
+	return due
 }
 
 // Restriction returns the restriction with id if x has it (it is not
@@ -122,6 +219,9 @@ func (x *Index) Delete(id RestrictionID) {
 	}
 	delete(x.open, id)
 	delete(x.gens, id)
+	if r.Schedule != 0 && x.windows[r.Schedule] == r {
+		delete(x.windows, r.Schedule)
+	}
 	drop := func(l []*Restriction) []*Restriction {
 		return slices.DeleteFunc(l, func(o *Restriction) bool { return o.ID == id })
 	}
@@ -300,17 +400,30 @@ func (x *Index) Advance(t *Targets, now time.Time) (over []*Restriction) {
 }
 
 // NextChange returns the first start or end after the last Advance of a
-// restriction in x that is not over at now, or the zero time if there is
-// none.
+// restriction in x that is not over at now, or the start of the next
+// window of a schedule after the last Due, whichever comes first; the zero
+// time if there is none.
 func (x *Index) NextChange(now time.Time) time.Time {
+	var next time.Time
 	for len(x.events) > 0 {
 		e := x.events[0]
 		if x.gens[e.r.ID] == e.gen && !e.r.Over(now) {
-			return e.at
+			next = e.at
+			break
 		}
 		heap.Pop(&x.events)
 	}
-	return time.Time{}
+	for len(x.due) > 0 {
+		e := x.due[0]
+		if x.sgens[e.Schedule.ID] == e.gen {
+			if next.IsZero() || e.Window.Start.Before(next) {
+				next = e.Window.Start
+			}
+			break
+		}
+		heap.Pop(&x.due)
+	}
+	return next
 }
 
 // restrictionsOf returns the restrictions that bind to the device with

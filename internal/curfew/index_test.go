@@ -34,9 +34,46 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 			now := t0
 			snap := x.Snapshot(now)
 			nextID := curfew.RestrictionID(1)
+			var schedules []*curfew.Schedule
+			windows := map[curfew.ScheduleID][]curfew.Window{} // the windows stored, by schedule
+			london, _ := time.LoadLocation("Europe/London")
 			for step := range 200 {
 				var touched curfew.Targets
-				switch rng.IntN(7) {
+				switch rng.IntN(9) {
+				case 7: // a schedule, whose window may be open at once
+					s := &curfew.Schedule{ID: curfew.ScheduleID(len(schedules) + 1), Days: curfew.Days(1 + rng.IntN(127)),
+						From: curfew.Clock(rng.IntN(144) * 10), Zone: []*time.Location{time.UTC, london}[rng.IntN(2)],
+						Mode: curfew.ModeCutoff, Reason: "s", Created: now, Until: now.Add(time.Duration(1+rng.IntN(48)) * time.Hour)}
+					s.To = (s.From + curfew.Clock(10+rng.IntN(12)*10)) % (24 * 60)
+					switch rng.IntN(4) {
+					case 0:
+						s.Subject = curfew.Subject{Kind: curfew.SubjectDevice, MAC: macOf(rng.IntN(8))}
+					case 1:
+						s.Subject = curfew.Subject{Kind: curfew.SubjectPerson, Name: persons[rng.IntN(3)]}
+					case 2:
+						s.Subject = curfew.Subject{Kind: curfew.SubjectGroup, Name: "g1"}
+					case 3:
+						s.Subject = curfew.Subject{Kind: curfew.SubjectIP, Prefix: prefixes[rng.IntN(3)]}
+					}
+					schedules = append(schedules, s)
+					x.PutSchedule(s, s.Created)
+				case 8: // a schedule is removed: its open window is lifted
+					if len(schedules) == 0 {
+						continue
+					}
+					s := schedules[rng.IntN(len(schedules))]
+					if !s.Removed.IsZero() {
+						continue
+					}
+					s.Removed = now
+					x.DeleteSchedule(s.ID)
+					for _, r := range all {
+						if r.Schedule == s.ID && !r.Over(now) {
+							r.Lifted = now
+							x.Put(r)
+							x.Add(&touched, r)
+						}
+					}
 				case 0, 1: // restrict
 					r := &curfew.Restriction{ID: nextID, Mode: curfew.ModeCutoff, Reason: "r",
 						Start: now.Add(time.Duration(rng.IntN(3)) * 10 * time.Minute)}
@@ -129,8 +166,22 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 					x.DeleteDevice(devices[i].MAC)
 					touched.AddMAC(devices[i].MAC)
 					devices = append(devices[:i:i], devices[i+1:]...)
-				case 4: // time passes
+				case 4: // time passes, at times hours (through windows of schedules)
 					now = now.Add(time.Duration(rng.IntN(15)) * time.Minute)
+					if rng.IntN(4) == 0 {
+						now = now.Add(time.Duration(rng.IntN(12*60)) * time.Minute)
+					}
+				}
+				// The windows that opened become restrictions, as the
+				// engine stores them.
+				for _, d := range x.Due(now) {
+					r := d.Schedule.Window(d.Window)
+					r.ID = nextID
+					nextID++
+					all = append(all, r)
+					windows[d.Schedule.ID] = append(windows[d.Schedule.ID], d.Window)
+					x.Put(r)
+					x.Add(&touched, r)
 				}
 				over := x.Advance(&touched, now)
 				snap = x.Update(snap, now, touched)
@@ -140,7 +191,37 @@ func TestIndexUpdateMatchesCompute(t *testing.T) {
 					}
 					x.Delete(r.ID)
 				}
+				for _, s := range schedules {
+					// Every window that started by now was due once, in order.
+					// A window stored stays whole when its schedule is
+					// removed (it is lifted instead).
+					whole := *s
+					whole.Removed = time.Time{}
+					var want []curfew.Window
+					for _, w := range whole.Windows(s.Created, now.Add(time.Nanosecond)) {
+						if !w.Start.After(now) && (s.Removed.IsZero() || !w.Start.After(s.Removed)) {
+							want = append(want, w)
+						}
+					}
+					if diff := cmp.Diff(want, windows[s.ID]); diff != "" {
+						t.Fatalf("step %d: windows of schedule %d (-want +got):\n%s", step, s.ID, diff)
+					}
+				}
 				want := curfew.Compute(now, all, devices, groups["g1"], groups["g2"])
+				// The next change also comes when a window opens.
+				for _, s := range schedules {
+					if !s.Removed.IsZero() {
+						continue
+					}
+					for _, w := range s.Windows(now, now.Add(9*24*time.Hour)) {
+						if w.Start.After(now) {
+							if want.NextChange.IsZero() || w.Start.Before(want.NextChange) {
+								want.NextChange = w.Start
+							}
+							break
+						}
+					}
+				}
 				if diff := cmp.Diff(want.String(), snap.String()); diff != "" {
 					t.Fatalf("step %d: incremental snapshot differs from Compute (-want +got):\n%s", step, diff)
 				}

@@ -125,6 +125,10 @@ type Restriction struct {
 	// Approval is the second operator's decision r waits for or had;
 	// zero if r needed none. See Enforceable.
 	Approval Approval
+
+	// Schedule is the schedule r is one window of; zero for a one-off
+	// restriction. Lifting r ends that window alone.
+	Schedule ScheduleID
 }
 
 // A Status is where a restriction is in its life.

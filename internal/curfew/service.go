@@ -33,6 +33,15 @@ type Service interface {
 	// Restrictions returns the restrictions f selects, oldest first.
 	Restrictions(ctx context.Context, f RestrictionFilter) ([]*Restriction, error)
 
+	// AddSchedule creates a schedule; a window of it open now is enforced
+	// before AddSchedule returns.
+	AddSchedule(ctx context.Context, req ScheduleRequest) (*Schedule, error)
+	// RemoveSchedule removes schedule id: no window of it opens again,
+	// and the one open now, if any, is lifted.
+	RemoveSchedule(ctx context.Context, id ScheduleID, reason string) (*Schedule, error)
+	// Schedules returns the schedules f selects, oldest first.
+	Schedules(ctx context.Context, f ScheduleFilter) ([]*Schedule, error)
+
 	// AddDevice registers a device.
 	AddDevice(ctx context.Context, d *Device) (*Device, error)
 	// Devices returns the registered devices, sorted by MAC.

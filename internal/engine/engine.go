@@ -84,6 +84,10 @@ type Config struct {
 	// Quarantine makes every Snapshot quarantine unknown devices
 	// (lan.unknown_devices: quarantine).
 	Quarantine bool
+	// Zone is the time zone of a schedule added without one; nil is UTC.
+	// The daemon passes the configuration's timezone, else the gateway's
+	// local zone.
+	Zone *time.Location
 	// Seen bounds the devices seen on the LAN that RecordSeen keeps;
 	// zero fields take curfew.DefaultMaxUnregistered and
 	// curfew.DefaultSeenMaxAge.
@@ -103,6 +107,7 @@ type Engine struct {
 	gateway  func() ([]netip.Addr, error)     // nil: none known
 	learned  func() map[string]curfew.Learned // nil: nothing learned
 	approval curfew.ApprovalPolicy
+	zone     *time.Location // of schedules added without one
 	// ctx is the context of every reconcile, whoever asked for it: a
 	// caller that goes away after its command is stored must not leave
 	// the backends half-applied or skip the apply. cancel (called by
@@ -135,9 +140,12 @@ type Engine struct {
 	// unrecorded are restrictions that ended but whose expiry could not
 	// be written to the store yet.
 	unrecorded []*curfew.Restriction
-	last       *curfew.Snapshot // the last snapshot computed
-	applied    bool             // last was applied without error
-	closed     bool             // set by Close; no reconcile runs after it
+	// undue are windows of schedules that opened but could not be
+	// stored yet.
+	undue   []curfew.Due
+	last    *curfew.Snapshot // the last snapshot computed
+	applied bool             // last was applied without error
+	closed  bool             // set by Close; no reconcile runs after it
 	// unapplied are the restrictions not over whose enforcement the audit
 	// log does not record yet (restriction.applied).
 	unapplied map[curfew.RestrictionID]*curfew.Restriction
@@ -168,6 +176,7 @@ func New(c *Config) (*Engine, error) {
 		gateway:  c.GatewayAddrs,
 		approval: c.Approvals,
 		learned:  c.Learned,
+		zone:     c.Zone,
 
 		cpInterval:   c.CheckpointInterval,
 		publish:      c.PublishCheckpoint,
@@ -387,33 +396,36 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 		}
 		e.idx = curfew.NewIndex(rs, devices, groups...)
 		e.idx.Quarantine = e.quarantine
+		if err := e.loadSchedulesLocked(ctx, e.now().UTC()); err != nil {
+			e.idx = nil
+			e.arm(e.now().Add(e.retry))
+			return fmt.Errorf("loading schedules: %w", err)
+		}
 	}
 	// The snapshot's time is taken after the load, which can take seconds
 	// with 100,000 restrictions: the backends count the elements' time
 	// left from it.
 	now := e.now().UTC()
 
+	// Restrictions that are over no longer matter to any snapshot. Those
+	// that reached their end are recorded as expired; one whose record
+	// fails is tried again at the next reconcile, which comes soon. What
+	// ended is recorded before the windows of schedules that opened since
+	// (a window the daemon was down through both opens and ends now), so
+	// that the log reads in the order things happened.
 	over := append(e.idx.Advance(&touched, now), e.unrecorded...)
 	e.unrecorded = nil
+	e.recordOverLocked(ctx, over, now)
+	e.openWindowsLocked(ctx, now, &touched)
+	over = e.idx.Advance(&touched, now)
 	var snap *curfew.Snapshot
 	if full || e.last == nil {
 		snap = e.idx.Snapshot(now)
 	} else {
 		snap = e.idx.Update(e.last, now, touched)
 	}
-	// Restrictions that are over no longer matter to any snapshot. Those
-	// that reached their end are recorded as expired; one whose record
-	// fails is tried again at the next reconcile, which comes soon.
-	for _, r := range over {
-		e.idx.Delete(r.ID)
-		if r.StatusAt(now) == curfew.StatusExpired && r.Expired.IsZero() {
-			if err := e.expire(ctx, r, now); err != nil {
-				e.logger.ErrorContext(ctx, "recording expiry", "restriction_id", r.ID, "err", err)
-				e.unrecorded = append(e.unrecorded, r)
-			}
-		}
-	}
-	retry := len(e.unrecorded) > 0
+	e.recordOverLocked(ctx, over, now)
+	retry := len(e.unrecorded) > 0 || len(e.undue) > 0
 	e.last = snap
 
 	start := time.Now()
@@ -443,11 +455,30 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 	return nil
 }
 
+// recordOverLocked deletes from the index the restrictions in over, and
+// records those that reached their end as expired; one whose record fails
+// is kept in e.unrecorded for the next reconcile. e.mu must be held.
+func (e *Engine) recordOverLocked(ctx context.Context, over []*curfew.Restriction, now time.Time) {
+	for _, r := range over {
+		e.idx.Delete(r.ID)
+		if r.StatusAt(now) == curfew.StatusExpired && r.Expired.IsZero() {
+			if err := e.expire(ctx, r, now); err != nil {
+				e.logger.ErrorContext(ctx, "recording expiry", "restriction_id", r.ID, "err", err)
+				e.unrecorded = append(e.unrecorded, r)
+			}
+		}
+	}
+}
+
 // expire records that r ended at its End. e.mu must be held.
 func (e *Engine) expire(ctx context.Context, r *curfew.Restriction, now time.Time) error {
 	prev := *r
 	r.Expired = now
-	ev := &audit.Event{At: now, Kind: audit.KindRestrictionExpired, Actor: audit.System,
+	kind := audit.KindRestrictionExpired
+	if r.Schedule != 0 {
+		kind = audit.KindWindowClosed
+	}
+	ev := &audit.Event{At: now, Kind: kind, Actor: audit.System,
 		Subject: r.Subject.String(), Restriction: r.ID, After: &audit.Fields{Expired: now}}
 	if err := e.updateRestriction(ctx, &prev, r, ev); err != nil {
 		r.Expired = time.Time{}

@@ -39,32 +39,8 @@ func (e *Engine) Restrict(ctx context.Context, req curfew.RestrictRequest) (*cur
 	if err != nil {
 		return nil, err
 	}
-	switch r.Subject.Kind {
-	case curfew.SubjectIP:
-		if e.gateway == nil {
-			break
-		}
-		addrs, err := e.gateway()
-		if err != nil {
-			return nil, fmt.Errorf("reading the gateway's addresses: %w", err)
-		}
-		if err := r.Subject.CheckGateway(addrs); err != nil {
-			return nil, err
-		}
-	case curfew.SubjectGroup:
-		if _, err := e.store.Group(ctx, r.Subject.Name); err != nil {
-			if errors.Is(err, curfew.ErrNotFound) {
-				return nil, fmt.Errorf("%w: subject %s: no such group (add it with `curfew group add %s`)", curfew.ErrInvalid, r.Subject, r.Subject.Name)
-			}
-			return nil, fmt.Errorf("looking up group: %w", err)
-		}
-	case curfew.SubjectPerson:
-		if _, err := e.store.Person(ctx, r.Subject.Name); err != nil {
-			if errors.Is(err, curfew.ErrNotFound) {
-				return nil, fmt.Errorf("%w: subject %s: no such person (add it with `curfew person add %s`)", curfew.ErrInvalid, r.Subject, r.Subject.Name)
-			}
-			return nil, fmt.Errorf("looking up person: %w", err)
-		}
+	if err := e.checkSubjectLocked(ctx, r.Subject); err != nil {
+		return nil, err
 	}
 	if e.approval.Requires(r.Mode, r.Start, r.End) {
 		r.Approval = curfew.Approval{State: curfew.ApprovalPending, Asker: actor.Name}

@@ -36,6 +36,30 @@ type Store interface {
 	// ID is curfew.ErrNotFound.
 	UpdateRestriction(ctx context.Context, r *curfew.Restriction, ev *audit.Event) error
 
+	// Schedules returns the schedules f selects, by ascending ID; the zero
+	// filter returns those neither removed nor past their Until at now.
+	Schedules(ctx context.Context, f curfew.ScheduleFilter, now time.Time) ([]*curfew.Schedule, error)
+	// Schedule returns one schedule or an error wrapping curfew.ErrNotFound.
+	Schedule(ctx context.Context, id curfew.ScheduleID) (*curfew.Schedule, error)
+	// CreateSchedule stores s, assigns s.ID, and sets ev.After.Schedule
+	// to it before recording ev.
+	CreateSchedule(ctx context.Context, s *curfew.Schedule, ev *audit.Event) error
+	// RemoveSchedule stores the removal of s (Removed, RemovedBy,
+	// RemoveReason) and records ev, and, if window is not nil, stores the
+	// lift of that open window of s and records liftEv, all in one
+	// transaction. A schedule unknown or removed already is
+	// curfew.ErrNotFound.
+	RemoveSchedule(ctx context.Context, s *curfew.Schedule, ev *audit.Event, window *curfew.Restriction, liftEv *audit.Event) error
+	// LastWindows returns the end of the latest window stored
+	// (CreateRestriction with Schedule set) of each schedule that has one.
+	// CreateRestriction refuses a second window of a schedule with the
+	// same Start with curfew.ErrConflict.
+	LastWindows(ctx context.Context) (map[curfew.ScheduleID]time.Time, error)
+	// LiftedWindows returns, by schedule, the starts of the stored windows
+	// that end after from and were lifted: windows the kernel must not
+	// open.
+	LiftedWindows(ctx context.Context, from time.Time) (map[curfew.ScheduleID][]time.Time, error)
+
 	// Devices returns every device, sorted by MAC.
 	Devices(ctx context.Context) ([]*curfew.Device, error)
 	// Device returns one device or an error wrapping curfew.ErrNotFound.

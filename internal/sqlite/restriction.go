@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
@@ -14,12 +15,23 @@ import (
 
 const restrictionColumns = `id, subject, mode, allow, block, reason, notice, author,
 	starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate`
+	approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate,
+	schedule_id`
 
-// restrictionColumnsBefore0011 reads a restrictions table that migrations
-// before 0011 (a throttle's rate) left, as an earlier migration's code
-// does: every restriction then was no throttle.
-var restrictionColumnsBefore0011 = strings.TrimSuffix(restrictionColumns, "rate") + "0"
+// restrictionColumnsBefore reads a restrictions table that migrations
+// before 0011 (a throttle's rate) or 0012 (a schedule's windows) left, as
+// an earlier migration's code does: every restriction then was no throttle
+// and no window. hasRate and hasSchedule say which columns the table has.
+func restrictionColumnsBefore(hasRate, hasSchedule bool) string {
+	cols := restrictionColumns
+	if !hasSchedule {
+		cols = strings.TrimSuffix(cols, "schedule_id") + "NULL"
+	}
+	if !hasRate {
+		cols = strings.Replace(cols, "approval_reason, rate,", "approval_reason, 0,", 1)
+	}
+	return cols
+}
 
 // openRestrictions selects the restrictions that can still apply: neither
 // lifted, nor recorded as expired, nor rejected by a second operator (a
@@ -70,12 +82,13 @@ func queryRestrictions(ctx context.Context, q querier, f curfew.RestrictionFilte
 		args = append(args, int64(*f.ID))
 	}
 	columns := restrictionColumns
-	var hasRate bool
-	if err := q.QueryRowContext(ctx, "SELECT count(*) > 0 FROM pragma_table_info('restrictions') WHERE name = 'rate'").Scan(&hasRate); err != nil {
+	var hasRate, hasSchedule bool
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE name = 'rate') > 0, count(*) FILTER (WHERE name = 'schedule_id') > 0
+		FROM pragma_table_info('restrictions')`).Scan(&hasRate, &hasSchedule); err != nil {
 		return fmt.Errorf("listing restrictions: %w", err)
 	}
-	if !hasRate {
-		columns = restrictionColumnsBefore0011
+	if !hasRate || !hasSchedule {
+		columns = restrictionColumnsBefore(hasRate, hasSchedule)
 	}
 	query := "SELECT " + columns + " FROM restrictions"
 	if len(where) > 0 {
@@ -140,15 +153,18 @@ func (db *DB) CreateRestriction(ctx context.Context, r *curfew.Restriction, ev *
 	err = db.write(ctx, []*audit.Event{ev}, func(tx *sql.Tx, evs []*audit.Event) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO restrictions
 			(subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate, schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			subject, string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
-			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, int64(r.Rate),
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, int64(r.Rate), nullID(int64(r.Schedule)),
 		).Scan(&id)
 		if err != nil {
+			if r.Schedule != 0 {
+				return classify(err, fmt.Sprintf("window of schedule %d from %s", r.Schedule, r.Start.UTC().Format(time.RFC3339)))
+			}
 			return classify(err, "restriction")
 		}
 		evs[0].Restriction = curfew.RestrictionID(id)
@@ -215,8 +231,8 @@ func (db *DB) RepairRestriction(ctx context.Context, id curfew.RestrictionID, r 
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO restrictions
 			(id, subject, mode, allow, block, reason, notice, author, starts_at, ends_at, created_at, lifted_at, lifted_by, lift_reason, expired_at,
-			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			 approval, approval_asker, approval_extend_to, approval_decided_at, approval_decided_by, approval_reason, rate, schedule_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET subject = excluded.subject, mode = excluded.mode, allow = excluded.allow,
 				block = excluded.block, reason = excluded.reason, notice = excluded.notice, author = excluded.author,
 				starts_at = excluded.starts_at, ends_at = excluded.ends_at, created_at = excluded.created_at,
@@ -224,12 +240,12 @@ func (db *DB) RepairRestriction(ctx context.Context, id curfew.RestrictionID, r 
 				expired_at = excluded.expired_at, approval = excluded.approval, approval_asker = excluded.approval_asker,
 				approval_extend_to = excluded.approval_extend_to, approval_decided_at = excluded.approval_decided_at,
 				approval_decided_by = excluded.approval_decided_by, approval_reason = excluded.approval_reason,
-				rate = excluded.rate`,
+				rate = excluded.rate, schedule_id = excluded.schedule_id`,
 			int64(id), r.Subject.String(), string(r.Mode), allow, block, r.Reason, r.Notice, r.Author,
 			millis(r.Start), millis(r.End), millis(r.Created),
 			nullMillis(r.Lifted), r.LiftedBy, r.LiftReason, nullMillis(r.Expired),
 			string(r.Approval.State), r.Approval.Asker, nullMillis(r.Approval.ExtendTo),
-			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, int64(r.Rate))
+			nullMillis(r.Approval.Decided), r.Approval.By, r.Approval.Reason, int64(r.Rate), nullID(int64(r.Schedule)))
 		if err != nil {
 			return fmt.Errorf("repairing restriction %d: %w", id, err)
 		}
@@ -252,10 +268,11 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 		approval                    string
 		extendTo, decided           sql.NullInt64
 		rate                        int64
+		schedule                    sql.NullInt64
 	)
 	err := s.Scan(&id, &subject, &mode, &allow, &block, &r.Reason, &r.Notice, &r.Author,
 		&start, &end, &created, &lifted, &r.LiftedBy, &r.LiftReason, &expired,
-		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason, &rate)
+		&approval, &r.Approval.Asker, &extendTo, &decided, &r.Approval.By, &r.Approval.Reason, &rate, &schedule)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
@@ -282,6 +299,7 @@ func scanRestriction(s scanner) (*curfew.Restriction, error) {
 	r.Approval.State = curfew.ApprovalState(approval)
 	r.Approval.ExtendTo = fromNullMillis(extendTo)
 	r.Approval.Decided = fromNullMillis(decided)
+	r.Schedule = curfew.ScheduleID(schedule.Int64)
 	return &r, nil
 }
 

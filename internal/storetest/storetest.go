@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("operators", func(t *testing.T) { testOperators(t, newStore) })
 	t.Run("tokens", func(t *testing.T) { testTokens(t, newStore) })
 	t.Run("appeals", func(t *testing.T) { testAppeals(t, newStore) })
+	t.Run("schedules", func(t *testing.T) { testSchedules(t, newStore) })
 	t.Run("audit", func(t *testing.T) { testAudit(t, newStore) })
 	t.Run("writes it could not read back are refused", func(t *testing.T) { testUnreadable(t, newStore) })
 	t.Run("atomicity", func(t *testing.T) { testAtomicity(t, newStore) })

@@ -44,6 +44,9 @@ type FakeService struct {
 	CheckpointFunc        func(ctx context.Context) (curfew.Checkpoint, error)
 	AppealsFunc           func(ctx context.Context) ([]*curfew.Appeal, error)
 	AnswerAppealFunc      func(ctx context.Context, id curfew.AppealID, text string) (*curfew.Appeal, error)
+	AddScheduleFunc       func(ctx context.Context, req curfew.ScheduleRequest) (*curfew.Schedule, error)
+	RemoveScheduleFunc    func(ctx context.Context, id curfew.ScheduleID, reason string) (*curfew.Schedule, error)
+	SchedulesFunc         func(ctx context.Context, f curfew.ScheduleFilter) ([]*curfew.Schedule, error)
 
 	mu    sync.Mutex // guards calls
 	calls []string   // method names, in call order
@@ -68,6 +71,24 @@ func (f *FakeService) Calls() []string {
 func (f *FakeService) Restrict(ctx context.Context, req curfew.RestrictRequest) (*curfew.Restriction, error) {
 	f.record("Restrict")
 	return f.RestrictFunc(ctx, req)
+}
+
+// AddSchedule implements [curfew.Service].
+func (f *FakeService) AddSchedule(ctx context.Context, req curfew.ScheduleRequest) (*curfew.Schedule, error) {
+	f.record("AddSchedule")
+	return f.AddScheduleFunc(ctx, req)
+}
+
+// RemoveSchedule implements [curfew.Service].
+func (f *FakeService) RemoveSchedule(ctx context.Context, id curfew.ScheduleID, reason string) (*curfew.Schedule, error) {
+	f.record("RemoveSchedule")
+	return f.RemoveScheduleFunc(ctx, id, reason)
+}
+
+// Schedules implements [curfew.Service].
+func (f *FakeService) Schedules(ctx context.Context, fl curfew.ScheduleFilter) ([]*curfew.Schedule, error) {
+	f.record("Schedules")
+	return f.SchedulesFunc(ctx, fl)
 }
 
 // Lift implements [curfew.Service].
