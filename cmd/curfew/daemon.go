@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -88,6 +89,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		logger.Info("forwarding to the system's resolvers", "upstreams", cfg.DNS.Upstreams)
 	}
 
+	memLimit := setMemoryLimit(cfg)
+
 	started := time.Now()
 	nft, err := netfilter.New(&netfilter.Config{
 		Logger:        logger.With("component", "netfilter"),
@@ -131,6 +134,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		NoticeAddr4: cfg.LAN.Address,
 		NoticeAddr6: cfg.LAN.Address6,
 		Identify:    ident,
+		Seen:        ident.Saw,
 		OnAllowed: func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration) {
 			if mac == nil {
 				return // an ip: subject: allowlists bind to devices
@@ -310,7 +314,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("curfew daemon started", "api", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "lan_interfaces", cfg.LAN.Interfaces, "state_dir", cfg.StateDir)
+	logger.Info("curfew daemon started", "api", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "lan_interfaces", cfg.LAN.Interfaces, "state_dir", cfg.StateDir, "memory_limit", memLimit)
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()
@@ -352,6 +356,18 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		logger.Info("curfew daemon stopped; the kernel keeps enforcing until restart")
 	}
 	return err2
+}
+
+// setMemoryLimit sets the daemon's soft memory limit and returns it:
+// memory_limit, or, if the file does not set it, the default for the
+// cache size unless the environment's GOMEMLIMIT set one already.
+func setMemoryLimit(cfg *config.Config) int64 {
+	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	n := cfg.MemoryLimitOrDefault()
+	debug.SetMemoryLimit(n)
+	return n
 }
 
 // recordSeen hands what the identify table saw on the LAN to the engine

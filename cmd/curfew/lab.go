@@ -376,6 +376,8 @@ added later, and stops covering a member taken out at once:
   %[3]s restrict group:residents --for 10m --reason "quiet hours"
   %[3]s group member remove residents person:alice    # client 2 is back
   %[3]s devices --seen                                 # every MAC the gateway saw
+  ip netns exec %[5]s dig +short @%[10]s example.org  # a client that only asks for names
+  %[3]s devices --seen -o json                         # is seen too: its last_seen_at moves
 
 A slow lane instead of a cut: a throttle leaves the device everything at a
 rate, and combines with a blocklist on the same device (both apply). Its
