@@ -8,7 +8,11 @@
 # the restricted client's path), CoreDNS (hosts, cache and forward plugins,
 # built with `go install` at a pinned version; left out, and said so, if the
 # module proxy does not serve it), dnsmasq and unbound (installed with
-# apt-get if missing).
+# apt-get if missing), and, with BASELINE=REF, curfew as of the git
+# revision REF (curfew-baseline: its bench/cmd/resolverbench built from
+# `git archive REF`), so that a change is measured against the code before
+# it in the same run; with NOLIMIT=1, curfew also without its soft memory
+# limit (curfew-nolimit), to show what the limit costs in CPU.
 #
 # Each round runs, on each resolver in turn (so that a change of background
 # load hits all alike), these phases:
@@ -26,7 +30,9 @@
 # in microseconds: dnsperf and the upstream share the machine's CPUs, so
 # QPS says as much about them as about the resolver, CPU per query less.
 # Memory: VmRSS once loaded, and VmHWM (peak) after every phase of every
-# round. Load: seconds from start to the first answer from the blocklist.
+# round. curfew runs with the soft memory limit its configuration gives by
+# default (memory_limit: twice dns.cache_size plus 24MiB, 88MiB); a
+# baseline older than that setting runs without one. Load: seconds from start to the first answer from the blocklist.
 #
 # The machine's state is recorded for every round: the 1-minute load
 # average at its start and the share of CPU time stolen by the hypervisor
@@ -41,7 +47,9 @@
 # Environment: RUNS (3), DURATION seconds per dnsperf run (10), RATE (5000),
 # DOMAINS (1000000), UNIQUE names per unique phase (400000), BUSY (mark or
 # refuse), COREDNS_VERSION (v1.12.1), COREDNS (a coredns binary to use
-# instead of building one, or none), KEEP=1 to keep the work directory.
+# instead of building one, or none), BASELINE (a git revision of curfew to
+# compare with), NOLIMIT (1 for curfew-nolimit), KEEP=1 to keep the work
+# directory.
 set -euo pipefail
 
 RUNS=${RUNS:-3}
@@ -59,6 +67,8 @@ PORT_DNSMASQ=5302
 PORT_UNBOUND=5303
 PORT_COREDNS=5304
 PORT_RESTRICTED=5305
+PORT_BASELINE=5306
+PORT_NOLIMIT=5307
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -89,6 +99,14 @@ fi
 
 log "building bench programs"
 go build -o "$work/bin/" ./bench/cmd/...
+curfew_rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' with uncommitted changes')"
+if [[ -n ${BASELINE:-} ]]; then
+	log "building curfew's resolver as of $BASELINE"
+	mkdir -p "$work/baseline-src" "$work/baseline"
+	git archive "$BASELINE" | tar -x -C "$work/baseline-src"
+	(cd "$work/baseline-src" && go build -o "$work/baseline/" ./bench/cmd/resolverbench)
+	baseline_rev=$(git rev-parse --short "$BASELINE")
+fi
 coredns_note=""
 if [[ ${COREDNS:-} == none ]]; then
 	coredns_note="CoreDNS left out (COREDNS=none)."
@@ -181,6 +199,14 @@ start_curfew-restricted() {
 	"$work/bin/resolverbench" -listen "127.0.0.1:$PORT_RESTRICTED" -upstream "127.0.0.1:$PORT_UPSTREAM" \
 		-blocklist "$work/blocklist.hosts" -restrict blocklist 2>"$work/curfew-restricted.log" &
 }
+start_curfew-baseline() {
+	"$work/baseline/resolverbench" -listen "127.0.0.1:$PORT_BASELINE" -upstream "127.0.0.1:$PORT_UPSTREAM" \
+		-blocklist "$work/blocklist.hosts" 2>"$work/curfew-baseline.log" &
+}
+start_curfew-nolimit() {
+	"$work/bin/resolverbench" -listen "127.0.0.1:$PORT_NOLIMIT" -upstream "127.0.0.1:$PORT_UPSTREAM" \
+		-blocklist "$work/blocklist.hosts" -memory-limit 0 2>"$work/curfew-nolimit.log" &
+}
 start_coredns() { "$work/bin/coredns" -conf "$work/Corefile" -quiet >"$work/coredns.log" 2>&1 & }
 start_dnsmasq() { dnsmasq -k -C "$work/dnsmasq.conf" 2>"$work/dnsmasq.log" & }
 start_unbound() { unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" & }
@@ -245,9 +271,11 @@ load() {
 	dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries-forwarded.txt" -n 1 -c 8 -q 100 >/dev/null 2>&1
 }
 
-declare -A port_of=([curfew]=$PORT_CURFEW [curfew-restricted]=$PORT_RESTRICTED [coredns]=$PORT_COREDNS
+declare -A port_of=([curfew]=$PORT_CURFEW [curfew-restricted]=$PORT_RESTRICTED [curfew-baseline]=$PORT_BASELINE [curfew-nolimit]=$PORT_NOLIMIT [coredns]=$PORT_COREDNS
 	[dnsmasq]=$PORT_DNSMASQ [unbound]=$PORT_UNBOUND)
 names=(curfew curfew-restricted)
+[[ ${NOLIMIT:-0} == 1 ]] && names+=(curfew-nolimit)
+[[ -n ${BASELINE:-} ]] && names+=(curfew-baseline)
 [[ -x $work/bin/coredns ]] && names+=(coredns)
 names+=(dnsmasq unbound)
 for name in "${names[@]}"; do
@@ -327,10 +355,11 @@ done
 	printf '%s' "$rounds"
 	echo
 	[[ -n $coredns_note ]] && echo "$coredns_note" && echo
+	[[ -n ${BASELINE:-} ]] && echo "curfew-baseline is curfew as of $baseline_rev ($BASELINE), curfew is $curfew_rev." && echo
 	coredns_v=""
 	[[ -x $work/bin/coredns ]] && coredns_v="; CoreDNS $("$work/bin/coredns" -version 2>/dev/null | sed -n 1p | cut -d- -f2)"
 	echo "Versions: $(dnsmasq --version | sed -n 1p | cut -d' ' -f1-3); $(unbound -V | sed -n 1p | tr -d '\n')$coredns_v; dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}'); $(go version | cut -d' ' -f3)."
 	echo "Machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr)."
-	echo "Run: $(date -u +%F) $(date -u +%H:%M) UTC, RUNS=$RUNS DURATION=$DURATION RATE=$RATE DOMAINS=$DOMAINS UNIQUE=$UNIQUE bench/resolver.sh; rounds marked busy:$(echo "${result[busy]}" | tr ' ' '\n' | grep -c busy) of $RUNS."
+	echo "Run: $(date -u +%F) $(date -u +%H:%M) UTC, RUNS=$RUNS DURATION=$DURATION RATE=$RATE DOMAINS=$DOMAINS UNIQUE=$UNIQUE${BASELINE:+ BASELINE=$BASELINE}${NOLIMIT:+ NOLIMIT=$NOLIMIT} bench/resolver.sh; rounds marked busy:$(echo "${result[busy]}" | tr ' ' '\n' | grep -c busy) of $RUNS."
 } >"$OUT"
 log "done"

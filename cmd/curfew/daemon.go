@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -29,6 +30,7 @@ import (
 	"github.com/curfew/curfew/internal/netfilter"
 	"github.com/curfew/curfew/internal/notice"
 	"github.com/curfew/curfew/internal/resolver"
+	"github.com/curfew/curfew/internal/shaper"
 	"github.com/curfew/curfew/internal/web"
 )
 
@@ -88,6 +90,8 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		logger.Info("forwarding to the system's resolvers", "upstreams", cfg.DNS.Upstreams)
 	}
 
+	memLimit := setMemoryLimit(cfg)
+
 	started := time.Now()
 	nft, err := netfilter.New(&netfilter.Config{
 		Logger:        logger.With("component", "netfilter"),
@@ -131,6 +135,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		NoticeAddr4: cfg.LAN.Address,
 		NoticeAddr6: cfg.LAN.Address6,
 		Identify:    ident,
+		Seen:        ident.Saw,
 		OnAllowed: func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration) {
 			if mac == nil {
 				return // an ip: subject: allowlists bind to devices
@@ -170,7 +175,17 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	var eng *engine.Engine
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
-	backends := []enforce.Backend{nf, res}
+	// Throttles are the kernel's too, in their own table and qdiscs, also
+	// left in place on the way out.
+	shp, err := shaper.New(&shaper.Config{
+		Logger:        logger.With("component", "shaper"),
+		LANInterfaces: cfg.LAN.Interfaces,
+		WANInterfaces: cfg.WAN.Interfaces,
+	})
+	if err != nil {
+		return err
+	}
+	backends := []enforce.Backend{nf, shp, res}
 	q, err := netfilter.NewQuarantine(&netfilter.QuarantineConfig{
 		Logger:        logger.With("component", "quarantine"),
 		LANInterfaces: cfg.LAN.Interfaces,
@@ -313,7 +328,7 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("curfew daemon started", "api", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "lan_interfaces", cfg.LAN.Interfaces, "state_dir", cfg.StateDir)
+	logger.Info("curfew daemon started", "api", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "lan_interfaces", cfg.LAN.Interfaces, "state_dir", cfg.StateDir, "memory_limit", memLimit)
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ctx) }()
@@ -355,6 +370,18 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		logger.Info("curfew daemon stopped; the kernel keeps enforcing until restart")
 	}
 	return err2
+}
+
+// setMemoryLimit sets the daemon's soft memory limit and returns it:
+// memory_limit, or, if the file does not set it, the default for the
+// cache size unless the environment's GOMEMLIMIT set one already.
+func setMemoryLimit(cfg *config.Config) int64 {
+	if cfg.MemoryLimit == 0 && os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	n := cfg.MemoryLimitOrDefault()
+	debug.SetMemoryLimit(n)
+	return n
 }
 
 // recordSeen hands what the identify table saw on the LAN to the engine

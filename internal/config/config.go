@@ -49,6 +49,10 @@ const maxFileBytes = 1 << 20
 type Config struct {
 	// StateDir holds the database and keys. Absolute and clean.
 	StateDir string
+	// MemoryLimit is the soft limit on the daemon's memory, in bytes, set
+	// with debug.SetMemoryLimit; 0 if the file does not set it (see
+	// MemoryLimitOrDefault).
+	MemoryLimit int64
 	// TimeZone is the gateway's zone, the file's timezone or the machine's
 	// own (LocalZone). Read it with Location.
 	TimeZone *time.Location
@@ -188,6 +192,7 @@ type Log struct {
 type raw struct {
 	SchemaVersion *int          `yaml:"schema_version"`
 	StateDir      string        `yaml:"state_dir"`
+	MemoryLimit   string        `yaml:"memory_limit"`
 	TimeZone      *string       `yaml:"timezone"`
 	LAN           rawLAN        `yaml:"lan"`
 	WAN           rawWAN        `yaml:"wan"`
@@ -437,6 +442,16 @@ func (rc *raw) validate() (*Config, error) {
 			bad("state_dir", "%q is not an absolute path", rc.StateDir)
 		}
 		c.StateDir = filepath.Clean(rc.StateDir)
+	}
+
+	if v := rc.MemoryLimit; v != "" {
+		if n, err := parseByteSize(v); err != nil {
+			bad("memory_limit", "%q %s", v, err)
+		} else if n < minMemoryLimit || n > maxMemoryLimit {
+			bad("memory_limit", "%q is outside 32MiB to 64GiB", v)
+		} else {
+			c.MemoryLimit = n
+		}
 	}
 
 	c.TimeZone = LocalZone()
@@ -813,6 +828,37 @@ const (
 	minCacheSize = 1 << 20
 	maxCacheSize = 16 << 30
 )
+
+// Bounds of memory_limit.
+const (
+	minMemoryLimit = 32 << 20
+	maxMemoryLimit = 64 << 30
+)
+
+// DefaultCacheSize is the resolver's cache size when dns.cache_size is
+// not set.
+const DefaultCacheSize = 32 << 20
+
+// DefaultMemoryLimit is the daemon's soft memory limit for a resolver
+// cache of cacheSize bytes (DefaultCacheSize if 0): room for the cache
+// twice over (its entries, and the answers on their way in and out) and
+// 24 MiB for the rest of the daemon and a blocklist of a million names;
+// 88 MiB for the default cache.
+func DefaultMemoryLimit(cacheSize int64) int64 {
+	if cacheSize <= 0 {
+		cacheSize = DefaultCacheSize
+	}
+	return 2*cacheSize + 24<<20
+}
+
+// MemoryLimitOrDefault returns memory_limit if the file sets it, else
+// DefaultMemoryLimit for dns.cache_size.
+func (c *Config) MemoryLimitOrDefault() int64 {
+	if c.MemoryLimit > 0 {
+		return c.MemoryLimit
+	}
+	return DefaultMemoryLimit(c.DNS.CacheSize)
+}
 
 // byteUnits are the units parseByteSize takes, longest first.
 var byteUnits = []struct {

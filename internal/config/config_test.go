@@ -29,8 +29,9 @@ func TestReference(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := &config.Config{
-		StateDir: "/var/lib/curfew",
-		TimeZone: mustZone("Europe/Madrid"),
+		StateDir:    "/var/lib/curfew",
+		MemoryLimit: 88 << 20,
+		TimeZone:    mustZone("Europe/Madrid"),
 		LAN: config.LAN{
 			Interfaces: []string{"br-lan"},
 			Address:    netip.MustParseAddr("192.168.50.1"),
@@ -174,6 +175,32 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestMemoryLimitOrDefault: a memory_limit set in the file holds;
+// without it the limit follows dns.cache_size, so a larger cache gets the
+// room it needs.
+func TestMemoryLimitOrDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		want int64
+	}{
+		{"default cache", minimal, 88 << 20},
+		{"larger cache", minimal + "dns:\n  cache_size: 256MiB\n", 536 << 20},
+		{"set", minimal + "memory_limit: 200MiB\ndns:\n  cache_size: 256MiB\n", 200 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse(strings.NewReader(tt.file))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := c.MemoryLimitOrDefault(); got != tt.want {
+				t.Errorf("MemoryLimitOrDefault() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestAllowLAN(t *testing.T) {
 	for _, listen := range []string{"0.0.0.0:8470", "[::]:8470", "192.168.50.1:8470", "[fd00:50::1]:8470"} {
 		t.Run(listen, func(t *testing.T) {
@@ -241,6 +268,9 @@ func TestParseErrors(t *testing.T) {
 		{"cache_size in an unknown unit", minimal + "dns:\n  cache_size: 32mb\n", `dns.cache_size: "32mb" is not a size such as 32MiB, 500KB or 1048576`},
 		{"cache_size too small", minimal + "dns:\n  cache_size: 64KiB\n", `dns.cache_size: "64KiB" is outside 1MiB to 16GiB`},
 		{"cache_size too large", minimal + "dns:\n  cache_size: 9999999999GiB\n", `dns.cache_size: "9999999999GiB" is too large`},
+		{"memory_limit in an unknown unit", minimal + "memory_limit: 100M\n", `memory_limit: "100M" is not a size such as 32MiB, 500KB or 1048576`},
+		{"memory_limit too small", minimal + "memory_limit: 16MiB\n", `memory_limit: "16MiB" is outside 32MiB to 64GiB`},
+		{"memory_limit too large", minimal + "memory_limit: 65GiB\n", `memory_limit: "65GiB" is outside 32MiB to 64GiB`},
 		{"mapped allow_from", minimal + "dns:\n  allow_from: [\"::ffff:10.0.0.0/104\"]\n", `dns.allow_from[0]: "::ffff:10.0.0.0/104" is an IPv4-mapped prefix; write it as IPv4`},
 		{"bad notice listen", minimal + "notice:\n  listen: \":8480\"\n", `notice.listen: ":8480" is not ADDR:PORT …`},
 		{"notice on the api address", minimal + "notice:\n  listen: 127.0.0.1:8470\n", "notice.listen: 127.0.0.1:8470 is also api.listen"},

@@ -508,6 +508,19 @@ func (t *Table) saw(mac net.HardwareAddr, a netip.Addr, at time.Time, l *Lease) 
 	}
 }
 
+// Saw records that the client c, as Identify placed it, has just asked the
+// gateway something (the resolver calls it for the clients that ask it):
+// a device that does nothing but ask for names is still a device seen,
+// and its last seen time moves with its queries, though the kernel
+// reports no change of its neighbour entry. Clients not placed by MAC
+// are ignored. It takes a lock and a map lookup, so callers on a packet
+// path call it at most about once a second per client.
+func (t *Table) Saw(c Client) {
+	if c.Kind == Known {
+		t.saw(c.MAC, c.Addr, time.Now(), nil)
+	}
+}
+
 // Sightings returns what the table observed of each MAC on the LAN (the
 // neighbour table, changes of it, and DHCP leases) since the last call,
 // and how many sightings of further MACs it dropped because it held

@@ -1,4 +1,4 @@
-//go:build linux && (amd64 || arm64)
+//go:build linux
 
 package resolver
 
@@ -8,93 +8,86 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"syscall"
 	"unsafe"
 
-	"github.com/curfew/curfew/internal/identify"
+	"golang.org/x/sys/unix"
 )
 
 // batchSize is how many datagrams one recvmmsg or sendmmsg call moves at
 // most. Under load, a batch amortizes the system call and the runtime's
-// entry into it over many queries; when idle, a call returns with one.
+// entry into it over many datagrams; when idle, a call returns with one.
 const batchSize = 32
 
-// An mmsghdr is the kernel's struct mmsghdr.
-type mmsghdr struct {
-	hdr syscall.Msghdr
-	n   uint32
-	_   [4]byte
-}
-
-// A batchConn reads and writes datagrams in batches on a UDP socket. It is
-// used by one goroutine.
-type batchConn struct {
-	rc    syscall.RawConn
-	rmsgs [batchSize]mmsghdr
-	riovs [batchSize]syscall.Iovec
-	names [batchSize]syscall.RawSockaddrInet6
-	bufs  [batchSize][maxUDPQuery]byte
-
-	wmsgs [batchSize]mmsghdr
-	wiovs [batchSize]syscall.Iovec
-	nw    int
-}
-
-func newBatchConn(c *net.UDPConn) (*batchConn, error) {
+// readBatches reads datagrams of up to size bytes from c, up to batchSize
+// at a time with recvmmsg, and calls each for every one (cut if it was
+// longer than size and lost its tail) and then done, until c is closed,
+// when it returns nil, or stop reports true for a read error. The packet
+// given to each is valid only until it returns.
+func readBatches(c *net.UDPConn, size int, each func(pkt []byte, from netip.AddrPort, cut bool), done func(), stop func(error) bool) error {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b := &batchConn{rc: rc}
-	for i := range b.rmsgs {
-		b.riovs[i].Base = &b.bufs[i][0]
-		b.rmsgs[i].hdr.Iov = &b.riovs[i]
-		b.rmsgs[i].hdr.Iovlen = 1
-		b.rmsgs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+	var (
+		msgs  [batchSize]unix.Mmsghdr
+		iovs  [batchSize]unix.Iovec
+		names [batchSize]unix.RawSockaddrInet6
+	)
+	buf := make([]byte, batchSize*size)
+	for i := range msgs {
+		iovs[i].Base = &buf[i*size]
+		msgs[i].Hdr.Iov = &iovs[i]
+		msgs[i].Hdr.SetIovlen(1)
+		msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
 	}
-	return b, nil
-}
-
-// read waits for datagrams and returns how many it read; packet and from
-// then give each.
-func (b *batchConn) read() (int, error) {
-	for i := range b.rmsgs {
-		b.riovs[i].SetLen(maxUDPQuery)
-		b.rmsgs[i].hdr.Namelen = syscall.SizeofSockaddrInet6
-		b.rmsgs[i].hdr.Flags = 0
-	}
-	var n int
-	var operr error
-	err := b.rc.Read(func(fd uintptr) bool {
-		r, _, e := syscall.Syscall6(sysRecvmmsg, fd, uintptr(unsafe.Pointer(&b.rmsgs[0])), batchSize, syscall.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			n = int(r)
-		case syscall.EAGAIN, syscall.EINTR:
-			return false // wait until readable
-		default:
-			operr = e
+	for {
+		for i := range msgs {
+			iovs[i].SetLen(size)
+			msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+			msgs[i].Hdr.Flags = 0
 		}
-		return true
-	})
-	if err == nil {
-		err = operr
+		var n int
+		var operr error
+		err := rc.Read(func(fd uintptr) bool {
+			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), batchSize, unix.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case 0:
+				n = int(r)
+			case unix.EAGAIN, unix.EINTR:
+				return false // wait until readable
+			default:
+				operr = e
+			}
+			return true
+		})
+		if err == nil {
+			err = operr
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			if stop(err) {
+				return err
+			}
+			continue
+		}
+		for i := range n {
+			each(buf[i*size:i*size+int(msgs[i].Len)], sockaddrPort(&names[i]), msgs[i].Hdr.Flags&unix.MSG_TRUNC != 0)
+		}
+		done()
 	}
-	return n, err
 }
 
-// packet returns the i-th datagram read.
-func (b *batchConn) packet(i int) []byte { return b.bufs[i][:b.rmsgs[i].n] }
-
-// from returns the sender of the i-th datagram read.
-func (b *batchConn) from(i int) netip.AddrPort {
-	sa := &b.names[i]
+// sockaddrPort returns the address in sa, or the zero AddrPort if it holds
+// none (a connected socket's datagrams may come without).
+func sockaddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	switch sa.Family {
-	case syscall.AF_INET:
-		sa4 := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
 		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:])
 		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
-	case syscall.AF_INET6:
+	case unix.AF_INET6:
 		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
 		a := netip.AddrFrom16(sa.Addr)
 		if sa.Scope_id != 0 {
@@ -108,99 +101,91 @@ func (b *batchConn) from(i int) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// queue queues out as the answer to the i-th datagram read; out must stay
-// unchanged until flush.
-func (b *batchConn) queue(i int, out []byte) {
-	w := &b.wmsgs[b.nw]
-	b.wiovs[b.nw].Base = &out[0]
-	b.wiovs[b.nw].SetLen(len(out))
-	w.hdr = syscall.Msghdr{Name: b.rmsgs[i].hdr.Name, Namelen: b.rmsgs[i].hdr.Namelen, Iov: &b.wiovs[b.nw]}
-	w.hdr.Iovlen = 1
-	b.nw++
-}
-
-// flush sends the queued answers. An answer the kernel refuses is dropped,
-// as a lost datagram would be.
-func (b *batchConn) flush() error {
-	sent := 0
-	var operr error
-	for sent < b.nw && operr == nil {
-		err := b.rc.Write(func(fd uintptr) bool {
-			r, _, e := syscall.Syscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&b.wmsgs[sent])), uintptr(b.nw-sent), syscall.MSG_DONTWAIT, 0, 0)
-			switch e {
-			case 0:
-				sent += int(r)
-			case syscall.EAGAIN, syscall.EINTR:
-				return false // wait until writable
-			default:
-				sent++ // skip the datagram that failed
-				if sent == b.nw {
-					operr = e
-				}
-			}
-			return true
-		})
-		if err != nil {
-			operr = err
+// putSockaddr writes ap into sa as the kernel takes it and returns its
+// length: an IPv4 address as sockaddr_in (for an IPv4 socket; a dual-stack
+// socket's IPv4 clients come as IPv4-mapped IPv6 addresses and stay so).
+func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort) uint32 {
+	var port [2]byte
+	binary.BigEndian.PutUint16(port[:], ap.Port())
+	if a := ap.Addr(); a.Is4() {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+		copy((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], port[:])
+		return unix.SizeofSockaddrInet4
+	}
+	a := ap.Addr()
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+	copy((*[2]byte)(unsafe.Pointer(&sa.Port))[:], port[:])
+	if z := a.Zone(); z != "" {
+		if id, err := strconv.ParseUint(z, 10, 32); err == nil {
+			sa.Scope_id = uint32(id)
+		} else if ifi, err := net.InterfaceByName(z); err == nil {
+			sa.Scope_id = uint32(ifi.Index)
 		}
 	}
-	b.nw = 0
-	return operr
+	return unix.SizeofSockaddrInet6
 }
 
-// serveUDP reads queries from c in batches until it is closed. The fast
-// path answers on this goroutine, and its answers leave in one batch; its
-// cache misses go to the forwarder, which answers each when the upstream
-// does, with no goroutine waiting; anything else is answered on its own
-// goroutine, so a slow upstream holds up only its own queries.
-func (r *Resolver) serveUDP(c *net.UDPConn) {
-	b, err := newBatchConn(c)
+// A sender sends datagrams in batches with sendmmsg. Its arrays are
+// reused from one batch to the next; it is used by one goroutine.
+type sender struct {
+	msgs  [batchSize]unix.Mmsghdr
+	iovs  [batchSize]unix.Iovec
+	names [batchSize]unix.RawSockaddrInet6
+	batch [batchSize]*datagram
+}
+
+// send sends ds, all on one socket, in as few system calls as it can. A
+// datagram the kernel refuses is failed (datagram.failed) and the rest are
+// still sent.
+func (s *sender) send(ds []datagram) {
+	rc, err := ds[0].conn.SyscallConn()
 	if err != nil {
-		r.serveUDPSimple(c)
+		for i := range ds {
+			ds[i].failed(err)
+		}
 		return
 	}
-	out := make([]byte, 0, batchSize*2*ednsSize)
-	for {
-		n, err := b.read()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || r.ctx.Err() != nil {
-				return
-			}
-			continue
-		}
-		out = out[:0]
+	for len(ds) > 0 {
+		n := min(len(ds), batchSize)
 		for i := range n {
-			from := b.from(i)
-			client := from.Addr().Unmap().WithZone("")
-			who := r.ident.Identify(client)
-			if who.Kind == identify.Foreign {
-				r.metrics.Query(ResultDropped)
-				continue
+			d := &ds[i]
+			s.batch[i] = d
+			s.iovs[i].Base = &d.pkt[0]
+			s.iovs[i].SetLen(len(d.pkt))
+			s.msgs[i].Hdr = unix.Msghdr{Iov: &s.iovs[i]}
+			s.msgs[i].Hdr.SetIovlen(1)
+			if d.to.IsValid() {
+				s.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&s.names[i]))
+				s.msgs[i].Hdr.Namelen = putSockaddr(&s.names[i], d.to)
 			}
-			pkt := b.packet(i)
-			start := len(out)
-			var q wireQuery
-			ans, res := r.fast(pkt, who, out[start:start:cap(out)], &q)
-			switch res {
-			case fastAnswered:
-				if start+len(ans) <= cap(out) { // in out's array: batch it
-					out = out[:start+len(ans)]
-					b.queue(i, out[start:])
-				} else {
-					_, _ = c.WriteToUDPAddrPort(ans, from)
-				}
-				continue
-			case fastMiss:
-				r.forwardUDP(c, from, pkt, &q, who)
-				continue
-			}
-			pkt = append([]byte(nil), pkt...)
-			r.wg.Go(func() {
-				if ans := r.handleSlow(pkt, who, false); ans != nil {
-					_, _ = c.WriteToUDPAddrPort(ans, from)
-				}
-			})
 		}
-		_ = b.flush()
+		sent := 0
+		for sent < n {
+			var operr error
+			err := rc.Write(func(fd uintptr) bool {
+				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.msgs[sent])), uintptr(n-sent), unix.MSG_DONTWAIT, 0, 0)
+				switch e {
+				case 0:
+					sent += int(r)
+				case unix.EAGAIN, unix.EINTR:
+					return false // wait until writable
+				default:
+					operr = e
+				}
+				return true
+			})
+			if err == nil {
+				err = operr
+			}
+			if err != nil {
+				// The datagram at sent was refused: fail it, go on
+				// with the next.
+				s.batch[sent].failed(err)
+				sent++
+			}
+		}
+		clear(s.batch[:n])
+		ds = ds[n:]
 	}
 }

@@ -328,34 +328,41 @@ func (q *wireQuery) appendHeader(out []byte, answer bool) []byte {
 // forwardUDP asks the upstreams the question of pkt, a query from c over
 // UDP that the fast path parsed into q and found no answer for, and sends
 // the answer to from on conn from the goroutine that receives it: no
-// goroutine waits for the upstream. The answer is built as the fast path
-// builds a cached one when it can, and by the chain, with the upstreams'
-// answer, otherwise.
-func (r *Resolver) forwardUDP(conn *net.UDPConn, from netip.AddrPort, pkt []byte, q *wireQuery, c identify.Client) {
+// goroutine waits for the upstream. The query to the upstream is queued in
+// o, and so is the answer if it is known at once. The answer is built as
+// the fast path builds a cached one when it can, and by the chain, with
+// the upstreams' answer, otherwise.
+func (r *Resolver) forwardUDP(conn *net.UDPConn, from netip.AddrPort, pkt []byte, q *wireQuery, c identify.Client, o *outbox) {
 	k := cacheKey{name: string(q.lowerName()), qtype: q.qtype, qclass: q.qclass, do: q.do, cd: q.cd}
 	pkt = append([]byte(nil), pkt...)
 	start := time.Now()
-	r.fwd.resolve(k, func(m *dns.Msg, e *cacheEntry, err error) {
-		if out := r.answerForwarded(pkt, c, m, e, err, start); out != nil {
-			_, _ = conn.WriteToUDPAddrPort(out, from)
+	r.fwd.resolve(k, o, func(m *dns.Msg, e *cacheEntry, err error, o *outbox) {
+		if out := r.answerForwarded(pkt, c, m, e, err, start, o); out != nil {
+			o.send(datagram{conn: conn, to: from, pkt: out})
 		}
 	})
 }
 
 // answerForwarded returns the answer to pkt, from c over UDP, given the
 // upstreams' answer m, kept in the cache as e (or not, if nil), or err.
-func (r *Resolver) answerForwarded(pkt []byte, c identify.Client, m *dns.Msg, e *cacheEntry, err error, start time.Time) []byte {
+// An answer built from the cache entry is kept in o until it is flushed.
+func (r *Resolver) answerForwarded(pkt []byte, c identify.Client, m *dns.Msg, e *cacheEntry, err error, start time.Time, o *outbox) []byte {
 	var q wireQuery
 	if e != nil && q.parse(pkt) && !q.upper {
 		now := r.now()
-		out := e.appendWire(make([]byte, 0, len(e.wire)+64), &q, now)
+		var out []byte
+		if o != nil {
+			out = e.appendWire(o.buf[len(o.buf):], &q, now)
+		} else {
+			out = e.appendWire(make([]byte, 0, len(e.wire)+64), &q, now)
+		}
 		if q.edns {
 			out = appendOPT(out, 0, q.do, 0, nil)
 		}
 		if len(out) <= q.maxSize() {
 			r.metrics.Query(ResultForwarded)
 			r.qlog.addWire(now, c.Addr, q.lowerName(), q.qtype, ResultForwarded, int(out[3]&0xf), time.Since(start))
-			return out
+			return o.keep(out)
 		}
 	}
 	return r.handleSlowWith(pkt, c, false, &upstreamAnswer{m: m, err: err})

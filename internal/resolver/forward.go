@@ -36,6 +36,10 @@ const (
 	// kept for reuse, and tcpReuse how long one may stay idle.
 	tcpIdleConns = 4
 	tcpReuse     = 5 * time.Second
+	// upstreamAnswerSize is the largest UDP answer read from an
+	// upstream: more than the ednsSize it is offered, for upstreams
+	// that ignore the offer up to the common 4096.
+	upstreamAnswerSize = 4096
 )
 
 var (
@@ -56,7 +60,9 @@ var (
 // again over TCP, on a connection kept open for the next.
 //
 // Answers are delivered to callbacks on the goroutine that read them, so a
-// query waiting for an upstream costs no goroutine.
+// query waiting for an upstream costs no goroutine; that goroutine reads
+// answers in batches, and the callbacks queue what they send in its
+// outbox, so that a batch of answers leaves in one system call per socket.
 type forwarder struct {
 	upstreams []*upstream
 	metrics   Metrics
@@ -84,8 +90,10 @@ type flight struct {
 }
 
 // An answerFunc takes the answer to a question asked upstream, and the
-// cache entry it was kept as, or nil; or, with neither, the error.
-type answerFunc func(m *dns.Msg, e *cacheEntry, err error)
+// cache entry it was kept as, or nil; or, with neither, the error. What it
+// sends it may queue in o, the outbox of the goroutine calling it, which
+// may be nil.
+type answerFunc func(m *dns.Msg, e *cacheEntry, err error, o *outbox)
 
 func newForwarder(upstreams []netip.AddrPort, metrics Metrics) *forwarder {
 	f := &forwarder{metrics: metrics, flights: map[cacheKey]*flight{}}
@@ -98,17 +106,18 @@ func newForwarder(upstreams []netip.AddrPort, metrics Metrics) *forwarder {
 // resolve asks the upstreams the question k and calls done with the first
 // usable answer, without OPT record, or an error. done is called once,
 // within upstreamBudget and a little, on some goroutine of the forwarder's,
-// or on the caller's if the answer is known at once; the answer is shared
-// with every other caller and must not be changed.
-func (f *forwarder) resolve(k cacheKey, done answerFunc) {
+// or on the caller's, with o, if the answer is known at once; the answer
+// is shared with every other caller and must not be changed. The query to
+// the upstream is queued in o (nil sends it at once).
+func (f *forwarder) resolve(k cacheKey, o *outbox, done answerFunc) {
 	if len(f.upstreams) == 0 {
-		done(nil, nil, errNoUpstream)
+		done(nil, nil, errNoUpstream, o)
 		return
 	}
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		done(nil, nil, fmt.Errorf("%w: resolver closed", errNoUpstream))
+		done(nil, nil, fmt.Errorf("%w: resolver closed", errNoUpstream), o)
 		return
 	}
 	if fl, ok := f.flights[k]; ok {
@@ -119,7 +128,7 @@ func (f *forwarder) resolve(k cacheKey, done answerFunc) {
 	fl := &flight{k: k, start: time.Now(), waiters: []answerFunc{done}}
 	f.flights[k] = fl
 	f.mu.Unlock()
-	f.next(fl)
+	f.next(fl, o)
 }
 
 // exchange is resolve for a caller that waits. A caller whose ctx ends
@@ -130,7 +139,7 @@ func (f *forwarder) exchange(ctx context.Context, k cacheKey) (*dns.Msg, error) 
 		err error
 	}
 	ch := make(chan result, 1)
-	f.resolve(k, func(m *dns.Msg, _ *cacheEntry, err error) { ch <- result{m, err} })
+	f.resolve(k, nil, func(m *dns.Msg, _ *cacheEntry, err error, _ *outbox) { ch <- result{m, err} })
 	select {
 	case r := <-ch:
 		return r.m, r.err
@@ -142,8 +151,8 @@ func (f *forwarder) exchange(ctx context.Context, k cacheKey) (*dns.Msg, error) 
 // next asks the next upstream, or ends the flight when none is left.
 // Upstreams are asked in turn, each at most twice (a query or its answer
 // may be lost), skipping those that answered SERVFAIL or REFUSED, until
-// upstreamBudget is spent.
-func (f *forwarder) next(fl *flight) {
+// upstreamBudget is spent. The query is queued in o.
+func (f *forwarder) next(fl *flight, o *outbox) {
 	if fl.failed == nil {
 		fl.failed = make([]bool, len(f.upstreams))
 	}
@@ -158,19 +167,19 @@ func (f *forwarder) next(fl *flight) {
 	}
 	if n < 0 || left <= 0 {
 		if fl.last != nil {
-			f.land(fl, fl.last, nil)
+			f.land(fl, fl.last, nil, o)
 			return
 		}
 		if len(fl.errs) == 0 {
 			fl.errs = append(fl.errs, errTimeout)
 		}
-		f.land(fl, nil, fmt.Errorf("%w: %w", errNoUpstream, errors.Join(fl.errs...)))
+		f.land(fl, nil, fmt.Errorf("%w: %w", errNoUpstream, errors.Join(fl.errs...)), o)
 		return
 	}
 	fl.tries++
 	up := f.upstreams[n]
 	start := time.Now()
-	up.ask(fl.k, min(upstreamTry, left), func(m *dns.Msg, err error) {
+	up.ask(fl.k, min(upstreamTry, left), o, func(m *dns.Msg, err error, o *outbox) {
 		f.metrics.Upstream(up.addr, time.Since(start), err)
 		switch {
 		case err != nil:
@@ -180,15 +189,16 @@ func (f *forwarder) next(fl *flight) {
 			fl.errs = append(fl.errs, fmt.Errorf("asking %s: %s", up.addr, dns.RcodeToString[m.Rcode]))
 		default:
 			f.preferred.Store(uint32(n))
-			f.land(fl, m, nil)
+			f.land(fl, m, nil, o)
 			return
 		}
-		f.next(fl)
+		f.next(fl, o)
 	})
 }
 
-// land ends fl with its answer and tells everyone waiting.
-func (f *forwarder) land(fl *flight, m *dns.Msg, err error) {
+// land ends fl with its answer and tells everyone waiting, who may queue
+// what they send in o.
+func (f *forwarder) land(fl *flight, m *dns.Msg, err error, o *outbox) {
 	var e *cacheEntry
 	if m != nil {
 		stripOPT(m)
@@ -202,7 +212,7 @@ func (f *forwarder) land(fl *flight, m *dns.Msg, err error) {
 	fl.waiters = nil
 	f.mu.Unlock()
 	for _, w := range waiters {
-		w(m, e, err)
+		w(m, e, err, o)
 	}
 }
 
@@ -243,29 +253,33 @@ type idleConn struct {
 	since time.Time
 }
 
-// ask sends the question k and calls done once with the answer, over TCP
-// if the UDP one was truncated, or with an error after timeout.
-func (u *upstream) ask(k cacheKey, timeout time.Duration, done func(*dns.Msg, error)) {
+// ask sends the question k, queued in o, and calls done once with the
+// answer, over TCP if the UDP one was truncated, or with an error after
+// timeout.
+func (u *upstream) ask(k cacheKey, timeout time.Duration, o *outbox, done func(*dns.Msg, error, *outbox)) {
 	query, qlen, err := packQuery(k)
 	if err != nil {
-		done(nil, err)
+		done(nil, err, o)
 		return
 	}
 	deadline := time.Now().Add(timeout)
 	s, err := u.socket()
 	if err != nil {
-		done(nil, err)
+		done(nil, err, o)
 		return
 	}
-	s.send(query, qlen, timeout, func(m *dns.Msg, err error) {
+	s.send(query, qlen, timeout, o, func(m *dns.Msg, err error, o *outbox) {
 		if err != nil || !m.Truncated {
-			done(m, err)
+			done(m, err, o)
 			return
 		}
 		// Rare enough to be worth no more than a goroutine. The query is
 		// copied: the UDP send may not have returned yet.
 		query := append([]byte(nil), query...)
-		go func() { done(u.exchangeTCP(query, qlen, deadline)) }()
+		go func() {
+			m, err := u.exchangeTCP(query, qlen, deadline)
+			done(m, err, nil)
+		}()
 	})
 }
 
@@ -398,7 +412,7 @@ type upSocket struct {
 type pendingQuery struct {
 	query []byte // as sent: ID, question
 	qlen  int    // length of the question section
-	done  func(*dns.Msg, error)
+	done  func(*dns.Msg, error, *outbox)
 	timer *time.Timer
 }
 
@@ -409,18 +423,18 @@ func openSocket(up netip.AddrPort) (*upSocket, error) {
 		return nil, err
 	}
 	s := &upSocket{conn: c, pending: map[uint16]*pendingQuery{}}
-	go s.read()
+	go s.read() // returns when s is closed
 	return s, nil
 }
 
-// send sends query with a random ID unused on s and calls done once with
-// the answer, or with errTimeout after timeout.
-func (s *upSocket) send(query []byte, qlen int, timeout time.Duration, done func(*dns.Msg, error)) {
+// send sends query with a random ID unused on s, queued in o, and calls
+// done once with the answer, or with errTimeout after timeout.
+func (s *upSocket) send(query []byte, qlen int, timeout time.Duration, o *outbox, done func(*dns.Msg, error, *outbox)) {
 	p := &pendingQuery{query: query, qlen: qlen, done: done}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		done(nil, errors.New("socket closed"))
+		done(nil, errors.New("socket closed"), o)
 		return
 	}
 	var id uint16
@@ -435,11 +449,7 @@ func (s *upSocket) send(query []byte, qlen int, timeout time.Duration, done func
 	p.timer = time.AfterFunc(timeout, func() { s.expire(id, p) })
 	s.mu.Unlock()
 	s.sent.Add(1)
-	if _, err := s.conn.Write(query); err != nil {
-		if s.take(id, p) {
-			done(nil, err)
-		}
-	}
+	o.send(datagram{conn: s.conn, pkt: query, up: s, id: id, p: p})
 }
 
 // take removes the query p of id from those pending, and reports whether
@@ -460,45 +470,48 @@ func (s *upSocket) take(id uint16, p *pendingQuery) bool {
 
 func (s *upSocket) expire(id uint16, p *pendingQuery) {
 	if s.take(id, p) {
-		p.done(nil, errTimeout)
+		p.done(nil, errTimeout, nil)
 	}
 }
 
-// read takes answers until the socket is closed. An answer whose ID is
-// not pending, or whose question is not the one asked with that ID, is
-// dropped: it is late, or forged, and the right one may still come.
+// read takes answers until the socket is closed, in batches, and sends
+// what their callbacks queue after each batch. An answer whose ID is not
+// pending, or whose question is not the one asked with that ID, is
+// dropped: it is late, or forged, and the right one may still come. One
+// longer than upstreamAnswerSize, which is more than the upstream was
+// offered, is asked again over TCP.
 func (s *upSocket) read() {
-	buf := make([]byte, 65535)
-	for {
-		n, err := s.conn.Read(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue // such as ECONNREFUSED from an ICMP error: the timeout handles it
-		}
-		pkt := buf[:n]
-		if n < 12 {
-			continue
+	o := new(outbox)
+	_ = readBatches(s.conn, upstreamAnswerSize, func(pkt []byte, _ netip.AddrPort, cut bool) {
+		if len(pkt) < 12 {
+			return
 		}
 		id := binary.BigEndian.Uint16(pkt)
 		s.mu.Lock()
 		p := s.pending[id]
 		s.mu.Unlock()
 		if p == nil || !answers(pkt, p.query, p.qlen) {
-			continue
+			return
 		}
-		m := new(dns.Msg)
-		err = m.Unpack(pkt)
+		var m *dns.Msg
+		var err error
+		if cut {
+			m = &dns.Msg{MsgHdr: dns.MsgHdr{Truncated: true}}
+		} else {
+			m = new(dns.Msg)
+			err = m.Unpack(pkt)
+		}
 		if !s.take(id, p) {
-			continue
+			return
 		}
 		if err != nil {
-			p.done(nil, fmt.Errorf("unpacking answer: %w", err))
-			continue
+			p.done(nil, fmt.Errorf("unpacking answer: %w", err), o)
+			return
 		}
-		p.done(m, nil)
-	}
+		p.done(m, nil, o)
+	}, o.flush, func(error) bool {
+		return false // such as ECONNREFUSED from an ICMP error: the timeout handles it
+	})
 }
 
 // retire stops new queries on s; it closes once the pending ones are done.
@@ -519,7 +532,7 @@ func (s *upSocket) close() {
 	s.mu.Unlock()
 	for _, p := range pending {
 		p.timer.Stop()
-		p.done(nil, errors.New("resolver closed"))
+		p.done(nil, errors.New("resolver closed"), nil)
 	}
 }
 
@@ -533,7 +546,10 @@ func (s *upSocket) closeLocked() {
 // packQuery returns the query for k in wire form, ID zero, with an OPT
 // record offering ednsSize, and the length of its question section.
 func packQuery(k cacheKey) ([]byte, int, error) {
-	buf := make([]byte, 12+maxNameLen+4+11)
+	// A name in wire form is at most two bytes longer than in
+	// presentation form (one for a fully qualified one); escapes only
+	// shorten it.
+	buf := make([]byte, 12+len(k.name)+2+4+11)
 	flags := uint16(0x0100) // RD
 	if k.cd {
 		flags |= 0x0010

@@ -67,6 +67,15 @@ type Config struct {
 	// must be safe for concurrent use. Nil does nothing.
 	OnAllowed func(mac net.HardwareAddr, addr netip.Addr, ttl time.Duration)
 
+	// Seen is told of the LAN devices that ask the resolver: each
+	// query's Client, if Identify placed it by MAC, at most once a
+	// second (seenEvery) for each client address and UDP socket, so that
+	// a flood costs one map lookup per query and no more. The daemon
+	// passes identify.Table.Saw, which makes a device that does nothing
+	// but ask for names a device seen. It must be safe for concurrent
+	// use and quick. Nil does nothing.
+	Seen func(identify.Client)
+
 	// Metrics receives counts and latencies. Nil discards them.
 	Metrics Metrics
 

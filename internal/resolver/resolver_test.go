@@ -1,11 +1,14 @@
 package resolver_test
 
 import (
+	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/curfew/curfew/internal/identify"
 	"github.com/curfew/curfew/internal/resolver"
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
@@ -222,5 +225,40 @@ func TestServesStaleWhenUpstreamsFail(t *testing.T) {
 	up.set(0, nil)
 	if m := ask(t, addr, "stale.example", dns.TypeA); ttl(m) != upstreamTTL {
 		t.Errorf("TTL once the upstream is back = %d, want a fresh %d", ttl(m), upstreamTTL)
+	}
+}
+
+// TestSeenIsRateLimited: a device that asks many times in a row is told
+// of to Config.Seen once a second and UDP socket at most, not once a
+// query, so a flood of queries costs the identify table nothing.
+func TestSeenIsRateLimited(t *testing.T) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 7}
+	var mu sync.Mutex
+	var calls []identify.Client
+	began := time.Now()
+	_, addr := start(t, resolver.Config{
+		Identify: identify.Func(func(netip.Addr) (net.HardwareAddr, bool) { return mac, true }),
+		Seen: func(c identify.Client) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, c)
+		},
+	})
+	const queries = 300
+	for range queries {
+		ask(t, addr, "www.example.org", dns.TypeA)
+	}
+	elapsed := time.Since(began)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) == 0 {
+		t.Fatalf("Seen was not called for %d queries", queries)
+	}
+	if c := calls[0]; c.MAC.String() != mac.String() || c.Addr != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("Seen(%v), want the client's MAC %s and address 127.0.0.1", c, mac)
+	}
+	sockets := max(1, runtime.GOMAXPROCS(0)/2) // as the resolver opens them
+	if most := sockets * (int(elapsed/time.Second) + 1); len(calls) > most {
+		t.Errorf("Seen was called %d times for %d queries in %s, want at most %d (once a second and socket)", len(calls), queries, elapsed, most)
 	}
 }

@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -83,45 +82,89 @@ func (r *Resolver) listen(ctx context.Context, ap netip.AddrPort) error {
 // ones itself.
 func acceptAll(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }
 
-// serveUDPSimple reads queries from c, one system call each, until it is
-// closed. The fast path answers on this goroutine, and hands its cache
-// misses to the forwarder, which answers them when the upstream does;
-// anything else is answered on its own goroutine, so a slow upstream
-// holds up only its own queries.
-func (r *Resolver) serveUDPSimple(c *net.UDPConn) {
-	buf := make([]byte, maxUDPQuery)
+// serveUDP reads queries from c in batches (see readBatches) until it is
+// closed. The fast path answers on this goroutine; its cache misses go to
+// the forwarder, which answers each when the upstream does, with no
+// goroutine waiting; the answers and the queries to upstreams that a batch
+// makes leave together after it (see outbox). Anything else is answered on
+// its own goroutine, so a slow upstream holds up only its own queries.
+func (r *Resolver) serveUDP(c *net.UDPConn) {
+	o := new(outbox)
 	out := make([]byte, 0, 2*ednsSize)
-	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || r.ctx.Err() != nil {
-				return
-			}
-			continue
-		}
+	var seen seenFilter
+	_ = readBatches(c, maxUDPQuery, func(pkt []byte, from netip.AddrPort, cut bool) {
 		client := from.Addr().Unmap().WithZone("")
 		who := r.ident.Identify(client)
 		if who.Kind == identify.Foreign {
 			r.metrics.Query(ResultDropped)
-			continue
+			return
 		}
-		var q wireQuery
-		ans, res := r.fast(buf[:n], who, out[:0], &q)
-		switch res {
-		case fastAnswered:
-			_, _ = c.WriteToUDPAddrPort(ans, from)
-			out = ans[:0]
-			continue
-		case fastMiss:
-			r.forwardUDP(c, from, buf[:n], &q, who)
-			continue
+		if who.Kind == identify.Known && r.cfg.Seen != nil && seen.first(client) {
+			r.cfg.Seen(who)
 		}
-		pkt := append([]byte(nil), buf[:n]...)
+		if !cut {
+			var q wireQuery
+			ans, res := r.fast(pkt, who, out[:0], &q)
+			switch res {
+			case fastAnswered:
+				o.send(datagram{conn: c, to: from, pkt: o.keep(ans)})
+				out = ans[:0] // keep the room it grew to
+				return
+			case fastMiss:
+				r.forwardUDP(c, from, pkt, &q, who, o)
+				return
+			}
+		}
+		// The chain, which answers FORMERR to what does not unpack, also
+		// takes a query cut to maxUDPQuery.
+		pkt = append([]byte(nil), pkt...)
 		r.wg.Go(func() {
-			if out := r.handleSlow(pkt, who, false); out != nil {
-				_, _ = c.WriteToUDPAddrPort(out, from)
+			if ans := r.handleSlow(pkt, who, false); ans != nil {
+				_, _ = c.WriteToUDPAddrPort(ans, from)
 			}
 		})
+	}, func() {
+		o.flush()
+		seen.tick(time.Now())
+	}, func(error) bool { return r.ctx.Err() != nil })
+}
+
+// seenEvery is how often the resolver tells Config.Seen of each client at
+// most, and maxSeen how many clients it remembers telling of in one such
+// span on one socket; past that, it tells of none more until the span
+// ends. Only clients with a MAC in the neighbour table are told of, so a
+// flood from made-up addresses does not reach it.
+const (
+	seenEvery = time.Second
+	maxSeen   = 4096
+)
+
+// A seenFilter remembers the clients told of since the span began. It is
+// used by one goroutine.
+type seenFilter struct {
+	since time.Time
+	told  map[netip.Addr]struct{}
+}
+
+// first reports whether a is to be told of: the first time in the span.
+func (f *seenFilter) first(a netip.Addr) bool {
+	if f.told == nil {
+		f.told = map[netip.Addr]struct{}{}
+	}
+	if _, ok := f.told[a]; ok || len(f.told) >= maxSeen {
+		return false
+	}
+	f.told[a] = struct{}{}
+	return true
+}
+
+// tick starts a new span if the last began seenEvery before now.
+func (f *seenFilter) tick(now time.Time) {
+	if f.since.IsZero() {
+		f.since = now // the first span
+	} else if now.Sub(f.since) >= seenEvery {
+		clear(f.told)
+		f.since = now
 	}
 }
 
@@ -136,6 +179,9 @@ func (r *Resolver) serveTCP(w dns.ResponseWriter, req *dns.Msg) {
 		r.metrics.Query(ResultDropped)
 		_ = w.Close()
 		return
+	}
+	if c.Kind == identify.Known && r.cfg.Seen != nil {
+		r.cfg.Seen(c) // a TCP query costs more than this
 	}
 	resp := r.serve(r.ctx, req, c, true)
 	if resp == nil {

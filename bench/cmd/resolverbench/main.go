@@ -1,7 +1,10 @@
 // Command resolverbench runs curfew's resolver on its own, outside the
 // daemon, for the benchmark in bench/resolver.sh: it serves the given
 // address, forwards to the given upstreams and blocks the names of the
-// given blocklists network-wide, until interrupted.
+// given blocklists network-wide, until interrupted. Like the daemon, it
+// sets the soft memory limit curfew's configuration gives by default
+// (config.DefaultMemoryLimit for the default cache), unless -memory-limit
+// or GOMEMLIMIT says otherwise.
 //
 //	resolverbench -listen 127.0.0.1:5301 -upstream 127.0.0.1:5399 -blocklist list.hosts
 package main
@@ -12,14 +15,17 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/curfew/curfew/internal/config"
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/resolver"
 )
@@ -31,7 +37,16 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	restrict := flag.String("restrict", "", "restrict the clients on 127.0.0.0/8: blocklist (refusing restricted.example) or allowlist (allowing test and the blocklist's TLDs)")
 	verbose := flag.Bool("v", false, "log at debug level")
+	memLimit := flag.Int64("memory-limit", config.DefaultMemoryLimit(0), "soft memory limit in bytes (debug.SetMemoryLimit); 0 for none")
 	flag.Parse()
+	limitSet := false
+	flag.Visit(func(f *flag.Flag) { limitSet = limitSet || f.Name == "memory-limit" })
+	switch {
+	case *memLimit == 0:
+		debug.SetMemoryLimit(math.MaxInt64)
+	case limitSet || os.Getenv("GOMEMLIMIT") == "":
+		debug.SetMemoryLimit(*memLimit)
+	}
 	if err := run(*listen, *upstreams, *blocklists, *cpuprofile, *restrict, *verbose); err != nil {
 		log.Fatal(err)
 	}

@@ -1,7 +1,0 @@
-package resolver
-
-// System call numbers the syscall package lacks or may lack.
-const (
-	sysRecvmmsg = 299
-	sysSendmmsg = 307
-)
