@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/nftables/expr"
 	mdnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
@@ -42,6 +44,14 @@ const (
 	Major = 0xcf
 	// maxMinor bounds the classes: one per throttled subject.
 	maxMinor = 0xfffe
+	// defaultMinor is the class of everything unthrottled (cf:ffff): a
+	// rate no link reaches, below the throttled classes in priority.
+	// Left in HTB's direct queue instead, unthrottled traffic would be
+	// sent before any class, and a bulk download of someone else's that
+	// keeps the interface's queue full would stall every throttled client
+	// on that interface below its rate.
+	defaultMinor = 0xffff
+	defaultRate  = 100_000_000_000 // bits per second
 )
 
 // classMask and classTag pick out the ct marks that are curfew's classids.
@@ -332,9 +342,13 @@ func (s *Shaper) buildLocked(ctx context.Context, at time.Time, want map[string]
 	for _, l := range links {
 		qlen := uint32(cmp.Or(l.Attrs().TxQLen, 1000))
 		q := netlink.NewHtb(netlink.QdiscAttrs{LinkIndex: l.Attrs().Index, Handle: netlink.MakeHandle(Major, 0), Parent: netlink.HANDLE_ROOT})
-		q.DirectQlen = &qlen // the queue of everything unthrottled
+		q.DirectQlen = &qlen // only while the default class is missing
+		q.Defcls = defaultMinor
 		if err := h.QdiscReplace(q); err != nil {
 			return fmt.Errorf("shaper: adding HTB qdisc on %s: %w", l.Attrs().Name, err)
+		}
+		if err := h.ClassReplace(defaultClass(l)); err != nil {
+			return fmt.Errorf("shaper: adding the unthrottled class on %s: %w", l.Attrs().Name, err)
 		}
 	}
 	s.built = true // from here on, a failure leaves something to remove
@@ -421,7 +435,7 @@ func (s *Shaper) adoptLocked(ctx context.Context) (bool, error) {
 		got := map[uint16]uint64{}
 		for _, c := range cs {
 			// The kernel reports a class under the qdisc itself as a root class.
-			if hc, ok := c.(*netlink.HtbClass); ok && hc.Attrs().Handle>>16 == Major && uint16(hc.Attrs().Handle) != 0 {
+			if hc, ok := c.(*netlink.HtbClass); ok && hc.Attrs().Handle>>16 == Major && uint16(hc.Attrs().Handle) != 0 && uint16(hc.Attrs().Handle) != defaultMinor {
 				got[uint16(hc.Attrs().Handle)] = hc.Rate * 8
 			}
 		}
@@ -695,6 +709,9 @@ func (s *Shaper) classLocked(cl class, replace bool) error {
 			return fmt.Errorf("shaper: setting class %x:%x on %s: %w", Major, cl.minor, name, err)
 		}
 		if s.noFQ {
+			if err := s.fifoLocked(l, cl); err != nil {
+				return err
+			}
 			continue
 		}
 		if replace {
@@ -705,8 +722,11 @@ func (s *Shaper) classLocked(cl class, replace bool) error {
 		if errors.Is(err, unix.ENOENT) {
 			// The kernel has no fq_codel (CONFIG_NET_SCH_FQ_CODEL).
 			s.noFQ = true
-			s.logger.Warn("the kernel has no fq_codel qdisc; throttled clients' queues are plain FIFOs, and their latency grows with their downloads",
+			s.logger.Warn("the kernel has no fq_codel qdisc; throttled clients' queues are byte FIFOs of 200 ms at their rate, which one client's flows share unfairly",
 				"interface", name)
+			if err := s.fifoLocked(l, cl); err != nil {
+				return err
+			}
 			continue
 		}
 		if err != nil {
@@ -714,6 +734,60 @@ func (s *Shaper) classLocked(cl class, replace bool) error {
 		}
 	}
 	return nil
+}
+
+// fifoLocked puts a byte FIFO under cl's class on l, for a kernel without
+// fq_codel: 200 ms of traffic at the class's rate (at least ten full
+// frames). HTB's own default, a FIFO of as many packets as the interface's
+// queue, holds seconds of traffic at a low rate: a download fills it, its
+// packets wait seconds, and TCP stalls and recovers in turns, well under
+// the rate. The vishvananda/netlink library cannot set a FIFO's limit, so
+// the request is built here.
+func (s *Shaper) fifoLocked(l netlink.Link, cl class) error {
+	limit := uint32(max(cl.rate/8/5, 10*1514))
+	req := nl.NewNetlinkRequest(unix.RTM_NEWQDISC, unix.NLM_F_CREATE|unix.NLM_F_REPLACE|unix.NLM_F_ACK)
+	req.AddData(&nl.TcMsg{Family: nl.FAMILY_ALL, Ifindex: int32(l.Attrs().Index), Parent: netlink.MakeHandle(Major, cl.minor)})
+	req.AddData(nl.NewRtAttr(nl.TCA_KIND, nl.ZeroTerminated("bfifo")))
+	req.AddData(nl.NewRtAttr(nl.TCA_OPTIONS, nl.Uint32Attr(limit))) // struct tc_fifo_qopt
+	if err := s.inNetNS(func() error {
+		_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+		return err
+	}); err != nil {
+		return fmt.Errorf("shaper: adding a FIFO under class %x:%x on %s: %w", Major, cl.minor, l.Attrs().Name, err)
+	}
+	return nil
+}
+
+// inNetNS runs f on a thread in the Shaper's network namespace, if it was
+// given one.
+func (s *Shaper) inNetNS(f func() error) error {
+	if s.netns < 0 {
+		return f()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	here, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer here.Close()
+	if err := netns.Set(netns.NsHandle(s.netns)); err != nil {
+		return err
+	}
+	defer netns.Set(here)
+	return f()
+}
+
+// defaultClass is the class on l of everything unthrottled: its rate is
+// beyond any link's, so it slows nothing, and its priority is below the
+// throttled classes', so a throttled client's packets leave first whenever
+// its class has tokens, however full the rest of the queue.
+func defaultClass(l netlink.Link) *netlink.HtbClass {
+	return netlink.NewHtbClass(netlink.ClassAttrs{
+		LinkIndex: l.Attrs().Index,
+		Parent:    netlink.MakeHandle(Major, 0),
+		Handle:    netlink.MakeHandle(Major, defaultMinor),
+	}, netlink.HtbClassAttrs{Rate: defaultRate, Ceil: defaultRate, Buffer: 1 << 20, Cbuffer: 1 << 20, Quantum: 200_000, Prio: 1})
 }
 
 // leaf returns the qdisc under cl's class on l: fq_codel, so that a
