@@ -356,10 +356,21 @@ func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return e.store.Persons(ctx)
 }
 
-// FindPersons implements [curfew.Service].
+// FindPersons implements [curfew.Service]. The devices of the page's
+// persons (q.Devices) carry what the gateway has learned of them.
 func (e *Engine) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error) {
 	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
-	return e.store.FindPersons(ctx, q)
+	page, err := e.store.FindPersons(ctx, q)
+	if err != nil || e.learned == nil || len(page.Owned) == 0 {
+		return page, err
+	}
+	learned := e.learned()
+	for _, owned := range page.Owned {
+		for _, d := range owned.Devices {
+			d.Learned = learned[d.MAC.String()]
+		}
+	}
+	return page, nil
 }
