@@ -120,7 +120,7 @@ type Engine struct {
 	quarantine bool
 
 	nmu   sync.Mutex                    // guards names; taken with or without mu, never the other way round
-	names map[string][]net.HardwareAddr // registered MACs by the key (hostKey) of their name; nil: to be read again
+	names map[string][]net.HardwareAddr // registered MACs by the key (hostKey) of their name, kept by namesChanged; nil: to be read again
 
 	smu        sync.Mutex // guards seenBudget; never held with mu
 	seenBudget seenBudget

@@ -282,7 +282,7 @@ func (e *Engine) addDevice(ctx context.Context, d *curfew.Device, op curfew.Op, 
 	if err := e.store.CreateDevice(ctx, &dev, ev); err != nil {
 		return nil, fmt.Errorf("storing device: %w", err)
 	}
-	e.forgetNames()
+	e.namesChanged(dev.MAC, nil, &dev)
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
 	return &dev, e.enforceLocked(&dev)
 }
