@@ -10,3 +10,12 @@ func (b *Backend) Crash() {
 	defer b.fmu.Unlock()
 	b.dropWriter()
 }
+
+// Release closes the socket w sends its batches on without deleting
+// anything, as a daemon that is killed does. w is not usable for changes
+// afterwards but Close.
+func (w *Windows) Release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dropConnLocked()
+}
