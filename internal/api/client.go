@@ -244,6 +244,9 @@ func (c *Client) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew
 	if q.Search != "" {
 		v.Set("q", q.Search)
 	}
+	if q.Devices != 0 {
+		v.Set("devices", strconv.Itoa(q.Devices))
+	}
 	var out PersonPage
 	if err := c.do(ctx, http.MethodGet, "/api/v1/persons/search", v, nil, &out); err != nil {
 		return nil, err
@@ -251,6 +254,20 @@ func (c *Client) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew
 	page := &curfew.PersonPage{Total: out.Total}
 	for i := range out.Persons {
 		page.Persons = append(page.Persons, PersonFromAPI(&out.Persons[i]))
+	}
+	if q.Devices > 0 {
+		page.Owned = make(map[string]*curfew.DevicePage, len(out.Owned))
+		for name, owned := range out.Owned {
+			dp := &curfew.DevicePage{Total: owned.Total}
+			for i := range owned.Devices {
+				d, err := DeviceFromAPI(&owned.Devices[i])
+				if err != nil {
+					return nil, err
+				}
+				dp.Devices = append(dp.Devices, d)
+			}
+			page.Owned[name] = dp
+		}
 	}
 	return page, nil
 }

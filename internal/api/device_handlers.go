@@ -82,13 +82,18 @@ func deviceQuery(v url.Values) (curfew.DeviceQuery, error) {
 
 // personQuery reads the query parameters of GET /api/v1/persons/search.
 func personQuery(v url.Values) (curfew.PersonQuery, error) {
-	if err := onlyParams(v, "q", "offset", "limit"); err != nil {
+	if err := onlyParams(v, "q", "offset", "limit", "devices"); err != nil {
 		return curfew.PersonQuery{}, err
 	}
 	q := curfew.PersonQuery{Search: v.Get("q")}
 	var err error
 	if q.Offset, q.Limit, err = pageParams(v); err != nil {
 		return curfew.PersonQuery{}, err
+	}
+	if s := v.Get("devices"); s != "" {
+		if q.Devices, err = strconv.Atoi(s); err != nil {
+			return curfew.PersonQuery{}, fmt.Errorf("%w: query parameter devices: %q is not a whole number", curfew.ErrInvalid, s)
+		}
 	}
 	return q, q.Validate()
 }

@@ -70,4 +70,44 @@ func TestFindPersons(t *testing.T) {
 	if status, body := call(t, h, "GET", "/api/v1/persons/search?owner=alice", "op-secret", ""); status != http.StatusBadRequest || !strings.Contains(body, `unknown query parameter \"owner\"`) {
 		t.Errorf("GET /api/v1/persons/search?owner=alice = %d %s, want 400", status, body)
 	}
+	for _, tt := range []struct{ query, want string }{
+		{"devices=five", `query parameter devices: \"five\" is not a whole number`},
+		{"devices=101", "devices 101: want 0 to 100"},
+		{"devices=-1", "devices -1: want 0 to 100"},
+	} {
+		status, body := call(t, h, "GET", "/api/v1/persons/search?"+tt.query, "op-secret", "")
+		if status != http.StatusBadRequest || !strings.Contains(body, tt.want) {
+			t.Errorf("GET /api/v1/persons/search?%s = %d %s, want 400 saying %s", tt.query, status, body, tt.want)
+		}
+	}
+}
+
+// TestFindPersonsWithDevices holds GET /api/v1/persons/search?devices=N
+// to what the console's People page relies on: each person of the page
+// with its first devices and how many it owns, through api.Client as
+// through the engine.
+func TestFindPersonsWithDevices(t *testing.T) {
+	tv := &curfew.Device{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 7}, Name: "tv", Owner: "alice"}
+	svc := &apitest.FakeService{FindPersonsFunc: func(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error) {
+		if q.Devices != 5 {
+			return &curfew.PersonPage{Persons: []*curfew.Person{{Name: "alice"}}, Total: 1}, nil
+		}
+		return &curfew.PersonPage{Persons: []*curfew.Person{{Name: "alice"}, {Name: "bob"}}, Total: 2,
+			Owned: map[string]*curfew.DevicePage{"alice": {Devices: []*curfew.Device{tv}, Total: 9}, "bob": {}}}, nil
+	}}
+	c := newClient(t, svc, "op-secret")
+	page, err := c.FindPersons(t.Context(), curfew.PersonQuery{Limit: 10, Devices: 5})
+	if err != nil {
+		t.Fatalf("FindPersons(devices 5) = %v", err)
+	}
+	alice, bob := page.Owned["alice"], page.Owned["bob"]
+	if alice == nil || alice.Total != 9 || len(alice.Devices) != 1 || alice.Devices[0].MAC.String() != tv.MAC.String() || alice.Devices[0].Name != "tv" {
+		t.Errorf("FindPersons(devices 5): alice owns %+v, want tv of 9 devices", alice)
+	}
+	if bob == nil || bob.Total != 0 || len(bob.Devices) != 0 {
+		t.Errorf("FindPersons(devices 5): bob owns %+v, want an empty page", bob)
+	}
+	if page, err := c.FindPersons(t.Context(), curfew.PersonQuery{Limit: 10}); err != nil || page.Owned != nil {
+		t.Errorf("FindPersons(no devices) = %+v, %v; want no devices", page, err)
+	}
 }

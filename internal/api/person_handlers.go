@@ -32,7 +32,8 @@ func (h *handler) listPersons(w http.ResponseWriter, r *http.Request) {
 }
 
 // findPersons serves GET /api/v1/persons/search. Query parameters: q,
-// the text to search for in names; offset; limit (default 100).
+// the text to search for in names; offset; limit (default 100); devices,
+// how many of each person's devices to name with it (default 0).
 func (h *handler) findPersons(w http.ResponseWriter, r *http.Request) {
 	q, err := personQuery(r.URL.Query())
 	if err != nil {
@@ -47,6 +48,16 @@ func (h *handler) findPersons(w http.ResponseWriter, r *http.Request) {
 	out := PersonPage{Persons: make([]Person, 0, len(page.Persons)), Total: page.Total}
 	for _, p := range page.Persons {
 		out.Persons = append(out.Persons, PersonToAPI(p))
+	}
+	if page.Owned != nil {
+		out.Owned = make(map[string]DevicePage, len(page.Owned))
+		for name, owned := range page.Owned {
+			dp := DevicePage{Devices: make([]Device, 0, len(owned.Devices)), Total: owned.Total}
+			for _, d := range owned.Devices {
+				dp.Devices = append(dp.Devices, DeviceToAPI(d))
+			}
+			out.Owned[name] = dp
+		}
 	}
 	h.write(w, r, http.StatusOK, out)
 }

@@ -113,6 +113,9 @@ type DevicePage struct {
 type PersonPage struct {
 	Persons []Person `json:"persons"`
 	Total   int      `json:"total"`
+	// Owned holds, with the devices parameter, each person's first
+	// devices and how many it owns, by name.
+	Owned map[string]DevicePage `json:"owned,omitempty"`
 }
 
 // Person is the wire form of a curfew.Person.

@@ -49,10 +49,21 @@ type PersonQuery struct {
 	Offset int
 	// Limit is the most persons the page holds: 1 to MaxPageSize.
 	Limit int
+	// Devices, if above 0, has the page carry, for each of its persons,
+	// the first Devices devices the person owns and how many it owns
+	// (PersonPage.Owned), read with the persons: 0 to MaxOwnedShown.
+	Devices int
 }
+
+// MaxOwnedShown bounds PersonQuery.Devices: a page of persons names a
+// few devices of each, not all of them.
+const MaxOwnedShown = 100
 
 // Validate checks q.
 func (q *PersonQuery) Validate() error {
+	if q.Devices < 0 || q.Devices > MaxOwnedShown {
+		return fmt.Errorf("%w: devices %d: want 0 to %d", ErrInvalid, q.Devices, MaxOwnedShown)
+	}
 	return checkPage(q.Search, q.Offset, q.Limit)
 }
 
@@ -61,6 +72,11 @@ type PersonPage struct {
 	Persons []*Person
 	// Total is how many persons the query matches, on every page.
 	Total int
+	// Owned holds, when PersonQuery.Devices is above 0, each person of
+	// the page by name: its first PersonQuery.Devices devices, sorted by
+	// MAC, and in Total how many it owns. A person who owns none has an
+	// empty page. Owned is nil when PersonQuery.Devices is 0.
+	Owned map[string]*DevicePage
 }
 
 // checkPage checks what every paged listing takes.

@@ -529,8 +529,12 @@ func (e *Engine) repairLocked(ctx context.Context, d *audit.Difference) error {
 	if err != nil {
 		return err
 	}
-	defer e.forgetNames()
-	return e.store.RepairDevice(ctx, mac, dev, ev)
+	if err := e.store.RepairDevice(ctx, mac, dev, ev); err != nil {
+		e.forgetNames() // the row may or may not be repaired
+		return err
+	}
+	e.namesChanged(mac, d.RowDevice, dev)
+	return nil
 }
 
 // stopAudit records that the daemon stops and signs the head. ctx may be

@@ -132,7 +132,7 @@ type Engine struct {
 	schedules  func(ctx context.Context, from, to time.Time) ([]curfew.KernelSchedule, error) // nil: the index's
 
 	nmu   sync.Mutex                    // guards names; taken with or without mu, never the other way round
-	names map[string][]net.HardwareAddr // registered MACs by the key (hostKey) of their name; nil: to be read again
+	names map[string][]net.HardwareAddr // registered MACs by the key (hostKey) of their name, kept by namesChanged; nil: to be read again
 
 	smu        sync.Mutex // guards seenBudget; never held with mu
 	seenBudget seenBudget

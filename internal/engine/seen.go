@@ -116,43 +116,74 @@ func (e *Engine) SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error) 
 	if err != nil {
 		return nil, err
 	}
-	names, err := e.deviceNames(ctx)
-	if err != nil {
+	if err := e.withNames(ctx, func(names map[string][]net.HardwareAddr) { hints(seen, names) }); err != nil {
 		return nil, err
 	}
-	hints(seen, names)
 	for _, s := range seen {
 		s.Quarantined = e.quarantine && !s.Registered
 	}
 	return seen, nil
 }
 
-// deviceNames returns the registered MACs by the key (hostKey) of their
-// name, which it reads from the store only after a device was added,
-// removed or repaired: a page of devices seen costs what the seen devices
-// do, not what the registered ones do. The map must not be modified.
-func (e *Engine) deviceNames(ctx context.Context) (map[string][]net.HardwareAddr, error) {
+// withNames calls f with the registered MACs by the key (hostKey) of
+// their name, holding nmu; f must not keep or modify the map. The map is
+// read from the store once, then kept equal to it by namesChanged as
+// devices are added, removed and repaired: a listing of the devices seen
+// costs what the seen devices do, not what the registered ones do, even
+// right after a change.
+func (e *Engine) withNames(ctx context.Context, f func(names map[string][]net.HardwareAddr)) error {
 	e.nmu.Lock()
 	defer e.nmu.Unlock()
-	if e.names != nil {
-		return e.names, nil
-	}
-	devices, err := e.store.Devices(ctx)
-	if err != nil {
-		return nil, err
-	}
-	names := map[string][]net.HardwareAddr{}
-	for _, d := range devices {
-		if k := hostKey(d.Name); k != "" {
-			names[k] = append(names[k], d.MAC)
+	if e.names == nil {
+		devices, err := e.store.Devices(ctx)
+		if err != nil {
+			return err
 		}
+		names := map[string][]net.HardwareAddr{}
+		for _, d := range devices {
+			if k := hostKey(d.Name); k != "" {
+				names[k] = append(names[k], d.MAC)
+			}
+		}
+		e.names = names
 	}
-	e.names = names
-	return names, nil
+	f(e.names)
+	return nil
 }
 
-// forgetNames drops what deviceNames read, after a change of the
-// registered devices.
+// namesChanged brings the names withNames keeps up to date after the
+// store changed the device with mac from before to after, either nil if
+// the device was not or is no longer registered. It reads nothing: the
+// change costs the same with ten devices or a hundred thousand. It must
+// be called after the store committed the change, before e.mu is
+// released, so that changes reach the map in the order the store made
+// them; a map read meanwhile may hold the change already, which it then
+// leaves as it is.
+func (e *Engine) namesChanged(mac net.HardwareAddr, before, after *curfew.Device) {
+	e.nmu.Lock()
+	defer e.nmu.Unlock()
+	if e.names == nil {
+		return
+	}
+	same := func(m net.HardwareAddr) bool { return string(m) == string(mac) }
+	if before != nil {
+		if k := hostKey(before.Name); k != "" {
+			if ms := slices.DeleteFunc(e.names[k], same); len(ms) > 0 {
+				e.names[k] = ms
+			} else {
+				delete(e.names, k)
+			}
+		}
+	}
+	if after != nil {
+		if k := hostKey(after.Name); k != "" && !slices.ContainsFunc(e.names[k], same) {
+			e.names[k] = append(e.names[k], slices.Clone(mac))
+		}
+	}
+}
+
+// forgetNames drops the names withNames keeps, to be read again, after a
+// change of the registered devices whose outcome is not known.
 func (e *Engine) forgetNames() {
 	e.nmu.Lock()
 	defer e.nmu.Unlock()

@@ -192,10 +192,29 @@ func TestSeenHintsFollowDevices(t *testing.T) {
 	if got := resembles(); len(got) != 1 || string(got[0]) != string(tv) {
 		t.Errorf("after registering %s, \"kitchen tv\", Kitchen-TV resembles %v, want it", tv, got)
 	}
+	other := net.HardwareAddr{2, 0, 0, 0, 0, 8}
+	if _, err := f.eng.AddDevice(f.ctx, &curfew.Device{MAC: other, Name: "Kitchen TV"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := resembles(); len(got) != 2 || string(got[0]) != string(other) || string(got[1]) != string(tv) {
+		t.Errorf("after registering %s, \"Kitchen TV\" too, Kitchen-TV resembles %v, want both", other, got)
+	}
 	if _, err := f.eng.RemoveDevice(f.ctx, tv, "sold"); err != nil {
 		t.Fatal(err)
 	}
+	if got := resembles(); len(got) != 1 || string(got[0]) != string(other) {
+		t.Errorf("after removing %s, Kitchen-TV resembles %v, want %s alone", tv, got, other)
+	}
+	if _, err := f.eng.RemoveDevice(f.ctx, other, "sold"); err != nil {
+		t.Fatal(err)
+	}
 	if got := resembles(); len(got) != 0 {
-		t.Errorf("after removing %s, Kitchen-TV still resembles %v", tv, got)
+		t.Errorf("after removing both, Kitchen-TV still resembles %v", got)
+	}
+	if _, err := f.eng.AddDevice(f.ctx, &curfew.Device{MAC: tv, Name: "kitchen-tv"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := resembles(); len(got) != 1 || string(got[0]) != string(tv) {
+		t.Errorf("after registering %s again, Kitchen-TV resembles %v, want it", tv, got)
 	}
 }

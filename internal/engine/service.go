@@ -285,7 +285,7 @@ func (e *Engine) addDevice(ctx context.Context, d *curfew.Device, op curfew.Op, 
 	if err := e.store.CreateDevice(ctx, &dev, ev); err != nil {
 		return nil, fmt.Errorf("storing device: %w", err)
 	}
-	e.forgetNames()
+	e.namesChanged(dev.MAC, nil, &dev)
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
 	e.windowsStale = true // a scheduled person's new device
 	return &dev, e.enforceLocked(&dev)
@@ -360,10 +360,21 @@ func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
 	return e.store.Persons(ctx)
 }
 
-// FindPersons implements [curfew.Service].
+// FindPersons implements [curfew.Service]. The devices of the page's
+// persons (q.Devices) carry what the gateway has learned of them.
 func (e *Engine) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error) {
 	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
 		return nil, err
 	}
-	return e.store.FindPersons(ctx, q)
+	page, err := e.store.FindPersons(ctx, q)
+	if err != nil || e.learned == nil || len(page.Owned) == 0 {
+		return page, err
+	}
+	learned := e.learned()
+	for _, owned := range page.Owned {
+		for _, d := range owned.Devices {
+			d.Learned = learned[d.MAC.String()]
+		}
+	}
+	return page, nil
 }

@@ -41,7 +41,7 @@ func (db *DB) Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device,
 
 // FindDevices returns the page of devices q selects, sorted by MAC, and
 // how many it matches, from one consistent view. It reads the page's rows
-// only: the MAC's primary key orders them, devices_owner finds an owner's
+// only: the MAC's primary key orders them, devices_owner_mac finds an owner's
 // and the trigram index of device_search (migration 0013) a search's. It
 // implements the engine's Store.
 func (db *DB) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error) {
@@ -289,7 +289,56 @@ func (db *DB) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.Pe
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("finding persons: %w", err)
 	}
+	rows.Close()
+	if q.Devices > 0 {
+		if page.Owned, err = ownedDevices(ctx, tx, page.Persons, q.Devices); err != nil {
+			return nil, fmt.Errorf("finding persons' devices: %w", err)
+		}
+	}
 	return page, nil
+}
+
+// ownedDevices returns, for each of persons by name, its first n devices,
+// sorted by MAC, and how many it owns, in two queries whatever the number
+// of persons: devices_owner_mac hands each owner's devices over in MAC
+// order, so they read the persons' devices and sort nothing.
+func ownedDevices(ctx context.Context, tx *sql.Tx, persons []*curfew.Person, n int) (map[string]*curfew.DevicePage, error) {
+	owned := make(map[string]*curfew.DevicePage, len(persons))
+	args := make([]any, 0, len(persons)+1)
+	for _, p := range persons {
+		owned[p.Name] = &curfew.DevicePage{}
+		args = append(args, p.Name)
+	}
+	in := "(?" + strings.Repeat(", ?", len(persons)-1) + ")"
+	rows, err := tx.QueryContext(ctx, "SELECT owner, count(*) FROM devices WHERE owner IN "+in+" GROUP BY owner", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			owner string
+			count int
+		)
+		if err := rows.Scan(&owner, &count); err != nil {
+			return nil, err
+		}
+		owned[owner].Total = count
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	from := `(SELECT * FROM (SELECT d.*, row_number() OVER (PARTITION BY d.owner ORDER BY d.mac) AS n
+		FROM devices d WHERE d.owner IN ` + in + `) WHERE n <= ?)`
+	ds, err := devicesFrom(ctx, tx, from, append(args, n)...)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		page := owned[d.Owner]
+		page.Devices = append(page.Devices, d)
+	}
+	return owned, nil
 }
 
 // Person returns one person or an error wrapping curfew.ErrNotFound. It

@@ -90,6 +90,39 @@ func testPages(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("persons with their first devices", func(t *testing.T) {
+		page, err := s.FindPersons(t.Context(), curfew.PersonQuery{Offset: 1, Limit: 3, Devices: 1})
+		if err != nil {
+			t.Fatalf("FindPersons(devices 1) = %v", err)
+		}
+		got := map[string][]string{}
+		totals := map[string]int{}
+		for name, owned := range page.Owned {
+			got[name] = macs(owned.Devices)
+			totals[name] = owned.Total
+		}
+		want := map[string][]string{"alice": macs(devs[:1]), "bob": macs(devs[3:4]), "carol_1": macs(devs[4:5])}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("FindPersons(devices 1): devices by person (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(map[string]int{"alice": 2, "bob": 1, "carol_1": 1}, totals); diff != "" {
+			t.Errorf("FindPersons(devices 1): devices owned (-want +got):\n%s", diff)
+		}
+		page, err = s.FindPersons(t.Context(), curfew.PersonQuery{Limit: 10, Devices: 5})
+		if err != nil {
+			t.Fatalf("FindPersons(devices 5) = %v", err)
+		}
+		if owned := page.Owned["Dave"]; owned == nil || owned.Total != 0 || len(owned.Devices) != 0 {
+			t.Errorf("FindPersons(devices 5): Dave owns nothing, got %+v", owned)
+		}
+		if diff := cmp.Diff(devs[:2], page.Owned["alice"].Devices, cmpOpts); diff != "" {
+			t.Errorf("FindPersons(devices 5): alice's devices read back whole (-want +got):\n%s", diff)
+		}
+		if page, err = s.FindPersons(t.Context(), curfew.PersonQuery{Limit: 10}); err != nil || page.Owned != nil {
+			t.Errorf("FindPersons(no devices) = %+v, %v; want no devices read", page, err)
+		}
+	})
+
 	t.Run("persons: search, offset and limit", func(t *testing.T) {
 		tests := []struct {
 			q     curfew.PersonQuery
@@ -183,7 +216,7 @@ func testPages(t *testing.T, newStore func(t *testing.T) Store) {
 				t.Errorf("FindDevices(%+v) = %v, want ErrInvalid", q, err)
 			}
 		}
-		for _, q := range []curfew.PersonQuery{{}, {Offset: -1, Limit: 1}, {Search: fmt.Sprintf("%0201d", 0), Limit: 1}} {
+		for _, q := range []curfew.PersonQuery{{}, {Offset: -1, Limit: 1}, {Search: fmt.Sprintf("%0201d", 0), Limit: 1}, {Limit: 1, Devices: -1}, {Limit: 1, Devices: curfew.MaxOwnedShown + 1}} {
 			if _, err := s.FindPersons(t.Context(), q); !errors.Is(err, curfew.ErrInvalid) {
 				t.Errorf("FindPersons(%+v) = %v, want ErrInvalid", q, err)
 			}

@@ -110,4 +110,25 @@ func benchPages(b *testing.B, devices int) {
 			b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		})
 	}
+	// The Seen page right after a device was registered: each operation
+	// registers one device (not timed) and then GETs /seen once.
+	b.Run("seen-after-device-change", func(b *testing.B) {
+		var cpu time.Duration
+		n := 0
+		for b.Loop() {
+			b.StopTimer()
+			mac := net.HardwareAddr{0x0a, 0, 0, byte(n >> 16), byte(n >> 8), byte(n)}
+			if _, err := f.eng.AddDevice(f.admin, &curfew.Device{MAC: mac, Name: fmt.Sprintf("added %d", n)}); err != nil {
+				b.Fatal(err)
+			}
+			n++
+			b.StartTimer()
+			start := cpuTime(b)
+			if a := br.get("/seen"); a.status != http.StatusOK {
+				b.Fatalf("GET /seen = %d", a.status)
+			}
+			cpu += cpuTime(b) - start
+		}
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	})
 }

@@ -81,7 +81,7 @@ func (con *Console) peoplePage(w http.ResponseWriter, r *http.Request, p *page) 
 	v := r.URL.Query()
 	d := peopleData{Query: strings.TrimSpace(v.Get("q"))}
 	pn, dn := pageNumber(v, "ppage"), pageNumber(v, "page")
-	persons, err := con.svc.FindPersons(ctx, curfew.PersonQuery{Search: d.Query, Offset: (pn - 1) * pageSize, Limit: pageSize})
+	persons, err := con.svc.FindPersons(ctx, curfew.PersonQuery{Search: d.Query, Offset: (pn - 1) * pageSize, Limit: pageSize, Devices: devicesShown})
 	if err != nil {
 		con.pageError(w, r, p, err)
 		return
@@ -104,12 +104,11 @@ func (con *Console) peoplePage(w http.ResponseWriter, r *http.Request, p *page) 
 		}
 	}
 	for _, ps := range persons.Persons {
-		owned, err := con.svc.FindDevices(ctx, curfew.DeviceQuery{Owner: ps.Name, Limit: devicesShown})
-		if err != nil {
-			con.internal(w, r, err)
-			return
+		row := personRow{Name: ps.Name, Created: ps.Created, Groups: memberOf["person:"+ps.Name]}
+		if owned := persons.Owned[ps.Name]; owned != nil {
+			row.Devices, row.Count = owned.Devices, owned.Total
 		}
-		d.Persons = append(d.Persons, personRow{Name: ps.Name, Created: ps.Created, Devices: owned.Devices, Count: owned.Total, Groups: memberOf["person:"+ps.Name]})
+		d.Persons = append(d.Persons, row)
 	}
 	for _, dv := range devices.Devices {
 		row := deviceRow{Device: dv, Random: curfew.RandomMAC(dv.MAC), Groups: memberOf["device:"+dv.MAC.String()]}
