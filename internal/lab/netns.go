@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,7 +16,9 @@ import (
 // A Netns is one named network namespace of the lab.
 type Netns struct {
 	Name string // as `ip netns` knows it
-	fd   int    // open while the lab is
+
+	mu sync.RWMutex // held for reading while a thread enters the namespace
+	fd int          // open while the lab is; -1 after close
 }
 
 // openNetns opens the namespace name, created by `ip netns add`.
@@ -28,7 +31,12 @@ func openNetns(name string) (*Netns, error) {
 }
 
 func (n *Netns) close() {
-	if n != nil && n.fd >= 0 {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fd >= 0 {
 		unix.Close(n.fd)
 		n.fd = -1
 	}
@@ -43,13 +51,28 @@ func (n *Netns) Do(f func() error) error {
 		// Never unlocked: the thread stays in n, and a goroutine that
 		// returns locked makes the runtime end its thread.
 		runtime.LockOSThread()
-		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("entering namespace %s: %w", n.Name, err)
+		if err := n.enter(); err != nil {
+			ch <- err
 			return
 		}
 		ch <- f()
 	}()
 	return <-ch
+}
+
+// enter moves the calling thread into n. The lock keeps close from
+// closing the descriptor (and the number from being reused) meanwhile: a
+// dial a test gave up on may still be on its way in as the lab closes.
+func (n *Netns) enter() error {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.fd < 0 {
+		return fmt.Errorf("entering namespace %s: the lab is closed", n.Name)
+	}
+	if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("entering namespace %s: %w", n.Name, err)
+	}
+	return nil
 }
 
 // Dial connects to addr from inside n. It is a net.Dialer's DialContext
