@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # bench/console-pages.sh measures the console's pages (BenchmarkPages in
 # internal/web: one signed-in GET of each page, rendered from a SQLite
-# store of 1,000 restrictions and 10,000 or 100,000 devices) for this
-# tree and for BASE, an earlier revision (default: the last one before the
-# console read devices a page at a time), in one run: the two test
-# binaries take turns, round after round, so that a change in the
-# machine's load hits both alike. A page BASE does not serve is skipped.
+# store of 1,000 restrictions, 1,000 schedules and 10,000 or 100,000
+# devices) for this tree and for BASE, an earlier revision (default: the
+# last one before the console read devices a page at a time), in one run:
+# the two test binaries take turns, round after round, so that a change in
+# the machine's load hits both alike. A page BASE does not serve is skipped.
 #
 # It prints the 1-minute load average before each round, then every
 # benchmark line, labelled "base" or "this"; the medians over the rounds

@@ -71,7 +71,7 @@ type fwdCase struct {
 //     connection tracking, as curfew's restrictions' table always does;
 //   - throttled: the Shaper with 10,000 throttled devices (at 2 Mbit/s),
 //     none of them the client: its packets pay the table's lookups and
-//     HTB's direct queue on both interfaces, which hold 10,000 classes.
+//     HTB's default class on both interfaces, which hold 10,000 classes.
 //
 // The reported figures are the medians over the rounds (-benchtime=Nx for
 // N rounds) of Gbit/s of TCP, thousands of 64-byte UDP datagrams received

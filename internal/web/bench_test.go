@@ -17,6 +17,7 @@ import (
 // ten devices per person.
 const (
 	benchRestrictions = 1000
+	benchSchedules    = 1000
 	benchSeen         = 1000 // unregistered devices seen on the LAN
 )
 
@@ -60,7 +61,19 @@ func seed(b testing.TB, f *fixture, benchDevices int) {
 			b.Fatal(err)
 		}
 	}
-	b.Logf("seeded %d persons, %d devices, %d restrictions in %v", benchPersons, benchDevices, benchRestrictions, time.Since(start).Round(time.Millisecond))
+	for i := range benchSchedules {
+		req := curfew.ScheduleRequest{
+			Subject: fmt.Sprintf("device:02:00:00:01:%02x:%02x", byte(i>>8), byte(i)),
+			Days:    []string{"weekdays", "daily", "mon-thu,sun", "weekends"}[i%4],
+			From:    fmt.Sprintf("%02d:%02d", 20+i%3, i%60), To: "07:00",
+			Until:  now.Add(time.Duration(30+i%300) * 24 * time.Hour),
+			Reason: fmt.Sprintf("benchmark schedule %d", i), Notice: "School night.",
+		}
+		if _, err := f.eng.AddSchedule(f.admin, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("seeded %d persons, %d devices, %d restrictions, %d schedules in %v", benchPersons, benchDevices, benchRestrictions, benchSchedules, time.Since(start).Round(time.Millisecond))
 }
 
 // cpuTime returns the CPU time the process has used, user and system:
@@ -75,7 +88,8 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // BenchmarkPages renders every page of the console, server-side, from a
-// SQLite store holding 1,000 restrictions and 10,000 or 100,000 devices:
+// SQLite store holding 1,000 restrictions, 1,000 schedules and 10,000 or
+// 100,000 devices:
 // one operation is one GET of the page, signed in, over loopback. Besides
 // the time per page it reports the CPU time per page (cpu-ms/op).
 func BenchmarkPages(b *testing.B) {
@@ -96,7 +110,7 @@ func benchPages(b *testing.B, devices int) {
 	}
 	br := f.browser(b)
 	br.signIn("ada", f.operator(b, "ada", curfew.RoleAdmin), password)
-	for _, path := range []string{"/", "/restrict", "/restrict?find=device+4242", "/people", "/people?q=person0042", "/seen", "/accountability", "/report", "/health"} {
+	for _, path := range []string{"/", "/restrict", "/restrict?find=device+4242", "/people", "/people?q=person0042", "/seen", "/schedules", "/accountability", "/report", "/health"} {
 		b.Run(url.PathEscape(path), func(b *testing.B) {
 			if a := br.get(path); a.status == http.StatusNotFound {
 				b.Skipf("GET %s: not served by this build", path)
