@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -94,5 +95,44 @@ func TestSchedulesPage(t *testing.T) {
 	}
 	if ss, _ := f.eng.Schedules(f.admin, curfew.ScheduleFilter{}); len(ss) != 0 {
 		t.Errorf("after removing it, schedules are %v", ss)
+	}
+}
+
+// TestSchedulesPaged: the Schedules page shows a page of schedules at a
+// time, says how many there are, and links to the next page, where the
+// rest are.
+func TestSchedulesPaged(t *testing.T) {
+	f := newFixture(t)
+	const n = 130
+	for i := range n {
+		req := curfew.ScheduleRequest{Subject: fmt.Sprintf("device:02:00:00:02:00:%02x", i), Days: "daily",
+			From: "22:00", To: "07:00", Until: time.Now().AddDate(0, 1, 0), Reason: "school nights"}
+		if _, err := f.eng.AddSchedule(f.admin, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ss, err := f.eng.Schedules(f.admin, curfew.ScheduleFilter{})
+	if err != nil || len(ss) != n {
+		t.Fatalf("schedules: %d, %v", len(ss), err)
+	}
+	b := f.browser(t)
+	b.signIn("olga", f.operator(t, "olga", curfew.RoleOperator), password)
+	rows := regexp.MustCompile(`<tr id="s(\d+)"`)
+	first, second := b.get("/schedules"), b.get("/schedules?page=2")
+	got1, got2 := rows.FindAllStringSubmatch(first.body, -1), rows.FindAllStringSubmatch(second.body, -1)
+	if len(got1) != 100 || len(got2) != n-100 {
+		t.Fatalf("rows on page 1 and 2: %d and %d, want 100 and %d", len(got1), len(got2), n-100)
+	}
+	if !strings.Contains(first.body, `<span class="count">130</span>`) || !strings.Contains(first.body, `href="/schedules?page=2#schedules"`) {
+		t.Errorf("page 1 lacks the count of 130 or the link to page 2")
+	}
+	seen := map[string]bool{}
+	for _, m := range append(got1, got2...) {
+		seen[m[1]] = true
+	}
+	for _, s := range ss {
+		if !seen[strconv.FormatInt(int64(s.ID), 10)] {
+			t.Errorf("schedule %d is on neither page", s.ID)
+		}
 	}
 }
