@@ -16,11 +16,11 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	mdnetlink "github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
+	"github.com/curfew/curfew/internal/nftconn"
 )
 
 // Names of the quarantine table's objects; docs/firewall.md describes them.
@@ -68,7 +68,7 @@ type Quarantine struct {
 	rules  []*nftables.Rule
 
 	mu    sync.Mutex // guards the fields below
-	conn  *nftables.Conn
+	nft   nftconn.Lasting
 	built bool
 	have  map[uint64]struct{} // the MACs the kernel was told to hold
 	last  *curfew.Registry    // the Registry have was built from
@@ -107,7 +107,7 @@ func NewQuarantine(c *QuarantineConfig) (*Quarantine, error) {
 	if netns <= 0 {
 		netns = -1
 	}
-	q := &Quarantine{logger: c.Logger, netns: netns, have: map[uint64]struct{}{}}
+	q := &Quarantine{logger: c.Logger, netns: netns, nft: nftconn.New(netns, 64<<20), have: map[uint64]struct{}{}}
 	q.build(cmp.Or(c.Table, DefaultQuarantineTable), c)
 	return q, nil
 }
@@ -227,29 +227,14 @@ func (q *Quarantine) Apply(ctx context.Context, s *curfew.Snapshot) error {
 
 // connLocked returns the lasting connection, dialling it if needed.
 func (q *Quarantine) connLocked() (*nftables.Conn, error) {
-	if q.conn != nil {
-		return q.conn, nil
-	}
-	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
-		return c.SetWriteBuffer(64 << 20)
-	})}
-	if q.netns >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(q.netns))
-	}
-	c, err := nftables.New(opts...)
+	c, err := q.nft.Conn()
 	if err != nil {
-		return nil, fmt.Errorf("netfilter: opening nftables connection: %w", err)
+		return nil, fmt.Errorf("netfilter: %w", err)
 	}
-	q.conn = c
 	return c, nil
 }
 
-func (q *Quarantine) dropConnLocked() {
-	if q.conn != nil {
-		q.conn.CloseLasting()
-		q.conn = nil
-	}
-}
+func (q *Quarantine) dropConnLocked() { q.nft.Drop() }
 
 // rebuildLocked replaces the table with a complete one holding want, in
 // one batch.

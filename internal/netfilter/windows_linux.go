@@ -20,11 +20,11 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	mdnetlink "github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
+	"github.com/curfew/curfew/internal/nftconn"
 )
 
 // Names of the windows table's objects; docs/firewall.md describes them.
@@ -93,7 +93,7 @@ type Windows struct {
 	rules  []*nftables.Rule
 
 	mu    sync.Mutex // guards the fields below
-	conn  *nftables.Conn
+	nft   nftconn.Lasting
 	built bool
 	last  *curfew.KernelWindows // what have was built from
 	have  *winState
@@ -132,7 +132,9 @@ func NewWindows(c *WindowsConfig) (*Windows, error) {
 	if netns <= 0 {
 		netns = -1
 	}
-	w := &Windows{logger: c.Logger, netns: netns, lan: slices.Clone(c.LANInterfaces)}
+	// A build of 10,000 schedules is tens of thousands of messages in one
+	// sendmsg, each acknowledged.
+	w := &Windows{logger: c.Logger, netns: netns, nft: nftconn.New(netns, 64<<20), lan: slices.Clone(c.LANInterfaces)}
 	w.build(cmp.Or(c.Table, DefaultWindowsTable))
 	return w, nil
 }
@@ -547,34 +549,14 @@ func sweep(es []rangeEntry) []segment {
 
 // connLocked returns the lasting connection, dialling it if needed.
 func (w *Windows) connLocked() (*nftables.Conn, error) {
-	if w.conn != nil {
-		return w.conn, nil
-	}
-	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
-		// A build of 10,000 schedules is tens of thousands of messages
-		// in one sendmsg, each acknowledged.
-		if err := c.SetWriteBuffer(64 << 20); err != nil {
-			return err
-		}
-		return c.SetReadBuffer(64 << 20)
-	})}
-	if w.netns >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(w.netns))
-	}
-	c, err := nftables.New(opts...)
+	c, err := w.nft.Conn()
 	if err != nil {
-		return nil, fmt.Errorf("netfilter: opening nftables connection: %w", err)
+		return nil, fmt.Errorf("netfilter: %w", err)
 	}
-	w.conn = c
 	return c, nil
 }
 
-func (w *Windows) dropConnLocked() {
-	if w.conn != nil {
-		w.conn.CloseLasting()
-		w.conn = nil
-	}
-}
+func (w *Windows) dropConnLocked() { w.nft.Drop() }
 
 // batch is one transaction being queued: the sets it adds, so that rules
 // added after them name them by ID as well.

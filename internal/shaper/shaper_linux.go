@@ -20,13 +20,13 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	mdnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/curfew/curfew/internal/enforce"
+	"github.com/curfew/curfew/internal/nftconn"
 )
 
 // Names of what the Shaper installs; docs/firewall.md describes them.
@@ -93,7 +93,7 @@ type Shaper struct {
 	chain  *nftables.Chain
 
 	mu      sync.Mutex // guards the fields below
-	conn    *nftables.Conn
+	nft     nftconn.Lasting
 	tc      *netlink.Handle
 	built   bool // the table and the qdiscs are in place
 	cleaned bool // what an earlier run left was removed
@@ -223,7 +223,8 @@ func New(c *Config) (*Shaper, error) {
 	if netns <= 0 {
 		netns = -1
 	}
-	s := &Shaper{logger: c.Logger, netns: netns, ifaces: ifaces, have: map[string]class{}, next: 1}
+	// Installing 10,000 throttles is one batch of about a megabyte.
+	s := &Shaper{logger: c.Logger, netns: netns, nft: nftconn.New(netns, 16<<20), ifaces: ifaces, have: map[string]class{}, next: 1}
 	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: cmp.Or(c.Table, DefaultTable)}
 	s.table = t
 	s.maps[0] = &nftables.Set{Table: t, Name: mapNameMAC, KeyType: nftables.TypeEtherAddr, DataType: nftables.TypeClassID, IsMap: true, HasTimeout: true}
@@ -951,31 +952,16 @@ func (s *Shaper) rules() []*nftables.Rule {
 	}
 }
 
+// connLocked returns the lasting connection, dialling it if needed.
 func (s *Shaper) connLocked() (*nftables.Conn, error) {
-	if s.conn != nil {
-		return s.conn, nil
-	}
-	opts := []nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
-		// Installing 10,000 throttles is one batch of about a megabyte.
-		return c.SetWriteBuffer(16 << 20)
-	})}
-	if s.netns >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(s.netns))
-	}
-	c, err := nftables.New(opts...)
+	c, err := s.nft.Conn()
 	if err != nil {
-		return nil, fmt.Errorf("shaper: opening nftables connection: %w", err)
+		return nil, fmt.Errorf("shaper: %w", err)
 	}
-	s.conn = c
 	return c, nil
 }
 
-func (s *Shaper) dropConnLocked() {
-	if s.conn != nil {
-		s.conn.CloseLasting()
-		s.conn = nil
-	}
-}
+func (s *Shaper) dropConnLocked() { s.nft.Drop() }
 
 func (s *Shaper) tcLocked() (*netlink.Handle, error) {
 	if s.tc != nil {
