@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,13 +22,7 @@ func (c *cli) restrict(args []string) int {
 	untilS := cmd.fs.String("until", "", `when it ends: RFC 3339, "HH:MM" or "YYYY-MM-DD HH:MM" (local)`)
 	fromS := cmd.fs.String("from", "", `when it starts, if later than now: as --until, or "YYYY-MM-DD" (the start of that local day)`)
 	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
-	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist, blocklist or throttle")
-	rateS := cmd.fs.String("rate", "", "throttle mode: the limit each way, such as 512kbit, 2mbit or 1mbyte")
-	notice := cmd.fs.String("notice", "", "text shown to the restricted person")
-	force := cmd.fs.Bool("force", false, "allow an ip: prefix wider than /16 (IPv4) or /48 (IPv6)")
-	var allow, block stringList
-	cmd.fs.Var(&allow, "allow", "allowlist mode: domains and prefixes still reachable (comma-separated, repeatable)")
-	cmd.fs.Var(&block, "block", "blocklist mode: domains refused (comma-separated, repeatable)")
+	pf := addPolicyFlags(cmd.fs, "text shown to the restricted person")
 	pos, code, ok := cmd.parse(args)
 	if !ok {
 		return code
@@ -43,11 +38,7 @@ func (c *cli) restrict(args []string) int {
 	if _, err := curfew.ParseSubject(pos[0]); err != nil {
 		return cmd.usage(err)
 	}
-	m, err := curfew.ParseMode(*mode)
-	if err != nil {
-		return cmd.usage(fmt.Errorf("--mode: %q is not cutoff, allowlist, blocklist or throttle", *mode))
-	}
-	rate, err := rateFlag(m, *rateS, allow, block)
+	m, rate, err := pf.parse()
 	if err != nil {
 		return cmd.usage(err)
 	}
@@ -55,12 +46,12 @@ func (c *cli) restrict(args []string) int {
 	req := curfew.RestrictRequest{
 		Subject: pos[0],
 		Mode:    m,
-		Allow:   allow,
-		Block:   block,
+		Allow:   pf.allow,
+		Block:   pf.block,
 		Rate:    rate,
 		Reason:  *reason,
-		Notice:  *notice,
-		Force:   *force,
+		Notice:  *pf.notice,
+		Force:   *pf.force,
 	}
 	if *fromS != "" {
 		if req.Start, err = parseFrom(*fromS, now, cmd.zone()); err != nil {
@@ -117,6 +108,40 @@ func (c *cli) endFlags(forS, untilS string, now time.Time) (time.Duration, time.
 
 // rateFlag checks --rate against --mode m and the lists, as restrict and
 // schedule add take them, and parses it.
+// policyFlags are the flags of restrict and schedule add that say what
+// is left to the subject: --mode, its --allow or --block list, --rate,
+// --notice and --force, checked alike for both.
+type policyFlags struct {
+	mode, rate, notice *string
+	force              *bool
+	allow, block       stringList
+}
+
+// addPolicyFlags defines the policy flags on fs; notice is the help of
+// --notice.
+func addPolicyFlags(fs *flag.FlagSet, notice string) *policyFlags {
+	p := &policyFlags{
+		mode:   fs.String("mode", "cutoff", "cutoff, allowlist, blocklist or throttle"),
+		rate:   fs.String("rate", "", "throttle mode: the limit each way, such as 512kbit, 2mbit or 1mbyte"),
+		notice: fs.String("notice", "", notice),
+		force:  fs.Bool("force", false, "allow an ip: prefix wider than /16 (IPv4) or /48 (IPv6)"),
+	}
+	fs.Var(&p.allow, "allow", "allowlist mode: domains and prefixes still reachable (comma-separated, repeatable)")
+	fs.Var(&p.block, "block", "blocklist mode: domains refused (comma-separated, repeatable)")
+	return p
+}
+
+// parse returns the mode and the rate the flags ask for, refusing a
+// combination they cannot make.
+func (p *policyFlags) parse() (curfew.Mode, curfew.Rate, error) {
+	m, err := curfew.ParseMode(*p.mode)
+	if err != nil {
+		return "", 0, fmt.Errorf("--mode: %q is not cutoff, allowlist, blocklist or throttle", *p.mode)
+	}
+	rate, err := rateFlag(m, *p.rate, p.allow, p.block)
+	return m, rate, err
+}
+
 func rateFlag(m curfew.Mode, rateS string, allow, block []string) (curfew.Rate, error) {
 	switch {
 	case m == curfew.ModeThrottle && rateS == "":

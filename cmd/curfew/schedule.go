@@ -46,13 +46,7 @@ func (c *cli) scheduleAdd(args []string) int {
 	untilS := cmd.fs.String("until", "", `when the schedule ends: "YYYY-MM-DD" (the end of that day in --tz) or as for restrict (required)`)
 	tz := cmd.fs.String("tz", "", "IANA time zone of --from and --to, such as Europe/London (default: the gateway's timezone)")
 	reason := cmd.fs.String("reason", "", "why, for the audit log (required)")
-	mode := cmd.fs.String("mode", "cutoff", "cutoff, allowlist, blocklist or throttle")
-	rateS := cmd.fs.String("rate", "", "throttle mode: the limit each way, such as 512kbit, 2mbit or 1mbyte")
-	notice := cmd.fs.String("notice", "", "text shown to the restricted person during a window")
-	force := cmd.fs.Bool("force", false, "allow an ip: prefix wider than /16 (IPv4) or /48 (IPv6)")
-	var allow, block stringList
-	cmd.fs.Var(&allow, "allow", "allowlist mode: domains and prefixes still reachable (comma-separated, repeatable)")
-	cmd.fs.Var(&block, "block", "blocklist mode: domains refused (comma-separated, repeatable)")
+	pf := addPolicyFlags(cmd.fs, "text shown to the restricted person during a window")
 	pos, code, ok := cmd.parse(args)
 	if !ok {
 		return code
@@ -73,11 +67,7 @@ func (c *cli) scheduleAdd(args []string) int {
 	case strings.TrimSpace(*reason) == "":
 		return cmd.usage(errors.New("missing --reason TEXT: every schedule needs one"))
 	}
-	m, err := curfew.ParseMode(*mode)
-	if err != nil {
-		return cmd.usage(fmt.Errorf("--mode: %q is not cutoff, allowlist, blocklist or throttle", *mode))
-	}
-	rate, err := rateFlag(m, *rateS, allow, block)
+	m, rate, err := pf.parse()
 	if err != nil {
 		return cmd.usage(err)
 	}
@@ -93,7 +83,7 @@ func (c *cli) scheduleAdd(args []string) int {
 		return cmd.usage(err)
 	}
 	req := curfew.ScheduleRequest{Subject: pos[0], Days: *days, From: *from, To: *to, Zone: *tz, Until: until,
-		Mode: m, Allow: allow, Block: block, Rate: rate, Reason: *reason, Notice: *notice, Force: *force}
+		Mode: m, Allow: pf.allow, Block: pf.block, Rate: rate, Reason: *reason, Notice: *pf.notice, Force: *pf.force}
 	// Without --tz the gateway's zone applies, which the server knows:
 	// the check here needs only a zone with a name.
 	check := loc
