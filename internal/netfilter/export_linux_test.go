@@ -10,3 +10,8 @@ func (b *Backend) Crash() {
 	defer b.fmu.Unlock()
 	b.dropWriter()
 }
+
+// ParseVerdict decodes the data of a verdict map's element as
+// google/nftables returns it in SetElement.Val (the attributes of its
+// NFTA_DATA_VERDICT), which that library does not decode.
+var ParseVerdict = parseVerdict

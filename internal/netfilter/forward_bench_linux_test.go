@@ -99,7 +99,7 @@ func BenchmarkForward(b *testing.B) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Skip("skipping: iperf3 is not installed (Debian: apt-get install iperf3)")
 	}
-	n := newFwdNet(b)
+	n := newFwdNet(b, true)
 	n.checkRouted(b)
 
 	cases := []fwdCase{
@@ -196,7 +196,8 @@ type fwdNet struct {
 	clientMAC          net.HardwareAddr
 }
 
-func newFwdNet(b *testing.B) *fwdNet {
+// newFwdNet builds the network and, with iperf, starts the iperf3 server.
+func newFwdNet(b *testing.B, iperf bool) *fwdNet {
 	n := &fwdNet{client: netnstest.New(b), gw: netnstest.New(b), server: netnstest.New(b)}
 	netnstest.Veth(b, n.client, "fcl", n.gw, "flan")
 	netnstest.Veth(b, n.server, "fsrv", n.gw, "fwan")
@@ -225,6 +226,9 @@ func newFwdNet(b *testing.B) *fwdNet {
 		return err
 	}); err != nil {
 		b.Fatal(err)
+	}
+	if !iperf {
+		return n
 	}
 
 	// The iperf3 server, for the whole benchmark; it serves one test at a
