@@ -121,7 +121,9 @@ func TestConfirm(t *testing.T) {
 	netnstest.Run(t, ns, "nft", "add element inet curfew reach_mac { "+rewritten.String()+" timeout 10s : jump refuse }")
 	netnstest.Run(t, ns, "nft", "add element inet curfew reach_mac { "+foreign.String()+" timeout 1h : jump refuse }")
 
-	key := func(mac net.HardwareAddr) elemKey { return elemKey{set: setReachMAC, start: string(mac), to: chainRefuse} }
+	key := func(mac net.HardwareAddr) elemKey {
+		return elemKey{set: setReachMAC, start: string(mac), to: chainRefuse}
+	}
 	want := elements{}
 	for _, m := range []net.HardwareAddr{present, missing, rewritten} {
 		want[key(m)] = at.Add(time.Hour)
