@@ -549,8 +549,14 @@ func (b *Backend) sendDiff(del []elemKey, add []element, ref time.Time) error {
 }
 
 // maxElemsPerMessage keeps each element list well under the 64 KiB limit
-// of a netlink attribute.
-const maxElemsPerMessage = 1000
+// of a netlink attribute; maxVerdictsPerMessage likewise for the elements
+// of a verdict map, which carry a chain name each (about 70 bytes an
+// element with a timeout: a thousand would overflow the attribute's
+// length).
+const (
+	maxElemsPerMessage    = 1000
+	maxVerdictsPerMessage = 400
+)
 
 // queueElems adds to c's batch the messages that add (or delete) els.
 // Added elements of sets with timeouts time out after their until minus
@@ -583,6 +589,9 @@ func (b *Backend) queueElems(c *nftables.Conn, els []element, ref time.Time, del
 		set := b.rs.sets[kind]
 		for len(l) > 0 {
 			n := min(len(l), maxElemsPerMessage)
+			if setKind(kind).verdicts() {
+				n = min(len(l), maxVerdictsPerMessage)
+			}
 			if n < len(l) && l[n].IntervalEnd {
 				n++ // keep an interval's two elements in one message
 			}

@@ -321,3 +321,40 @@ func TestRulesetGolden(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestManyDevicesEveryMode applies 8,000 devices, a third in each reach,
+// with the notice server on: enough elements of the verdict maps for many
+// netlink messages each. Every device must end up jumping to its reach's
+// chain, and Verify must find nothing to repair.
+func TestManyDevicesEveryMode(t *testing.T) {
+	ns := netnstest.New(t)
+	b := newBackendConfig(t, everything(t, ns))
+	at := time.Now()
+	s := &curfew.Snapshot{At: at}
+	reaches := []curfew.Reach{curfew.ReachCutoff, curfew.ReachAllowlist, curfew.ReachBlocklist}
+	const n = 8000
+	for i := range n {
+		mac := net.HardwareAddr{0x02, 0xee, 0, 0, byte(i >> 8), byte(i)}
+		s.Devices = append(s.Devices, &curfew.DeviceRule{MAC: mac,
+			Enforcement: curfew.Enforcement{Reach: reaches[i%3], Until: at.Add(time.Hour), Restrictions: []curfew.RestrictionID{1}}})
+	}
+	mustApply(t, b, s)
+	k := newKernel(t, ns)
+	els, err := k.elements("reach_mac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chains := map[string]int{}
+	for _, e := range els {
+		chains[netfilter.ParseVerdict(e.Val).Chain]++
+	}
+	if want := map[string]int{"refuse": 2667, "allowlist": 2667, "bypass": 2666}; fmt.Sprint(chains) != fmt.Sprint(want) {
+		t.Errorf("reach_mac jumps to %v, want %v", chains, want)
+	}
+	if els, err := k.elements("notice_mac"); err != nil || len(els) != 2667+2667 {
+		t.Errorf("notice_mac holds %d elements (%v), want %d: the cut-off and allowlist-mode devices", len(els), err, 2667+2667)
+	}
+	if n := verifyAll(t, b); n != 0 {
+		t.Errorf("Verify after Apply repaired %d, want 0", n)
+	}
+}
