@@ -39,6 +39,7 @@ fuzz: ## run every fuzz target for FUZZTIME (30s) beyond its seeds
 bench: ## the benchmarks behind docs/benchmarks.md (root)
 	$(GO) test -run XXX -bench . -skip ReloadGap -benchtime 20x -count 5 ./internal/netfilter/
 	$(GO) test -run XXX -bench ReloadGap -benchtime 5x -count 1 ./internal/netfilter/
+	$(GO) test -run XXX -bench ForwardThrottled -benchtime 5x -count 1 -v ./internal/shaper/
 
 clean:
 	rm -f curfew curfew.deb

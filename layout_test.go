@@ -91,6 +91,7 @@ var allowed = map[string][]string{
 	"internal/engine":              {"internal/curfew", "internal/enforce", "internal/audit"},
 	"internal/access":              {"internal/curfew", "internal/audit", "golang.org/x/crypto/argon2"},
 	"internal/netfilter":           {"internal/curfew", "internal/enforce", "github.com/google/nftables", "github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix", "github.com/mdlayher/netlink"},
+	"internal/shaper":              {"internal/curfew", "internal/enforce", "github.com/google/nftables", "github.com/vishvananda/netlink", "github.com/vishvananda/netns", "golang.org/x/sys/unix", "github.com/mdlayher/netlink"},
 	"internal/resolver":            {"internal/curfew", "internal/enforce", "internal/identify", "github.com/miekg/dns", "golang.org/x/sys/unix"},
 	"internal/notice":              {"internal/curfew", "internal/enforce", "internal/identify", "github.com/mmcdole/gofeed"},
 	"internal/sqlite":              {"internal/curfew", "internal/audit", "modernc.org/sqlite"},

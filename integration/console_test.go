@@ -224,6 +224,11 @@ func TestConsole(t *testing.T) {
 	g.mustCurfew("device", "add", c3.MAC.String(), "--name", "alice laptop", "--owner", "alice")
 	g.mustCurfew("group", "add", "residents")
 	g.mustCurfew("group", "member", "add", "residents", "person:alice")
+	// A schedule whose windows are hours away, so that nothing of it is
+	// enforced while the test runs.
+	later := time.Now().UTC().Add(3 * time.Hour)
+	g.mustCurfew("schedule", "add", "person:alice", "--days", "daily", "--from", later.Format("15:04"), "--to", later.Add(time.Hour).Format("15:04"),
+		"--until", later.AddDate(0, 2, 0).Format("2006-01-02"), "--tz", "UTC", "--reason", "console: homework hours", "--notice", "Homework first.")
 	pw := map[string]string{}
 	for _, op := range []struct{ name, role string }{{"olga", "operator"}, {"bob", "operator"}, {"vera", "viewer"}} {
 		pw[op.name] = strings.TrimSpace(g.mustCurfew("operator", "add", op.name, "--role", op.role))
@@ -382,6 +387,7 @@ func TestConsole(t *testing.T) {
 		{"/", "", device(c2)},
 		{"/restrict", "", "see everything but change nothing"},
 		{"/people", "people", "alice laptop"},
+		{"/schedules", "schedules", "Next window"},
 		{"/accountability", "", "Until the review on Friday."},
 		{"/report", "report", "Transparency report"},
 		{"/health", "health", "in sync with the store"},
@@ -396,5 +402,54 @@ func TestConsole(t *testing.T) {
 		if p.name != "" {
 			vera.shoot(p.name)
 		}
+	}
+}
+
+// TestConsoleQuarantine drives the Seen page in headless Chromium against
+// a lab gateway that quarantines unknown devices: client 1, unregistered,
+// is held and listed as quarantined; vera, a viewer, finds no Approve; olga
+// approves it to alice from the console, and client 1 reaches the
+// internet over IPv4 and IPv6, with device.approved in the audit view.
+func TestConsoleQuarantine(t *testing.T) {
+	t.Parallel()
+	path := browsertest.Path(t)
+	g := newQuarantined(t)
+	c1 := g.Clients[0]
+	g.mustCurfew("person", "add", "alice")
+	checkHeld(t, c1, c1.MAC.String())
+	pw := map[string]string{}
+	for _, op := range []struct{ name, role string }{{"olga", "operator"}, {"vera", "viewer"}} {
+		pw[op.name] = strings.TrimSpace(g.mustCurfew("operator", "add", op.name, "--role", op.role))
+	}
+	newTab := chromium(t, path)
+	row := "#seen-" + strings.ReplaceAll(c1.MAC.String(), ":", `\:`)
+
+	vera := &consoleTab{t: t, ctx: newTab(), base: g.APIURL()}
+	vera.signIn("vera", pw["vera"])
+	if _, ok := waitUntil(10*time.Second, 200*time.Millisecond, func() bool {
+		vera.open("/seen")
+		return evalIn[int](vera, fmt.Sprintf("document.querySelectorAll(%q).length", row)) == 1
+	}); !ok {
+		t.Fatalf("the Seen page never lists client 1 (%s):\n%s", c1.MAC, vera.text("main"))
+	}
+	if got := vera.text(row); !strings.Contains(got, "quarantined") {
+		t.Errorf("client 1's row on the Seen page does not say it is quarantined:\n%s", got)
+	}
+	if n := evalIn[int](vera, `document.querySelectorAll("form[action$='/approve']").length`); n != 0 {
+		t.Errorf("the viewer's Seen page has %d Approve forms", n)
+	}
+
+	olga := &consoleTab{t: t, ctx: newTab(), base: g.APIURL()}
+	olga.signIn("olga", pw["olga"])
+	olga.open("/seen")
+	olga.shoot("seen")
+	olga.do("naming the owner", chromedp.SendKeys(chromedp.CSS(row+` input[name="owner"]`), "alice"))
+	if msg, ok := olga.submit(row + " button"); !ok || !strings.Contains(msg, "Approved device "+c1.MAC.String()) {
+		t.Fatalf("approving client 1 from the console: %q", msg)
+	}
+	waitCut(t, c1, false, 5*time.Second, "approval in the console")
+	olga.open("/accountability?operator=olga#audit")
+	if audit := olga.text("#audit"); !strings.Contains(audit, "device.approved") {
+		t.Errorf("the audit view of olga's actions lacks device.approved:\n%s", audit)
 	}
 }

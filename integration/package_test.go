@@ -245,9 +245,9 @@ func TestDebianPackage(t *testing.T) {
 }
 
 // TestDebianPurgeDeletesTables checks the promise of `dpkg --purge
-// curfew` on a running gateway: every table curfew owns goes, so that a
-// restricted client and a quarantined one both reach the internet again,
-// over IPv4 and IPv6. The daemon is stopped first, as dpkg's prerm does,
+// curfew` on a running gateway: every table curfew owns goes, and the
+// qdiscs of its throttles, so that a restricted client and a quarantined
+// one both reach the internet again, over IPv4 and IPv6. The daemon is stopped first, as dpkg's prerm does,
 // and its tables stay in the kernel then, still enforcing. dpkg runs the
 // package's postrm twice here: with --root, where it must leave the
 // kernel alone (the root is not the running system), and then as on the
@@ -315,6 +315,29 @@ func TestDebianPurgeDeletesTables(t *testing.T) {
 	}
 	g.restrict(device(c1), "1h", "integration: purge")
 	checkReach(t, false, c1, c2)
+	// Client 3 is registered and throttled: the shaper's table and qdiscs.
+	c3 := l.Clients[2]
+	if _, err := c.AddDevice(ctx, &curfew.Device{MAC: c3.MAC, Name: "client 3"}); err != nil {
+		t.Fatal(err)
+	}
+	g.throttle(device(c3), "1h", "integration: purge a throttle")
+	qdiscs := func() string {
+		out, err := l.Gateway.Command(ctx, "tc", "qdisc", "show").CombinedOutput()
+		if err != nil {
+			t.Fatalf("tc qdisc show: %v: %s", err, out)
+		}
+		var ours []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "qdisc htb cf: ") {
+				ours = append(ours, line)
+			}
+		}
+		return strings.Join(ours, "\n")
+	}
+	// The shipped configuration's WAN interface, eth0, is not the lab's.
+	if got := qdiscs(); !strings.Contains(got, "htb cf: dev "+lab.LANInterface+" root") {
+		t.Fatalf("the throttling gateway has the qdiscs %q, want curfew's HTB on %s", got, lab.LANInterface)
+	}
 
 	// prerm stops the daemon; the tables stay and still enforce.
 	if err := l.StopDaemon(); err != nil {
@@ -330,8 +353,8 @@ func TestDebianPurgeDeletesTables(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	if got := tables(); !slices.Equal(got, []string{"curfew", "curfew_quarantine"}) {
-		t.Fatalf("with the daemon stopped the gateway has the tables %v, want curfew and curfew_quarantine", got)
+	if got := tables(); !slices.Equal(got, []string{"curfew", "curfew_quarantine", "curfew_shaper"}) {
+		t.Fatalf("with the daemon stopped the gateway has the tables %v, want curfew, curfew_quarantine and curfew_shaper", got)
 	}
 	checkReach(t, false, c1, c2)
 
@@ -341,14 +364,14 @@ func TestDebianPurgeDeletesTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	dpkg(t, l, root, "--purge", "curfew")
-	if got := tables(); len(got) != 2 {
-		t.Errorf("dpkg --root --purge changed the kernel's tables to %v; a root that is not the running system's must leave them", got)
+	if got := tables(); len(got) != 3 || qdiscs() == "" {
+		t.Errorf("dpkg --root --purge changed the kernel's tables to %v (or deleted the qdiscs); a root that is not the running system's must leave them", got)
 	}
 
 	// The postrm as dpkg runs it on the gateway: no DPKG_ROOT, with nft on
 	// the PATH, in a root where it can delete only its own files.
 	live := t.TempDir()
-	toolbox(t, live, "/usr/bin/sh", "/usr/bin/rm", "/usr/bin/rmdir", "/usr/bin/grep", "/usr/sbin/nft")
+	toolbox(t, live, "/usr/bin/sh", "/usr/bin/rm", "/usr/bin/rmdir", "/usr/bin/grep", "/usr/sbin/nft", "/usr/sbin/tc")
 	for _, d := range []string{"var/lib/curfew", "etc/curfew"} {
 		if err := os.MkdirAll(filepath.Join(live, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -363,6 +386,9 @@ func TestDebianPurgeDeletesTables(t *testing.T) {
 	}
 	if got := tables(); len(got) != 0 {
 		t.Errorf("after purge the gateway still has the tables %v", got)
+	}
+	if got := qdiscs(); got != "" {
+		t.Errorf("after purge the gateway still has the qdiscs %q", got)
 	}
 	checkReach(t, true, c1, c2)
 	if _, err := os.Stat(filepath.Join(live, "var/lib/curfew")); !os.IsNotExist(err) {

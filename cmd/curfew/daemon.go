@@ -29,6 +29,7 @@ import (
 	"github.com/curfew/curfew/internal/netfilter"
 	"github.com/curfew/curfew/internal/notice"
 	"github.com/curfew/curfew/internal/resolver"
+	"github.com/curfew/curfew/internal/shaper"
 	"github.com/curfew/curfew/internal/web"
 )
 
@@ -173,7 +174,17 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 	var eng *engine.Engine
 	// The firewall comes first: it is what the kernel keeps enforcing if
 	// the daemon dies.
-	backends := []enforce.Backend{nf, res}
+	// Throttles are the kernel's too, in their own table and qdiscs, also
+	// left in place on the way out.
+	shp, err := shaper.New(&shaper.Config{
+		Logger:        logger.With("component", "shaper"),
+		LANInterfaces: cfg.LAN.Interfaces,
+		WANInterfaces: cfg.WAN.Interfaces,
+	})
+	if err != nil {
+		return err
+	}
+	backends := []enforce.Backend{nf, shp, res}
 	q, err := netfilter.NewQuarantine(&netfilter.QuarantineConfig{
 		Logger:        logger.With("component", "quarantine"),
 		LANInterfaces: cfg.LAN.Interfaces,

@@ -117,7 +117,7 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(fmt.Errorf("adding the console's operator: %w", err))
 	}
-	fmt.Fprintf(out, "\nThe web console: open %s/ and sign in as %s with the one-time password\n  %s\nthen choose your own. Restrict a client from its Restrict page, watch the\ncountdown on Now, lift it there, and find it all under Accountability.\n",
+	fmt.Fprintf(out, "\nThe web console: open %s/ and sign in as %s with the one-time password\n  %s\nthen choose your own. Restrict a client from its Restrict page (type part\nof its MAC into Who: the gateway finds it among any number of devices),\nwatch the countdown on Now, lift it there, and find it all under\nAccountability. Seen lists the clients the gateway saw that nobody\nregistered; Approve gives one to a person. Schedules shows each\nschedule's next window, and adds or removes one.\n",
 		l.APIURL(), labConsoleOperator, password)
 	printTryIt(out, l, token, commandName(self))
 	<-ctx.Done()
@@ -203,7 +203,29 @@ func labDemo(ctx context.Context, w io.Writer, l *lab.Lab, svc curfew.Service) e
 		return err
 	}
 
-	fmt.Fprintln(w, "\n4. curfew audit verify")
+	fmt.Fprintf(w, "\n4. curfew restrict %s --mode throttle --rate %s --for 2m --reason \"lab demo: slow lane\"\n", subject, labRate)
+	if err := timedDownload(ctx, w, c1, lab.UpstreamV4, 0); err != nil {
+		return err
+	}
+	r, err = svc.Restrict(ctx, curfew.RestrictRequest{Subject: subject, Mode: curfew.ModeThrottle, Rate: labRate, For: 2 * time.Minute, Reason: "lab demo: slow lane"})
+	if err != nil {
+		return fmt.Errorf("throttling client 1: %w", err)
+	}
+	fmt.Fprintf(w, "   → restriction %d; client 1 is held to %s each way, v4 and v6, by the kernel; client 2 is not:\n", r.ID, labRate)
+	for _, a := range []netip.Addr{lab.UpstreamV4, lab.UpstreamV6} {
+		if err := timedDownload(ctx, w, c1, a, labRate); err != nil {
+			return err
+		}
+	}
+	if err := timedDownload(ctx, w, c2, lab.UpstreamV4, 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   curfew lift %d --reason \"lab demo: slow lane over\"\n", r.ID)
+	if _, err := svc.Lift(ctx, r.ID, "lab demo: slow lane over"); err != nil {
+		return fmt.Errorf("lifting restriction %d: %w", r.ID, err)
+	}
+
+	fmt.Fprintln(w, "\n5. curfew audit verify")
 	rep, err := svc.VerifyAudit(ctx)
 	if err != nil {
 		return fmt.Errorf("verifying the audit log: %w", err)
@@ -213,6 +235,32 @@ func labDemo(ctx context.Context, w io.Writer, l *lab.Lab, svc curfew.Service) e
 	}
 	fmt.Fprintf(w, "   → %d events, signed through event %d by the gateway's key; the rows match the log\n", rep.Entries, rep.SignedSeq)
 	fmt.Fprintln(w, "\nDemo done.")
+	return nil
+}
+
+// labRate is the demo's throttle.
+const labRate = curfew.Rate(2_000_000)
+
+// labDownload is the size of the demo's timed download: 2 s at labRate.
+const labDownload = 500_000
+
+// timedDownload downloads labDownload bytes from the upstream at a to c,
+// prints how long it took, and fails if the rate does not show what it
+// should: held to about limit, or, with limit 0, far faster than the
+// demo's throttle.
+func timedDownload(ctx context.Context, w io.Writer, c *lab.Client, a netip.Addr, limit curfew.Rate) error {
+	url := lab.UpstreamURL(a, lab.AltPort, "/download?bytes="+strconv.Itoa(labDownload))
+	t, err := c.Download(ctx, url, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("client %d downloading %s: %w", c.Index, url, err)
+	}
+	fmt.Fprintf(w, "   client %d  GET %-44s %d kB in %s: %.1f Mbit/s\n", c.Index, url, labDownload/1000, ms(t.Elapsed), t.Rate()/1e6)
+	switch {
+	case limit > 0 && t.Rate() > 1.3*float64(limit):
+		return fmt.Errorf("client %d downloads at %.1f Mbit/s, above its throttle of %s", c.Index, t.Rate()/1e6, limit)
+	case limit == 0 && t.Rate() < 5*float64(labRate):
+		return fmt.Errorf("client %d downloads at only %.1f Mbit/s without a throttle", c.Index, t.Rate()/1e6)
+	}
 	return nil
 }
 
@@ -286,6 +334,15 @@ which begins with flush ruleset, leaves it in place:
   ip netns exec %[5]s curl -m 3 %[6]s        # still the notice page
   ip netns exec %[8]s nft delete table inet curfew   # Operation not permitted
 
+A slow lane instead of a cut: a throttle holds the client to a rate each
+way, v4 and v6, kept by the kernel's HTB classes on the gateway:
+
+  %[3]s restrict device:%[4]s --mode throttle --rate 2mbit --for 10m --reason "trying a slow lane"
+  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[19]s   # about 240000
+  ip netns exec %[5]s curl -so /dev/null -w '%%{speed_download} bytes/s\n' %[20]s
+  ip netns exec %[8]s tc -s class show dev %[21]s     # its class, and what it sent
+  ip netns exec %[8]s nft list table inet curfew_shaper
+
 Four eyes: this gateway makes a restriction longer than %[9]s wait, not
 enforced, until an operator other than its author approves it:
 
@@ -340,7 +397,7 @@ it is approved, and a restricted device that changes its MAC stays off:
 
   ip netns exec %[5]s ip link set eth0 address 06:c0:ff:ee:00:99
   ip netns exec %[5]s curl -m 3 %[6]s      # the "Device not registered" page
-  %[3]s device approve 06:c0:ff:ee:00:99 --owner alice
+  %[3]s device approve 06:c0:ff:ee:00:99 --owner alice   # or Approve on the console's Seen page
 
 Time zone: a clock time or a day means the gateway's timezone (%[16]s
 in %[11]s, this machine's own zone): --until 18:00 is the next 18:00
@@ -384,7 +441,8 @@ Press Ctrl-C to stop curfew and remove the lab.
 `, l.APIURL(), token, curfewCmd, c2.MAC, c2.Name, lab.UpstreamURL(lab.UpstreamV4, lab.HTTPPort, "/"),
 		lab.UpstreamURL(lab.UpstreamV6, lab.HTTPPort, "/"), l.Gateway.Name, labRequiredOver, lab.LANV4, l.ConfigPath(),
 		lab.DNSTTL, lab.OtherName, lab.WANInterface, lab.DNSTTL+1, labTimeZone(),
-		from.Format("15:04"), from.Add(2*time.Minute).Format("15:04"))
+		from.Format("15:04"), from.Add(2*time.Minute).Format("15:04"),
+		lab.UpstreamURL(lab.UpstreamV4, lab.AltPort, "/download"), lab.UpstreamURL(lab.UpstreamV6, lab.AltPort, "/download"), lab.LANInterface)
 }
 
 // labTimeZone is the lab gateway's timezone: this machine's own, written

@@ -214,6 +214,47 @@ func (c *Client) Devices(ctx context.Context) ([]*curfew.Device, error) {
 	return ds, nil
 }
 
+// FindDevices implements [curfew.Service].
+func (c *Client) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error) {
+	v := url.Values{"offset": {strconv.Itoa(q.Offset)}, "limit": {strconv.Itoa(q.Limit)}}
+	if q.Search != "" {
+		v.Set("q", q.Search)
+	}
+	if q.Owner != "" {
+		v.Set("owner", q.Owner)
+	}
+	var out DevicePage
+	if err := c.do(ctx, http.MethodGet, "/api/v1/devices/search", v, nil, &out); err != nil {
+		return nil, err
+	}
+	page := &curfew.DevicePage{Total: out.Total}
+	for i := range out.Devices {
+		d, err := DeviceFromAPI(&out.Devices[i])
+		if err != nil {
+			return nil, err
+		}
+		page.Devices = append(page.Devices, d)
+	}
+	return page, nil
+}
+
+// FindPersons implements [curfew.Service].
+func (c *Client) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error) {
+	v := url.Values{"offset": {strconv.Itoa(q.Offset)}, "limit": {strconv.Itoa(q.Limit)}}
+	if q.Search != "" {
+		v.Set("q", q.Search)
+	}
+	var out PersonPage
+	if err := c.do(ctx, http.MethodGet, "/api/v1/persons/search", v, nil, &out); err != nil {
+		return nil, err
+	}
+	page := &curfew.PersonPage{Total: out.Total}
+	for i := range out.Persons {
+		page.Persons = append(page.Persons, PersonFromAPI(&out.Persons[i]))
+	}
+	return page, nil
+}
+
 // ApproveDevice implements [curfew.Service].
 func (c *Client) ApproveDevice(ctx context.Context, d *curfew.Device) (*curfew.Device, error) {
 	var out Device

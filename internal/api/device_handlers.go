@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/curfew/curfew/internal/curfew"
 )
@@ -40,6 +44,86 @@ func (h *handler) listDevices(w http.ResponseWriter, r *http.Request) {
 		out = append(out, DeviceToAPI(d))
 	}
 	h.write(w, r, http.StatusOK, out)
+}
+
+// findDevices serves GET /api/v1/devices/search. Query parameters: q, the
+// text to search for; owner, a person; offset; limit (default 100).
+func (h *handler) findDevices(w http.ResponseWriter, r *http.Request) {
+	q, err := deviceQuery(r.URL.Query())
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	page, err := h.svc.FindDevices(r.Context(), q)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	out := DevicePage{Devices: make([]Device, 0, len(page.Devices)), Total: page.Total}
+	for _, d := range page.Devices {
+		out.Devices = append(out.Devices, DeviceToAPI(d))
+	}
+	h.write(w, r, http.StatusOK, out)
+}
+
+// deviceQuery reads the query parameters of GET /api/v1/devices/search;
+// every error wraps curfew.ErrInvalid and names the parameter.
+func deviceQuery(v url.Values) (curfew.DeviceQuery, error) {
+	if err := onlyParams(v, "q", "owner", "offset", "limit"); err != nil {
+		return curfew.DeviceQuery{}, err
+	}
+	q := curfew.DeviceQuery{Search: v.Get("q"), Owner: v.Get("owner")}
+	var err error
+	if q.Offset, q.Limit, err = pageParams(v); err != nil {
+		return curfew.DeviceQuery{}, err
+	}
+	return q, q.Validate()
+}
+
+// personQuery reads the query parameters of GET /api/v1/persons/search.
+func personQuery(v url.Values) (curfew.PersonQuery, error) {
+	if err := onlyParams(v, "q", "offset", "limit"); err != nil {
+		return curfew.PersonQuery{}, err
+	}
+	q := curfew.PersonQuery{Search: v.Get("q")}
+	var err error
+	if q.Offset, q.Limit, err = pageParams(v); err != nil {
+		return curfew.PersonQuery{}, err
+	}
+	return q, q.Validate()
+}
+
+// defaultPageSize is the limit of a search that gives none.
+const defaultPageSize = 100
+
+// onlyParams refuses a query parameter that is not one of names.
+func onlyParams(v url.Values, names ...string) error {
+	for key := range v {
+		if !slices.Contains(names, key) {
+			return fmt.Errorf("%w: unknown query parameter %q (want %s)", curfew.ErrInvalid, key, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// pageParams reads the query parameters offset and limit of a search.
+func pageParams(v url.Values) (offset, limit int, err error) {
+	limit = defaultPageSize
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"offset", &offset}, {"limit", &limit}} {
+		s := v.Get(p.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%w: query parameter %s: %q is not a whole number", curfew.ErrInvalid, p.name, s)
+		}
+		*p.dst = n
+	}
+	return offset, limit, nil
 }
 
 // approveDevice serves POST /api/v1/devices/{mac}/approve.

@@ -31,6 +31,26 @@ func (h *handler) listPersons(w http.ResponseWriter, r *http.Request) {
 	h.write(w, r, http.StatusOK, out)
 }
 
+// findPersons serves GET /api/v1/persons/search. Query parameters: q,
+// the text to search for in names; offset; limit (default 100).
+func (h *handler) findPersons(w http.ResponseWriter, r *http.Request) {
+	q, err := personQuery(r.URL.Query())
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	page, err := h.svc.FindPersons(r.Context(), q)
+	if err != nil {
+		h.error(w, r, err)
+		return
+	}
+	out := PersonPage{Persons: make([]Person, 0, len(page.Persons)), Total: page.Total}
+	for _, p := range page.Persons {
+		out.Persons = append(out.Persons, PersonToAPI(p))
+	}
+	h.write(w, r, http.StatusOK, out)
+}
+
 // removePerson serves POST /api/v1/persons/{name}/remove.
 func (h *handler) removePerson(w http.ResponseWriter, r *http.Request) {
 	var body RemoveRequest

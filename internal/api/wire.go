@@ -93,12 +93,26 @@ type SeenDevice struct {
 	MAC         string    `json:"mac"`
 	RandomMAC   bool      `json:"random_mac"`
 	Registered  bool      `json:"registered"`
+	Quarantined bool      `json:"quarantined"`
 	FirstSeenAt time.Time `json:"first_seen_at"`
 	LastSeenAt  time.Time `json:"last_seen_at"`
 	Addrs       []string  `json:"addrs"`
 	Hostname    string    `json:"hostname"`
 	ClientID    string    `json:"client_id"`
 	Resembles   []string  `json:"resembles"`
+}
+
+// DevicePage is one page of GET /api/v1/devices/search: the devices of
+// the page and how many the search matches in all.
+type DevicePage struct {
+	Devices []Device `json:"devices"`
+	Total   int      `json:"total"`
+}
+
+// PersonPage is one page of GET /api/v1/persons/search.
+type PersonPage struct {
+	Persons []Person `json:"persons"`
+	Total   int      `json:"total"`
 }
 
 // Person is the wire form of a curfew.Person.
@@ -411,7 +425,7 @@ func DeviceFromAPI(w *Device) (*curfew.Device, error) {
 // SeenDeviceToAPI returns the wire form of d.
 func SeenDeviceToAPI(d *curfew.SeenDevice) SeenDevice {
 	w := SeenDevice{
-		MAC: d.MAC.String(), RandomMAC: d.RandomMAC(), Registered: d.Registered,
+		MAC: d.MAC.String(), RandomMAC: d.RandomMAC(), Registered: d.Registered, Quarantined: d.Quarantined,
 		FirstSeenAt: d.FirstSeen.UTC(), LastSeenAt: d.LastSeen.UTC(),
 		Addrs: make([]string, 0, len(d.Addrs)), Hostname: d.Hostname, ClientID: d.ClientID,
 		Resembles: make([]string, 0, len(d.Resembles)),
@@ -431,7 +445,7 @@ func SeenDeviceFromAPI(w *SeenDevice) (*curfew.SeenDevice, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding seen device: %w", err)
 	}
-	d := &curfew.SeenDevice{MAC: mac, Registered: w.Registered, FirstSeen: w.FirstSeenAt.UTC(), LastSeen: w.LastSeenAt.UTC(),
+	d := &curfew.SeenDevice{MAC: mac, Registered: w.Registered, Quarantined: w.Quarantined, FirstSeen: w.FirstSeenAt.UTC(), LastSeen: w.LastSeenAt.UTC(),
 		Hostname: w.Hostname, ClientID: w.ClientID}
 	for _, s := range w.Addrs {
 		a, err := netip.ParseAddr(s)

@@ -122,6 +122,10 @@ type SeenDevice struct {
 	ClientID  string
 	// Registered is true if a Device with this MAC is registered.
 	Registered bool
+	// Quarantined is true if the LAN quarantines unknown devices and
+	// this one is not registered: it reaches only curfew's DNS and notice
+	// page until an operator approves it.
+	Quarantined bool
 	// Resembles holds the registered devices whose DHCP hostname or
 	// client identifier this unregistered one shares, or whose name its
 	// hostname spells: likely the same hardware with a new, randomised

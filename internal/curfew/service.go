@@ -46,6 +46,11 @@ type Service interface {
 	AddDevice(ctx context.Context, d *Device) (*Device, error)
 	// Devices returns the registered devices, sorted by MAC.
 	Devices(ctx context.Context) ([]*Device, error)
+	// FindDevices returns the page of registered devices q selects,
+	// sorted by MAC, with how many it matches; it reads no device beyond
+	// the page, so a console page costs the same with ten devices or a
+	// hundred thousand.
+	FindDevices(ctx context.Context, q DeviceQuery) (*DevicePage, error)
 	// ApproveDevice registers a device seen on the LAN (or quarantined)
 	// to its owner, which d must name; on a quarantining LAN it is
 	// admitted before ApproveDevice returns.
@@ -62,6 +67,9 @@ type Service interface {
 	AddPerson(ctx context.Context, name string) (*Person, error)
 	// Persons returns the registered persons, sorted by name.
 	Persons(ctx context.Context) ([]*Person, error)
+	// FindPersons returns the page of registered persons q selects,
+	// sorted by name, with how many it matches.
+	FindPersons(ctx context.Context, q PersonQuery) (*PersonPage, error)
 	// RemovePerson unregisters person name and returns it as it was. It
 	// is refused (ErrConflict) while a restriction that is not over names
 	// the person. The person's devices stay registered, without owner.

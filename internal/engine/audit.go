@@ -529,6 +529,7 @@ func (e *Engine) repairLocked(ctx context.Context, d *audit.Difference) error {
 	if err != nil {
 		return err
 	}
+	defer e.forgetNames()
 	return e.store.RepairDevice(ctx, mac, dev, ev)
 }
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -117,6 +118,9 @@ type Engine struct {
 
 	seenLimits curfew.SeenLimits
 	quarantine bool
+
+	nmu   sync.Mutex                    // guards names; taken with or without mu, never the other way round
+	names map[string][]net.HardwareAddr // registered MACs by the key (hostKey) of their name; nil: to be read again
 
 	smu        sync.Mutex // guards seenBudget; never held with mu
 	seenBudget seenBudget

@@ -45,6 +45,7 @@ func (e *Engine) RemoveDevice(ctx context.Context, mac net.HardwareAddr, reason 
 	if err := e.store.DeleteDevice(ctx, d.MAC, ev); err != nil {
 		return nil, fmt.Errorf("removing device: %w", err)
 	}
+	e.forgetNames()
 	e.logger.InfoContext(ctx, "device removed", "mac", d.MAC.String(), "owner", d.Owner, "actor", actor.Name)
 	var touched curfew.Targets
 	if e.idx != nil {

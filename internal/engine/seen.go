@@ -116,24 +116,57 @@ func (e *Engine) SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error) 
 	if err != nil {
 		return nil, err
 	}
+	names, err := e.deviceNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hints(seen, names)
+	for _, s := range seen {
+		s.Quarantined = e.quarantine && !s.Registered
+	}
+	return seen, nil
+}
+
+// deviceNames returns the registered MACs by the key (hostKey) of their
+// name, which it reads from the store only after a device was added,
+// removed or repaired: a page of devices seen costs what the seen devices
+// do, not what the registered ones do. The map must not be modified.
+func (e *Engine) deviceNames(ctx context.Context) (map[string][]net.HardwareAddr, error) {
+	e.nmu.Lock()
+	defer e.nmu.Unlock()
+	if e.names != nil {
+		return e.names, nil
+	}
 	devices, err := e.store.Devices(ctx)
 	if err != nil {
 		return nil, err
 	}
-	hints(seen, devices)
-	return seen, nil
+	names := map[string][]net.HardwareAddr{}
+	for _, d := range devices {
+		if k := hostKey(d.Name); k != "" {
+			names[k] = append(names[k], d.MAC)
+		}
+	}
+	e.names = names
+	return names, nil
 }
 
-// hints fills in Resembles for the unregistered devices in seen.
-func hints(seen []*curfew.SeenDevice, devices []*curfew.Device) {
+// forgetNames drops what deviceNames read, after a change of the
+// registered devices.
+func (e *Engine) forgetNames() {
+	e.nmu.Lock()
+	defer e.nmu.Unlock()
+	e.names = nil
+}
+
+// hints fills in Resembles for the unregistered devices in seen; names
+// holds the registered devices by the key of their name.
+func hints(seen []*curfew.SeenDevice, names map[string][]net.HardwareAddr) {
 	byKey := map[string][]net.HardwareAddr{}
 	add := func(k string, mac net.HardwareAddr) {
 		if k != "" && !slices.ContainsFunc(byKey[k], func(m net.HardwareAddr) bool { return string(m) == string(mac) }) {
 			byKey[k] = append(byKey[k], mac)
 		}
-	}
-	for _, d := range devices {
-		add("host "+hostKey(d.Name), d.MAC)
 	}
 	for _, s := range seen {
 		if s.Registered {
@@ -148,15 +181,19 @@ func hints(seen []*curfew.SeenDevice, devices []*curfew.Device) {
 			continue
 		}
 		var like []net.HardwareAddr
-		for _, k := range []string{"host " + hostKey(s.Hostname), "id " + s.ClientID} {
-			if k == "host " || k == "id " {
-				continue
-			}
-			for _, m := range byKey[k] {
+		keep := func(ms []net.HardwareAddr) {
+			for _, m := range ms {
 				if !slices.ContainsFunc(like, func(o net.HardwareAddr) bool { return string(o) == string(m) }) {
 					like = append(like, m)
 				}
 			}
+		}
+		if k := hostKey(s.Hostname); k != "" {
+			keep(names[k])
+			keep(byKey["host "+k])
+		}
+		if s.ClientID != "" {
+			keep(byKey["id "+s.ClientID])
 		}
 		slices.SortFunc(like, func(a, b net.HardwareAddr) int { return slices.Compare(a, b) })
 		s.Resembles = like

@@ -157,3 +157,45 @@ type seenFixture struct {
 	*fixture
 	now time.Time
 }
+
+// TestSeenHintsFollowDevices: the registered devices a seen one resembles
+// are what they are at each listing, though the engine keeps their names
+// between listings: a device registered, removed or repaired after one
+// listing shows in the next.
+func TestSeenHintsFollowDevices(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now().UTC()
+	if err := f.eng.RecordSeen(f.ctx, []curfew.Sighting{{MAC: seenMAC(1), At: now, Hostname: "Kitchen-TV"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	resembles := func() []net.HardwareAddr {
+		t.Helper()
+		seen, err := f.eng.SeenDevices(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range seen {
+			if string(s.MAC) == string(seenMAC(1)) {
+				return s.Resembles
+			}
+		}
+		t.Fatalf("SeenDevices lacks %s", seenMAC(1))
+		return nil
+	}
+	if got := resembles(); len(got) != 0 {
+		t.Fatalf("before any device is registered, it resembles %v", got)
+	}
+	tv := net.HardwareAddr{2, 0, 0, 0, 0, 9}
+	if _, err := f.eng.AddDevice(f.ctx, &curfew.Device{MAC: tv, Name: "kitchen tv"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := resembles(); len(got) != 1 || string(got[0]) != string(tv) {
+		t.Errorf("after registering %s, \"kitchen tv\", Kitchen-TV resembles %v, want it", tv, got)
+	}
+	if _, err := f.eng.RemoveDevice(f.ctx, tv, "sold"); err != nil {
+		t.Fatal(err)
+	}
+	if got := resembles(); len(got) != 0 {
+		t.Errorf("after removing %s, Kitchen-TV still resembles %v", tv, got)
+	}
+}

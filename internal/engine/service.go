@@ -282,6 +282,7 @@ func (e *Engine) addDevice(ctx context.Context, d *curfew.Device, op curfew.Op, 
 	if err := e.store.CreateDevice(ctx, &dev, ev); err != nil {
 		return nil, fmt.Errorf("storing device: %w", err)
 	}
+	e.forgetNames()
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
 	return &dev, e.enforceLocked(&dev)
 }
@@ -301,6 +302,23 @@ func (e *Engine) Devices(ctx context.Context) ([]*curfew.Device, error) {
 		d.Learned = learned[d.MAC.String()]
 	}
 	return ds, nil
+}
+
+// FindDevices implements [curfew.Service]. Each device carries what the
+// gateway has learned of it (Config.Learned).
+func (e *Engine) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error) {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
+		return nil, err
+	}
+	page, err := e.store.FindDevices(ctx, q)
+	if err != nil || e.learned == nil {
+		return page, err
+	}
+	learned := e.learned()
+	for _, d := range page.Devices {
+		d.Learned = learned[d.MAC.String()]
+	}
+	return page, nil
 }
 
 // AddPerson implements [curfew.Service].
@@ -336,4 +354,12 @@ func (e *Engine) Persons(ctx context.Context) ([]*curfew.Person, error) {
 		return nil, err
 	}
 	return e.store.Persons(ctx)
+}
+
+// FindPersons implements [curfew.Service].
+func (e *Engine) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error) {
+	if _, err := curfew.Permit(ctx, curfew.OpRead); err != nil {
+		return nil, err
+	}
+	return e.store.FindPersons(ctx, q)
 }

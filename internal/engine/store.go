@@ -62,6 +62,9 @@ type Store interface {
 
 	// Devices returns every device, sorted by MAC.
 	Devices(ctx context.Context) ([]*curfew.Device, error)
+	// FindDevices returns the page of devices q selects, sorted by MAC,
+	// with how many it matches; it reads no device beyond the page.
+	FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error)
 	// Device returns one device or an error wrapping curfew.ErrNotFound.
 	Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device, error)
 	// CreateDevice stores d and records a; a duplicate MAC is curfew.ErrConflict,
@@ -73,6 +76,9 @@ type Store interface {
 
 	// Persons returns every person, sorted by name.
 	Persons(ctx context.Context) ([]*curfew.Person, error)
+	// FindPersons returns the page of persons q selects, sorted by name,
+	// with how many it matches.
+	FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error)
 	// Person returns one person or an error wrapping curfew.ErrNotFound.
 	Person(ctx context.Context, name string) (*curfew.Person, error)
 	// CreatePerson stores p and records a; a duplicate name is curfew.ErrConflict.

@@ -123,6 +123,51 @@ func (c *Client) Get(ctx context.Context, url string, timeout time.Duration) Res
 	return Result{Elapsed: time.Since(start), Status: resp.StatusCode, Body: string(b), Err: err}
 }
 
+// A Transfer is a download a client made.
+type Transfer struct {
+	// Bytes are those of the body after its first read, which Elapsed
+	// runs from, to the end: neither connecting nor the request counts.
+	Bytes   int64
+	Elapsed time.Duration
+}
+
+// Rate returns the transfer's rate in bits per second.
+func (t Transfer) Rate() float64 {
+	if t.Elapsed <= 0 {
+		return 0
+	}
+	return float64(t.Bytes*8) / t.Elapsed.Seconds()
+}
+
+// Download fetches url from c, reading the whole body (at most
+// DownloadLimit bytes) within timeout, and times it.
+func (c *Client) Download(ctx context.Context, url string, timeout time.Duration) (Transfer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Transfer{}, err
+	}
+	resp, err := c.httpClient(timeout).Do(req)
+	if err != nil {
+		return Transfer{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Transfer{}, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	body := io.LimitReader(resp.Body, DownloadLimit)
+	buf := make([]byte, 64<<10)
+	if _, err := io.ReadAtLeast(body, buf, 1); err != nil {
+		return Transfer{}, fmt.Errorf("GET %s: %w", url, err)
+	}
+	first := time.Now()
+	rest, err := io.CopyBuffer(io.Discard, body, buf)
+	t := Transfer{Bytes: rest, Elapsed: time.Since(first)}
+	if err != nil {
+		return t, fmt.Errorf("GET %s: after %d bytes: %w", url, t.Bytes, err)
+	}
+	return t, nil
+}
+
 // A Stream is an open /stream connection from a client, read in the
 // background.
 type Stream struct {

@@ -22,12 +22,21 @@ const (
 	FeedHeadline = "Lab news: the gateway fetched this headline"
 )
 
+// The upstream's /download page sends ?bytes=N bytes (DownloadSize if
+// not given), at most DownloadLimit: a file whose download time shows a
+// throttle.
+const (
+	DownloadSize  = 1_250_000 // 5 s at 2 Mbit/s
+	DownloadLimit = 64 << 20
+)
+
 // startWeb serves the upstream pages on HTTPPort and AltPort (v4 and v6)
 // from listeners created inside the upstream namespace.
 func (l *Lab) startWeb() error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", serveHello)
 	mux.HandleFunc("GET /stream", serveStream)
+	mux.HandleFunc("GET /download", serveDownload)
 	mux.HandleFunc("GET "+FeedPath, serveFeed)
 	for _, port := range []int{HTTPPort, AltPort} {
 		ln, err := l.Upstream.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
@@ -70,6 +79,29 @@ func serveStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// serveDownload sends the number of bytes the query asks for.
+func serveDownload(w http.ResponseWriter, r *http.Request) {
+	n := int64(DownloadSize)
+	if q := r.URL.Query().Get("bytes"); q != "" {
+		v, err := strconv.ParseInt(q, 10, 64)
+		if err != nil || v < 1 || v > DownloadLimit {
+			http.Error(w, fmt.Sprintf("bytes=%q: want a number from 1 to %d", q, DownloadLimit), http.StatusBadRequest)
+			return
+		}
+		n = v
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	chunk := make([]byte, 32<<10)
+	for n > 0 {
+		k := min(n, int64(len(chunk)))
+		if _, err := w.Write(chunk[:k]); err != nil {
+			return
+		}
+		n -= k
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/curfew/curfew/internal/audit"
 	"github.com/curfew/curfew/internal/curfew"
@@ -38,17 +39,83 @@ func (db *DB) Device(ctx context.Context, mac net.HardwareAddr) (*curfew.Device,
 	return ds[0], nil
 }
 
+// FindDevices returns the page of devices q selects, sorted by MAC, and
+// how many it matches, from one consistent view. It reads the page's rows
+// only: the MAC's primary key orders them, devices_owner finds an owner's
+// and the trigram index of device_search (migration 0013) a search's. It
+// implements the engine's Store.
+func (db *DB) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	var (
+		conds []string
+		args  []any
+	)
+	if q.Owner != "" {
+		conds = append(conds, "d.owner = ?")
+		args = append(args, q.Owner)
+	}
+	if q.Search != "" {
+		// device_search holds each device's MAC, name, owner and
+		// addresses; its trigram index
+		// answers the LIKE; with an ESCAPE clause it reads every row, so
+		// it has one only when the search holds a wildcard character.
+		pat, escaped := likePattern(q.Search)
+		like := "text LIKE ?"
+		if escaped {
+			like += ` ESCAPE '\'`
+		}
+		conds = append(conds, "d.mac IN (SELECT mac FROM device_search WHERE "+like+")")
+		args = append(args, pat)
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("finding devices: %w", err)
+	}
+	defer tx.Rollback()
+	page := &curfew.DevicePage{}
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM devices d"+where, args...).Scan(&page.Total); err != nil {
+		return nil, fmt.Errorf("counting devices: %w", err)
+	}
+	if q.Offset < page.Total {
+		from := "(SELECT * FROM devices d" + where + " ORDER BY d.mac LIMIT ? OFFSET ?)"
+		if page.Devices, err = devicesFrom(ctx, tx, from, append(args, q.Limit, q.Offset)...); err != nil {
+			return nil, fmt.Errorf("finding devices: %w", err)
+		}
+	}
+	return page, nil
+}
+
+// likePattern returns the LIKE pattern that matches any text holding s,
+// and whether it escapes a wildcard of s (with a backslash), which the LIKE must
+// then say.
+func likePattern(s string) (string, bool) {
+	if !strings.ContainsAny(s, `%_\`) {
+		return "%" + s + "%", false
+	}
+	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s) + "%", true
+}
+
 // devices reads the device with MAC mac, or every device if mac is empty,
 // with their addresses in one query, so the result is one consistent view.
 func devices(ctx context.Context, qr querier, mac string) ([]*curfew.Device, error) {
-	q := `SELECT d.mac, d.name, d.owner, d.created_at, a.addr
-		FROM devices d LEFT JOIN device_addrs a ON a.mac = d.mac`
-	var args []any
 	if mac != "" {
-		q += " WHERE d.mac = ?"
-		args = append(args, mac)
+		return devicesFrom(ctx, qr, "(SELECT * FROM devices WHERE mac = ?)", mac)
 	}
-	q += " ORDER BY d.mac, a.pos"
+	return devicesFrom(ctx, qr, "devices")
+}
+
+// devicesFrom reads the devices of from, a table or a subquery taking
+// args, with their addresses in one query, sorted by MAC.
+func devicesFrom(ctx context.Context, qr querier, from string, args ...any) ([]*curfew.Device, error) {
+	q := `SELECT d.mac, d.name, d.owner, d.created_at, a.addr
+		FROM ` + from + ` d LEFT JOIN device_addrs a ON a.mac = d.mac
+		ORDER BY d.mac, a.pos`
 	rows, err := qr.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -172,6 +239,57 @@ func (db *DB) Persons(ctx context.Context) ([]*curfew.Person, error) {
 		return nil, fmt.Errorf("listing persons: %w", err)
 	}
 	return ps, nil
+}
+
+// FindPersons returns the page of persons q selects, sorted by name, and
+// how many it matches, from one consistent view; the name's primary key
+// orders them. It implements the engine's Store.
+func (db *DB) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	where := ""
+	var args []any
+	if q.Search != "" {
+		pat, escaped := likePattern(q.Search)
+		where = " WHERE name LIKE ?"
+		if escaped {
+			where += ` ESCAPE '\'`
+		}
+		args = append(args, pat)
+	}
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("finding persons: %w", err)
+	}
+	defer tx.Rollback()
+	page := &curfew.PersonPage{}
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM persons"+where, args...).Scan(&page.Total); err != nil {
+		return nil, fmt.Errorf("counting persons: %w", err)
+	}
+	if q.Offset >= page.Total {
+		return page, nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT name, created_at FROM persons"+where+" ORDER BY name LIMIT ? OFFSET ?", append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, fmt.Errorf("finding persons: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			p       curfew.Person
+			created int64
+		)
+		if err := rows.Scan(&p.Name, &created); err != nil {
+			return nil, fmt.Errorf("finding persons: %w", err)
+		}
+		p.Created = fromMillis(created)
+		page.Persons = append(page.Persons, &p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("finding persons: %w", err)
+	}
+	return page, nil
 }
 
 // Person returns one person or an error wrapping curfew.ErrNotFound. It

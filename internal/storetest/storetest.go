@@ -77,6 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("request keys", func(t *testing.T) { testRequestKeys(t, newStore) })
 	t.Run("persons", func(t *testing.T) { testPersons(t, newStore) })
 	t.Run("devices", func(t *testing.T) { testDevices(t, newStore) })
+	t.Run("pages", func(t *testing.T) { testPages(t, newStore) })
 	t.Run("groups and removals", func(t *testing.T) { testGroups(t, newStore) })
 	t.Run("operators", func(t *testing.T) { testOperators(t, newStore) })
 	t.Run("tokens", func(t *testing.T) { testTokens(t, newStore) })

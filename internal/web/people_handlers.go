@@ -28,41 +28,67 @@ type deviceRow struct {
 	Groups []string
 }
 
-// seenRow is a device seen on the LAN that is not registered, or one held
-// in quarantine until an operator registers it.
-type seenRow struct {
-	MAC         string
-	Hostname    string
-	Random      bool
-	FirstSeen   time.Time
-	LastSeen    time.Time
-	Quarantined bool
-}
-
 // peopleData is what the People page shows.
 type peopleData struct {
-	Persons []personRow // those that match Query, at most pageSize
-	More    int         // persons beyond them
-	Groups  []*curfew.Group
-	Seen    []seenRow // quarantined first
+	Persons      []personRow // the page of persons that match Query
+	PersonsTotal int
+	PersonsPager pager
+	Groups       []*curfew.Group
 
-	Devices []deviceRow // the page of devices that match Query
-	Query   string
-	Matched int
-	Page    int
-	Pages   int
-	PrevURL string
-	NextURL string
+	Devices      []deviceRow // the page of devices that match Query
+	DevicesTotal int
+	DevicesPager pager
+	Query        string
+}
+
+// pager links the pages of one list.
+type pager struct {
+	Page, Pages      int
+	PrevURL, NextURL string
+}
+
+// newPager returns the pager of page n of total rows, pageSize a page,
+// whose URLs url makes.
+func newPager(n, total int, url func(n int) string) pager {
+	p := pager{Page: n, Pages: max(1, (total+pageSize-1)/pageSize)}
+	if n > 1 {
+		p.PrevURL = url(n - 1)
+	}
+	if n < p.Pages {
+		p.NextURL = url(n + 1)
+	}
+	return p
+}
+
+// pageNumber reads the page number of parameter name: 1 if it is
+// missing or not a positive number.
+func pageNumber(v url.Values, name string) int {
+	n, err := strconv.Atoi(v.Get(name))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
 }
 
 // devicesShown bounds the devices a person's row names.
 const devicesShown = 5
 
+// peoplePage shows one page of the persons and one of the devices that
+// the search matches, and the groups. It reads no more from the store
+// than it shows: a page costs the same with 100 devices or 100,000.
 func (con *Console) peoplePage(w http.ResponseWriter, r *http.Request, p *page) {
 	ctx := r.Context()
-	persons, err := con.svc.Persons(ctx)
+	v := r.URL.Query()
+	d := peopleData{Query: strings.TrimSpace(v.Get("q"))}
+	pn, dn := pageNumber(v, "ppage"), pageNumber(v, "page")
+	persons, err := con.svc.FindPersons(ctx, curfew.PersonQuery{Search: d.Query, Offset: (pn - 1) * pageSize, Limit: pageSize})
 	if err != nil {
-		con.internal(w, r, err)
+		con.pageError(w, r, p, err)
+		return
+	}
+	devices, err := con.svc.FindDevices(ctx, curfew.DeviceQuery{Search: d.Query, Offset: (dn - 1) * pageSize, Limit: pageSize})
+	if err != nil {
+		con.pageError(w, r, p, err)
 		return
 	}
 	groups, err := con.svc.Groups(ctx)
@@ -70,82 +96,53 @@ func (con *Console) peoplePage(w http.ResponseWriter, r *http.Request, p *page) 
 		con.internal(w, r, err)
 		return
 	}
-	devices, err := con.svc.Devices(ctx)
-	if err != nil {
-		con.internal(w, r, err)
-		return
-	}
+	d.Groups = groups
 	memberOf := map[string][]string{} // subject → group names
 	for _, g := range groups {
 		for _, m := range g.Members {
 			memberOf[m.String()] = append(memberOf[m.String()], g.Name)
 		}
 	}
-	owned := map[string][]*curfew.Device{}
-	for _, dv := range devices {
-		if dv.Owner != "" {
-			owned[dv.Owner] = append(owned[dv.Owner], dv)
+	for _, ps := range persons.Persons {
+		owned, err := con.svc.FindDevices(ctx, curfew.DeviceQuery{Owner: ps.Name, Limit: devicesShown})
+		if err != nil {
+			con.internal(w, r, err)
+			return
 		}
+		d.Persons = append(d.Persons, personRow{Name: ps.Name, Created: ps.Created, Devices: owned.Devices, Count: owned.Total, Groups: memberOf["person:"+ps.Name]})
 	}
-	d := peopleData{Groups: groups, Query: strings.TrimSpace(r.URL.Query().Get("q"))}
-	q := strings.ToLower(d.Query)
-	for _, ps := range persons {
-		if q != "" && !strings.Contains(strings.ToLower(ps.Name), q) {
-			continue
-		}
-		if len(d.Persons) == pageSize {
-			d.More++
-			continue
-		}
-		row := personRow{Name: ps.Name, Created: ps.Created, Count: len(owned[ps.Name]), Groups: memberOf["person:"+ps.Name]}
-		row.Devices = owned[ps.Name][:min(devicesShown, row.Count)]
-		d.Persons = append(d.Persons, row)
-	}
-	var match []*curfew.Device
-	for _, dv := range devices {
-		if q == "" || deviceMatches(dv, q) {
-			match = append(match, dv)
-		}
-	}
-	d.Matched = len(match)
-	d.Pages = max(1, (len(match)+pageSize-1)/pageSize)
-	d.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
-	d.Page = min(max(d.Page, 1), d.Pages)
-	for _, dv := range match[min((d.Page-1)*pageSize, len(match)):min(d.Page*pageSize, len(match))] {
+	for _, dv := range devices.Devices {
 		row := deviceRow{Device: dv, Random: curfew.RandomMAC(dv.MAC), Groups: memberOf["device:"+dv.MAC.String()]}
 		for _, a := range dv.Addrs {
 			row.Addrs = append(row.Addrs, a.String())
 		}
 		d.Devices = append(d.Devices, row)
 	}
-	pageURL := func(n int) string {
-		v := url.Values{"page": {strconv.Itoa(n)}}
-		if d.Query != "" {
-			v.Set("q", d.Query)
+	d.PersonsTotal, d.DevicesTotal = persons.Total, devices.Total
+	link := func(param, anchor string) func(n int) string {
+		return func(n int) string {
+			q := url.Values{"ppage": {strconv.Itoa(pn)}, "page": {strconv.Itoa(dn)}}
+			q.Set(param, strconv.Itoa(n))
+			if d.Query != "" {
+				q.Set("q", d.Query)
+			}
+			return "/people?" + q.Encode() + anchor
 		}
-		return "/people?" + v.Encode() + "#devices"
 	}
-	if d.Page > 1 {
-		d.PrevURL = pageURL(d.Page - 1)
-	}
-	if d.Page < d.Pages {
-		d.NextURL = pageURL(d.Page + 1)
-	}
+	d.PersonsPager = newPager(pn, persons.Total, link("ppage", "#persons"))
+	d.DevicesPager = newPager(dn, devices.Total, link("page", "#devices"))
 	con.render(w, r, http.StatusOK, "people", con.newView(p, "People and devices", "people", d))
 }
 
-// deviceMatches reports whether q (lower case) is in the device's MAC,
-// name, owner or one of its addresses.
-func deviceMatches(dv *curfew.Device, q string) bool {
-	if strings.Contains(dv.MAC.String(), q) || strings.Contains(strings.ToLower(dv.Name), q) || strings.Contains(strings.ToLower(dv.Owner), q) {
-		return true
+// pageError answers a listing the service refused (a search too long,
+// say) with the reason, and any other error as internal.
+func (con *Console) pageError(w http.ResponseWriter, r *http.Request, p *page, err error) {
+	st, known := status(err)
+	if !known {
+		con.internal(w, r, err)
+		return
 	}
-	for _, a := range dv.Addrs {
-		if strings.Contains(a.String(), q) {
-			return true
-		}
-	}
-	return false
+	con.refuse(w, r, st, err.Error())
 }
 
 func (con *Console) addPerson(w http.ResponseWriter, r *http.Request, p *page) {

@@ -2,9 +2,11 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,52 +102,74 @@ type preview struct {
 // restrictData is what the Restrict page shows.
 type restrictData struct {
 	Form     restrictForm
-	Subjects []subjectOption
+	Find     string          // what the picker was searched for
+	Subjects []subjectOption // what it offers: the first of each kind, or those that match Find
+	More     bool            // more subjects match than it offers
 	Preview  *preview
 	Error    string
 }
 
 func (con *Console) restrictPage(w http.ResponseWriter, r *http.Request, p *page) {
-	d := restrictData{Form: restrictForm{Subject: r.URL.Query().Get("subject"), Mode: "cutoff", For: "1h"}}
+	v := r.URL.Query()
+	d := restrictData{Form: restrictForm{Subject: v.Get("subject"), Mode: "cutoff", For: "1h"}, Find: strings.TrimSpace(v.Get("find"))}
 	con.restrictRender(w, r, p, http.StatusOK, &d)
 }
 
 func (con *Console) restrictRender(w http.ResponseWriter, r *http.Request, p *page, status int, d *restrictData) {
 	var err error
-	if d.Subjects, err = con.subjects(r.Context()); err != nil {
-		con.internal(w, r, err)
+	if d.Subjects, d.More, err = con.subjects(r.Context(), d.Find); err != nil {
+		con.pageError(w, r, p, err)
 		return
 	}
 	con.render(w, r, status, "restrict", con.newView(p, "Restrict", "restrict", d))
 }
 
-// maxSubjects bounds the picker's list; any other subject can be typed
-// out (device:MAC), or picked from the People page.
-const maxSubjects = 1000
+// Bounds of the picker's list: it offers the first persons, groups and
+// devices that match what is typed, and any subject can be found by
+// typing part of it (or written out: device:MAC).
+const (
+	pickPersons = 20
+	pickGroups  = 20
+	pickDevices = 50
+)
 
-// subjects lists what the picker offers: persons, groups, then devices,
-// at most maxSubjects.
-func (con *Console) subjects(ctx context.Context) ([]subjectOption, error) {
-	persons, err := con.svc.Persons(ctx)
+// subjects lists what the picker offers for find (empty: the first of
+// each kind): persons, groups, then devices, and whether more match. It
+// reads no more devices than it offers.
+func (con *Console) subjects(ctx context.Context, find string) ([]subjectOption, bool, error) {
+	// What is typed into the picker may be a subject already begun.
+	for _, kind := range []string{"person:", "device:", "group:"} {
+		find = strings.TrimPrefix(find, kind)
+	}
+	persons, err := con.svc.FindPersons(ctx, curfew.PersonQuery{Search: find, Limit: pickPersons})
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	devices, err := con.svc.FindDevices(ctx, curfew.DeviceQuery{Search: find, Limit: pickDevices})
+	if err != nil {
+		return nil, false, err
 	}
 	groups, err := con.svc.Groups(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	devices, err := con.svc.Devices(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]subjectOption, 0, len(persons)+len(groups)+len(devices))
-	for _, ps := range persons {
+	more := persons.Total > len(persons.Persons) || devices.Total > len(devices.Devices)
+	out := make([]subjectOption, 0, len(persons.Persons)+pickGroups+len(devices.Devices))
+	for _, ps := range persons.Persons {
 		out = append(out, subjectOption{"person:" + ps.Name, "person " + ps.Name})
 	}
+	q, n := strings.ToLower(find), 0
 	for _, g := range groups {
+		if q != "" && !strings.Contains(strings.ToLower(g.Name), q) {
+			continue
+		}
+		if n++; n > pickGroups {
+			more = true
+			break
+		}
 		out = append(out, subjectOption{"group:" + g.Name, fmt.Sprintf("group %s (%d)", g.Name, len(g.Members))})
 	}
-	for _, dv := range devices {
+	for _, dv := range devices.Devices {
 		label := "device " + dv.MAC.String()
 		if dv.Name != "" {
 			label += " " + dv.Name
@@ -155,7 +179,35 @@ func (con *Console) subjects(ctx context.Context) ([]subjectOption, error) {
 		}
 		out = append(out, subjectOption{"device:" + dv.MAC.String(), label})
 	}
-	return out[:min(len(out), maxSubjects)], nil
+	return out, more, nil
+}
+
+// subjectList serves the picker's search as the operator types: the
+// subjects that match q, as JSON, for console.js to offer.
+func (con *Console) subjectList(w http.ResponseWriter, r *http.Request, p *page) {
+	opts, more, err := con.subjects(r.Context(), strings.TrimSpace(r.URL.Query().Get("q")))
+	if err != nil {
+		st, known := status(err)
+		if !known {
+			con.internal(w, r, err)
+			return
+		}
+		http.Error(w, err.Error(), st)
+		return
+	}
+	type option struct {
+		Value string `json:"value"`
+		Label string `json:"label"`
+	}
+	out := struct {
+		Subjects []option `json:"subjects"`
+		More     bool     `json:"more"`
+	}{Subjects: make([]option, 0, len(opts)), More: more}
+	for _, o := range opts {
+		out.Subjects = append(out.Subjects, option(o))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
 }
 
 // restrictPreview shows, before anything is applied, which devices and
@@ -187,11 +239,7 @@ func (con *Console) preview(ctx context.Context, p *page, f *restrictForm) (*pre
 	if err != nil {
 		return nil, err
 	}
-	devices, err := con.svc.Devices(ctx)
-	if err != nil {
-		return nil, err
-	}
-	groups, err := con.svc.Groups(ctx)
+	devices, groups, err := con.covered(ctx, res.Subject)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +263,68 @@ func (con *Console) preview(ctx context.Context, p *page, f *restrictForm) (*pre
 		pv.Prefixes = append(pv.Prefixes, pr.Prefix.String())
 	}
 	return pv, nil
+}
+
+// covered returns the registered devices s may cover, and its group if
+// it is one: what Compute needs to say what a restriction of s covers,
+// and no more of the store.
+func (con *Console) covered(ctx context.Context, s curfew.Subject) ([]*curfew.Device, []*curfew.Group, error) {
+	owned := func(owner string) ([]*curfew.Device, error) {
+		page, err := con.svc.FindDevices(ctx, curfew.DeviceQuery{Owner: owner, Limit: curfew.MaxPageSize})
+		if err != nil {
+			return nil, err
+		}
+		return page.Devices, nil
+	}
+	byMAC := func(mac string) ([]*curfew.Device, error) {
+		page, err := con.svc.FindDevices(ctx, curfew.DeviceQuery{Search: mac, Limit: curfew.MaxPageSize})
+		if err != nil {
+			return nil, err
+		}
+		var out []*curfew.Device
+		for _, d := range page.Devices {
+			if d.MAC.String() == mac {
+				out = append(out, d)
+			}
+		}
+		return out, nil
+	}
+	switch s.Kind {
+	case curfew.SubjectDevice:
+		ds, err := byMAC(s.MAC.String())
+		return ds, nil, err
+	case curfew.SubjectPerson:
+		ds, err := owned(s.Name)
+		return ds, nil, err
+	case curfew.SubjectGroup:
+		groups, err := con.svc.Groups(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		i := slices.IndexFunc(groups, func(g *curfew.Group) bool { return g.Name == s.Name })
+		if i < 0 {
+			return nil, nil, nil
+		}
+		var ds []*curfew.Device
+		for _, m := range groups[i].Members {
+			var more []*curfew.Device
+			if m.Kind == curfew.SubjectPerson {
+				more, err = owned(m.Name)
+			} else {
+				more, err = byMAC(m.MAC.String())
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, d := range more {
+				if !slices.ContainsFunc(ds, func(o *curfew.Device) bool { return string(o.MAC) == string(d.MAC) }) {
+					ds = append(ds, d)
+				}
+			}
+		}
+		return ds, groups[i : i+1], nil
+	}
+	return nil, nil, nil
 }
 
 // restrictSubmit applies the Restrict form.

@@ -20,7 +20,7 @@ import (
 type pageTemplate struct{ t *template.Template }
 
 // pageNames are the templates besides the layout, one per page.
-var pageNames = []string{"login", "now", "restrict", "people", "accountability", "report", "health", "password", "error"}
+var pageNames = []string{"login", "now", "restrict", "people", "seen", "schedules", "accountability", "report", "health", "password", "error"}
 
 func parsePages() (map[string]*pageTemplate, error) {
 	pages := map[string]*pageTemplate{}

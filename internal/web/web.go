@@ -217,6 +217,7 @@ func (con *Console) routes() []route {
 	return []route{
 		r("GET", "/{$}", curfew.OpRead, con.nowPage),
 		r("GET", "/restrict", curfew.OpRead, con.restrictPage),
+		r("GET", "/restrict/subjects", curfew.OpRead, con.subjectList),
 		r("POST", "/restrict/preview", curfew.OpRestrict, con.restrictPreview),
 		r("POST", "/restrict", curfew.OpRestrict, con.restrictSubmit),
 		r("POST", "/restrictions/{id}/lift", curfew.OpLift, con.lift),
@@ -228,6 +229,11 @@ func (con *Console) routes() []route {
 		r("POST", "/persons/{name}/remove", curfew.OpRemovePerson, con.removePerson),
 		r("POST", "/devices", curfew.OpAddDevice, con.addDevice),
 		r("POST", "/devices/{mac}/remove", curfew.OpRemoveDevice, con.removeDevice),
+		r("GET", "/seen", curfew.OpRead, con.seenPage),
+		r("GET", "/schedules", curfew.OpRead, con.schedulesPage),
+		r("POST", "/schedules", curfew.OpAddSchedule, con.addSchedule),
+		r("POST", "/schedules/{id}/remove", curfew.OpRemoveSchedule, con.removeSchedule),
+		r("POST", "/devices/{mac}/approve", curfew.OpApproveDevice, con.approveDevice),
 		r("POST", "/groups", curfew.OpAddGroup, con.addGroup),
 		r("POST", "/groups/{name}/members", curfew.OpGroupMember, con.addMember),
 		r("POST", "/groups/{name}/members/remove", curfew.OpGroupMember, con.removeMember),
@@ -351,9 +357,9 @@ func (con *Console) toLogin(w http.ResponseWriter, r *http.Request, why string) 
 }
 
 // contentSecurityPolicy allows the console's own style sheet and script
-// and nothing else: no inline script or style, no frames, forms only to
-// the console itself.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+// and nothing else: no inline script or style, no frames, forms and the
+// picker's search only to the console itself.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // secureHeaders sets the headers every answer of the console carries.

@@ -30,6 +30,8 @@ type FakeService struct {
 	DevicesFunc           func(ctx context.Context) ([]*curfew.Device, error)
 	ApproveDeviceFunc     func(ctx context.Context, d *curfew.Device) (*curfew.Device, error)
 	SeenDevicesFunc       func(ctx context.Context) ([]*curfew.SeenDevice, error)
+	FindDevicesFunc       func(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error)
+	FindPersonsFunc       func(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error)
 	RemoveDeviceFunc      func(ctx context.Context, mac net.HardwareAddr, reason string) (*curfew.Device, error)
 	AddPersonFunc         func(ctx context.Context, name string) (*curfew.Person, error)
 	RemovePersonFunc      func(ctx context.Context, name, reason string) (*curfew.Person, error)
@@ -173,6 +175,18 @@ func (f *FakeService) ApproveDevice(ctx context.Context, d *curfew.Device) (*cur
 func (f *FakeService) SeenDevices(ctx context.Context) ([]*curfew.SeenDevice, error) {
 	f.record("SeenDevices")
 	return f.SeenDevicesFunc(ctx)
+}
+
+// FindDevices implements [curfew.Service].
+func (f *FakeService) FindDevices(ctx context.Context, q curfew.DeviceQuery) (*curfew.DevicePage, error) {
+	f.record("FindDevices")
+	return f.FindDevicesFunc(ctx, q)
+}
+
+// FindPersons implements [curfew.Service].
+func (f *FakeService) FindPersons(ctx context.Context, q curfew.PersonQuery) (*curfew.PersonPage, error) {
+	f.record("FindPersons")
+	return f.FindPersonsFunc(ctx, q)
 }
 
 // RemoveDevice implements [curfew.Service].
