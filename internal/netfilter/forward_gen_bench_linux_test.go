@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // frames or fwdGenWarmup+fwdGenWindow+5s, whichever comes first; the rate
 // is counted over fwdGenWindow, after fwdGenWarmup.
 const (
-	fwdGenPackets = 20_000_000
+	fwdGenPackets = 10_000_000
 	fwdGenWarmup  = 500 * time.Millisecond
 	fwdGenWindow  = 2 * time.Second
 )
@@ -131,12 +132,16 @@ func (n *fwdNet) trafgen(ctx context.Context, conf string) (recv, sent float64, 
 		cmd = exec.CommandContext(ctx, "trafgen", "--dev", "fcl", "--conf", conf,
 			"--num", strconv.Itoa(fwdGenPackets), "--cpus", "1", "--no-sock-mem", "--notouch-irq", "--no-cpu-stats")
 		cmd.Stdout, cmd.Stderr = &out, &out
+		// trafgen sends from a child process: stopping it is killing
+		// its process group.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		return cmd.Start()
 	}); err != nil {
 		return 0, 0, fmt.Errorf("starting trafgen: %w", err)
 	}
 	stop := func() {
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	}
 	time.Sleep(fwdGenWarmup) // a rate, counted over a fixed window
