@@ -353,8 +353,8 @@ func TestDebianPurgeDeletesTables(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	if got := tables(); !slices.Equal(got, []string{"curfew", "curfew_quarantine", "curfew_shaper"}) {
-		t.Fatalf("with the daemon stopped the gateway has the tables %v, want curfew, curfew_quarantine and curfew_shaper", got)
+	if got := tables(); !slices.Equal(got, []string{"curfew", "curfew_quarantine", "curfew_shaper", "curfew_windows"}) {
+		t.Fatalf("with the daemon stopped the gateway has the tables %v, want curfew, curfew_quarantine, curfew_shaper and curfew_windows", got)
 	}
 	checkReach(t, false, c1, c2)
 
@@ -364,7 +364,7 @@ func TestDebianPurgeDeletesTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	dpkg(t, l, root, "--purge", "curfew")
-	if got := tables(); len(got) != 3 || qdiscs() == "" {
+	if got := tables(); len(got) != 4 || qdiscs() == "" {
 		t.Errorf("dpkg --root --purge changed the kernel's tables to %v (or deleted the qdiscs); a root that is not the running system's must leave them", got)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -205,6 +206,19 @@ func daemon(ctx context.Context, cfg *config.Config, machine config.Machine, log
 		// every unregistered device out.
 		return fmt.Errorf("removing the quarantine table: %w", err)
 	}
+	// The schedules' windows, which the kernel opens and closes by itself
+	// while the daemon is down; left in place when it stops.
+	windows, err := netfilter.NewWindows(&netfilter.WindowsConfig{
+		Logger:        logger.With("component", "windows"),
+		LANInterfaces: cfg.LAN.Interfaces,
+	})
+	if err != nil {
+		return err
+	}
+	// Right after the restrictions' table: when a window opens, the
+	// daemon adds it there before taking it from the kernel's windows.
+	i := slices.Index(backends, enforce.Backend(nf))
+	backends = slices.Insert(backends, i+1, enforce.Backend(windows))
 	var pages []*notice.Server
 	for _, listen := range []netip.AddrPort{cfg.Notice.Listen, on6(cfg, cfg.Notice.Listen.Port())} {
 		if !listen.IsValid() {

@@ -326,6 +326,7 @@ The lab keeps running; try it by hand in another shell (as root):
   ip netns exec %[8]s nft list map inet curfew reach_mac   # the client, jumping to its reach's chain
   %[3]s lift ID --reason "done"
   ip netns exec %[8]s nft list table inet curfew
+  ip netns exec %[8]s nft list table inet curfew_windows   # schedules' windows, which the kernel opens and closes by itself
 
 The gateway's own firewall cannot take the restriction away: the daemon
 owns its table (Linux 6.9 and later), so a reload of the host's rules,

@@ -27,6 +27,11 @@ type Snapshot struct {
 	// Registered holds the registered MACs; shared between snapshots
 	// while no device is registered or removed, never modified.
 	Registered *Registry
+
+	// Windows are the schedules' windows the kernel opens and closes by
+	// itself while the daemon is down; nil if there are none. Shared
+	// between snapshots while no schedule changes, never modified.
+	Windows *KernelWindows
 }
 
 // Enforcement is the combined effect of the restrictions on one target,

@@ -89,6 +89,17 @@ type Config struct {
 	// The daemon passes the configuration's timezone, else the gateway's
 	// local zone.
 	Zone *time.Location
+	// Schedules, if not nil, replaces the engine's own schedules (its
+	// store's) as the source of the kernel's windows, for tests. It
+	// returns the schedules as the kernel needs them:
+	// each with its subjects' devices and prefixes, and its windows that
+	// open before to, as absolute instants (the expansion follows each
+	// schedule's zone and its DST changes). The engine calls it at the
+	// first reconcile, after SchedulesChanged, once a day, and at the
+	// first instant any schedule's zone changes its UTC offset, and hands
+	// the backends the next curfew.KernelWindowsHorizon of windows in
+	// every Snapshot.
+	Schedules func(ctx context.Context, from, to time.Time) ([]curfew.KernelSchedule, error)
 	// Seen bounds the devices seen on the LAN that RecordSeen keeps;
 	// zero fields take curfew.DefaultMaxUnregistered and
 	// curfew.DefaultSeenMaxAge.
@@ -118,6 +129,7 @@ type Engine struct {
 
 	seenLimits curfew.SeenLimits
 	quarantine bool
+	schedules  func(ctx context.Context, from, to time.Time) ([]curfew.KernelSchedule, error) // nil: the index's
 
 	nmu   sync.Mutex                    // guards names; taken with or without mu, never the other way round
 	names map[string][]net.HardwareAddr // registered MACs by the key (hostKey) of their name; nil: to be read again
@@ -153,6 +165,10 @@ type Engine struct {
 	// unapplied are the restrictions not over whose enforcement the audit
 	// log does not record yet (restriction.applied).
 	unapplied map[curfew.RestrictionID]*curfew.Restriction
+	// windows are the schedules' windows handed to the kernel; nil until
+	// computed. windowsStale asks the next reconcile to compute them again.
+	windows      *curfew.KernelWindows
+	windowsStale bool
 }
 
 var _ curfew.Service = (*Engine)(nil)
@@ -189,6 +205,7 @@ func New(c *Config) (*Engine, error) {
 
 		seenLimits: c.Seen,
 		quarantine: c.Quarantine,
+		schedules:  c.Schedules,
 	}
 	if c.AuditKey != nil {
 		if len(c.AuditKey) != ed25519.PrivateKeySize {
@@ -430,6 +447,20 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 	}
 	e.recordOverLocked(ctx, over, now)
 	retry := len(e.unrecorded) > 0 || len(e.undue) > 0
+	{
+		if e.windows == nil || e.windowsStale || !now.Before(e.windows.Recompute) {
+			if err := e.planWindowsLocked(ctx, now); err != nil {
+				// The kernel keeps the windows it was last given.
+				e.logger.ErrorContext(ctx, "computing the schedules' windows for the kernel", "err", err)
+				retry = true
+			}
+		}
+		snap.Windows = e.windows
+		if snap.Windows == nil {
+			// Not read yet: the kernel keeps what it holds.
+			snap.Windows = &curfew.KernelWindows{Keep: true}
+		}
+	}
 	e.last = snap
 
 	start := time.Now()
@@ -452,11 +483,52 @@ func (e *Engine) reconcileLocked(touched curfew.Targets) error {
 	if next.IsZero() || next.Sub(now) > time.Minute {
 		next = now.Add(time.Minute)
 	}
+	if e.windows != nil && e.windows.Recompute.Before(next) {
+		next = e.windows.Recompute
+	}
 	if retry && next.Sub(now) > e.retry {
 		next = now.Add(e.retry)
 	}
 	e.arm(next)
 	return nil
+}
+
+// planWindowsLocked computes the schedules' windows the kernel keeps from
+// now on. e.mu must be held.
+func (e *Engine) planWindowsLocked(ctx context.Context, now time.Time) error {
+	to := now.Add(curfew.KernelWindowsHorizon)
+	var ss []curfew.KernelSchedule
+	if e.schedules != nil {
+		var err error
+		if ss, err = e.schedules(ctx, now, to); err != nil {
+			return fmt.Errorf("loading schedules: %w", err)
+		}
+	} else {
+		var learned map[string]curfew.Learned
+		if e.learned != nil {
+			learned = e.learned()
+		}
+		ss = e.idx.KernelSchedules(now, to, learned)
+	}
+	kw, err := curfew.PlanKernelWindows(now, curfew.KernelWindowsHorizon, ss)
+	if err != nil {
+		return err
+	}
+	e.windows, e.windowsStale = kw, false
+	return nil
+}
+
+// SchedulesChanged computes the schedules' windows again and hands them
+// to the backends at once. Commands that add, change or remove a schedule
+// call it after storing the change.
+func (e *Engine) SchedulesChanged(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.windowsStale = true
+	return e.reconcileLocked(curfew.Targets{})
 }
 
 // recordOverLocked deletes from the index the restrictions in over, and

@@ -57,6 +57,7 @@ func (e *Engine) AddSchedule(ctx context.Context, req curfew.ScheduleRequest) (*
 	if e.idx != nil {
 		e.idx.PutSchedule(s, s.Created)
 	}
+	e.windowsStale = true // the kernel's windows, for while the daemon is down
 	if err := e.reconcileLocked(curfew.Targets{}); err != nil {
 		return s, fmt.Errorf("stored, but enforcing: %w", err)
 	}
@@ -151,6 +152,7 @@ func (e *Engine) RemoveSchedule(ctx context.Context, id curfew.ScheduleID, reaso
 			e.idx.Add(&touched, window)
 		}
 	}
+	e.windowsStale = true
 	if err := e.reconcileLocked(touched); err != nil {
 		return s, fmt.Errorf("stored, but enforcing: %w", err)
 	}
@@ -218,5 +220,9 @@ func (e *Engine) openWindowsLocked(ctx context.Context, now time.Time, touched *
 		e.unapplied[r.ID] = r
 		e.idx.Put(r)
 		e.idx.Add(touched, r)
+		// The restrictions' table holds the window from now on; the
+		// kernel's windows hand it over (the restrictions' table is
+		// applied first, so no moment is left unenforced).
+		e.windowsStale = true
 	}
 }

@@ -197,6 +197,9 @@ func (e *Engine) change(ctx context.Context, op curfew.Op, id curfew.Restriction
 	}
 	e.logger.InfoContext(ctx, "restriction changed", "kind", kind, "restriction_id", id,
 		"ends_at", r.EffectiveEnd(), "actor", actor.Name)
+	if r.Schedule != 0 {
+		e.windowsStale = true // a lifted window is not the kernel's to open again
+	}
 	return r, e.enforceLocked(r)
 }
 
@@ -284,6 +287,7 @@ func (e *Engine) addDevice(ctx context.Context, d *curfew.Device, op curfew.Op, 
 	}
 	e.forgetNames()
 	e.logger.InfoContext(ctx, "device added", "mac", dev.MAC.String(), "owner", dev.Owner, "actor", actor.Name)
+	e.windowsStale = true // a scheduled person's new device
 	return &dev, e.enforceLocked(&dev)
 }
 

@@ -15,3 +15,12 @@ func (b *Backend) Crash() {
 // google/nftables returns it in SetElement.Val (the attributes of its
 // NFTA_DATA_VERDICT), which that library does not decode.
 var ParseVerdict = parseVerdict
+
+// Release closes the socket w sends its batches on without deleting
+// anything, as a daemon that is killed does. w is not usable for changes
+// afterwards but Close.
+func (w *Windows) Release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dropConnLocked()
+}

@@ -44,7 +44,7 @@ func BenchmarkForwardTrafgen(b *testing.B) {
 	if _, err := exec.LookPath("trafgen"); err != nil {
 		b.Skip("skipping: trafgen is not installed (Debian: apt-get install netsniff-ng)")
 	}
-	n := newFwdNet(b, false)
+	n := newFwdNetFor(b, false)
 	n.checkRouted(b)
 	// The server drops the datagrams before they reach its UDP layer: no
 	// ICMP errors flow back through the gateway.
