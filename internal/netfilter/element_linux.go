@@ -28,6 +28,7 @@ const (
 	setDoHV6                     // ipv6_addr of DNS-over-HTTPS endpoints; no timeouts
 	setDynV4                     // ether_addr . ipv4_addr the resolver allowed (AllowDestination)
 	setDynV6                     // ether_addr . ipv6_addr, likewise
+	setPrefixFam                 // nf_proto of the families with ip: subjects, until the last of them ends
 	numSets
 )
 
@@ -231,6 +232,22 @@ func prefixRanges(ranges elements, s *curfew.Snapshot) {
 	for set, ps := range sets {
 		for _, sp := range spans(ps) {
 			ranges[sp.key(setKind(set))] = sp.until
+		}
+	}
+	// A family with ip: subjects is in setPrefixFam until the last of
+	// them ends, so that packets of a family without any skip the prefix
+	// rules with one lookup.
+	for _, f := range families {
+		var last time.Time
+		for _, set := range []setKind{f.cutoff, f.restricted} {
+			for _, pu := range sets[set] {
+				if pu.until.After(last) {
+					last = pu.until
+				}
+			}
+		}
+		if !last.IsZero() {
+			ranges[elemKey{set: setPrefixFam, start: string([]byte{f.proto})}] = last
 		}
 	}
 }

@@ -64,6 +64,43 @@ func TestSpans(t *testing.T) {
 	}
 }
 
+// TestPrefixFamilies checks that a family is in prefix_families exactly
+// while it has ip: subjects, until the last of them ends: packets of a
+// family not in it skip the prefix rules.
+func TestPrefixFamilies(t *testing.T) {
+	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
+	rule := func(p string, reach curfew.Reach, until time.Duration) curfew.PrefixRule {
+		return curfew.PrefixRule{Prefix: netip.MustParsePrefix(p), Enforcement: curfew.Enforcement{Reach: reach, Until: now.Add(until)}}
+	}
+	fams := func(ps ...curfew.PrefixRule) string {
+		ranges := elements{}
+		prefixRanges(ranges, &curfew.Snapshot{At: now, Prefixes: ps})
+		var got []string
+		for k, u := range ranges {
+			if k.set == setPrefixFam {
+				got = append(got, fmt.Sprintf("%s until %s", keyString(k), u.Sub(now)))
+			}
+		}
+		slices.Sort(got)
+		return strings.Join(got, ", ")
+	}
+	for _, tt := range []struct {
+		name string
+		in   []curfew.PrefixRule
+		want string
+	}{
+		{"none", nil, ""},
+		{"v4 only, the later end", []curfew.PrefixRule{rule("10.0.0.0/8", curfew.ReachCutoff, time.Hour), rule("192.0.2.7/32", curfew.ReachBlocklist, 3*time.Hour)}, "nfproto 2 until 3h0m0s"},
+		{"v6 only", []curfew.PrefixRule{rule("2001:db8::/64", curfew.ReachAllowlist, 2*time.Hour)}, "nfproto 10 until 2h0m0s"},
+		{"both", []curfew.PrefixRule{rule("2001:db8::/64", curfew.ReachCutoff, time.Hour), rule("10.0.0.0/8", curfew.ReachCutoff, 2*time.Hour)}, "nfproto 10 until 1h0m0s, nfproto 2 until 2h0m0s"},
+		{"ended and open ones count for nothing", []curfew.PrefixRule{rule("10.0.0.0/8", curfew.ReachCutoff, 0), rule("2001:db8::/64", curfew.ReachOpen, time.Hour)}, ""},
+	} {
+		if got := fams(tt.in...); got != tt.want {
+			t.Errorf("%s: prefix_families = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestDesiredByMode(t *testing.T) {
 	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
 	hour := now.Add(time.Hour)
@@ -105,6 +142,8 @@ func TestDesiredByMode(t *testing.T) {
 		"allow_net_v6 020000000001.2001:db8::-020000000001.2001:db8:ffff:ffff:ffff:ffff:ffff:ffff true",
 		"doh_v4 9.9.9.9 false",
 		"doh_v6 2620:fe::fe false",
+		"prefix_families nfproto 10 true",
+		"prefix_families nfproto 2 true",
 		"reach_mac 20000000001 allowlist",
 		"reach_mac 20000000003 refuse",
 		"reach_mac 20000000004 bypass",
@@ -121,6 +160,9 @@ func rs() *ruleset { return newRuleset("t", nil, redirects{}) }
 
 // keyString renders k for tests.
 func keyString(k elemKey) string {
+	if k.set == setPrefixFam {
+		return fmt.Sprintf("nfproto %d", k.start[0])
+	}
 	addr := func(b string) string {
 		if k.set.concat() {
 			a, _ := netip.AddrFromSlice([]byte(b[8:]))

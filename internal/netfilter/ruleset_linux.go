@@ -26,6 +26,7 @@ const (
 	chainNoticeCut = "cutoff_notice"    // HTTP of cut-off devices: all of it to the notice server
 	chainInput     = "input"            // base chain on the input hook: restricted clients to the gateway itself
 	chainGateway   = "gateway"          // what restricted clients may reach on the gateway; refuses the rest
+	chainPrefixes  = "prefixes"         // forwarded packets of a family that has ip: subjects: the prefix rules
 
 	setNameReachMAC   = "reach_mac"
 	setNameNoticeMAC  = "notice_mac"
@@ -39,6 +40,7 @@ const (
 	setNameDoHV6      = "doh_v6"
 	setNameDynV4      = "allow_v4"
 	setNameDynV6      = "allow_v6"
+	setNamePrefixFam  = "prefix_families"
 )
 
 // filterPriority runs the forward and input chains before the usual filter
@@ -124,6 +126,7 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	set(setDoHV6, setNameDoHV6, nftables.TypeIP6Addr)
 	set(setDynV4, setNameDynV4, typeMACv4)
 	set(setDynV6, setNameDynV6, typeMACv6)
+	set(setPrefixFam, setNamePrefixFam, nftables.TypeNFProto)
 
 	accept := nftables.ChainPolicyAccept
 	forward := &nftables.Chain{
@@ -146,7 +149,8 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		Policy:   &accept,
 	}
 	gateway := &nftables.Chain{Name: chainGateway, Table: t}
-	rs.chains = []*nftables.Chain{forward, refuse, allowlist, bypass, input, gateway}
+	prefixes := &nftables.Chain{Name: chainPrefixes, Table: t}
+	rs.chains = []*nftables.Chain{forward, prefixes, refuse, allowlist, bypass, input, gateway}
 	var redirect, noticeAL, noticeCut *nftables.Chain
 	if rd.any() {
 		redirect = &nftables.Chain{
@@ -187,15 +191,19 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	// chain. A prefix is a source: flows others open to it are none of its
 	// restriction's business.
 	onLAN(forward, etherVmap(rs.sets[setReachMAC]))
+	// The prefix rules cost a packet as much as all the rest of the
+	// table (docs/benchmarks.md): a family without ip: subjects is not
+	// in setPrefixFam, and its packets skip them with one lookup.
+	add(forward, []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}}, in(rs.sets[setPrefixFam]), jump(chainPrefixes))
 	for _, f := range families {
 		for _, m := range fromPrefix(f, rs.sets[f.cutoff]) {
-			add(forward, m, jump(chainRefuse))
+			add(prefixes, m, jump(chainRefuse))
 		}
-		add(forward, ctDirection(ctDirReply), nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
+		add(prefixes, ctDirection(ctDirReply), nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
 	}
 	for _, f := range families {
 		for _, m := range fromPrefix(f, rs.sets[f.restricted]) {
-			add(forward, m, jump(chainBypass))
+			add(prefixes, m, jump(chainBypass))
 		}
 	}
 

@@ -257,5 +257,5 @@ func concatMAC(key string) uint64 {
 
 // prefixed reports whether the set holds elements of ip: subjects.
 func (k setKind) prefixed() bool {
-	return k == setV4 || k == setV6 || k == setRestrictV4 || k == setRestrictV6
+	return k == setV4 || k == setV6 || k == setRestrictV4 || k == setRestrictV6 || k == setPrefixFam
 }
