@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -268,7 +269,7 @@ func (u *upstream) ask(k cacheKey, timeout time.Duration, o *outbox, done func(*
 		done(nil, err, o)
 		return
 	}
-	s.send(query, qlen, timeout, o, func(m *dns.Msg, err error, o *outbox) {
+	s.send(query, qlen, deadline, o, func(m *dns.Msg, err error, o *outbox) {
 		if err != nil || !m.Truncated {
 			done(m, err, o)
 			return
@@ -399,21 +400,52 @@ func (u *upstream) putIdle(c *dns.Conn) {
 
 // An upSocket is one UDP socket connected to an upstream, with the
 // queries in flight on it.
+//
+// Its queries time out by one timer, armed for the soonest deadline among
+// them, rather than by a timer each: under load, arming and stopping a
+// runtime timer per query cost more than keeping the queries in a heap.
 type upSocket struct {
 	conn *net.UDPConn
 	sent atomic.Int64
 
 	mu      sync.Mutex // guards the fields below
 	pending map[uint16]*pendingQuery
-	retired bool // no new queries: closed once none is pending
+	soonest deadlineHeap // the pending queries, soonest deadline first
+	timer   *time.Timer  // fires at, or after, soonest[0].deadline; calls expire
+	armed   time.Time    // when timer fires; zero if stopped or fired
+	retired bool         // no new queries: closed once none is pending
 	closed  bool
 }
 
 type pendingQuery struct {
-	query []byte // as sent: ID, question
-	qlen  int    // length of the question section
-	done  func(*dns.Msg, error, *outbox)
-	timer *time.Timer
+	query    []byte // as sent: ID, question
+	qlen     int    // length of the question section
+	done     func(*dns.Msg, error, *outbox)
+	id       uint16
+	deadline time.Time
+	index    int // in upSocket.soonest
+}
+
+// A deadlineHeap orders pending queries by deadline (container/heap).
+type deadlineHeap []*pendingQuery
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h deadlineHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *deadlineHeap) Push(x any) {
+	p := x.(*pendingQuery)
+	p.index = len(*h)
+	*h = append(*h, p)
+}
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return p
 }
 
 func openSocket(up netip.AddrPort) (*upSocket, error) {
@@ -423,14 +455,16 @@ func openSocket(up netip.AddrPort) (*upSocket, error) {
 		return nil, err
 	}
 	s := &upSocket{conn: c, pending: map[uint16]*pendingQuery{}}
+	s.timer = time.AfterFunc(time.Hour, s.expire)
+	s.timer.Stop()
 	go s.read() // returns when s is closed
 	return s, nil
 }
 
 // send sends query with a random ID unused on s, queued in o, and calls
-// done once with the answer, or with errTimeout after timeout.
-func (s *upSocket) send(query []byte, qlen int, timeout time.Duration, o *outbox, done func(*dns.Msg, error, *outbox)) {
-	p := &pendingQuery{query: query, qlen: qlen, done: done}
+// done once with the answer, or with errTimeout at deadline.
+func (s *upSocket) send(query []byte, qlen int, deadline time.Time, o *outbox, done func(*dns.Msg, error, *outbox)) {
+	p := &pendingQuery{query: query, qlen: qlen, done: done, deadline: deadline}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -445,8 +479,12 @@ func (s *upSocket) send(query []byte, qlen int, timeout time.Duration, o *outbox
 		}
 	}
 	binary.BigEndian.PutUint16(query, id)
+	p.id = id
 	s.pending[id] = p
-	p.timer = time.AfterFunc(timeout, func() { s.expire(id, p) })
+	heap.Push(&s.soonest, p)
+	if s.armed.IsZero() || deadline.Before(s.armed) {
+		s.arm(deadline)
+	}
 	s.mu.Unlock()
 	s.sent.Add(1)
 	o.send(datagram{conn: s.conn, pkt: query, up: s, id: id, p: p})
@@ -461,15 +499,41 @@ func (s *upSocket) take(id uint16, p *pendingQuery) bool {
 		return false
 	}
 	delete(s.pending, id)
-	p.timer.Stop()
+	heap.Remove(&s.soonest, p.index)
+	// The timer stays armed: when it fires, expire arms it for the
+	// next deadline. Stopping it at every answer would cost more.
 	if s.retired && len(s.pending) == 0 {
 		s.closeLocked()
 	}
 	return true
 }
 
-func (s *upSocket) expire(id uint16, p *pendingQuery) {
-	if s.take(id, p) {
+// arm makes the timer fire at t. Called with s.mu held.
+func (s *upSocket) arm(t time.Time) {
+	s.armed = t
+	s.timer.Reset(time.Until(t))
+}
+
+// expire, called by the timer, fails the queries whose deadline has
+// passed with errTimeout and arms the timer for the next deadline.
+func (s *upSocket) expire() {
+	now := time.Now()
+	var late []*pendingQuery
+	s.mu.Lock()
+	s.armed = time.Time{}
+	for len(s.soonest) > 0 && !now.Before(s.soonest[0].deadline) {
+		p := heap.Pop(&s.soonest).(*pendingQuery)
+		delete(s.pending, p.id)
+		late = append(late, p)
+	}
+	if len(s.soonest) > 0 && !s.closed {
+		s.arm(s.soonest[0].deadline)
+	}
+	if s.retired && len(s.pending) == 0 {
+		s.closeLocked()
+	}
+	s.mu.Unlock()
+	for _, p := range late {
 		p.done(nil, errTimeout, nil)
 	}
 }
@@ -528,10 +592,10 @@ func (s *upSocket) close() {
 	s.mu.Lock()
 	pending := s.pending
 	s.pending = map[uint16]*pendingQuery{}
+	s.soonest = nil
 	s.closeLocked()
 	s.mu.Unlock()
 	for _, p := range pending {
-		p.timer.Stop()
 		p.done(nil, errors.New("resolver closed"), nil)
 	}
 }
@@ -539,6 +603,8 @@ func (s *upSocket) close() {
 func (s *upSocket) closeLocked() {
 	if !s.closed {
 		s.closed = true
+		s.timer.Stop()
+		s.armed = time.Time{}
 		_ = s.conn.Close()
 	}
 }

@@ -209,3 +209,90 @@ func BenchmarkForwardMiss(b *testing.B) {
 		})
 	}
 }
+
+// TestUpSocketTimesOutByDeadline checks that queries on one upstream
+// socket, which share one timer, each fail at their own deadline: one sent
+// later with a sooner deadline does not wait for the earlier one's, and
+// an answered one leaves the others' deadlines alone.
+func TestUpSocketTimesOutByDeadline(t *testing.T) {
+	silent, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	s, err := openSocket(silent.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	failedAt := make(chan string, 3)
+	send := func(name string, after time.Duration) {
+		q, qlen, err := packQuery(cacheKey{name: name + ".example.", qtype: dns.TypeA, qclass: dns.ClassINET})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.send(q, qlen, time.Now().Add(after), nil, func(_ *dns.Msg, err error, _ *outbox) {
+			if errors.Is(err, errTimeout) {
+				failedAt <- name
+			}
+		})
+	}
+	start := time.Now()
+	send("late", 1500*time.Millisecond)
+	send("answered", 100*time.Millisecond)
+	send("soon", 200*time.Millisecond)
+	// Answer "answered" as the upstream would, with its ID.
+	buf := make([]byte, 512)
+	for range 3 {
+		_ = silent.SetReadDeadline(time.Now().Add(time.Second))
+		n, from, err := silent.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if m.Question[0].Name == "answered.example." {
+			out, _ := answerTo(m).Pack()
+			if _, err := silent.WriteToUDPAddrPort(out, from); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	select {
+	case name := <-failedAt:
+		if name != "soon" {
+			t.Fatalf("%s timed out first, want soon", name)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("soon timed out after %v, want about 200ms, long before late's 1.5s", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no query timed out in 5s")
+	}
+	select {
+	case name := <-failedAt:
+		if name != "late" {
+			t.Fatalf("%s timed out, want late (answered was answered)", name)
+		}
+		if d := time.Since(start); d < 1500*time.Millisecond {
+			t.Errorf("late timed out after %v, before its deadline of 1.5s", d)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("late did not time out in 6s")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) != 0 || len(s.soonest) != 0 {
+		t.Errorf("%d queries pending, %d in the deadline heap after all were done, want none", len(s.pending), len(s.soonest))
+	}
+}
+
+func answerTo(q *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+		A: net.IPv4(192, 0, 2, 1)}}
+	return m
+}
