@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -68,8 +69,10 @@ type forwarder struct {
 	upstreams []*upstream
 	metrics   Metrics
 	// store keeps an answer before its waiters are told, and returns its
-	// cache entry, or nil if it was not kept. Nil keeps nothing.
-	store     func(cacheKey, *dns.Msg) *cacheEntry
+	// cache entry, or nil if it was not kept. Nil keeps nothing. The
+	// answer's wire form, as received, comes with it where there is one
+	// (see cache.putWire), valid only during the call.
+	store     func(k cacheKey, m *dns.Msg, wire []byte) *cacheEntry
 	preferred atomic.Uint32 // index of the upstream that answered last
 
 	mu      sync.Mutex // guards the fields below
@@ -168,19 +171,19 @@ func (f *forwarder) next(fl *flight, o *outbox) {
 	}
 	if n < 0 || left <= 0 {
 		if fl.last != nil {
-			f.land(fl, fl.last, nil, o)
+			f.land(fl, fl.last, nil, nil, o)
 			return
 		}
 		if len(fl.errs) == 0 {
 			fl.errs = append(fl.errs, errTimeout)
 		}
-		f.land(fl, nil, fmt.Errorf("%w: %w", errNoUpstream, errors.Join(fl.errs...)), o)
+		f.land(fl, nil, nil, fmt.Errorf("%w: %w", errNoUpstream, errors.Join(fl.errs...)), o)
 		return
 	}
 	fl.tries++
 	up := f.upstreams[n]
 	start := time.Now()
-	up.ask(fl.k, min(upstreamTry, left), o, func(m *dns.Msg, err error, o *outbox) {
+	up.ask(fl.k, min(upstreamTry, left), o, func(m *dns.Msg, wire []byte, err error, o *outbox) {
 		f.metrics.Upstream(up.addr, time.Since(start), err)
 		switch {
 		case err != nil:
@@ -190,21 +193,21 @@ func (f *forwarder) next(fl *flight, o *outbox) {
 			fl.errs = append(fl.errs, fmt.Errorf("asking %s: %s", up.addr, dns.RcodeToString[m.Rcode]))
 		default:
 			f.preferred.Store(uint32(n))
-			f.land(fl, m, nil, o)
+			f.land(fl, m, wire, nil, o)
 			return
 		}
 		f.next(fl, o)
 	})
 }
 
-// land ends fl with its answer and tells everyone waiting, who may queue
-// what they send in o.
-func (f *forwarder) land(fl *flight, m *dns.Msg, err error, o *outbox) {
+// land ends fl with its answer, m and its wire form if known, or err, and
+// tells everyone waiting, who may queue what they send in o.
+func (f *forwarder) land(fl *flight, m *dns.Msg, wire []byte, err error, o *outbox) {
 	var e *cacheEntry
 	if m != nil {
 		stripOPT(m)
 		if f.store != nil {
-			e = f.store(fl.k, m)
+			e = f.store(fl.k, m, wire)
 		}
 	}
 	f.mu.Lock()
@@ -254,32 +257,37 @@ type idleConn struct {
 	since time.Time
 }
 
+// An upstreamFunc takes an upstream's answer, with its wire form as
+// received, whose question is the one asked but for the case of its
+// letters, valid only until it returns; or the error.
+type upstreamFunc func(m *dns.Msg, wire []byte, err error, o *outbox)
+
 // ask sends the question k, queued in o, and calls done once with the
 // answer, over TCP if the UDP one was truncated, or with an error after
 // timeout.
-func (u *upstream) ask(k cacheKey, timeout time.Duration, o *outbox, done func(*dns.Msg, error, *outbox)) {
+func (u *upstream) ask(k cacheKey, timeout time.Duration, o *outbox, done upstreamFunc) {
 	query, qlen, err := packQuery(k)
 	if err != nil {
-		done(nil, err, o)
+		done(nil, nil, err, o)
 		return
 	}
 	deadline := time.Now().Add(timeout)
 	s, err := u.socket()
 	if err != nil {
-		done(nil, err, o)
+		done(nil, nil, err, o)
 		return
 	}
-	s.send(query, qlen, deadline, o, func(m *dns.Msg, err error, o *outbox) {
+	s.send(query, qlen, deadline, o, func(m *dns.Msg, wire []byte, err error, o *outbox) {
 		if err != nil || !m.Truncated {
-			done(m, err, o)
+			done(m, wire, err, o)
 			return
 		}
 		// Rare enough to be worth no more than a goroutine. The query is
 		// copied: the UDP send may not have returned yet.
 		query := append([]byte(nil), query...)
 		go func() {
-			m, err := u.exchangeTCP(query, qlen, deadline)
-			done(m, err, nil)
+			m, wire, err := u.exchangeTCP(query, qlen, deadline)
+			done(m, wire, err, nil)
 		}()
 	})
 }
@@ -327,51 +335,57 @@ func (u *upstream) close() {
 // exchangeTCP asks query over TCP, on an idle connection if there is one
 // and it still works, else on a new one, and keeps the connection for the
 // next query.
-func (u *upstream) exchangeTCP(query []byte, qlen int, deadline time.Time) (*dns.Msg, error) {
+func (u *upstream) exchangeTCP(query []byte, qlen int, deadline time.Time) (*dns.Msg, []byte, error) {
 	for {
 		c, reused := u.takeIdle()
 		if c == nil {
 			d := net.Dialer{Deadline: deadline}
 			nc, err := d.Dial("tcp", u.addr.String())
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			c = &dns.Conn{Conn: nc, UDPSize: ednsSize}
 		}
-		m, err := tcpRoundTrip(c, query, qlen, deadline)
+		m, wire, err := tcpRoundTrip(c, query, qlen, deadline)
 		if err != nil {
 			_ = c.Close()
 			if reused && time.Now().Before(deadline) {
 				continue // the upstream closed it while idle: dial anew
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		u.putIdle(c)
-		return m, nil
+		return m, wire, nil
 	}
 }
 
-func tcpRoundTrip(c *dns.Conn, query []byte, qlen int, deadline time.Time) (*dns.Msg, error) {
+// tcpRoundTrip asks query on c and returns the answer and its wire form.
+func tcpRoundTrip(c *dns.Conn, query []byte, qlen int, deadline time.Time) (*dns.Msg, []byte, error) {
 	binary.BigEndian.PutUint16(query, uint16(rand.Uint32()))
 	if err := c.SetDeadline(deadline); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := c.Write(query); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	buf := make([]byte, dns.MaxMsgSize)
-	n, err := c.Read(buf)
-	if err != nil {
-		return nil, err
+	// The answer's length first, so that the buffer is only as large as
+	// the answer rather than dns.MaxMsgSize, 64 KiB, for every answer.
+	var length [2]byte
+	if _, err := io.ReadFull(c.Conn, length[:]); err != nil {
+		return nil, nil, err
 	}
-	if !answers(buf[:n], query, qlen) {
-		return nil, errWrongQuestion
+	buf := make([]byte, binary.BigEndian.Uint16(length[:]))
+	if _, err := io.ReadFull(c.Conn, buf); err != nil {
+		return nil, nil, err
+	}
+	if !answers(buf, query, qlen) {
+		return nil, nil, errWrongQuestion
 	}
 	m := new(dns.Msg)
-	if err := m.Unpack(buf[:n]); err != nil {
-		return nil, fmt.Errorf("unpacking answer: %w", err)
+	if err := m.Unpack(buf); err != nil {
+		return nil, nil, fmt.Errorf("unpacking answer: %w", err)
 	}
-	return m, nil
+	return m, buf, nil
 }
 
 func (u *upstream) takeIdle() (*dns.Conn, bool) {
@@ -420,7 +434,7 @@ type upSocket struct {
 type pendingQuery struct {
 	query    []byte // as sent: ID, question
 	qlen     int    // length of the question section
-	done     func(*dns.Msg, error, *outbox)
+	done     upstreamFunc
 	id       uint16
 	deadline time.Time
 	index    int // in upSocket.soonest
@@ -463,12 +477,12 @@ func openSocket(up netip.AddrPort) (*upSocket, error) {
 
 // send sends query with a random ID unused on s, queued in o, and calls
 // done once with the answer, or with errTimeout at deadline.
-func (s *upSocket) send(query []byte, qlen int, deadline time.Time, o *outbox, done func(*dns.Msg, error, *outbox)) {
+func (s *upSocket) send(query []byte, qlen int, deadline time.Time, o *outbox, done upstreamFunc) {
 	p := &pendingQuery{query: query, qlen: qlen, done: done, deadline: deadline}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		done(nil, errors.New("socket closed"), o)
+		done(nil, nil, errors.New("socket closed"), o)
 		return
 	}
 	var id uint16
@@ -534,7 +548,7 @@ func (s *upSocket) expire() {
 	}
 	s.mu.Unlock()
 	for _, p := range late {
-		p.done(nil, errTimeout, nil)
+		p.done(nil, nil, errTimeout, nil)
 	}
 }
 
@@ -569,10 +583,13 @@ func (s *upSocket) read() {
 			return
 		}
 		if err != nil {
-			p.done(nil, fmt.Errorf("unpacking answer: %w", err), o)
+			p.done(nil, nil, fmt.Errorf("unpacking answer: %w", err), o)
 			return
 		}
-		p.done(m, nil, o)
+		if cut {
+			pkt = nil // not the whole answer
+		}
+		p.done(m, pkt, nil, o)
 	}, o.flush, func(error) bool {
 		return false // such as ECONNREFUSED from an ICMP error: the timeout handles it
 	})
@@ -596,7 +613,7 @@ func (s *upSocket) close() {
 	s.closeLocked()
 	s.mu.Unlock()
 	for _, p := range pending {
-		p.done(nil, errors.New("resolver closed"), nil)
+		p.done(nil, nil, errors.New("resolver closed"), nil)
 	}
 }
 

@@ -231,7 +231,7 @@ func TestUpSocketTimesOutByDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.send(q, qlen, time.Now().Add(after), nil, func(_ *dns.Msg, err error, _ *outbox) {
+		s.send(q, qlen, time.Now().Add(after), nil, func(_ *dns.Msg, _ []byte, err error, _ *outbox) {
 			if errors.Is(err, errTimeout) {
 				failedAt <- name
 			}
