@@ -75,6 +75,7 @@ type cacheShard struct {
 type cacheNode struct {
 	hash   uint64
 	e      *cacheEntry
+	size   int   // e.size(), kept here so that eviction need not read e
 	freq   uint8 // uses since it was queued, at most 3
 	inMain bool
 	gone   bool // no longer in the map: skipped when reached in its queue
@@ -274,22 +275,23 @@ func (c *cache) putWire(k cacheKey, m *dns.Msg, wire []byte, now time.Time) *cac
 func (s *cacheShard) store(h uint64, e *cacheEntry, maxBytes int) {
 	if n := s.m[h]; n != nil {
 		// Replaced in place: the name keeps its standing.
-		d := e.size() - n.e.size()
+		size := e.size()
+		d := size - n.size
 		s.bytes += d
 		if !n.inMain {
 			s.smallBytes += d
 		}
-		n.e = e
+		n.e, n.size = e, size
 	} else {
-		n := &cacheNode{hash: h, e: e}
+		n := &cacheNode{hash: h, e: e, size: e.size()}
 		s.m[h] = n
-		s.bytes += e.size()
+		s.bytes += n.size
 		if s.ghost.take(h) {
 			n.inMain = true
 			s.main.push(n)
 		} else {
 			s.small.push(n)
-			s.smallBytes += e.size()
+			s.smallBytes += n.size
 		}
 	}
 	for s.bytes > maxBytes {
@@ -305,7 +307,7 @@ func (s *cacheShard) evict(maxBytes int) {
 		if n == nil || n.gone {
 			return
 		}
-		s.smallBytes -= n.e.size()
+		s.smallBytes -= n.size
 		if n.freq > 0 {
 			n.freq, n.inMain = 0, true
 			s.main.push(n)
@@ -330,14 +332,14 @@ func (s *cacheShard) evict(maxBytes int) {
 // remove takes n out of the cache; its queue slot is skipped later.
 func (s *cacheShard) remove(n *cacheNode) {
 	if !n.inMain {
-		s.smallBytes -= n.e.size()
+		s.smallBytes -= n.size
 	}
 	s.drop(n)
 }
 
 func (s *cacheShard) drop(n *cacheNode) {
 	delete(s.m, n.hash)
-	s.bytes -= n.e.size()
+	s.bytes -= n.size
 	n.gone = true
 }
 
