@@ -91,6 +91,11 @@ type flight struct {
 	errs   []error
 
 	waiters []answerFunc // guarded by forwarder.mu
+
+	// Room for failed and waiters in the flight's own allocation, for
+	// the usual few upstreams and one waiter.
+	failedRoom [4]bool
+	waiterRoom [1]answerFunc
 }
 
 // An answerFunc takes the answer to a question asked upstream, and the
@@ -129,7 +134,9 @@ func (f *forwarder) resolve(k cacheKey, o *outbox, done answerFunc) {
 		f.mu.Unlock()
 		return
 	}
-	fl := &flight{k: k, start: time.Now(), waiters: []answerFunc{done}}
+	fl := &flight{k: k, start: time.Now()}
+	fl.waiterRoom[0] = done
+	fl.waiters = fl.waiterRoom[:1:1]
 	f.flights[k] = fl
 	f.mu.Unlock()
 	f.next(fl, o)
@@ -158,9 +165,14 @@ func (f *forwarder) exchange(ctx context.Context, k cacheKey) (*dns.Msg, error) 
 // upstreamBudget is spent. The query is queued in o.
 func (f *forwarder) next(fl *flight, o *outbox) {
 	if fl.failed == nil {
-		fl.failed = make([]bool, len(f.upstreams))
+		if len(f.upstreams) <= len(fl.failedRoom) {
+			fl.failed = fl.failedRoom[:len(f.upstreams)]
+		} else {
+			fl.failed = make([]bool, len(f.upstreams))
+		}
 	}
-	left := upstreamBudget - time.Since(fl.start)
+	now := time.Now() // one reading for the budget, the deadline and the latency
+	left := upstreamBudget - now.Sub(fl.start)
 	n := -1
 	for fl.tries < 2*len(f.upstreams) && n < 0 {
 		if i := (int(f.preferred.Load()) + fl.tries) % len(f.upstreams); !fl.failed[i] {
@@ -182,9 +194,8 @@ func (f *forwarder) next(fl *flight, o *outbox) {
 	}
 	fl.tries++
 	up := f.upstreams[n]
-	start := time.Now()
-	up.ask(fl.k, min(upstreamTry, left), o, func(m *dns.Msg, wire []byte, err error, o *outbox) {
-		f.metrics.Upstream(up.addr, time.Since(start), err)
+	up.ask(fl.k, now.Add(min(upstreamTry, left)), o, func(m *dns.Msg, wire []byte, err error, o *outbox) {
+		f.metrics.Upstream(up.addr, time.Since(now), err)
 		switch {
 		case err != nil:
 			fl.errs = append(fl.errs, fmt.Errorf("asking %s: %w", up.addr, err))
@@ -263,15 +274,14 @@ type idleConn struct {
 type upstreamFunc func(m *dns.Msg, wire []byte, err error, o *outbox)
 
 // ask sends the question k, queued in o, and calls done once with the
-// answer, over TCP if the UDP one was truncated, or with an error after
-// timeout.
-func (u *upstream) ask(k cacheKey, timeout time.Duration, o *outbox, done upstreamFunc) {
+// answer, over TCP if the UDP one was truncated, or with an error at
+// deadline.
+func (u *upstream) ask(k cacheKey, deadline time.Time, o *outbox, done upstreamFunc) {
 	query, qlen, err := packQuery(k)
 	if err != nil {
 		done(nil, nil, err, o)
 		return
 	}
-	deadline := time.Now().Add(timeout)
 	s, err := u.socket()
 	if err != nil {
 		done(nil, nil, err, o)
