@@ -205,6 +205,9 @@ func FuzzWireForCacheMatchesPack(f *testing.F) {
 		if want == nil {
 			t.Fatalf("the wire answer was copied, but the message does not pack: %v", m)
 		}
+		if !bytes.Equal(wire[:12], want[:12]) {
+			t.Fatalf("header %x, packed %x", wire[:12], want[:12]) // ID, flags and section counts
+		}
 		if qlen != wqlen || !slices.EqualFunc(ttls, wttls, func(a, b ttlPos) bool { return a.ttl == b.ttl }) {
 			t.Fatalf("question length %d, TTLs %v; packed: %d, %v", qlen, ttls, wqlen, wttls)
 		}
