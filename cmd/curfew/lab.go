@@ -323,6 +323,7 @@ The lab keeps running; try it by hand in another shell (as root):
   ip netns exec %[5]s curl -m 3 %[6]s
   ip netns exec %[5]s curl -m 3 %[7]s
   %[3]s list
+  ip netns exec %[8]s nft list map inet curfew reach_mac   # the client, jumping to its reach's chain
   %[3]s lift ID --reason "done"
   ip netns exec %[8]s nft list table inet curfew
   ip netns exec %[8]s nft list table inet curfew_windows   # schedules' windows, which the kernel opens and closes by itself

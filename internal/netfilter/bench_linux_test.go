@@ -129,9 +129,9 @@ func nftRuleset(tb testing.TB, n int) string {
 	be := newBackend(tb, ns)
 	mustApply(tb, be, &curfew.Snapshot{At: time.Now()})
 	empty := netnstest.Ruleset(tb, ns)
-	const set = "set cutoff_mac {\n\t\ttype ether_addr\n\t\tflags timeout\n"
+	const set = "map reach_mac {\n\t\ttype ether_addr : verdict\n\t\tflags timeout\n"
 	if !strings.Contains(empty, set) {
-		tb.Fatalf("no empty cutoff_mac set in\n%s", empty)
+		tb.Fatalf("no empty reach_mac map in\n%s", empty)
 	}
 	var w strings.Builder
 	w.WriteString(set + "\t\telements = {")
@@ -142,7 +142,7 @@ func nftRuleset(tb testing.TB, n int) string {
 		if i%8 == 0 {
 			w.WriteString("\n\t\t\t")
 		}
-		fmt.Fprintf(&w, " %s timeout 1h", benchMAC(i))
+		fmt.Fprintf(&w, " %s timeout 1h : jump refuse", benchMAC(i))
 	}
 	w.WriteString(" }\n")
 	return "table inet curfew\ndelete table inet curfew\n" + strings.Replace(empty, set, w.String(), 1)

@@ -16,11 +16,10 @@ import (
 type setKind uint8
 
 const (
-	setMAC        setKind = iota // ether_addr of cut-off devices
+	setReachMAC   setKind = iota // ether_addr : verdict, every restricted device: the chain of its reach
+	setNoticeMAC                 // ether_addr : verdict, cut-off and allowlist-mode devices: their HTTP's notice chain
 	setV4                        // ipv4_addr intervals of cut-off prefixes
 	setV6                        // ipv6_addr intervals of cut-off prefixes
-	setAllowMAC                  // ether_addr of allowlist-mode devices
-	setBlockMAC                  // ether_addr of blocklist-mode devices
 	setRestrictV4                // ipv4_addr intervals of allowlist- and blocklist-mode prefixes
 	setRestrictV6                // ipv6_addr intervals, likewise
 	setNetV4                     // ether_addr . ipv4_addr ranges: prefixes allowlists name
@@ -46,6 +45,10 @@ func (k setKind) ranged() bool { return k == setNetV4 || k == setNetV6 }
 // look up one by one: not intervals, not ranges.
 func (k setKind) plain() bool { return !k.interval() && !k.ranged() }
 
+// verdicts reports whether the set is a verdict map: each element jumps
+// to a chain, which its key's to names.
+func (k setKind) verdicts() bool { return k == setReachMAC || k == setNoticeMAC }
+
 // concat reports whether the set's key is `ether_addr . address`.
 func (k setKind) concat() bool { return k.ranged() || k.dynamic() }
 
@@ -56,8 +59,14 @@ func (k setKind) timeout() bool { return k != setDoHV4 && k != setDoHV6 }
 // rather than from the Snapshot.
 func (k setKind) dynamic() bool { return k == setDynV4 || k == setDynV6 }
 
-// macKinds are the sets of devices by mode, indexed by macMode.
-var macKinds = [numModes]setKind{setMAC, setAllowMAC, setBlockMAC}
+// modeChains are, by mode, the chains its devices' elements jump to: in
+// the forward path (setReachMAC) and, for their HTTP, in the intercept
+// chain (setNoticeMAC; none for blocklist mode, whose HTTP is left alone).
+var modeChains = [numModes]struct{ reach, notice string }{
+	modeCutoff:    {chainRefuse, chainNoticeCut},
+	modeAllowlist: {chainAllowlist, chainNoticeAL},
+	modeBlocklist: {chainBypass, ""},
+}
 
 // macMode indexes the per-mode device lists.
 type macMode uint8
@@ -71,7 +80,7 @@ const (
 
 // needs is what one reach needs of the table.
 type needs struct {
-	mode      macMode // the device list, and so the set of macKinds, its devices go in
+	mode      macMode // the device list, and so the verdicts (modeChains), its devices go in
 	v4, v6    setKind // the interval sets its ip: prefixes go in
 	allowNets bool    // its devices' AllowPrefixes go in setNetV4 and setNetV6
 }
@@ -85,14 +94,15 @@ var reachNeeds = map[curfew.Reach]needs{
 	curfew.ReachBlocklist: {mode: modeBlocklist, v4: setRestrictV4, v6: setRestrictV6},
 }
 
-// elemKey identifies one element as the kernel sees it: a MAC or an
-// address; an interval of addresses [start, end), where an empty end means
+// elemKey identifies one element as the kernel sees it: a MAC (in a
+// verdict map, with the chain it jumps to) or an address; an interval of addresses [start, end), where an empty end means
 // the interval runs to the last address of its family; or, in a ranged
 // set, a range [start, end] of concatenated keys.
 type elemKey struct {
 	set   setKind
 	start string // raw key bytes
 	end   string // raw key bytes of the first address after the interval, or the range's last key
+	to    string // in a verdict map, the chain the element jumps to
 }
 
 // elements maps each element to the instant it must stop applying; the
@@ -132,7 +142,17 @@ func macBytes(mac uint64) []byte {
 
 func (m macElem) bytes() []byte { return macBytes(m.mac) }
 
-func (m macElem) key(kind setKind) elemKey { return elemKey{set: kind, start: string(m.bytes())} }
+// keys returns the elements of a device in mode: one in setReachMAC, and
+// one in setNoticeMAC if the mode redirects HTTP and the table has that
+// map (notice is false without a notice server).
+func (m macElem) keys(mode macMode, notice bool) []elemKey {
+	mac := string(m.bytes())
+	out := []elemKey{{set: setReachMAC, start: mac, to: modeChains[mode].reach}}
+	if to := modeChains[mode].notice; notice && to != "" {
+		out = append(out, elemKey{set: setNoticeMAC, start: mac, to: to})
+	}
+	return out
+}
 
 // concatKey returns the key of `ether_addr . address` in a concatenated
 // set: the MAC padded to 8 bytes (the register size), then the address.
@@ -290,12 +310,17 @@ func lastAddr(bits int) netip.Addr {
 	return a
 }
 
-// diffMACs walks two sorted device lists of the set kind and returns the
+// diffMACs walks two sorted device lists of mode (notice as for keys) and returns the
 // elements to delete and to add to go from have to want, and the devices
 // that are new in the set (not in it in have at now). Elements whose end is not after now are
 // not deleted: the kernel may already have expired them, and deleting a
 // missing element would fail the whole batch.
-func diffMACs(kind setKind, have, want []macElem, now time.Time) (del []elemKey, add []element, fresh []macElem) {
+func diffMACs(mode macMode, notice bool, have, want []macElem, now time.Time) (del []elemKey, add []element, fresh []macElem) {
+	adds := func(m macElem) {
+		for _, k := range m.keys(mode, notice) {
+			add = append(add, element{k, m.until})
+		}
+	}
 	i, j := 0, 0
 	for i < len(have) || j < len(want) {
 		var c int
@@ -310,21 +335,21 @@ func diffMACs(kind setKind, have, want []macElem, now time.Time) (del []elemKey,
 		switch {
 		case c < 0:
 			if have[i].until.After(now) {
-				del = append(del, have[i].key(kind))
+				del = append(del, have[i].keys(mode, notice)...)
 			}
 			i++
 		case c > 0:
-			add = append(add, element{want[j].key(kind), want[j].until})
+			adds(want[j])
 			fresh = append(fresh, want[j])
 			j++
 		default:
 			if h, w := have[i], want[j]; !h.until.Equal(w.until) {
 				if h.until.After(now) {
-					del = append(del, h.key(kind))
+					del = append(del, h.keys(mode, notice)...)
 				} else {
 					fresh = append(fresh, w)
 				}
-				add = append(add, element{w.key(kind), w.until})
+				adds(w)
 			}
 			i++
 			j++

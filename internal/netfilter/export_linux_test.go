@@ -11,6 +11,11 @@ func (b *Backend) Crash() {
 	b.dropWriter()
 }
 
+// ParseVerdict decodes the data of a verdict map's element as
+// google/nftables returns it in SetElement.Val (the attributes of its
+// NFTA_DATA_VERDICT), which that library does not decode.
+var ParseVerdict = parseVerdict
+
 // Release closes the socket w sends its batches on without deleting
 // anything, as a daemon that is killed does. w is not usable for changes
 // afterwards but Close.

@@ -210,7 +210,12 @@ type fwdNet struct {
 	clientMAC          net.HardwareAddr
 }
 
-func newFwdNet(b *testing.B) *fwdNet {
+// newFwdNet builds the network and starts the iperf3 server.
+func newFwdNet(b *testing.B) *fwdNet { return newFwdNetFor(b, true) }
+
+// newFwdNetFor builds the network and, with iperf, starts the iperf3
+// server.
+func newFwdNetFor(b *testing.B, iperf bool) *fwdNet {
 	n := &fwdNet{client: netnstest.New(b), gw: netnstest.New(b), server: netnstest.New(b)}
 	netnstest.Veth(b, n.client, "fcl", n.gw, "flan")
 	netnstest.Veth(b, n.server, "fsrv", n.gw, "fwan")
@@ -239,6 +244,9 @@ func newFwdNet(b *testing.B) *fwdNet {
 		return err
 	}); err != nil {
 		b.Fatal(err)
+	}
+	if !iperf {
+		return n
 	}
 
 	// The iperf3 server, for the whole benchmark; it serves one test at a

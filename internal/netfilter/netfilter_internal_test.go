@@ -90,7 +90,9 @@ func TestDesiredByMode(t *testing.T) {
 	var got []string
 	for mode, l := range macs {
 		for _, m := range l {
-			got = append(got, fmt.Sprintf("%s %x", rs().sets[macKinds[mode]].Name, m.mac))
+			for _, k := range m.keys(macMode(mode), false) {
+				got = append(got, fmt.Sprintf("%s %x %s", rs().sets[k.set].Name, m.mac, k.to))
+			}
 		}
 	}
 	for k, u := range ranges {
@@ -101,12 +103,12 @@ func TestDesiredByMode(t *testing.T) {
 		"allow_net_v4 020000000001.192.0.2.1-020000000001.192.0.2.1 true",
 		"allow_net_v4 020000000001.198.51.100.0-020000000001.198.51.100.255 true",
 		"allow_net_v6 020000000001.2001:db8::-020000000001.2001:db8:ffff:ffff:ffff:ffff:ffff:ffff true",
-		"allowlist_mac 20000000001",
-		"blocklist_mac 20000000004",
-		"blocklist_mac 20000000007",
-		"cutoff_mac 20000000003",
 		"doh_v4 9.9.9.9 false",
 		"doh_v6 2620:fe::fe false",
+		"reach_mac 20000000001 allowlist",
+		"reach_mac 20000000003 refuse",
+		"reach_mac 20000000004 bypass",
+		"reach_mac 20000000007 bypass",
 		"restricted_v4 10.0.0.0-11.0.0.0 true",
 		"restricted_v6 2001:db8:1::-2001:db8:2:: true",
 	}
@@ -171,7 +173,7 @@ func TestApplySendsOnlyChanges(t *testing.T) {
 			t.Errorf("step %d: batches = %d, want %d", i, b.batches, st.wantBatches)
 		}
 		if i > 0 {
-			del, add, _ := diffMACs(setMAC, have, b.macs[modeCutoff], time.Now())
+			del, add, _ := diffMACs(modeCutoff, b.rs.notices(), have, b.macs[modeCutoff], time.Now())
 			if len(del) != st.wantDel || len(add) != st.wantAdd {
 				t.Errorf("step %d: diff = %d deleted, %d added; want %d, %d", i, len(del), len(add), st.wantDel, st.wantAdd)
 			}

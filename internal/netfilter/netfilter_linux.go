@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	mdnetlink "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -308,7 +309,7 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 		if delta != nil {
 			have, want = delta.was[mode], delta.now[mode]
 		}
-		d, a, f := diffMACs(macKinds[mode], have, want, start)
+		d, a, f := diffMACs(macMode(mode), b.rs.notices(), have, want, start)
 		del, add = append(del, d...), append(add, a...)
 		if macMode(mode) == modeBlocklist {
 			continue // the resolver's business: no flow needs cutting
@@ -326,7 +327,7 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 
 	var added, deleted int
 	if !b.built {
-		all := allElements(macs, ranges)
+		all := allElements(macs, ranges, b.rs.notices())
 		if err := b.rebuild(all, s.At); err != nil {
 			return err
 		}
@@ -335,7 +336,7 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 		if err := b.sendDiff(del, add, s.At); err != nil {
 			b.logger.WarnContext(ctx, "rebuilding table after failed update", "table", b.rs.table.Name, "err", err)
 			b.built = false
-			if err := b.rebuild(allElements(macs, ranges), s.At); err != nil {
+			if err := b.rebuild(allElements(macs, ranges, b.rs.notices()), s.At); err != nil {
 				return err
 			}
 		}
@@ -359,11 +360,14 @@ func (b *Backend) Apply(ctx context.Context, s *curfew.Snapshot) error {
 }
 
 // allElements lists every element of macs and ranges.
-func allElements(macs [numModes][]macElem, ranges elements) []element {
+// notice is whether the table has setNoticeMAC.
+func allElements(macs [numModes][]macElem, ranges elements, notice bool) []element {
 	all := make([]element, 0, len(macs[0])+len(macs[1])+len(macs[2])+len(ranges))
 	for mode, l := range macs {
 		for _, m := range l {
-			all = append(all, element{m.key(macKinds[mode]), m.until})
+			for _, k := range m.keys(macMode(mode), notice) {
+				all = append(all, element{k, m.until})
+			}
 		}
 	}
 	for k, u := range ranges {
@@ -545,8 +549,14 @@ func (b *Backend) sendDiff(del []elemKey, add []element, ref time.Time) error {
 }
 
 // maxElemsPerMessage keeps each element list well under the 64 KiB limit
-// of a netlink attribute.
-const maxElemsPerMessage = 1000
+// of a netlink attribute; maxVerdictsPerMessage likewise for the elements
+// of a verdict map, which carry a chain name each (about 70 bytes an
+// element with a timeout: a thousand would overflow the attribute's
+// length).
+const (
+	maxElemsPerMessage    = 1000
+	maxVerdictsPerMessage = 400
+)
 
 // queueElems adds to c's batch the messages that add (or delete) els.
 // Added elements of sets with timeouts time out after their until minus
@@ -565,6 +575,9 @@ func (b *Backend) queueElems(c *nftables.Conn, els []element, ref time.Time, del
 		if k.set.ranged() {
 			e.KeyEnd = []byte(k.end)
 		}
+		if !del && k.set.verdicts() {
+			e.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: k.to}
+		}
 		lists[k.set] = append(lists[k.set], e)
 		if k.set.interval() && k.end != "" {
 			// An interval's end element must not carry a timeout (EINVAL);
@@ -576,6 +589,9 @@ func (b *Backend) queueElems(c *nftables.Conn, els []element, ref time.Time, del
 		set := b.rs.sets[kind]
 		for len(l) > 0 {
 			n := min(len(l), maxElemsPerMessage)
+			if setKind(kind).verdicts() {
+				n = min(len(l), maxVerdictsPerMessage)
+			}
 			if n < len(l) && l[n].IntervalEnd {
 				n++ // keep an interval's two elements in one message
 			}
@@ -595,7 +611,7 @@ func (b *Backend) queueElems(c *nftables.Conn, els []element, ref time.Time, del
 }
 
 func compareKeys(a, b elemKey) int {
-	return cmp.Or(cmp.Compare(a.set, b.set), strings.Compare(a.start, b.start), strings.Compare(a.end, b.end))
+	return cmp.Or(cmp.Compare(a.set, b.set), strings.Compare(a.start, b.start), strings.Compare(a.end, b.end), strings.Compare(a.to, b.to))
 }
 
 // Close implements [enforce.Backend]. It deletes the table, if it was ever

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce/enforcetest"
@@ -76,41 +77,38 @@ func (k *kernel) elements(name string) ([]nftables.SetElement, error) {
 }
 
 func (k *kernel) lookupMAC(_ context.Context, mac net.HardwareAddr) (time.Time, bool, error) {
-	els, err := k.elements("cutoff_mac")
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	for _, e := range els {
-		if bytes.Equal(e.Key, mac) {
-			return time.Now().Add(e.Expires), true, nil
-		}
-	}
-	return time.Time{}, false, nil
+	reach, until, err := k.lookupReach(context.Background(), mac)
+	return until, err == nil && reach == curfew.ReachCutoff, err
 }
 
-// lookupReach finds mac in the device sets of each reach: ReachOpen if in
-// none, an error if in more than one.
+// lookupReach finds mac in reach_mac and tells the reach from the chain
+// its element jumps to: ReachOpen if it is not there, an error if the
+// chain is none of a reach's.
 func (k *kernel) lookupReach(_ context.Context, mac net.HardwareAddr) (curfew.Reach, time.Time, error) {
-	reach, until := curfew.ReachOpen, time.Time{}
-	for _, set := range []struct {
-		name  string
-		reach curfew.Reach
-	}{{"cutoff_mac", curfew.ReachCutoff}, {"allowlist_mac", curfew.ReachAllowlist}, {"blocklist_mac", curfew.ReachBlocklist}} {
-		els, err := k.elements(set.name)
-		if err != nil {
-			return "", time.Time{}, err
-		}
-		for _, e := range els {
-			if !bytes.Equal(e.Key, mac) {
-				continue
-			}
-			if reach != curfew.ReachOpen {
-				return "", time.Time{}, fmt.Errorf("%s is in the sets of %s and %s", mac, reach, set.reach)
-			}
-			reach, until = set.reach, time.Now().Add(e.Expires)
-		}
+	els, err := k.elements("reach_mac")
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	return reach, until, nil
+	for _, e := range els {
+		if !bytes.Equal(e.Key, mac) {
+			continue
+		}
+		until := time.Now().Add(e.Expires)
+		var chain string
+		if v := netfilter.ParseVerdict(e.Val); v.Kind == expr.VerdictJump {
+			chain = v.Chain
+		}
+		switch chain {
+		case "refuse":
+			return curfew.ReachCutoff, until, nil
+		case "allowlist":
+			return curfew.ReachAllowlist, until, nil
+		case "bypass":
+			return curfew.ReachBlocklist, until, nil
+		}
+		return "", time.Time{}, fmt.Errorf("%s in reach_mac jumps to %q, no reach's chain", mac, chain)
+	}
+	return curfew.ReachOpen, time.Time{}, nil
 }
 
 // lookupAllowed reports whether a range of the allowed-nets set of a's
@@ -323,3 +321,40 @@ func TestRulesetGolden(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestManyDevicesEveryMode applies 8,000 devices, a third in each reach,
+// with the notice server on: enough elements of the verdict maps for many
+// netlink messages each. Every device must end up jumping to its reach's
+// chain, and Verify must find nothing to repair.
+func TestManyDevicesEveryMode(t *testing.T) {
+	ns := netnstest.New(t)
+	b := newBackendConfig(t, everything(t, ns))
+	at := time.Now()
+	s := &curfew.Snapshot{At: at}
+	reaches := []curfew.Reach{curfew.ReachCutoff, curfew.ReachAllowlist, curfew.ReachBlocklist}
+	const n = 8000
+	for i := range n {
+		mac := net.HardwareAddr{0x02, 0xee, 0, 0, byte(i >> 8), byte(i)}
+		s.Devices = append(s.Devices, &curfew.DeviceRule{MAC: mac,
+			Enforcement: curfew.Enforcement{Reach: reaches[i%3], Until: at.Add(time.Hour), Restrictions: []curfew.RestrictionID{1}}})
+	}
+	mustApply(t, b, s)
+	k := newKernel(t, ns)
+	els, err := k.elements("reach_mac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chains := map[string]int{}
+	for _, e := range els {
+		chains[netfilter.ParseVerdict(e.Val).Chain]++
+	}
+	if want := map[string]int{"refuse": 2667, "allowlist": 2667, "bypass": 2666}; fmt.Sprint(chains) != fmt.Sprint(want) {
+		t.Errorf("reach_mac jumps to %v, want %v", chains, want)
+	}
+	if els, err := k.elements("notice_mac"); err != nil || len(els) != 2667+2667 {
+		t.Errorf("notice_mac holds %d elements (%v), want %d: the cut-off and allowlist-mode devices", len(els), err, 2667+2667)
+	}
+	if n := verifyAll(t, b); n != 0 {
+		t.Errorf("Verify after Apply repaired %d, want 0", n)
+	}
+}

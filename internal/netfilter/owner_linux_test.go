@@ -41,7 +41,7 @@ func TestOwnedTable(t *testing.T) {
 	for _, cmd := range []string{
 		"delete table inet curfew",
 		"flush table inet curfew",
-		"delete element inet curfew cutoff_mac { 02:00:00:00:01:01 }",
+		"delete element inet curfew reach_mac { 02:00:00:00:01:01 }",
 		"add rule inet curfew forward accept",
 	} {
 		if _, err := netnstest.Output(ns, "nft", cmd); err == nil || !strings.Contains(err.Error(), "Operation not permitted") {

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 )
 
@@ -262,6 +264,12 @@ func parseElements(msgs [][]byte) []nftables.SetElement {
 								e.KeyEnd = v
 							}
 						})
+					case unix.NFTA_SET_ELEM_DATA:
+						forAttrs(v, func(typ uint16, v []byte) {
+							if typ == unix.NFTA_DATA_VERDICT {
+								e.VerdictData = parseVerdict(v)
+							}
+						})
 					case unix.NFTA_SET_ELEM_FLAGS:
 						if len(v) == 4 {
 							e.IntervalEnd = binary.BigEndian.Uint32(v)&unix.NFT_SET_ELEM_INTERVAL_END != 0
@@ -283,4 +291,21 @@ func parseElements(msgs [][]byte) []nftables.SetElement {
 		})
 	}
 	return els
+}
+
+// parseVerdict returns the verdict in the attributes of an
+// NFTA_DATA_VERDICT: its code and, for a jump or goto, the chain.
+func parseVerdict(b []byte) *expr.Verdict {
+	v := &expr.Verdict{}
+	forAttrs(b, func(typ uint16, b []byte) {
+		switch typ {
+		case unix.NFTA_VERDICT_CODE:
+			if len(b) == 4 {
+				v.Kind = expr.VerdictKind(int32(binary.BigEndian.Uint32(b)))
+			}
+		case unix.NFTA_VERDICT_CHAIN:
+			v.Chain = strings.TrimRight(string(b), "\x00")
+		}
+	})
+	return v
 }

@@ -23,14 +23,14 @@ const (
 	chainBypass    = "bypass"           // refuses DNS around curfew's resolver for restricted clients
 	chainRedirect  = "intercept"        // base chain on the prerouting hook: DNS and notice DNAT ("redirect" is an nft keyword)
 	chainNoticeAL  = "allowlist_notice" // HTTP of allowlist-mode devices to destinations not allowed
+	chainNoticeCut = "cutoff_notice"    // HTTP of cut-off devices: all of it to the notice server
 	chainInput     = "input"            // base chain on the input hook: restricted clients to the gateway itself
 	chainGateway   = "gateway"          // what restricted clients may reach on the gateway; refuses the rest
 
-	setNameMAC        = "cutoff_mac"
+	setNameReachMAC   = "reach_mac"
+	setNameNoticeMAC  = "notice_mac"
 	setNameV4         = "cutoff_v4"
 	setNameV6         = "cutoff_v6"
-	setNameAllowMAC   = "allowlist_mac"
-	setNameBlockMAC   = "blocklist_mac"
 	setNameRestrictV4 = "restricted_v4"
 	setNameRestrictV6 = "restricted_v6"
 	setNameNetV4      = "allow_net_v4"
@@ -106,12 +106,16 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	set := func(k setKind, name string, key nftables.SetDatatype) {
 		rs.sets[k] = &nftables.Set{Table: t, Name: name, KeyType: key,
 			HasTimeout: k.timeout(), Interval: k.interval() || k.ranged(), Concatenation: k.concat()}
+		if k.verdicts() {
+			rs.sets[k].IsMap, rs.sets[k].DataType = true, nftables.TypeVerdict
+		}
 	}
-	set(setMAC, setNameMAC, nftables.TypeEtherAddr)
+	set(setReachMAC, setNameReachMAC, nftables.TypeEtherAddr)
+	if rd.notice4.IsValid() || rd.notice6.IsValid() {
+		set(setNoticeMAC, setNameNoticeMAC, nftables.TypeEtherAddr)
+	}
 	set(setV4, setNameV4, nftables.TypeIPAddr)
 	set(setV6, setNameV6, nftables.TypeIP6Addr)
-	set(setAllowMAC, setNameAllowMAC, nftables.TypeEtherAddr)
-	set(setBlockMAC, setNameBlockMAC, nftables.TypeEtherAddr)
 	set(setRestrictV4, setNameRestrictV4, nftables.TypeIPAddr)
 	set(setRestrictV6, setNameRestrictV6, nftables.TypeIP6Addr)
 	set(setNetV4, setNameNetV4, typeMACv4)
@@ -143,7 +147,7 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	}
 	gateway := &nftables.Chain{Name: chainGateway, Table: t}
 	rs.chains = []*nftables.Chain{forward, refuse, allowlist, bypass, input, gateway}
-	var redirect, noticeAL *nftables.Chain
+	var redirect, noticeAL, noticeCut *nftables.Chain
 	if rd.any() {
 		redirect = &nftables.Chain{
 			Name:     chainRedirect,
@@ -156,7 +160,8 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		rs.chains = append(rs.chains, redirect)
 		if rd.notice4.IsValid() || rd.notice6.IsValid() {
 			noticeAL = &nftables.Chain{Name: chainNoticeAL, Table: t}
-			rs.chains = append(rs.chains, noticeAL)
+			noticeCut = &nftables.Chain{Name: chainNoticeCut, Table: t}
+			rs.chains = append(rs.chains, noticeAL, noticeCut)
 		}
 	}
 
@@ -174,20 +179,20 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		}
 	}
 
-	// forward: cut-off devices are refused outright, and so are the flows
-	// cut-off prefixes open, both ways; devices in the other modes, and
-	// the flows of prefixes in them, go through their chains. A prefix is
-	// a source: flows others open to it are none of its restriction's
-	// business.
-	onLAN(forward, etherSaddr(rs.sets[setMAC]), jump(chainRefuse))
+	// forward: one lookup of the source MAC sends a restricted device to
+	// the chain of its reach: cut-off devices are refused outright, the
+	// others go through their mode's chain and, if it returns, on to the
+	// prefix rules. The flows cut-off prefixes open are refused, both
+	// ways; those of prefixes in the other modes go through the bypass
+	// chain. A prefix is a source: flows others open to it are none of its
+	// restriction's business.
+	onLAN(forward, etherVmap(rs.sets[setReachMAC]))
 	for _, f := range families {
 		for _, m := range fromPrefix(f, rs.sets[f.cutoff]) {
 			add(forward, m, jump(chainRefuse))
 		}
 		add(forward, ctDirection(ctDirReply), nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
 	}
-	onLAN(forward, etherSaddr(rs.sets[setAllowMAC]), jump(chainAllowlist))
-	onLAN(forward, etherSaddr(rs.sets[setBlockMAC]), jump(chainBypass))
 	for _, f := range families {
 		for _, m := range fromPrefix(f, rs.sets[f.restricted]) {
 			add(forward, m, jump(chainBypass))
@@ -226,9 +231,7 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	// way out; they reach only what the gateway chain lets through. As in
 	// forward, ip: subjects are sources: the gateway's own connections to
 	// them are left alone.
-	for _, k := range macKinds {
-		onLAN(input, etherSaddr(rs.sets[k]), jump(chainGateway))
-	}
+	onLAN(input, etherSaddr(rs.sets[setReachMAC]), jump(chainGateway))
 	for _, f := range families {
 		for _, k := range []setKind{f.cutoff, f.restricted} {
 			for _, m := range fromPrefix(f, rs.sets[k]) {
@@ -289,12 +292,14 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		// The address refused names resolve to, from any client: the
 		// notice page tells the unrestricted that they are not.
 		onLAN(redirect, nfproto(f.proto), addr(f, true, 1), cmpReg(expr.CmpOpEq, to.Addr().AsSlice()), http, dnat(f, to))
-		onLAN(redirect, nfproto(f.proto), etherSaddr(rs.sets[setMAC]), http, dnat(f, to))
 		add(redirect, nfproto(f.proto), addr(f, false, 1), in(rs.sets[f.cutoff]), http, dnat(f, to))
 		add(noticeAL, nfproto(f.proto), dnat(f, to))
+		add(noticeCut, nfproto(f.proto), dnat(f, to))
 	}
 	if noticeAL != nil {
-		onLAN(redirect, etherSaddr(rs.sets[setAllowMAC]), l4proto(unix.IPPROTO_TCP), dport(portHTTP), jump(chainNoticeAL))
+		// The HTTP of cut-off and allowlist-mode devices: one lookup of
+		// the source MAC sends it to its mode's notice chain.
+		onLAN(redirect, l4proto(unix.IPPROTO_TCP), dport(portHTTP), etherVmap(rs.sets[setNoticeMAC]))
 		// Allowed destinations keep their HTTP; the DNAT rules that
 		// follow were added above.
 		var allowed []*nftables.Rule
@@ -421,6 +426,20 @@ func etherSaddr(s *nftables.Set) []expr.Any {
 	}
 }
 
+// etherVmap looks the source MAC up in the verdict map s: a device in it
+// jumps to the chain its element names. nft adds the meta iiftype
+// dependency itself, as for etherSaddr.
+func etherVmap(s *nftables.Set) []expr.Any {
+	l := lookup(s)
+	l.DestRegister, l.IsDestRegSet = 0, true // NFT_REG_VERDICT
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint16(unix.ARPHRD_ETHER)},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
+		l,
+	}
+}
+
 // macDaddr loads `ether saddr . ip daddr` for a lookup in a concatenated
 // set: the MAC into the first register, the address into the 32-bit
 // register after the MAC's padding (NFT_REG32_02).
@@ -476,7 +495,7 @@ func ifname(name string) []byte {
 // is deleted so that the delete cannot fail: the batch is all or nothing.
 // With old, the table is kept (it is owned, with flags google/nftables
 // cannot set) and what old lists in it is deleted instead: its rules, then
-// its chains and sets.
+// its sets and chains.
 func (rs *ruleset) queueBuild(c *nftables.Conn, old *tableContents) error {
 	if old == nil {
 		c.AddTable(rs.table)
@@ -486,14 +505,19 @@ func (rs *ruleset) queueBuild(c *nftables.Conn, old *tableContents) error {
 		if len(old.chains) > 0 {
 			c.FlushTable(rs.table)
 		}
-		for _, ch := range old.chains {
-			c.DelChain(&nftables.Chain{Table: rs.table, Name: ch.Name})
-		}
+		// Sets before chains: the elements of the verdict maps refer to
+		// chains, which cannot go while they do.
 		for _, s := range old.sets {
 			c.DelSet(&nftables.Set{Table: rs.table, Name: s.Name})
 		}
+		for _, ch := range old.chains {
+			c.DelChain(&nftables.Chain{Table: rs.table, Name: ch.Name})
+		}
 	}
 	for _, s := range rs.sets {
+		if s == nil {
+			continue // a map the configuration has no use for
+		}
 		s.ID = 0 // a fresh ID for this batch, which the lookups refer to
 		if err := c.AddSet(s, nil); err != nil {
 			return fmt.Errorf("adding set %s: %w", s.Name, err)
@@ -513,9 +537,13 @@ func (rs *ruleset) queueBuild(c *nftables.Conn, old *tableContents) error {
 	return nil
 }
 
+// notices reports whether the table has setNoticeMAC: whether there is a
+// notice server to send HTTP to.
+func (rs *ruleset) notices() bool { return rs.sets[setNoticeMAC] != nil }
+
 func (rs *ruleset) setByName(name string) *nftables.Set {
 	for _, s := range rs.sets {
-		if s.Name == name {
+		if s != nil && s.Name == name {
 			return s
 		}
 	}

@@ -93,8 +93,8 @@ func checkUpdate(t *testing.T, seed uint64) {
 		}
 		if d != nil {
 			for mode := range numModes {
-				gotDel, gotAdd, gotFresh := diffMACs(macKinds[mode], d.was[mode], d.now[mode], now)
-				wantDel, wantAdd, wantFresh := diffMACs(macKinds[mode], b.macs[mode], macs[mode], now)
+				gotDel, gotAdd, gotFresh := diffMACs(macMode(mode), true, d.was[mode], d.now[mode], now)
+				wantDel, wantAdd, wantFresh := diffMACs(macMode(mode), true, b.macs[mode], macs[mode], now)
 				if fmt.Sprint(gotDel, gotAdd, gotFresh) != fmt.Sprint(wantDel, wantAdd, wantFresh) {
 					t.Fatalf("step %d, mode %d: changes from the changed devices\n%v %v %v\nfrom the whole lists\n%v %v %v",
 						step, mode, gotDel, gotAdd, gotFresh, wantDel, wantAdd, wantFresh)

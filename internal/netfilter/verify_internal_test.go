@@ -24,10 +24,10 @@ func cutoff(at time.Time, macs ...net.HardwareAddr) *curfew.Snapshot {
 	return s
 }
 
-// inCutoffSet reports whether the kernel holds mac in cutoff_mac.
+// inCutoffSet reports whether the kernel holds mac in reach_mac.
 func inCutoffSet(t *testing.T, ns int, mac net.HardwareAddr) bool {
 	t.Helper()
-	return strings.Contains(netnstest.Run(t, ns, "nft", "list set inet curfew cutoff_mac"), mac.String())
+	return strings.Contains(netnstest.Run(t, ns, "nft", "list map inet curfew reach_mac"), mac.String())
 }
 
 // TestVerifyDiscardsComparisonApplyOverlapped runs an Apply between
@@ -49,12 +49,12 @@ func TestVerifyDiscardsComparisonApplyOverlapped(t *testing.T) {
 	}
 	// Drift for Verify to find: the element of the device about to be
 	// lifted is gone.
-	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+lifted.String()+" }")
+	netnstest.Run(t, ns, "nft", "delete element inet curfew reach_mac { "+lifted.String()+" }")
 
 	applied := make(chan error, 1)
 	var dumped bool
 	b.dumped = func(set string) {
-		if set != "cutoff_mac" || dumped {
+		if set != "reach_mac" || dumped {
 			return
 		}
 		dumped = true
@@ -81,7 +81,7 @@ func TestVerifyDiscardsComparisonApplyOverlapped(t *testing.T) {
 		t.Errorf("%s, lifted by the Apply, was added back from a stale comparison", lifted)
 	}
 	if !inCutoffSet(t, ns, kept) {
-		t.Errorf("%s is not in cutoff_mac", kept)
+		t.Errorf("%s is not in reach_mac", kept)
 	}
 	b.mu.Lock()
 	recheck := b.recheck
@@ -116,12 +116,14 @@ func TestConfirm(t *testing.T) {
 	if err := b.Apply(t.Context(), cutoff(at, present, missing, rewritten)); err != nil {
 		t.Fatal(err)
 	}
-	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+missing.String()+" }")
-	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+rewritten.String()+" }")
-	netnstest.Run(t, ns, "nft", "add element inet curfew cutoff_mac { "+rewritten.String()+" timeout 10s }")
-	netnstest.Run(t, ns, "nft", "add element inet curfew cutoff_mac { "+foreign.String()+" timeout 1h }")
+	netnstest.Run(t, ns, "nft", "delete element inet curfew reach_mac { "+missing.String()+" }")
+	netnstest.Run(t, ns, "nft", "delete element inet curfew reach_mac { "+rewritten.String()+" }")
+	netnstest.Run(t, ns, "nft", "add element inet curfew reach_mac { "+rewritten.String()+" timeout 10s : jump refuse }")
+	netnstest.Run(t, ns, "nft", "add element inet curfew reach_mac { "+foreign.String()+" timeout 1h : jump refuse }")
 
-	key := func(mac net.HardwareAddr) elemKey { return elemKey{set: setMAC, start: string(mac)} }
+	key := func(mac net.HardwareAddr) elemKey {
+		return elemKey{set: setReachMAC, start: string(mac), to: chainRefuse}
+	}
 	want := elements{}
 	for _, m := range []net.HardwareAddr{present, missing, rewritten} {
 		want[key(m)] = at.Add(time.Hour)
@@ -169,12 +171,12 @@ func TestVerifyConfirmsAfterForeignCommit(t *testing.T) {
 	if err := b.Apply(t.Context(), cutoff(time.Now(), kept, gone)); err != nil {
 		t.Fatal(err)
 	}
-	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+gone.String()+" }")
-	netnstest.Run(t, ns, "nft", "add element inet curfew cutoff_mac { "+foreign.String()+" timeout 1h }")
+	netnstest.Run(t, ns, "nft", "delete element inet curfew reach_mac { "+gone.String()+" }")
+	netnstest.Run(t, ns, "nft", "add element inet curfew reach_mac { "+foreign.String()+" timeout 1h : jump refuse }")
 	netnstest.Run(t, ns, "nft", "add table inet neighbour")
 	var commits int
 	b.dumped = func(set string) {
-		if set == "cutoff_mac" {
+		if set == "reach_mac" {
 			commits++
 			netnstest.Run(t, ns, "nft", fmt.Sprintf("add set inet neighbour s%d { type ipv4_addr; }", commits))
 		}
@@ -185,10 +187,10 @@ func TestVerifyConfirmsAfterForeignCommit(t *testing.T) {
 		t.Errorf("Verify = %d, %v; want 2 (one element added back, one deleted), nil", n, err)
 	}
 	if commits == 0 {
-		t.Fatal("Verify did not dump cutoff_mac")
+		t.Fatal("Verify did not dump reach_mac")
 	}
 	if !inCutoffSet(t, ns, gone) || inCutoffSet(t, ns, foreign) || !inCutoffSet(t, ns, kept) {
-		t.Errorf("after Verify, cutoff_mac is\n%s\nwant %s and %s, not %s", netnstest.Run(t, ns, "nft", "list set inet curfew cutoff_mac"), kept, gone, foreign)
+		t.Errorf("after Verify, reach_mac is\n%s\nwant %s and %s, not %s", netnstest.Run(t, ns, "nft", "list map inet curfew reach_mac"), kept, gone, foreign)
 	}
 	if n, err := b.Verify(t.Context()); err != nil || n != 0 {
 		t.Errorf("second Verify = %d, %v; want 0, nil", n, err)
@@ -214,7 +216,7 @@ func TestVerifyRestsBetweenComparisons(t *testing.T) {
 	b.mu.Lock()
 	b.lastCompare, b.compareTook = time.Now(), time.Minute // the last one took a minute
 	b.mu.Unlock()
-	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+gone.String()+" }")
+	netnstest.Run(t, ns, "nft", "delete element inet curfew reach_mac { "+gone.String()+" }")
 	if n, err := b.Verify(t.Context()); err != nil || n != 0 || dumps != 0 {
 		t.Errorf("Verify a moment after a comparison of a minute = %d, %v, %d dumps; want 0, nil, none", n, err, dumps)
 	}
@@ -252,8 +254,8 @@ func TestVerifyAllowsForLateRebuild(t *testing.T) {
 	if n, err := b.Verify(t.Context()); err != nil || n != 0 {
 		t.Errorf("Verify after a late rebuild = %d, %v; want 0, nil", n, err)
 	}
-	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+tampered.String()+" }")
-	netnstest.Run(t, ns, "nft", "add element inet curfew cutoff_mac { "+tampered.String()+" timeout 2h }")
+	netnstest.Run(t, ns, "nft", "delete element inet curfew reach_mac { "+tampered.String()+" }")
+	netnstest.Run(t, ns, "nft", "add element inet curfew reach_mac { "+tampered.String()+" timeout 2h : jump refuse }")
 	b.mu.Lock()
 	b.lastCompare = time.Time{} // no rest
 	b.mu.Unlock()

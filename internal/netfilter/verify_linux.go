@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 )
 
 // fullCheckEvery is how often Verify compares every set element with what
@@ -166,7 +167,7 @@ func (b *Backend) rebuildDrifted(ctx context.Context, repaired int) (int, error)
 	now := time.Now()
 	t := &targets{}
 	var live int
-	all := allElements(b.macs, b.ranges)
+	all := allElements(b.macs, b.ranges, b.rs.notices())
 	for _, e := range all {
 		if e.key.live(e.until, now) {
 			live++
@@ -198,7 +199,7 @@ func (b *Backend) rebuildDrifted(ctx context.Context, repaired int) (int, error)
 // difference found in one read in a half state is left for the next call.
 func (b *Backend) compare(c *check) (*elemDiff, error) {
 	want := make(elements, len(c.ranges)+len(c.macs[0])+len(c.macs[1])+len(c.macs[2]))
-	for _, e := range allElements(c.macs, c.ranges) {
+	for _, e := range allElements(c.macs, c.ranges, b.rs.notices()) {
 		want[e.key] = e.until
 	}
 	now := time.Now()
@@ -261,7 +262,7 @@ func (b *Backend) confirm(want elements, keys map[elemKey]bool, late time.Durati
 			return nil, nil, err
 		}
 		if ok {
-			gotK[k] = e.Expires
+			gotK[elemKeyOf(k.set, e)] = e.Expires
 		}
 	}
 	del, add = elementDiff(wantK, gotK, now, time.Now(), late)
@@ -324,7 +325,13 @@ func (b *Backend) checkStructure() (int, error) {
 		return 0, err
 	}
 	rs := b.rs
-	everything := 1 + len(rs.sets) + len(rs.chains) + len(rs.rules)
+	nsets := 0
+	for _, s := range rs.sets {
+		if s != nil {
+			nsets++
+		}
+	}
+	everything := 1 + nsets + len(rs.chains) + len(rs.rules)
 	tables, err := c.ListTablesOfFamily(rs.table.Family)
 	if err != nil {
 		b.dropConn()
@@ -369,10 +376,13 @@ func (b *Backend) checkStructure() (int, error) {
 		b.dropConn()
 		return 0, fmt.Errorf("listing sets: %w", err)
 	}
-	if len(sets) != len(rs.sets) {
+	if len(sets) != nsets {
 		bad++
 	}
 	for _, want := range rs.sets {
+		if want == nil {
+			continue
+		}
 		i := slices.IndexFunc(sets, func(s *nftables.Set) bool { return s.Name == want.Name })
 		if i < 0 || !sameSet(sets[i], want) {
 			bad++
@@ -393,10 +403,19 @@ func sameChain(got, want *nftables.Chain) bool {
 	return eq(got.Device, want.Device)
 }
 
+// sameSet reports whether the set got, as google/nftables lists it, is
+// the set want. For a verdict map, the library reports the verdict data
+// type as the key type and no data type (it overwrites one with the
+// other): a map of another key is told by its elements, whose keys then
+// have the wrong length.
 func sameSet(got, want *nftables.Set) bool {
-	return got.KeyType.Name == want.KeyType.Name && got.KeyType.Bytes == want.KeyType.Bytes &&
+	key := got.KeyType.Name == want.KeyType.Name && got.KeyType.Bytes == want.KeyType.Bytes
+	if want.IsMap && want.DataType.Name == nftables.TypeVerdict.Name {
+		key = got.KeyType.Name == nftables.TypeVerdict.Name && got.DataType.Name == ""
+	}
+	return key &&
 		got.Interval == want.Interval && got.Concatenation == want.Concatenation &&
-		got.HasTimeout == want.HasTimeout && !got.IsMap && !got.Constant && got.Timeout == 0
+		got.HasTimeout == want.HasTimeout && got.IsMap == want.IsMap && !got.Constant && got.Timeout == 0
 }
 
 // elementDiff returns the elements to delete from the kernel and to add
@@ -450,10 +469,13 @@ func overlap(del []elemKey, add []element) int {
 // flush: the cut-off or allowlist-mode device (with its known addresses
 // from the last Snapshot). Other elements need no flush (see targets).
 func (b *Backend) addTarget(t *targets, k elemKey) {
-	switch k.set {
-	case setMAC, setAllowMAC:
+	if k.set != setReachMAC {
+		return
+	}
+	switch k.to {
+	case modeChains[modeCutoff].reach, modeChains[modeAllowlist].reach:
 		macs := b.macs[modeCutoff]
-		if k.set == setAllowMAC {
+		if k.to == modeChains[modeAllowlist].reach {
 			macs = b.macs[modeAllowlist]
 		}
 		var addrs []netip.Addr
@@ -488,7 +510,7 @@ func (b *Backend) readElements() (got map[elemKey]time.Duration, inexact [numSet
 	}
 	got = map[elemKey]time.Duration{}
 	for kind, set := range b.rs.sets {
-		if setKind(kind).dynamic() {
+		if set == nil || setKind(kind).dynamic() {
 			continue
 		}
 		for attempt := 1; ; attempt++ {
@@ -521,6 +543,19 @@ func (b *Backend) readElements() (got map[elemKey]time.Duration, inexact [numSet
 	return got, inexact, nil
 }
 
+// elemKeyOf returns the key of e, an element of a set of plain keys of
+// kind: in a verdict map, with the chain it jumps to.
+func elemKeyOf(kind setKind, e nftables.SetElement) elemKey {
+	k := elemKey{set: kind, start: string(e.Key)}
+	if kind.verdicts() {
+		k.to = "?" // not a jump: no element curfew writes
+		if v := e.VerdictData; v != nil && v.Kind == expr.VerdictJump {
+			k.to = v.Chain
+		}
+	}
+	return k
+}
+
 // elementKeys turns the elements of one set, as the kernel lists them, into
 // keys with their remaining time.
 func elementKeys(kind setKind, els []nftables.SetElement) map[elemKey]time.Duration {
@@ -537,7 +572,7 @@ func elementKeys(kind setKind, els []nftables.SetElement) map[elemKey]time.Durat
 	}
 	if !kind.interval() {
 		for _, e := range els {
-			out[elemKey{set: kind, start: string(e.Key)}] = e.Expires
+			out[elemKeyOf(kind, e)] = e.Expires
 		}
 		return out
 	}

@@ -53,16 +53,16 @@ func TestVerifyRepairs(t *testing.T) {
 		{"rule inserted", []string{"insert rule inet curfew forward accept"}},
 		{"rule deleted", []string{"flush chain inet curfew refuse", "add rule inet curfew refuse reject with icmpx admin-prohibited"}},
 		{"chain priority changed", []string{"delete table inet curfew", "add table inet curfew",
-			"add set inet curfew cutoff_mac { type ether_addr; flags timeout; }",
+			"add set inet curfew reach_mac { type ether_addr; flags timeout; }",
 			"add set inet curfew cutoff_v4 { type ipv4_addr; flags interval,timeout; }",
 			"add set inet curfew cutoff_v6 { type ipv6_addr; flags interval,timeout; }",
 			"add chain inet curfew refuse",
 			"add chain inet curfew forward { type filter hook forward priority 10; policy accept; }"}},
-		{"set flushed", []string{"flush set inet curfew cutoff_mac"}},
+		{"set flushed", []string{"flush map inet curfew reach_mac"}},
 		{"interval deleted", []string{"delete element inet curfew cutoff_v4 { 192.0.2.0/24 }"}},
 		{"element added", []string{"add element inet curfew cutoff_v6 { 2001:db8:1::1 timeout 1h }"}},
-		{"timeout shortened", []string{"delete element inet curfew cutoff_mac { 02:00:00:00:00:0b }",
-			"add element inet curfew cutoff_mac { 02:00:00:00:00:0b timeout 10s }"}},
+		{"timeout shortened", []string{"delete element inet curfew reach_mac { 02:00:00:00:00:0b }",
+			"add element inet curfew reach_mac { 02:00:00:00:00:0b timeout 10s : jump refuse }"}},
 		{"nat chain flushed", []string{"flush chain inet curfew intercept"}},
 		{"nat chain deleted", []string{"flush chain inet curfew intercept", "delete chain inet curfew intercept"}},
 		{"allowlist rule deleted", []string{"flush chain inet curfew allowlist", "add rule inet curfew allowlist jump refuse"}},
@@ -77,7 +77,10 @@ func TestVerifyRepairs(t *testing.T) {
 		{"DoH endpoint deleted", []string{"delete element inet curfew doh_v4 { 9.9.9.9 }"}},
 		{"DoH endpoint added", []string{"add element inet curfew doh_v6 { 2001:db8::53 }"}},
 		{"allowed prefix deleted", []string{"delete element inet curfew allow_net_v4 { 02:00:00:00:00:0c . 198.51.100.0/24 }"}},
-		{"allowlist device deleted", []string{"delete element inet curfew allowlist_mac { 02:00:00:00:00:0c }"}},
+		{"allowlist device deleted", []string{"delete element inet curfew reach_mac { 02:00:00:00:00:0c }"}},
+		{"device sent to another reach's chain", []string{"delete element inet curfew reach_mac { 02:00:00:00:00:0c }",
+			"add element inet curfew reach_mac { 02:00:00:00:00:0c timeout 1h : jump bypass }"}},
+		{"cut-off device's HTTP no longer redirected", []string{"delete element inet curfew notice_mac { 02:00:00:00:00:0b }"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,8 +319,8 @@ func TestVerifyRepairsUnderForeignCommits(t *testing.T) {
 	neigh.start(t, time.Millisecond)
 
 	gone, foreign := s.Devices[n/2].MAC, net.HardwareAddr{2, 0xee, 0, 0, 0, 1}
-	netnstest.Run(t, ns, "nft", "delete element inet curfew cutoff_mac { "+gone.String()+" }")
-	netnstest.Run(t, ns, "nft", "add element inet curfew cutoff_mac { "+foreign.String()+" timeout 1h }")
+	netnstest.Run(t, ns, "nft", "delete element inet curfew reach_mac { "+gone.String()+" }")
+	netnstest.Run(t, ns, "nft", "add element inet curfew reach_mac { "+foreign.String()+" timeout 1h : jump refuse }")
 	k := newKernel(t, ns)
 	deadline := time.Now().Add(30 * time.Second)
 	var repaired, calls int

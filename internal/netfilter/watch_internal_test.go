@@ -70,7 +70,7 @@ func TestWatchTellsBatchesApart(t *testing.T) {
 		{"nft adds another table", nft(ns, "add table inet other"), 0},
 		{"nft adds a chain to the other table", nft(ns, "add chain inet other c"), 0},
 		{"nft adds a table of curfew's name in another family", nft(ns, "add table ip curfew"), 0},
-		{"nft adds an element to curfew's set", nft(ns, "add element inet curfew cutoff_mac { 02:00:00:00:01:02 timeout 1h }"), 1},
+		{"nft adds an element to curfew's set", nft(ns, "add element inet curfew reach_mac { 02:00:00:00:01:02 timeout 1h : jump refuse }"), 1},
 		{"nft flushes curfew's table", nft(ns, "flush table inet curfew"), 1},
 		{"nft flushes the ruleset", nft(ns, "flush ruleset"), 1},
 		{"nft adds the other table again", nft(ns, "add table inet other"), 0},
