@@ -75,6 +75,7 @@ type cacheShard struct {
 type cacheNode struct {
 	hash   uint64
 	e      *cacheEntry
+	size   int   // e.size(), kept here so that eviction need not read e
 	freq   uint8 // uses since it was queued, at most 3
 	inMain bool
 	gone   bool // no longer in the map: skipped when reached in its queue
@@ -239,12 +240,26 @@ func (e *cacheEntry) appendWire(out []byte, q *wireQuery, now time.Time) []byte 
 // and returns the entry; storing it is no use of it. Answers that may not
 // be cached, or cannot be packed, are not stored, and put returns nil.
 func (c *cache) put(k cacheKey, m *dns.Msg, now time.Time) *cacheEntry {
+	return c.putWire(k, m, nil, now)
+}
+
+// putWire is put for an answer m that came as wire, whose question must be
+// k's but for the case of its letters, or nil. The entry is then a copy of
+// wire where that gives the same answer as packing m again: most answers,
+// and without the cost of packing.
+func (c *cache) putWire(k cacheKey, m *dns.Msg, wire []byte, now time.Time) *cacheEntry {
 	ttl, ok := cacheTTL(m)
 	if !ok || ttl <= 0 {
 		return nil
 	}
 	e := &cacheEntry{key: k, stored: now, expires: now.Add(ttl)}
-	if e.wire, e.qlen, e.ttls = packForCache(k, m); e.wire == nil || e.size() > c.maxBytes/4 {
+	if wire != nil {
+		e.wire, e.qlen, e.ttls = wireForCache(wire)
+	}
+	if e.wire == nil {
+		e.wire, e.qlen, e.ttls = packForCache(k, m)
+	}
+	if e.wire == nil || e.size() > c.maxBytes/4 {
 		return nil
 	}
 	h := c.hash(k)
@@ -260,22 +275,23 @@ func (c *cache) put(k cacheKey, m *dns.Msg, now time.Time) *cacheEntry {
 func (s *cacheShard) store(h uint64, e *cacheEntry, maxBytes int) {
 	if n := s.m[h]; n != nil {
 		// Replaced in place: the name keeps its standing.
-		d := e.size() - n.e.size()
+		size := e.size()
+		d := size - n.size
 		s.bytes += d
 		if !n.inMain {
 			s.smallBytes += d
 		}
-		n.e = e
+		n.e, n.size = e, size
 	} else {
-		n := &cacheNode{hash: h, e: e}
+		n := &cacheNode{hash: h, e: e, size: e.size()}
 		s.m[h] = n
-		s.bytes += e.size()
+		s.bytes += n.size
 		if s.ghost.take(h) {
 			n.inMain = true
 			s.main.push(n)
 		} else {
 			s.small.push(n)
-			s.smallBytes += e.size()
+			s.smallBytes += n.size
 		}
 	}
 	for s.bytes > maxBytes {
@@ -291,7 +307,7 @@ func (s *cacheShard) evict(maxBytes int) {
 		if n == nil || n.gone {
 			return
 		}
-		s.smallBytes -= n.e.size()
+		s.smallBytes -= n.size
 		if n.freq > 0 {
 			n.freq, n.inMain = 0, true
 			s.main.push(n)
@@ -316,14 +332,14 @@ func (s *cacheShard) evict(maxBytes int) {
 // remove takes n out of the cache; its queue slot is skipped later.
 func (s *cacheShard) remove(n *cacheNode) {
 	if !n.inMain {
-		s.smallBytes -= n.e.size()
+		s.smallBytes -= n.size
 	}
 	s.drop(n)
 }
 
 func (s *cacheShard) drop(n *cacheNode) {
 	delete(s.m, n.hash)
-	s.bytes -= n.e.size()
+	s.bytes -= n.size
 	n.gone = true
 }
 
@@ -402,6 +418,7 @@ func packForCache(k cacheKey, m *dns.Msg) (wire []byte, qlen int, ttls []ttlPos)
 	off += 4
 	qlen = off - 12
 	n := len(m.Answer) + len(m.Ns) + len(m.Extra)
+	ttls = make([]ttlPos, 0, n)
 	for range n {
 		off, ok = skipName(wire, off)
 		if !ok || off+10 > len(wire) {
@@ -414,6 +431,142 @@ func packForCache(k cacheKey, m *dns.Msg) (wire []byte, qlen int, ttls []ttlPos)
 		return nil, 0, nil
 	}
 	return wire, qlen, ttls
+}
+
+// wireForCache returns a copy of wire, an upstream's answer, in the form
+// packForCache gives it (ID zero, question in lower case, no OPT record)
+// with the positions of its TTLs, or nil if the copy could read otherwise
+// than wire once the ID is zeroed and the OPT record cut off. So it takes
+// only answers whose question has no capital letter, whose OPT record, if
+// any, is the last record, whose records are of types whose names it knows
+// where to find (A, AAAA, TXT, CNAME, NS, PTR, DNAME, MX, SOA), and whose
+// names, compression pointers followed, are read from past the header and
+// before the OPT record. The rest are packed again.
+func wireForCache(wire []byte) (out []byte, qlen int, ttls []ttlPos) {
+	if len(wire) < 12 || binary.BigEndian.Uint16(wire[4:]) != 1 {
+		return nil, 0, nil
+	}
+	off := 12
+	for {
+		if off >= len(wire) {
+			return nil, 0, nil
+		}
+		l := int(wire[off])
+		if l == 0 {
+			off++
+			break
+		}
+		if l&0xc0 != 0 || off+1+l > len(wire) {
+			return nil, 0, nil
+		}
+		for _, b := range wire[off+1 : off+1+l] {
+			if 'A' <= b && b <= 'Z' {
+				return nil, 0, nil
+			}
+		}
+		off += 1 + l
+	}
+	off += 4
+	if off > len(wire) {
+		return nil, 0, nil
+	}
+	qlen = off - 12
+	an, ns, ar := int(binary.BigEndian.Uint16(wire[6:])), int(binary.BigEndian.Uint16(wire[8:])), int(binary.BigEndian.Uint16(wire[10:]))
+	n := an + ns + ar
+	// The records' starts and the names to check, once the end is known.
+	type record struct{ start, typ, rdata, end int }
+	var stack [16]record
+	recs := stack[:0]
+	end := len(wire)
+	for i := range n {
+		start := off
+		var ok bool
+		if off, ok = skipName(wire, off); !ok || off+10 > len(wire) {
+			return nil, 0, nil
+		}
+		typ := binary.BigEndian.Uint16(wire[off:])
+		rdata := off + 10
+		next := rdata + int(binary.BigEndian.Uint16(wire[off+8:]))
+		if next > len(wire) {
+			return nil, 0, nil
+		}
+		if typ == dns.TypeOPT {
+			if i != n-1 || i < an+ns {
+				return nil, 0, nil // not last, or not in the additional section
+			}
+			end = start
+		} else {
+			recs = append(recs, record{start, int(typ), rdata, next})
+		}
+		off = next
+	}
+	if off != len(wire) {
+		return nil, 0, nil // bytes after the records
+	}
+	ttls = make([]ttlPos, 0, len(recs))
+	for _, r := range recs {
+		if !nameWithin(wire, r.start, end) || !rdataWithin(wire, uint16(r.typ), r.rdata, r.end, end) {
+			return nil, 0, nil
+		}
+		ttls = append(ttls, ttlPos{off: uint16(r.rdata - 6), ttl: binary.BigEndian.Uint32(wire[r.rdata-6:])})
+	}
+	out = make([]byte, end)
+	copy(out, wire)
+	out[0], out[1] = 0, 0
+	if end < len(wire) {
+		binary.BigEndian.PutUint16(out[10:], uint16(ar-1))
+	}
+	return out, qlen, ttls
+}
+
+// rdataWithin reports whether the names in the data of a record of type
+// typ, from start to end in msg, read only bytes from past the header to
+// limit, and whether typ is one whose names it knows where to find.
+func rdataWithin(msg []byte, typ uint16, start, end, limit int) bool {
+	switch typ {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeTXT:
+		return true
+	case dns.TypeCNAME, dns.TypeNS, dns.TypePTR, dns.TypeDNAME:
+		return start < end && nameWithin(msg, start, limit)
+	case dns.TypeMX:
+		return start+2 < end && nameWithin(msg, start+2, limit)
+	case dns.TypeSOA:
+		if start >= end || !nameWithin(msg, start, limit) {
+			return false
+		}
+		next, ok := skipName(msg, start)
+		return ok && next < end && nameWithin(msg, next, limit)
+	}
+	return false
+}
+
+// nameWithin reports whether the name at off in msg, its compression
+// pointers followed, reads only bytes from past the header to limit.
+func nameWithin(msg []byte, off, limit int) bool {
+	for hops := 0; hops < 64; {
+		if off < 12 || off >= limit {
+			return false
+		}
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			return true
+		case l&0xc0 == 0xc0:
+			if off+1 >= limit {
+				return false
+			}
+			off = (l&0x3f)<<8 | int(msg[off+1])
+			hops++
+		case l&0xc0 != 0:
+			return false
+		default:
+			if off+1+l > limit {
+				return false
+			}
+			off += 1 + l
+		}
+	}
+	return false
 }
 
 // skipName returns the offset just past the domain name at off in msg.

@@ -1,10 +1,12 @@
 package resolver
 
 import (
+	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -67,8 +69,10 @@ type forwarder struct {
 	upstreams []*upstream
 	metrics   Metrics
 	// store keeps an answer before its waiters are told, and returns its
-	// cache entry, or nil if it was not kept. Nil keeps nothing.
-	store     func(cacheKey, *dns.Msg) *cacheEntry
+	// cache entry, or nil if it was not kept. Nil keeps nothing. The
+	// answer's wire form, as received, comes with it where there is one
+	// (see cache.putWire), valid only during the call.
+	store     func(k cacheKey, m *dns.Msg, wire []byte) *cacheEntry
 	preferred atomic.Uint32 // index of the upstream that answered last
 
 	mu      sync.Mutex // guards the fields below
@@ -87,6 +91,11 @@ type flight struct {
 	errs   []error
 
 	waiters []answerFunc // guarded by forwarder.mu
+
+	// Room for failed and waiters in the flight's own allocation, for
+	// the usual few upstreams and one waiter.
+	failedRoom [4]bool
+	waiterRoom [1]answerFunc
 }
 
 // An answerFunc takes the answer to a question asked upstream, and the
@@ -125,7 +134,9 @@ func (f *forwarder) resolve(k cacheKey, o *outbox, done answerFunc) {
 		f.mu.Unlock()
 		return
 	}
-	fl := &flight{k: k, start: time.Now(), waiters: []answerFunc{done}}
+	fl := &flight{k: k, start: time.Now()}
+	fl.waiterRoom[0] = done
+	fl.waiters = fl.waiterRoom[:1:1]
 	f.flights[k] = fl
 	f.mu.Unlock()
 	f.next(fl, o)
@@ -154,9 +165,14 @@ func (f *forwarder) exchange(ctx context.Context, k cacheKey) (*dns.Msg, error) 
 // upstreamBudget is spent. The query is queued in o.
 func (f *forwarder) next(fl *flight, o *outbox) {
 	if fl.failed == nil {
-		fl.failed = make([]bool, len(f.upstreams))
+		if len(f.upstreams) <= len(fl.failedRoom) {
+			fl.failed = fl.failedRoom[:len(f.upstreams)]
+		} else {
+			fl.failed = make([]bool, len(f.upstreams))
+		}
 	}
-	left := upstreamBudget - time.Since(fl.start)
+	now := time.Now() // one reading for the budget, the deadline and the latency
+	left := upstreamBudget - now.Sub(fl.start)
 	n := -1
 	for fl.tries < 2*len(f.upstreams) && n < 0 {
 		if i := (int(f.preferred.Load()) + fl.tries) % len(f.upstreams); !fl.failed[i] {
@@ -167,20 +183,19 @@ func (f *forwarder) next(fl *flight, o *outbox) {
 	}
 	if n < 0 || left <= 0 {
 		if fl.last != nil {
-			f.land(fl, fl.last, nil, o)
+			f.land(fl, fl.last, nil, nil, o)
 			return
 		}
 		if len(fl.errs) == 0 {
 			fl.errs = append(fl.errs, errTimeout)
 		}
-		f.land(fl, nil, fmt.Errorf("%w: %w", errNoUpstream, errors.Join(fl.errs...)), o)
+		f.land(fl, nil, nil, fmt.Errorf("%w: %w", errNoUpstream, errors.Join(fl.errs...)), o)
 		return
 	}
 	fl.tries++
 	up := f.upstreams[n]
-	start := time.Now()
-	up.ask(fl.k, min(upstreamTry, left), o, func(m *dns.Msg, err error, o *outbox) {
-		f.metrics.Upstream(up.addr, time.Since(start), err)
+	up.ask(fl.k, now.Add(min(upstreamTry, left)), o, func(m *dns.Msg, wire []byte, err error, o *outbox) {
+		f.metrics.Upstream(up.addr, time.Since(now), err)
 		switch {
 		case err != nil:
 			fl.errs = append(fl.errs, fmt.Errorf("asking %s: %w", up.addr, err))
@@ -189,21 +204,21 @@ func (f *forwarder) next(fl *flight, o *outbox) {
 			fl.errs = append(fl.errs, fmt.Errorf("asking %s: %s", up.addr, dns.RcodeToString[m.Rcode]))
 		default:
 			f.preferred.Store(uint32(n))
-			f.land(fl, m, nil, o)
+			f.land(fl, m, wire, nil, o)
 			return
 		}
 		f.next(fl, o)
 	})
 }
 
-// land ends fl with its answer and tells everyone waiting, who may queue
-// what they send in o.
-func (f *forwarder) land(fl *flight, m *dns.Msg, err error, o *outbox) {
+// land ends fl with its answer, m and its wire form if known, or err, and
+// tells everyone waiting, who may queue what they send in o.
+func (f *forwarder) land(fl *flight, m *dns.Msg, wire []byte, err error, o *outbox) {
 	var e *cacheEntry
 	if m != nil {
 		stripOPT(m)
 		if f.store != nil {
-			e = f.store(fl.k, m)
+			e = f.store(fl.k, m, wire)
 		}
 	}
 	f.mu.Lock()
@@ -253,32 +268,36 @@ type idleConn struct {
 	since time.Time
 }
 
+// An upstreamFunc takes an upstream's answer, with its wire form as
+// received, whose question is the one asked but for the case of its
+// letters, valid only until it returns; or the error.
+type upstreamFunc func(m *dns.Msg, wire []byte, err error, o *outbox)
+
 // ask sends the question k, queued in o, and calls done once with the
-// answer, over TCP if the UDP one was truncated, or with an error after
-// timeout.
-func (u *upstream) ask(k cacheKey, timeout time.Duration, o *outbox, done func(*dns.Msg, error, *outbox)) {
+// answer, over TCP if the UDP one was truncated, or with an error at
+// deadline.
+func (u *upstream) ask(k cacheKey, deadline time.Time, o *outbox, done upstreamFunc) {
 	query, qlen, err := packQuery(k)
 	if err != nil {
-		done(nil, err, o)
+		done(nil, nil, err, o)
 		return
 	}
-	deadline := time.Now().Add(timeout)
 	s, err := u.socket()
 	if err != nil {
-		done(nil, err, o)
+		done(nil, nil, err, o)
 		return
 	}
-	s.send(query, qlen, timeout, o, func(m *dns.Msg, err error, o *outbox) {
+	s.send(query, qlen, deadline, o, func(m *dns.Msg, wire []byte, err error, o *outbox) {
 		if err != nil || !m.Truncated {
-			done(m, err, o)
+			done(m, wire, err, o)
 			return
 		}
 		// Rare enough to be worth no more than a goroutine. The query is
 		// copied: the UDP send may not have returned yet.
 		query := append([]byte(nil), query...)
 		go func() {
-			m, err := u.exchangeTCP(query, qlen, deadline)
-			done(m, err, nil)
+			m, wire, err := u.exchangeTCP(query, qlen, deadline)
+			done(m, wire, err, nil)
 		}()
 	})
 }
@@ -326,51 +345,57 @@ func (u *upstream) close() {
 // exchangeTCP asks query over TCP, on an idle connection if there is one
 // and it still works, else on a new one, and keeps the connection for the
 // next query.
-func (u *upstream) exchangeTCP(query []byte, qlen int, deadline time.Time) (*dns.Msg, error) {
+func (u *upstream) exchangeTCP(query []byte, qlen int, deadline time.Time) (*dns.Msg, []byte, error) {
 	for {
 		c, reused := u.takeIdle()
 		if c == nil {
 			d := net.Dialer{Deadline: deadline}
 			nc, err := d.Dial("tcp", u.addr.String())
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			c = &dns.Conn{Conn: nc, UDPSize: ednsSize}
 		}
-		m, err := tcpRoundTrip(c, query, qlen, deadline)
+		m, wire, err := tcpRoundTrip(c, query, qlen, deadline)
 		if err != nil {
 			_ = c.Close()
 			if reused && time.Now().Before(deadline) {
 				continue // the upstream closed it while idle: dial anew
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		u.putIdle(c)
-		return m, nil
+		return m, wire, nil
 	}
 }
 
-func tcpRoundTrip(c *dns.Conn, query []byte, qlen int, deadline time.Time) (*dns.Msg, error) {
+// tcpRoundTrip asks query on c and returns the answer and its wire form.
+func tcpRoundTrip(c *dns.Conn, query []byte, qlen int, deadline time.Time) (*dns.Msg, []byte, error) {
 	binary.BigEndian.PutUint16(query, uint16(rand.Uint32()))
 	if err := c.SetDeadline(deadline); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := c.Write(query); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	buf := make([]byte, dns.MaxMsgSize)
-	n, err := c.Read(buf)
-	if err != nil {
-		return nil, err
+	// The answer's length first, so that the buffer is only as large as
+	// the answer rather than dns.MaxMsgSize, 64 KiB, for every answer.
+	var length [2]byte
+	if _, err := io.ReadFull(c.Conn, length[:]); err != nil {
+		return nil, nil, err
 	}
-	if !answers(buf[:n], query, qlen) {
-		return nil, errWrongQuestion
+	buf := make([]byte, binary.BigEndian.Uint16(length[:]))
+	if _, err := io.ReadFull(c.Conn, buf); err != nil {
+		return nil, nil, err
+	}
+	if !answers(buf, query, qlen) {
+		return nil, nil, errWrongQuestion
 	}
 	m := new(dns.Msg)
-	if err := m.Unpack(buf[:n]); err != nil {
-		return nil, fmt.Errorf("unpacking answer: %w", err)
+	if err := m.Unpack(buf); err != nil {
+		return nil, nil, fmt.Errorf("unpacking answer: %w", err)
 	}
-	return m, nil
+	return m, buf, nil
 }
 
 func (u *upstream) takeIdle() (*dns.Conn, bool) {
@@ -399,21 +424,52 @@ func (u *upstream) putIdle(c *dns.Conn) {
 
 // An upSocket is one UDP socket connected to an upstream, with the
 // queries in flight on it.
+//
+// Its queries time out by one timer, armed for the soonest deadline among
+// them, rather than by a timer each: under load, arming and stopping a
+// runtime timer per query cost more than keeping the queries in a heap.
 type upSocket struct {
 	conn *net.UDPConn
 	sent atomic.Int64
 
 	mu      sync.Mutex // guards the fields below
 	pending map[uint16]*pendingQuery
-	retired bool // no new queries: closed once none is pending
+	soonest deadlineHeap // the pending queries, soonest deadline first
+	timer   *time.Timer  // fires at, or after, soonest[0].deadline; calls expire
+	armed   time.Time    // when timer fires; zero if stopped or fired
+	retired bool         // no new queries: closed once none is pending
 	closed  bool
 }
 
 type pendingQuery struct {
-	query []byte // as sent: ID, question
-	qlen  int    // length of the question section
-	done  func(*dns.Msg, error, *outbox)
-	timer *time.Timer
+	query    []byte // as sent: ID, question
+	qlen     int    // length of the question section
+	done     upstreamFunc
+	id       uint16
+	deadline time.Time
+	index    int // in upSocket.soonest
+}
+
+// A deadlineHeap orders pending queries by deadline (container/heap).
+type deadlineHeap []*pendingQuery
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h deadlineHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *deadlineHeap) Push(x any) {
+	p := x.(*pendingQuery)
+	p.index = len(*h)
+	*h = append(*h, p)
+}
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return p
 }
 
 func openSocket(up netip.AddrPort) (*upSocket, error) {
@@ -423,18 +479,20 @@ func openSocket(up netip.AddrPort) (*upSocket, error) {
 		return nil, err
 	}
 	s := &upSocket{conn: c, pending: map[uint16]*pendingQuery{}}
+	s.timer = time.AfterFunc(time.Hour, s.expire)
+	s.timer.Stop()
 	go s.read() // returns when s is closed
 	return s, nil
 }
 
 // send sends query with a random ID unused on s, queued in o, and calls
-// done once with the answer, or with errTimeout after timeout.
-func (s *upSocket) send(query []byte, qlen int, timeout time.Duration, o *outbox, done func(*dns.Msg, error, *outbox)) {
-	p := &pendingQuery{query: query, qlen: qlen, done: done}
+// done once with the answer, or with errTimeout at deadline.
+func (s *upSocket) send(query []byte, qlen int, deadline time.Time, o *outbox, done upstreamFunc) {
+	p := &pendingQuery{query: query, qlen: qlen, done: done, deadline: deadline}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		done(nil, errors.New("socket closed"), o)
+		done(nil, nil, errors.New("socket closed"), o)
 		return
 	}
 	var id uint16
@@ -445,8 +503,12 @@ func (s *upSocket) send(query []byte, qlen int, timeout time.Duration, o *outbox
 		}
 	}
 	binary.BigEndian.PutUint16(query, id)
+	p.id = id
 	s.pending[id] = p
-	p.timer = time.AfterFunc(timeout, func() { s.expire(id, p) })
+	heap.Push(&s.soonest, p)
+	if s.armed.IsZero() || deadline.Before(s.armed) {
+		s.arm(deadline)
+	}
 	s.mu.Unlock()
 	s.sent.Add(1)
 	o.send(datagram{conn: s.conn, pkt: query, up: s, id: id, p: p})
@@ -461,16 +523,42 @@ func (s *upSocket) take(id uint16, p *pendingQuery) bool {
 		return false
 	}
 	delete(s.pending, id)
-	p.timer.Stop()
+	heap.Remove(&s.soonest, p.index)
+	// The timer stays armed: when it fires, expire arms it for the
+	// next deadline. Stopping it at every answer would cost more.
 	if s.retired && len(s.pending) == 0 {
 		s.closeLocked()
 	}
 	return true
 }
 
-func (s *upSocket) expire(id uint16, p *pendingQuery) {
-	if s.take(id, p) {
-		p.done(nil, errTimeout, nil)
+// arm makes the timer fire at t. Called with s.mu held.
+func (s *upSocket) arm(t time.Time) {
+	s.armed = t
+	s.timer.Reset(time.Until(t))
+}
+
+// expire, called by the timer, fails the queries whose deadline has
+// passed with errTimeout and arms the timer for the next deadline.
+func (s *upSocket) expire() {
+	now := time.Now()
+	var late []*pendingQuery
+	s.mu.Lock()
+	s.armed = time.Time{}
+	for len(s.soonest) > 0 && !now.Before(s.soonest[0].deadline) {
+		p := heap.Pop(&s.soonest).(*pendingQuery)
+		delete(s.pending, p.id)
+		late = append(late, p)
+	}
+	if len(s.soonest) > 0 && !s.closed {
+		s.arm(s.soonest[0].deadline)
+	}
+	if s.retired && len(s.pending) == 0 {
+		s.closeLocked()
+	}
+	s.mu.Unlock()
+	for _, p := range late {
+		p.done(nil, nil, errTimeout, nil)
 	}
 }
 
@@ -505,10 +593,13 @@ func (s *upSocket) read() {
 			return
 		}
 		if err != nil {
-			p.done(nil, fmt.Errorf("unpacking answer: %w", err), o)
+			p.done(nil, nil, fmt.Errorf("unpacking answer: %w", err), o)
 			return
 		}
-		p.done(m, nil, o)
+		if cut {
+			pkt = nil // not the whole answer
+		}
+		p.done(m, pkt, nil, o)
 	}, o.flush, func(error) bool {
 		return false // such as ECONNREFUSED from an ICMP error: the timeout handles it
 	})
@@ -528,17 +619,19 @@ func (s *upSocket) close() {
 	s.mu.Lock()
 	pending := s.pending
 	s.pending = map[uint16]*pendingQuery{}
+	s.soonest = nil
 	s.closeLocked()
 	s.mu.Unlock()
 	for _, p := range pending {
-		p.timer.Stop()
-		p.done(nil, errors.New("resolver closed"), nil)
+		p.done(nil, nil, errors.New("resolver closed"), nil)
 	}
 }
 
 func (s *upSocket) closeLocked() {
 	if !s.closed {
 		s.closed = true
+		s.timer.Stop()
+		s.armed = time.Time{}
 		_ = s.conn.Close()
 	}
 }

@@ -99,6 +99,6 @@ func (d *datagram) sendNow() {
 // failed tells the query d carries, if it does, that it was not sent.
 func (d *datagram) failed(err error) {
 	if d.p != nil && d.up.take(d.id, d.p) {
-		d.p.done(nil, err, nil)
+		d.p.done(nil, nil, err, nil)
 	}
 }

@@ -175,7 +175,7 @@ func New(cfg *Config) (*Resolver, error) {
 		fwd:     newForwarder(c.Upstreams, c.Metrics),
 		qlog:    newQueryLog(c.QueryLogSize),
 	}
-	r.fwd.store = func(k cacheKey, m *dns.Msg) *cacheEntry { return r.cache.put(k, m, r.now()) }
+	r.fwd.store = func(k cacheKey, m *dns.Msg, wire []byte) *cacheEntry { return r.cache.putWire(k, m, wire, r.now()) }
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.ident = c.Identify; r.ident == nil {
 		r.ident = identify.Func(nil)
