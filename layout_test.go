@@ -112,6 +112,7 @@ var allowed = map[string][]string{
 	"bench/cmd/dnsupstream":        {"*"},
 	"bench/cmd/resolverbench":      {"*"},
 	"bench/cmd/waitdns":            {"*"},
+	"bench/cmd/fwdtable":           {"*"},
 }
 
 // forbidden lists standard packages a directory must not import.
