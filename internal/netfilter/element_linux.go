@@ -28,7 +28,7 @@ const (
 	setDoHV6                     // ipv6_addr of DNS-over-HTTPS endpoints; no timeouts
 	setDynV4                     // ether_addr . ipv4_addr the resolver allowed (AllowDestination)
 	setDynV6                     // ether_addr . ipv6_addr, likewise
-	setPrefixFam                 // nf_proto of the families with ip: subjects, until the last of them ends
+	setPrefixFam                 // nf_proto : verdict, the families with ip: subjects: their prefix chain, until the last of them ends
 	numSets
 )
 
@@ -48,7 +48,7 @@ func (k setKind) plain() bool { return !k.interval() && !k.ranged() }
 
 // verdicts reports whether the set is a verdict map: each element jumps
 // to a chain, which its key's to names.
-func (k setKind) verdicts() bool { return k == setReachMAC || k == setNoticeMAC }
+func (k setKind) verdicts() bool { return k == setReachMAC || k == setNoticeMAC || k == setPrefixFam }
 
 // concat reports whether the set's key is `ether_addr . address`.
 func (k setKind) concat() bool { return k.ranged() || k.dynamic() }
@@ -234,9 +234,10 @@ func prefixRanges(ranges elements, s *curfew.Snapshot) {
 			ranges[sp.key(setKind(set))] = sp.until
 		}
 	}
-	// A family with ip: subjects is in setPrefixFam until the last of
-	// them ends, so that packets of a family without any skip the prefix
-	// rules with one lookup.
+	// A family with ip: subjects is in setPrefixFam, jumping to its
+	// prefix chain, until the last of them ends: packets of a family
+	// without any skip the prefix rules with one lookup, and those of a
+	// family with some meet only that family's.
 	for _, f := range families {
 		var last time.Time
 		for _, set := range []setKind{f.cutoff, f.restricted} {
@@ -247,7 +248,7 @@ func prefixRanges(ranges elements, s *curfew.Snapshot) {
 			}
 		}
 		if !last.IsZero() {
-			ranges[elemKey{set: setPrefixFam, start: string([]byte{f.proto})}] = last
+			ranges[elemKey{set: setPrefixFam, start: string([]byte{f.proto}), to: f.prefixChain}] = last
 		}
 	}
 }

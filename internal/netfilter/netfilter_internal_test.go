@@ -64,9 +64,9 @@ func TestSpans(t *testing.T) {
 	}
 }
 
-// TestPrefixFamilies checks that a family is in prefix_families exactly
-// while it has ip: subjects, until the last of them ends: packets of a
-// family not in it skip the prefix rules.
+// TestPrefixFamilies checks that a family is in prefix_families, jumping
+// to its own prefix chain, exactly while it has ip: subjects, until the
+// last of them ends: packets of a family not in it skip the prefix rules.
 func TestPrefixFamilies(t *testing.T) {
 	now := time.Date(2026, 3, 1, 21, 0, 0, 0, time.UTC)
 	rule := func(p string, reach curfew.Reach, until time.Duration) curfew.PrefixRule {
@@ -78,7 +78,7 @@ func TestPrefixFamilies(t *testing.T) {
 		var got []string
 		for k, u := range ranges {
 			if k.set == setPrefixFam {
-				got = append(got, fmt.Sprintf("%s until %s", keyString(k), u.Sub(now)))
+				got = append(got, fmt.Sprintf("%s → %s until %s", keyString(k), k.to, u.Sub(now)))
 			}
 		}
 		slices.Sort(got)
@@ -90,9 +90,9 @@ func TestPrefixFamilies(t *testing.T) {
 		want string
 	}{
 		{"none", nil, ""},
-		{"v4 only, the later end", []curfew.PrefixRule{rule("10.0.0.0/8", curfew.ReachCutoff, time.Hour), rule("192.0.2.7/32", curfew.ReachBlocklist, 3*time.Hour)}, "nfproto 2 until 3h0m0s"},
-		{"v6 only", []curfew.PrefixRule{rule("2001:db8::/64", curfew.ReachAllowlist, 2*time.Hour)}, "nfproto 10 until 2h0m0s"},
-		{"both", []curfew.PrefixRule{rule("2001:db8::/64", curfew.ReachCutoff, time.Hour), rule("10.0.0.0/8", curfew.ReachCutoff, 2*time.Hour)}, "nfproto 10 until 1h0m0s, nfproto 2 until 2h0m0s"},
+		{"v4 only, the later end", []curfew.PrefixRule{rule("10.0.0.0/8", curfew.ReachCutoff, time.Hour), rule("192.0.2.7/32", curfew.ReachBlocklist, 3*time.Hour)}, "nfproto 2 → prefixes_v4 until 3h0m0s"},
+		{"v6 only", []curfew.PrefixRule{rule("2001:db8::/64", curfew.ReachAllowlist, 2*time.Hour)}, "nfproto 10 → prefixes_v6 until 2h0m0s"},
+		{"both", []curfew.PrefixRule{rule("2001:db8::/64", curfew.ReachCutoff, time.Hour), rule("10.0.0.0/8", curfew.ReachCutoff, 2*time.Hour)}, "nfproto 10 → prefixes_v6 until 1h0m0s, nfproto 2 → prefixes_v4 until 2h0m0s"},
 		{"ended and open ones count for nothing", []curfew.PrefixRule{rule("10.0.0.0/8", curfew.ReachCutoff, 0), rule("2001:db8::/64", curfew.ReachOpen, time.Hour)}, ""},
 	} {
 		if got := fams(tt.in...); got != tt.want {

@@ -26,7 +26,8 @@ const (
 	chainNoticeCut = "cutoff_notice"    // HTTP of cut-off devices: all of it to the notice server
 	chainInput     = "input"            // base chain on the input hook: restricted clients to the gateway itself
 	chainGateway   = "gateway"          // what restricted clients may reach on the gateway; refuses the rest
-	chainPrefixes  = "prefixes"         // forwarded packets of a family that has ip: subjects: the prefix rules
+	chainPrefix4   = "prefixes_v4"      // forwarded IPv4 packets, while there are IPv4 ip: subjects: their rules
+	chainPrefix6   = "prefixes_v6"      // likewise for IPv6
 
 	setNameReachMAC   = "reach_mac"
 	setNameNoticeMAC  = "notice_mac"
@@ -149,8 +150,9 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 		Policy:   &accept,
 	}
 	gateway := &nftables.Chain{Name: chainGateway, Table: t}
-	prefixes := &nftables.Chain{Name: chainPrefixes, Table: t}
-	rs.chains = []*nftables.Chain{forward, prefixes, refuse, allowlist, bypass, input, gateway}
+	prefix4 := &nftables.Chain{Name: chainPrefix4, Table: t}
+	prefix6 := &nftables.Chain{Name: chainPrefix6, Table: t}
+	rs.chains = []*nftables.Chain{forward, prefix4, prefix6, refuse, allowlist, bypass, input, gateway}
 	var redirect, noticeAL, noticeCut *nftables.Chain
 	if rd.any() {
 		redirect = &nftables.Chain{
@@ -192,18 +194,23 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	// restriction's business.
 	onLAN(forward, etherVmap(rs.sets[setReachMAC]))
 	// The prefix rules cost a packet as much as all the rest of the
-	// table (docs/benchmarks.md): a family without ip: subjects is not
-	// in setPrefixFam, and its packets skip them with one lookup.
-	add(forward, []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}}, in(rs.sets[setPrefixFam]), jump(chainPrefixes))
+	// table (docs/benchmarks.md): a family with ip: subjects is in
+	// setPrefixFam, which jumps to that family's rules; the packets of a
+	// family without any skip them with one lookup.
+	l := lookup(rs.sets[setPrefixFam])
+	l.DestRegister, l.IsDestRegSet = 0, true // NFT_REG_VERDICT
+	add(forward, []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, l})
 	for _, f := range families {
-		for _, m := range fromPrefix(f, rs.sets[f.cutoff]) {
-			add(prefixes, m, jump(chainRefuse))
+		c := prefix4
+		if f.proto == unix.NFPROTO_IPV6 {
+			c = prefix6
 		}
-		add(prefixes, ctDirection(ctDirReply), nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
-	}
-	for _, f := range families {
+		for _, m := range fromPrefix(f, rs.sets[f.cutoff]) {
+			add(c, m, jump(chainRefuse))
+		}
+		add(c, ctDirection(ctDirReply), nfproto(f.proto), addr(f, true, 1), in(rs.sets[f.cutoff]), jump(chainRefuse))
 		for _, m := range fromPrefix(f, rs.sets[f.restricted]) {
-			add(prefixes, m, jump(chainBypass))
+			add(c, m, jump(chainBypass))
 		}
 	}
 
@@ -330,12 +337,13 @@ type family struct {
 	cutoff, restricted, doh, dyn setKind
 	net                          setKind
 	natFamily                    uint32
+	prefixChain                  string // the chain of its ip: subjects' rules, which setPrefixFam jumps to
 }
 
 var families = []family{
 	// ip saddr at 12, daddr at 16; ip6 saddr at 8, daddr at 24.
-	{proto: unix.NFPROTO_IPV4, saddr: 12, len: 4, cutoff: setV4, restricted: setRestrictV4, doh: setDoHV4, dyn: setDynV4, net: setNetV4, natFamily: unix.NFPROTO_IPV4},
-	{proto: unix.NFPROTO_IPV6, saddr: 8, len: 16, cutoff: setV6, restricted: setRestrictV6, doh: setDoHV6, dyn: setDynV6, net: setNetV6, natFamily: unix.NFPROTO_IPV6},
+	{proto: unix.NFPROTO_IPV4, saddr: 12, len: 4, cutoff: setV4, restricted: setRestrictV4, doh: setDoHV4, dyn: setDynV4, net: setNetV4, natFamily: unix.NFPROTO_IPV4, prefixChain: chainPrefix4},
+	{proto: unix.NFPROTO_IPV6, saddr: 8, len: 16, cutoff: setV6, restricted: setRestrictV6, doh: setDoHV6, dyn: setDynV6, net: setNetV6, natFamily: unix.NFPROTO_IPV6, prefixChain: chainPrefix6},
 }
 
 // fromPrefix returns the matches of packets from a source in s: those
