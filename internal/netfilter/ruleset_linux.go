@@ -17,17 +17,18 @@ import (
 // in `nft list ruleset` (docs/firewall.md describes them); changing them is
 // a migration.
 const (
-	chainForward   = "forward"          // base chain on the forward hook
-	chainRefuse    = "refuse"           // rejects what the other chains send to it
-	chainAllowlist = "allowlist"        // forwarded traffic of allowlist-mode devices
-	chainBypass    = "bypass"           // refuses DNS around curfew's resolver for restricted clients
-	chainRedirect  = "intercept"        // base chain on the prerouting hook: DNS and notice DNAT ("redirect" is an nft keyword)
-	chainNoticeAL  = "allowlist_notice" // HTTP of allowlist-mode devices to destinations not allowed
-	chainNoticeCut = "cutoff_notice"    // HTTP of cut-off devices: all of it to the notice server
-	chainInput     = "input"            // base chain on the input hook: restricted clients to the gateway itself
-	chainGateway   = "gateway"          // what restricted clients may reach on the gateway; refuses the rest
-	chainPrefix4   = "prefixes_v4"      // forwarded IPv4 packets, while there are IPv4 ip: subjects: their rules
-	chainPrefix6   = "prefixes_v6"      // likewise for IPv6
+	chainForward     = "forward"          // base chain on the forward hook
+	chainRefuse      = "refuse"           // rejects what the other chains send to it
+	chainAllowlist   = "allowlist"        // forwarded traffic of allowlist-mode devices
+	chainBypass      = "bypass"           // refuses DNS around curfew's resolver for restricted clients
+	chainRedirect    = "intercept"        // base chain on the prerouting hook: DNS and notice DNAT ("redirect" is an nft keyword)
+	chainNoticeAL    = "allowlist_notice" // HTTP of allowlist-mode devices to destinations not allowed
+	chainNoticeCut   = "cutoff_notice"    // HTTP of cut-off devices: all of it to the notice server
+	chainInput       = "input"            // base chain on the input hook: restricted clients to the gateway itself
+	chainGateway     = "gateway"          // what restricted clients may reach on the gateway; refuses the rest
+	chainPrefix4     = "prefixes_v4"      // forwarded IPv4 packets, while there are IPv4 ip: subjects: their rules
+	chainPrefix6     = "prefixes_v6"      // likewise for IPv6
+	chainInputPrefix = "input_prefixes"   // packets to the gateway itself, while there are ip: subjects: their rules
 
 	setNameReachMAC   = "reach_mac"
 	setNameNoticeMAC  = "notice_mac"
@@ -152,7 +153,8 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	gateway := &nftables.Chain{Name: chainGateway, Table: t}
 	prefix4 := &nftables.Chain{Name: chainPrefix4, Table: t}
 	prefix6 := &nftables.Chain{Name: chainPrefix6, Table: t}
-	rs.chains = []*nftables.Chain{forward, prefix4, prefix6, refuse, allowlist, bypass, input, gateway}
+	inputPrefix := &nftables.Chain{Name: chainInputPrefix, Table: t}
+	rs.chains = []*nftables.Chain{forward, prefix4, prefix6, refuse, allowlist, bypass, input, inputPrefix, gateway}
 	var redirect, noticeAL, noticeCut *nftables.Chain
 	if rd.any() {
 		redirect = &nftables.Chain{
@@ -247,10 +249,12 @@ func newRuleset(table string, lan []string, rd redirects) *ruleset {
 	// forward, ip: subjects are sources: the gateway's own connections to
 	// them are left alone.
 	onLAN(input, etherSaddr(rs.sets[setReachMAC]), jump(chainGateway))
+	// As in forward, a family without ip: subjects skips their rules.
+	add(input, []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}}, in(rs.sets[setPrefixFam]), jump(chainInputPrefix))
 	for _, f := range families {
 		for _, k := range []setKind{f.cutoff, f.restricted} {
 			for _, m := range fromPrefix(f, rs.sets[k]) {
-				add(input, m, jump(chainGateway))
+				add(inputPrefix, m, jump(chainGateway))
 			}
 		}
 	}
