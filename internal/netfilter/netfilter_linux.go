@@ -24,6 +24,7 @@ import (
 
 	"github.com/curfew/curfew/internal/curfew"
 	"github.com/curfew/curfew/internal/enforce"
+	"github.com/curfew/curfew/internal/nftconn"
 )
 
 // Config is the configuration for a Backend.
@@ -116,7 +117,7 @@ type Backend struct {
 	// mu is held through Apply and Close and through Verify's structural
 	// check and repairs, and taken before fmu.
 	mu      sync.Mutex          // guards the fields below
-	conn    *nftables.Conn      // lasting netlink connection for reads; nil until first needed
+	conn    nftconn.Lasting     // lasting netlink connection for reads, dialled when first needed
 	nl      *netlink.Handle     // rtnetlink and conntrack; nil until first needed
 	built   bool                // the table was built and no drift is known since
 	macs    [numModes][]macElem // the devices the kernel was told to hold, by mode, sorted; replaced, never changed in place
@@ -209,6 +210,7 @@ func New(c *Config) (*Backend, error) {
 	return &Backend{
 		logger:     c.Logger,
 		netns:      ns,
+		conn:       nftconn.New(ns, readBuffer),
 		rs:         newRuleset(table, slices.Clone(c.LANInterfaces), rd),
 		doh:        doh,
 		dyn:        map[dynKey]time.Time{},
@@ -376,26 +378,17 @@ func allElements(macs [numModes][]macElem, ranges elements, notice bool) []eleme
 	return all
 }
 
+// readBuffer is the socket buffer of the structural check's connection:
+// room for the whole table's listing.
+const readBuffer = 8 << 20
+
 // connLocked returns the lasting nftables connection for the structural
 // check's reads, dialling it if needed. Batches go through writerLocked.
 func (b *Backend) connLocked() (*nftables.Conn, error) {
-	if b.conn != nil {
-		return b.conn, nil
-	}
-	opts := []nftables.ConnOption{
-		nftables.AsLasting(),
-		nftables.WithSockOptions(func(c *mdnetlink.Conn) error {
-			return c.SetReadBuffer(8 << 20)
-		}),
-	}
-	if b.netns >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(b.netns))
-	}
-	c, err := nftables.New(opts...)
+	c, err := b.conn.Conn()
 	if err != nil {
-		return nil, fmt.Errorf("netfilter: opening nftables connection: %w", err)
+		return nil, fmt.Errorf("netfilter: %w", err)
 	}
-	b.conn = c
 	return c, nil
 }
 
@@ -460,12 +453,7 @@ func (b *Backend) dumpConn() (*rawConn, error) {
 	return r, nil
 }
 
-func (b *Backend) dropConn() {
-	if b.conn != nil {
-		b.conn.CloseLasting()
-		b.conn = nil
-	}
-}
+func (b *Backend) dropConn() { b.conn.Drop() }
 
 // rebuild replaces the table with a complete one holding els, in one
 // batch. Timeouts count from ref; elements ending at or before ref are left
