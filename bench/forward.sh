@@ -34,7 +34,11 @@
 # sending path (packet_sendmsg and all below it: over veth the sender's
 # CPU carries each frame through the gateway and the server) spent in the
 # gateway's forward hook (ip_forward and below: routing, curfew's forward
-# chain, output) and in connection tracking (nf_conntrack_in).
+# chain, output), in connection tracking (nf_conntrack_in), in nftables
+# chains of every hook (nft_do_chain_* and below; this includes the
+# server's drop rule, the same in every configuration, so compare with
+# none) and, of those, in the set backends' lookups (nft_rhash_lookup,
+# nft_rbtree_lookup and the like).
 #
 # With COMPARE=REV, one more configuration, masq+curfew@REV, is
 # masq+curfew with curfew's table as revision REV builds it, so that a
@@ -218,8 +222,8 @@ PY
 
 if command -v perf >/dev/null; then
 	echo
-	echo "| gateway | forward hook, % of the sending path | conntrack, % of the sending path | kframes/s while sampled |"
-	echo "|---|---:|---:|---:|"
+	echo "| gateway | forward hook, % of the sending path | conntrack, % | nftables chains, % | set lookups, % | kframes/s while sampled |"
+	echo "|---|---:|---:|---:|---:|---:|"
 	for c in "${configs[@]}"; do
 		start_gen "$c" udp4
 		sleep 0.3
@@ -236,7 +240,13 @@ for line in open(sys.argv[1]):
     if m and m.group(2) not in share:
         share[m.group(2)] = float(m.group(1))
 send = share.get("packet_sendmsg", 0) or float("nan")
-print("| %s | %.1f | %.1f | %.0f |" % (sys.argv[2], 100 * share.get("ip_forward", 0) / send, 100 * share.get("nf_conntrack_in", 0) / send, int(sys.argv[3]) / 2000))
+pct = lambda *names: 100 * sum(share.get(n, 0) for n in names) / send
+# Every inet, ip and ip6 chain (curfew's, the NAT table's, the server's
+# drop rule that every configuration has), and the set
+# backends' lookups, inclusive of what they call.
+chains = pct("nft_do_chain_inet", "nft_do_chain_ipv4", "nft_do_chain_ipv6", "nft_nat_do_chain")
+lookups = pct("nft_rhash_lookup", "nft_hash_lookup", "nft_hash_lookup_fast", "nft_rbtree_lookup", "nft_bitmap_lookup", "nft_pipapo_lookup", "nft_pipapo_avx2_lookup")
+print("| %s | %.1f | %.1f | %.1f | %.1f | %.0f |" % (sys.argv[2], pct("ip_forward"), pct("nf_conntrack_in"), chains, lookups, int(sys.argv[3]) / 2000))
 PY
 	done
 fi
