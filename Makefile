@@ -22,10 +22,11 @@ test: ## everything CI runs: unit, netns kernel tests and whole-daemon integrati
 unit: ## fast; no root needed (root-only tests skip); run before every commit
 	$(GO) test -count=1 $(PKGS)
 
-check: ## gofmt, vet, staticcheck (pinned by the go.mod tool directive)
+check: ## gofmt, vet, staticcheck (pinned by the go.mod tool directive), go.mod and go.sum tidy
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags=integration $(PKGS)
 	$(GO) tool staticcheck -tags=integration $(PKGS)
+	$(GO) mod tidy -diff
 
 FUZZTIME ?= 30s
 fuzz: ## run every fuzz target for FUZZTIME (30s) beyond its seeds
